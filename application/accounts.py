@@ -1,0 +1,245 @@
+"""Use cases of user accounts: register, log in, change password and recovery phone.
+
+Every method is load, decide, save. Passwords are checked here against the credential
+store; the aggregate only learns the outcome.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
+from uuid import UUID, uuid4
+
+from attrs import frozen
+
+from application.clock import Clock
+from application.credentials import (
+    CredentialStore,
+    Fingerprints,
+    PasswordHasher,
+    SessionRecord,
+)
+from application.geolocation import Geolocator
+from application.log import MailHostLog
+from domain import ids
+from domain.account import UserAccount
+from domain.address import EmailAddress
+from domain.errors import AlreadyExists, InvalidInput, NotPermitted
+from domain.organisation import Organisation, Role
+from domain.phone import PhoneNumber
+from domain.security import (
+    LoginContext,
+    NotificationPreferences,
+    PasswordPolicy,
+    SecurityPolicy,
+)
+
+MAX_USER_AGENT = 512
+
+
+class LoginRefused(NotPermitted):
+    """One answer for an unknown login, a wrong password and a throttled account.
+
+    Telling them apart would let anyone enumerate accounts (ASVS 6.3.8).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "login refused: unknown login or wrong password, or too many attempts "
+            "(try again later)"
+        )
+
+
+@frozen
+class LoginResult:
+    """What the client keeps: the session token, and the device token to send next time."""
+
+    account_id: UUID
+    session_id: UUID
+    session_token: str
+    device_token: str
+    alerted: bool
+
+
+@frozen
+class Accounts:
+    log: MailHostLog
+    credentials: CredentialStore
+    hasher: PasswordHasher
+    fingerprints: Fingerprints
+    geolocator: Geolocator
+    clock: Clock
+    policy: SecurityPolicy = SecurityPolicy()
+    passwords: PasswordPolicy = PasswordPolicy()
+
+    def register(
+        self,
+        organisation: str | UUID,
+        login: str,
+        password: str,
+        *,
+        display_name: str = "",
+        admin: bool = False,
+    ) -> UUID:
+        """Register a user in an organisation; the organisation's first user is its admin."""
+        at = self.clock.now()
+        address = EmailAddress.parse(login, what="login")
+        self.passwords.check(password, login=str(address))
+        org_id = organisation if isinstance(organisation, UUID) else ids.organisation_id(
+            " ".join(organisation.split())
+        )
+        org = self.log.load(org_id, Organisation, f"organisation {organisation!s}")
+        if self.log.exists(ids.account_id(str(address))):
+            raise AlreadyExists(f"account {address} exists already")
+        credential_id = uuid4()
+        self.credentials.put_secret(credential_id, self.hasher.hash(password))
+        account = UserAccount.register(
+            org.id, address, credential_id=credential_id, display_name=display_name, at=at
+        )
+        role = Role.ADMIN if admin or not org.members else Role.MEMBER
+        org.admit(account.id, role=role, at=at)
+        self.log.create(account, org, what=f"account {address}")
+        return account.id
+
+    def get(self, login_or_id: str | UUID) -> UserAccount:
+        key = login_or_id if isinstance(login_or_id, UUID) else account_key(login_or_id)
+        return self.log.load(key, UserAccount, f"account {login_or_id!s}")
+
+    def login(
+        self,
+        login: str,
+        password: str,
+        *,
+        ip: str,
+        user_agent: str = "",
+        device_token: str | None = None,
+    ) -> LoginResult:
+        """Check a password and open a session, or raise LoginRefused.
+
+        A client without a device token (a new browser, private browsing) gets a new one,
+        which is what makes the device "new" for SEC-1.
+        """
+        context, device_token = self._context(ip, user_agent, device_token)
+        try:
+            key = account_key(login)
+        except InvalidInput:
+            key = None
+        if key is None or not self.log.exists(key):
+            self.hasher.verify_dummy(password)
+            raise LoginRefused
+        return self.log.retrying(
+            lambda: self._login(key, password, context, device_token)
+        )
+
+    def _login(
+        self, key: UUID, password: str, context: LoginContext, device_token: str
+    ) -> LoginResult:
+        at = self.clock.now()
+        account = self.log.load(key, UserAccount, "account")
+        if account.is_throttled(at, self.policy):
+            if account.record_throttled(context, at=at, policy=self.policy):
+                self.log.save(account)
+            raise LoginRefused
+        encoded = self.credentials.secret(account.credential_id)
+        if encoded is None or not self.hasher.verify(encoded, password):
+            account.fail_login(context, at=at, policy=self.policy)
+            self.log.save(account)
+            raise LoginRefused
+        session_id = uuid4()
+        session_token = self.fingerprints.new_token()
+        alerted = account.log_in(session_id, context, at=at, policy=self.policy)
+        self.credentials.put_session(
+            self.fingerprints.digest(session_token), SessionRecord(account.id, session_id)
+        )
+        self.log.save(account)
+        return LoginResult(account.id, session_id, session_token, device_token, alerted)
+
+    def session(self, session_token: str) -> SessionRecord:
+        """The session a token opens; the log, not the token store, decides if it is live."""
+        record = self.credentials.session(self.fingerprints.digest(session_token))
+        if record is None:
+            raise NotPermitted("session is not valid")
+        account = self.log.load(record.account_id, UserAccount, "account")
+        if record.session_id not in account.active_sessions:
+            raise NotPermitted("session has ended")
+        return record
+
+    def log_out(self, session_token: str) -> None:
+        record = self.session(session_token)
+        account = self.log.load(record.account_id, UserAccount, "account")
+        account.log_out(record.session_id, at=self.clock.now())
+        self.log.save(account)
+        self.credentials.forget_sessions((record.session_id,))
+
+    def change_password(
+        self,
+        login: str | UUID,
+        current_password: str,
+        new_password: str,
+        *,
+        keep_session_token: str | None = None,
+    ) -> tuple[UUID, ...]:
+        """Change the password (needs the current one) and end the other sessions (SEC-4)."""
+        account = self.get(login)
+        self._require_password(account, current_password)
+        self.passwords.check(new_password, login=account.login)
+        if new_password == current_password:
+            raise InvalidInput("the new password is the current password")
+        keep = self.session(keep_session_token).session_id if keep_session_token else None
+        old_credential = account.credential_id
+        credential_id = uuid4()
+        self.credentials.put_secret(credential_id, self.hasher.hash(new_password))
+        ended = account.change_password(credential_id, keep_session=keep, at=self.clock.now())
+        self.log.save(account)
+        self.credentials.forget_secret(old_credential)
+        self.credentials.forget_sessions(ended)
+        return ended
+
+    def change_recovery_phone(
+        self, login: str | UUID, country_code: str, number: str, *, password: str
+    ) -> str:
+        """SEC-5: country calling code + number, the account password re-entered."""
+        account = self.get(login)
+        phone = PhoneNumber.parse(country_code, number)
+        self._require_password(account, password)
+        account.change_recovery_phone(phone, at=self.clock.now())
+        self.log.save(account)
+        return phone.e164
+
+    def choose_notifications(
+        self, login: str | UUID, preferences: NotificationPreferences
+    ) -> None:
+        account = self.get(login)
+        account.choose_notifications(preferences, at=self.clock.now())
+        self.log.save(account)
+
+    def _require_password(self, account: UserAccount, password: str) -> None:
+        encoded = self.credentials.secret(account.credential_id)
+        if not password or encoded is None or not self.hasher.verify(encoded, password):
+            raise NotPermitted("the account password is wrong")
+
+    def _context(
+        self, ip: str, user_agent: str, device_token: str | None
+    ) -> tuple[LoginContext, str]:
+        try:
+            address = ip_address(ip.strip())
+        except ValueError:
+            raise InvalidInput(f"IP address {ip!r} is not valid") from None
+        token = device_token or self.fingerprints.new_token()
+        context = LoginContext(
+            device=self.fingerprints.digest(f"device:{token}"),
+            network=network_of(address),
+            place=self.geolocator.locate(address),
+            user_agent=" ".join(user_agent.split())[:MAX_USER_AGENT],
+        )
+        return context, token
+
+
+def network_of(address: IPv4Address | IPv6Address) -> str:
+    """The /24 or /48 around an address: a location, without the host part."""
+    prefix = 24 if address.version == 4 else 48  # noqa: PLR2004 - IP versions
+    return str(ip_network(f"{address}/{prefix}", strict=False))
+
+
+def account_key(login: str) -> UUID:
+    return ids.account_id(str(EmailAddress.parse(login, what="login")))
+

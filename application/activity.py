@@ -1,0 +1,26 @@
+"""The recent-activity read model as the application sees it (SEC-3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from attrs import frozen
+
+
+@frozen
+class ActivityEntry:
+    at: datetime
+    kind: str
+    outcome: str
+    place: str = ""
+    network: str = ""
+    device: str = ""
+    detail: str = ""
+
+
+class ActivityQueries(Protocol):
+    def recent(self, account_id: UUID, limit: int = 50) -> list[ActivityEntry]:
+        """Newest first."""
+        ...

@@ -1,0 +1,86 @@
+"""``MailHost``: the one object an embedding service holds."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from attrs import define
+
+from application.accounts import Accounts
+from application.activity import ActivityQueries
+from application.alerts import SecurityAlerts
+from application.background import Background
+from application.clock import Clock
+from application.credentials import CredentialStore, Fingerprints, PasswordHasher
+from application.geolocation import Geolocator
+from application.log import MailHostLog
+from application.mail import MailSender
+from application.organisations import Organisations
+from domain.security import SecurityPolicy
+
+
+@define
+class MailHost:
+    """The engine's use cases, grouped by area, over one event log.
+
+    Build it from the environment with ``infrastructure.bootstrap.open_mailhost()``, or
+    with :meth:`assemble` from your own adapters (any object with the ports' methods).
+    """
+
+    log: MailHostLog
+    organisations: Organisations
+    accounts: Accounts
+    alerts: SecurityAlerts
+    activity: ActivityQueries
+    background: Background | None = None
+
+    @classmethod
+    def assemble(
+        cls,
+        *,
+        log: MailHostLog,
+        credentials: CredentialStore,
+        hasher: PasswordHasher,
+        fingerprints: Fingerprints,
+        geolocator: Geolocator,
+        mail: MailSender,
+        clock: Clock,
+        activity: ActivityQueries,
+        alert_sender: str,
+        policy: SecurityPolicy | None = None,
+    ) -> MailHost:
+        return cls(
+            log=log,
+            organisations=Organisations(log, clock),
+            accounts=Accounts(
+                log,
+                credentials,
+                hasher,
+                fingerprints,
+                geolocator,
+                clock,
+                policy or SecurityPolicy(),
+            ),
+            alerts=SecurityAlerts(log, mail, clock, alert_sender),
+            activity=activity,
+        )
+
+    def settle(self, timeout: float = 30.0) -> None:
+        if self.background is not None:
+            self.background.settle(timeout)
+
+    def close(self) -> None:
+        if self.background is not None:
+            self.background.close()
+        self.log.close()
+
+    def __enter__(self) -> MailHost:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

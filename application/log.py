@@ -1,0 +1,55 @@
+"""The event log: eventsourcing's Application over the configured persistence module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from domain.errors import AlreadyExists, NotFound
+
+A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
+
+MAX_CONFLICT_RETRIES = 5
+
+
+class MailHostLog(Application[UUID]):
+    # PostgreSQL names its tables after this; renaming it would point at empty tables.
+    name = "mailhost"
+
+    def load(self, aggregate_id: UUID, kind: type[A], what: str) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"{what} does not exist") from None
+        if not isinstance(aggregate, kind):
+            raise NotFound(f"{what} does not exist")
+        return aggregate
+
+    def exists(self, aggregate_id: UUID) -> bool:
+        return aggregate_id in self.repository
+
+    def create(self, *aggregates: Aggregate, what: str) -> None:
+        """Save new aggregates; a derived id that exists already means a duplicate."""
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            raise AlreadyExists(f"{what} exists already") from None
+
+    def retrying(self, command: Callable[[], T]) -> T:
+        """Run load-decide-save again when another writer saved first.
+
+        Optimistic concurrency is the log's only lock: a stale save raises
+        IntegrityError, and the command is simply re-decided on fresh state.
+        """
+        for _ in range(MAX_CONFLICT_RETRIES - 1):
+            try:
+                return command()
+            except IntegrityError:
+                continue
+        return command()

@@ -1,0 +1,29 @@
+"""Use cases of organisations (ORG-1)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from attrs import frozen
+
+from application.clock import Clock
+from application.log import MailHostLog
+from domain import ids
+from domain.organisation import Organisation
+
+
+@frozen
+class Organisations:
+    log: MailHostLog
+    clock: Clock
+
+    def found(self, name: str) -> UUID:
+        organisation = Organisation.found(name, at=self.clock.now())
+        self.log.create(organisation, what=f"organisation {organisation.name!r}")
+        return organisation.id
+
+    def get(self, name_or_id: str | UUID) -> Organisation:
+        key = name_or_id if isinstance(name_or_id, UUID) else ids.organisation_id(
+            " ".join(name_or_id.split())
+        )
+        return self.log.load(key, Organisation, f"organisation {name_or_id!s}")

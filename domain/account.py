@@ -1,0 +1,348 @@
+"""User accounts: registration, login, and the security mails they trigger (SEC-1..SEC-6).
+
+The aggregate decides; it never sees a password, a hash or a device token. The
+application verifies the password against the credential store and hands over only the
+outcome and a keyed fingerprint of the device, so replaying the log reveals no secret.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain import ids
+from domain.address import EmailAddress
+from domain.errors import InvalidInput, NotFound, NotPermitted
+from domain.phone import PhoneNumber
+from domain.security import (
+    AlertKind,
+    LoginContext,
+    NotificationPreferences,
+    PendingAlert,
+    SecurityPolicy,
+)
+from domain.time import utc
+
+MAX_DISPLAY_NAME = 200
+# The throttle looks back one policy period; the state keeps enough for any period up to
+# a day and any limit up to MAX_TRACKED_FAILURES, and no more, so it stays small.
+FAILURE_MEMORY = timedelta(days=1)
+MAX_TRACKED_FAILURES = 1000
+
+
+def alert_key(kind: AlertKind, version: int) -> str:
+    """Name a pending alert after the event that raised it: unique, and derivable."""
+    return f"{kind}:{version}"
+
+
+class UserAccount(Aggregate):
+    class Registered(Aggregate.Created):
+        organisation_id: UUID
+        login: str
+        display_name: str
+        credential_id: UUID
+
+    def __init__(
+        self, organisation_id: UUID, login: str, display_name: str, credential_id: UUID
+    ) -> None:
+        self.organisation_id = organisation_id
+        self.login = login
+        self.display_name = display_name
+        # A reference into the credential store; the hash itself never enters the log.
+        self.credential_id = credential_id
+        self.preferences = NotificationPreferences()
+        self.recovery_phone: str | None = None
+        self.known_devices: set[str] = set()
+        self.known_locations: set[str] = set()
+        self.active_sessions: set[UUID] = set()
+        self.recent_failures: tuple[datetime, ...] = ()
+        self.throttled_until: datetime | None = None
+        self.failure_window: tuple[datetime, str] | None = None
+        self.pending_alerts: dict[str, PendingAlert] = {}
+
+    @classmethod
+    def register(
+        cls,
+        organisation_id: UUID,
+        login: EmailAddress,
+        *,
+        credential_id: UUID,
+        display_name: str = "",
+        at: datetime,
+    ) -> UserAccount:
+        name = " ".join(display_name.split())
+        if len(name) > MAX_DISPLAY_NAME or not name.isprintable():
+            raise InvalidInput("display name is too long or has control characters")
+        return cls._create(
+            cls.Registered,
+            id=ids.account_id(str(login)),
+            timestamp=utc(at),
+            organisation_id=organisation_id,
+            login=str(login),
+            display_name=name,
+            credential_id=credential_id,
+        )
+
+    # -- login -----------------------------------------------------------------------
+
+    def is_throttled(self, at: datetime, policy: SecurityPolicy) -> bool:
+        """True while the last period holds ``throttle_limit`` failed checks."""
+        since = utc(at) - policy.throttle_period
+        return sum(t > since for t in self.recent_failures) >= policy.throttle_limit
+
+    class LoggedIn(Aggregate.Event):
+        session_id: UUID
+        context: LoginContext
+        new_device: bool
+        new_location: bool
+        alert: bool
+
+        def apply(self, aggregate: UserAccount) -> None:
+            aggregate.known_devices.add(self.context.device)
+            aggregate.known_locations.add(self.context.location)
+            aggregate.active_sessions.add(self.session_id)
+            if self.alert:
+                aggregate.pending_alerts[
+                    alert_key(AlertKind.NEW_LOCATION, self.originator_version)
+                ] = PendingAlert(
+                    kind=AlertKind.NEW_LOCATION,
+                    first_at=self.timestamp,
+                    last_at=self.timestamp,
+                    context=self.context,
+                )
+
+    def log_in(
+        self,
+        session_id: UUID,
+        context: LoginContext,
+        *,
+        at: datetime,
+        policy: SecurityPolicy,
+    ) -> bool:
+        """Record a login whose password the application verified; True if it alerts.
+
+        SEC-1: a device or a location never seen before alerts, once; the first login of
+        a new account alerts too (the account has seen nothing yet), which is what a
+        user who just registered from a shared computer would want.
+        """
+        at = utc(at)
+        if self.is_throttled(at, policy):
+            raise NotPermitted(
+                "login refused: too many failed attempts, try again later"
+            )
+        new_device = context.device not in self.known_devices
+        new_location = context.location not in self.known_locations
+        alert = (new_device or new_location) and self.preferences.new_location
+        self.trigger_event(
+            self.LoggedIn,
+            timestamp=at,
+            session_id=session_id,
+            context=context,
+            new_device=new_device,
+            new_location=new_location,
+            alert=alert,
+        )
+        return alert
+
+    class LoginFailed(Aggregate.Event):
+        context: LoginContext
+        alert_key: str | None
+        alert_due: datetime | None
+
+        def apply(self, aggregate: UserAccount) -> None:
+            since = self.timestamp - FAILURE_MEMORY
+            aggregate.recent_failures = (
+                *(t for t in aggregate.recent_failures if t > since),
+                self.timestamp,
+            )[-MAX_TRACKED_FAILURES:]
+            if self.alert_due is not None and self.alert_key is not None:
+                aggregate.failure_window = (self.alert_due, self.alert_key)
+                aggregate.pending_alerts[self.alert_key] = PendingAlert(
+                    kind=AlertKind.FAILED_LOGIN,
+                    first_at=self.timestamp,
+                    last_at=self.timestamp,
+                    context=self.context,
+                )
+            elif self.alert_key is not None:
+                pending = aggregate.pending_alerts[self.alert_key]
+                aggregate.pending_alerts[self.alert_key] = PendingAlert(
+                    kind=pending.kind,
+                    first_at=pending.first_at,
+                    last_at=self.timestamp,
+                    count=pending.count + 1,
+                    context=self.context,
+                )
+
+    def fail_login(
+        self, context: LoginContext, *, at: datetime, policy: SecurityPolicy
+    ) -> None:
+        """Record a wrong password (SEC-2), folding it into the open alert window.
+
+        The first failure of a window opens a pending alert due when the window closes;
+        later ones only raise its count. However many attempts arrive, the account gets
+        at most one mail per window, and the throttle bounds the attempts themselves.
+        """
+        at = utc(at)
+        if self.is_throttled(at, policy):
+            raise NotPermitted("password check refused: the account is throttled")
+        key: str | None = None
+        due: datetime | None = None
+        if self.failure_window is not None and at < self.failure_window[0]:
+            if self.failure_window[1] in self.pending_alerts:
+                key = self.failure_window[1]
+        elif self.preferences.failed_login:
+            key = alert_key(AlertKind.FAILED_LOGIN, self.version + 1)
+            due = at + policy.failed_login_window
+        self.trigger_event(
+            self.LoginFailed,
+            timestamp=at,
+            context=context,
+            alert_key=key,
+            alert_due=due,
+        )
+
+    class LoginThrottled(Aggregate.Event):
+        context: LoginContext
+        until: datetime
+
+        def apply(self, aggregate: UserAccount) -> None:
+            aggregate.throttled_until = self.until
+
+    def record_throttled(
+        self, context: LoginContext, *, at: datetime, policy: SecurityPolicy
+    ) -> bool:
+        """Record that the throttle refused an attempt, once per throttle episode.
+
+        Refused attempts are not each logged: an attacker must not be able to grow the
+        log without bound. Returns True when an event was recorded.
+        """
+        at = utc(at)
+        if not self.is_throttled(at, policy):
+            raise InvalidInput("the account is not throttled at this time")
+        if self.throttled_until is not None and at < self.throttled_until:
+            return False
+        since = at - policy.throttle_period
+        window = sorted(t for t in self.recent_failures if t > since)
+        until = window[-policy.throttle_limit] + policy.throttle_period
+        self.trigger_event(
+            self.LoginThrottled, timestamp=at, context=context, until=until
+        )
+        return True
+
+    # -- sessions and security changes -------------------------------------------------
+
+    class LoggedOut(Aggregate.Event):
+        session_id: UUID
+
+        def apply(self, aggregate: UserAccount) -> None:
+            aggregate.active_sessions.discard(self.session_id)
+
+    def log_out(self, session_id: UUID, *, at: datetime) -> None:
+        if session_id not in self.active_sessions:
+            raise NotFound(f"session {session_id} is not active")
+        self.trigger_event(self.LoggedOut, timestamp=utc(at), session_id=session_id)
+
+    class PasswordChanged(Aggregate.Event):
+        credential_id: UUID
+        ended_sessions: tuple[UUID, ...]
+        alert: bool
+
+        def apply(self, aggregate: UserAccount) -> None:
+            aggregate.credential_id = self.credential_id
+            aggregate.active_sessions.difference_update(self.ended_sessions)
+            aggregate.recent_failures = ()
+            aggregate.throttled_until = None
+            aggregate._note_change(self, "The account password was changed.")
+
+    def change_password(
+        self, credential_id: UUID, *, keep_session: UUID | None, at: datetime
+    ) -> tuple[UUID, ...]:
+        """Record a password change the application verified; return the ended sessions.
+
+        SEC-4: every other session ends, since it may be the intruder's.
+        """
+        ended = tuple(sorted(s for s in self.active_sessions if s != keep_session))
+        self.trigger_event(
+            self.PasswordChanged,
+            timestamp=utc(at),
+            credential_id=credential_id,
+            ended_sessions=ended,
+            alert=self.preferences.security_change,
+        )
+        return ended
+
+    class RecoveryPhoneChanged(Aggregate.Event):
+        phone: PhoneNumber
+        alert: bool
+
+        def apply(self, aggregate: UserAccount) -> None:
+            aggregate.recovery_phone = self.phone.e164
+            aggregate._note_change(self, "The recovery phone number was changed.")
+
+    def change_recovery_phone(self, phone: PhoneNumber, *, at: datetime) -> None:
+        if phone.e164 == self.recovery_phone:
+            raise InvalidInput(f"{phone} is already the recovery number")
+        self.trigger_event(
+            self.RecoveryPhoneChanged,
+            timestamp=utc(at),
+            phone=phone,
+            alert=self.preferences.security_change,
+        )
+
+    class NotificationPreferencesChanged(Aggregate.Event):
+        preferences: NotificationPreferences
+
+        def apply(self, aggregate: UserAccount) -> None:
+            aggregate.preferences = self.preferences
+
+    def choose_notifications(
+        self, preferences: NotificationPreferences, *, at: datetime
+    ) -> None:
+        self.trigger_event(
+            self.NotificationPreferencesChanged,
+            timestamp=utc(at),
+            preferences=preferences,
+        )
+
+    def _note_change(
+        self, event: PasswordChanged | RecoveryPhoneChanged, what: str
+    ) -> None:
+        if event.alert:
+            self.pending_alerts[
+                alert_key(AlertKind.SECURITY_CHANGE, event.originator_version)
+            ] = PendingAlert(
+                kind=AlertKind.SECURITY_CHANGE,
+                first_at=event.timestamp,
+                last_at=event.timestamp,
+                detail=what,
+            )
+
+    # -- alert mails -----------------------------------------------------------------
+
+    class SecurityAlertSent(Aggregate.Event):
+        key: str
+        kind: AlertKind
+        count: int
+
+        def apply(self, aggregate: UserAccount) -> None:
+            del aggregate.pending_alerts[self.key]
+            if (
+                aggregate.failure_window is not None
+                and aggregate.failure_window[1] == self.key
+            ):
+                aggregate.failure_window = None
+
+    def record_alert_sent(self, key: str, *, at: datetime) -> None:
+        """Record that the mail for ``key`` went out; later deliveries of the job skip it."""
+        pending = self.pending_alerts.get(key)
+        if pending is None:
+            raise NotFound(f"no pending security alert {key!r}")
+        self.trigger_event(
+            self.SecurityAlertSent,
+            timestamp=utc(at),
+            key=key,
+            kind=pending.kind,
+            count=pending.count,
+        )

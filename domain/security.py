@@ -1,0 +1,115 @@
+"""Value objects and policies of account security (SEC-1..SEC-6)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from attrs import field, frozen
+
+from domain.errors import InvalidInput
+
+
+class AlertKind(StrEnum):
+    """The security notifications a user can switch on or off (SEC-3)."""
+
+    NEW_LOCATION = "new_location"
+    FAILED_LOGIN = "failed_login"
+    SECURITY_CHANGE = "security_change"
+
+
+@frozen
+class LoginContext:
+    """Where a login attempt came from, as far as it may be stored.
+
+    ``device`` is a keyed fingerprint of the browser's device token, never the token;
+    ``network`` is the address's /24 (IPv4) or /48 (IPv6) prefix; ``place`` is the
+    approximate place a geolocation service gave, or "" when it knows none.
+    """
+
+    device: str
+    network: str
+    place: str = ""
+    user_agent: str = ""
+
+    @property
+    def location(self) -> str:
+        """What counts as a network location for SEC-1: the place when known.
+
+        A mobile user changes address prefix constantly inside one city; alerting on every
+        prefix would teach users to ignore the mails.
+        """
+        return self.place or self.network
+
+
+@frozen
+class NotificationPreferences:
+    new_location: bool = True
+    failed_login: bool = True
+    security_change: bool = True
+
+    def wants(self, kind: AlertKind) -> bool:
+        return bool(getattr(self, kind.value))
+
+
+@frozen
+class PendingAlert:
+    """A security mail decided by the log and not yet recorded as sent.
+
+    For failed logins it accumulates the attempts of one window, so the mail that goes
+    out when the window closes carries the count (SEC-2).
+    """
+
+    kind: AlertKind
+    first_at: datetime
+    last_at: datetime
+    count: int = 1
+    context: LoginContext | None = None
+    detail: str = ""
+
+
+def _positive(_: object, attribute: object, value: timedelta) -> None:
+    if value <= timedelta(0):
+        raise InvalidInput(f"{getattr(attribute, 'name', 'duration')} must be positive")
+
+
+def _limit(_: object, __: object, value: int) -> None:
+    if not 1 <= value <= 1000:  # noqa: PLR2004 - the account keeps at most 1000 failures
+        raise InvalidInput("throttle_limit must be between 1 and 1000")
+
+
+@frozen
+class SecurityPolicy:
+    """Limits of the login path, OWASP ASVS 5.0 section 6.3.
+
+    ``throttle_limit`` failed password checks per ``throttle_period`` per account; past
+    it, attempts are refused without checking the password, so an attacker's cost per
+    guess is a wait, not a hash, and the account's log stays bounded.
+    """
+
+    failed_login_window: timedelta = field(
+        default=timedelta(minutes=15), validator=_positive
+    )
+    throttle_limit: int = field(default=100, validator=_limit)
+    throttle_period: timedelta = field(default=timedelta(hours=1), validator=_positive)
+
+
+@frozen
+class PasswordPolicy:
+    """ASVS 5.0 6.2: at least 8 characters (15 recommended), 64+ allowed, no truncation.
+
+    No composition rules: they make passwords weaker, not stronger.
+    """
+
+    min_length: int = 8
+    max_length: int = 4096
+
+    def check(self, password: str, *, login: str = "") -> None:
+        if not password:
+            raise InvalidInput("password is empty")
+        if len(password) < self.min_length:
+            raise InvalidInput(f"password is shorter than {self.min_length} characters")
+        if len(password) > self.max_length:
+            raise InvalidInput(f"password is longer than {self.max_length} characters")
+        if login and password.casefold() == login.casefold():
+            raise InvalidInput("password must not be the login identifier")

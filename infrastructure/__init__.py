@@ -1,0 +1,1 @@
+"""Adapters: persistence, credentials, mail, geolocation, configuration, CLI."""

@@ -1,0 +1,139 @@
+"""The composition root: builds a ``MailHost`` from settings, wiring adapters to ports."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from attrs import define
+
+from application.clock import Clock
+from application.host import MailHost
+from application.log import MailHostLog
+from application.mail import MailSender
+from infrastructure.clock import SystemClock
+from infrastructure.credentials import SqlCredentialStore
+from infrastructure.geolocation import RangeTableGeolocator
+from infrastructure.mail import OutboxMailSender, SmtpMailSender
+from infrastructure.passwords import Argon2Hasher
+from infrastructure.runtime import Pump
+from infrastructure.secrets import SecretKey
+from infrastructure.settings import Settings
+from infrastructure.sql import Database, PostgresDatabase, SqliteDatabase
+from projections.activity import RecentActivity, SqlActivityQueries
+from projections.jobs import JobSchedule, JobTable
+from projections.runner import ProjectionRunner
+
+
+@define
+class Engine:
+    """Everything one process holds: the host and the machinery behind it."""
+
+    settings: Settings
+    host: MailHost
+    runner: ProjectionRunner
+    jobs: JobTable
+    databases: tuple[Database, ...]
+    pump: Pump | None = None
+
+    def close(self) -> None:
+        if self.pump is not None:
+            self.pump.close()
+            from workers import context  # noqa: PLC0415 - only an embedded engine sets it
+
+            context.release(self.host)
+        self.host.log.close()
+        for database in self.databases:
+            database.close()
+
+
+def open_mailhost(
+    home: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    clock: Clock | None = None,
+    background: bool = True,
+) -> MailHost:
+    """The engine on the environment's configuration (embedded defaults when unset).
+
+    With ``background`` (the default) a thread follows the log and, unless
+    ``MAILHOST_BROKER_URL`` names Redis, runs the actors in-process. Close it (or use it
+    as a context manager) to stop them.
+    """
+    return open_engine(home, env, clock=clock, background=background).host
+
+
+def open_engine(
+    home: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    clock: Clock | None = None,
+    background: bool = True,
+) -> Engine:
+    settings = Settings.from_env(env, home=home)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    clock = clock or SystemClock()
+    log = MailHostLog(env=settings.log_env())
+    views, secrets_db = _databases(settings)
+    runner = ProjectionRunner(log, views, [RecentActivity(), JobSchedule()])
+    jobs = JobTable(views)
+    mail: MailSender = (
+        SmtpMailSender(settings.smtp_url) if settings.smtp_url else OutboxMailSender(settings.outbox)
+    )
+    host = MailHost.assemble(
+        log=log,
+        credentials=SqlCredentialStore(secrets_db),
+        hasher=Argon2Hasher(),
+        fingerprints=SecretKey.load(settings.home / "secret.key", settings.secret_key_hex),
+        geolocator=RangeTableGeolocator(settings.geoip_csv),
+        mail=mail,
+        clock=clock,
+        activity=SqlActivityQueries(views),
+        alert_sender=settings.mail_from,
+        policy=settings.policy,
+    )
+    databases = (views,) if secrets_db is views else (views, secrets_db)
+    engine = Engine(settings, host, runner, jobs, databases)
+    if background:
+        engine.pump = _start_pump(engine, clock)
+        host.background = _Background(engine)
+    return engine
+
+
+def _databases(settings: Settings) -> tuple[Database, Database]:
+    if settings.uses_postgres:
+        database = PostgresDatabase(settings.env)
+        return database, database
+    secrets_file = settings.home / "credentials.sqlite"
+    if not secrets_file.exists():
+        secrets_file.touch(mode=0o600)
+    return SqliteDatabase(settings.home / "views.sqlite"), SqliteDatabase(secrets_file)
+
+
+def _start_pump(engine: Engine, clock: Clock) -> Pump:
+    from workers import broker, context  # noqa: PLC0415 - the broker is set before actors
+
+    if engine.settings.broker_url:
+        queue_broker = broker.make_broker(engine.settings.broker_url)
+    else:
+        if os.environ.get("MAILHOST_BROKER_URL"):
+            raise ValueError("an embedded engine cannot run in a process set up for Redis")
+        queue_broker = broker.current()
+        context.use(engine.host, engine.jobs)
+        import workers.actors  # noqa: F401, PLC0415 - declares the actors on that broker
+    pump = Pump(engine.runner, engine.jobs, queue_broker, clock)
+    pump.start()
+    return pump
+
+
+@define
+class _Background:
+    engine: Engine
+
+    def settle(self, timeout: float = 30.0) -> None:
+        if self.engine.pump is not None:
+            self.engine.pump.settle(timeout)
+
+    def close(self) -> None:
+        self.engine.close()

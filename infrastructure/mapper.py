@@ -1,0 +1,93 @@
+"""Stores events as JSON through cattrs, so attrs value objects and tuples round-trip.
+
+eventsourcing's default transcoder knows only a few types and turns tuples into lists;
+this mapper structures every field back to the exact type its event class declares.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from datetime import datetime
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+import cattrs
+from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
+from eventsourcing.utils import get_topic, resolve_topic
+
+_ENVELOPE = frozenset({"originator_id", "originator_version"})
+
+
+def make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter()
+    converter.register_unstructure_hook(datetime, datetime.isoformat)
+    converter.register_structure_hook(datetime, lambda v, _: datetime.fromisoformat(v))
+    converter.register_unstructure_hook(UUID, str)
+    converter.register_structure_hook(UUID, lambda v, _: UUID(v))
+    return converter
+
+
+CONVERTER = make_converter()
+
+
+@cache
+def _fields(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
+    """The (name, type) of each stored field; Any where a type variable stands."""
+    hints = typing.get_type_hints(cls)
+    fields = []
+    for f in dataclasses.fields(cls):
+        if f.name in _ENVELOPE:
+            continue
+        hint = hints.get(f.name, Any)
+        fields.append((f.name, Any if isinstance(hint, typing.TypeVar) else hint))
+    return tuple(fields)
+
+
+class CattrsMapper(Mapper[UUID]):
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        cls = type(domain_event)
+        state = {
+            name: CONVERTER.unstructure(getattr(domain_event, name), hint)
+            for name, hint in _fields(cls)
+        }
+        data = json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode()
+        if self.compressor:
+            data = self.compressor.compress(data)
+        if self.cipher:
+            data = self.cipher.encrypt(data)
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=get_topic(cls),
+            state=data,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        cls = resolve_topic(stored_event.topic)
+        data = stored_event.state
+        try:
+            if self.cipher:
+                data = self.cipher.decrypt(data)
+            if self.compressor:
+                data = self.compressor.decompress(data)
+            raw = json.loads(data)
+            state = {
+                name: CONVERTER.structure(raw[name], hint) for name, hint in _fields(cls)
+            }
+        except Exception as e:
+            msg = (
+                f"cannot read stored event {stored_event.topic} of "
+                f"{stored_event.originator_id} v{stored_event.originator_version}: {e}"
+            )
+            raise MapperDeserialisationError(msg) from e
+        originator_id = stored_event.originator_id
+        state["originator_id"] = (
+            originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+        )
+        state["originator_version"] = stored_event.originator_version
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", state)
+        return event

@@ -1,0 +1,108 @@
+"""The embedded engine's background: projections, job relay and in-process workers.
+
+One pump thread follows the log (every projection, including the job schedule) and
+hands due jobs to Dramatiq. With the in-memory broker, a Dramatiq worker runs in this
+process too; with Redis, ``dramatiq workers`` processes run the actors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import timedelta
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+from application.clock import Clock
+from projections.jobs import JobTable
+from projections.runner import ProjectionRunner
+from workers.broker import QUEUE
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.1
+# A job handed to Redis and not done within this time is handed over again; the actors
+# are idempotent, so a slow first attempt finishing later is harmless.
+LEASE = timedelta(minutes=30)
+
+
+class Pump:
+    def __init__(
+        self,
+        runner: ProjectionRunner,
+        jobs: JobTable,
+        broker: dramatiq.Broker,
+        clock: Clock,
+    ) -> None:
+        self.runner = runner
+        self.jobs = jobs
+        self.broker = broker
+        self.clock = clock
+        self.embedded = isinstance(broker, StubBroker)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._worker: dramatiq.Worker | None = None
+        if self.embedded:
+            # Whatever the in-memory broker held died with the last process.
+            jobs.forget_enqueued()
+
+    def start(self) -> None:
+        if self.embedded:
+            self._worker = dramatiq.Worker(self.broker, worker_threads=2, worker_timeout=100)
+            self._worker.start()
+        self._thread = threading.Thread(target=self._run, name="mailhost-pump", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except Exception:
+                log.exception("the pump failed a step; retrying")
+            self._stop.wait(POLL_S)
+
+    def step(self) -> int:
+        with self._lock:
+            applied = self.runner.catch_up()
+            return applied + self.relay()
+
+    def relay(self) -> int:
+        now = self.clock.now()
+        due = self.jobs.due(now, lease=LEASE)
+        for job in due:
+            self.broker.enqueue(
+                dramatiq.Message(
+                    queue_name=QUEUE,
+                    actor_name=job.actor,
+                    args=tuple(json.loads(json.dumps(job.args))),
+                    kwargs={},
+                    options={},
+                    message_id=job.job_id,
+                )
+            )
+        if due:
+            self.jobs.mark_enqueued([job.job_id for job in due], now)
+        return len(due)
+
+    def settle(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.step()
+            if self.embedded:
+                self.broker.join(QUEUE, timeout=int(max(deadline - time.monotonic(), 0.1) * 1000))
+            if self.runner.is_current() and self.jobs.unfinished(self.clock.now()) == 0:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("background work did not settle in time")
+            time.sleep(POLL_S / 4)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._worker is not None:
+            self._worker.stop()

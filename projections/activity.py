@@ -1,0 +1,130 @@
+"""Recent activity per user (SEC-3): logins, places, devices, failures, security changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+
+from application.activity import ActivityEntry
+from domain.account import UserAccount
+from domain.security import LoginContext
+from infrastructure.sql import Cursor, Database
+
+EVENTS = (
+    UserAccount.Registered,
+    UserAccount.LoggedIn,
+    UserAccount.LoginFailed,
+    UserAccount.LoginThrottled,
+    UserAccount.LoggedOut,
+    UserAccount.PasswordChanged,
+    UserAccount.RecoveryPhoneChanged,
+    UserAccount.NotificationPreferencesChanged,
+    UserAccount.SecurityAlertSent,
+)
+
+
+class RecentActivity:
+    name = "recent_activity"
+    tables = ("mh_activity",)
+    topics = tuple(get_topic(cls) for cls in EVENTS)
+    schema = (
+        "CREATE TABLE IF NOT EXISTS mh_activity ("
+        " position BIGINT PRIMARY KEY, account_id TEXT NOT NULL, at TEXT NOT NULL,"
+        " kind TEXT NOT NULL, outcome TEXT NOT NULL, place TEXT NOT NULL,"
+        " network TEXT NOT NULL, device TEXT NOT NULL, detail TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS mh_activity_by_account"
+        " ON mh_activity (account_id, position)",
+    )
+
+    def process(self, event: object, position: int, cursor: Cursor) -> None:
+        entry = describe(event)
+        if entry is None or not isinstance(event, UserAccount.Event):
+            return
+        cursor.execute(
+            "INSERT INTO mh_activity (position, account_id, at, kind, outcome, place,"
+            " network, device, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                position,
+                str(event.originator_id),
+                entry.at.isoformat(),
+                entry.kind,
+                entry.outcome,
+                entry.place,
+                entry.network,
+                entry.device,
+                entry.detail,
+            ),
+        )
+
+
+def _login(
+    at: datetime, outcome: str, context: LoginContext, detail: str = ""
+) -> ActivityEntry:
+    device = context.user_agent or "unknown device"
+    return ActivityEntry(
+        at=at,
+        kind="login",
+        outcome=outcome,
+        place=context.place,
+        network=context.network,
+        device=f"{device} [{context.device[:8]}]",
+        detail=detail,
+    )
+
+
+def describe(event: object) -> ActivityEntry | None:
+    """The line a user sees for an event; secrets were never in the event to show."""
+    match event:
+        case UserAccount.Registered(timestamp=at):
+            return ActivityEntry(at=at, kind="account", outcome="registered")
+        case UserAccount.LoggedIn(timestamp=at, context=context) as e:
+            news = [w for w, new in (("new device", e.new_device),
+                                     ("new location", e.new_location)) if new]
+            return _login(at, "signed in", context, ", ".join(news))
+        case UserAccount.LoginFailed(timestamp=at, context=context):
+            return _login(at, "wrong password", context)
+        case UserAccount.LoginThrottled(timestamp=at, context=context, until=until):
+            return _login(at, "refused: too many attempts", context,
+                          f"until {until:%Y-%m-%d %H:%M} UTC")
+        case UserAccount.LoggedOut(timestamp=at):
+            return ActivityEntry(at=at, kind="session", outcome="signed out")
+        case UserAccount.PasswordChanged(timestamp=at, ended_sessions=ended):
+            return ActivityEntry(at=at, kind="security", outcome="password changed",
+                                 detail=f"{len(ended)} other session(s) ended")
+        case UserAccount.RecoveryPhoneChanged(timestamp=at, phone=phone):
+            return ActivityEntry(at=at, kind="security", outcome="recovery phone changed",
+                                 detail=f"now ends in {phone.e164[-2:]}")
+        case UserAccount.NotificationPreferencesChanged(timestamp=at, preferences=p):
+            on = [k for k, v in (("new location", p.new_location),
+                                 ("failed login", p.failed_login),
+                                 ("security change", p.security_change)) if v]
+            return ActivityEntry(at=at, kind="security", outcome="notifications chosen",
+                                 detail="mails for: " + (", ".join(on) or "none"))
+        case UserAccount.SecurityAlertSent(timestamp=at, kind=kind, count=count):
+            return ActivityEntry(at=at, kind="alert", outcome="security mail sent",
+                                 detail=f"{kind.value.replace('_', ' ')}"
+                                 + (f" ({count} attempts)" if count > 1 else ""))
+    return None
+
+
+class SqlActivityQueries:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def recent(self, account_id: UUID, limit: int = 50) -> list[ActivityEntry]:
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "SELECT at, kind, outcome, place, network, device, detail FROM mh_activity"
+                " WHERE account_id = ? ORDER BY position DESC LIMIT ?",
+                (str(account_id), limit),
+            )
+            rows = cursor.fetchall()
+        return [
+            ActivityEntry(
+                at=datetime.fromisoformat(r[0]).astimezone(UTC),
+                kind=r[1], outcome=r[2], place=r[3], network=r[4], device=r[5], detail=r[6],
+            )
+            for r in rows
+        ]

@@ -1,0 +1,95 @@
+"""Follows the log from each projection's tracked position (exactly once per event)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from application.log import MailHostLog
+from infrastructure.sql import Cursor, Database, ensure_schema
+
+TRACKING_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS mh_tracking ("
+    " projection TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+)
+BATCH = 500
+
+
+class Projection(Protocol):
+    name: str
+    schema: tuple[str, ...]
+    tables: tuple[str, ...]
+    topics: tuple[str, ...]
+
+    def process(self, event: object, position: int, cursor: Cursor) -> None: ...
+
+
+class ProjectionRunner:
+    def __init__(
+        self, log: MailHostLog, database: Database, projections: Sequence[Projection]
+    ) -> None:
+        self.log = log
+        self.database = database
+        self.projections = tuple(projections)
+        ensure_schema(database, TRACKING_SCHEMA)
+        for projection in self.projections:
+            ensure_schema(database, projection.schema)
+
+    def position(self, projection: Projection) -> int:
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "SELECT position FROM mh_tracking WHERE projection = ?", (projection.name,)
+            )
+            row = cursor.fetchone()
+        return 0 if row is None else int(row[0])
+
+    def log_position(self) -> int:
+        return self.log.recorder.max_notification_id() or 0
+
+    def catch_up(self) -> int:
+        """Apply every event not yet applied; return how many were applied."""
+        return sum(self.catch_up_one(projection) for projection in self.projections)
+
+    def catch_up_one(self, projection: Projection) -> int:
+        done = 0
+        position = self.position(projection)
+        while True:
+            notifications = self.log.recorder.select_notifications(
+                start=position, limit=BATCH, topics=projection.topics,
+                inclusive_of_start=False,
+            )
+            if not notifications:
+                return done
+            with self.database.transaction() as cursor:
+                for notification in notifications:
+                    event = self.log.mapper.to_domain_event(notification)
+                    projection.process(event, notification.id, cursor)
+                position = notifications[-1].id
+                cursor.execute(
+                    "INSERT INTO mh_tracking (projection, position) VALUES (?, ?) "
+                    "ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
+                    (projection.name, position),
+                )
+            done += len(notifications)
+
+    def is_current(self) -> bool:
+        head = self.log_position()
+        return all(self._caught_up(p, head) for p in self.projections)
+
+    def _caught_up(self, projection: Projection, head: int) -> bool:
+        position = self.position(projection)
+        if position >= head:
+            return True
+        # With a topic filter the position stops at the last relevant event.
+        return not self.log.recorder.select_notifications(
+            start=position, limit=1, stop=head, topics=projection.topics,
+            inclusive_of_start=False,
+        )
+
+    def rebuild(self, projection: Projection) -> int:
+        """Drop the view's rows and replay the whole log into it."""
+        with self.database.transaction() as cursor:
+            for table in projection.tables:
+                cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - names are ours
+            cursor.execute("DELETE FROM mh_tracking WHERE projection = ?", (projection.name,))
+        return self.catch_up_one(projection)

@@ -1,0 +1,36 @@
+"""The process's Dramatiq broker, set once before any actor is declared.
+
+Redis when ``MAILHOST_BROKER_URL`` says so (``dramatiq workers`` processes), else the
+in-memory broker that the embedded engine drives with an in-process worker.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+
+QUEUE = "mailhost"
+
+_broker: dramatiq.Broker | None = None
+
+
+def make_broker(url: str | None) -> dramatiq.Broker:
+    if url:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("MAILHOST_BROKER_URL must be a redis:// URL")
+        broker: dramatiq.Broker = RedisBroker(url=url)
+    else:
+        broker = StubBroker()
+    broker.declare_queue(QUEUE)
+    return broker
+
+
+def current() -> dramatiq.Broker:
+    global _broker  # noqa: PLW0603 - Dramatiq's broker is process-wide by design
+    if _broker is None:
+        _broker = make_broker(os.environ.get("MAILHOST_BROKER_URL") or None)
+        dramatiq.set_broker(_broker)
+    return _broker
