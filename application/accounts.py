@@ -6,10 +6,12 @@ store; the aggregate only learns the outcome.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
+from typing import TypeVar
 from uuid import UUID, uuid4
 
-from attrs import frozen
+from attrs import field, frozen
 
 from application.clock import Clock
 from application.credentials import (
@@ -34,6 +36,7 @@ from domain.security import (
 )
 
 MAX_USER_AGENT = 512
+T = TypeVar("T")
 
 
 class LoginRefused(NotPermitted):
@@ -68,8 +71,8 @@ class Accounts:
     fingerprints: Fingerprints
     geolocator: Geolocator
     clock: Clock
-    policy: SecurityPolicy = SecurityPolicy()
-    passwords: PasswordPolicy = PasswordPolicy()
+    policy: SecurityPolicy = field(factory=SecurityPolicy)
+    passwords: PasswordPolicy = field(factory=PasswordPolicy)
 
     def register(
         self,
@@ -84,8 +87,10 @@ class Accounts:
         at = self.clock.now()
         address = EmailAddress.parse(login, what="login")
         self.passwords.check(password, login=str(address))
-        org_id = organisation if isinstance(organisation, UUID) else ids.organisation_id(
-            " ".join(organisation.split())
+        org_id = (
+            organisation
+            if isinstance(organisation, UUID)
+            else ids.organisation_id(" ".join(organisation.split()))
         )
         org = self.log.load(org_id, Organisation, f"organisation {organisation!s}")
         if self.log.exists(ids.account_id(str(address))):
@@ -93,7 +98,11 @@ class Accounts:
         credential_id = uuid4()
         self.credentials.put_secret(credential_id, self.hasher.hash(password))
         account = UserAccount.register(
-            org.id, address, credential_id=credential_id, display_name=display_name, at=at
+            org.id,
+            address,
+            credential_id=credential_id,
+            display_name=display_name,
+            at=at,
         )
         role = Role.ADMIN if admin or not org.members else Role.MEMBER
         org.admit(account.id, role=role, at=at)
@@ -126,32 +135,41 @@ class Accounts:
         if key is None or not self.log.exists(key):
             self.hasher.verify_dummy(password)
             raise LoginRefused
-        return self.log.retrying(
-            lambda: self._login(key, password, context, device_token)
-        )
+        return self._login(key, password, context, device_token)
 
     def _login(
         self, key: UUID, password: str, context: LoginContext, device_token: str
     ) -> LoginResult:
-        at = self.clock.now()
-        account = self.log.load(key, UserAccount, "account")
-        if account.is_throttled(at, self.policy):
-            if account.record_throttled(context, at=at, policy=self.policy):
+        checked: dict[UUID, bool] = {}
+
+        def attempt() -> LoginResult:
+            at = self.clock.now()
+            account = self.log.load(key, UserAccount, "account")
+            if account.is_throttled(at, self.policy):
+                if account.record_throttled(context, at=at, policy=self.policy):
+                    self.log.save(account)
+                raise LoginRefused
+            # One slow hash per attempt, not per conflict retry; checked again only if
+            # the password changed meanwhile.
+            if account.credential_id not in checked:
+                checked[account.credential_id] = self._verify(account, password)
+            if not checked[account.credential_id]:
+                account.fail_login(context, at=at, policy=self.policy)
                 self.log.save(account)
-            raise LoginRefused
-        encoded = self.credentials.secret(account.credential_id)
-        if encoded is None or not self.hasher.verify(encoded, password):
-            account.fail_login(context, at=at, policy=self.policy)
+                raise LoginRefused
+            session_id = uuid4()
+            session_token = self.fingerprints.new_token()
+            alerted = account.log_in(session_id, context, at=at, policy=self.policy)
+            self.credentials.put_session(
+                self.fingerprints.digest(session_token),
+                SessionRecord(account.id, session_id),
+            )
             self.log.save(account)
-            raise LoginRefused
-        session_id = uuid4()
-        session_token = self.fingerprints.new_token()
-        alerted = account.log_in(session_id, context, at=at, policy=self.policy)
-        self.credentials.put_session(
-            self.fingerprints.digest(session_token), SessionRecord(account.id, session_id)
-        )
-        self.log.save(account)
-        return LoginResult(account.id, session_id, session_token, device_token, alerted)
+            return LoginResult(
+                account.id, session_id, session_token, device_token, alerted
+            )
+
+        return self.log.retrying(attempt)
 
     def session(self, session_token: str) -> SessionRecord:
         """The session a token opens; the log, not the token store, decides if it is live."""
@@ -165,9 +183,10 @@ class Accounts:
 
     def log_out(self, session_token: str) -> None:
         record = self.session(session_token)
-        account = self.log.load(record.account_id, UserAccount, "account")
-        account.log_out(record.session_id, at=self.clock.now())
-        self.log.save(account)
+        self._update(
+            record.account_id,
+            lambda a: a.log_out(record.session_id, at=self.clock.now()),
+        )
         self.credentials.forget_sessions((record.session_id,))
 
     def change_password(
@@ -184,12 +203,18 @@ class Accounts:
         self.passwords.check(new_password, login=account.login)
         if new_password == current_password:
             raise InvalidInput("the new password is the current password")
-        keep = self.session(keep_session_token).session_id if keep_session_token else None
+        keep = (
+            self.session(keep_session_token).session_id if keep_session_token else None
+        )
         old_credential = account.credential_id
         credential_id = uuid4()
         self.credentials.put_secret(credential_id, self.hasher.hash(new_password))
-        ended = account.change_password(credential_id, keep_session=keep, at=self.clock.now())
-        self.log.save(account)
+        ended = self._update(
+            account.id,
+            lambda a: a.change_password(
+                credential_id, keep_session=keep, at=self.clock.now()
+            ),
+        )
         self.credentials.forget_secret(old_credential)
         self.credentials.forget_sessions(ended)
         return ended
@@ -201,21 +226,37 @@ class Accounts:
         account = self.get(login)
         phone = PhoneNumber.parse(country_code, number)
         self._require_password(account, password)
-        account.change_recovery_phone(phone, at=self.clock.now())
-        self.log.save(account)
+        self._update(
+            account.id, lambda a: a.change_recovery_phone(phone, at=self.clock.now())
+        )
         return phone.e164
 
     def choose_notifications(
         self, login: str | UUID, preferences: NotificationPreferences
     ) -> None:
-        account = self.get(login)
-        account.choose_notifications(preferences, at=self.clock.now())
-        self.log.save(account)
+        self._update(
+            self.get(login).id,
+            lambda a: a.choose_notifications(preferences, at=self.clock.now()),
+        )
+
+    def _update(self, account_id: UUID, decide: Callable[[UserAccount], T]) -> T:
+        """Load, decide, save; decided again on fresh state if another writer won."""
+
+        def attempt() -> T:
+            account = self.log.load(account_id, UserAccount, "account")
+            result = decide(account)
+            self.log.save(account)
+            return result
+
+        return self.log.retrying(attempt)
 
     def _require_password(self, account: UserAccount, password: str) -> None:
-        encoded = self.credentials.secret(account.credential_id)
-        if not password or encoded is None or not self.hasher.verify(encoded, password):
+        if not password or not self._verify(account, password):
             raise NotPermitted("the account password is wrong")
+
+    def _verify(self, account: UserAccount, password: str) -> bool:
+        encoded = self.credentials.secret(account.credential_id)
+        return encoded is not None and self.hasher.verify(encoded, password)
 
     def _context(
         self, ip: str, user_agent: str, device_token: str | None
@@ -242,4 +283,3 @@ def network_of(address: IPv4Address | IPv6Address) -> str:
 
 def account_key(login: str) -> UUID:
     return ids.account_id(str(EmailAddress.parse(login, what="login")))
-

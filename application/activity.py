@@ -18,6 +18,8 @@ class ActivityEntry:
     network: str = ""
     device: str = ""
     detail: str = ""
+    # Repeats of the same failure from the same network and client are one line.
+    count: int = 1
 
 
 class ActivityQueries(Protocol):

@@ -65,7 +65,9 @@ class SecurityAlerts:
             account.record_alert_sent(key, at=self.clock.now())
             self.log.save(account)
 
-    def compose(self, account: UserAccount, key: str, alert: PendingAlert) -> OutgoingMail:
+    def compose(
+        self, account: UserAccount, key: str, alert: PendingAlert
+    ) -> OutgoingMail:
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = account.login
@@ -90,7 +92,9 @@ def alert_text(account: UserAccount, alert: PendingAlert) -> str:
     when = f"{alert.first_at:%Y-%m-%d %H:%M} UTC"
     lines = [f"Hello {account.display_name or account.login},", ""]
     if alert.kind is AlertKind.NEW_LOCATION:
-        lines.append("Your account was signed in to from a device or place not seen before.")
+        lines.append(
+            "Your account was signed in to from a device or place not seen before."
+        )
     elif alert.kind is AlertKind.FAILED_LOGIN:
         span = f"between {when} and {alert.last_at:%H:%M} UTC"
         lines.append(
@@ -102,8 +106,10 @@ def alert_text(account: UserAccount, alert: PendingAlert) -> str:
     lines.append("")
     lines.append(f"  When:   {when}")
     if alert.context is not None:
-        lines.append(f"  Where:  {alert.context.place or 'unknown place'} "
-                     f"(network {alert.context.network})")
+        lines.append(
+            f"  Where:  {alert.context.place or 'unknown place'} "
+            f"(network {alert.context.network})"
+        )
         lines.append(f"  Device: {alert.context.user_agent or 'unknown device'}")
     lines += ["", ADVICE, ""]
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Self
 
 from attrs import define
 
@@ -74,7 +75,7 @@ class MailHost:
             self.background.close()
         self.log.close()
 
-    def __enter__(self) -> MailHost:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

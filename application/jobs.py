@@ -28,7 +28,9 @@ class Job:
 
     @classmethod
     def of(cls, actor: str, *args: str, due_at: datetime) -> Job:
-        return cls(str(uuid5(JOB_NAMESPACE, f"{actor}:{':'.join(args)}")), actor, args, due_at)
+        return cls(
+            str(uuid5(JOB_NAMESPACE, f"{actor}:{':'.join(args)}")), actor, args, due_at
+        )
 
 
 def jobs_for(event: object) -> list[Job]:
@@ -39,8 +41,9 @@ def jobs_for(event: object) -> list[Job]:
             return [_alert(event.originator_id, key, event.timestamp)]
         case UserAccount.LoginFailed(alert_key=str(key), alert_due=datetime() as due):
             return [_alert(event.originator_id, key, due)]
-        case UserAccount.PasswordChanged(alert=True) | UserAccount.RecoveryPhoneChanged(
-            alert=True
+        case (
+            UserAccount.PasswordChanged(alert=True)
+            | UserAccount.RecoveryPhoneChanged(alert=True)
         ):
             key = alert_key(AlertKind.SECURITY_CHANGE, event.originator_version)
             return [_alert(event.originator_id, key, event.timestamp)]

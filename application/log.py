@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from typing import TypeVar
 from uuid import UUID
@@ -15,7 +17,8 @@ from domain.errors import AlreadyExists, NotFound
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
 
-MAX_CONFLICT_RETRIES = 5
+MAX_CONFLICT_RETRIES = 10
+BACKOFF_S = 0.005
 
 
 class MailHostLog(Application[UUID]):
@@ -24,7 +27,7 @@ class MailHostLog(Application[UUID]):
 
     def load(self, aggregate_id: UUID, kind: type[A], what: str) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound(f"{what} does not exist") from None
         if not isinstance(aggregate, kind):
@@ -47,9 +50,10 @@ class MailHostLog(Application[UUID]):
         Optimistic concurrency is the log's only lock: a stale save raises
         IntegrityError, and the command is simply re-decided on fresh state.
         """
-        for _ in range(MAX_CONFLICT_RETRIES - 1):
+        for attempt in range(MAX_CONFLICT_RETRIES - 1):
             try:
                 return command()
             except IntegrityError:
-                continue
+                # Jittered, growing pause: writers that collided should not collide again.
+                time.sleep(random.uniform(0, BACKOFF_S * 2**attempt))  # noqa: S311
         return command()

@@ -79,13 +79,17 @@ def open_engine(
     runner = ProjectionRunner(log, views, [RecentActivity(), JobSchedule()])
     jobs = JobTable(views)
     mail: MailSender = (
-        SmtpMailSender(settings.smtp_url) if settings.smtp_url else OutboxMailSender(settings.outbox)
+        SmtpMailSender(settings.smtp_url)
+        if settings.smtp_url
+        else OutboxMailSender(settings.outbox)
     )
     host = MailHost.assemble(
         log=log,
         credentials=SqlCredentialStore(secrets_db),
         hasher=Argon2Hasher(),
-        fingerprints=SecretKey.load(settings.home / "secret.key", settings.secret_key_hex),
+        fingerprints=SecretKey.load(
+            settings.home / "secret.key", settings.secret_key_hex
+        ),
         geolocator=RangeTableGeolocator(settings.geoip_csv),
         mail=mail,
         clock=clock,
@@ -118,10 +122,13 @@ def _start_pump(engine: Engine, clock: Clock) -> Pump:
         queue_broker = broker.make_broker(engine.settings.broker_url)
     else:
         if os.environ.get("MAILHOST_BROKER_URL"):
-            raise ValueError("an embedded engine cannot run in a process set up for Redis")
-        queue_broker = broker.current()
+            raise ValueError(
+                "an embedded engine cannot run in a process set up for Redis"
+            )
+        from workers.actors import ACTORS  # noqa: PLC0415 - declared after the broker
+
+        queue_broker = broker.embedded_broker(ACTORS)
         context.use(engine.host, engine.jobs)
-        import workers.actors  # noqa: F401, PLC0415 - declares the actors on that broker
     pump = Pump(engine.runner, engine.jobs, queue_broker, clock)
     pump.start()
     return pump

@@ -8,10 +8,14 @@ from application.credentials import SessionRecord
 from infrastructure.sql import Database, ensure_schema
 
 SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS mh_secrets ("
-    " credential_id TEXT PRIMARY KEY, encoded TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS mh_sessions ("
-    " token_digest TEXT PRIMARY KEY, account_id TEXT NOT NULL, session_id TEXT NOT NULL)",
+    (
+        "CREATE TABLE IF NOT EXISTS mh_secrets ("
+        " credential_id TEXT PRIMARY KEY, encoded TEXT NOT NULL)"
+    ),
+    (
+        "CREATE TABLE IF NOT EXISTS mh_sessions (token_digest TEXT PRIMARY KEY,"
+        " account_id TEXT NOT NULL, session_id TEXT NOT NULL)"
+    ),
     "CREATE INDEX IF NOT EXISTS mh_sessions_by_id ON mh_sessions (session_id)",
 )
 
@@ -31,14 +35,17 @@ class SqlCredentialStore:
     def secret(self, credential_id: UUID) -> str | None:
         with self.database.transaction() as cursor:
             cursor.execute(
-                "SELECT encoded FROM mh_secrets WHERE credential_id = ?", (str(credential_id),)
+                "SELECT encoded FROM mh_secrets WHERE credential_id = ?",
+                (str(credential_id),),
             )
             row = cursor.fetchone()
         return None if row is None else str(row[0])
 
     def forget_secret(self, credential_id: UUID) -> None:
         with self.database.transaction() as cursor:
-            cursor.execute("DELETE FROM mh_secrets WHERE credential_id = ?", (str(credential_id),))
+            cursor.execute(
+                "DELETE FROM mh_secrets WHERE credential_id = ?", (str(credential_id),)
+            )
 
     def put_session(self, token_digest: str, record: SessionRecord) -> None:
         with self.database.transaction() as cursor:
@@ -59,4 +66,6 @@ class SqlCredentialStore:
     def forget_sessions(self, session_ids: tuple[UUID, ...]) -> None:
         with self.database.transaction() as cursor:
             for session_id in session_ids:
-                cursor.execute("DELETE FROM mh_sessions WHERE session_id = ?", (str(session_id),))
+                cursor.execute(
+                    "DELETE FROM mh_sessions WHERE session_id = ?", (str(session_id),)
+                )

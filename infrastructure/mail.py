@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import smtplib
 import ssl
 from pathlib import Path
@@ -39,7 +38,9 @@ class SmtpMailSender:
         smtp: smtplib.SMTP
         if self._tls:
             smtp = smtplib.SMTP_SSL(
-                self._host, self._port, timeout=SMTP_TIMEOUT_S,
+                self._host,
+                self._port,
+                timeout=SMTP_TIMEOUT_S,
                 context=ssl.create_default_context(),
             )
         else:
@@ -50,7 +51,9 @@ class SmtpMailSender:
             if self._user:
                 smtp.login(self._user, self._password)
             smtp.send_message(
-                mail.message, from_addr=mail.envelope_from, to_addrs=list(mail.recipients)
+                mail.message,
+                from_addr=mail.envelope_from,
+                to_addrs=list(mail.recipients),
             )
 
 
@@ -75,4 +78,4 @@ class OutboxMailSender:
         ).encode() + message.as_bytes()
         tmp = self.folder / f".{name}.tmp"
         tmp.write_bytes(data)
-        os.replace(tmp, self.folder / f"{name}.eml")
+        tmp.replace(self.folder / f"{name}.eml")

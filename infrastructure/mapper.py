@@ -10,7 +10,6 @@ import dataclasses
 import json
 import typing
 from datetime import datetime
-from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -33,9 +32,14 @@ def make_converter() -> cattrs.Converter:
 CONVERTER = make_converter()
 
 
-@cache
+_FIELDS: dict[type[Any], tuple[tuple[str, Any], ...]] = {}
+
+
 def _fields(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
     """The (name, type) of each stored field; Any where a type variable stands."""
+    known = _FIELDS.get(cls)
+    if known is not None:
+        return known
     hints = typing.get_type_hints(cls)
     fields = []
     for f in dataclasses.fields(cls):
@@ -43,11 +47,12 @@ def _fields(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
             continue
         hint = hints.get(f.name, Any)
         fields.append((f.name, Any if isinstance(hint, typing.TypeVar) else hint))
-    return tuple(fields)
+    _FIELDS[cls] = tuple(fields)
+    return _FIELDS[cls]
 
 
 class CattrsMapper(Mapper[UUID]):
-    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:  # noqa: ANN401 - any event class
         cls = type(domain_event)
         state = {
             name: CONVERTER.unstructure(getattr(domain_event, name), hint)
@@ -65,7 +70,7 @@ class CattrsMapper(Mapper[UUID]):
             state=data,
         )
 
-    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:  # noqa: ANN401 - any event class
         cls = resolve_topic(stored_event.topic)
         data = stored_event.state
         try:
@@ -75,7 +80,8 @@ class CattrsMapper(Mapper[UUID]):
                 data = self.compressor.decompress(data)
             raw = json.loads(data)
             state = {
-                name: CONVERTER.structure(raw[name], hint) for name, hint in _fields(cls)
+                name: CONVERTER.structure(raw[name], hint)
+                for name, hint in _fields(cls)
             }
         except Exception as e:
             msg = (
@@ -85,7 +91,9 @@ class CattrsMapper(Mapper[UUID]):
             raise MapperDeserialisationError(msg) from e
         originator_id = stored_event.originator_id
         state["originator_id"] = (
-            originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+            originator_id
+            if isinstance(originator_id, UUID)
+            else UUID(str(originator_id))
         )
         state["originator_version"] = stored_event.originator_version
         event = object.__new__(cls)

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.errors import QueueJoinTimeout
 
 from application.clock import Clock
 from projections.jobs import JobTable
@@ -52,9 +53,13 @@ class Pump:
 
     def start(self) -> None:
         if self.embedded:
-            self._worker = dramatiq.Worker(self.broker, worker_threads=2, worker_timeout=100)
+            self._worker = dramatiq.Worker(
+                self.broker, worker_threads=2, worker_timeout=100
+            )
             self._worker.start()
-        self._thread = threading.Thread(target=self._run, name="mailhost-pump", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="mailhost-pump", daemon=True
+        )
         self._thread.start()
 
     def _run(self) -> None:
@@ -92,8 +97,14 @@ class Pump:
         deadline = time.monotonic() + timeout
         while True:
             self.step()
-            if self.embedded:
-                self.broker.join(QUEUE, timeout=int(max(deadline - time.monotonic(), 0.1) * 1000))
+            if isinstance(self.broker, StubBroker):
+                left_ms = int(max(deadline - time.monotonic(), 0.1) * 1000)
+                try:
+                    self.broker.join(QUEUE, timeout=left_ms, fail_fast=False)
+                except QueueJoinTimeout:
+                    raise TimeoutError(
+                        "background jobs did not finish in time"
+                    ) from None
             if self.runner.is_current() and self.jobs.unfinished(self.clock.now()) == 0:
                 return
             if time.monotonic() > deadline:

@@ -45,7 +45,9 @@ class Settings:
 
     def log_env(self) -> dict[str, str]:
         """The variables eventsourcing reads, with the engine's mapper."""
-        env = {k: v for k, v in self.env.items() if k.startswith(("POSTGRES_", "SQLITE_"))}
+        env = {
+            k: v for k, v in self.env.items() if k.startswith(("POSTGRES_", "SQLITE_"))
+        }
         env["PERSISTENCE_MODULE"] = self.persistence
         env["MAPPER_TOPIC"] = "infrastructure.mapper:CattrsMapper"
         env.setdefault("CREATE_TABLE", "y")
@@ -68,7 +70,9 @@ class Settings:
                 f"PERSISTENCE_MODULE must be {SQLITE} or {POSTGRES}, not {persistence!r}"
             )
         if persistence == POSTGRES and not merged.get("POSTGRES_DBNAME"):
-            raise ConfigurationError("PERSISTENCE_MODULE is postgres but POSTGRES_DBNAME is unset")
+            raise ConfigurationError(
+                "PERSISTENCE_MODULE is postgres but POSTGRES_DBNAME is unset"
+            )
         return cls(
             home=root,
             env=merged,
@@ -76,7 +80,9 @@ class Settings:
             broker_url=merged.get("MAILHOST_BROKER_URL") or None,
             smtp_url=merged.get("MAILHOST_SMTP_URL") or None,
             mail_from=merged.get("MAILHOST_MAIL_FROM") or "security-alerts@localhost",
-            geoip_csv=Path(merged["MAILHOST_GEOIP_CSV"]) if merged.get("MAILHOST_GEOIP_CSV") else None,
+            geoip_csv=Path(merged["MAILHOST_GEOIP_CSV"])
+            if merged.get("MAILHOST_GEOIP_CSV")
+            else None,
             policy=SecurityPolicy(
                 failed_login_window=timedelta(
                     seconds=_number(merged, "MAILHOST_FAILED_LOGIN_WINDOW", 900)

@@ -119,7 +119,7 @@ class _PostgresCursor:
         self._cursor = cursor
 
     def execute(self, sql: str, params: Params = ()) -> None:
-        self._cursor.execute(sql.replace("?", "%s"), tuple(params))  # type: ignore[arg-type]
+        self._cursor.execute(sql.replace("?", "%s"), tuple(params))
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return self._cursor.fetchall()

@@ -27,20 +27,29 @@ EVENTS = (
 
 class RecentActivity:
     name = "recent_activity"
-    tables = ("mh_activity",)
-    topics = tuple(get_topic(cls) for cls in EVENTS)
-    schema = (
-        "CREATE TABLE IF NOT EXISTS mh_activity ("
-        " position BIGINT PRIMARY KEY, account_id TEXT NOT NULL, at TEXT NOT NULL,"
-        " kind TEXT NOT NULL, outcome TEXT NOT NULL, place TEXT NOT NULL,"
-        " network TEXT NOT NULL, device TEXT NOT NULL, detail TEXT NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS mh_activity_by_account"
-        " ON mh_activity (account_id, position)",
+    tables: tuple[str, ...] = ("mh_activity",)
+    topics: tuple[str, ...] = tuple(get_topic(cls) for cls in EVENTS)
+    schema: tuple[str, ...] = (
+        (
+            "CREATE TABLE IF NOT EXISTS mh_activity ("
+            " position BIGINT PRIMARY KEY, account_id TEXT NOT NULL, at TEXT NOT NULL,"
+            " kind TEXT NOT NULL, outcome TEXT NOT NULL, place TEXT NOT NULL,"
+            " network TEXT NOT NULL, device TEXT NOT NULL, detail TEXT NOT NULL,"
+            " repeats BIGINT NOT NULL DEFAULT 1)"
+        ),
+        (
+            "CREATE INDEX IF NOT EXISTS mh_activity_by_account"
+            " ON mh_activity (account_id, position)"
+        ),
     )
 
     def process(self, event: object, position: int, cursor: Cursor) -> None:
         entry = describe(event)
         if entry is None or not isinstance(event, UserAccount.Event):
+            return
+        if isinstance(event, UserAccount.LoginFailed) and self._fold(
+            event, entry, cursor
+        ):
             return
         cursor.execute(
             "INSERT INTO mh_activity (position, account_id, at, kind, outcome, place,"
@@ -58,6 +67,36 @@ class RecentActivity:
             ),
         )
 
+    @staticmethod
+    def _fold(
+        event: UserAccount.LoginFailed, entry: ActivityEntry, cursor: Cursor
+    ) -> bool:
+        """Count a failure into the account's latest login line if it repeats that line.
+
+        An attack of a hundred guesses is one line "wrong password x100" from one network
+        and client, not a hundred lines that push everything else off the page.
+        """
+        cursor.execute(
+            "SELECT position, outcome, network, device FROM mh_activity"
+            " WHERE account_id = ? AND kind = 'login' ORDER BY position DESC LIMIT 1",
+            (str(event.originator_id),),
+        )
+        last = cursor.fetchone()
+        if last is None or (last[1], last[2]) != (entry.outcome, entry.network):
+            return False
+        if _client(last[3]) != _client(entry.device):
+            return False
+        cursor.execute(
+            "UPDATE mh_activity SET repeats = repeats + 1, at = ? WHERE position = ?",
+            (entry.at.isoformat(), last[0]),
+        )
+        return True
+
+
+def _client(device: str) -> str:
+    """The user agent part of a device column, without the device fingerprint."""
+    return device.rpartition(" [")[0]
+
 
 def _login(
     at: datetime, outcome: str, context: LoginContext, detail: str = ""
@@ -74,38 +113,70 @@ def _login(
     )
 
 
-def describe(event: object) -> ActivityEntry | None:
+def describe(event: object) -> ActivityEntry | None:  # noqa: PLR0911 - one case per event
     """The line a user sees for an event; secrets were never in the event to show."""
     match event:
         case UserAccount.Registered(timestamp=at):
             return ActivityEntry(at=at, kind="account", outcome="registered")
         case UserAccount.LoggedIn(timestamp=at, context=context) as e:
-            news = [w for w, new in (("new device", e.new_device),
-                                     ("new location", e.new_location)) if new]
+            news = [
+                w
+                for w, new in (
+                    ("new device", e.new_device),
+                    ("new location", e.new_location),
+                )
+                if new
+            ]
             return _login(at, "signed in", context, ", ".join(news))
         case UserAccount.LoginFailed(timestamp=at, context=context):
             return _login(at, "wrong password", context)
         case UserAccount.LoginThrottled(timestamp=at, context=context, until=until):
-            return _login(at, "refused: too many attempts", context,
-                          f"until {until:%Y-%m-%d %H:%M} UTC")
+            return _login(
+                at,
+                "refused: too many attempts",
+                context,
+                f"until {until:%Y-%m-%d %H:%M} UTC",
+            )
         case UserAccount.LoggedOut(timestamp=at):
             return ActivityEntry(at=at, kind="session", outcome="signed out")
         case UserAccount.PasswordChanged(timestamp=at, ended_sessions=ended):
-            return ActivityEntry(at=at, kind="security", outcome="password changed",
-                                 detail=f"{len(ended)} other session(s) ended")
+            return ActivityEntry(
+                at=at,
+                kind="security",
+                outcome="password changed",
+                detail=f"{len(ended)} other session(s) ended",
+            )
         case UserAccount.RecoveryPhoneChanged(timestamp=at, phone=phone):
-            return ActivityEntry(at=at, kind="security", outcome="recovery phone changed",
-                                 detail=f"now ends in {phone.e164[-2:]}")
+            return ActivityEntry(
+                at=at,
+                kind="security",
+                outcome="recovery phone changed",
+                detail=f"now ends in {phone.e164[-2:]}",
+            )
         case UserAccount.NotificationPreferencesChanged(timestamp=at, preferences=p):
-            on = [k for k, v in (("new location", p.new_location),
-                                 ("failed login", p.failed_login),
-                                 ("security change", p.security_change)) if v]
-            return ActivityEntry(at=at, kind="security", outcome="notifications chosen",
-                                 detail="mails for: " + (", ".join(on) or "none"))
+            on = [
+                k
+                for k, v in (
+                    ("new location", p.new_location),
+                    ("failed login", p.failed_login),
+                    ("security change", p.security_change),
+                )
+                if v
+            ]
+            return ActivityEntry(
+                at=at,
+                kind="security",
+                outcome="notifications chosen",
+                detail="mails for: " + (", ".join(on) or "none"),
+            )
         case UserAccount.SecurityAlertSent(timestamp=at, kind=kind, count=count):
-            return ActivityEntry(at=at, kind="alert", outcome="security mail sent",
-                                 detail=f"{kind.value.replace('_', ' ')}"
-                                 + (f" ({count} attempts)" if count > 1 else ""))
+            return ActivityEntry(
+                at=at,
+                kind="alert",
+                outcome="security mail sent",
+                detail=f"{kind.value.replace('_', ' ')}"
+                + (f" ({count} attempts)" if count > 1 else ""),
+            )
     return None
 
 
@@ -116,7 +187,8 @@ class SqlActivityQueries:
     def recent(self, account_id: UUID, limit: int = 50) -> list[ActivityEntry]:
         with self.database.transaction() as cursor:
             cursor.execute(
-                "SELECT at, kind, outcome, place, network, device, detail FROM mh_activity"
+                "SELECT at, kind, outcome, place, network, device, detail, repeats"
+                " FROM mh_activity"
                 " WHERE account_id = ? ORDER BY position DESC LIMIT ?",
                 (str(account_id), limit),
             )
@@ -124,7 +196,13 @@ class SqlActivityQueries:
         return [
             ActivityEntry(
                 at=datetime.fromisoformat(r[0]).astimezone(UTC),
-                kind=r[1], outcome=r[2], place=r[3], network=r[4], device=r[5], detail=r[6],
+                kind=r[1],
+                outcome=r[2],
+                place=r[3],
+                network=r[4],
+                device=r[5],
+                detail=r[6],
+                count=int(r[7]),
             )
             for r in rows
         ]

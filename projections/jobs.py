@@ -23,8 +23,8 @@ def _iso(at: datetime) -> str:
 
 class JobSchedule:
     name = "job_schedule"
-    tables = ("mh_jobs",)
-    topics = tuple(
+    tables: tuple[str, ...] = ("mh_jobs",)
+    topics: tuple[str, ...] = tuple(
         get_topic(cls)
         for cls in (
             UserAccount.LoggedIn,
@@ -33,11 +33,13 @@ class JobSchedule:
             UserAccount.RecoveryPhoneChanged,
         )
     )
-    schema = (
-        "CREATE TABLE IF NOT EXISTS mh_jobs ("
-        " job_id TEXT PRIMARY KEY, actor TEXT NOT NULL, args TEXT NOT NULL,"
-        " due_at TEXT NOT NULL, position BIGINT NOT NULL,"
-        " enqueued_at TEXT, done_at TEXT)",
+    schema: tuple[str, ...] = (
+        (
+            "CREATE TABLE IF NOT EXISTS mh_jobs ("
+            " job_id TEXT PRIMARY KEY, actor TEXT NOT NULL, args TEXT NOT NULL,"
+            " due_at TEXT NOT NULL, position BIGINT NOT NULL,"
+            " enqueued_at TEXT, done_at TEXT)"
+        ),
         "CREATE INDEX IF NOT EXISTS mh_jobs_due ON mh_jobs (done_at, due_at)",
     )
 
@@ -46,7 +48,13 @@ class JobSchedule:
             cursor.execute(
                 "INSERT INTO mh_jobs (job_id, actor, args, due_at, position)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id) DO NOTHING",
-                (job.job_id, job.actor, json.dumps(job.args), _iso(job.due_at), position),
+                (
+                    job.job_id,
+                    job.actor,
+                    json.dumps(job.args),
+                    _iso(job.due_at),
+                    position,
+                ),
             )
 
 
@@ -76,13 +84,16 @@ class JobTable:
         with self.database.transaction() as cursor:
             for job_id in job_ids:
                 cursor.execute(
-                    "UPDATE mh_jobs SET enqueued_at = ? WHERE job_id = ?", (_iso(at), job_id)
+                    "UPDATE mh_jobs SET enqueued_at = ? WHERE job_id = ?",
+                    (_iso(at), job_id),
                 )
 
     def forget_enqueued(self) -> None:
         """After a restart of an in-memory broker, what it held is gone: hand it over again."""
         with self.database.transaction() as cursor:
-            cursor.execute("UPDATE mh_jobs SET enqueued_at = NULL WHERE done_at IS NULL")
+            cursor.execute(
+                "UPDATE mh_jobs SET enqueued_at = NULL WHERE done_at IS NULL"
+            )
 
     def complete(self, job_id: str, at: datetime) -> None:
         with self.database.transaction() as cursor:

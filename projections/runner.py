@@ -9,8 +9,10 @@ from application.log import MailHostLog
 from infrastructure.sql import Cursor, Database, ensure_schema
 
 TRACKING_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS mh_tracking ("
-    " projection TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    (
+        "CREATE TABLE IF NOT EXISTS mh_tracking ("
+        " projection TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+    ),
 )
 BATCH = 500
 
@@ -38,7 +40,8 @@ class ProjectionRunner:
     def position(self, projection: Projection) -> int:
         with self.database.transaction() as cursor:
             cursor.execute(
-                "SELECT position FROM mh_tracking WHERE projection = ?", (projection.name,)
+                "SELECT position FROM mh_tracking WHERE projection = ?",
+                (projection.name,),
             )
             row = cursor.fetchone()
         return 0 if row is None else int(row[0])
@@ -55,7 +58,9 @@ class ProjectionRunner:
         position = self.position(projection)
         while True:
             notifications = self.log.recorder.select_notifications(
-                start=position, limit=BATCH, topics=projection.topics,
+                start=position,
+                limit=BATCH,
+                topics=projection.topics,
                 inclusive_of_start=False,
             )
             if not notifications:
@@ -82,7 +87,10 @@ class ProjectionRunner:
             return True
         # With a topic filter the position stops at the last relevant event.
         return not self.log.recorder.select_notifications(
-            start=position, limit=1, stop=head, topics=projection.topics,
+            start=position,
+            limit=1,
+            stop=head,
+            topics=projection.topics,
             inclusive_of_start=False,
         )
 
@@ -91,5 +99,7 @@ class ProjectionRunner:
         with self.database.transaction() as cursor:
             for table in projection.tables:
                 cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - names are ours
-            cursor.execute("DELETE FROM mh_tracking WHERE projection = ?", (projection.name,))
+            cursor.execute(
+                "DELETE FROM mh_tracking WHERE projection = ?", (projection.name,)
+            )
         return self.catch_up_one(projection)

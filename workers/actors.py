@@ -11,8 +11,6 @@ from workers.broker import QUEUE, current
 from workers.context import engine
 
 broker = current()
-if not any(isinstance(m, CurrentMessage) for m in broker.middleware):
-    broker.add_middleware(CurrentMessage())
 
 
 def _done() -> None:
@@ -35,3 +33,6 @@ def send_security_alert(account_id: str, key: str) -> None:
     host, _ = engine()
     host.alerts.send(UUID(account_id), key)
     _done()
+
+
+ACTORS: list[dramatiq.Actor[..., None]] = [send_security_alert]

@@ -11,6 +11,7 @@ import os
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import CurrentMessage
 
 QUEUE = "mailhost"
 
@@ -21,9 +22,11 @@ def make_broker(url: str | None) -> dramatiq.Broker:
     if url:
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("MAILHOST_BROKER_URL must be a redis:// URL")
-        broker: dramatiq.Broker = RedisBroker(url=url)
+        broker: dramatiq.Broker = RedisBroker(url=url)  # type: ignore[no-untyped-call]
     else:
         broker = StubBroker()
+    # Actors read their message id (the job id) to mark the job done.
+    broker.add_middleware(CurrentMessage())
     broker.declare_queue(QUEUE)
     return broker
 
@@ -34,3 +37,17 @@ def current() -> dramatiq.Broker:
         _broker = make_broker(os.environ.get("MAILHOST_BROKER_URL") or None)
         dramatiq.set_broker(_broker)
     return _broker
+
+
+def embedded_broker(actors: list[dramatiq.Actor[..., None]]) -> dramatiq.Broker:
+    """A fresh in-memory broker for one embedded engine, the actors moved onto it.
+
+    A broker per engine, not per process: an engine closed and another opened (tests,
+    a service that reconfigures) must not inherit the old one's queues and workers.
+    """
+    broker = make_broker(None)
+    dramatiq.set_broker(broker)
+    for actor in actors:
+        actor.broker = broker
+        broker.declare_actor(actor)
+    return broker

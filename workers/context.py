@@ -21,7 +21,9 @@ def use(host: MailHost, jobs: JobTable) -> None:
     global _engine  # noqa: PLW0603 - one engine per worker process
     with _lock:
         if _engine is not None and _engine[0] is not host:
-            raise RuntimeError("another embedded engine is open in this process; close it")
+            raise RuntimeError(
+                "another embedded engine is open in this process; close it"
+            )
         _engine = (host, jobs)
 
 

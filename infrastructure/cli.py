@@ -1,0 +1,253 @@
+"""The ``mailhost`` command: operator commands and the demo.
+
+Conventions for every command: ``--home DIR`` (or MAILHOST_HOME), ``--json`` where it
+prints data, bad input on stderr with exit status 2, any other failure exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from application.activity import ActivityEntry
+from domain.errors import DomainError
+from infrastructure.bootstrap import open_engine
+from infrastructure.settings import ConfigurationError
+
+EXAMPLES = """\
+examples:
+  mailhost demo                         run the demo scenario in ./.mailhost
+  mailhost demo --home /tmp/mh          ... with everything under /tmp/mh
+  mailhost org create "Example Co"
+  printf '%s' "$PW" | mailhost user create ann@example.org --org "Example Co" --password-stdin
+  mailhost activity ann@example.org --json
+  mailhost run                          follow the log: projections, job relay
+                                        (and, embedded, the workers) until Ctrl-C
+"""
+
+
+class BadInput(Exception):  # noqa: N818 - named for what it is to the user
+    pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except (DomainError, ConfigurationError, BadInput) as e:
+        print(f"mailhost: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # noqa: BLE001 - the last line of defence prints, not a trace
+        print(f"mailhost: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--home", help="engine folder (default: $MAILHOST_HOME or ./.mailhost)"
+    )
+    parser = _Parser(
+        prog="mailhost",
+        description="Event-sourced engine for a mail-hosting provider's accounts.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(title="commands", parser_class=_Parser)
+
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="run a realistic scenario on the embedded defaults",
+        epilog="example: mailhost demo --home /tmp/mh",
+    )
+    demo.add_argument("--json", action="store_true", help="print the activity as JSON")
+    demo.add_argument(
+        "--window",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="failed-login alert window for the demo (default 3 s)",
+    )
+    demo.set_defaults(handler=_demo)
+
+    org = sub.add_parser("org", help="organisations").add_subparsers(
+        parser_class=_Parser
+    )
+    create = org.add_parser(
+        "create",
+        parents=[common],
+        help="found an organisation",
+        epilog='example: mailhost org create "Example Co"',
+    )
+    create.add_argument("name")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(handler=_org_create)
+
+    user = sub.add_parser("user", help="user accounts").add_subparsers(
+        parser_class=_Parser
+    )
+    ucreate = user.add_parser(
+        "create",
+        parents=[common],
+        help="register a user in an organisation",
+        epilog="example: mailhost user create ann@example.org --org 'Example Co' "
+        "--password-stdin < pw.txt",
+    )
+    ucreate.add_argument("login")
+    ucreate.add_argument("--org", required=True)
+    ucreate.add_argument("--name", default="", help="display name")
+    ucreate.add_argument(
+        "--password-stdin",
+        action="store_true",
+        required=True,
+        help="read the password from standard input (never an argument)",
+    )
+    ucreate.add_argument("--json", action="store_true")
+    ucreate.set_defaults(handler=_user_create)
+
+    activity = sub.add_parser(
+        "activity",
+        parents=[common],
+        help="a user's recent activity (SEC-3)",
+        epilog="example: mailhost activity ann@example.org --limit 20 --json",
+    )
+    activity.add_argument("login")
+    activity.add_argument("--limit", type=int, default=50)
+    activity.add_argument("--json", action="store_true")
+    activity.set_defaults(handler=_activity)
+
+    run = sub.add_parser(
+        "run",
+        parents=[common],
+        help="follow the log (projections, job relay; embedded: workers) until stopped",
+    )
+    run.set_defaults(handler=_run)
+    return parser
+
+
+def _org_create(args: argparse.Namespace) -> int:
+    engine = open_engine(args.home, background=False)
+    try:
+        org_id = engine.host.organisations.found(args.name)
+    finally:
+        engine.close()
+    _print(
+        args,
+        {"organisation_id": str(org_id), "name": args.name},
+        f"organisation {args.name!r} founded ({org_id})",
+    )
+    return 0
+
+
+def _user_create(args: argparse.Namespace) -> int:
+    password = sys.stdin.read().rstrip("\r\n")
+    engine = open_engine(args.home, background=False)
+    try:
+        account_id = engine.host.accounts.register(
+            args.org, args.login, password, display_name=args.name
+        )
+    finally:
+        engine.close()
+    _print(
+        args,
+        {"account_id": str(account_id), "login": args.login},
+        f"user {args.login} registered ({account_id})",
+    )
+    return 0
+
+
+def _activity(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise BadInput("--limit must be at least 1")
+    engine = open_engine(args.home, background=False)
+    try:
+        engine.runner.catch_up()
+        account = engine.host.accounts.get(args.login)
+        entries = engine.host.activity.recent(account.id, args.limit)
+    finally:
+        engine.close()
+    if args.json:
+        print(json.dumps([entry_json(e) for e in entries], indent=2))
+    else:
+        print(activity_table(entries))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    engine = open_engine(args.home)
+    print(
+        f"following the log in {engine.settings.home} (Ctrl-C to stop)", file=sys.stderr
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        engine.close()
+
+
+def _print(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    print(json.dumps(data) if args.json else text)
+
+
+def entry_json(entry: ActivityEntry) -> dict[str, str | int]:
+    return {
+        "at": entry.at.isoformat(),
+        "kind": entry.kind,
+        "outcome": entry.outcome,
+        "place": entry.place,
+        "network": entry.network,
+        "device": entry.device,
+        "detail": entry.detail,
+        "count": entry.count,
+    }
+
+
+def activity_table(entries: Sequence[ActivityEntry]) -> str:
+    """Newest first, as the user's recent-activity page would list them."""
+    header = ("when (UTC)", "what", "outcome", "place", "device", "detail")
+    rows = [
+        (
+            f"{e.at:%Y-%m-%d %H:%M:%S}",
+            e.kind,
+            e.outcome if e.count == 1 else f"{e.outcome} x{e.count}",
+            e.place or e.network,
+            e.device,
+            e.detail,
+        )
+        for e in entries
+    ]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from infrastructure.demo import run_demo  # noqa: PLC0415 - only the demo needs it
+
+    return run_demo(home=args.home, window=args.window, as_json=args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

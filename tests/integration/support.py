@@ -1,0 +1,51 @@
+"""Helpers the integration tests share: engines on real stores, store scanning."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from infrastructure.bootstrap import Engine, open_engine
+
+PASSWORD = "canary-Passw0rd-7f3a91"  # a canary: it must never appear in a store
+ORG = "Example Co"
+LOGIN = "ann@example.org"
+
+
+@contextmanager
+def engine(
+    home: Path, env: Mapping[str, str] | None = None, *, background: bool = True
+) -> Iterator[Engine]:
+    opened = open_engine(home, dict(env or {}), background=background)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def with_user(opened: Engine, login: str = LOGIN, password: str = PASSWORD) -> None:
+    host = opened.host
+    if not _org_exists(opened):
+        host.organisations.found(ORG)
+    host.accounts.register(ORG, login, password, display_name="Ann")
+
+
+def _org_exists(opened: Engine) -> bool:
+    try:
+        opened.host.organisations.get(ORG)
+    except LookupError:
+        return False
+    return True
+
+
+def event_count(opened: Engine, topic_suffix: str) -> int:
+    notifications = opened.host.log.recorder.select_notifications(
+        start=1, limit=1_000_000
+    )
+    return sum(n.topic.endswith(topic_suffix) for n in notifications)
+
+
+def stored_bytes(home: Path) -> bytes:
+    """Every byte the engine wrote under ``home`` (databases, WAL files, outbox)."""
+    return b"".join(p.read_bytes() for p in sorted(home.rglob("*")) if p.is_file())
