@@ -5,13 +5,14 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from domain.account import UserAccount
 from domain.errors import AlreadyExists, NotFound
 
 A = TypeVar("A", bound=Aggregate)
@@ -24,6 +25,8 @@ BACKOFF_S = 0.005
 class MailHostLog(Application[UUID]):
     # PostgreSQL names its tables after this; renaming it would point at empty tables.
     name = "mailhost"
+    # Accounts gain an event per login; a snapshot every 50 keeps loading them flat.
+    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {UserAccount: 50}
 
     def load(self, aggregate_id: UUID, kind: type[A], what: str) -> A:
         try:

@@ -38,6 +38,21 @@ def alert_key(kind: AlertKind, version: int) -> str:
 
 
 class UserAccount(Aggregate):
+    # Declared for snapshots: the mapper restores each attribute to this type.
+    organisation_id: UUID
+    login: str
+    display_name: str
+    credential_id: UUID
+    preferences: NotificationPreferences
+    recovery_phone: str | None
+    known_devices: set[str]
+    known_locations: set[str]
+    active_sessions: set[UUID]
+    recent_failures: tuple[datetime, ...]
+    throttled_until: datetime | None
+    failure_window: tuple[datetime, str] | None
+    pending_alerts: dict[str, PendingAlert]
+
     class Registered(Aggregate.Created):
         organisation_id: UUID
         login: str

@@ -21,6 +21,9 @@ class Role(StrEnum):
 
 
 class Organisation(Aggregate):
+    name: str
+    members: dict[UUID, Role]
+
     class Founded(Aggregate.Created):
         name: str
 

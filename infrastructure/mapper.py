@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 import cattrs
+from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
@@ -51,6 +52,46 @@ def _fields(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
     return _FIELDS[cls]
 
 
+# Attributes eventsourcing keeps on every aggregate, beside the declared ones.
+_BASE_STATE: dict[str, Any] = {"_created_on": datetime, "_modified_on": datetime}
+_STATES: dict[type[Any], dict[str, Any]] = {}
+
+
+def _state_hints(aggregate_cls: type[Any]) -> dict[str, Any]:
+    """The declared type of each attribute of a snapshotted aggregate.
+
+    An aggregate that is snapshotted declares its attributes at class level, so its
+    snapshot comes back with the same types as a replay would build.
+    """
+    known = _STATES.get(aggregate_cls)
+    if known is None:
+        known = {**typing.get_type_hints(aggregate_cls), **_BASE_STATE}
+        _STATES[aggregate_cls] = known
+    return known
+
+
+def _snapshot_state(
+    state: dict[str, Any], topic: str, *, encode: bool
+) -> dict[str, Any]:
+    hints = _state_hints(resolve_topic(topic))
+    convert = CONVERTER.unstructure if encode else CONVERTER.structure
+    out = {}
+    for name, value in state.items():
+        if name not in hints:
+            msg = f"{topic} attribute {name!r} has no class-level type annotation"
+            raise TypeError(msg)
+        out[name] = convert(value, hints[name])
+    return out
+
+
+def _sorted_list(value: object) -> list[Any]:
+    """Sets are stored sorted, so equal states store equal bytes."""
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    msg = f"cannot store a {type(value).__name__}"
+    raise TypeError(msg)
+
+
 class CattrsMapper(Mapper[UUID]):
     def to_stored_event(self, domain_event: Any) -> StoredEvent:  # noqa: ANN401 - any event class
         cls = type(domain_event)
@@ -58,7 +99,13 @@ class CattrsMapper(Mapper[UUID]):
             name: CONVERTER.unstructure(getattr(domain_event, name), hint)
             for name, hint in _fields(cls)
         }
-        data = json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode()
+        if isinstance(domain_event, Snapshot):
+            state["state"] = _snapshot_state(
+                domain_event.state, domain_event.topic, encode=True
+            )
+        data = json.dumps(
+            state, separators=(",", ":"), ensure_ascii=False, default=_sorted_list
+        ).encode()
         if self.compressor:
             data = self.compressor.compress(data)
         if self.cipher:
@@ -83,6 +130,10 @@ class CattrsMapper(Mapper[UUID]):
                 name: CONVERTER.structure(raw[name], hint)
                 for name, hint in _fields(cls)
             }
+            if issubclass(cls, Snapshot):
+                state["state"] = _snapshot_state(
+                    state["state"], state["topic"], encode=False
+                )
         except Exception as e:
             msg = (
                 f"cannot read stored event {stored_event.topic} of "

@@ -1,0 +1,34 @@
+"""Snapshots restore exactly the state a full replay builds (SQLite, real mapper)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from application.accounts import LoginRefused
+from domain.account import UserAccount
+from tests.integration.support import LOGIN, PASSWORD, engine, with_user
+
+
+def test_account_loaded_from_a_snapshot_equals_its_full_replay(tmp_path: Path) -> None:
+    with engine(tmp_path, {"MAILHOST_LOGIN_THROTTLE": "1000"}, background=False) as e:
+        with_user(e)
+        for i in range(130):
+            try:
+                e.host.accounts.login(
+                    LOGIN, PASSWORD if i % 3 else "wrong-pass", ip=f"192.0.2.{i % 7}"
+                )
+            except LoginRefused:
+                pass
+        account = e.host.accounts.get(LOGIN)
+        snapshots = (
+            list(e.host.log.snapshots.get(account.id)) if e.host.log.snapshots else []
+        )
+        assert [s.originator_version for s in snapshots] == [50, 100]
+        replayed: UserAccount | None = None
+        for event in e.host.log.events.get(account.id):
+            replayed = event.mutate(replayed)
+        assert replayed == account
+        assert isinstance(next(iter(account.active_sessions)), type(account.id))
+        assert account.recent_failures
+        assert all(isinstance(t, datetime) for t in account.recent_failures)
