@@ -20,10 +20,20 @@ class EmailAddress:
     domain: str
 
     @classmethod
-    def parse(cls, text: str, *, what: str = "address") -> EmailAddress:
+    def parse(
+        cls, text: str, *, what: str = "address", smtputf8: bool = True
+    ) -> EmailAddress:
+        """Parse per RFC 5321/5322 with their length limits (64 octets before the @).
+
+        ``smtputf8=False`` keeps to ASCII local parts, for addresses this provider hosts
+        and every IMAP/SMTP client must be able to type.
+        """
         try:
             valid = email_validator.validate_email(
-                text.strip(), check_deliverability=False, allow_smtputf8=True
+                text.strip(),
+                check_deliverability=False,
+                allow_smtputf8=smtputf8,
+                strict=True,
             )
         except email_validator.EmailNotValidError as e:
             raise InvalidInput(

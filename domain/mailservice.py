@@ -1,0 +1,365 @@
+"""Mail services (ADR-1, ADR-2, ADR-8, ADR-10, ADR-12): one domain, a quota of addresses.
+
+The service is the boundary of the address rules: every local part of its domain
+(mailboxes, aliases, redirections, generic addresses) is unique case-insensitively, and
+addresses that take a slot never exceed the quota. Each address also has its own
+``Mailbox`` aggregate; both are saved in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID, uuid5
+
+from attrs import frozen
+from eventsourcing.domain import Aggregate
+
+from domain import ids
+from domain.address import EmailAddress
+from domain.errors import AlreadyExists, DomainError, InvalidInput, NotFound
+from domain.permissions import ALL_PERMISSIONS, Permission
+from domain.time import utc
+
+MAX_QUOTA = 1_000_000
+MAX_TEMPLATE = 20_000
+
+
+class QuotaExceeded(DomainError):  # noqa: N818 - reads as what happened
+    """No free address slot: the admin orders more (ADR-1)."""
+
+
+class AddressKind(StrEnum):
+    MAILBOX = "mailbox"
+    ALIAS = "alias"
+    REDIRECT = "redirect"
+    NO_REPLY = "no_reply"
+
+
+# Aliases belong to a mailbox and take no slot of their own.
+TAKES_SLOT = frozenset(
+    {AddressKind.MAILBOX, AddressKind.REDIRECT, AddressKind.NO_REPLY}
+)
+
+
+@frozen
+class AddressEntry:
+    local_part: str
+    kind: AddressKind
+    mailbox_id: UUID
+
+    @property
+    def key(self) -> str:
+        return self.local_part.casefold()
+
+
+@frozen
+class ClaimProblem:
+    index: int
+    reason: str
+    error: type[DomainError]
+
+
+def service_id(domain: str) -> UUID:
+    return uuid5(ids.NAMESPACE, f"service:{domain.lower()}")
+
+
+def parse_domain(text: str) -> tuple[str, str]:
+    """(ASCII domain, display domain): IDNs are stored in their A-label form."""
+    try:
+        address = EmailAddress.parse(f"postmaster@{text.strip()}", what="domain")
+    except InvalidInput:
+        raise InvalidInput(f"domain {text!r} is not a valid domain name") from None
+    display = (
+        address.domain.encode("ascii").decode("idna")
+        if "xn--" in address.domain
+        else (address.domain)
+    )
+    return address.domain, display
+
+
+def parse_local_part(text: str, domain: str) -> str:
+    """The part before the @, validated as a hosted address (RFC 5321 4.5.3.1.1, ASCII)."""
+    local = text.strip()
+    if "@" in local:
+        given = EmailAddress.parse(local, what="address", smtputf8=False)
+        if given.domain != domain:
+            raise InvalidInput(f"address {text!r} is not in the domain {domain}")
+        return given.local_part
+    if not local:
+        raise InvalidInput("the local part (before the @) is empty")
+    return EmailAddress.parse(
+        f"{local}@{domain}", what="address", smtputf8=False
+    ).local_part
+
+
+class MailService(Aggregate):
+    organisation_id: UUID
+    domain: str
+    display_domain: str
+    quota: int
+    addresses: dict[str, AddressEntry]
+    generations: dict[str, int]
+    catch_all: UUID | None
+    default_permissions: tuple[Permission, ...]
+    signature_templates: dict[str, str]
+    dmarc_policy: str | None
+
+    class Created(Aggregate.Created):
+        organisation_id: UUID
+        domain: str
+        display_domain: str
+        quota: int
+
+    def __init__(
+        self, organisation_id: UUID, domain: str, display_domain: str, quota: int
+    ) -> None:
+        self.organisation_id = organisation_id
+        self.domain = domain
+        self.display_domain = display_domain
+        self.quota = quota
+        self.addresses = {}
+        self.generations = {}
+        self.catch_all = None
+        self.default_permissions = ALL_PERMISSIONS
+        self.signature_templates = {}
+        self.dmarc_policy = None
+
+    @classmethod
+    def create(
+        cls, organisation_id: UUID, domain: str, *, quota: int, at: datetime
+    ) -> MailService:
+        ascii_domain, display = parse_domain(domain)
+        _check_quota(quota)
+        return cls._create(
+            cls.Created,
+            id=service_id(ascii_domain),
+            timestamp=utc(at),
+            organisation_id=organisation_id,
+            domain=ascii_domain,
+            display_domain=display,
+            quota=quota,
+        )
+
+    @property
+    def used(self) -> int:
+        return sum(entry.kind in TAKES_SLOT for entry in self.addresses.values())
+
+    @property
+    def free(self) -> int:
+        return self.quota - self.used
+
+    def entry(self, local_part: str) -> AddressEntry:
+        found = self.addresses.get(local_part.casefold())
+        if found is None:
+            raise NotFound(f"address {local_part}@{self.domain} does not exist")
+        return found
+
+    def address_of(self, entry: AddressEntry) -> str:
+        return f"{entry.local_part}@{self.domain}"
+
+    # -- quota ---------------------------------------------------------------------
+
+    class QuotaIncreased(Aggregate.Event):
+        added: int
+
+        def apply(self, aggregate: MailService) -> None:
+            aggregate.quota += self.added
+
+    def increase_quota(self, added: int, *, at: datetime) -> None:
+        if added < 1:
+            raise InvalidInput("a quota increase adds at least one address")
+        _check_quota(self.quota + added)
+        self.trigger_event(self.QuotaIncreased, timestamp=utc(at), added=added)
+
+    # -- addresses -------------------------------------------------------------------
+
+    def new_mailbox_id(self, local_part: str) -> UUID:
+        """The id the next address with this local part gets (derived, never reused)."""
+        key = local_part.casefold()
+        generation = self.generations.get(key, 0) + 1
+        return uuid5(self.id, f"address:{key}:{generation}")
+
+    class AddressesClaimed(Aggregate.Event):
+        entries: tuple[AddressEntry, ...]
+
+        def apply(self, aggregate: MailService) -> None:
+            for entry in self.entries:
+                aggregate.addresses[entry.key] = entry
+                aggregate.generations[entry.key] = (
+                    aggregate.generations.get(entry.key, 0) + 1
+                )
+
+    def claim(self, entries: Sequence[AddressEntry], *, at: datetime) -> None:
+        """Take local parts (one, or a whole file's worth, all or nothing)."""
+        problems = self.problems(entries)
+        if problems:
+            first = problems[0]
+            more = (
+                f" (and {len(problems) - 1} more problem(s))"
+                if len(problems) > 1
+                else ""
+            )
+            raise first.error(first.reason + more)
+        self.trigger_event(
+            self.AddressesClaimed, timestamp=utc(at), entries=tuple(entries)
+        )
+
+    def problems(self, entries: Sequence[AddressEntry]) -> list[ClaimProblem]:
+        """Each entry that cannot be claimed, and why; [] when all can."""
+        found: list[ClaimProblem] = []
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(entries):
+            address = f"{entry.local_part}@{self.domain}"
+            if entry.key in self.addresses:
+                found.append(
+                    ClaimProblem(i, f"address {address} exists already", AlreadyExists)
+                )
+            elif entry.key in seen:
+                found.append(
+                    ClaimProblem(
+                        i,
+                        f"address {address} is listed twice (first as entry {seen[entry.key] + 1})",
+                        InvalidInput,
+                    )
+                )
+            elif entry.kind is AddressKind.ALIAS and not self._is_mailbox(
+                entry.mailbox_id, entries
+            ):
+                found.append(
+                    ClaimProblem(
+                        i,
+                        f"alias {address} must point at a mailbox of {self.domain}",
+                        InvalidInput,
+                    )
+                )
+            seen.setdefault(entry.key, i)
+        needed = sum(e.kind in TAKES_SLOT for e in entries)
+        if needed > self.free:
+            found.append(
+                ClaimProblem(
+                    len(entries) - 1,
+                    f"no free address slot: {self.used} of {self.quota} used, {needed} more "
+                    f"needed; increase the quota of {self.domain}",
+                    QuotaExceeded,
+                )
+            )
+        return found
+
+    def _is_mailbox(self, mailbox_id: UUID, pending: Iterable[AddressEntry]) -> bool:
+        candidates = [*self.addresses.values(), *pending]
+        return any(
+            e.mailbox_id == mailbox_id and e.kind is AddressKind.MAILBOX
+            for e in candidates
+        )
+
+    class AddressesReleased(Aggregate.Event):
+        keys: tuple[str, ...]
+
+        def apply(self, aggregate: MailService) -> None:
+            for key in self.keys:
+                entry = aggregate.addresses.pop(key)
+                if aggregate.catch_all == entry.mailbox_id:
+                    aggregate.catch_all = None
+
+    def release(
+        self, local_parts: Sequence[str], *, at: datetime
+    ) -> tuple[AddressEntry, ...]:
+        """Free the local parts (ADR-11); a mailbox's aliases go with it."""
+        entries = [self.entry(lp) for lp in local_parts]
+        doomed = {e.mailbox_id for e in entries if e.kind is not AddressKind.ALIAS}
+        keys = {e.key for e in entries}
+        keys |= {k for k, e in self.addresses.items() if e.mailbox_id in doomed}
+        released = tuple(sorted(keys))
+        self.trigger_event(self.AddressesReleased, timestamp=utc(at), keys=released)
+        return tuple(entries)
+
+    # -- catch-all, permissions, templates, DNS ---------------------------------------
+
+    class CatchAllChanged(Aggregate.Event):
+        mailbox_id: UUID | None
+
+        def apply(self, aggregate: MailService) -> None:
+            aggregate.catch_all = self.mailbox_id
+
+    def set_catch_all(self, mailbox_id: UUID | None, *, at: datetime) -> None:
+        """At most one catch-all per domain (ADR-8): setting one replaces the other."""
+        if mailbox_id is not None and not self._is_mailbox(mailbox_id, ()):
+            raise InvalidInput(
+                "the catch-all must deliver into a mailbox of this domain"
+            )
+        if mailbox_id == self.catch_all:
+            raise InvalidInput("that is the catch-all already")
+        self.trigger_event(
+            self.CatchAllChanged, timestamp=utc(at), mailbox_id=mailbox_id
+        )
+
+    class DefaultPermissionsChanged(Aggregate.Event):
+        permissions: tuple[Permission, ...]
+
+        def apply(self, aggregate: MailService) -> None:
+            aggregate.default_permissions = self.permissions
+
+    def set_default_permissions(
+        self, permissions: Iterable[Permission], *, at: datetime
+    ) -> None:
+        chosen = tuple(sorted(set(permissions)))
+        self.trigger_event(
+            self.DefaultPermissionsChanged, timestamp=utc(at), permissions=chosen
+        )
+
+    class SignatureTemplateSaved(Aggregate.Event):
+        name: str
+        text: str
+
+        def apply(self, aggregate: MailService) -> None:
+            aggregate.signature_templates[self.name] = self.text
+
+    def save_signature_template(self, name: str, text: str, *, at: datetime) -> None:
+        clean = " ".join(name.split())
+        if not clean or len(clean) > 100 or not clean.isprintable():  # noqa: PLR2004
+            raise InvalidInput("a template name has 1 to 100 printable characters")
+        if len(text) > MAX_TEMPLATE:
+            raise InvalidInput(f"a template has at most {MAX_TEMPLATE} characters")
+        self.trigger_event(
+            self.SignatureTemplateSaved, timestamp=utc(at), name=clean, text=text
+        )
+
+    def signature(self, name: str | None) -> str:
+        if not name:
+            return ""
+        if name not in self.signature_templates:
+            raise NotFound(
+                f"signature template {name!r} does not exist in {self.domain}"
+            )
+        return self.signature_templates[name]
+
+    class DmarcRecorded(Aggregate.Event):
+        policy: str | None
+
+        def apply(self, aggregate: MailService) -> None:
+            aggregate.dmarc_policy = self.policy
+
+    def record_dmarc(self, record: str | None, *, at: datetime) -> None:
+        """What DNS says of ``_dmarc.<domain>`` (ADV-4), as the operator's check found it."""
+        policy = None
+        if record:
+            tags = dict(
+                part.strip().split("=", 1) for part in record.split(";") if "=" in part
+            )
+            if tags.get("v", "").strip() != "DMARC1" or "p" not in tags:
+                raise InvalidInput(
+                    f"{record!r} is not a DMARC record (v=DMARC1; p=...)"
+                )
+            policy = tags["p"].strip().lower()
+            if policy not in {"none", "quarantine", "reject"}:
+                raise InvalidInput(
+                    f"DMARC policy {policy!r} is not none/quarantine/reject"
+                )
+        self.trigger_event(self.DmarcRecorded, timestamp=utc(at), policy=policy)
+
+
+def _check_quota(quota: int) -> None:
+    if not 1 <= quota <= MAX_QUOTA:
+        raise InvalidInput(f"the quota must be between 1 and {MAX_QUOTA} addresses")
