@@ -15,7 +15,13 @@ from attrs import frozen
 
 
 class PasswordHasher(Protocol):
-    def hash(self, password: str) -> str: ...
+    def hash(self, password: str) -> str:
+        """A slow salted hash for a password a person chose."""
+        ...
+
+    def hash_generated(self, password: str) -> str:
+        """A salted hash for a high-entropy password the engine generated."""
+        ...
 
     def verify(self, encoded: str, password: str) -> bool:
         """Constant-time check; False for a wrong password, never an exception."""

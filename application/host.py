@@ -9,14 +9,22 @@ from attrs import define
 
 from application.accounts import Accounts
 from application.activity import ActivityQueries
+from application.addresses import Addresses
 from application.alerts import SecurityAlerts
 from application.background import Background
 from application.clock import Clock
 from application.credentials import CredentialStore, Fingerprints, PasswordHasher
+from application.directory import DirectoryQueries
 from application.geolocation import Geolocator
 from application.log import MailHostLog
 from application.mail import MailSender
+from application.mailservices import MailServices
+from application.mailstore import MailStore
 from application.organisations import Organisations
+from application.sending import Sending, SendingLimits
+from domain.advice import Advice, advise
+from domain.mailbox import Mailbox
+from domain.mailservice import AddressKind
 from domain.security import SecurityPolicy
 
 
@@ -33,6 +41,10 @@ class MailHost:
     accounts: Accounts
     alerts: SecurityAlerts
     activity: ActivityQueries
+    services: MailServices
+    addresses: Addresses
+    sending: Sending
+    directory: DirectoryQueries
     background: Background | None = None
 
     @classmethod
@@ -47,9 +59,13 @@ class MailHost:
         mail: MailSender,
         clock: Clock,
         activity: ActivityQueries,
+        directory: DirectoryQueries,
+        store: MailStore,
         alert_sender: str,
         policy: SecurityPolicy | None = None,
+        limits: SendingLimits | None = None,
     ) -> MailHost:
+        services = MailServices(log, clock)
         return cls(
             log=log,
             organisations=Organisations(log, clock),
@@ -64,7 +80,31 @@ class MailHost:
             ),
             alerts=SecurityAlerts(log, mail, clock, alert_sender),
             activity=activity,
+            services=services,
+            addresses=Addresses(
+                log,
+                services,
+                credentials,
+                hasher,
+                fingerprints,
+                store,
+                mail,
+                clock,
+                alert_sender,
+            ),
+            sending=Sending(log, services, mail, clock, limits or SendingLimits()),
+            directory=directory,
         )
+
+    def advise(self, domain: str) -> list[Advice]:
+        """What the admin of ``domain`` should fix (ADV-1..ADV-4)."""
+        service = self.services.get(domain)
+        mailboxes = [
+            self.log.load(entry.mailbox_id, Mailbox, "address")
+            for entry in service.addresses.values()
+            if entry.kind is not AddressKind.ALIAS
+        ]
+        return advise(service, mailboxes)
 
     def settle(self, timeout: float = 30.0) -> None:
         if self.background is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -26,7 +26,7 @@ class MailHostLog(Application[UUID]):
     # PostgreSQL names its tables after this; renaming it would point at empty tables.
     name = "mailhost"
     # Accounts gain an event per login; a snapshot every 50 keeps loading them flat.
-    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {UserAccount: 50}
+    snapshotting_intervals: ClassVar[dict[Any, int]] = {UserAccount: 50}
 
     def load(self, aggregate_id: UUID, kind: type[A], what: str) -> A:
         try:

@@ -7,12 +7,17 @@ password.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 
 class MailStore(Protocol):
     def set_password(self, address: str, encoded: str) -> None:
         """Make ``encoded`` (a password hash) the address's login credential."""
+        ...
+
+    def set_passwords(self, entries: Mapping[str, str]) -> None:
+        """Many addresses at once (bulk creation): one write, not one per address."""
         ...
 
     def destroy(self, address: str) -> None:

@@ -322,7 +322,7 @@ class Mailbox(Aggregate):
     def set_allow_list(self, entries: Iterable[str], *, at: datetime) -> None:
         """The antispam allow-list: addresses or @domains that are never filtered."""
         self._require_live()
-        clean = tuple(dict.fromkeys(_allow_entry(e) for e in entries))
+        clean = _unique(_allow_entry(e) for e in entries)
         if len(clean) > MAX_ALLOW_LIST:
             raise InvalidInput(f"an allow-list has at most {MAX_ALLOW_LIST} entries")
         self.trigger_event(self.AllowListChanged, timestamp=utc(at), entries=clean)
@@ -415,14 +415,20 @@ class Mailbox(Aggregate):
 
 
 def _targets(targets: Iterable[str], own: str) -> tuple[str, ...]:
-    clean = tuple(
-        dict.fromkeys(str(EmailAddress.parse(t, what="target")) for t in targets)
-    )
+    clean = _unique(str(EmailAddress.parse(t, what="target")) for t in targets)
     if len(clean) > MAX_REDIRECT_TARGETS:
         raise InvalidInput(f"a redirection has at most {MAX_REDIRECT_TARGETS} targets")
     if any(t.casefold() == own.casefold() for t in clean):
         raise InvalidInput("a redirection cannot point at itself")
     return clean
+
+
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    """Drop repeats compared case-insensitively, keeping the first spelling."""
+    seen: dict[str, str] = {}
+    for value in values:
+        seen.setdefault(value.casefold(), value)
+    return tuple(seen.values())
 
 
 def _allow_entry(entry: str) -> str:

@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID, uuid5
 
+import email_validator
 from attrs import frozen
 from eventsourcing.domain import Aggregate
 
@@ -66,32 +67,35 @@ def service_id(domain: str) -> UUID:
 
 
 def parse_domain(text: str) -> tuple[str, str]:
-    """(ASCII domain, display domain): IDNs are stored in their A-label form."""
+    """(ASCII domain, display domain): IDNs are stored in their A-label form (IDNA 2008)."""
     try:
-        address = EmailAddress.parse(f"postmaster@{text.strip()}", what="domain")
-    except InvalidInput:
-        raise InvalidInput(f"domain {text!r} is not a valid domain name") from None
-    display = (
-        address.domain.encode("ascii").decode("idna")
-        if "xn--" in address.domain
-        else (address.domain)
-    )
-    return address.domain, display
+        valid = email_validator.validate_email(
+            f"postmaster@{text.strip()}", check_deliverability=False, strict=True
+        )
+    except email_validator.EmailNotValidError as e:
+        raise InvalidInput(f"domain {text!r} is not a valid domain name: {e}") from None
+    return valid.ascii_domain.lower(), valid.domain
 
 
 def parse_local_part(text: str, domain: str) -> str:
-    """The part before the @, validated as a hosted address (RFC 5321 4.5.3.1.1, ASCII)."""
+    """The part before the @, validated as a hosted address (RFC 5321 4.5.3.1.1, ASCII).
+
+    "*" is refused too: a hosted address logs in to IMAP, where "*" separates a master
+    login from the user it acts for.
+    """
     local = text.strip()
-    if "@" in local:
-        given = EmailAddress.parse(local, what="address", smtputf8=False)
-        if given.domain != domain:
-            raise InvalidInput(f"address {text!r} is not in the domain {domain}")
-        return given.local_part
     if not local:
         raise InvalidInput("the local part (before the @) is empty")
-    return EmailAddress.parse(
-        f"{local}@{domain}", what="address", smtputf8=False
-    ).local_part
+    given = EmailAddress.parse(
+        local if "@" in local else f"{local}@{domain}", what="address", smtputf8=False
+    )
+    if given.domain != domain:
+        raise InvalidInput(f"address {text!r} is not in the domain {domain}")
+    if "*" in given.local_part:
+        raise InvalidInput(
+            f"address {given} may not contain '*' (reserved for master logins)"
+        )
+    return given.local_part
 
 
 class MailService(Aggregate):
@@ -193,6 +197,8 @@ class MailService(Aggregate):
 
     def claim(self, entries: Sequence[AddressEntry], *, at: datetime) -> None:
         """Take local parts (one, or a whole file's worth, all or nothing)."""
+        if not entries:
+            raise InvalidInput("no address to create")
         problems = self.problems(entries)
         if problems:
             first = problems[0]
@@ -260,13 +266,18 @@ class MailService(Aggregate):
         def apply(self, aggregate: MailService) -> None:
             for key in self.keys:
                 entry = aggregate.addresses.pop(key)
-                if aggregate.catch_all == entry.mailbox_id:
+                if (
+                    entry.kind is not AddressKind.ALIAS
+                    and aggregate.catch_all == entry.mailbox_id
+                ):
                     aggregate.catch_all = None
 
     def release(
         self, local_parts: Sequence[str], *, at: datetime
     ) -> tuple[AddressEntry, ...]:
         """Free the local parts (ADR-11); a mailbox's aliases go with it."""
+        if not local_parts:
+            raise InvalidInput("no address to delete")
         entries = [self.entry(lp) for lp in local_parts]
         doomed = {e.mailbox_id for e in entries if e.kind is not AddressKind.ALIAS}
         keys = {e.key for e in entries}
@@ -343,21 +354,27 @@ class MailService(Aggregate):
 
     def record_dmarc(self, record: str | None, *, at: datetime) -> None:
         """What DNS says of ``_dmarc.<domain>`` (ADV-4), as the operator's check found it."""
-        policy = None
-        if record:
-            tags = dict(
-                part.strip().split("=", 1) for part in record.split(";") if "=" in part
-            )
-            if tags.get("v", "").strip() != "DMARC1" or "p" not in tags:
-                raise InvalidInput(
-                    f"{record!r} is not a DMARC record (v=DMARC1; p=...)"
-                )
-            policy = tags["p"].strip().lower()
-            if policy not in {"none", "quarantine", "reject"}:
-                raise InvalidInput(
-                    f"DMARC policy {policy!r} is not none/quarantine/reject"
-                )
+        policy = None if not record else _dmarc_policy(record)
         self.trigger_event(self.DmarcRecorded, timestamp=utc(at), policy=policy)
+
+
+def _dmarc_policy(record: str) -> str:
+    """The ``p`` tag of a DMARC record (RFC 7489 6.3, 6.4): ``v=DMARC1`` first, blanks allowed."""
+    tags = [part.split("=", 1) for part in record.split(";") if part.strip()]
+    if not tags or any(len(tag) != 2 for tag in tags):  # noqa: PLR2004 - name=value
+        raise InvalidInput(f"{record!r} is not a DMARC record (v=DMARC1; p=...)")
+    pairs = [(name.strip().lower(), value.strip()) for name, value in tags]
+    if pairs[0] != ("v", "DMARC1"):
+        raise InvalidInput(
+            f"{record!r} is not a DMARC record: it must start with v=DMARC1"
+        )
+    values = dict(pairs)
+    if "p" not in values:
+        raise InvalidInput(f"{record!r} is not a DMARC record (v=DMARC1; p=...)")
+    policy = values["p"].lower()
+    if policy not in {"none", "quarantine", "reject"}:
+        raise InvalidInput(f"DMARC policy {policy!r} is not none/quarantine/reject")
+    return policy
 
 
 def _check_quota(quota: int) -> None:

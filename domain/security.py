@@ -73,6 +73,13 @@ def _positive(_: object, attribute: object, value: timedelta) -> None:
         raise InvalidInput(f"{getattr(attribute, 'name', 'duration')} must be positive")
 
 
+def _period(_: object, attribute: object, value: timedelta) -> None:
+    _positive(_, attribute, value)
+    if value > timedelta(days=1):
+        # The account remembers a day of failures; a longer period could not be counted.
+        raise InvalidInput("throttle_period must be at most one day")
+
+
 def _limit(_: object, __: object, value: int) -> None:
     if not 1 <= value <= 1000:  # noqa: PLR2004 - the account keeps at most 1000 failures
         raise InvalidInput("throttle_limit must be between 1 and 1000")
@@ -91,7 +98,7 @@ class SecurityPolicy:
         default=timedelta(minutes=15), validator=_positive
     )
     throttle_limit: int = field(default=100, validator=_limit)
-    throttle_period: timedelta = field(default=timedelta(hours=1), validator=_positive)
+    throttle_period: timedelta = field(default=timedelta(hours=1), validator=_period)
 
 
 @frozen

@@ -21,7 +21,9 @@ from infrastructure.runtime import Pump
 from infrastructure.secrets import SecretKey
 from infrastructure.settings import Settings
 from infrastructure.sql import Database, PostgresDatabase, SqliteDatabase
+from infrastructure.mailstore import mail_store_from_env
 from projections.activity import RecentActivity, SqlActivityQueries
+from projections.directory import AddressDirectory, SqlDirectoryQueries
 from projections.jobs import JobSchedule, JobTable
 from projections.runner import ProjectionRunner
 
@@ -76,7 +78,9 @@ def open_engine(
     clock = clock or SystemClock()
     log = MailHostLog(env=settings.log_env())
     views, secrets_db = _databases(settings)
-    runner = ProjectionRunner(log, views, [RecentActivity(), JobSchedule()])
+    runner = ProjectionRunner(
+        log, views, [RecentActivity(), JobSchedule(), AddressDirectory()]
+    )
     jobs = JobTable(views)
     mail: MailSender = (
         SmtpMailSender(settings.smtp_url)
@@ -94,8 +98,11 @@ def open_engine(
         mail=mail,
         clock=clock,
         activity=SqlActivityQueries(views),
+        directory=SqlDirectoryQueries(views),
+        store=mail_store_from_env(settings.env, settings.home),
         alert_sender=settings.mail_from,
         policy=settings.policy,
+        limits=settings.limits,
     )
     databases = (views,) if secrets_db is views else (views, secrets_db)
     engine = Engine(settings, host, runner, jobs, databases)

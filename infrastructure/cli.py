@@ -140,6 +140,10 @@ def _parser() -> argparse.ArgumentParser:
         help="follow the log (projections, job relay; embedded: workers) until stopped",
     )
     run.set_defaults(handler=_run)
+
+    from infrastructure import mailcli  # noqa: PLC0415 - imports cli's helpers back
+
+    mailcli.register(sub, common)
     return parser
 
 

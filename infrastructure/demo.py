@@ -83,6 +83,7 @@ def _scenario(engine: Engine, say: Say, window: float) -> str:
     say(f"5. Sign-in from a new phone in Lisbon: alert mail = {travel.alerted}")
 
     refused = 0
+    started = time.monotonic()
     for i in range(BURST):
         try:
             host.accounts.login(
@@ -97,7 +98,8 @@ def _scenario(engine: Engine, say: Say, window: float) -> str:
         f"6. {refused} wrong passwords from a hosting network: all refused; one "
         f"aggregated alert mail goes out when the {window:g} s window closes."
     )
-    time.sleep(window)
+    # The window opened with the first wrong password; wait for it to close.
+    time.sleep(max(0.0, window - (time.monotonic() - started)) + 0.2)
 
     new_password = secrets.token_urlsafe(12)
     ended = host.accounts.change_password(

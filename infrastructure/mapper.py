@@ -103,9 +103,11 @@ class CattrsMapper(Mapper[UUID]):
             state["state"] = _snapshot_state(
                 domain_event.state, domain_event.topic, encode=True
             )
+        # surrogatepass: a lone surrogate in some client-supplied text (a user agent)
+        # is stored and read back as it came, rather than failing the command.
         data = json.dumps(
             state, separators=(",", ":"), ensure_ascii=False, default=_sorted_list
-        ).encode()
+        ).encode("utf-8", "surrogatepass")
         if self.compressor:
             data = self.compressor.compress(data)
         if self.cipher:
@@ -125,7 +127,7 @@ class CattrsMapper(Mapper[UUID]):
                 data = self.cipher.decrypt(data)
             if self.compressor:
                 data = self.compressor.decompress(data)
-            raw = json.loads(data)
+            raw = json.loads(data.decode("utf-8", "surrogatepass"))
             state = {
                 name: CONVERTER.structure(raw[name], hint)
                 for name, hint in _fields(cls)

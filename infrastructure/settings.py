@@ -9,6 +9,7 @@ from pathlib import Path
 
 from attrs import frozen
 
+from application.sending import SendingLimits
 from domain.security import SecurityPolicy
 
 SQLITE = "eventsourcing.sqlite"
@@ -30,6 +31,7 @@ class Settings:
     geoip_csv: Path | None
     policy: SecurityPolicy
     secret_key_hex: str | None
+    limits: SendingLimits
 
     @property
     def uses_postgres(self) -> bool:
@@ -90,6 +92,10 @@ class Settings:
                 throttle_limit=int(_number(merged, "MAILHOST_LOGIN_THROTTLE", 100)),
             ),
             secret_key_hex=merged.get("MAILHOST_SECRET_KEY") or None,
+            limits=SendingLimits(
+                max_recipients=int(_number(merged, "MAILHOST_MAX_RECIPIENTS", 100)),
+                max_per_day=int(_number(merged, "MAILHOST_MAX_MESSAGES_PER_DAY", 500)),
+            ),
         )
 
 

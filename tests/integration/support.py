@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from infrastructure.bootstrap import Engine, open_engine
@@ -13,11 +14,28 @@ ORG = "Example Co"
 LOGIN = "ann@example.org"
 
 
+class ManualClock:
+    """Time the test moves: windows of minutes close without waiting minutes."""
+
+    def __init__(self, at: datetime | None = None) -> None:
+        self.at = at or datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, delta: timedelta) -> None:
+        self.at += delta
+
+
 @contextmanager
 def engine(
-    home: Path, env: Mapping[str, str] | None = None, *, background: bool = True
+    home: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    background: bool = True,
+    clock: ManualClock | None = None,
 ) -> Iterator[Engine]:
-    opened = open_engine(home, dict(env or {}), background=background)
+    opened = open_engine(home, dict(env or {}), background=background, clock=clock)
     try:
         yield opened
     finally:

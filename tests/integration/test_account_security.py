@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from domain.organisation import Role
 from domain.security import NotificationPreferences
 from tests.integration.support import (
     LOGIN,
+    ManualClock,
     ORG,
     PASSWORD,
     engine,
@@ -76,18 +78,26 @@ def test_failed_logins_send_one_mail_per_window_with_the_count(
     tmp_path: Path, smtp: SmtpSink
 ) -> None:
     # rule SEC-2
-    with engine(tmp_path, smtp_env(smtp, MAILHOST_FAILED_LOGIN_WINDOW="1")) as e:
+    clock = ManualClock()
+    with engine(tmp_path, smtp_env(smtp), clock=clock) as e:
         with_user(e)
         for i in range(40):
+            clock.advance(timedelta(seconds=5))
             with pytest.raises(LoginRefused):
                 e.host.accounts.login(LOGIN, f"wrong-{i}", ip="203.0.113.9")
         e.host.settle()
-        assert smtp.messages == []  # the window is still open
-        time.sleep(1.1)
+        assert smtp.messages == []  # the 15-minute window is still open
+        clock.advance(timedelta(minutes=15))
+        with pytest.raises(LoginRefused):  # opens the next window
+            e.host.accounts.login(LOGIN, "wrong-again", ip="203.0.113.9")
         e.host.settle()
         [mail] = smtp.wait_for(1)
         assert "40 times" in mail.message.get_content()
         assert mail.message["Subject"].startswith("Security alert: wrong password")
+        clock.advance(timedelta(minutes=16))
+        e.host.settle()
+        assert len(smtp.wait_for(2)) == 2
+        assert "1 time " in smtp.messages[1].message.get_content()
 
 
 def test_throttle_refuses_checks_past_the_limit(tmp_path: Path) -> None:

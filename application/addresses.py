@@ -1,0 +1,636 @@
+"""Use cases of addresses: create (ADR-3..ADR-6, ADR-8, ADR-10), delete (ADR-11),
+permissions (ORG-3), passwords (PWD-1, PWD-2, ADR-7), signatures (ADR-12).
+
+Each command loads the mail service and the mailboxes it touches, decides, and saves them
+in one transaction; secrets go to the credential store first (under a fresh id the events
+name), the mail store gets the new hash after the save.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from email.message import EmailMessage
+from typing import TypeVar
+from uuid import UUID, uuid4
+
+from attrs import field, frozen
+
+from application.actors import OPERATOR, require_admin, require_permission
+from application.clock import Clock
+from application.credentials import CredentialStore, Fingerprints, PasswordHasher
+from application.log import MailHostLog
+from application.mail import MailSender, OutgoingMail
+from application.mailservices import MailServices
+from application.mailstore import MailStore
+from domain import ids
+from domain.account import UserAccount
+from domain.address import EmailAddress
+from domain.errors import InvalidInput, NotFound, NotPermitted
+from domain.invitation import Invitation, LoginChoice
+from domain.mailbox import CreationMode, Mailbox
+from domain.mailservice import AddressEntry, AddressKind, MailService, parse_local_part
+from domain.organisation import Organisation, Role
+from domain.permissions import Permission
+from domain.security import PasswordPolicy
+
+T = TypeVar("T")
+GENERATED_BYTES = 15  # 120 bits, 20 URL-safe characters
+
+
+@frozen
+class CreatedAddress:
+    """``password`` is the generated one, to be shown once; None when the user chose it."""
+
+    address: str
+    mailbox_id: UUID
+    password: str | None = field(repr=False)
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(GENERATED_BYTES)
+
+
+@frozen
+class Addresses:
+    log: MailHostLog
+    services: MailServices
+    credentials: CredentialStore
+    hasher: PasswordHasher
+    fingerprints: Fingerprints
+    store: MailStore
+    mail: MailSender
+    clock: Clock
+    sender: str
+    passwords: PasswordPolicy = field(factory=PasswordPolicy)
+
+    # -- creation ---------------------------------------------------------------------
+
+    def create_for_self(
+        self, address: str, password: str, *, by: UUID
+    ) -> CreatedAddress:
+        """ADR-3: a strong password chosen; linked at once to the creator's mail app."""
+        self.passwords.check(password, login=address)
+        return self._create(
+            address,
+            AddressKind.MAILBOX,
+            CreationMode.FOR_SELF,
+            by=by,
+            creator=by,
+            encoded=self.hasher.hash(password),
+            generated=None,
+        )
+
+    def create_for_users(
+        self,
+        address: str,
+        users: Sequence[str | UUID],
+        *,
+        signature: str | None = None,
+        by: UUID | None = OPERATOR,
+    ) -> CreatedAddress:
+        """ADR-4: for users of the organisation; a random password, shown once."""
+        if not users:
+            raise InvalidInput("name at least one user for the new address")
+        password = generate_password()
+        return self._create(
+            address,
+            AddressKind.MAILBOX,
+            CreationMode.FOR_OTHERS,
+            by=by,
+            creator=by,
+            users=users,
+            signature=signature,
+            encoded=self.hasher.hash_generated(password),
+            generated=password,
+        )
+
+    def create_unassigned(
+        self,
+        address: str,
+        *,
+        password: str | None = None,
+        signature: str | None = None,
+        by: UUID | None = OPERATOR,
+    ) -> CreatedAddress:
+        """ADR-6: like for yourself, but linked to nobody's mail app."""
+        return self._with_password(
+            address,
+            AddressKind.MAILBOX,
+            CreationMode.UNASSIGNED,
+            password=password,
+            signature=signature,
+            by=by,
+        )
+
+    def create_no_reply(
+        self, address: str, *, password: str | None = None, by: UUID | None = OPERATOR
+    ) -> CreatedAddress:
+        """ADR-8: a send-only generic address (confirmations, invoices)."""
+        return self._with_password(
+            address,
+            AddressKind.NO_REPLY,
+            CreationMode.UNASSIGNED,
+            password=password,
+            signature=None,
+            by=by,
+        )
+
+    def create_redirect(
+        self, address: str, targets: Sequence[str], *, by: UUID | None = OPERATOR
+    ) -> CreatedAddress:
+        """ADR-10: a virtual address that only forwards."""
+        return self._create(
+            address,
+            AddressKind.REDIRECT,
+            CreationMode.UNASSIGNED,
+            by=by,
+            creator=by,
+            targets=targets,
+            encoded=None,
+            generated=None,
+        )
+
+    def add_alias(
+        self, mailbox_address: str, alias: str, *, by: UUID | None = OPERATOR
+    ) -> str:
+        def attempt() -> str:
+            service, mailbox = self.services.mailbox(mailbox_address)
+            require_admin(self.log, service, by)
+            local = parse_local_part(alias, service.domain)
+            if (
+                service.entry(mailbox.address.rpartition("@")[0]).kind
+                is not AddressKind.MAILBOX
+            ):
+                raise InvalidInput(
+                    f"{mailbox_address} is not a mailbox: aliases need one"
+                )
+            at = self.clock.now()
+            service.claim([AddressEntry(local, AddressKind.ALIAS, mailbox.id)], at=at)
+            full = f"{local}@{service.domain}"
+            mailbox.add_alias(full, at=at)
+            self.log.save(service, mailbox)
+            return full
+
+        return self.log.retrying(attempt)
+
+    def _with_password(
+        self,
+        address: str,
+        kind: AddressKind,
+        mode: CreationMode,
+        *,
+        password: str | None,
+        signature: str | None,
+        by: UUID | None,
+    ) -> CreatedAddress:
+        if password is None:
+            generated = generate_password()
+            encoded = self.hasher.hash_generated(generated)
+            return self._create(
+                address,
+                kind,
+                mode,
+                by=by,
+                creator=by,
+                signature=signature,
+                encoded=encoded,
+                generated=generated,
+            )
+        self.passwords.check(password, login=address)
+        return self._create(
+            address,
+            kind,
+            mode,
+            by=by,
+            creator=by,
+            signature=signature,
+            encoded=self.hasher.hash(password),
+            generated=None,
+        )
+
+    def _create(
+        self,
+        address: str,
+        kind: AddressKind,
+        mode: CreationMode,
+        *,
+        by: UUID | None,
+        creator: UUID | None,
+        encoded: str | None,
+        generated: str | None,
+        users: Sequence[str | UUID] = (),
+        signature: str | None = None,
+        targets: Sequence[str] = (),
+    ) -> CreatedAddress:
+        local, _, domain = address.strip().rpartition("@")
+        if not local:
+            raise InvalidInput(f"address {address!r} has no @domain")
+        service = self.services.get(domain)
+        require_admin(self.log, service, by)
+        local = parse_local_part(local, service.domain)
+        user_ids = self._members(service, users)
+        text = service.signature(signature)
+        credential_id = None
+        if encoded is not None:
+            credential_id = uuid4()
+            self.credentials.put_secret(credential_id, encoded)
+
+        def attempt() -> Mailbox:
+            fresh = self.services.get(domain)
+            at = self.clock.now()
+            mailbox_id = fresh.new_mailbox_id(local)
+            fresh.claim([AddressEntry(local, kind, mailbox_id)], at=at)
+            mailbox = Mailbox.create(
+                mailbox_id,
+                fresh.id,
+                f"{local}@{fresh.domain}",
+                kind=kind,
+                mode=mode,
+                creator_id=creator,
+                credential_id=credential_id,
+                users=user_ids,
+                signature=text,
+                targets=targets,
+                at=at,
+            )
+            self.log.save(fresh, mailbox)
+            return mailbox
+
+        mailbox = self.log.retrying(attempt)
+        if encoded is not None:
+            self.store.set_password(mailbox.address, encoded)
+        return CreatedAddress(mailbox.address, mailbox.id, generated)
+
+    def _members(
+        self, service: MailService, users: Iterable[str | UUID]
+    ) -> tuple[UUID, ...]:
+        org = self.log.load(service.organisation_id, Organisation, "organisation")
+        chosen = []
+        for user in users:
+            account_id = (
+                user
+                if isinstance(user, UUID)
+                else ids.account_id(str(EmailAddress.parse(user, what="user")))
+            )
+            if account_id not in org.members:
+                raise NotFound(f"user {user} is not a member of {org.name}")
+            chosen.append(account_id)
+        return tuple(chosen)
+
+    # -- invitations (ADR-5) ----------------------------------------------------------
+
+    def invite(
+        self,
+        address: str,
+        *,
+        send_to: str | None = None,
+        login_choice: LoginChoice = LoginChoice.THE_ADDRESS,
+        signature: str | None = None,
+        by: UUID | None = OPERATOR,
+    ) -> UUID:
+        """Create the address and mail an invitation to it, or to ``send_to``.
+
+        The token is in the mail only: its digest is kept, so it cannot be mailed again;
+        a lost invitation is replaced by a new one.
+        """
+        created = self._create(
+            address,
+            AddressKind.MAILBOX,
+            CreationMode.INVITATION,
+            by=by,
+            creator=by,
+            signature=signature,
+            encoded=None,
+            generated=None,
+        )
+        service = self.services.get(address.rpartition("@")[2])
+        token = self.fingerprints.new_token()
+        token_id = uuid4()
+        self.credentials.put_secret(token_id, self.fingerprints.digest(token))
+        invitation = Invitation.send(
+            uuid4(),
+            organisation_id=service.organisation_id,
+            mailbox_id=created.mailbox_id,
+            address=created.address,
+            sent_to=send_to,
+            login_choice=login_choice,
+            token_id=token_id,
+            at=self.clock.now(),
+        )
+        self.log.create(invitation, what="invitation")
+        self.mail.send(self._invitation_mail(invitation, token))
+        return invitation.id
+
+    def accept_invitation(
+        self,
+        invitation_id: UUID,
+        token: str,
+        *,
+        password: str,
+        login: str | None = None,
+        display_name: str = "",
+    ) -> UUID:
+        """The invited person becomes a user of the organisation, linked to the address."""
+        invitation = self.log.load(invitation_id, Invitation, "invitation")
+        stored = self.credentials.secret(invitation.token_id)
+        if stored is None or not secrets.compare_digest(
+            stored, self.fingerprints.digest(token)
+        ):
+            raise NotPermitted("this invitation link is not valid")
+        address = invitation.login_for(login)
+        self.passwords.check(password, login=str(address))
+        if self.log.exists(ids.account_id(str(address))):
+            raise InvalidInput(f"login {address} is taken; choose another")
+        credential_id = uuid4()
+        self.credentials.put_secret(credential_id, self.hasher.hash(password))
+        at = self.clock.now()
+        org = self.log.load(invitation.organisation_id, Organisation, "organisation")
+        mailbox = self.log.load(invitation.mailbox_id, Mailbox, "address")
+        account = UserAccount.register(
+            org.id,
+            address,
+            credential_id=credential_id,
+            display_name=display_name,
+            at=at,
+        )
+        org.admit(account.id, role=Role.MEMBER, at=at)
+        mailbox.assign(account.id, at=at)
+        invitation.accept(account.id, at=at)
+        self.log.create(account, org, mailbox, invitation, what=f"account {address}")
+        self.credentials.forget_secret(invitation.token_id)
+        return account.id
+
+    def _invitation_mail(self, invitation: Invitation, token: str) -> OutgoingMail:
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = invitation.sent_to
+        message["Subject"] = f"You are invited to use {invitation.address}"
+        login = (
+            f"Your login will be {invitation.address}."
+            if invitation.login_choice is LoginChoice.THE_ADDRESS
+            else "You will choose your own login."
+        )
+        message.set_content(
+            f"You have been invited to use the address {invitation.address}.\n\n{login}\n\n"
+            f"Invitation: {invitation.id}\nCode: {token}\n\n"
+            "Enter the invitation and the code in your provider's account settings "
+            f"before {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n",
+            cte="7bit",
+        )
+        return OutgoingMail(self.sender, (invitation.sent_to,), message)
+
+    # -- deletion (ADR-11) --------------------------------------------------------------
+
+    def delete(
+        self, addresses: Sequence[str], *, by: UUID | None = OPERATOR
+    ) -> tuple[str, ...]:
+        """Delete one or several addresses of one domain; their content is destroyed.
+
+        All are checked first; then the mail store destroys the content (idempotent) and
+        the log records the deletions in one transaction. A crash in between leaves the
+        addresses listed, empty; deleting them again finishes the job.
+        """
+        if not addresses:
+            raise InvalidInput("name at least one address to delete")
+        domains = {a.strip().rpartition("@")[2].lower() for a in addresses}
+        if len(domains) != 1:
+            raise InvalidInput("delete the addresses of one domain at a time")
+        service = self.services.get(domains.pop())
+        require_admin(self.log, service, by)
+        locals_ = [parse_local_part(a, service.domain) for a in addresses]
+        entries = [service.entry(lp) for lp in locals_]
+        doomed = [e for e in entries if e.kind is not AddressKind.ALIAS]
+        for entry in doomed:
+            self.store.destroy(service.address_of(entry))
+
+        deleted = self.log.retrying(lambda: self._release(service.domain, locals_))
+        for mailbox_id in {e.mailbox_id for e in doomed}:
+            credential = self.log.load(mailbox_id, Mailbox, "address").credential_id
+            if credential is not None:
+                self.credentials.forget_secret(credential)
+        return deleted
+
+    def _release(self, domain: str, locals_: Sequence[str]) -> tuple[str, ...]:
+        """Free the local parts and delete their mailboxes (with their aliases)."""
+        service = self.services.get(domain)
+        at = self.clock.now()
+        before = dict(service.addresses)
+        doomed = {
+            service.entry(lp).mailbox_id
+            for lp in locals_
+            if service.entry(lp).kind is not AddressKind.ALIAS
+        }
+        service.release(locals_, at=at)
+        released = [e for key, e in before.items() if key not in service.addresses]
+        boxes = {m: self.log.load(m, Mailbox, "address") for m in doomed}
+        for box in boxes.values():
+            box.delete(at=at)
+        for entry in released:
+            if entry.kind is AddressKind.ALIAS and entry.mailbox_id not in doomed:
+                if entry.mailbox_id not in boxes:
+                    boxes[entry.mailbox_id] = self.log.load(
+                        entry.mailbox_id, Mailbox, "address"
+                    )
+                boxes[entry.mailbox_id].remove_aliases(
+                    [service.address_of(entry)], at=at
+                )
+        self.log.save(service, *boxes.values())
+        return tuple(service.address_of(e) for e in released)
+
+    # -- users and permissions (ORG-3) ----------------------------------------------------
+
+    def assign(
+        self, address: str, user: str | UUID, *, by: UUID | None = OPERATOR
+    ) -> None:
+        def decide(service: MailService, mailbox: Mailbox) -> None:
+            require_admin(self.log, service, by)
+            (user_id,) = self._members(service, [user])
+            mailbox.assign(user_id, at=self.clock.now())
+
+        self._update(address, decide)
+
+    def unassign(
+        self, address: str, user: str | UUID, *, by: UUID | None = OPERATOR
+    ) -> None:
+        def decide(service: MailService, mailbox: Mailbox) -> None:
+            require_admin(self.log, service, by)
+            (user_id,) = self._members(service, [user])
+            mailbox.unassign(user_id, at=self.clock.now())
+
+        self._update(address, decide)
+
+    def set_permission(
+        self,
+        address: str,
+        user: str | UUID,
+        permission: Permission,
+        allowed: bool | None,
+        *,
+        by: UUID | None = OPERATOR,
+    ) -> None:
+        """Grant, withdraw, or (None) return to the service default; only an admin may."""
+
+        def decide(service: MailService, mailbox: Mailbox) -> None:
+            require_admin(self.log, service, by)
+            (user_id,) = self._members(service, [user])
+            mailbox.set_permission(user_id, permission, allowed, at=self.clock.now())
+
+        self._update(address, decide)
+
+    def allows(self, address: str, user: str | UUID, permission: Permission) -> bool:
+        service, mailbox = self.services.mailbox(address)
+        (user_id,) = self._members(service, [user])
+        return mailbox.allows(user_id, permission, service.default_permissions)
+
+    # -- password (PWD-1, PWD-2, ADR-7) ---------------------------------------------------
+
+    def change_password(
+        self,
+        address: str,
+        new_password: str,
+        *,
+        by: UUID | None = OPERATOR,
+        old_password: str | None = None,
+        account_password: str | None = None,
+    ) -> tuple[UUID, ...]:
+        """Change the address's IMAP/SMTP password; return the mail-app links kept.
+
+        PWD-1: a user needs the permission and the old password. PWD-2: a user who does
+        not know it proves who they are with the account password instead (which, if
+        forgotten too, is reset through the account's recovery). The operator and the
+        organisation's admins need neither.
+        """
+        service, mailbox = self.services.mailbox(address)
+        require_permission(self.log, service, mailbox, by, Permission.CHANGE_PASSWORD)
+        if by is not OPERATOR and not self._is_admin(service, by):
+            self._require_proof(mailbox, by, old_password, account_password)
+        self.passwords.check(new_password, login=mailbox.address)
+        encoded = self.hasher.hash(new_password)
+        credential_id = uuid4()
+        self.credentials.put_secret(credential_id, encoded)
+        old = mailbox.credential_id
+
+        def decide(service: MailService, box: Mailbox) -> tuple[UUID, ...]:
+            require_permission(self.log, service, box, by, Permission.CHANGE_PASSWORD)
+            return box.change_password(credential_id, by=by, at=self.clock.now())
+
+        kept = self._update(address, decide)
+        self.store.set_password(mailbox.address, encoded)
+        if old is not None:
+            self.credentials.forget_secret(old)
+        return kept
+
+    def _require_proof(
+        self, mailbox: Mailbox, by: UUID, old: str | None, account_password: str | None
+    ) -> None:
+        if old is not None:
+            stored = (
+                self.credentials.secret(mailbox.credential_id)
+                if mailbox.credential_id
+                else None
+            )
+            if stored is not None and self.hasher.verify(stored, old):
+                return
+            raise NotPermitted(f"the current password of {mailbox.address} is wrong")
+        if account_password is not None:
+            account = self.log.load(by, UserAccount, "account")
+            stored = self.credentials.secret(account.credential_id)
+            if stored is not None and self.hasher.verify(stored, account_password):
+                return
+            raise NotPermitted("the account password is wrong")
+        raise InvalidInput(
+            "give the current address password, or your account password"
+        )
+
+    def _is_admin(self, service: MailService, by: UUID) -> bool:
+        return self.log.load(
+            service.organisation_id, Organisation, "organisation"
+        ).is_admin(by)
+
+    # -- signatures (ADR-12) --------------------------------------------------------------
+
+    def set_signature(
+        self, address: str, text: str, *, by: UUID | None = OPERATOR
+    ) -> None:
+        def decide(service: MailService, mailbox: Mailbox) -> None:
+            require_permission(
+                self.log, service, mailbox, by, Permission.MANAGE_SIGNATURE
+            )
+            mailbox.set_signature(text, at=self.clock.now())
+
+        self._update(address, decide)
+
+    def apply_signature_template(
+        self, domain: str, template: str, *, by: UUID | None = OPERATOR
+    ) -> int:
+        """ADR-12: the template becomes the signature of every mailbox of the domain."""
+
+        def attempt() -> int:
+            service = self.services.get(domain)
+            require_admin(self.log, service, by)
+            text = service.signature(template)
+            at = self.clock.now()
+            boxes = []
+            for entry in service.addresses.values():
+                if entry.kind in {AddressKind.MAILBOX, AddressKind.NO_REPLY}:
+                    mailbox = self.log.load(entry.mailbox_id, Mailbox, "address")
+                    if mailbox.signature != text:
+                        mailbox.set_signature(text, at=at)
+                        boxes.append(mailbox)
+            if boxes:
+                self.log.save(*boxes)
+            return len(boxes)
+
+        return self.log.retrying(attempt)
+
+    # -- facts for the advisories (ADV-1..3) ----------------------------------------------
+
+    def set_allow_list(
+        self, address: str, entries: Iterable[str], *, by: UUID | None = OPERATOR
+    ) -> None:
+        values = tuple(entries)
+
+        def decide(service: MailService, mailbox: Mailbox) -> None:
+            require_permission(
+                self.log, service, mailbox, by, Permission.MANAGE_FILTERS
+            )
+            mailbox.set_allow_list(values, at=self.clock.now())
+
+        self._update(address, decide)
+
+    def record_client_access(
+        self, address: str, protocol: str, *, keeps_copy: bool = False
+    ) -> None:
+        self._update(
+            address,
+            lambda _, m: m.record_client_access(
+                protocol, keeps_copy=keeps_copy, at=self.clock.now()
+            ),
+        )
+
+    def record_usage(self, address: str, used_mb: int, limit_mb: int) -> None:
+        self._update(
+            address, lambda _, m: m.record_usage(used_mb, limit_mb, at=self.clock.now())
+        )
+
+    def resync_store(self, address: str) -> None:
+        """Write the address's current hash to the mail store again (after a failed write)."""
+        _, mailbox = self.services.mailbox(address)
+        if mailbox.credential_id is None:
+            raise InvalidInput(f"{address} has no password")
+        encoded = self.credentials.secret(mailbox.credential_id)
+        if encoded is None:
+            raise NotFound(
+                f"the credential of {address} is missing; set a new password"
+            )
+        self.store.set_password(mailbox.address, encoded)
+
+    def _update(self, address: str, decide: Callable[[MailService, Mailbox], T]) -> T:
+        def attempt() -> T:
+            service, mailbox = self.services.mailbox(address)
+            result = decide(service, mailbox)
+            self.log.save(mailbox)
+            return result
+
+        return self.log.retrying(attempt)

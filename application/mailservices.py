@@ -1,0 +1,123 @@
+"""Use cases of mail services: create, quota, catch-all, defaults, templates, DNS facts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+from uuid import UUID
+
+from attrs import frozen
+
+from application.actors import OPERATOR, require_admin
+from application.clock import Clock
+from application.log import MailHostLog
+from domain import ids
+from domain.errors import InvalidInput
+from domain.mailbox import Mailbox
+from domain.mailservice import MailService, parse_domain, parse_local_part, service_id
+from domain.organisation import Organisation
+from domain.permissions import Permission
+
+T = TypeVar("T")
+
+
+@frozen
+class MailServices:
+    log: MailHostLog
+    clock: Clock
+
+    def create(
+        self,
+        organisation: str | UUID,
+        domain: str,
+        *,
+        quota: int,
+        by: UUID | None = OPERATOR,
+    ) -> UUID:
+        org_id = (
+            organisation
+            if isinstance(organisation, UUID)
+            else ids.organisation_id(" ".join(organisation.split()))
+        )
+        org = self.log.load(org_id, Organisation, f"organisation {organisation!s}")
+        service = MailService.create(org.id, domain, quota=quota, at=self.clock.now())
+        require_admin(self.log, service, by)
+        self.log.create(service, what=f"mail service {service.domain}")
+        return service.id
+
+    def get(self, domain: str) -> MailService:
+        ascii_domain, _ = parse_domain(domain)
+        return self.log.load(
+            service_id(ascii_domain), MailService, f"mail service {domain}"
+        )
+
+    def mailbox(self, address: str) -> tuple[MailService, Mailbox]:
+        """The service and the mailbox an address (or an alias of it) names."""
+        local, _, domain = address.strip().rpartition("@")
+        if not local:
+            raise InvalidInput(f"address {address!r} has no @domain")
+        service = self.get(domain)
+        entry = service.entry(parse_local_part(local, service.domain))
+        mailbox = self.log.load(entry.mailbox_id, Mailbox, f"address {address}")
+        return service, mailbox
+
+    def increase_quota(
+        self, domain: str, added: int, *, by: UUID | None = OPERATOR
+    ) -> int:
+        def decide(service: MailService) -> int:
+            require_admin(self.log, service, by)
+            service.increase_quota(added, at=self.clock.now())
+            return service.quota
+
+        return self._update(domain, decide)
+
+    def set_default_permissions(
+        self,
+        domain: str,
+        permissions: Iterable[Permission],
+        *,
+        by: UUID | None = OPERATOR,
+    ) -> None:
+        def decide(service: MailService) -> None:
+            require_admin(self.log, service, by)
+            service.set_default_permissions(permissions, at=self.clock.now())
+
+        self._update(domain, decide)
+
+    def save_signature_template(
+        self, domain: str, name: str, text: str, *, by: UUID | None = OPERATOR
+    ) -> None:
+        def decide(service: MailService) -> None:
+            require_admin(self.log, service, by)
+            service.save_signature_template(name, text, at=self.clock.now())
+
+        self._update(domain, decide)
+
+    def set_catch_all(
+        self, domain: str, address: str | None, *, by: UUID | None = OPERATOR
+    ) -> None:
+        """Deliver unknown local parts to ``address`` (ADR-8), or stop (None)."""
+        target = self.mailbox(address)[1].id if address else None
+
+        def decide(service: MailService) -> None:
+            require_admin(self.log, service, by)
+            service.set_catch_all(target, at=self.clock.now())
+
+        self._update(domain, decide)
+
+    def record_dmarc(self, domain: str, record: str | None) -> None:
+        """The operator's DNS check found this ``_dmarc`` TXT record (or none)."""
+        self._update(domain, lambda s: s.record_dmarc(record, at=self.clock.now()))
+
+    def _update(self, domain: str, decide: Callable[[MailService], T]) -> T:
+        ascii_domain, _ = parse_domain(domain)
+
+        def attempt() -> T:
+            service = self.log.load(
+                service_id(ascii_domain), MailService, f"mail service {domain}"
+            )
+            result = decide(service)
+            self.log.save(service)
+            return result
+
+        return self.log.retrying(attempt)

@@ -1,0 +1,88 @@
+"""Real servers as pytest fixtures.
+
+Servers are session-scoped because starting them costs seconds while a test
+costs milliseconds; isolation comes from a fresh database per test, a cleared
+SMTP sink and per-test mailbox users.
+
+A machine without a server skips the tests that need it, so that a developer
+can run the rest; CI sets MAILHOST_REQUIRE_SERVICES=1 so that a missing server
+fails the run instead of silently skipping the integration suite.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, TypeVar
+
+import pytest
+
+from tests.services import (
+    RunningDovecot,
+    RunningPostgres,
+    RunningRedis,
+    ServiceUnavailable,
+    SmtpSink,
+    start_dovecot,
+    start_postgres,
+    start_redis,
+    start_smtp_sink,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+_T = TypeVar("_T")
+
+
+def _start(starter: Callable[[], _T]) -> _T:
+    try:
+        return starter()
+    except ServiceUnavailable as exc:
+        reason = exc.reason
+    # Outside the except block, so the report is not a chained traceback.
+    if os.environ.get("MAILHOST_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"MAILHOST_REQUIRE_SERVICES=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRedis]:
+    with _start(lambda: start_redis(tmp_path_factory.mktemp("redis"))) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningPostgres]:
+    with _start(lambda: start_postgres(tmp_path_factory.mktemp("postgres"))) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[SmtpSink]:
+    with _start(start_smtp_sink) as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def dovecot_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningDovecot]:
+    with _start(lambda: start_dovecot(tmp_path_factory.mktemp("dovecot"))) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_env(postgres_server: RunningPostgres) -> Iterator[dict[str, str]]:
+    """A fresh, empty database per test, dropped afterwards so disk use stays flat."""
+    name = postgres_server.create_database()
+    yield postgres_server.env(name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def smtp(smtp_sink: SmtpSink) -> SmtpSink:
+    """The session's sink, emptied so a test sees only the mail it caused."""
+    smtp_sink.clear()
+    return smtp_sink

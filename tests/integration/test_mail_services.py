@@ -1,0 +1,332 @@
+"""Mail services and addresses end to end on the embedded defaults (ADR, ORG-3, PWD, SND, ADV)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from domain.errors import AlreadyExists, InvalidInput, NotFound, NotPermitted
+from domain.invitation import LoginChoice
+from domain.mailservice import QuotaExceeded
+from domain.permissions import Permission
+from infrastructure.bootstrap import Engine
+from tests.integration.support import ORG, PASSWORD, engine, stored_bytes, with_user
+from tests.services import SmtpSink
+
+DOMAIN = "example.org"
+ADMIN = "admin@example.net"
+BOB = "bob@example.net"
+
+
+@pytest.fixture
+def mh(tmp_path: Path, smtp: SmtpSink) -> Iterator[Engine]:
+    with engine(tmp_path / "home", {"MAILHOST_SMTP_URL": smtp.url}) as e:
+        with_user(e, ADMIN)
+        with_user(e, BOB)
+        e.host.services.create(ORG, DOMAIN, quota=3)
+        yield e
+
+
+def admin_id(e: Engine) -> object:
+    return e.host.accounts.get(ADMIN).id
+
+
+def test_quota_is_enforced_and_can_be_increased(mh: Engine) -> None:
+    # rule ADR-1
+    addresses = mh.host.addresses
+    for name in ("a", "b", "c"):
+        addresses.create_unassigned(f"{name}@{DOMAIN}")
+    head = mh.runner.log_position()
+    with pytest.raises(QuotaExceeded, match="3 of 3 used"):
+        addresses.create_unassigned(f"d@{DOMAIN}")
+    assert mh.runner.log_position() == head
+    assert mh.host.services.increase_quota(DOMAIN, 2) == 5
+    addresses.create_unassigned(f"d@{DOMAIN}")
+    addresses.add_alias(f"a@{DOMAIN}", "alpha")  # aliases take no slot
+    assert mh.host.services.get(DOMAIN).used == 4
+
+
+def test_local_parts_are_unique_case_insensitively_and_validated(mh: Engine) -> None:
+    # rule ADR-2
+    addresses = mh.host.addresses
+    addresses.create_unassigned(f"Ann.Smith@{DOMAIN}")
+    head = mh.runner.log_position()
+    with pytest.raises(AlreadyExists):
+        addresses.create_unassigned(f"ann.smith@{DOMAIN}")
+    with pytest.raises(AlreadyExists):
+        addresses.add_alias(f"ann.smith@{DOMAIN}", "ANN.SMITH")
+    for bad in ("ann..smith", ".ann", "ann smith", "a" * 65, "jürg"):
+        with pytest.raises(InvalidInput):
+            addresses.create_unassigned(f"{bad}@{DOMAIN}")
+    with pytest.raises(NotFound):  # no such mail service
+        addresses.create_unassigned("ann@other.org")
+    assert mh.runner.log_position() == head
+
+
+def test_for_yourself_is_linked_at_once(mh: Engine) -> None:
+    # rule ADR-3
+    me = mh.host.accounts.get(ADMIN).id
+    with pytest.raises(InvalidInput):
+        mh.host.addresses.create_for_self(f"me@{DOMAIN}", "short", by=me)
+    created = mh.host.addresses.create_for_self(
+        f"me@{DOMAIN}", "a strong passphrase", by=me
+    )
+    assert created.password is None
+    mh.host.settle()
+    assert mh.host.directory.mail_app(me) == [f"me@{DOMAIN}"]
+    bob = mh.host.accounts.get(BOB).id
+    with pytest.raises(NotPermitted):  # bob is a member, not an admin
+        mh.host.addresses.create_for_self(
+            f"bob@{DOMAIN}", "a strong passphrase", by=bob
+        )
+
+
+def test_for_others_gets_defaults_a_signature_and_a_password_shown_once(
+    mh: Engine, tmp_path: Path
+) -> None:
+    # rule ADR-4, rule ORG-3
+    mh.host.services.save_signature_template(DOMAIN, "Standard", "Example Co\nSales")
+    created = mh.host.addresses.create_for_users(
+        f"sales@{DOMAIN}", [ADMIN, BOB], signature="Standard"
+    )
+    assert created.password is not None and len(created.password) >= 20
+    assert created.password not in repr(created)
+    _, mailbox = mh.host.services.mailbox(f"sales@{DOMAIN}")
+    assert mailbox.signature == "Example Co\nSales"
+    assert mh.host.addresses.allows(f"sales@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD)
+    mh.host.settle()
+    bob = mh.host.accounts.get(BOB).id
+    assert mh.host.directory.mail_app(bob) == [f"sales@{DOMAIN}"]
+    with pytest.raises(NotFound):
+        mh.host.addresses.create_for_users(f"x@{DOMAIN}", ["stranger@example.net"])
+    assert created.password.encode() not in stored_bytes(
+        tmp_path / "home" / "events.sqlite"
+    )
+
+
+def test_invitation_by_mail_then_accepted(mh: Engine, smtp: SmtpSink) -> None:
+    # rule ADR-5
+    invitation = mh.host.addresses.invite(
+        f"carol@{DOMAIN}",
+        send_to="carol@private.example",
+        login_choice=LoginChoice.OWN_CHOICE,
+    )
+    [mail] = smtp.wait_for(1)
+    assert mail.rcpt_tos == ["carol@private.example"]
+    code = re.search(r"Code: (\S+)", mail.message.get_content())
+    assert code is not None
+    with pytest.raises(NotPermitted):
+        mh.host.addresses.accept_invitation(
+            invitation,
+            "wrong-code",
+            password="carol passphrase",
+            login="carol@private.example",
+        )
+    account = mh.host.addresses.accept_invitation(
+        invitation,
+        code.group(1),
+        password="carol passphrase",
+        login="carol@private.example",
+    )
+    mh.host.settle()
+    assert mh.host.directory.mail_app(account) == [f"carol@{DOMAIN}"]
+    assert mh.host.accounts.login(
+        "carol@private.example", "carol passphrase", ip="192.0.2.1"
+    )
+    with pytest.raises(NotPermitted):
+        mh.host.addresses.accept_invitation(
+            invitation,
+            code.group(1),
+            password="carol passphrase",
+            login="c2@private.example",
+        )
+
+
+def test_unassigned_is_linked_to_nobody(mh: Engine) -> None:
+    # rule ADR-6
+    created = mh.host.addresses.create_unassigned(
+        f"info@{DOMAIN}", password="info passphrase"
+    )
+    assert created.password is None
+    mh.host.settle()
+    directory = mh.host.directory.directory(DOMAIN)
+    assert directory is not None
+    [entry] = directory.entries
+    assert (entry.address, entry.users, entry.linked) == (f"info@{DOMAIN}", (), ())
+
+
+def test_generic_addresses_and_one_catch_all(mh: Engine) -> None:
+    # rule ADR-8, rule ADR-10
+    a = mh.host.addresses
+    a.create_no_reply(f"no-reply@{DOMAIN}")
+    a.create_unassigned(f"info@{DOMAIN}")
+    a.create_redirect(f"team@{DOMAIN}", [f"info@{DOMAIN}", "boss@example.net"])
+    mh.host.services.set_catch_all(DOMAIN, f"info@{DOMAIN}")
+    with pytest.raises(InvalidInput):
+        mh.host.services.set_catch_all(
+            DOMAIN, f"team@{DOMAIN}"
+        )  # a redirect, not a mailbox
+    mh.host.services.set_catch_all(DOMAIN, None)
+    mh.host.services.set_catch_all(DOMAIN, f"info@{DOMAIN}")
+    mh.host.settle()
+    directory = mh.host.directory.directory(DOMAIN)
+    assert directory is not None
+    assert [e.address for e in directory.entries if e.catch_all] == [f"info@{DOMAIN}"]
+    assert {e.kind for e in directory.entries} == {"no_reply", "mailbox", "redirect"}
+
+
+def test_delete_destroys_content_and_frees_the_slot(mh: Engine, tmp_path: Path) -> None:
+    # rule ADR-11
+    a = mh.host.addresses
+    for name in ("a", "b", "c"):
+        a.create_unassigned(f"{name}@{DOMAIN}")
+    a.add_alias(f"a@{DOMAIN}", "alpha")
+    maildir = tmp_path / "home" / "mail" / DOMAIN / "a"
+    assert maildir.exists()
+    (maildir / "Maildir" / "cur").mkdir(parents=True, exist_ok=True)
+    (maildir / "Maildir" / "cur" / "1.eml").write_text("Subject: hi\n\nbody\n")
+    deleted = a.delete([f"a@{DOMAIN}", f"B@{DOMAIN}"])
+    assert set(deleted) == {f"a@{DOMAIN}", f"alpha@{DOMAIN}", f"b@{DOMAIN}"}
+    assert not maildir.exists()
+    assert mh.host.services.get(DOMAIN).used == 1
+    a.create_unassigned(f"a@{DOMAIN}")  # the slot and the name are free again
+    with pytest.raises(NotFound):
+        a.delete([f"zz@{DOMAIN}"])
+
+
+def test_signature_template_applied_to_every_mailbox(mh: Engine) -> None:
+    # rule ADR-12
+    a = mh.host.addresses
+    a.create_unassigned(f"a@{DOMAIN}")
+    a.create_unassigned(f"b@{DOMAIN}")
+    mh.host.services.save_signature_template(DOMAIN, "Legal", "Example Co, Geneva")
+    assert a.apply_signature_template(DOMAIN, "Legal") == 2
+    assert mh.host.services.mailbox(f"b@{DOMAIN}")[1].signature == "Example Co, Geneva"
+    assert a.apply_signature_template(DOMAIN, "Legal") == 0
+
+
+def test_withdrawn_permission_is_enforced_on_every_later_command(mh: Engine) -> None:
+    # rule ORG-3, rule PWD-1, rule PWD-2, rule ADR-7
+    a = mh.host.addresses
+    created = a.create_for_users(f"bob@{DOMAIN}", [BOB])
+    assert created.password is not None
+    bob = mh.host.accounts.get(BOB).id
+    kept = a.change_password(
+        f"bob@{DOMAIN}", "bob new passphrase", by=bob, old_password=created.password
+    )
+    assert kept == (bob,)  # the linked mail app keeps its access (ADR-7)
+    with pytest.raises(NotPermitted):
+        a.change_password(
+            f"bob@{DOMAIN}", "another passphrase", by=bob, old_password="wrong pw"
+        )
+    a.change_password(  # PWD-2: the account password instead of the unknown old one
+        f"bob@{DOMAIN}", "another passphrase", by=bob, account_password=PASSWORD
+    )
+    a.set_permission(f"bob@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD, False)
+    with pytest.raises(NotPermitted, match="change_password"):
+        a.change_password(
+            f"bob@{DOMAIN}",
+            "third passphrase",
+            by=bob,
+            old_password="another passphrase",
+        )
+    mh.host.services.set_default_permissions(DOMAIN, [Permission.SEND])
+    a.set_permission(f"bob@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD, None)
+    assert not a.allows(f"bob@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD)  # default now
+    with pytest.raises(NotPermitted):
+        a.set_permission(f"bob@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD, True, by=bob)
+
+
+def test_bcc_never_reaches_to_and_cc(mh: Engine, smtp: SmtpSink) -> None:
+    # rule SND-1, rule SND-2
+    mh.host.addresses.create_unassigned(f"ann@{DOMAIN}")
+    sent = mh.host.sending.send(
+        f"ann@{DOMAIN}",
+        to=["to@example.net"],
+        cc=["cc@example.net"],
+        bcc=["hidden@example.net"],
+        subject="Meeting",
+        body="See you at 10.",
+    )
+    assert set(sent.recipients) == {
+        "to@example.net",
+        "cc@example.net",
+        "hidden@example.net",
+    }
+    [mail] = smtp.wait_for(1)
+    assert sorted(mail.rcpt_tos) == [
+        "cc@example.net",
+        "hidden@example.net",
+        "to@example.net",
+    ]
+    assert b"hidden@example.net" not in mail.data
+    assert mail.message["Bcc"] is None
+    assert mail.message["To"] == "to@example.net"
+    assert mail.message["Cc"] == "cc@example.net"
+
+
+def test_sending_limits_refuse_with_the_reason(tmp_path: Path, smtp: SmtpSink) -> None:
+    # rule SND-3
+    env = {
+        "MAILHOST_SMTP_URL": smtp.url,
+        "MAILHOST_MAX_RECIPIENTS": "3",
+        "MAILHOST_MAX_MESSAGES_PER_DAY": "2",
+    }
+    with engine(tmp_path, env) as e:
+        with_user(e, ADMIN)
+        e.host.services.create(ORG, DOMAIN, quota=1)
+        e.host.addresses.create_unassigned(f"ann@{DOMAIN}")
+        with pytest.raises(NotPermitted, match="mass-mailing"):
+            e.host.sending.send(
+                f"ann@{DOMAIN}",
+                to=["a@x.example", "b@x.example"],
+                bcc=["c@x.example", "d@x.example"],
+            )
+        for _ in range(2):
+            e.host.sending.send(f"ann@{DOMAIN}", to=["a@x.example"])
+        with pytest.raises(NotPermitted, match="24 hours"):
+            e.host.sending.send(f"ann@{DOMAIN}", to=["a@x.example"])
+        assert len(smtp.wait_for(2)) == 2
+
+
+def test_advisories_from_recorded_facts(mh: Engine) -> None:
+    # rule ADV-1, rule ADV-2, rule ADV-3, rule ADV-4
+    a = mh.host.addresses
+    a.create_unassigned(f"info@{DOMAIN}")
+    a.create_unassigned(f"ann@{DOMAIN}")
+    assert {x.rule for x in mh.host.advise(DOMAIN)} == {"ADV-4"}
+    mh.host.services.set_catch_all(DOMAIN, f"info@{DOMAIN}")
+    a.record_usage(f"info@{DOMAIN}", 950, 1000)
+    a.set_allow_list(f"ann@{DOMAIN}", [f"ann@{DOMAIN}", "@partner.example"])
+    a.record_client_access(f"ann@{DOMAIN}", "pop3", keeps_copy=True)
+    a.record_client_access(f"ann@{DOMAIN}", "imap")
+    mh.host.services.record_dmarc(DOMAIN, "v=DMARC1; p=quarantine")
+    found = {(x.rule, x.address) for x in mh.host.advise(DOMAIN)}
+    assert found == {
+        ("ADV-1", f"ann@{DOMAIN}"),
+        ("ADV-2", f"info@{DOMAIN}"),
+        ("ADV-3", f"ann@{DOMAIN}"),
+    }
+    with pytest.raises(InvalidInput):
+        mh.host.services.record_dmarc(DOMAIN, "v=spf1 -all")
+
+
+def test_services_on_postgres(tmp_path: Path, postgres_env: dict[str, str]) -> None:
+    # rule ADR-1, rule ADR-2, rule ADR-11
+    with engine(tmp_path, postgres_env) as e:
+        with_user(e, ADMIN)
+        e.host.services.create(ORG, "bücher.example", quota=2)
+        e.host.addresses.create_for_users("ann@bücher.example", [ADMIN])
+        e.host.addresses.create_unassigned("ANN2@xn--bcher-kva.example")
+        with pytest.raises(QuotaExceeded):
+            e.host.addresses.create_unassigned("x@bücher.example")
+        e.host.addresses.delete(["ann2@bücher.example"])
+        e.host.settle()
+        directory = e.host.directory.directory("xn--bcher-kva.example")
+        assert directory is not None
+        assert directory.display_domain == "bücher.example"
+        assert [x.address for x in directory.entries] == ["ann@xn--bcher-kva.example"]
+        assert directory.used == 1

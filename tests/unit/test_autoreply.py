@@ -1,0 +1,980 @@
+"""The delivery decision (RSP-4, RSP-6, RSP-7) and the reply (RSP-8).
+
+A table of real-world messages that must not be answered, each with the rule that
+refuses it, and ordinary ones that must be; every row is read in the three forms the
+application may hand over (a parsed ``EmailMessage``, a legacy ``compat32`` ``Message``,
+a mapping of raw fields). Then the order of the checks, the window, the cap, and the
+reply itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes, message_from_string, policy
+from email.message import EmailMessage, Message
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.address import EmailAddress
+from domain.autoreply import (
+    CHECKS,
+    Check,
+    Decision,
+    Headers,
+    HeaderSource,
+    OriginalMessage,
+    ReplyPlan,
+    compose_reply,
+    decide,
+    record_reply,
+    reply_references,
+    reply_subject,
+    summarise,
+    system_sender,
+    window_id_for,
+)
+from domain.errors import NotPermitted
+from domain.responder import (
+    REPLY_INTERVAL,
+    AutoResponder,
+    ResponderConfig,
+    ResponderPolicy,
+)
+
+T0 = datetime(2024, 7, 3, 10, 0, tzinfo=UTC)  # a Wednesday, 12:00 in Zurich
+ADDRESS = "alice@example.org"
+POLICY = ResponderPolicy()
+
+
+def wall(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    """A wall-clock time of the mailbox zone: naive on purpose (RSP-6)."""
+    return datetime(year, month, day, hour, minute)  # noqa: DTZ001 - a wall-clock time
+
+
+def responder(
+    *,
+    weekdays: tuple[str, ...] = (),
+    end: date | datetime | None = None,
+    exclusions: tuple[str, ...] = (),
+) -> AutoResponder:
+    r = AutoResponder.provision(
+        EmailAddress.parse(ADDRESS),
+        time_zone="Europe/Zurich",
+        at=T0 - timedelta(days=30),
+    )
+    r.save_message(
+        "Holidays",
+        body="I am away until August.",
+        weekdays=weekdays,
+        end=end,
+        exclusions=exclusions,
+        at=T0 - timedelta(days=30),
+    )
+    r.activate("Holidays", at=T0 - timedelta(days=30))
+    return r
+
+
+CONFIG = responder(exclusions=("boss@company.com", "@partner.ch")).config()
+
+
+def raw(*fields: str, body: str = "Hello Alice.") -> str:
+    return "\r\n".join(fields) + "\r\n\r\n" + body + "\r\n"
+
+
+ORDINARY = (
+    "Received: from mx.other.org by mx.example.org; Wed, 3 Jul 2024 09:59:58 +0000",
+    "From: Bob <bob@other.org>",
+    "Subject: Lunch?",
+    "Message-ID: <lunch-1@other.org>",
+    "Date: Wed, 3 Jul 2024 11:59:00 +0200",
+)
+
+
+def as_email_message(text: str) -> EmailMessage:
+    parsed = message_from_bytes(text.encode("utf-8"), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def as_compat32(text: str) -> Message:
+    return message_from_string(text, policy=policy.compat32)
+
+
+def as_mapping(text: str) -> Mapping[str, list[str]]:
+    """Raw fields as on the wire: folding kept, encoded words not decoded."""
+    head = text.split("\r\n\r\n", 1)[0]
+    fields: dict[str, list[str]] = {}
+    for line in head.split("\r\n"):
+        if line[:1] in {" ", "\t"}:
+            name = next(reversed(fields))
+            fields[name][-1] += "\r\n" + line
+        else:
+            name, _, value = line.partition(":")
+            fields.setdefault(name, []).append(value.lstrip())
+    return fields
+
+
+FORMS: dict[str, Callable[[str], HeaderSource]] = {
+    "EmailMessage": as_email_message,
+    "compat32": as_compat32,
+    "mapping": as_mapping,
+}
+
+
+def deliver(
+    text: str,
+    *,
+    sender: str = "bob@other.org",
+    form: str = "EmailMessage",
+    config: ResponderConfig | None = CONFIG,
+    at: datetime = T0,
+    last_sent: datetime | None = None,
+    used: int = 0,
+    own: tuple[str, ...] = ("a.smith@example.org",),
+    rules: ResponderPolicy = POLICY,
+) -> Decision:
+    return decide(
+        config,
+        recipient=ADDRESS,
+        envelope_sender=sender,
+        headers=FORMS[form](text),
+        received_at=at,
+        window_last_sent=last_sent,
+        budget_used=used,
+        policy=rules,
+        own_addresses=own,
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    text: str
+    sender: str
+    check: Check
+    reason: str
+
+
+# rule RSP-7 (and RSP-2 for exclusions): none of these may be answered.
+NOT_ANSWERED = [
+    Case(
+        "mailing-list-with-list-id",
+        raw(
+            "Return-Path: <python-dev-bounces+alice=example.org@python.org>",
+            "From: Guido <guido@python.org>",
+            "To: python-dev@python.org",
+            "Subject: [Python-Dev] PEP 999",
+            "List-Id: Python core developers <python-dev.python.org>",
+            "List-Unsubscribe: <mailto:python-dev-leave@python.org>",
+            "Message-ID: <pep999@python.org>",
+        ),
+        "guido@python.org",
+        Check.MAILING_LIST,
+        "RSP-7: List-Id header present (mailing list)",
+    ),
+    Case(
+        "bounce-from-mailer-daemon-with-null-sender",
+        raw(
+            "From: Mail Delivery System <MAILER-DAEMON@mx.other.org>",
+            f"To: {ADDRESS}",
+            "Subject: Undelivered Mail Returned to Sender",
+            "Auto-Submitted: auto-replied",
+            "Content-Type: multipart/report; report-type=delivery-status; boundary=x",
+        ),
+        "<>",
+        Check.NULL_SENDER,
+        "RSP-7: null envelope sender <>",
+    ),
+    Case(
+        "another-auto-reply",
+        raw(
+            "From: Carol <carol@other.org>",
+            f"To: {ADDRESS}",
+            "Subject: Auto: Lunch?",
+            "Auto-Submitted: auto-replied",
+            "Message-ID: <auto-1@other.org>",
+        ),
+        "carol@other.org",
+        Check.AUTO_SUBMITTED,
+        "RSP-7: Auto-Submitted: auto-replied",
+    ),
+    Case(
+        "auto-generated-with-parameters-and-comment",
+        raw(
+            "From: Monitor <monitor@ops.other.org>",
+            f"To: {ADDRESS}",
+            "Subject: Disk full",
+            "Auto-Submitted: auto-generated (cron) ; owner-email=ops@other.org",
+        ),
+        "monitor@ops.other.org",
+        Check.AUTO_SUBMITTED,
+        "RSP-7: Auto-Submitted: auto-generated",
+    ),
+    Case(
+        "precedence-bulk-newsletter",
+        raw(
+            "From: Shop News <news@shop.example.com>",
+            f"To: {ADDRESS}",
+            "Subject: Summer sale",
+            "Precedence: bulk",
+        ),
+        "news@shop.example.com",
+        Check.PRECEDENCE,
+        "RSP-7: Precedence: bulk",
+    ),
+    Case(
+        "newsletter-with-list-unsubscribe",
+        raw(
+            "From: Shop News <news@shop.example.com>",
+            f"To: {ADDRESS}",
+            "Subject: Summer sale",
+            "List-Unsubscribe: <https://shop.example.com/u/123>",
+            "Precedence: bulk",
+        ),
+        "news@shop.example.com",
+        Check.MAILING_LIST,
+        "RSP-7: List-Unsubscribe header present (mailing list)",
+    ),
+    Case(
+        "second-precedence-field-says-junk",
+        raw(
+            *ORDINARY,
+            f"To: {ADDRESS}",
+            "Precedence: normal",
+            "Precedence:\r\n junk",
+        ),
+        "bob@other.org",
+        Check.PRECEDENCE,
+        "RSP-7: Precedence: junk",
+    ),
+    Case(
+        "bcc-copy-not-in-to-or-cc",
+        raw(*ORDINARY, "To: team@other.org", "Cc: Dan <dan@other.org>"),
+        "bob@other.org",
+        Check.NOT_A_RECIPIENT,
+        "RSP-7: alice@example.org is not an explicit recipient",
+    ),
+    Case(
+        "undisclosed-recipients",
+        raw(*ORDINARY, "To: undisclosed-recipients:;"),
+        "bob@other.org",
+        Check.NOT_A_RECIPIENT,
+        "not an explicit recipient",
+    ),
+    Case(
+        "spam-flag",
+        raw(
+            *ORDINARY,
+            f"To: {ADDRESS}",
+            "X-Spam-Flag: YES",
+            "X-Spam-Status: Yes, score=14.2 required=5.0 tests=BAYES_99",
+        ),
+        "bob@other.org",
+        Check.SPAM,
+        "RSP-7: flagged as spam (X-Spam-Flag: YES)",
+    ),
+    Case(
+        "spam-status-only",
+        raw(
+            *ORDINARY,
+            f"To: {ADDRESS}",
+            "X-Spam-Status: Yes, score=7.1 required=5.0 tests=URIBL_BLACK,\r\n\tBAYES_80",
+        ),
+        "bob@other.org",
+        Check.SPAM,
+        "flagged as spam (X-Spam-Status: Yes)",
+    ),
+    Case(
+        "exchange-suppresses-oof",
+        raw(
+            "From: Erin <erin@corp.example.net>",
+            f"To: {ADDRESS}",
+            "Subject: Meeting moved",
+            "X-Auto-Response-Suppress: DR, OOF, AutoReply",
+            "X-MS-Exchange-Organization-AuthAs: Internal",
+        ),
+        "erin@corp.example.net",
+        Check.RESPONSE_SUPPRESSED,
+        "RSP-7: X-Auto-Response-Suppress: DR, OOF, AutoReply",
+    ),
+    Case(
+        "exchange-suppresses-all",
+        raw(
+            "From: Erin <erin@corp.example.net>",
+            f"To: {ADDRESS}",
+            "X-Auto-Response-Suppress: All",
+        ),
+        "erin@corp.example.net",
+        Check.RESPONSE_SUPPRESSED,
+        "X-Auto-Response-Suppress: All",
+    ),
+    Case(
+        "owner-list-sender",
+        raw(
+            "From: Owner <owner-dev@lists.other.org>",
+            f"To: {ADDRESS}",
+            "Subject: Your subscription",
+        ),
+        "owner-dev@lists.other.org",
+        Check.SYSTEM_SENDER,
+        "RSP-7: system sender owner-dev@lists.other.org: list owner",
+    ),
+    Case(
+        "request-robot",
+        raw("From: dev-request@lists.other.org", f"To: {ADDRESS}", "Subject: Confirm"),
+        "dev-request@lists.other.org",
+        Check.SYSTEM_SENDER,
+        "list robot (*-request)",
+    ),
+    Case(
+        "majordomo",
+        raw("From: Majordomo@lists.other.org", f"To: {ADDRESS}", "Subject: Welcome"),
+        "Majordomo@lists.other.org",
+        Check.SYSTEM_SENDER,
+        "majordomo",
+    ),
+    Case(
+        "no-reply-from-header-with-person-envelope",
+        raw(
+            "From: Shop <no-reply@shop.example.com>",
+            f"To: {ADDRESS}",
+            "Subject: Your order has shipped",
+        ),
+        "orders@shop.example.com",
+        Check.SYSTEM_SENDER,
+        "system sender no-reply@shop.example.com: no-reply address",
+    ),
+    Case(
+        "loop-through-40-received",
+        raw(
+            *(
+                f"Received: from hop{i}.other.org by hop{i + 1}.other.org"
+                for i in range(40)
+            ),
+            "From: Bob <bob@other.org>",
+            f"To: {ADDRESS}",
+            "Subject: Lunch?",
+        ),
+        "bob@other.org",
+        Check.LOOP,
+        "RSP-7: 40 Received headers, more than 30 (mail loop)",
+    ),
+    Case(
+        "from-the-address-itself",
+        raw(f"From: Alice <{ADDRESS}>", f"To: {ADDRESS}", "Subject: note to self"),
+        "Alice+phone@Example.org",
+        Check.OWN_ADDRESS,
+        "RSP-7: sender Alice+phone@example.org is one of the address's own addresses",
+    ),
+    Case(
+        "from-an-alias",
+        raw("From: a.smith@example.org", f"To: {ADDRESS}"),
+        "A.Smith@example.org",
+        Check.OWN_ADDRESS,
+        "own addresses",
+    ),
+    Case(
+        "excluded-address",
+        raw("From: The Boss <boss@company.com>", f"To: {ADDRESS}", "Subject: Call me"),
+        "BOSS@Company.com",
+        Check.EXCLUDED,
+        "RSP-2: sender boss@company.com is excluded by 'boss@company.com'",
+    ),
+    Case(
+        "excluded-domain-via-from-header",
+        raw("From: Pat <pat@Partner.CH>", f"To: {ADDRESS}", "Subject: Invoice"),
+        "bounces+x1@esp.example.net",
+        Check.EXCLUDED,
+        "RSP-2: sender pat@partner.ch is excluded by '@partner.ch'",
+    ),
+    Case(
+        "domainless-mailer-daemon-envelope",
+        raw("From: MAILER-DAEMON", f"To: {ADDRESS}"),
+        "MAILER-DAEMON",
+        Check.INVALID_SENDER,
+        "RSP-7: envelope sender 'MAILER-DAEMON' is not a usable address",
+    ),
+]
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+@pytest.mark.parametrize("case", NOT_ANSWERED, ids=lambda c: c.id)
+def test_real_world_messages_that_must_not_be_answered(case: Case, form: str) -> None:
+    decision = deliver(case.text, sender=case.sender, form=form)
+    assert not decision.reply
+    assert decision.plan is None
+    assert decision.check is case.check
+    assert case.reason in decision.reason
+    assert decision.reason.startswith(decision.rule + ": ")
+
+
+@dataclass(frozen=True)
+class Answered:
+    id: str
+    fields: tuple[str, ...]
+    sender: str = "bob@other.org"
+
+
+# rule RSP-7: the address is an explicit recipient, in any of these spellings.
+ANSWERED = [
+    Answered("plain-to", (f"To: {ADDRESS}",)),
+    Answered("display-name-and-case", ('To: "Smith, Alice" <ALICE@Example.ORG>',)),
+    Answered(
+        "among-several-in-cc", ("To: team@other.org", f"Cc: dan@other.org, <{ADDRESS}>")
+    ),
+    Answered(
+        "folded-to",
+        (
+            "To: Dan <dan@other.org>,\r\n Carol <carol@other.org>,\r\n\tAlice <Alice@example.org>",
+        ),
+    ),
+    Answered(
+        "encoded-display-name", (f"To: =?utf-8?q?Al=C3=ADce_=2C_S?= <{ADDRESS}>",)
+    ),
+    Answered("resent-to-forward", ("To: team@other.org", f"Resent-To: {ADDRESS}")),
+    Answered("resent-cc", ("To: team@other.org", f"Resent-Cc: <{ADDRESS.upper()}>")),
+    Answered("in-a-group", (f"To: Friends: dan@other.org, {ADDRESS};",)),
+    Answered("to-an-alias", ("To: A. Smith <A.Smith@example.org>",)),
+    Answered("to-a-subaddress", ("To: alice+travel@example.org",)),
+    Answered("auto-submitted-no", (f"To: {ADDRESS}", "Auto-Submitted: no")),
+    Answered(
+        "spam-flag-no",
+        (f"To: {ADDRESS}", "X-Spam-Flag: NO", "X-Spam-Status: No, score=0.1"),
+    ),
+    Answered("precedence-first-class", (f"To: {ADDRESS}", "Precedence: first-class")),
+    Answered(
+        "suppress-other-kinds",
+        (f"To: {ADDRESS}", "X-Auto-Response-Suppress: DR, RN, NRN"),
+    ),
+    Answered(
+        "mixed-case-envelope", (f"To: {ADDRESS}",), sender="<Bob.Jones@Other.ORG>"
+    ),
+    Answered(
+        "thirty-received",
+        (f"To: {ADDRESS}", *("Received: from x by y" for _ in range(29))),
+    ),
+    Answered(
+        "person-named-like-a-list", (f"To: {ADDRESS}",), sender="requester@other.org"
+    ),
+]
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+@pytest.mark.parametrize("case", ANSWERED, ids=lambda c: c.id)
+def test_ordinary_messages_are_answered(case: Answered, form: str) -> None:
+    # rule RSP-7 (the address is explicit), RSP-4 (first reply to this sender)
+    decision = deliver(raw(*ORDINARY, *case.fields), sender=case.sender, form=form)
+    assert decision.reply, decision.reason
+    assert decision.check is Check.REPLY
+    assert (
+        decision.reason == "RSP-4: reply with 'Holidays' (first reply to this sender)"
+    )
+    assert decision.plan is not None
+    assert decision.plan.to == case.sender.strip("<>").replace("Other.ORG", "other.org")
+
+
+def test_a_bcc_copy_is_answered_when_so_configured() -> None:
+    # rule RSP-7: "unless configured otherwise"
+    text = raw(*ORDINARY, "To: team@other.org")
+    assert deliver(text).check is Check.NOT_A_RECIPIENT
+    assert deliver(text, rules=ResponderPolicy(require_explicit_recipient=False)).reply
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("MAILER-DAEMON@mx.example.net", "MAILER-DAEMON"),
+        ("mailer-daemon+bounce@mx.example.net", "MAILER-DAEMON"),
+        ("LISTSERV@lists.example.net", "LISTSERV"),
+        ("postmaster@example.net", "postmaster"),
+        ("owner-python-dev@python.org", "list owner"),
+        ("linux-kernel-owner@vger.kernel.org", "list owner"),
+        ("python-dev-request@python.org", "list robot"),
+        ("python-dev-bounces+alice=example.org@python.org", "bounce handler"),
+        ("bounces+123-abc@em.example.net", "bounce handler"),
+        ("bounce-7-42@mail.example.net", "bounce handler"),
+        ("noreply@example.net", "no-reply"),
+        ("no-reply@example.net", "no-reply"),
+        ("No_Reply.billing@example.net", "no-reply"),
+        ("donotreply@example.net", "no-reply"),
+        ("do-not-reply@example.net", "no-reply"),
+        ("noreply-dmarc-support@google.com", "no-reply"),
+    ],
+)
+def test_system_senders(address: str, kind: str) -> None:
+    # rule RSP-7: MAILER-DAEMON, owner-*, *-request, LISTSERV, majordomo (and kin)
+    found = system_sender(address)
+    assert found is not None
+    assert kind in found
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "bob@example.net",
+        "owner@example.net",
+        "requests@example.net",
+        "noreen@example.net",
+        "replyall@example.net",
+        "postmistress@example.net",
+        "bouncer@example.net",
+        "daemon@example.net",
+    ],
+)
+def test_people_are_not_system_senders(address: str) -> None:
+    assert system_sender(address) is None
+
+
+# -- the order of the checks -----------------------------------------------------------------
+
+# Each fault spoils one check and no other; the decision must name the earliest.
+FAULTS: dict[Check, Callable[[dict[str, object]], None]] = {
+    Check.OWN_ADDRESS: lambda m: m.update(sender="alice@example.org"),
+    Check.EXCLUDED: lambda m: m.update(from_="Boss <boss@company.com>"),
+    Check.SYSTEM_SENDER: lambda m: m.update(reply_from="owner-x@lists.other.org"),
+    Check.MAILING_LIST: lambda m: m.update(list_id=True),
+    Check.AUTO_SUBMITTED: lambda m: m.update(auto="auto-generated"),
+    Check.PRECEDENCE: lambda m: m.update(precedence="list"),
+    Check.RESPONSE_SUPPRESSED: lambda m: m.update(suppress="OOF"),
+    Check.SPAM: lambda m: m.update(spam=True),
+    Check.LOOP: lambda m: m.update(hops=31),
+    Check.NOT_A_RECIPIENT: lambda m: m.update(to="team@other.org"),
+    Check.REPLIED_RECENTLY: lambda m: m.update(last_sent=T0 - timedelta(days=2)),
+    Check.HOURLY_CAP: lambda m: m.update(used=20),
+}
+
+
+def build(spec: dict[str, object]) -> tuple[str, str, datetime | None, int]:
+    # From may hold several mailboxes (RFC 5322 3.6.2): one fault each, none overwritten.
+    authors = ["Bob <bob@other.org>"]
+    authors += [str(spec[k]) for k in ("from_", "reply_from") if k in spec]
+    fields = [f"From: {', '.join(authors)}", f"To: {spec.get('to', ADDRESS)}"]
+    if spec.get("list_id"):
+        fields.append("List-Id: <dev.lists.other.org>")
+    if "auto" in spec:
+        fields.append(f"Auto-Submitted: {spec['auto']}")
+    if "precedence" in spec:
+        fields.append(f"Precedence: {spec['precedence']}")
+    if "suppress" in spec:
+        fields.append(f"X-Auto-Response-Suppress: {spec['suppress']}")
+    if spec.get("spam"):
+        fields.append("X-Spam-Flag: YES")
+    hops = spec.get("hops", 1)
+    assert isinstance(hops, int)
+    fields += ["Received: from x by y"] * hops
+    sender = spec.get("sender", "bob@other.org")
+    last = spec.get("last_sent")
+    used = spec.get("used", 0)
+    assert isinstance(sender, str)
+    assert last is None or isinstance(last, datetime)
+    assert isinstance(used, int)
+    return raw(*fields, "Subject: x"), sender, last, used
+
+
+def test_each_fault_alone_is_named_by_its_own_check() -> None:
+    assert len(FAULTS) == len(CHECKS)  # every check after the sender's has a fault here
+    for check, fault in FAULTS.items():
+        spec: dict[str, object] = {}
+        fault(spec)
+        text, sender, last, used = build(spec)
+        assert deliver(text, sender=sender, last_sent=last, used=used).check is check
+
+
+@given(faults=st.sets(st.sampled_from(list(FAULTS)), min_size=1))
+def test_the_first_failing_check_in_issue_order_decides(faults: set[Check]) -> None:
+    # rules RSP-4, RSP-7: the order of issue 4
+    spec: dict[str, object] = {}
+    for check in faults:
+        FAULTS[check](spec)
+    text, sender, last, used = build(spec)
+    decision = deliver(text, sender=sender, last_sent=last, used=used)
+    assert decision.check is min(faults, key=list(FAULTS).index)
+
+
+def test_responder_schedule_and_sender_come_before_the_headers() -> None:
+    # rules RSP-1, RSP-6, RSP-7
+    spam_list = raw("From: owner-x@lists.other.org", "List-Id: <x>", "X-Spam-Flag: YES")
+    assert deliver(spam_list, config=None).check is Check.NO_ACTIVE_MESSAGE
+    inactive = responder()
+    inactive.deactivate(at=T0)
+    assert deliver(spam_list, config=inactive.config()).check is Check.NO_ACTIVE_MESSAGE
+    ended = responder(end=date(2024, 7, 2)).config()
+    assert deliver(spam_list, config=ended, sender="<>").check is Check.SCHEDULE
+    assert deliver(spam_list, sender="<>").check is Check.NULL_SENDER
+    assert deliver(spam_list, sender="").check is Check.NULL_SENDER
+    assert deliver(spam_list, sender=" < > ").check is Check.NULL_SENDER
+
+
+def test_the_schedule_is_read_in_the_mailbox_zone_across_dst() -> None:
+    # rule RSP-6: on 2024-10-27 02:00..03:00 happens twice in Zurich
+    config = responder(end=wall(2024, 10, 27, 2, 30)).config()
+    text = raw(*ORDINARY, f"To: {ADDRESS}")
+    before = datetime(2024, 10, 27, 0, 29, tzinfo=UTC)  # 02:29 CEST
+    first = datetime(2024, 10, 27, 0, 45, tzinfo=UTC)  # 02:45 CEST
+    second = datetime(2024, 10, 27, 1, 15, tzinfo=UTC)  # 02:15 CET
+    assert deliver(text, config=config, at=before).reply
+    assert deliver(text, config=config, at=first).check is Check.SCHEDULE
+    decision = deliver(text, config=config, at=second)
+    assert decision.check is Check.SCHEDULE
+    assert "after its end 2024-10-27 02:30 Europe/Zurich" in decision.reason
+
+
+def test_weekday_recurrence_uses_the_local_day() -> None:
+    # rule RSP-6: 23:30 UTC on a Tuesday is already Wednesday in Zurich
+    config = responder(weekdays=("wed",)).config()
+    text = raw(*ORDINARY, f"To: {ADDRESS}")
+    assert deliver(
+        text, config=config, at=datetime(2024, 7, 2, 23, 30, tzinfo=UTC)
+    ).reply
+    late = deliver(text, config=config, at=datetime(2024, 7, 2, 21, 59, tzinfo=UTC))
+    assert late.check is Check.SCHEDULE
+    assert "Tuesday" in late.reason
+
+
+# -- the 7-day window and the cap (RSP-4) -------------------------------------------------------
+
+
+def test_the_window_names_when_the_sender_was_answered() -> None:
+    # rule RSP-4: the same sender is answered again only 7 days after the last reply
+    text = raw(*ORDINARY, f"To: {ADDRESS}")
+    two_days = deliver(text, last_sent=T0 - timedelta(days=2, hours=3))
+    assert two_days.check is Check.REPLIED_RECENTLY
+    assert two_days.reason.startswith(
+        "RSP-4: replied to this sender with 'Holidays' 2 days ago; again from 2024-07-08T07:00"
+    )
+    assert "3 hours ago" in deliver(text, last_sent=T0 - timedelta(hours=3)).reason
+    just_under = deliver(
+        text, last_sent=T0 - REPLY_INTERVAL + timedelta(microseconds=1)
+    )
+    assert just_under.check is Check.REPLIED_RECENTLY
+    again = deliver(text, last_sent=T0 - REPLY_INTERVAL)
+    assert again.reply
+    assert (
+        again.reason
+        == "RSP-4: reply with 'Holidays' (last reply to this sender 7 days ago)"
+    )
+    future = deliver(text, last_sent=T0 + timedelta(hours=1))
+    assert future.check is Check.REPLIED_RECENTLY
+    assert "after this message arrived" in future.reason
+
+
+def test_the_hourly_cap_stops_a_runaway_loop() -> None:
+    text = raw(*ORDINARY, f"To: {ADDRESS}")
+    assert deliver(text, used=19).reply
+    capped = deliver(text, used=20)
+    assert capped.check is Check.HOURLY_CAP
+    assert "cap is 20" in capped.reason
+    assert (
+        deliver(text, used=2, rules=ResponderPolicy(hourly_cap=2)).check
+        is Check.HOURLY_CAP
+    )
+
+
+def test_record_reply_opens_the_window_and_budget_and_refuses_a_second_time() -> None:
+    # rule RSP-4, RSP-9: what the application saves in one transaction
+    decision = deliver(raw(*ORDINARY, f"To: {ADDRESS}"), sender="Bob@Other.org")
+    plan = decision.plan
+    assert plan is not None
+    assert plan.window_id == window_id_for(CONFIG, "<BOB@other.org>")
+    window, budget = record_reply(plan, window=None, budget=None, policy=POLICY)
+    assert window.id == plan.window_id
+    assert budget.id == plan.budget_id
+    assert window.last_sent_for(plan.generation) == T0
+    assert (budget.used, window.replies) == (1, 1)
+    with pytest.raises(NotPermitted):
+        record_reply(plan, window=window, budget=budget, policy=POLICY)
+    assert (budget.used, window.replies) == (1, 1)
+
+
+def test_window_id_for_is_none_where_no_window_can_matter() -> None:
+    assert window_id_for(None, "bob@other.org") is None
+    assert window_id_for(CONFIG, "<>") is None
+    assert window_id_for(CONFIG, "MAILER-DAEMON") is None
+    assert window_id_for(CONFIG, "bob@other.org") is not None
+
+
+def test_a_reset_lets_the_same_sender_be_answered_again() -> None:
+    # rule RSP-5: after a reset a test from the same sender gets the reply again
+    r = responder()
+    text = raw(*ORDINARY, f"To: {ADDRESS}")
+    first = deliver(text, config=r.config())
+    assert first.plan is not None
+    window, _ = record_reply(first.plan, window=None, budget=None, policy=POLICY)
+    later = T0 + timedelta(minutes=5)
+    active = r.config().active
+    assert active is not None
+    last = window.last_sent_for(active.generation)
+    assert deliver(text, config=r.config(), at=later, last_sent=last).check is (
+        Check.REPLIED_RECENTLY
+    )
+    r.reset_memory("Holidays", at=later)
+    active = r.config().active
+    assert active is not None
+    last = window.last_sent_for(active.generation)
+    assert last is None
+    again = deliver(text, config=r.config(), at=later, last_sent=last)
+    assert again.reply
+    assert again.plan is not None
+    assert again.plan.message_id != first.plan.message_id
+
+
+# -- headers are read robustly -----------------------------------------------------------------
+
+
+def test_headers_are_unfolded_decoded_and_all_occurrences_kept() -> None:
+    h = Headers(
+        {
+            "subject": ["=?utf-8?q?R=C3=A9union?=\r\n =?utf-8?q?_demain?="],
+            "TO": ["a@x.org", "B <b@y.org>"],
+            "Received": ["one", "two"],
+        }
+    )
+    assert h.values("Subject") == ["Réunion demain"]
+    assert h.addresses("to") == ["a@x.org", "b@y.org"]
+    assert h.count("received") == 2
+    assert h.names == ["subject", "TO", "Received"]
+
+
+def test_eight_bit_headers_are_read_as_utf8() -> None:
+    text = "From: Zoë <zoe@other.org>\r\nTo: Алиса <alice@example.org>\r\nSubject: Grüße\r\n\r\nx"
+    parsed = message_from_bytes(text.encode(), policy=policy.compat32)
+    h = Headers(parsed)
+    assert h.values("subject") == ["Grüße"]
+    assert h.addresses("to") == ["alice@example.org"]
+
+
+header_names = st.sampled_from(
+    [
+        "To",
+        "Cc",
+        "From",
+        "Subject",
+        "Auto-Submitted",
+        "Precedence",
+        "List-Id",
+        "Received",
+        "X-Spam-Status",
+        "Message-ID",
+        "References",
+        "X-Auto-Response-Suppress",
+        "Resent-To",
+    ]
+)
+
+
+@given(fields=st.dictionaries(header_names, st.lists(st.text(max_size=60), max_size=3)))
+def test_any_header_values_give_a_decision_never_an_error(
+    fields: dict[str, list[str]],
+) -> None:
+    decision = decide(
+        CONFIG,
+        recipient=ADDRESS,
+        envelope_sender="bob@other.org",
+        headers=fields,
+        received_at=T0,
+        window_last_sent=None,
+        budget_used=0,
+        policy=POLICY,
+    )
+    assert decision.reason.startswith(decision.rule + ": ")
+    if decision.plan is not None:
+        composed = compose_reply(decision.plan, date=T0)
+        composed.message.as_bytes()
+
+
+# -- the reply (RSP-8) ----------------------------------------------------------------
+
+
+def plan_for(
+    *fields: str, sender: str = "Bob@Other.org", config: ResponderConfig = CONFIG
+) -> ReplyPlan:
+    decision = deliver(raw(*fields), sender=sender, config=config)
+    assert decision.plan is not None, decision.reason
+    return decision.plan
+
+
+def test_the_reply_goes_to_the_envelope_sender_from_a_null_path() -> None:
+    # rule RSP-8
+    plan = plan_for(
+        "From: Bob Jones <bob.jones@other.org>",
+        "Reply-To: team@other.org",
+        f"To: {ADDRESS}",
+        "Subject: Lunch?",
+        "Message-ID: <lunch-1@other.org>",
+        "References: <a@other.org> <b@other.org>",
+        "In-Reply-To: <b@other.org>",
+        sender="Bob@Other.org",
+    )
+    reply = compose_reply(plan, date=datetime(2024, 7, 3, 12, tzinfo=UTC))
+    assert reply.envelope.mail_from == ""
+    assert reply.envelope.rcpt_to == "Bob@other.org"
+    m = reply.message
+    assert m["To"] == "Bob@other.org"
+    assert m["From"] == ADDRESS
+    assert m["Auto-Submitted"] == "auto-replied"
+    assert m["In-Reply-To"] == "<lunch-1@other.org>"
+    assert m["References"] == "<a@other.org> <b@other.org> <lunch-1@other.org>"
+    assert m["Subject"] == "Auto: Lunch?"
+    assert m["Date"] == "Wed, 03 Jul 2024 12:00:00 +0000"
+    assert m["Message-ID"] == plan.message_id
+    assert m.get_content() == "I am away until August.\n"
+    # The reply read back by any responder (ours included) is not answered: no loop.
+    back = deliver(
+        m.as_string(),
+        sender="",
+        config=responder().config(),
+    )
+    assert back.check is Check.NULL_SENDER
+    as_carol = deliver(m.as_string().replace("To: Bob@other.org", f"To: {ADDRESS}"))
+    assert as_carol.check is Check.AUTO_SUBMITTED
+
+
+def test_the_message_subject_and_verified_sender_are_used() -> None:
+    # rule RSP-2 (alternative sender), RSP-8
+    r = AutoResponder.provision(EmailAddress.parse(ADDRESS), time_zone="UTC", at=T0)
+    team = EmailAddress.parse("team@example.org")
+    r.request_sender_verification(team, "f" * 64, at=T0, policy=POLICY)
+    assert r.confirm_sender(team, "f" * 64, at=T0)
+    r.save_message("Away", body="Away", subject="Out of office", sender=team, at=T0)
+    r.activate("Away", at=T0)
+    plan = plan_for(*ORDINARY, f"To: {ADDRESS}", config=r.config())
+    m = compose_reply(plan, date=T0).message
+    assert m["From"] == "team@example.org"
+    assert m["Subject"] == "Out of office"
+
+
+@pytest.mark.parametrize(
+    ("original", "expected"),
+    [
+        ("Lunch?", "Auto: Lunch?"),
+        ("Re: Lunch?", "Auto: Re: Lunch?"),
+        ("Auto: Lunch?", "Auto: Lunch?"),
+        ("AUTO: Lunch?", "AUTO: Lunch?"),
+        ("  spaced \t out ", "Auto: spaced out"),
+        ("Injected\r\nBcc: x@y.org", "Auto: Injected Bcc: x@y.org"),
+        ("", "Auto: (no subject)"),
+        (None, "Auto: (no subject)"),
+    ],
+)
+def test_the_subject_is_derived_without_stacking(
+    original: str | None, expected: str
+) -> None:
+    # rule RSP-8: "Auto: <original>", never "Auto: Auto: "
+    assert reply_subject(original) == expected
+    assert reply_subject(original, "Mine") == "Mine"
+
+
+def test_an_encoded_subject_with_line_breaks_cannot_inject_fields() -> None:
+    # rule RSP-8: a decoded encoded-word may hold CR LF
+    plan = plan_for(
+        *ORDINARY[:2], f"To: {ADDRESS}", "Subject: =?utf-8?q?Hi=0D=0ABcc:_x@y.org?="
+    )
+    m = compose_reply(plan, date=T0).message
+    assert m["Subject"] == "Auto: Hi Bcc: x@y.org"
+    assert m["Bcc"] is None
+    assert b"\r\nBcc:" not in m.as_bytes()
+
+
+@pytest.mark.parametrize(
+    ("original", "expected"),
+    [
+        (OriginalMessage(message_id="<m@x>"), ("<m@x>",)),
+        (
+            OriginalMessage(message_id="<m@x>", references=("<a@x>", "<b@x>")),
+            ("<a@x>", "<b@x>", "<m@x>"),
+        ),
+        (
+            OriginalMessage(message_id="<m@x>", in_reply_to=("<p@x>",)),
+            ("<p@x>", "<m@x>"),
+        ),
+        (
+            OriginalMessage(message_id="<m@x>", in_reply_to=("<p@x>", "<q@x>")),
+            ("<m@x>",),
+        ),
+        (OriginalMessage(message_id=None, references=("<a@x>",)), ()),
+    ],
+)
+def test_references_follow_rfc5322(
+    original: OriginalMessage, expected: tuple[str, ...]
+) -> None:
+    # rule RSP-8, RFC 5322 3.6.4
+    assert reply_references(original) == expected
+
+
+def test_long_references_keep_the_first_and_the_latest() -> None:
+    refs = tuple(f"<r{i}@x>" for i in range(50))
+    kept = reply_references(OriginalMessage(message_id="<m@x>", references=refs))
+    assert len(kept) == 20
+    assert kept[0] == "<r0@x>"
+    assert kept[-2:] == ("<r49@x>", "<m@x>")
+
+
+def test_without_a_message_id_there_is_no_in_reply_to() -> None:
+    plan = plan_for("From: bob@other.org", f"To: {ADDRESS}", "Subject: x")
+    m = compose_reply(plan, date=T0).message
+    assert m["In-Reply-To"] is None
+    assert m["References"] is None
+
+
+def test_summarise_reads_ids_from_folded_fields() -> None:
+    original = summarise(
+        {
+            "Message-ID": ["\r\n <m@x>"],
+            "References": ["<a@x>\r\n <b@x> (comment)"],
+            "In-Reply-To": ["Bob's message <b@x>"],
+            "Subject": ["=?iso-8859-1?q?caf=E9?="],
+        }
+    )
+    assert original == OriginalMessage(
+        message_id="<m@x>",
+        in_reply_to=("<b@x>",),
+        references=("<a@x>", "<b@x>"),
+        subject="café",
+    )
+
+
+def test_the_message_id_is_derived_from_the_decision() -> None:
+    # rule RSP-8: a re-send of the same decision is recognisable by its Message-ID
+    text = raw(*ORDINARY, f"To: {ADDRESS}")
+    one = deliver(text, sender="Bob@other.org").plan
+    two = deliver(text, sender="bob@OTHER.org").plan
+    later = deliver(text, at=T0 + timedelta(days=8)).plan
+    assert one is not None
+    assert two is not None
+    assert later is not None
+    assert one.message_id == two.message_id
+    assert one.message_id != later.message_id
+    assert one.message_id.endswith("@example.org>")
+    assert "bob" not in one.message_id
+    assert compose_reply(one, date=T0).message["Message-ID"] == one.message_id
+
+
+def test_a_non_ascii_body_and_address_are_sent_as_utf8() -> None:
+    r = responder()
+    r.edit_message("Holidays", body="Je suis en congé — à bientôt", at=T0)
+    plan = plan_for(
+        *ORDINARY, f"To: {ADDRESS}", sender="zoë@other.org", config=r.config()
+    )
+    reply = compose_reply(plan, date=T0)
+    assert reply.envelope.rcpt_to == "zoë@other.org"
+    back = message_from_bytes(reply.message.as_bytes(), policy=policy.default)
+    assert isinstance(back, EmailMessage)
+    assert back.get_content().replace("\r\n", "\n") == "Je suis en congé — à bientôt\n"
+    assert back["To"] == "zoë@other.org"
+
+
+def test_the_decision_prints_as_one_json_object() -> None:
+    # The `mailhost deliver` contract of issue 4: {"reply": ..., "reason": ..., ...}
+    yes = deliver(raw(*ORDINARY, f"To: {ADDRESS}"))
+    no = deliver(raw(*ORDINARY, f"To: {ADDRESS}", "List-Id: <x>"))
+    for decision in (yes, no):
+        data = json.loads(json.dumps(decision.as_dict()))
+        assert data["reply"] is decision.reply
+        assert data["reason"] == decision.reason
+        assert data["rule"] == decision.rule
+    assert json.loads(json.dumps(yes.as_dict()))["to"] == "bob@other.org"

@@ -1,0 +1,323 @@
+"""Value objects: mail addresses (ADR-2), phone numbers (SEC-5), time, password policy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.address import EmailAddress
+from domain.errors import InvalidInput
+from domain.phone import PhoneNumber
+from domain.security import PasswordPolicy, SecurityPolicy
+from domain.time import utc
+from tests.strategies import (
+    domains,
+    local_parts,
+    login_texts,
+    naive_datetimes,
+    phone_inputs,
+    utc_datetimes,
+)
+
+# -- EmailAddress (ADR-2) --------------------------------------------------------------
+
+
+@given(text=login_texts())
+def test_valid_addresses_are_accepted_and_printed_back(text: str) -> None:
+    # rule ADR-2
+    address = EmailAddress.parse(text)
+    local, _, domain = text.rpartition("@")
+    assert address.local_part == local
+    assert address.domain == domain.lower()
+    assert str(address) == f"{local}@{domain.lower()}"
+    assert EmailAddress.parse(f"  {text}\t") == address
+
+
+@given(text=login_texts())
+def test_addresses_compare_case_insensitively_by_key(text: str) -> None:
+    # rule ADR-2
+    address = EmailAddress.parse(text)
+    for variant in (text.upper(), text.lower(), text.swapcase()):
+        other = EmailAddress.parse(variant)
+        assert other.key == address.key
+        assert other.domain == address.domain
+    assert address.key == str(address).casefold()
+
+
+def test_the_local_part_keeps_its_case_but_the_key_does_not() -> None:
+    # rule ADR-2
+    a = EmailAddress.parse("Alice.Smith@Example.COM")
+    b = EmailAddress.parse("alice.smith@example.com")
+    assert a.local_part == "Alice.Smith"
+    assert a.domain == "example.com"
+    assert a != b
+    assert a.key == b.key == "alice.smith@example.com"
+
+
+def test_the_longest_parts_are_accepted() -> None:
+    # rule ADR-2: 64-octet local part, 63-octet labels
+    assert EmailAddress.parse("l" * 64 + "@example.org").local_part == "l" * 64
+    assert EmailAddress.parse("a@" + "d" * 63 + ".org").domain == "d" * 63 + ".org"
+
+
+MALFORMED = [
+    pytest.param("a@" + "d" * 64 + ".org", id="label-over-63"),
+    pytest.param("x" * 64 + "@" + ".".join(["d" * 63] * 3) + ".ch", id="over-254"),
+    pytest.param("", id="empty"),
+    pytest.param("   ", id="blank"),
+    pytest.param("alice", id="no-at"),
+    pytest.param("a b@example.org", id="space-local"),
+    pytest.param("alice@exa mple.org", id="space-domain"),
+    pytest.param("a@@example.org", id="double-at"),
+    pytest.param("a@b@example.org", id="two-ats"),
+    pytest.param("@example.org", id="empty-local"),
+    pytest.param("alice@", id="empty-domain"),
+    pytest.param("a..b@example.org", id="double-dot"),
+    pytest.param(".a@example.org", id="leading-dot"),
+    pytest.param("a.@example.org", id="trailing-dot"),
+    pytest.param("a@example", id="single-label-domain"),
+    pytest.param("a@-example.org", id="label-leading-hyphen"),
+    pytest.param("a@ex_ample.org", id="underscore-domain"),
+    pytest.param("a\x00b@example.org", id="nul"),
+    pytest.param("a(b@example.org", id="bracket"),
+    pytest.param("Alice <a@example.org>", id="display-name"),
+]
+
+
+@pytest.mark.parametrize("text", MALFORMED)
+def test_malformed_addresses_are_refused_naming_the_input(text: str) -> None:
+    # rule ADR-2
+    with pytest.raises(InvalidInput) as refused:
+        EmailAddress.parse(text, what="login")
+    message = str(refused.value)
+    assert message.startswith("login ")
+    assert repr(text) in message
+
+
+# Found by this test: parse() accepted 65+ characters before the @ until it passed
+# strict=True to email_validator (which checks the limit only in strict mode).
+def test_a_local_part_over_64_characters_is_refused() -> None:
+    # rule ADR-2
+    with pytest.raises(InvalidInput, match="too long"):
+        EmailAddress.parse("a" * 65 + "@example.org")
+
+
+@given(local=local_parts(), extra=st.integers(65, 300), domain=domains())
+def test_no_local_part_over_64_characters_is_accepted(
+    local: str, extra: int, domain: str
+) -> None:
+    # rule ADR-2
+    long_local = local + "x" * extra
+    with pytest.raises(InvalidInput):
+        EmailAddress.parse(f"{long_local}@{domain}")
+
+
+@given(text=login_texts(), junk=st.sampled_from(' @,;:<>[]\\"\x00\n'))
+def test_a_forbidden_character_in_the_local_part_is_refused(
+    text: str, junk: str
+) -> None:
+    # rule ADR-2
+    local, _, domain = text.rpartition("@")
+    bad = f"{local[:1]}{junk}{local[1:]}@{domain}"
+    with pytest.raises(InvalidInput) as refused:
+        EmailAddress.parse(bad)
+    assert repr(bad) in str(refused.value)
+
+
+# -- PhoneNumber (SEC-5) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["+41", "41", "0041", " +41 "])
+def test_swiss_mobile_is_normalised_to_e164(code: str) -> None:
+    # rule SEC-5
+    assert PhoneNumber.parse(code, "079 123 45 67").e164 == "+41791234567"
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "079 123 45 67",
+        "79 123 45 67",
+        "079-123-45-67",
+        "0791234567",
+        "+41 79 123 45 67",
+    ],
+)
+def test_swiss_number_in_any_usual_notation(number: str) -> None:
+    # rule SEC-5
+    assert str(PhoneNumber.parse("+41", number)) == "+41791234567"
+
+
+@pytest.mark.parametrize(
+    ("code", "number", "expected"),
+    [
+        ("+39", "06 1234 5678", "+390612345678"),
+        ("0039", "06 1234 5678", "+390612345678"),
+        ("39", "02 1234 5678", "+390212345678"),
+        ("+39", "312 345 6789", "+393123456789"),
+    ],
+)
+def test_italian_numbers_keep_their_leading_zero(
+    code: str, number: str, expected: str
+) -> None:
+    # rule SEC-5
+    assert PhoneNumber.parse(code, number).e164 == expected
+
+
+@given(phone=phone_inputs())
+def test_valid_numbers_parse_to_their_e164_form(phone: tuple[str, str, str]) -> None:
+    # rule SEC-5
+    code, number, expected = phone
+    parsed = PhoneNumber.parse(code, number)
+    assert parsed.e164 == expected
+    assert parsed.e164.startswith("+" + code.removeprefix("+").removeprefix("00"))
+    assert parsed.e164[1:].isdigit()
+    assert PhoneNumber.parse(code, parsed.e164) == parsed
+
+
+@pytest.mark.parametrize(
+    ("code", "number", "named"),
+    [
+        pytest.param("+41", "079 ABC 45 67", "'079 ABC 45 67'", id="letters"),
+        pytest.param("+41", "079 123 45 67 x1", "'079 123 45 67 x1'", id="extension"),
+        pytest.param("+41", "", "''", id="empty"),
+        pytest.param("+41", "   ", "'   '", id="blank"),
+        pytest.param(
+            "+41", "+39 06 1234 5678", "'+39 06 1234 5678'", id="other-country"
+        ),
+        pytest.param("+41", "0039 06 1234 5678", "'0039 06 1234 5678'", id="other-00"),
+        pytest.param("+41", "123", "'123'", id="too-short"),
+        pytest.param("+41", "079 123 45 678", "'079 123 45 678'", id="too-long"),
+        pytest.param("+41", "000 000 00 00", "'000 000 00 00'", id="not-assigned"),
+        pytest.param("+999", "079 123 45 67", "+999", id="code-unassigned"),
+        pytest.param("+0", "079 123 45 67", "+0", id="code-zero"),
+        pytest.param("abc", "079 123 45 67", "'abc'", id="code-letters"),
+        pytest.param("+1234", "079 123 45 67", "'+1234'", id="code-too-long"),
+        pytest.param("", "079 123 45 67", "''", id="code-empty"),
+    ],
+)
+def test_bad_phone_numbers_are_refused_naming_the_input(
+    code: str, number: str, named: str
+) -> None:
+    # rule SEC-5
+    with pytest.raises(InvalidInput) as refused:
+        PhoneNumber.parse(code, number)
+    assert named in str(refused.value)
+
+
+@given(phone=phone_inputs(), letter=st.sampled_from("abcxyzABC#*,;"))
+def test_a_number_with_a_letter_is_refused(
+    phone: tuple[str, str, str], letter: str
+) -> None:
+    # rule SEC-5
+    code, number, _ = phone
+    with pytest.raises(InvalidInput):
+        PhoneNumber.parse(code, number + letter)
+
+
+# -- time ------------------------------------------------------------------------------
+
+
+@given(at=naive_datetimes())
+def test_naive_datetimes_are_refused(at: datetime) -> None:
+    with pytest.raises(InvalidInput, match="no time zone"):
+        utc(at)
+
+
+class _NoOffset(tzinfo):
+    """A tzinfo that knows no offset: still naive for all purposes."""
+
+    def utcoffset(self, _dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, _dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, _dt: datetime | None) -> str | None:
+        return None
+
+
+def test_a_tzinfo_without_offset_is_refused() -> None:
+    with pytest.raises(InvalidInput):
+        utc(datetime(2024, 1, 1, tzinfo=_NoOffset()))
+
+
+@given(at=utc_datetimes(), hours=st.integers(-14, 14))
+def test_aware_datetimes_become_the_same_instant_in_utc(
+    at: datetime, hours: int
+) -> None:
+    local = at.astimezone(timezone(timedelta(hours=hours)))
+    converted = utc(local)
+    assert converted == at
+    assert converted.tzinfo is UTC
+    assert converted.replace(tzinfo=None) == at.replace(tzinfo=None)
+
+
+# -- PasswordPolicy (ASVS 6.2) ---------------------------------------------------------
+
+POLICY = PasswordPolicy()
+
+
+@pytest.mark.parametrize("password", ["", "a", "1234567", "short!!"])
+def test_empty_and_short_passwords_are_refused(password: str) -> None:
+    with pytest.raises(InvalidInput):
+        POLICY.check(password)
+
+
+@pytest.mark.parametrize("length", [8, 15, 64, 65, 128, 1000, 4096])
+def test_long_passwords_are_accepted_without_truncation(length: int) -> None:
+    POLICY.check("p" * length)
+
+
+def test_a_password_over_the_maximum_is_refused() -> None:
+    with pytest.raises(InvalidInput):
+        POLICY.check("p" * 4097)
+
+
+@pytest.mark.parametrize(
+    "password", ["alice@example.org", "Alice@Example.ORG", "ALICE@EXAMPLE.ORG"]
+)
+def test_the_login_is_not_a_password(password: str) -> None:
+    with pytest.raises(InvalidInput, match="login"):
+        POLICY.check(password, login="alice@example.org")
+
+
+@given(password=st.text(min_size=8, max_size=300), login=login_texts())
+def test_any_long_enough_password_other_than_the_login_is_accepted(
+    password: str, login: str
+) -> None:
+    if password.casefold() == login.casefold():
+        with pytest.raises(InvalidInput):
+            POLICY.check(password, login=login)
+    else:
+        POLICY.check(password, login=login)
+
+
+@given(password=st.text(min_size=1, max_size=7))
+def test_any_password_under_8_characters_is_refused(password: str) -> None:
+    with pytest.raises(InvalidInput, match="shorter"):
+        POLICY.check(password)
+
+
+# -- SecurityPolicy --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"failed_login_window": timedelta(0)},
+        {"failed_login_window": timedelta(seconds=-1)},
+        {"throttle_period": timedelta(0)},
+        {"throttle_limit": 0},
+        {"throttle_limit": 1001},
+    ],
+)
+def test_security_policy_refuses_limits_it_cannot_honour(
+    kwargs: dict[str, object],
+) -> None:
+    # rule SEC-2
+    with pytest.raises(InvalidInput):
+        SecurityPolicy(**kwargs)  # type: ignore[arg-type]
