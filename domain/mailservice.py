@@ -81,7 +81,8 @@ def parse_local_part(text: str, domain: str) -> str:
     """The part before the @, validated as a hosted address (RFC 5321 4.5.3.1.1, ASCII).
 
     "*" is refused too: a hosted address logs in to IMAP, where "*" separates a master
-    login from the user it acts for.
+    login from the user it acts for; so are "/" and a leading "#", which the mail store
+    cannot keep as a folder name and a credential line.
     """
     local = text.strip()
     if not local:
@@ -94,6 +95,11 @@ def parse_local_part(text: str, domain: str) -> str:
     if "*" in given.local_part:
         raise InvalidInput(
             f"address {given} may not contain '*' (reserved for master logins)"
+        )
+    if "/" in given.local_part or given.local_part.startswith("#"):
+        raise InvalidInput(
+            f"address {given} may not contain '/' nor start with '#' (the mail store "
+            "keeps one folder and one credential line per address)"
         )
     return given.local_part
 

@@ -579,7 +579,7 @@ class AutoResponder(Aggregate):
             end=end,
             sender=sender,
             exclusions=exclusions,
-            generation=self.generations + 1,
+            generation=1,
         )
         self.trigger_event(self.MessageSaved, timestamp=utc(at), message=message)
         return message
@@ -689,7 +689,7 @@ class AutoResponder(Aggregate):
                 schedule=current.schedule,
                 sender=current.sender,
                 exclusions=current.exclusions,
-                generation=current.generation,
+                generation=self.generation,
             )
             aggregate.generations = self.generation
 

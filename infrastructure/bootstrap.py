@@ -16,12 +16,12 @@ from infrastructure.clock import SystemClock
 from infrastructure.credentials import SqlCredentialStore
 from infrastructure.geolocation import RangeTableGeolocator
 from infrastructure.mail import OutboxMailSender, SmtpMailSender
+from infrastructure.mailstore import mail_store_from_env
 from infrastructure.passwords import Argon2Hasher
 from infrastructure.runtime import Pump
 from infrastructure.secrets import SecretKey
 from infrastructure.settings import Settings
 from infrastructure.sql import Database, PostgresDatabase, SqliteDatabase
-from infrastructure.mailstore import mail_store_from_env
 from projections.activity import RecentActivity, SqlActivityQueries
 from projections.directory import AddressDirectory, SqlDirectoryQueries
 from projections.jobs import JobSchedule, JobTable

@@ -11,8 +11,10 @@ from pathlib import Path
 
 from application.accounts import LoginRefused, account_key
 from domain.errors import AlreadyExists
+from domain.mailservice import service_id
 from infrastructure.bootstrap import Engine, open_engine
 from infrastructure.cli import activity_table, entry_json
+from infrastructure.mailcli import directory_table
 
 # Documentation address ranges (RFC 5737) with sample places, so the demo shows
 # geolocation without shipping a real GeoIP database.
@@ -48,6 +50,7 @@ def run_demo(*, home: str | None, window: float, as_json: bool) -> int:
         login = _scenario(engine, say, window)
         engine.host.settle()
         _report(engine, login, say, as_json=as_json)
+        _mail_service(engine, login, say)
     finally:
         engine.close()
     return 0
@@ -62,7 +65,9 @@ def _scenario(engine: Engine, say: Say, window: float) -> str:
         say(f"1. Organisation {ORGANISATION!r} exists already (earlier demo run).")
     login = _free_login(engine)
     password = secrets.token_urlsafe(12)
-    host.accounts.register(ORGANISATION, login, password, display_name="Ann Example")
+    host.accounts.register(
+        ORGANISATION, login, password, display_name="Ann Example", admin=True
+    )
     say(f"2. User {login} registered. Demo password (shown once): {password}")
 
     laptop = host.accounts.login(login, password, **LAPTOP)
@@ -134,4 +139,78 @@ def _free_login(engine: Engine) -> str:
         login = "ann@example.org" if n == 1 else f"ann+{n}@example.org"
         if not engine.host.log.exists(account_key(login)):
             return login
+        n += 1
+
+
+BAD_ROW_CSV = b"""address,kind,users,targets
+alice,mailbox,,
+bob.smith,mailbox,,
+bad..dots,mailbox,,
+team,redirect,,alice@DOMAIN;bob.smith@DOMAIN
+"""
+
+
+def _mail_service(engine: Engine, login: str, say: Say) -> None:
+    """The mail-service part: quota, three ways to create, a CSV import, a deletion."""
+    from application.bulk import BulkCreation  # noqa: PLC0415 - the demo's own import
+
+    host = engine.host
+    domain = _free_domain(engine)
+    say(f"\n8. Mail service {domain} created with 8 address slots.")
+    host.services.create(ORGANISATION, domain, quota=8)
+    me = host.accounts.get(login).id
+    host.addresses.create_for_self(f"ann@{domain}", secrets.token_urlsafe(12), by=me)
+    host.settle()
+    say(
+        f"9. ann@{domain} created for yourself, with your own password; your mail app "
+        f"lists it at once: {', '.join(host.directory.mail_app(me))}"
+    )
+    others = host.addresses.create_for_users(f"sales@{domain}", [login])
+    say(
+        f"10. sales@{domain} created for users of the organisation; generated password "
+        f"(shown once): {others.password}"
+    )
+    unassigned = host.addresses.create_unassigned(f"info@{domain}")
+    say(
+        f'11. {unassigned.address} created unassigned ("I don\'t know yet"); password '
+        f"(shown once): {unassigned.password}"
+    )
+    bulk = BulkCreation(
+        host.log,
+        host.services,
+        host.addresses.credentials,
+        host.addresses.hasher,
+        host.addresses.store,
+        host.addresses.clock,
+    )
+    data = BAD_ROW_CSV.replace(b"DOMAIN", domain.encode())
+    report = bulk.apply(domain, data)
+    say(f"12. CSV import of {report.rows} rows refused, nothing created:")
+    for line in report.as_text().splitlines():
+        say(f"      {line}")
+    fixed = bulk.apply(domain, data.replace(b"bad..dots", b"carol"))
+    say(
+        f"13. The corrected file imported: {len(fixed.created)} addresses created, "
+        "each with a generated password shown once (not repeated here)."
+    )
+    deleted = host.addresses.delete([f"info@{domain}"])
+    say(
+        f"14. Deleted {', '.join(deleted)}: its content is destroyed, its slot is free."
+    )
+    host.settle()
+    directory = host.directory.directory(domain)
+    if directory is not None:
+        say("")
+        say(directory_table(directory))
+    say("")
+    for advice in host.advise(domain):
+        say(f"[{advice.rule}] {advice.text}")
+
+
+def _free_domain(engine: Engine) -> str:
+    n = 1
+    while True:
+        domain = "example.org" if n == 1 else f"example{n}.org"
+        if not engine.host.log.exists(service_id(domain)):
+            return domain
         n += 1

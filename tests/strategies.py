@@ -38,7 +38,9 @@ def utc_datetimes(
     min_value: datetime = MIN_TIME, max_value: datetime = MAX_TIME
 ) -> st.SearchStrategy[datetime]:
     """Aware UTC instants between two naive bounds (2020..2030 by default)."""
-    return st.datetimes(min_value=min_value, max_value=max_value, timezones=st.just(UTC))
+    return st.datetimes(
+        min_value=min_value, max_value=max_value, timezones=st.just(UTC)
+    )
 
 
 def naive_datetimes() -> st.SearchStrategy[datetime]:
@@ -192,9 +194,9 @@ def domains() -> st.SearchStrategy[str]:
 
 def login_texts() -> st.SearchStrategy[str]:
     """Texts EmailAddress.parse must accept (ADR-2), within the 254-octet path limit."""
-    return st.builds(lambda local, domain: f"{local}@{domain}", local_parts(), domains()).filter(
-        lambda s: len(s) <= 254
-    )
+    return st.builds(
+        lambda local, domain: f"{local}@{domain}", local_parts(), domains()
+    ).filter(lambda s: len(s) <= 254)
 
 
 def email_addresses() -> st.SearchStrategy[EmailAddress]:
@@ -211,7 +213,10 @@ PHONE_REGIONS = ("CH", "FR", "BE", "DE", "IT", "GB", "US", "AT", "ES", "NL", "AU
 def _example_numbers() -> list[Any]:
     numbers = []
     for region in PHONE_REGIONS:
-        for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
+        for kind in (
+            phonenumbers.PhoneNumberType.MOBILE,
+            phonenumbers.PhoneNumberType.FIXED_LINE,
+        ):
             example = phonenumbers.example_number_for_type(region, kind)
             if example is not None:
                 numbers.append(example)
@@ -242,13 +247,17 @@ def phone_inputs(draw: st.DrawFn) -> tuple[str, str, str]:
         )
         if phonenumbers.is_valid_number(candidate):
             example = candidate
-    national = str(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL))
+    national = str(
+        phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+    )
     separator = draw(st.sampled_from((None, "", "-", ".", "  ")))
     if separator is not None:
         national = national.replace(" ", separator)
     prefix = draw(st.sampled_from(("+", "", "00")))
     code = f"{prefix}{example.country_code}"
-    expected = str(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
+    expected = str(
+        phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+    )
     return code, national, expected
 
 

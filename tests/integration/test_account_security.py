@@ -14,9 +14,9 @@ from domain.organisation import Role
 from domain.security import NotificationPreferences
 from tests.integration.support import (
     LOGIN,
-    ManualClock,
     ORG,
     PASSWORD,
+    ManualClock,
     engine,
     event_count,
     stored_bytes,

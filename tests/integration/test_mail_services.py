@@ -92,7 +92,8 @@ def test_for_others_gets_defaults_a_signature_and_a_password_shown_once(
     created = mh.host.addresses.create_for_users(
         f"sales@{DOMAIN}", [ADMIN, BOB], signature="Standard"
     )
-    assert created.password is not None and len(created.password) >= 20
+    assert created.password is not None
+    assert len(created.password) >= 20
     assert created.password not in repr(created)
     _, mailbox = mh.host.services.mailbox(f"sales@{DOMAIN}")
     assert mailbox.signature == "Example Co\nSales"
@@ -225,7 +226,7 @@ def test_withdrawn_permission_is_enforced_on_every_later_command(mh: Engine) -> 
     a.change_password(  # PWD-2: the account password instead of the unknown old one
         f"bob@{DOMAIN}", "another passphrase", by=bob, account_password=PASSWORD
     )
-    a.set_permission(f"bob@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD, False)
+    a.set_permission(f"bob@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD, allowed=False)
     with pytest.raises(NotPermitted, match="change_password"):
         a.change_password(
             f"bob@{DOMAIN}",
@@ -234,10 +235,12 @@ def test_withdrawn_permission_is_enforced_on_every_later_command(mh: Engine) -> 
             old_password="another passphrase",
         )
     mh.host.services.set_default_permissions(DOMAIN, [Permission.SEND])
-    a.set_permission(f"bob@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD, None)
+    a.set_permission(f"bob@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD, allowed=None)
     assert not a.allows(f"bob@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD)  # default now
     with pytest.raises(NotPermitted):
-        a.set_permission(f"bob@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD, True, by=bob)
+        a.set_permission(
+            f"bob@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD, allowed=True, by=bob
+        )
 
 
 def test_bcc_never_reaches_to_and_cc(mh: Engine, smtp: SmtpSink) -> None:

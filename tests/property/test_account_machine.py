@@ -69,7 +69,9 @@ class Model:
     devices: set[str] = field(default_factory=set)
     locations: set[str] = field(default_factory=set)
     sessions: set[UUID] = field(default_factory=set)
-    preferences: NotificationPreferences = field(default_factory=NotificationPreferences)
+    preferences: NotificationPreferences = field(
+        default_factory=NotificationPreferences
+    )
     phone: str | None = None
     pending: dict[str, Alert] = field(default_factory=dict)
     window: tuple[datetime, str] | None = None
@@ -226,7 +228,9 @@ class AccountMachine(RuleBasedStateMachine):
         attempts=st.integers(1, 12),
         seconds=st.integers(0, 40),
     )
-    def guess_passwords(self, context: LoginContext, attempts: int, seconds: int) -> None:
+    def guess_passwords(
+        self, context: LoginContext, attempts: int, seconds: int
+    ) -> None:
         """An attacker's burst of wrong passwords, some while throttled."""
         for _ in range(attempts):
             self.model.now += timedelta(seconds=seconds)
@@ -249,7 +253,11 @@ class AccountMachine(RuleBasedStateMachine):
     def change_password(self, data: st.DataObject, credential: UUID) -> None:
         # rule SEC-4
         m = self.model
-        keep = data.draw(st.none() | st.sampled_from(sorted(m.sessions))) if m.sessions else None
+        keep = (
+            data.draw(st.none() | st.sampled_from(sorted(m.sessions)))
+            if m.sessions
+            else None
+        )
         ended = self.account.change_password(credential, keep_session=keep, at=m.now)
         assert set(ended) == m.sessions - {keep}
         assert len(ended) == len(set(ended))

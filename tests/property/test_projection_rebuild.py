@@ -78,7 +78,7 @@ def test_rebuilt_views_equal_incremental_views(
             at = START
             for action, which, context, seconds in steps:
                 at += timedelta(seconds=seconds)
-                account = log.repository.get(accounts[which].id)
+                account = log.load(accounts[which].id, UserAccount, "account")
                 try:
                     _apply(account, action, context, at)
                 except DomainError:

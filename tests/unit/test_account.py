@@ -828,7 +828,9 @@ def drive(
 
 
 @given(
-    policy=security_policies(), start=utc_datetimes(), plan=st.lists(account_steps, max_size=60)
+    policy=security_policies(),
+    start=utc_datetimes(),
+    plan=st.lists(account_steps, max_size=60),
 )
 def test_replaying_the_stored_account_events_gives_the_live_account(
     policy: SecurityPolicy, start: datetime, plan: list[Step]
@@ -894,7 +896,9 @@ def test_every_account_event_class_is_in_the_activity_list() -> None:
 
 
 @given(
-    policy=security_policies(), start=utc_datetimes(), plan=st.lists(account_steps, max_size=40)
+    policy=security_policies(),
+    start=utc_datetimes(),
+    plan=st.lists(account_steps, max_size=40),
 )
 def test_every_account_event_is_described(
     policy: SecurityPolicy, start: datetime, plan: list[Step]

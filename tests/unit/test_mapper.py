@@ -113,9 +113,12 @@ def derive(hint: Any) -> st.SearchStrategy[Any]:  # noqa: ANN401, PLR0911
     if isinstance(hint, type) and attrs.has(hint):
         hints = typing.get_type_hints(hint)
         return st.builds(
-            hint, **{a.name: derive(hints[a.name]) for a in attrs.fields(hint) if a.init}
+            hint,
+            **{a.name: derive(hints[a.name]) for a in attrs.fields(hint) if a.init},
         )
-    raise TypeError(f"no strategy for a field of type {hint!r}; add one to VALUE_STRATEGIES")
+    raise TypeError(
+        f"no strategy for a field of type {hint!r}; add one to VALUE_STRATEGIES"
+    )
 
 
 def derived(cls: type[Any]) -> st.SearchStrategy[Any]:
@@ -263,7 +266,9 @@ Event = CanMutateAggregate[UUID]
 
 
 def _fields(event: Event) -> dict[str, Any]:
-    return {f.name: getattr(event, f.name) for f in dataclasses.fields(cast("Any", event))}
+    return {
+        f.name: getattr(event, f.name) for f in dataclasses.fields(cast("Any", event))
+    }
 
 
 def assert_same_event(back: Event, event: Event) -> None:
@@ -332,7 +337,9 @@ def test_events_round_trip_compressed_and_encrypted(
 
 @FEW
 @given(event=EVENT_STRATEGIES[UserAccount.Registered])
-def test_an_encrypted_state_does_not_show_its_values(event: UserAccount.Registered) -> None:
+def test_an_encrypted_state_does_not_show_its_values(
+    event: UserAccount.Registered,
+) -> None:
     plain = MAPPER.to_stored_event(event).state
     ciphered = CIPHERED.to_stored_event(event).state
     assert event.login.encode() in plain

@@ -1,0 +1,60 @@
+"""The engine's address passwords are a real Dovecot's IMAP credentials (PWD-1, ADR-7, ADR-11)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from imapclient import IMAPClient
+
+from infrastructure.mailstore import imap_login_works
+from tests.integration.support import ORG, engine, with_user
+from tests.services import RunningDovecot
+
+DOMAIN = "example.org"
+
+
+def test_passwords_set_through_the_engine_open_imap_and_deletion_destroys(
+    tmp_path: Path, dovecot_server: RunningDovecot
+) -> None:
+    # rule PWD-1, rule ADR-7, rule ADR-11, rule ADR-3, rule ADR-4
+    url = f"imap://{dovecot_server.host}:{dovecot_server.port}"
+    env = {
+        "MAILHOST_IMAP_URL": url,
+        "MAILHOST_IMAP_MASTER_USER": dovecot_server.master_user,
+        "MAILHOST_IMAP_MASTER_PASSWORD": dovecot_server.master_password,
+        "MAILHOST_IMAP_PASSWD_FILE": str(dovecot_server.passwd_file),
+    }
+    with engine(tmp_path, env, background=False) as e:
+        with_user(e, "admin@example.net")
+        e.host.services.create(ORG, DOMAIN, quota=5)
+        chosen = e.host.addresses.create_unassigned(
+            f"ann@{DOMAIN}", password="ann chosen passphrase"
+        )
+        generated = e.host.addresses.create_for_users(
+            f"bob@{DOMAIN}", ["admin@example.net"]
+        )
+        assert generated.password is not None
+        dovecot_server.wait_for_passwd_reload()
+        assert imap_login_works(url, chosen.address, "ann chosen passphrase")
+        assert imap_login_works(url, generated.address, generated.password)
+
+        kept = e.host.addresses.change_password(
+            f"ann@{DOMAIN}", "ann second passphrase"
+        )
+        assert kept == ()
+        dovecot_server.wait_for_passwd_reload()
+        assert not imap_login_works(url, chosen.address, "ann chosen passphrase")
+        assert imap_login_works(url, chosen.address, "ann second passphrase")
+
+        with IMAPClient(
+            dovecot_server.host, port=dovecot_server.port, ssl=False
+        ) as imap:
+            imap.login(chosen.address, "ann second passphrase")
+            imap.create_folder("Projects")
+            imap.append("INBOX", b"Subject: kept\r\n\r\nhello\r\n")
+            imap.append("Projects", b"Subject: also\r\n\r\nhello\r\n")
+        e.host.addresses.delete([f"ann@{DOMAIN}"])
+        dovecot_server.wait_for_passwd_reload()
+        assert not imap_login_works(url, chosen.address, "ann second passphrase")
+        assert imap_login_works(url, generated.address, generated.password)
+        assert e.host.services.get(DOMAIN).used == 1
