@@ -15,17 +15,13 @@ What the Dovecot side must be configured with is listed in ``DOVECOT_REQUIREMENT
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
-import hashlib
-import hmac
 import ipaddress
 import logging
 import math
 import os
 import re
-import secrets
 import shutil
 import ssl
 import tempfile
@@ -52,8 +48,6 @@ __all__ = [
     "PasswdFile",
     "imap_login_works",
     "mail_store_from_env",
-    "ssha512_encoding",
-    "verify_ssha512",
 ]
 
 log = logging.getLogger(__name__)
@@ -162,33 +156,6 @@ def dovecot_encoding(address: str, encoded: str) -> str:
             f"{{{match.group(1)}}}; the mail store keeps hashes only"
         )
     return encoded
-
-
-def ssha512_encoding(password: str, *, salt_bytes: int = 16) -> str:
-    """``{SSHA512}`` (salted SHA-512) as Dovecot verifies it: base64(digest + salt).
-
-    Fast on purpose, so only for high-entropy generated passwords (bulk creation),
-    where a guess costs the attacker 2^100+ hashes whatever the scheme; a password
-    a person chose needs argon2id.
-    """
-    salt = secrets.token_bytes(salt_bytes)
-    digest = hashlib.sha512(password.encode() + salt).digest()
-    return "{SSHA512}" + base64.b64encode(digest + salt).decode("ascii")
-
-
-def verify_ssha512(encoded: str, password: str) -> bool:
-    if not encoded.startswith("{SSHA512}"):
-        return False
-    try:
-        raw = base64.b64decode(encoded.removeprefix("{SSHA512}"), validate=True)
-    except ValueError:
-        return False
-    digest, salt = raw[:64], raw[64:]
-    if len(digest) != 64:  # noqa: PLR2004 - SHA-512's digest size
-        return False
-    return hmac.compare_digest(
-        digest, hashlib.sha512(password.encode() + salt).digest()
-    )
 
 
 # --------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from infrastructure.mailstore import (
     MaildirMailStore,
     PasswdFile,
     mail_store_from_env,
-    ssha512_encoding,
 )
+from infrastructure.passwords import ssha512_encoding
 from infrastructure.settings import ConfigurationError
 
 ARGON = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"

@@ -19,10 +19,8 @@ from infrastructure.mailstore import (
     DovecotMailStore,
     MailStoreError,
     imap_login_works,
-    ssha512_encoding,
-    verify_ssha512,
 )
-from infrastructure.passwords import Argon2Hasher
+from infrastructure.passwords import Argon2Hasher, ssha512_encoding, verify_ssha512
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
