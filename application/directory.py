@@ -7,6 +7,8 @@ from uuid import UUID
 
 from attrs import frozen
 
+from domain.advice import Advice
+
 
 @frozen
 class DirectoryEntry:
@@ -25,6 +27,12 @@ class Directory:
     quota: int
     used: int
     entries: tuple[DirectoryEntry, ...]
+
+
+class AdvisoryQueries(Protocol):
+    def advice(self, domain: str) -> list[Advice] | None:
+        """The advisories of a domain (ADV-1..4), or None when it has no mail service."""
+        ...
 
 
 class DirectoryQueries(Protocol):

@@ -14,7 +14,7 @@ from application.alerts import SecurityAlerts
 from application.background import Background
 from application.clock import Clock
 from application.credentials import CredentialStore, Fingerprints, PasswordHasher
-from application.directory import DirectoryQueries
+from application.directory import AdvisoryQueries, DirectoryQueries
 from application.geolocation import Geolocator
 from application.log import MailHostLog
 from application.mail import MailSender
@@ -22,9 +22,8 @@ from application.mailservices import MailServices
 from application.mailstore import MailStore
 from application.organisations import Organisations
 from application.sending import Sending, SendingLimits
-from domain.advice import Advice, advise
-from domain.mailbox import Mailbox
-from domain.mailservice import AddressKind
+from domain.advice import Advice
+from domain.errors import NotFound
 from domain.security import SecurityPolicy
 
 
@@ -45,6 +44,7 @@ class MailHost:
     addresses: Addresses
     sending: Sending
     directory: DirectoryQueries
+    advisories: AdvisoryQueries
     background: Background | None = None
 
     @classmethod
@@ -60,6 +60,7 @@ class MailHost:
         clock: Clock,
         activity: ActivityQueries,
         directory: DirectoryQueries,
+        advisories: AdvisoryQueries,
         store: MailStore,
         alert_sender: str,
         policy: SecurityPolicy | None = None,
@@ -94,17 +95,16 @@ class MailHost:
             ),
             sending=Sending(log, services, mail, clock, limits or SendingLimits()),
             directory=directory,
+            advisories=advisories,
         )
 
     def advise(self, domain: str) -> list[Advice]:
-        """What the admin of ``domain`` should fix (ADV-1..ADV-4)."""
+        """What the admin of ``domain`` should fix (ADV-1..ADV-4), as of the read model."""
         service = self.services.get(domain)
-        mailboxes = [
-            self.log.load(entry.mailbox_id, Mailbox, "address")
-            for entry in service.addresses.values()
-            if entry.kind is not AddressKind.ALIAS
-        ]
-        return advise(service, mailboxes)
+        found = self.advisories.advice(service.domain)
+        if found is None:
+            raise NotFound(f"mail service {domain} is not in the read model yet")
+        return found
 
     def settle(self, timeout: float = 30.0) -> None:
         if self.background is not None:

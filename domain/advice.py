@@ -1,8 +1,13 @@
-"""Advisories computed from the state of a mail service (ADV-1..ADV-4)."""
+"""Advisories computed from the facts of a mail service (ADV-1..ADV-4).
+
+The facts are plain values, so the same rules serve the aggregates (``facts_of``) and
+the advisories read model, which keeps the facts as its events arrive.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from uuid import UUID
 
 from attrs import frozen
 
@@ -19,11 +24,46 @@ class Advice:
     text: str
 
 
-def advise(service: MailService, mailboxes: Sequence[Mailbox]) -> list[Advice]:
-    """What the admin of ``service`` should fix, from facts the engine has recorded."""
-    live = [m for m in mailboxes if not m.deleted]
+@frozen
+class ServiceFacts:
+    domain: str
+    catch_all: UUID | None
+    dmarc_policy: str | None
+
+
+@frozen
+class MailboxFacts:
+    mailbox_id: UUID
+    address: str
+    aliases: tuple[str, ...] = ()
+    allow_list: tuple[str, ...] = ()
+    pop3_keeps_copy: bool = False
+    imap: bool = False
+    usage: tuple[int, int] | None = None
+
+
+def facts_of(
+    service: MailService, mailboxes: Sequence[Mailbox]
+) -> tuple[ServiceFacts, list[MailboxFacts]]:
+    return ServiceFacts(service.domain, service.catch_all, service.dmarc_policy), [
+        MailboxFacts(
+            mailbox_id=m.id,
+            address=m.address,
+            aliases=m.aliases,
+            allow_list=m.allow_list,
+            pop3_keeps_copy=m.protocols.get("pop3", False),
+            imap="imap" in m.protocols,
+            usage=m.usage,
+        )
+        for m in mailboxes
+        if not m.deleted
+    ]
+
+
+def advise(service: ServiceFacts, mailboxes: Sequence[MailboxFacts]) -> list[Advice]:
+    """What the admin of the service should fix, from facts the engine has recorded."""
     found: list[Advice] = []
-    for mailbox in live:
+    for mailbox in mailboxes:
         own = {mailbox.address.casefold(), *(a.casefold() for a in mailbox.aliases)}
         listed = {e.casefold() for e in mailbox.allow_list}
         if own & listed or f"@{service.domain}" in listed:
@@ -31,20 +71,21 @@ def advise(service: MailService, mailboxes: Sequence[Mailbox]) -> list[Advice]:
                 Advice(
                     "ADV-1",
                     mailbox.address,
-                    "Your own address is in this address's antispam allow-list, so spam that "
-                    "forges it as sender is never filtered: remove it from the allow-list.",
+                    "Your own address is in this address's antispam allow-list, so spam "
+                    "that forges it as sender is never filtered: remove it from the "
+                    "allow-list.",
                 )
             )
-        if mailbox.protocols.get("pop3") and "imap" in mailbox.protocols:
+        if mailbox.pop3_keeps_copy and mailbox.imap:
             found.append(
                 Advice(
                     "ADV-3",
                     mailbox.address,
-                    "A POP3 client keeps a copy on the server while an IMAP client also reads "
-                    "this address: mail is downloaded twice. Use IMAP only.",
+                    "A POP3 client keeps a copy on the server while an IMAP client also "
+                    "reads this address: mail is downloaded twice. Use IMAP only.",
                 )
             )
-    target = next((m for m in live if m.id == service.catch_all), None)
+    target = next((m for m in mailboxes if m.mailbox_id == service.catch_all), None)
     if target is not None and target.usage is not None:
         used, limit = target.usage
         if used >= OVERLOADED * limit:
@@ -53,8 +94,8 @@ def advise(service: MailService, mailboxes: Sequence[Mailbox]) -> list[Advice]:
                     "ADV-2",
                     target.address,
                     f"The catch-all delivers into {target.address}, which uses {used} of "
-                    f"{limit} MB: once full, mail to every unknown address bounces. Free space, "
-                    "raise its limit, or stop the catch-all.",
+                    f"{limit} MB: once full, mail to every unknown address bounces. Free "
+                    "space, raise its limit, or stop the catch-all.",
                 )
             )
     if service.dmarc_policy is None:

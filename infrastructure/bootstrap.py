@@ -23,6 +23,7 @@ from infrastructure.secrets import SecretKey
 from infrastructure.settings import Settings
 from infrastructure.sql import Database, PostgresDatabase, SqliteDatabase
 from projections.activity import RecentActivity, SqlActivityQueries
+from projections.advisories import Advisories, SqlAdvisoryQueries
 from projections.directory import AddressDirectory, SqlDirectoryQueries
 from projections.jobs import JobSchedule, JobTable
 from projections.runner import ProjectionRunner
@@ -79,7 +80,7 @@ def open_engine(
     log = MailHostLog(env=settings.log_env())
     views, secrets_db = _databases(settings)
     runner = ProjectionRunner(
-        log, views, [RecentActivity(), JobSchedule(), AddressDirectory()]
+        log, views, [RecentActivity(), JobSchedule(), AddressDirectory(), Advisories()]
     )
     jobs = JobTable(views)
     mail: MailSender = (
@@ -99,6 +100,7 @@ def open_engine(
         clock=clock,
         activity=SqlActivityQueries(views),
         directory=SqlDirectoryQueries(views),
+        advisories=SqlAdvisoryQueries(views),
         store=mail_store_from_env(settings.env, settings.home),
         alert_sender=settings.mail_from,
         policy=settings.policy,

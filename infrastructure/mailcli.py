@@ -542,6 +542,7 @@ def _send(args: argparse.Namespace) -> int:
 
 def _advise(args: argparse.Namespace) -> int:
     with _engine(args) as e:
+        e.runner.catch_up()
         found = e.host.advise(args.domain)
     if args.json:
         print(

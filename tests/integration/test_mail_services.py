@@ -300,6 +300,7 @@ def test_advisories_from_recorded_facts(mh: Engine) -> None:
     a = mh.host.addresses
     a.create_unassigned(f"info@{DOMAIN}")
     a.create_unassigned(f"ann@{DOMAIN}")
+    mh.host.settle()
     assert {x.rule for x in mh.host.advise(DOMAIN)} == {"ADV-4"}
     mh.host.services.set_catch_all(DOMAIN, f"info@{DOMAIN}")
     a.record_usage(f"info@{DOMAIN}", 950, 1000)
@@ -307,6 +308,7 @@ def test_advisories_from_recorded_facts(mh: Engine) -> None:
     a.record_client_access(f"ann@{DOMAIN}", "pop3", keeps_copy=True)
     a.record_client_access(f"ann@{DOMAIN}", "imap")
     mh.host.services.record_dmarc(DOMAIN, "v=DMARC1; p=quarantine")
+    mh.host.settle()
     found = {(x.rule, x.address) for x in mh.host.advise(DOMAIN)}
     assert found == {
         ("ADV-1", f"ann@{DOMAIN}"),

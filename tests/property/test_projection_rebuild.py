@@ -7,21 +7,29 @@ empty database. Both run the real projections on real SQLite files.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from application.log import MailHostLog
 from domain.account import UserAccount
 from domain.address import EmailAddress
 from domain.errors import DomainError
+from domain.mailbox import CreationMode, Mailbox
+from domain.mailservice import AddressEntry, AddressKind, MailService
+from domain.organisation import Organisation, Role
+from domain.permissions import Permission
 from domain.security import LoginContext, NotificationPreferences, SecurityPolicy
 from infrastructure.bootstrap import open_engine
 from infrastructure.sql import SqliteDatabase
 from projections.activity import RecentActivity
+from projections.advisories import Advisories
+from projections.directory import AddressDirectory
 from projections.jobs import JobSchedule
 from projections.runner import ProjectionRunner
 
@@ -121,3 +129,156 @@ def _apply(
         )
     elif action == "sent" and account.pending_alerts:
         account.record_alert_sent(min(account.pending_alerts), at=at)
+
+
+MAIL_STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "create",
+                "create",
+                "alias",
+                "delete",
+                "catch_all",
+                "allow",
+                "usage",
+                "pop3",
+                "imap",
+                "assign",
+                "deny",
+                "dmarc",
+                "quota",
+                "sync",
+            ]
+        ),
+        st.sampled_from(["ann", "Bob", "carl", "info", "x-y"]),
+        st.integers(0, 3),
+    ),
+    max_size=30,
+)
+MAIL_TABLES = (
+    "SELECT * FROM mh_services ORDER BY service_id",
+    "SELECT * FROM mh_addresses ORDER BY address_key",
+    "SELECT * FROM mh_links ORDER BY account_id, mailbox_id",
+    "SELECT * FROM mh_advice_services ORDER BY service_id",
+    "SELECT * FROM mh_advice_mailboxes ORDER BY mailbox_id",
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(steps=MAIL_STEPS)
+def test_rebuilt_mail_views_equal_incremental_views(
+    steps: list[tuple[str, str, int]],
+) -> None:
+    # rule ADR-1, rule ADR-11, rule ORG-3, rule ADV-1
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = open_engine(Path(tmp) / "home", background=False)
+        try:
+            log, runner = engine.host.log, engine.runner
+            org = Organisation.found("Example Co", at=START)
+            users = [
+                UserAccount.register(
+                    org.id,
+                    EmailAddress.parse(f"u{i}@example.net"),
+                    credential_id=uuid4(),
+                    at=START,
+                )
+                for i in range(2)
+            ]
+            for user in users:
+                org.admit(user.id, role=Role.MEMBER, at=START)
+            service = MailService.create(org.id, "example.org", quota=3, at=START)
+            log.save(org, *users, service)
+            at = START
+            for action, local, n in steps:
+                at += timedelta(minutes=1)
+                if action == "sync":
+                    runner.catch_up()
+                    continue
+                with contextlib.suppress(DomainError):
+                    _mail_step(
+                        log, service.id, action, local, n, [u.id for u in users], at
+                    )
+            runner.catch_up()
+            fresh = SqliteDatabase(Path(tmp) / "rebuilt.sqlite")
+            ProjectionRunner(log, fresh, [AddressDirectory(), Advisories()]).catch_up()
+            live = engine.databases[0]
+            assert isinstance(live, SqliteDatabase)
+            for query in MAIL_TABLES:
+                assert _rows(fresh, query) == _rows(live, query), query
+            fresh.close()
+        finally:
+            engine.close()
+
+
+def _mail_step(
+    log: MailHostLog,
+    service_id: UUID,
+    *,
+    action: str,
+    local: str,
+    n: int,
+    users: list[UUID],
+    at: datetime,
+) -> None:
+    service = log.load(service_id, MailService, "service")
+    if action == "create":
+        mailbox_id = service.new_mailbox_id(local)
+        service.claim([AddressEntry(local, AddressKind.MAILBOX, mailbox_id)], at=at)
+        mode = CreationMode.FOR_OTHERS if n % 2 else CreationMode.UNASSIGNED
+        box = Mailbox.create(
+            mailbox_id,
+            service.id,
+            f"{local}@example.org",
+            kind=AddressKind.MAILBOX,
+            mode=mode,
+            creator_id=None,
+            credential_id=None,
+            users=users[: n % 2 * 2],
+            at=at,
+        )
+        log.save(service, box)
+        return
+    if action == "quota":
+        service.increase_quota(1, at=at)
+        log.save(service)
+        return
+    if action == "dmarc":
+        service.record_dmarc("v=DMARC1; p=none" if n % 2 else None, at=at)
+        log.save(service)
+        return
+    entry = service.entry(local)
+    box = log.load(entry.mailbox_id, Mailbox, "mailbox")
+    if action == "delete":
+        service.release([local], at=at)
+        if entry.kind is AddressKind.ALIAS:
+            box.remove_aliases([f"{local}@example.org"], at=at)
+        else:
+            box.delete(at=at)
+        log.save(service, box)
+    elif action == "alias":
+        alias = f"{local}{n}"
+        service.claim([AddressEntry(alias, AddressKind.ALIAS, box.id)], at=at)
+        box.add_alias(f"{alias}@example.org", at=at)
+        log.save(service, box)
+    elif action == "catch_all":
+        service.set_catch_all(box.id if n % 2 else None, at=at)
+        log.save(service)
+    else:
+        _mailbox_fact(box, action, n, users, at)
+        log.save(box)
+
+
+def _mailbox_fact(
+    box: Mailbox, action: str, n: int, users: list[UUID], at: datetime
+) -> None:
+    if action == "allow":
+        box.set_allow_list([box.address] if n % 2 else ["@partner.example"], at=at)
+    elif action == "usage":
+        box.record_usage(250 * n, 1000, at=at)
+    elif action in {"pop3", "imap"}:
+        box.record_client_access(action, keeps_copy=bool(n % 2), at=at)
+    elif action == "assign":
+        box.assign(users[n % 2], at=at)
+    elif action == "deny":
+        box.set_permission(users[n % 2], Permission.SEND, allowed=bool(n % 2), at=at)
