@@ -197,7 +197,13 @@ def test_rebuilt_mail_views_equal_incremental_views(
                     continue
                 with contextlib.suppress(DomainError):
                     _mail_step(
-                        log, service.id, action, local, n, [u.id for u in users], at
+                        log,
+                        service.id,
+                        action=action,
+                        local=local,
+                        n=n,
+                        users=[u.id for u in users],
+                        at=at,
                     )
             runner.catch_up()
             fresh = SqliteDatabase(Path(tmp) / "rebuilt.sqlite")
