@@ -25,7 +25,7 @@ from application.log import MailHostLog
 from domain import ids
 from domain.account import UserAccount
 from domain.address import EmailAddress
-from domain.errors import AlreadyExists, InvalidInput, NotPermitted
+from domain.errors import AlreadyExists, InvalidInput, NotFound, NotPermitted
 from domain.organisation import Organisation, Role
 from domain.phone import PhoneNumber
 from domain.security import (
@@ -132,7 +132,7 @@ class Accounts:
             key = account_key(login)
         except InvalidInput:
             key = None
-        if key is None or not self.log.exists(key):
+        if key is None:
             self.hasher.verify_dummy(password)
             raise LoginRefused
         return self._login(key, password, context, device_token)
@@ -144,7 +144,11 @@ class Accounts:
 
         def attempt() -> LoginResult:
             at = self.clock.now()
-            account = self.log.load(key, UserAccount, "account")
+            try:
+                account = self.log.load(key, UserAccount, "account")
+            except NotFound:
+                self.hasher.verify_dummy(password)
+                raise LoginRefused from None
             if account.is_throttled(at, self.policy):
                 if account.record_throttled(context, at=at, policy=self.policy):
                     self.log.save(account)

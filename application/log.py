@@ -38,7 +38,8 @@ class MailHostLog(Application[UUID]):
         return aggregate
 
     def exists(self, aggregate_id: UUID) -> bool:
-        return aggregate_id in self.repository
+        """Whether the aggregate has any event; one indexed row read, not a replay."""
+        return bool(self.recorder.select_events(aggregate_id, limit=1))
 
     def create(self, *aggregates: Aggregate, what: str) -> None:
         """Save new aggregates; a derived id that exists already means a duplicate."""

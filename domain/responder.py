@@ -579,7 +579,7 @@ class AutoResponder(Aggregate):
             end=end,
             sender=sender,
             exclusions=exclusions,
-            generation=1,
+            generation=self.generations + 1,
         )
         self.trigger_event(self.MessageSaved, timestamp=utc(at), message=message)
         return message
@@ -636,8 +636,7 @@ class AutoResponder(Aggregate):
 
         def apply(self, aggregate: AutoResponder) -> None:
             del aggregate.messages[self.name_key]
-            if aggregate.active == self.name_key:
-                aggregate.active = None
+            pass
 
     def delete_message(self, name: str, *, at: datetime) -> None:
         """Delete a message; deleting the active one leaves none active."""
