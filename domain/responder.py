@@ -636,7 +636,8 @@ class AutoResponder(Aggregate):
 
         def apply(self, aggregate: AutoResponder) -> None:
             del aggregate.messages[self.name_key]
-            pass
+            if aggregate.active == self.name_key:
+                aggregate.active = None
 
     def delete_message(self, name: str, *, at: datetime) -> None:
         """Delete a message; deleting the active one leaves none active."""

@@ -47,7 +47,7 @@ from tests.strategies import MAPPER, replay, through_mapper
 ADDRESS = EmailAddress.parse("alice@example.org")
 START = datetime(2024, 3, 25, 8, tzinfo=UTC)  # six days before Zurich's spring change
 END = datetime(2025, 12, 1, tzinfo=UTC)
-POLICY = ResponderPolicy(hourly_cap=2)  # small, so the cap is reached too
+POLICY = ResponderPolicy(hourly_cap=2)  # small, so that the cap is reached too
 
 # A small pool in mixed case: three senders, several spellings each.
 SENDERS = (
@@ -282,6 +282,16 @@ class ResponderMachine(RuleBasedStateMachine):
         self.deliver_one(
             data.draw(st.sampled_from(spellings)), "ordinary", TO_SPELLINGS[0]
         )
+
+    @rule(data=st.data())
+    def everyone_writes_at_once(self, data: st.DataObject) -> None:
+        """Each of the three senders writes at the same instant: with a cap of two,
+        the third reply of the hour is refused (runaway-loop guard)."""
+        for key in ("bob@example.com", "carol@example.net", "dave@other.org"):
+            spellings = [s for s in SENDERS if s.strip("<>").casefold() == key]
+            self.deliver_one(
+                data.draw(st.sampled_from(spellings)), "ordinary", TO_SPELLINGS[0]
+            )
 
     def deliver_one(self, sender: str, kind: str, to: str) -> None:
         self.deliveries += 1

@@ -882,7 +882,8 @@ def events_of(
     )
 
 
-# For tests/unit/test_mapper.py, which requires a strategy for every event of the domain.
+# Hand-written strategies (naive wall times in schedules, any text elsewhere); the
+# domain-wide walk in tests/unit/test_mapper.py derives its own from the type hints.
 EVENT_STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {
     AutoResponder.Provisioned: events_of(
         AutoResponder.Provisioned,
