@@ -21,9 +21,11 @@ from application.mail import MailSender
 from application.mailservices import MailServices
 from application.mailstore import MailStore
 from application.organisations import Organisations
+from application.responders import ResponderQueries, Responders
 from application.sending import Sending, SendingLimits
 from domain.advice import Advice
 from domain.errors import NotFound
+from domain.responder import ResponderPolicy
 from domain.security import SecurityPolicy
 
 
@@ -45,6 +47,7 @@ class MailHost:
     sending: Sending
     directory: DirectoryQueries
     advisories: AdvisoryQueries
+    responders: Responders
     background: Background | None = None
 
     @classmethod
@@ -61,10 +64,12 @@ class MailHost:
         activity: ActivityQueries,
         directory: DirectoryQueries,
         advisories: AdvisoryQueries,
+        responder_views: ResponderQueries,
         store: MailStore,
         alert_sender: str,
         policy: SecurityPolicy | None = None,
         limits: SendingLimits | None = None,
+        responder_policy: ResponderPolicy | None = None,
     ) -> MailHost:
         services = MailServices(log, clock)
         return cls(
@@ -96,6 +101,16 @@ class MailHost:
             sending=Sending(log, services, mail, clock, limits or SendingLimits()),
             directory=directory,
             advisories=advisories,
+            responders=Responders(
+                log,
+                services,
+                fingerprints,
+                mail,
+                clock,
+                alert_sender,
+                responder_views,
+                responder_policy or ResponderPolicy(),
+            ),
         )
 
     def advise(self, domain: str) -> list[Advice]:

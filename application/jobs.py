@@ -13,10 +13,20 @@ from uuid import UUID, uuid5
 from attrs import frozen
 
 from domain.account import UserAccount, alert_key
+from domain.autoreply import AutoReply
 from domain.security import AlertKind
 
 JOB_NAMESPACE = UUID("0b8c4f0e-3f59-5d7e-8a55-6a3c1f2d9e41")
 SEND_SECURITY_ALERT = "send_security_alert"
+SEND_AUTO_REPLY = "send_auto_reply"
+# The events that can start a job: the job schedule reads only these from the log.
+TRIGGERS: tuple[type, ...] = (
+    UserAccount.LoggedIn,
+    UserAccount.LoginFailed,
+    UserAccount.PasswordChanged,
+    UserAccount.RecoveryPhoneChanged,
+    AutoReply.Decided,
+)
 
 
 @frozen
@@ -47,6 +57,8 @@ def jobs_for(event: object) -> list[Job]:
         ):
             key = alert_key(AlertKind.SECURITY_CHANGE, event.originator_version)
             return [_alert(event.originator_id, key, event.timestamp)]
+        case AutoReply.Decided(originator_id=reply_id, timestamp=at):
+            return [Job.of(SEND_AUTO_REPLY, str(reply_id), due_at=at)]
     return []
 
 

@@ -43,9 +43,10 @@ from email.message import EmailMessage, Message
 from email.utils import format_datetime
 from enum import StrEnum
 from typing import TypeAlias
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from attrs import frozen
+from eventsourcing.domain import Aggregate
 
 from domain.address import EmailAddress
 from domain.errors import InvalidInput
@@ -797,3 +798,45 @@ def compose_reply(plan: ReplyPlan, *, date: datetime) -> Reply:
         plan.body, cte=None if plan.body.isascii() else "quoted-printable"
     )
     return Reply(envelope=Envelope(mail_from="", rcpt_to=plan.to), message=message)
+
+
+# -- the reply as a record: the outbox entry of one decided reply -----------------------------
+
+
+def auto_reply_id(plan: ReplyPlan) -> UUID:
+    """Derived from the reply's Message-ID: the same decision twice is one reply."""
+    return uuid5(plan.window_id, plan.message_id)
+
+
+class AutoReply(Aggregate):
+    """One decided reply: recorded with its window and budget before any send job exists.
+
+    The send job finds everything it needs here (RSP-8), retries until the mail server
+    accepts the reply, then records that it was sent; a second delivery of the job finds
+    it sent and does nothing.
+    """
+
+    plan: ReplyPlan
+    sent_at: datetime | None
+
+    class Decided(Aggregate.Created):
+        plan: ReplyPlan
+
+    def __init__(self, plan: ReplyPlan) -> None:
+        self.plan = plan
+        self.sent_at = None
+
+    @classmethod
+    def decide(cls, plan: ReplyPlan) -> AutoReply:
+        return cls._create(
+            cls.Decided, id=auto_reply_id(plan), timestamp=plan.received_at, plan=plan
+        )
+
+    class Sent(Aggregate.Event):
+        def apply(self, aggregate: AutoReply) -> None:
+            aggregate.sent_at = self.timestamp
+
+    def record_sent(self, *, at: datetime) -> None:
+        if self.sent_at is not None:
+            raise InvalidInput(f"reply {self.plan.message_id} was sent already")
+        self.trigger_event(self.Sent, timestamp=utc(at))

@@ -56,6 +56,13 @@ class AddressEntry:
 
 
 @frozen
+class ResponderTemplate:
+    name: str
+    subject: str | None
+    body: str
+
+
+@frozen
 class ClaimProblem:
     index: int
     reason: str
@@ -114,6 +121,7 @@ class MailService(Aggregate):
     catch_all: UUID | None
     default_permissions: tuple[Permission, ...]
     signature_templates: dict[str, str]
+    responder_templates: dict[str, ResponderTemplate]
     dmarc_policy: str | None
 
     class Created(Aggregate.Created):
@@ -134,6 +142,7 @@ class MailService(Aggregate):
         self.catch_all = None
         self.default_permissions = ALL_PERMISSIONS
         self.signature_templates = {}
+        self.responder_templates = {}
         self.dmarc_policy = None
 
     @classmethod
@@ -351,6 +360,37 @@ class MailService(Aggregate):
                 f"signature template {name!r} does not exist in {self.domain}"
             )
         return self.signature_templates[name]
+
+    class ResponderTemplateSaved(Aggregate.Event):
+        template: ResponderTemplate
+
+        def apply(self, aggregate: MailService) -> None:
+            aggregate.responder_templates[self.template.name] = self.template
+
+    def save_responder_template(
+        self, name: str, *, subject: str | None, body: str, at: datetime
+    ) -> None:
+        """An auto-responder text the admin applies to addresses (ADR-12)."""
+        clean = " ".join(name.split())
+        if not clean or len(clean) > 100 or not clean.isprintable():  # noqa: PLR2004
+            raise InvalidInput("a template name has 1 to 100 printable characters")
+        if not body.strip() or len(body) > MAX_TEMPLATE:
+            raise InvalidInput(
+                f"a responder template has 1 to {MAX_TEMPLATE} characters"
+            )
+        self.trigger_event(
+            self.ResponderTemplateSaved,
+            timestamp=utc(at),
+            template=ResponderTemplate(clean, subject, body),
+        )
+
+    def responder_template(self, name: str) -> ResponderTemplate:
+        found = self.responder_templates.get(" ".join(name.split()))
+        if found is None:
+            raise NotFound(
+                f"responder template {name!r} does not exist in {self.domain}"
+            )
+        return found
 
     class DmarcRecorded(Aggregate.Event):
         policy: str | None

@@ -965,3 +965,24 @@ class ReplyBudget(Aggregate):
         self.trigger_event(
             self.ReplyCounted, timestamp=at, reply_message_id=reply_message_id
         )
+
+
+def next_change(schedule: Schedule, zone: ZoneInfo, now: datetime) -> datetime | None:
+    """The next instant the schedule starts or stops answering, or None if it never does.
+
+    Coverage changes only at the start, the end, or a local midnight (weekdays), so
+    those candidates within the next eight days are enough.
+    """
+    now = utc(now)
+    covered = schedule.covers(now, zone)
+    candidates = [t for t in (schedule.start_at(zone), schedule.end_at(zone)) if t]
+    if schedule.weekdays:
+        today = now.astimezone(zone).date()
+        candidates += [
+            instant(datetime.combine(today + timedelta(days=n), time()), zone)
+            for n in range(1, 9)
+        ]
+    for moment in sorted(t for t in candidates if t > now):
+        if schedule.covers(moment, zone) != covered:
+            return moment
+    return None

@@ -26,6 +26,7 @@ from projections.activity import RecentActivity, SqlActivityQueries
 from projections.advisories import Advisories, SqlAdvisoryQueries
 from projections.directory import AddressDirectory, SqlDirectoryQueries
 from projections.jobs import JobSchedule, JobTable
+from projections.responders import ResponderViews, SqlResponderQueries
 from projections.runner import ProjectionRunner
 
 
@@ -80,7 +81,15 @@ def open_engine(
     log = MailHostLog(env=settings.log_env())
     views, secrets_db = _databases(settings)
     runner = ProjectionRunner(
-        log, views, [RecentActivity(), JobSchedule(), AddressDirectory(), Advisories()]
+        log,
+        views,
+        [
+            RecentActivity(),
+            JobSchedule(),
+            AddressDirectory(),
+            Advisories(),
+            ResponderViews(),
+        ],
     )
     jobs = JobTable(views)
     mail: MailSender = (
@@ -101,6 +110,7 @@ def open_engine(
         activity=SqlActivityQueries(views),
         directory=SqlDirectoryQueries(views),
         advisories=SqlAdvisoryQueries(views),
+        responder_views=SqlResponderQueries(views),
         store=mail_store_from_env(settings.env, settings.home),
         alert_sender=settings.mail_from,
         policy=settings.policy,

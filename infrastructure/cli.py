@@ -144,6 +144,9 @@ def _parser() -> argparse.ArgumentParser:
     from infrastructure import mailcli  # noqa: PLC0415 - imports cli's helpers back
 
     mailcli.register(sub, common)
+    from infrastructure import respondercli  # noqa: PLC0415
+
+    respondercli.register(sub, common)
     return parser
 
 

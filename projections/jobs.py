@@ -12,8 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from eventsourcing.utils import get_topic
 
-from application.jobs import Job, jobs_for
-from domain.account import UserAccount
+from application.jobs import TRIGGERS, Job, jobs_for
 from infrastructure.sql import Cursor, Database
 
 
@@ -24,15 +23,7 @@ def _iso(at: datetime) -> str:
 class JobSchedule:
     name = "job_schedule"
     tables: tuple[str, ...] = ("mh_jobs",)
-    topics: tuple[str, ...] = tuple(
-        get_topic(cls)
-        for cls in (
-            UserAccount.LoggedIn,
-            UserAccount.LoginFailed,
-            UserAccount.PasswordChanged,
-            UserAccount.RecoveryPhoneChanged,
-        )
-    )
+    topics: tuple[str, ...] = tuple(get_topic(cls) for cls in TRIGGERS)
     schema: tuple[str, ...] = (
         (
             "CREATE TABLE IF NOT EXISTS mh_jobs ("

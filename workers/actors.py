@@ -35,4 +35,19 @@ def send_security_alert(account_id: str, key: str) -> None:
     _done()
 
 
-ACTORS: list[dramatiq.Actor[..., None]] = [send_security_alert]
+@dramatiq.actor(
+    actor_name="send_auto_reply",
+    queue_name=QUEUE,
+    broker=broker,
+    max_retries=20,
+    min_backoff=1_000,
+    max_backoff=600_000,
+)
+def send_auto_reply(reply_id: str) -> None:
+    """RSP-8: retried until the mail server accepts; a repeat finds it sent already."""
+    host, _ = engine()
+    host.responders.send_reply(UUID(reply_id))
+    _done()
+
+
+ACTORS: list[dramatiq.Actor[..., None]] = [send_security_alert, send_auto_reply]

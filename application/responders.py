@@ -1,0 +1,444 @@
+"""Use cases of auto-responders (RSP-1..RSP-9, ADR-12), and the delivery entry point.
+
+``deliver`` decides for one incoming message and, when it replies, records the reply
+(window, hourly budget and the reply itself) in one transaction before any send job
+exists; a conflict means another worker decided for the same sender at the same moment,
+and the decision is taken again on fresh state (RSP-9). The job sends the reply.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any, Protocol, TypeVar
+from uuid import UUID
+
+from attrs import field, frozen
+
+from application.actors import OPERATOR, require_admin, require_permission
+from application.clock import Clock
+from application.credentials import Fingerprints
+from application.log import MailHostLog
+from application.mail import MailSender, OutgoingMail
+from application.mailservices import MailServices
+from domain.address import EmailAddress
+from domain.autoreply import (
+    AutoReply,
+    Decision,
+    compose_reply,
+    decide,
+    record_reply,
+    window_id_for,
+)
+from domain.errors import InvalidInput, NotFound
+from domain.mailbox import Mailbox
+from domain.mailservice import AddressKind, MailService
+from domain.permissions import Permission
+from domain.responder import (
+    AutoResponder,
+    ReplyBudget,
+    ReplyWindow,
+    ResponderMessage,
+    ResponderPolicy,
+    reply_budget_id,
+    responder_id,
+)
+
+T = TypeVar("T")
+A = TypeVar("A", bound=AutoResponder | ReplyWindow | ReplyBudget)
+MAX_MESSAGE_BYTES = 50 * 1024 * 1024
+CODE_DIGITS = 8
+
+
+@frozen
+class ReplyHistoryEntry:
+    sender: str
+    message: str
+    at: datetime
+    message_id: str
+    sent: bool
+
+
+@frozen
+class MessageStatus:
+    name: str
+    subject: str | None
+    active: bool
+    schedule: str
+    generation: int
+
+
+@frozen
+class ResponderStatus:
+    address: str
+    time_zone: str
+    active: str | None
+    next_change: datetime | None
+    messages: tuple[MessageStatus, ...]
+
+
+class ResponderQueries(Protocol):
+    def history(self, address: str, limit: int = 100) -> list[ReplyHistoryEntry]:
+        """The replies sent from the address, newest first, with their senders."""
+        ...
+
+    def status(self, address: str, now: datetime) -> ResponderStatus | None:
+        """Active message, schedules and the next change; None without a responder."""
+        ...
+
+
+@frozen
+class Responders:
+    log: MailHostLog
+    services: MailServices
+    fingerprints: Fingerprints
+    mail: MailSender
+    clock: Clock
+    sender: str
+    views: ResponderQueries
+    policy: ResponderPolicy = field(factory=ResponderPolicy)
+
+    # -- managing the messages (RSP-1, RSP-2, RSP-3, RSP-5) ---------------------------------
+
+    def add(
+        self,
+        address: str,
+        name: str,
+        *,
+        body: str,
+        subject: str | None = None,
+        weekdays: Iterable[str] = (),
+        start: date | datetime | None = None,
+        end: date | datetime | None = None,
+        exclusions: Iterable[str] = (),
+        sender: str | None = None,
+        time_zone: str | None = None,
+        by: UUID | None = OPERATOR,
+    ) -> ResponderMessage:
+        """Save a message (not active until activated); the first one sets the zone."""
+        days, excluded = tuple(weekdays), tuple(exclusions)
+
+        def change(responder: AutoResponder) -> ResponderMessage:
+            if time_zone and time_zone != responder.time_zone:
+                responder.change_time_zone(time_zone, at=self.clock.now())
+            return responder.save_message(
+                name,
+                body=body,
+                subject=subject,
+                weekdays=days,
+                start=start,
+                end=end,
+                sender=sender,
+                exclusions=excluded,
+                at=self.clock.now(),
+            )
+
+        return self._change(address, by, change, time_zone=time_zone)
+
+    def edit(
+        self,
+        address: str,
+        name: str,
+        *,
+        body: str,
+        subject: str | None = None,
+        weekdays: Iterable[str] = (),
+        start: date | datetime | None = None,
+        end: date | datetime | None = None,
+        exclusions: Iterable[str] = (),
+        sender: str | None = None,
+        reset_memory: bool = False,
+        by: UUID | None = OPERATOR,
+    ) -> ResponderMessage:
+        """Replace a message's fields; its 7-day memory stays unless ``reset_memory``."""
+        days, excluded = tuple(weekdays), tuple(exclusions)
+        return self._change(
+            address,
+            by,
+            lambda r: r.edit_message(
+                name,
+                body=body,
+                subject=subject,
+                weekdays=days,
+                start=start,
+                end=end,
+                sender=sender,
+                exclusions=excluded,
+                reset_memory=reset_memory,
+                at=self.clock.now(),
+            ),
+        )
+
+    def delete(self, address: str, name: str, *, by: UUID | None = OPERATOR) -> None:
+        self._change(address, by, lambda r: r.delete_message(name, at=self.clock.now()))
+
+    def activate(self, address: str, name: str, *, by: UUID | None = OPERATOR) -> None:
+        """RSP-1: at most one active message; activating one deactivates the other."""
+        self._change(address, by, lambda r: r.activate(name, at=self.clock.now()))
+
+    def deactivate(self, address: str, *, by: UUID | None = OPERATOR) -> None:
+        self._change(address, by, lambda r: r.deactivate(at=self.clock.now()))
+
+    def reset(self, address: str, name: str, *, by: UUID | None = OPERATOR) -> int:
+        """RSP-5: forget who got this message; the next mail from anyone gets it again."""
+        return self._change(
+            address, by, lambda r: r.reset_memory(name, at=self.clock.now())
+        )
+
+    def set_time_zone(
+        self, address: str, time_zone: str, *, by: UUID | None = OPERATOR
+    ) -> None:
+        self._change(
+            address,
+            by,
+            lambda r: r.change_time_zone(time_zone, at=self.clock.now()),
+            time_zone=time_zone,
+        )
+
+    def status(self, address: str) -> ResponderStatus | None:
+        _, mailbox = self.services.mailbox(address)
+        return self.views.status(mailbox.address, self.clock.now())
+
+    def history(self, address: str, limit: int = 100) -> list[ReplyHistoryEntry]:
+        _, mailbox = self.services.mailbox(address)
+        return self.views.history(mailbox.address, limit)
+
+    def get(self, address: str) -> AutoResponder | None:
+        _, mailbox = self.services.mailbox(address)
+        return self._optional(responder_id(mailbox.address), AutoResponder)
+
+    # -- alternative sender (RSP-2) ---------------------------------------------------------
+
+    def request_sender_verification(
+        self, address: str, alternative: str, *, by: UUID | None = OPERATOR
+    ) -> datetime:
+        """Mail a one-time code to the alternative sender; only its keyed digest is kept."""
+        other = EmailAddress.parse(alternative, what="alternative sender")
+        code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+        digest = self._code_digest(address, other, code)
+        expires = self._change(
+            address,
+            by,
+            lambda r: r.request_sender_verification(
+                other,
+                digest,
+                at=self.clock.now(),
+                policy=self.policy,
+            ),
+        )
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = str(other)
+        message["Subject"] = "Confirm this address as a sender"
+        message["Auto-Submitted"] = "auto-generated"
+        message.set_content(
+            f"The address {address} asks to send its automatic replies as {other}.\n\n"
+            f"Code: {code}\n\nEnter it in the auto-responder settings before "
+            f"{expires:%Y-%m-%d %H:%M} UTC. If you did not expect this, ignore it.\n",
+            cte="7bit",
+        )
+        self.mail.send(OutgoingMail(self.sender, (str(other),), message))
+        return expires
+
+    def confirm_sender(
+        self, address: str, alternative: str, code: str, *, by: UUID | None = OPERATOR
+    ) -> bool:
+        other = EmailAddress.parse(alternative, what="alternative sender")
+        digest = self._code_digest(address, other, code.strip())
+        return self._change(
+            address, by, lambda r: r.confirm_sender(other, digest, at=self.clock.now())
+        )
+
+    def _code_digest(self, address: str, other: EmailAddress, code: str) -> str:
+        return self.fingerprints.digest(
+            f"sender-code:{address.casefold()}:{other.key}:{code}"
+        )
+
+    # -- templates (ADR-12) -----------------------------------------------------------------
+
+    def save_template(
+        self,
+        domain: str,
+        name: str,
+        *,
+        body: str,
+        subject: str | None = None,
+        by: UUID | None = OPERATOR,
+    ) -> None:
+        def decide_(service: MailService) -> None:
+            require_admin(self.log, service, by)
+            service.save_responder_template(
+                name, subject=subject, body=body, at=self.clock.now()
+            )
+
+        self.log.retrying(lambda: self._save_service(domain, decide_))
+
+    def apply_template(
+        self,
+        domain: str,
+        name: str,
+        *,
+        activate: bool = False,
+        by: UUID | None = OPERATOR,
+    ) -> int:
+        """Save the template as a message of every mailbox of the domain (ADR-12)."""
+        service = self.services.get(domain)
+        require_admin(self.log, service, by)
+        template = service.responder_template(name)
+        count = 0
+        for entry in list(service.addresses.values()):
+            if entry.kind is not AddressKind.MAILBOX:
+                continue
+            address = service.address_of(entry)
+
+            def put(responder: AutoResponder) -> None:
+                at = self.clock.now()
+                key = template.name.casefold()
+                if key in {k.casefold() for k in responder.messages}:
+                    responder.edit_message(
+                        template.name,
+                        body=template.body,
+                        subject=template.subject,
+                        at=at,
+                    )
+                else:
+                    responder.save_message(
+                        template.name,
+                        body=template.body,
+                        subject=template.subject,
+                        at=at,
+                    )
+                if activate:
+                    responder.activate(template.name, at=at)
+
+            self._change(address, OPERATOR, put)
+            count += 1
+        return count
+
+    def _save_service(
+        self, domain: str, decide_: Callable[[MailService], None]
+    ) -> None:
+        service = self.services.get(domain)
+        decide_(service)
+        self.log.save(service)
+
+    # -- delivery (RSP-4, RSP-6..RSP-9) --------------------------------------------------------
+
+    def deliver(
+        self,
+        recipient: str,
+        envelope_sender: str,
+        raw_message: bytes,
+        received_at: datetime | None = None,
+    ) -> Decision:
+        """Decide whether the message delivered to ``recipient`` is answered, and record it.
+
+        Usable as an MTA pipe transport (``mailhost deliver``): the decision names the
+        rule that decided; a reply is sent by a worker once it is recorded.
+        """
+        if len(raw_message) > MAX_MESSAGE_BYTES:
+            raise InvalidInput(f"the message is larger than {MAX_MESSAGE_BYTES} bytes")
+        headers = BytesParser(policy=email_policy.default).parsebytes(
+            raw_message, headersonly=True
+        )
+        at = received_at or self.clock.now()
+        _, mailbox = self.services.mailbox(recipient)
+        return self.log.retrying(
+            lambda: self._decide(mailbox, recipient, envelope_sender, headers, at)
+        )
+
+    def _decide(
+        self,
+        mailbox: Mailbox,
+        recipient: str,
+        envelope_sender: str,
+        headers: Any,  # noqa: ANN401 - an email.message.Message
+        at: datetime,
+    ) -> Decision:
+        responder = self._optional(responder_id(mailbox.address), AutoResponder)
+        config = responder.config() if responder is not None else None
+        window_id = window_id_for(config, envelope_sender)
+        window = self._optional(window_id, ReplyWindow) if window_id else None
+        budget = self._optional(reply_budget_id(mailbox.address, at), ReplyBudget)
+        generation = config.active.generation if config and config.active else 0
+        decision = decide(
+            config,
+            recipient=recipient,
+            envelope_sender=envelope_sender,
+            headers=headers,
+            received_at=at,
+            window_last_sent=window.last_sent_for(generation) if window else None,
+            budget_used=budget.used if budget else 0,
+            policy=self.policy,
+            own_addresses=mailbox.aliases,
+        )
+        if decision.plan is not None:
+            window, budget = record_reply(
+                decision.plan, window=window, budget=budget, policy=self.policy
+            )
+            self.log.save(window, budget, AutoReply.decide(decision.plan))
+        return decision
+
+    def send_reply(self, reply_id: UUID) -> bool:
+        """The send job: compose from the record, send, mark sent; True if it sent."""
+        try:
+            reply = self.log.load(reply_id, AutoReply, "auto-reply")
+        except NotFound:
+            return False
+        if reply.sent_at is not None:
+            return False
+        composed = compose_reply(reply.plan, date=self.clock.now())
+        self.mail.send(OutgoingMail("", (composed.envelope.rcpt_to,), composed.message))
+
+        def mark() -> None:
+            fresh = self.log.load(reply_id, AutoReply, "auto-reply")
+            if fresh.sent_at is None:
+                fresh.record_sent(at=self.clock.now())
+                self.log.save(fresh)
+
+        self.log.retrying(mark)
+        return True
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _optional(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        try:
+            return self.log.load(aggregate_id, kind, "aggregate")
+        except NotFound:
+            return None
+
+    def _change(
+        self,
+        address: str,
+        by: UUID | None,
+        change: Callable[[AutoResponder], T],
+        *,
+        time_zone: str | None = None,
+    ) -> T:
+        """Load (or provision) the address's responder, check RSP-3, change, save."""
+
+        def attempt() -> T:
+            service, mailbox = self.services.mailbox(address)
+            if mailbox.kind is not AddressKind.MAILBOX:
+                raise InvalidInput(
+                    f"{mailbox.address} is a {mailbox.kind.value}: no responder"
+                )
+            require_permission(
+                self.log, service, mailbox, by, Permission.MANAGE_RESPONDER
+            )
+            responder = self._optional(responder_id(mailbox.address), AutoResponder)
+            if responder is None:
+                responder = AutoResponder.provision(
+                    EmailAddress.parse(mailbox.address),
+                    time_zone=time_zone or "UTC",
+                    at=self.clock.now(),
+                )
+            result = change(responder)
+            self.log.save(responder)
+            return result
+
+        return self.log.retrying(attempt)

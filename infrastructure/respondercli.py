@@ -1,0 +1,364 @@
+"""``mailhost responder ...`` and ``mailhost deliver``: auto-responders from the shell.
+
+``mailhost deliver`` reads one message on standard input and prints the decision as one
+JSON object, so an MTA can pipe mail through it (a pipe transport).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
+from domain.errors import InvalidInput
+from infrastructure.bootstrap import Engine, open_engine
+
+
+@contextmanager
+def _engine(args: argparse.Namespace) -> Iterator[Engine]:
+    engine = open_engine(args.home, background=False)
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+def _when(text: str | None, what: str) -> date | datetime | None:
+    """ISO 8601: a date (whole day) or a date-time (naive: the mailbox's zone)."""
+    if not text:
+        return None
+    try:
+        if len(text.strip()) == 10:  # noqa: PLR2004 - YYYY-MM-DD
+            return date.fromisoformat(text.strip())
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"{what} {text!r} is not an ISO 8601 date or date-time"
+        ) from None
+
+
+def _weekdays(text: str | None) -> tuple[str, ...]:
+    return tuple(d.strip() for d in (text or "").split(",") if d.strip())
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's private type
+    parser_class = type(common)
+    responder = sub.add_parser("responder", help="auto-responders (RSP-1..RSP-9)")
+    r = responder.add_subparsers(parser_class=parser_class)
+    for verb in ("add", "edit"):
+        cmd = r.add_parser(
+            verb,
+            parents=[common],
+            help=f"{verb} a message",
+            epilog=f"example: mailhost responder {verb} ann@example.org --name Holidays "
+            "--body 'Back on Monday.' --start 2026-12-20 --end 2027-01-03 "
+            "--timezone Europe/Zurich --exclude @example.org",
+        )
+        cmd.add_argument("address")
+        cmd.add_argument("--name", required=True)
+        cmd.add_argument("--body", required=True)
+        cmd.add_argument("--subject")
+        cmd.add_argument("--start", help="ISO 8601 date or date-time (mailbox zone)")
+        cmd.add_argument("--end", help="ISO 8601; a date covers that whole day")
+        cmd.add_argument("--weekdays", help="e.g. mon,tue,fri")
+        cmd.add_argument(
+            "--exclude",
+            action="append",
+            default=[],
+            help="an address or @domain that never gets the reply",
+        )
+        cmd.add_argument("--sender", help="a verified alternative From address")
+        if verb == "add":
+            cmd.add_argument(
+                "--timezone", help="IANA zone of the mailbox, e.g. Europe/Zurich"
+            )
+        else:
+            cmd.add_argument(
+                "--reset", action="store_true", help="also reset the 7-day memory"
+            )
+        cmd.add_argument("--json", action="store_true")
+        cmd.set_defaults(handler=_add if verb == "add" else _edit)
+    for verb, helptext in (
+        ("activate", "make NAME the active message (RSP-1)"),
+        ("reset", "reset the 7-day memory of NAME (RSP-5)"),
+        ("delete", "delete the message NAME"),
+    ):
+        cmd = r.add_parser(
+            verb,
+            parents=[common],
+            help=helptext,
+            epilog=f"example: mailhost responder {verb} ann@example.org Holidays",
+        )
+        cmd.add_argument("address")
+        cmd.add_argument("name")
+        cmd.set_defaults(handler=_simple, verb=verb)
+    cmd = r.add_parser(
+        "deactivate",
+        parents=[common],
+        help="no message active",
+        epilog="example: mailhost responder deactivate ann@example.org",
+    )
+    cmd.add_argument("address")
+    cmd.set_defaults(handler=_simple, verb="deactivate", name=None)
+    cmd = r.add_parser(
+        "show",
+        parents=[common],
+        help="status and per-sender history",
+        epilog="example: mailhost responder show ann@example.org --json",
+    )
+    cmd.add_argument("address")
+    cmd.add_argument("--limit", type=int, default=50)
+    cmd.add_argument("--json", action="store_true")
+    cmd.set_defaults(handler=_show)
+    cmd = r.add_parser(
+        "verify-sender",
+        parents=[common],
+        help="mail a code to an alternative sender (RSP-2)",
+        epilog="example: mailhost responder verify-sender ann@example.org "
+        "office@example.org",
+    )
+    cmd.add_argument("address")
+    cmd.add_argument("sender")
+    cmd.set_defaults(handler=_verify)
+    cmd = r.add_parser(
+        "confirm-sender",
+        parents=[common],
+        help="enter the mailed code",
+        epilog="example: mailhost responder confirm-sender ann@example.org "
+        "office@example.org 12345678",
+    )
+    cmd.add_argument("address")
+    cmd.add_argument("sender")
+    cmd.add_argument("code")
+    cmd.set_defaults(handler=_confirm)
+    cmd = r.add_parser(
+        "template",
+        parents=[common],
+        help="save a responder template (ADR-12)",
+        epilog="example: mailhost responder template example.org Holidays "
+        "--body 'Closed until January.' --apply --activate",
+    )
+    cmd.add_argument("domain")
+    cmd.add_argument("name")
+    cmd.add_argument("--body", required=True)
+    cmd.add_argument("--subject")
+    cmd.add_argument(
+        "--apply", action="store_true", help="save it on every mailbox now"
+    )
+    cmd.add_argument(
+        "--activate", action="store_true", help="with --apply: and activate it"
+    )
+    cmd.set_defaults(handler=_template)
+
+    deliver = sub.add_parser(
+        "deliver",
+        parents=[common],
+        help="decide the auto-reply for one message on stdin; prints JSON",
+        epilog="example: mailhost deliver --recipient ann@example.org --sender "
+        "bob@example.net < message.eml",
+    )
+    deliver.add_argument("--recipient", required=True)
+    deliver.add_argument(
+        "--sender", required=True, help="the envelope sender ('' for <>)"
+    )
+    deliver.add_argument("--received-at", help="ISO 8601 with offset; default now")
+    deliver.set_defaults(handler=_deliver)
+
+
+def _add(args: argparse.Namespace) -> int:
+    with _engine(args) as e:
+        message = e.host.responders.add(
+            args.address,
+            args.name,
+            body=args.body,
+            subject=args.subject,
+            weekdays=_weekdays(args.weekdays),
+            start=_when(args.start, "--start"),
+            end=_when(args.end, "--end"),
+            exclusions=args.exclude,
+            sender=args.sender,
+            time_zone=args.timezone,
+        )
+    _print(
+        args,
+        {"address": args.address, "name": message.name},
+        f"{args.address}: message {message.name!r} saved (not active until activated)",
+    )
+    return 0
+
+
+def _edit(args: argparse.Namespace) -> int:
+    with _engine(args) as e:
+        message = e.host.responders.edit(
+            args.address,
+            args.name,
+            body=args.body,
+            subject=args.subject,
+            weekdays=_weekdays(args.weekdays),
+            start=_when(args.start, "--start"),
+            end=_when(args.end, "--end"),
+            exclusions=args.exclude,
+            sender=args.sender,
+            reset_memory=args.reset,
+        )
+    _print(
+        args,
+        {
+            "address": args.address,
+            "name": message.name,
+            "generation": message.generation,
+        },
+        f"{args.address}: message {message.name!r} edited",
+    )
+    return 0
+
+
+def _simple(args: argparse.Namespace) -> int:
+    with _engine(args) as e:
+        r = e.host.responders
+        if args.verb == "activate":
+            r.activate(args.address, args.name)
+        elif args.verb == "reset":
+            r.reset(args.address, args.name)
+        elif args.verb == "delete":
+            r.delete(args.address, args.name)
+        else:
+            r.deactivate(args.address)
+    print(f"{args.address}: {args.verb} {args.name or ''}".rstrip())
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    with _engine(args) as e:
+        e.runner.catch_up()
+        status = e.host.responders.status(args.address)
+        history = e.host.responders.history(args.address, args.limit)
+    if status is None:
+        raise InvalidInput(f"{args.address} has no auto-responder")
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "address": status.address,
+                    "time_zone": status.time_zone,
+                    "active": status.active,
+                    "next_change": status.next_change.isoformat()
+                    if status.next_change
+                    else None,
+                    "messages": [
+                        {
+                            "name": m.name,
+                            "subject": m.subject,
+                            "active": m.active,
+                            "schedule": m.schedule,
+                            "generation": m.generation,
+                        }
+                        for m in status.messages
+                    ],
+                    "history": [
+                        {
+                            "sender": h.sender,
+                            "message": h.message,
+                            "at": h.at.isoformat(),
+                            "message_id": h.message_id,
+                            "sent": h.sent,
+                        }
+                        for h in history
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print(
+        f"{status.address} ({status.time_zone}): active message: {status.active or 'none'}"
+    )
+    if status.next_change:
+        print(f"  next change: {status.next_change:%Y-%m-%d %H:%M} UTC")
+    for m in status.messages:
+        print(f"  {'*' if m.active else ' '} {m.name}: {m.schedule}")
+    print("replies (newest first):" if history else "no replies yet")
+    for h in history:
+        state = "sent" if h.sent else "queued"
+        print(f"  {h.at:%Y-%m-%d %H:%M} UTC  {h.sender}  {h.message!r}  {state}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    with _engine(args) as e:
+        expires = e.host.responders.request_sender_verification(
+            args.address, args.sender
+        )
+    print(
+        f"a code was mailed to {args.sender}; it expires {expires:%Y-%m-%d %H:%M} UTC"
+    )
+    return 0
+
+
+def _confirm(args: argparse.Namespace) -> int:
+    with _engine(args) as e:
+        ok = e.host.responders.confirm_sender(args.address, args.sender, args.code)
+    if not ok:
+        raise InvalidInput(f"the code for {args.sender} is wrong")
+    print(f"{args.sender} is verified as a sender for {args.address}")
+    return 0
+
+
+def _template(args: argparse.Namespace) -> int:
+    with _engine(args) as e:
+        e.host.responders.save_template(
+            args.domain, args.name, body=args.body, subject=args.subject
+        )
+        applied = (
+            e.host.responders.apply_template(
+                args.domain, args.name, activate=args.activate
+            )
+            if args.apply
+            else 0
+        )
+    print(
+        f"{args.domain}: responder template {args.name!r} saved"
+        + (f", applied to {applied} mailbox(es)" if args.apply else "")
+    )
+    return 0
+
+
+def _deliver(args: argparse.Namespace) -> int:
+    raw = sys.stdin.buffer.read()
+    received = None
+    if args.received_at:
+        try:
+            received = datetime.fromisoformat(args.received_at)
+        except ValueError:
+            raise InvalidInput(
+                f"--received-at {args.received_at!r} is not ISO 8601"
+            ) from None
+        if received.tzinfo is None:
+            raise InvalidInput(
+                "--received-at needs a UTC offset, e.g. 2026-11-28T10:00+01:00"
+            )
+        received = received.astimezone(UTC)
+    # Embedded, this process sends the reply itself before it exits; with Redis the
+    # reply job waits for `mailhost run` to relay it to the workers.
+    engine = open_engine(
+        args.home, background=not os.environ.get("MAILHOST_BROKER_URL")
+    )
+    try:
+        decision = engine.host.responders.deliver(
+            args.recipient, args.sender, raw, received
+        )
+        if decision.reply:
+            engine.host.settle()
+    finally:
+        engine.close()
+    print(json.dumps(decision.as_dict()))
+    return 0
+
+
+def _print(args: argparse.Namespace, data: dict[str, object], text: str) -> None:
+    print(json.dumps(data) if getattr(args, "json", False) else text)
