@@ -31,6 +31,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.account import UserAccount
+from domain.autoreply import AutoReply
 from domain.invitation import Invitation
 from domain.mailbox import Mailbox
 from domain.mailservice import MailService
@@ -218,6 +219,9 @@ EVENT_STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {
             MailService.DefaultPermissionsChanged,
             MailService.SignatureTemplateSaved,
             MailService.DmarcRecorded,
+            MailService.ResponderTemplateSaved,
+            AutoReply.Decided,
+            AutoReply.Sent,
             AutoResponder.Provisioned,
             AutoResponder.TimeZoneChanged,
             AutoResponder.MessageSaved,
