@@ -115,6 +115,7 @@ def open_engine(
         alert_sender=settings.mail_from,
         policy=settings.policy,
         limits=settings.limits,
+        responder_policy=settings.responder_policy,
     )
     databases = (views,) if secrets_db is views else (views, secrets_db)
     engine = Engine(settings, host, runner, jobs, databases)

@@ -50,7 +50,9 @@ def run_demo(*, home: str | None, window: float, as_json: bool) -> int:
         login = _scenario(engine, say, window)
         engine.host.settle()
         _report(engine, login, say, as_json=as_json)
-        _mail_service(engine, login, say)
+        domain = _mail_service(engine, login, say)
+        _responder(engine, domain, say)
+        _where(engine, say)
     finally:
         engine.close()
     return 0
@@ -125,11 +127,6 @@ def _report(engine: Engine, login: str, say: Say, *, as_json: bool) -> None:
     else:
         say(f"\nRecent activity of {login} (newest first):\n")
         say(activity_table(entries))
-    outbox = engine.settings.outbox
-    mails = sorted(outbox.glob("*.eml")) if outbox.exists() else []
-    say(f"\nEvent store: {engine.settings.events_file}")
-    say(f"Outbox:      {outbox} ({len(mails)} mail(s) in all)")
-    say(f"Read models: {engine.settings.home / 'views.sqlite'}")
 
 
 def _free_login(engine: Engine) -> str:
@@ -150,7 +147,7 @@ team,redirect,,alice@DOMAIN;bob.smith@DOMAIN
 """
 
 
-def _mail_service(engine: Engine, login: str, say: Say) -> None:
+def _mail_service(engine: Engine, login: str, say: Say) -> str:
     """The mail-service part: quota, three ways to create, a CSV import, a deletion."""
     from application.bulk import BulkCreation  # noqa: PLC0415 - the demo's own import
 
@@ -205,6 +202,7 @@ def _mail_service(engine: Engine, login: str, say: Say) -> None:
     say("")
     for advice in host.advise(domain):
         say(f"[{advice.rule}] {advice.text}")
+    return domain
 
 
 def _free_domain(engine: Engine) -> str:
@@ -214,3 +212,85 @@ def _free_domain(engine: Engine) -> str:
         if not engine.host.log.exists(service_id(domain)):
             return domain
         n += 1
+
+
+def _incoming(sender: str, to: str, subject: str, extra: str = "") -> bytes:
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{secrets.token_hex(8)}@example.net>\r\n{extra}\r\nHello!\r\n"
+    ).encode()
+
+
+def _responder(engine: Engine, domain: str, say: Say) -> None:
+    """The auto-responder part: two messages, one active, the 7-day window, a reset."""
+    host = engine.host
+    ann = f"ann@{domain}"
+    responders = host.responders
+    responders.add(
+        ann,
+        "Holidays",
+        body="I am on holiday until 4 January.",
+        time_zone="Europe/Zurich",
+        exclusions=["@spam.example"],
+    )
+    responders.add(ann, "Conference", body="I am at a conference this week.")
+    responders.activate(ann, "Conference")
+    responders.activate(ann, "Holidays")
+    say(
+        f"\n15. Two responder messages saved for {ann}; activating 'Holidays' "
+        "deactivated 'Conference' (one active at a time)."
+    )
+    steps = [
+        (
+            "16. Bob writes",
+            "bob@example.net",
+            _incoming("bob@example.net", ann, "Lunch?"),
+        ),
+        (
+            "17. Bob writes again",
+            "bob@example.net",
+            _incoming("bob@example.net", ann, "Re: Lunch?"),
+        ),
+        (
+            "18. A mailing list writes",
+            "news@lists.example",
+            _incoming(
+                "news@lists.example",
+                ann,
+                "Weekly digest",
+                "List-Id: <weekly.lists.example>\r\n",
+            ),
+        ),
+    ]
+    for label, sender, raw in steps:
+        decision = responders.deliver(ann, sender, raw)
+        say(f"{label}: reply = {decision.reply} ({decision.reason})")
+    responders.reset(ann, "Holidays")
+    decision = responders.deliver(
+        ann, "bob@example.net", _incoming("bob@example.net", ann, "One more thing")
+    )
+    say(
+        f"19. After a reset of 'Holidays', Bob writes: reply = {decision.reply} "
+        f"({decision.reason})"
+    )
+    host.settle()
+    status = responders.status(ann)
+    if status is not None:
+        say(f"\nResponder of {ann} ({status.time_zone}): active = {status.active}")
+    for entry in responders.history(ann):
+        state = "sent" if entry.sent else "queued"
+        say(
+            f"  {entry.at:%Y-%m-%d %H:%M:%S} UTC  reply to {entry.sender}: "
+            f"{entry.message!r} ({state}, {entry.message_id})"
+        )
+
+
+def _where(engine: Engine, say: Say) -> None:
+    outbox = engine.settings.outbox
+    mails = sorted(outbox.glob("*.eml")) if outbox.exists() else []
+    say(f"\nEvent store: {engine.settings.events_file}")
+    say(f"Outbox:      {outbox} ({len(mails)} mail(s) in all)")
+    say(f"Read models: {engine.settings.home / 'views.sqlite'}")
+    say(
+        f"Mail store:  {engine.settings.home / 'mail'} (maildirs and their passwd-file)"
+    )

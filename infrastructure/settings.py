@@ -10,6 +10,7 @@ from pathlib import Path
 from attrs import frozen
 
 from application.sending import SendingLimits
+from domain.responder import ResponderPolicy
 from domain.security import SecurityPolicy
 
 SQLITE = "eventsourcing.sqlite"
@@ -32,6 +33,7 @@ class Settings:
     policy: SecurityPolicy
     secret_key_hex: str | None
     limits: SendingLimits
+    responder_policy: ResponderPolicy
 
     @property
     def uses_postgres(self) -> bool:
@@ -95,6 +97,13 @@ class Settings:
             limits=SendingLimits(
                 max_recipients=int(_number(merged, "MAILHOST_MAX_RECIPIENTS", 100)),
                 max_per_day=int(_number(merged, "MAILHOST_MAX_MESSAGES_PER_DAY", 500)),
+            ),
+            responder_policy=ResponderPolicy(
+                hourly_cap=int(_number(merged, "MAILHOST_RESPONDER_HOURLY_CAP", 20)),
+                require_explicit_recipient=merged.get(
+                    "MAILHOST_RESPONDER_EXPLICIT_RECIPIENT", "yes"
+                ).lower()
+                not in {"no", "0", "false"},
             ),
         )
 

@@ -51,8 +51,11 @@ def test_demo_runs_the_scenario_and_prints_activity(tmp_path: Path) -> None:
     assert "failed login (30 attempts)" in out
     assert f"Event store: {tmp_path / 'events.sqlite'}" in out
     mails = list((tmp_path / "outbox").glob("*.eml"))
-    # first device, new place, one aggregated failure mail, the change
-    assert len(mails) == 4
+    # first device, new place, one aggregated failure mail, the change, two auto-replies
+    assert len(mails) == 6
+    assert "17. Bob writes again: reply = False (RSP-4" in out
+    assert "18. A mailing list writes: reply = False (RSP-7" in out
+    assert "19. After a reset of 'Holidays', Bob writes: reply = True" in out
     passwords = re.findall(r"\(shown once\): (\S+)", out)
     assert len(passwords) == 4  # two account passwords, two generated ones
     stored = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
