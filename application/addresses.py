@@ -443,20 +443,29 @@ class Addresses:
     def assign(
         self, address: str, user: str | UUID, *, by: UUID | None = OPERATOR
     ) -> None:
-        def decide(service: MailService, mailbox: Mailbox) -> None:
-            require_admin(self.log, service, by)
-            (user_id,) = self._members(service, [user])
-            mailbox.assign(user_id, at=self.clock.now())
-
-        self._update(address, decide)
+        """Give a member the address and link it to their mail app (admin only)."""
+        self._for_member(
+            address, user, by, lambda m, u: m.assign(u, at=self.clock.now())
+        )
 
     def unassign(
         self, address: str, user: str | UUID, *, by: UUID | None = OPERATOR
     ) -> None:
+        self._for_member(
+            address, user, by, lambda m, u: m.unassign(u, at=self.clock.now())
+        )
+
+    def _for_member(
+        self,
+        address: str,
+        user: str | UUID,
+        by: UUID | None,
+        change: Callable[[Mailbox, UUID], None],
+    ) -> None:
         def decide(service: MailService, mailbox: Mailbox) -> None:
             require_admin(self.log, service, by)
             (user_id,) = self._members(service, [user])
-            mailbox.unassign(user_id, at=self.clock.now())
+            change(mailbox, user_id)
 
         self._update(address, decide)
 

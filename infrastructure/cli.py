@@ -11,11 +11,11 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
 
 from application.activity import ActivityEntry
 from domain.errors import DomainError
 from infrastructure.bootstrap import open_engine
+from infrastructure.commandline import Parser, emit, engine_for
 from infrastructure.settings import ConfigurationError
 
 EXAMPLES = """\
@@ -53,24 +53,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument(
         "--home", help="engine folder (default: $MAILHOST_HOME or ./.mailhost)"
     )
-    parser = _Parser(
+    parser = Parser(
         prog="mailhost",
         description="Event-sourced engine for a mail-hosting provider's accounts.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(title="commands", parser_class=_Parser)
+    sub = parser.add_subparsers(title="commands", parser_class=Parser)
 
     demo = sub.add_parser(
         "demo",
@@ -89,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
 
     org = sub.add_parser("org", help="organisations").add_subparsers(
-        parser_class=_Parser
+        parser_class=Parser
     )
     create = org.add_parser(
         "create",
@@ -102,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     create.set_defaults(handler=_org_create)
 
     user = sub.add_parser("user", help="user accounts").add_subparsers(
-        parser_class=_Parser
+        parser_class=Parser
     )
     ucreate = user.add_parser(
         "create",
@@ -151,12 +145,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _org_create(args: argparse.Namespace) -> int:
-    engine = open_engine(args.home, background=False)
-    try:
+    with engine_for(args) as engine:
         org_id = engine.host.organisations.found(args.name)
-    finally:
-        engine.close()
-    _print(
+    emit(
         args,
         {"organisation_id": str(org_id), "name": args.name},
         f"organisation {args.name!r} founded ({org_id})",
@@ -166,14 +157,11 @@ def _org_create(args: argparse.Namespace) -> int:
 
 def _user_create(args: argparse.Namespace) -> int:
     password = sys.stdin.read().rstrip("\r\n")
-    engine = open_engine(args.home, background=False)
-    try:
+    with engine_for(args) as engine:
         account_id = engine.host.accounts.register(
             args.org, args.login, password, display_name=args.name
         )
-    finally:
-        engine.close()
-    _print(
+    emit(
         args,
         {"account_id": str(account_id), "login": args.login},
         f"user {args.login} registered ({account_id})",
@@ -184,13 +172,10 @@ def _user_create(args: argparse.Namespace) -> int:
 def _activity(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise BadInput("--limit must be at least 1")
-    engine = open_engine(args.home, background=False)
-    try:
+    with engine_for(args) as engine:
         engine.runner.catch_up()
         account = engine.host.accounts.get(args.login)
         entries = engine.host.activity.recent(account.id, args.limit)
-    finally:
-        engine.close()
     if args.json:
         print(json.dumps([entry_json(e) for e in entries], indent=2))
     else:
@@ -208,10 +193,6 @@ def _run(args: argparse.Namespace) -> int:
             time.sleep(3600)
     finally:
         engine.close()
-
-
-def _print(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
-    print(json.dumps(data) if args.json else text)
 
 
 def entry_json(entry: ActivityEntry) -> dict[str, str | int]:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +18,9 @@ from application.directory import Directory
 from domain.errors import InvalidInput
 from domain.invitation import LoginChoice
 from domain.permissions import Permission, parse_permissions
-from infrastructure.bootstrap import Engine, open_engine
+from infrastructure.commandline import emit, engine_for
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-@contextmanager
-def _engine(args: argparse.Namespace) -> Iterator[Engine]:
-    engine = open_engine(args.home, background=False)
-    try:
-        yield engine
-    finally:
-        engine.close()
-
-
-def _out(args: argparse.Namespace, data: object, text: str) -> None:
-    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
 
 
 def _password(args: argparse.Namespace) -> str | None:
@@ -258,10 +244,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401
 
 
 def _service_create(args: argparse.Namespace) -> int:
-    with _engine(args) as e:
+    with engine_for(args) as e:
         sid = e.host.services.create(args.org, args.domain, quota=args.quota)
         service = e.host.services.get(args.domain)
-    _out(
+    emit(
         args,
         {"service_id": str(sid), "domain": service.domain, "quota": service.quota},
         f"mail service {service.domain} created with {service.quota} address slot(s)",
@@ -270,9 +256,9 @@ def _service_create(args: argparse.Namespace) -> int:
 
 
 def _service_quota(args: argparse.Namespace) -> int:
-    with _engine(args) as e:
+    with engine_for(args) as e:
         quota = e.host.services.increase_quota(args.domain, args.add)
-    _out(
+    emit(
         args,
         {"domain": args.domain, "quota": quota},
         f"{args.domain}: quota now {quota}",
@@ -283,7 +269,7 @@ def _service_quota(args: argparse.Namespace) -> int:
 def _service_catch_all(args: argparse.Namespace) -> int:
     if bool(args.address) == bool(args.none):
         raise InvalidInput("give the catch-all address, or --none")
-    with _engine(args) as e:
+    with engine_for(args) as e:
         e.host.services.set_catch_all(args.domain, None if args.none else args.address)
     print(
         f"{args.domain}: catch-all {'cleared' if args.none else 'is ' + args.address}"
@@ -293,7 +279,7 @@ def _service_catch_all(args: argparse.Namespace) -> int:
 
 def _service_permissions(args: argparse.Namespace) -> int:
     chosen = parse_permissions(args.permissions)
-    with _engine(args) as e:
+    with engine_for(args) as e:
         e.host.services.set_default_permissions(args.domain, chosen)
     print(
         f"{args.domain}: default permissions {', '.join(p.value for p in chosen) or 'none'}"
@@ -303,7 +289,7 @@ def _service_permissions(args: argparse.Namespace) -> int:
 
 def _service_template(args: argparse.Namespace) -> int:
     text = sys.stdin.read()
-    with _engine(args) as e:
+    with engine_for(args) as e:
         e.host.services.save_signature_template(args.domain, args.name, text)
         applied = (
             e.host.addresses.apply_signature_template(args.domain, args.name)
@@ -318,7 +304,7 @@ def _service_template(args: argparse.Namespace) -> int:
 
 
 def _service_dmarc(args: argparse.Namespace) -> int:
-    with _engine(args) as e:
+    with engine_for(args) as e:
         e.host.services.record_dmarc(args.domain, args.record or None)
     print(
         f"{args.domain}: DMARC {'recorded' if args.record else 'recorded as missing'}"
@@ -341,7 +327,7 @@ def _address_create(args: argparse.Namespace) -> int:
             "choose one of --for, --self, --invite, --redirect, --no-reply"
         )
     password = _password(args)
-    with _engine(args) as e:
+    with engine_for(args) as e:
         addresses = e.host.addresses
         if args.creator:
             if password is None:
@@ -364,7 +350,7 @@ def _address_create(args: argparse.Namespace) -> int:
                 login_choice=choice,
                 signature=args.signature,
             )
-            _out(
+            emit(
                 args,
                 {"address": args.address, "invitation_id": str(invitation)},
                 f"{args.address} created; invitation {invitation} mailed",
@@ -381,7 +367,7 @@ def _address_create(args: argparse.Namespace) -> int:
     text = f"{created.address} created"
     if created.password:
         text += f"\npassword (shown once): {created.password}"
-    _out(
+    emit(
         args,
         {
             "address": created.address,
@@ -394,7 +380,7 @@ def _address_create(args: argparse.Namespace) -> int:
 
 
 def _address_alias(args: argparse.Namespace) -> int:
-    with _engine(args) as e:
+    with engine_for(args) as e:
         alias = e.host.addresses.add_alias(args.address, args.alias)
     print(f"{alias} now delivers to {args.address}")
     return 0
@@ -407,7 +393,7 @@ def _address_import(args: argparse.Namespace) -> int:
         data = args.file.read_bytes()
     except OSError as error:
         raise InvalidInput(f"cannot read {args.file}: {error.strerror}") from None
-    with _engine(args) as e:
+    with engine_for(args) as e:
         host = e.host
         bulk = BulkCreation(
             host.log,
@@ -440,14 +426,14 @@ def _address_import(args: argparse.Namespace) -> int:
 
 
 def _address_delete(args: argparse.Namespace) -> int:
-    with _engine(args) as e:
+    with engine_for(args) as e:
         deleted = e.host.addresses.delete(args.addresses)
-    _out(args, {"deleted": list(deleted)}, "deleted: " + ", ".join(deleted))
+    emit(args, {"deleted": list(deleted)}, "deleted: " + ", ".join(deleted))
     return 0
 
 
 def _address_list(args: argparse.Namespace) -> int:
-    with _engine(args) as e:
+    with engine_for(args) as e:
         e.runner.catch_up()
         service = e.host.services.get(args.domain)
         directory = e.host.directory.directory(service.domain)
@@ -501,7 +487,7 @@ def directory_table(d: Directory) -> str:
 
 def _address_password(args: argparse.Namespace) -> int:
     password = _password(args) or ""
-    with _engine(args) as e:
+    with engine_for(args) as e:
         kept = e.host.addresses.change_password(args.address, password)
     print(
         f"{args.address}: password changed; clients using the old one must be updated "
@@ -515,7 +501,7 @@ def _address_permission(args: argparse.Namespace) -> int:
     if permission is None:
         raise InvalidInput("name a permission")
     allowed = {"allow": True, "deny": False, "default": None}[args.decision]
-    with _engine(args) as e:
+    with engine_for(args) as e:
         e.host.addresses.set_permission(args.address, args.user, permission, allowed)
     print(f"{args.address}: {permission.value} for {args.user}: {args.decision}")
     return 0
@@ -523,7 +509,7 @@ def _address_permission(args: argparse.Namespace) -> int:
 
 def _send(args: argparse.Namespace) -> int:
     body = sys.stdin.read()
-    with _engine(args) as e:
+    with engine_for(args) as e:
         sent = e.host.sending.send(
             args.sender,
             to=args.to,
@@ -532,7 +518,7 @@ def _send(args: argparse.Namespace) -> int:
             subject=args.subject,
             body=body,
         )
-    _out(
+    emit(
         args,
         {"message_id": sent.message_id, "recipients": list(sent.recipients)},
         f"sent {sent.message_id} to {len(sent.recipients)} recipient(s)",
@@ -541,7 +527,7 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _advise(args: argparse.Namespace) -> int:
-    with _engine(args) as e:
+    with engine_for(args) as e:
         e.runner.catch_up()
         found = e.host.advise(args.domain)
     if args.json:

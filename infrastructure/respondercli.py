@@ -10,22 +10,12 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
 from domain.errors import InvalidInput
-from infrastructure.bootstrap import Engine, open_engine
-
-
-@contextmanager
-def _engine(args: argparse.Namespace) -> Iterator[Engine]:
-    engine = open_engine(args.home, background=False)
-    try:
-        yield engine
-    finally:
-        engine.close()
+from infrastructure.bootstrap import open_engine
+from infrastructure.commandline import emit, engine_for
 
 
 def _when(text: str | None, what: str) -> date | datetime | None:
@@ -171,7 +161,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401
 
 
 def _add(args: argparse.Namespace) -> int:
-    with _engine(args) as e:
+    with engine_for(args) as e:
         message = e.host.responders.add(
             args.address,
             args.name,
@@ -184,7 +174,7 @@ def _add(args: argparse.Namespace) -> int:
             sender=args.sender,
             time_zone=args.timezone,
         )
-    _print(
+    emit(
         args,
         {"address": args.address, "name": message.name},
         f"{args.address}: message {message.name!r} saved (not active until activated)",
@@ -193,7 +183,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _edit(args: argparse.Namespace) -> int:
-    with _engine(args) as e:
+    with engine_for(args) as e:
         message = e.host.responders.edit(
             args.address,
             args.name,
@@ -206,7 +196,7 @@ def _edit(args: argparse.Namespace) -> int:
             sender=args.sender,
             reset_memory=args.reset,
         )
-    _print(
+    emit(
         args,
         {
             "address": args.address,
@@ -219,7 +209,7 @@ def _edit(args: argparse.Namespace) -> int:
 
 
 def _simple(args: argparse.Namespace) -> int:
-    with _engine(args) as e:
+    with engine_for(args) as e:
         r = e.host.responders
         if args.verb == "activate":
             r.activate(args.address, args.name)
@@ -234,7 +224,7 @@ def _simple(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    with _engine(args) as e:
+    with engine_for(args) as e:
         e.runner.catch_up()
         status = e.host.responders.status(args.address)
         history = e.host.responders.history(args.address, args.limit)
@@ -290,7 +280,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    with _engine(args) as e:
+    with engine_for(args) as e:
         expires = e.host.responders.request_sender_verification(
             args.address, args.sender
         )
@@ -301,7 +291,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _confirm(args: argparse.Namespace) -> int:
-    with _engine(args) as e:
+    with engine_for(args) as e:
         ok = e.host.responders.confirm_sender(args.address, args.sender, args.code)
     if not ok:
         raise InvalidInput(f"the code for {args.sender} is wrong")
@@ -310,7 +300,7 @@ def _confirm(args: argparse.Namespace) -> int:
 
 
 def _template(args: argparse.Namespace) -> int:
-    with _engine(args) as e:
+    with engine_for(args) as e:
         e.host.responders.save_template(
             args.domain, args.name, body=args.body, subject=args.subject
         )
@@ -358,7 +348,3 @@ def _deliver(args: argparse.Namespace) -> int:
         engine.close()
     print(json.dumps(decision.as_dict()))
     return 0
-
-
-def _print(args: argparse.Namespace, data: dict[str, object], text: str) -> None:
-    print(json.dumps(data) if getattr(args, "json", False) else text)

@@ -195,8 +195,16 @@ class SqlDirectoryQueries:
                 (service[0],),
             )
             rows = cursor.fetchall()
-            cursor.execute("SELECT account_id, login FROM mh_logins")
-            logins = {str(a): str(b) for a, b in cursor.fetchall()}
+            people = sorted({u for r in rows for u in json.loads(r[2])})
+            logins: dict[str, str] = {}
+            for start in range(0, len(people), 500):  # bounded IN lists
+                chunk = people[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                cursor.execute(
+                    f"SELECT account_id, login FROM mh_logins WHERE account_id IN ({marks})",  # noqa: S608 - placeholders only
+                    chunk,
+                )
+                logins |= {str(a): str(b) for a, b in cursor.fetchall()}
         entries = tuple(
             DirectoryEntry(
                 address=r[0],
