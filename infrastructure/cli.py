@@ -132,10 +132,11 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         parents=[common],
         help="follow the log (projections, job relay; embedded: workers) until stopped",
+        epilog="example: MAILHOST_BROKER_URL=redis://127.0.0.1:6379/0 mailhost run",
     )
     run.set_defaults(handler=_run)
 
-    from infrastructure import mailcli  # noqa: PLC0415 - imports cli's helpers back
+    from infrastructure import mailcli  # noqa: PLC0415 - its commands import the engine
 
     mailcli.register(sub, common)
     from infrastructure import respondercli  # noqa: PLC0415

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -246,3 +249,29 @@ def test_mail_service_commands(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert "unknown permission 'fly'" in bad.stderr
+
+
+def test_every_command_has_help_with_an_example(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from infrastructure.cli import _parser, main  # noqa: PLC0415
+
+    def leaves(
+        parser: argparse.ArgumentParser, path: tuple[str, ...]
+    ) -> list[tuple[str, ...]]:
+        found = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    found += leaves(child, (*path, name))
+        return found or [path]
+
+    commands = leaves(_parser(), ())
+    assert len(commands) > 25
+    for command in commands:
+        with pytest.raises(SystemExit) as exited:
+            main([*command, "--help"])
+        assert exited.value.code == 0, command
+        out = capsys.readouterr().out
+        assert "example" in out, command
+        assert "--home" in out, command
