@@ -58,8 +58,8 @@ class LoginResult:
 
     account_id: UUID
     session_id: UUID
-    session_token: str
-    device_token: str
+    session_token: str = field(repr=False)
+    device_token: str = field(repr=False)
     alerted: bool
 
 

@@ -72,7 +72,7 @@ from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 from uuid import UUID, uuid4
 
-from attrs import frozen
+from attrs import field, frozen
 
 from application.actors import OPERATOR, require_admin
 from application.addresses import generate_password
@@ -242,8 +242,8 @@ class _Refused(Exception):  # noqa: N818 - a control-flow signal, never leaves t
 class _Planned:
     row: _Row
     credential_id: UUID | None
-    encoded: str | None
-    password: str | None
+    encoded: str | None = field(repr=False)
+    password: str | None = field(repr=False)
 
 
 @frozen

@@ -21,9 +21,9 @@ first that refuses wins:
 8. not flagged as spam (``X-Spam-Flag: YES``, ``X-Spam-Status: Yes, ...``, ``X-Spam: yes``):
    a reply to forged spam is backscatter;
 9. at most :attr:`ResponderPolicy.max_received` ``Received`` fields (mail loop);
-10. an own address is an explicit recipient in ``To``, ``Cc``, ``Bcc``, ``Resent-To``,
-    ``Resent-Cc`` or ``Resent-Bcc`` (RFC 3834 2 lists all six, as Pigeonhole does; a
-    ``Bcc`` field rarely survives delivery, so a Bcc'd copy has the address nowhere);
+10. an own address is an explicit recipient in ``To``, ``Cc``, ``Resent-To`` or
+    ``Resent-Cc`` (RSP-7, RFC 5230 4.5); a Bcc'd copy, even one whose ``Bcc`` field
+    survived delivery, is not answered unless so configured;
 11. the 7-day window of this message for this sender (RSP-4, reset by RSP-5);
 12. the hourly reply cap of the address (runaway-loop guard).
 
@@ -69,6 +69,8 @@ HeaderSource: TypeAlias = Message | Mapping[str, str | Sequence[str]]
 # RFC 5322 3.6.4 lets References grow without bound; like netnews (RFC 5537 3.4.4) a
 # reply keeps the first id and the latest ones, enough to thread.
 MAX_REFERENCES = 20
+MAX_SUBJECT = 998
+MAX_ID_LENGTH = 250
 NO_SUBJECT = "(no subject)"
 REPLY_PREFIX = "Auto: "
 
@@ -282,15 +284,21 @@ def summarise(headers: HeaderSource | Headers) -> OriginalMessage:
     h = headers if isinstance(headers, Headers) else Headers(headers)
 
     def ids(name: str) -> tuple[str, ...]:
-        return tuple(i for v in h.values(name) for i in _MSG_ID.findall(v))
+        found = (i for v in h.values(name) for i in _MSG_ID.findall(v))
+        return tuple(i for i in found if len(i) <= MAX_ID_LENGTH)
 
+    # Anyone can send anything: keep only what a reply threads on, bounded, so one
+    # hostile message cannot put megabytes into the log (RFC 5322 2.1.1: 998 octets).
     message_ids = ids("message-id")
+    references = ids("references")
+    if len(references) > MAX_REFERENCES:
+        references = (references[0], *references[-(MAX_REFERENCES - 1) :])
     subjects = h.values("subject")
     return OriginalMessage(
         message_id=message_ids[0] if message_ids else None,
-        in_reply_to=ids("in-reply-to"),
-        references=ids("references"),
-        subject=_one_line(subjects[0]) if subjects else None,
+        in_reply_to=ids("in-reply-to")[:MAX_REFERENCES],
+        references=references,
+        subject=_one_line(subjects[0])[:MAX_SUBJECT] if subjects else None,
     )
 
 
@@ -383,7 +391,9 @@ def system_sender(key: str, separator: str = "+") -> str | None:
 
 _LIST_FIELDS = ("mailing-list", "x-mailing-list")
 _BULK = {"bulk", "list", "junk"}
-_RECIPIENT_FIELDS = ("to", "cc", "bcc", "resent-to", "resent-cc", "resent-bcc")
+# RSP-7 and the issue: To, Cc and their Resent- forms. A Bcc field that survived
+# delivery does not make the address an explicit, visible recipient.
+_RECIPIENT_FIELDS = ("to", "cc", "resent-to", "resent-cc")
 
 
 def _ago(delta: timedelta) -> str:
@@ -552,7 +562,7 @@ def _explicit_recipient(d: _Delivery) -> Decision | None:
         return None
     return _no(
         Check.NOT_A_RECIPIENT,
-        f"{d.responder.address} is not an explicit recipient in To/Cc/Bcc/Resent-* "
+        f"{d.responder.address} is not an explicit recipient in To/Cc/Resent-To/Resent-Cc "
         "(a Bcc'd or list copy)",
     )
 

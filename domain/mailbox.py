@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.address import EmailAddress
 from domain.errors import AlreadyExists, InvalidInput, NotFound, NotPermitted
-from domain.mailservice import AddressKind
+from domain.mailservice import MAX_TEMPLATE, AddressKind
 from domain.permissions import Permission
 from domain.time import utc
 
@@ -143,7 +143,7 @@ class Mailbox(Aggregate):
             credential_id=credential_id,
             users=assigned,
             linked=assigned,
-            signature=signature,
+            signature=_signature(signature),
             targets=clean_targets,
         )
 
@@ -297,7 +297,7 @@ class Mailbox(Aggregate):
     def set_signature(self, signature: str, *, at: datetime) -> None:
         self._require_live()
         self.trigger_event(
-            self.SignatureChanged, timestamp=utc(at), signature=signature
+            self.SignatureChanged, timestamp=utc(at), signature=_signature(signature)
         )
 
     # -- deletion (ADR-11) ------------------------------------------------------------------
@@ -421,6 +421,15 @@ def _targets(targets: Iterable[str], own: str) -> tuple[str, ...]:
     if any(t.casefold() == own.casefold() for t in clean):
         raise InvalidInput("a redirection cannot point at itself")
     return clean
+
+
+def _signature(text: str) -> str:
+    """A signature is text a mail client shows: bounded, lines and tabs only."""
+    if len(text) > MAX_TEMPLATE:
+        raise InvalidInput(f"a signature has at most {MAX_TEMPLATE} characters")
+    if any(not (c.isprintable() or c in "\n\t") for c in text):
+        raise InvalidInput("a signature may hold text, line breaks and tabs only")
+    return text
 
 
 def _unique(values: Iterable[str]) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
-from attrs import frozen
+from attrs import field, frozen
 
 from application.sending import SendingLimits
 from domain.responder import ResponderPolicy
@@ -24,14 +24,15 @@ class ConfigurationError(ValueError):
 @frozen
 class Settings:
     home: Path
-    env: Mapping[str, str]
+    # The whole environment, passwords included: never shown.
+    env: Mapping[str, str] = field(repr=False)
     persistence: str
     broker_url: str | None
     smtp_url: str | None
     mail_from: str
     geoip_csv: Path | None
     policy: SecurityPolicy
-    secret_key_hex: str | None
+    secret_key_hex: str | None = field(repr=False)
     limits: SendingLimits
     responder_policy: ResponderPolicy
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, message_from_string, policy
+from email import policy as email_policy
 from email.message import EmailMessage, Message
 
 import pytest
@@ -255,6 +256,13 @@ NOT_ANSWERED = [
     Case(
         "bcc-copy-not-in-to-or-cc",
         raw(*ORDINARY, "To: team@other.org", "Cc: Dan <dan@other.org>"),
+        "bob@other.org",
+        Check.NOT_A_RECIPIENT,
+        "RSP-7: alice@example.org is not an explicit recipient",
+    ),
+    Case(
+        "bcc-field-kept-by-the-sending-client",
+        raw(*ORDINARY, "To: team@other.org", "Bcc: alice@example.org"),
         "bob@other.org",
         Check.NOT_A_RECIPIENT,
         "RSP-7: alice@example.org is not an explicit recipient",
@@ -978,3 +986,21 @@ def test_the_decision_prints_as_one_json_object() -> None:
         assert data["reason"] == decision.reason
         assert data["rule"] == decision.rule
     assert json.loads(json.dumps(yes.as_dict()))["to"] == "bob@other.org"
+
+
+def test_a_hostile_message_cannot_grow_what_is_stored() -> None:
+    # rule RSP-8: only what a reply threads on is kept, bounded
+    huge = raw(
+        *ORDINARY[:2],
+        f"To: {ADDRESS}",
+        "Subject: " + "x" * 100_000,
+        "References: " + " ".join(f"<r{i}@x.org>" for i in range(5_000)),
+        "In-Reply-To: <" + "y" * 5_000 + "@x.org>",
+    )
+    original = summarise(message_from_string(huge, policy=email_policy.default))
+    assert original.subject is not None
+    assert len(original.subject) <= 998
+    assert len(original.references) == 20
+    assert original.references[0] == "<r0@x.org>"
+    assert original.references[-1] == "<r4999@x.org>"
+    assert original.in_reply_to == ()
