@@ -36,6 +36,12 @@ from domain.security import (
 )
 
 MAX_USER_AGENT = 512
+# Where a re-entered password was checked: the account settings, not a login page.
+SETTINGS_CONTEXT = LoginContext(
+    device="account-settings",
+    network="account settings",
+    user_agent="password re-entry",
+)
 T = TypeVar("T")
 
 
@@ -84,7 +90,6 @@ class Accounts:
         admin: bool = False,
     ) -> UUID:
         """Register a user in an organisation; the organisation's first user is its admin."""
-        at = self.clock.now()
         address = EmailAddress.parse(login, what="login")
         self.passwords.check(password, login=str(address))
         org_id = (
@@ -92,21 +97,32 @@ class Accounts:
             if isinstance(organisation, UUID)
             else ids.organisation_id(" ".join(organisation.split()))
         )
-        org = self.log.load(org_id, Organisation, f"organisation {organisation!s}")
+        self.log.load(org_id, Organisation, f"organisation {organisation!s}")
         if self.log.exists(ids.account_id(str(address))):
             raise AlreadyExists(f"account {address} exists already")
         credential_id = uuid4()
         self.credentials.put_secret(credential_id, self.hasher.hash(password))
-        account = UserAccount.register(
-            org.id,
-            address,
-            credential_id=credential_id,
-            display_name=display_name,
-            at=at,
-        )
-        role = Role.ADMIN if admin or not org.members else Role.MEMBER
-        org.admit(account.id, role=role, at=at)
-        self.log.create(account, org, what=f"account {address}")
+
+        def attempt() -> UserAccount:
+            # Another member joining the organisation at the same moment conflicts on
+            # the organisation: decided again; only the account's own id means taken.
+            if self.log.exists(ids.account_id(str(address))):
+                raise AlreadyExists(f"account {address} exists already")
+            at = self.clock.now()
+            org = self.log.load(org_id, Organisation, "organisation")
+            account = UserAccount.register(
+                org.id,
+                address,
+                credential_id=credential_id,
+                display_name=display_name,
+                at=at,
+            )
+            role = Role.ADMIN if admin or not org.members else Role.MEMBER
+            org.admit(account.id, role=role, at=at)
+            self.log.save(account, org)
+            return account
+
+        account = self.log.retrying(attempt)
         return account.id
 
     def get(self, login_or_id: str | UUID) -> UserAccount:
@@ -254,9 +270,29 @@ class Accounts:
 
         return self.log.retrying(attempt)
 
+    def require_password(self, account_id: UUID, password: str) -> None:
+        """Check a re-entered account password under the login throttle (SEC-2).
+
+        A wrong one counts as a failed check, like a wrong login, and the throttle
+        refuses further checks: a stolen session cannot guess the password here.
+        """
+        account = self.log.load(account_id, UserAccount, "account")
+        self._require_password(account, password)
+
     def _require_password(self, account: UserAccount, password: str) -> None:
-        if not password or not self._verify(account, password):
-            raise NotPermitted("the account password is wrong")
+        if account.is_throttled(self.clock.now(), self.policy):
+            raise NotPermitted(
+                "too many wrong passwords for this account; try again later"
+            )
+        if password and self._verify(account, password):
+            return
+
+        def record(a: UserAccount) -> None:
+            if not a.is_throttled(self.clock.now(), self.policy):
+                a.fail_login(SETTINGS_CONTEXT, at=self.clock.now(), policy=self.policy)
+
+        self._update(account.id, record)
+        raise NotPermitted("the account password is wrong")
 
     def _verify(self, account: UserAccount, password: str) -> bool:
         encoded = self.credentials.secret(account.credential_id)

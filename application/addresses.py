@@ -11,11 +11,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from email.message import EmailMessage
+from email.utils import make_msgid
 from typing import TypeVar
 from uuid import UUID, uuid4
 
 from attrs import field, frozen
+from eventsourcing.domain import Aggregate
 
+from application.accounts import Accounts
 from application.actors import OPERATOR, require_admin, require_permission
 from application.clock import Clock
 from application.credentials import CredentialStore, Fingerprints, PasswordHasher
@@ -32,10 +35,15 @@ from domain.mailbox import CreationMode, Mailbox
 from domain.mailservice import AddressEntry, AddressKind, MailService, parse_local_part
 from domain.organisation import Organisation, Role
 from domain.permissions import Permission
+from domain.responder import AutoResponder, responder_id
 from domain.security import PasswordPolicy
 
 T = TypeVar("T")
 GENERATED_BYTES = 15  # 120 bits, 20 URL-safe characters
+
+
+class InvitationNotSent(RuntimeError):  # noqa: N818 - reads as what happened
+    """Saved, but the mail with the code did not go out: invite again."""
 
 
 @frozen
@@ -62,6 +70,7 @@ class Addresses:
     mail: MailSender
     clock: Clock
     sender: str
+    accounts: Accounts
     passwords: PasswordPolicy = field(factory=PasswordPolicy)
 
     # -- creation ---------------------------------------------------------------------
@@ -222,7 +231,9 @@ class Addresses:
         users: Sequence[str | UUID] = (),
         signature: str | None = None,
         targets: Sequence[str] = (),
+        companions: Callable[[MailService, Mailbox], Sequence[Aggregate]] | None = None,
     ) -> CreatedAddress:
+        """Claim the local part and create the mailbox (and its ``companions``) at once."""
         local, _, domain = address.strip().rpartition("@")
         if not local:
             raise InvalidInput(f"address {address!r} has no @domain")
@@ -254,7 +265,8 @@ class Addresses:
                 targets=targets,
                 at=at,
             )
-            self.log.save(fresh, mailbox)
+            extra = companions(fresh, mailbox) if companions else ()
+            self.log.save(fresh, mailbox, *extra)
             return mailbox
 
         mailbox = self.log.retrying(attempt)
@@ -291,10 +303,28 @@ class Addresses:
     ) -> UUID:
         """Create the address and mail an invitation to it, or to ``send_to``.
 
-        The token is in the mail only: its digest is kept, so it cannot be mailed again;
-        a lost invitation is replaced by a new one.
+        The address and its invitation are saved together. The code is in the mail only
+        (its digest is kept): if the mail cannot be sent, ``reinvite`` sends a new one.
         """
-        created = self._create(
+        target = str(EmailAddress.parse(send_to, what="invitee")) if send_to else None
+        token, token_id = self._new_token()
+        invitation_id = uuid4()
+
+        def invitation_for(service: MailService, mailbox: Mailbox) -> list[Aggregate]:
+            return [
+                Invitation.send(
+                    invitation_id,
+                    organisation_id=service.organisation_id,
+                    mailbox_id=mailbox.id,
+                    address=mailbox.address,
+                    sent_to=target,
+                    login_choice=login_choice,
+                    token_id=token_id,
+                    at=self.clock.now(),
+                )
+            ]
+
+        self._create(
             address,
             AddressKind.MAILBOX,
             CreationMode.INVITATION,
@@ -303,24 +333,55 @@ class Addresses:
             signature=signature,
             encoded=None,
             generated=None,
+            companions=invitation_for,
         )
-        service = self.services.get(address.rpartition("@")[2])
-        token = self.fingerprints.new_token()
-        token_id = uuid4()
-        self.credentials.put_secret(token_id, self.fingerprints.digest(token))
+        self._mail_invitation(invitation_id, token)
+        return invitation_id
+
+    def reinvite(
+        self,
+        address: str,
+        *,
+        send_to: str | None = None,
+        login_choice: LoginChoice = LoginChoice.THE_ADDRESS,
+        by: UUID | None = OPERATOR,
+    ) -> UUID:
+        """A new invitation (and code) for an address nobody has accepted yet."""
+        target = str(EmailAddress.parse(send_to, what="invitee")) if send_to else None
+        service, mailbox = self.services.mailbox(address)
+        require_admin(self.log, service, by)
+        if mailbox.mode is not CreationMode.INVITATION or mailbox.users:
+            raise InvalidInput(f"{mailbox.address} is not waiting for an invitation")
+        token, token_id = self._new_token()
         invitation = Invitation.send(
             uuid4(),
             organisation_id=service.organisation_id,
-            mailbox_id=created.mailbox_id,
-            address=created.address,
-            sent_to=send_to,
+            mailbox_id=mailbox.id,
+            address=mailbox.address,
+            sent_to=target,
             login_choice=login_choice,
             token_id=token_id,
             at=self.clock.now(),
         )
         self.log.create(invitation, what="invitation")
-        self.mail.send(self._invitation_mail(invitation, token))
+        self._mail_invitation(invitation.id, token)
         return invitation.id
+
+    def _new_token(self) -> tuple[str, UUID]:
+        token, token_id = self.fingerprints.new_token(), uuid4()
+        self.credentials.put_secret(token_id, self.fingerprints.digest(token))
+        return token, token_id
+
+    def _mail_invitation(self, invitation_id: UUID, token: str) -> None:
+        invitation = self.log.load(invitation_id, Invitation, "invitation")
+        try:
+            self.mail.send(self._invitation_mail(invitation, token))
+        except Exception as e:  # noqa: BLE001 - any failure of the mail port
+            msg = (
+                f"{invitation.address} and its invitation were saved, but the invitation "
+                f"mail could not be sent ({type(e).__name__}); send it again with reinvite"
+            )
+            raise InvitationNotSent(msg) from None
 
     def accept_invitation(
         self,
@@ -366,6 +427,7 @@ class Addresses:
         message["From"] = self.sender
         message["To"] = invitation.sent_to
         message["Subject"] = f"You are invited to use {invitation.address}"
+        message["Message-ID"] = make_msgid(domain=invitation.address.rpartition("@")[2])
         login = (
             f"Your login will be {invitation.address}."
             if invitation.login_choice is LoginChoice.THE_ADDRESS
@@ -424,8 +486,13 @@ class Addresses:
         service.release(locals_, at=at)
         released = [e for key, e in before.items() if key not in service.addresses]
         boxes = {m: self.log.load(m, Mailbox, "address") for m in doomed}
+        responders = []
         for box in boxes.values():
             box.delete(at=at)
+            responder = self._responder_of(box)
+            if responder is not None:
+                responder.retire(at=at)
+                responders.append(responder)
         for entry in released:
             if entry.kind is AddressKind.ALIAS and entry.mailbox_id not in doomed:
                 if entry.mailbox_id not in boxes:
@@ -435,8 +502,16 @@ class Addresses:
                 boxes[entry.mailbox_id].remove_aliases(
                     [service.address_of(entry)], at=at
                 )
-        self.log.save(service, *boxes.values())
+        self.log.save(service, *boxes.values(), *responders)
         return tuple(service.address_of(e) for e in released)
+
+    def _responder_of(self, mailbox: Mailbox) -> AutoResponder | None:
+        try:
+            return self.log.load(
+                responder_id(mailbox.address), AutoResponder, "auto-responder"
+            )
+        except NotFound:
+            return None
 
     # -- users and permissions (ORG-3) ----------------------------------------------------
 
@@ -543,11 +618,8 @@ class Addresses:
                 return
             raise NotPermitted(f"the current password of {mailbox.address} is wrong")
         if account_password is not None:
-            account = self.log.load(by, UserAccount, "account")
-            stored = self.credentials.secret(account.credential_id)
-            if stored is not None and self.hasher.verify(stored, account_password):
-                return
-            raise NotPermitted("the account password is wrong")
+            self.accounts.require_password(by, account_password)
+            return
         raise InvalidInput(
             "give the current address password, or your account password"
         )

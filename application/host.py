@@ -72,18 +72,19 @@ class MailHost:
         responder_policy: ResponderPolicy | None = None,
     ) -> MailHost:
         services = MailServices(log, clock)
+        accounts = Accounts(
+            log,
+            credentials,
+            hasher,
+            fingerprints,
+            geolocator,
+            clock,
+            policy or SecurityPolicy(),
+        )
         return cls(
             log=log,
             organisations=Organisations(log, clock),
-            accounts=Accounts(
-                log,
-                credentials,
-                hasher,
-                fingerprints,
-                geolocator,
-                clock,
-                policy or SecurityPolicy(),
-            ),
+            accounts=accounts,
             alerts=SecurityAlerts(log, mail, clock, alert_sender),
             activity=activity,
             services=services,
@@ -97,6 +98,7 @@ class MailHost:
                 mail,
                 clock,
                 alert_sender,
+                accounts,
             ),
             sending=Sending(log, services, mail, clock, limits or SendingLimits()),
             directory=directory,

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from email.utils import make_msgid
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
@@ -36,7 +37,7 @@ from domain.autoreply import (
 )
 from domain.errors import InvalidInput, NotFound
 from domain.mailbox import Mailbox
-from domain.mailservice import AddressKind, MailService
+from domain.mailservice import AddressKind, MailService, ResponderTemplate
 from domain.permissions import Permission
 from domain.responder import (
     AutoResponder,
@@ -44,6 +45,7 @@ from domain.responder import (
     ReplyWindow,
     ResponderMessage,
     ResponderPolicy,
+    name_key,
     reply_budget_id,
     responder_id,
 )
@@ -234,6 +236,7 @@ class Responders:
         message["From"] = self.sender
         message["To"] = str(other)
         message["Subject"] = "Confirm this address as a sender"
+        message["Message-ID"] = make_msgid(domain=other.domain)
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(
             f"The address {address} asks to send its automatic replies as {other}.\n\n"
@@ -285,39 +288,32 @@ class Responders:
         activate: bool = False,
         by: UUID | None = OPERATOR,
     ) -> int:
-        """Save the template as a message of every mailbox of the domain (ADR-12)."""
-        service = self.services.get(domain)
-        require_admin(self.log, service, by)
-        template = service.responder_template(name)
-        count = 0
-        for entry in list(service.addresses.values()):
-            if entry.kind is not AddressKind.MAILBOX:
-                continue
-            address = service.address_of(entry)
+        """Save the template as a message of every mailbox of the domain (ADR-12).
 
-            def put(responder: AutoResponder) -> None:
-                at = self.clock.now()
-                key = template.name.casefold()
-                if key in {k.casefold() for k in responder.messages}:
-                    responder.edit_message(
-                        template.name,
-                        body=template.body,
-                        subject=template.subject,
-                        at=at,
-                    )
-                else:
-                    responder.save_message(
-                        template.name,
-                        body=template.body,
-                        subject=template.subject,
-                        at=at,
-                    )
-                if activate:
-                    responder.activate(template.name, at=at)
+        All the mailboxes change in one transaction, so a failure changes none; running
+        it again updates the text and leaves an already active message active.
+        """
 
-            self._change(address, OPERATOR, put)
-            count += 1
-        return count
+        def attempt() -> int:
+            service = self.services.get(domain)
+            require_admin(self.log, service, by)
+            template = service.responder_template(name)
+            at = self.clock.now()
+            changed = []
+            for entry in service.addresses.values():
+                if entry.kind is not AddressKind.MAILBOX:
+                    continue
+                address = EmailAddress.parse(service.address_of(entry))
+                responder = self._optional(responder_id(address), AutoResponder)
+                if responder is None:
+                    responder = AutoResponder.provision(address, time_zone="UTC", at=at)
+                _put_template(responder, template, activate=activate, at=at)
+                changed.append(responder)
+            if changed:
+                self.log.save(*changed)
+            return len(changed)
+
+        return self.log.retrying(attempt)
 
     def _save_service(
         self, domain: str, decide_: Callable[[MailService], None]
@@ -442,3 +438,22 @@ class Responders:
             return result
 
         return self.log.retrying(attempt)
+
+
+def _put_template(
+    responder: AutoResponder,
+    template: ResponderTemplate,
+    *,
+    activate: bool,
+    at: datetime,
+) -> None:
+    if name_key(template.name) in responder.messages:
+        responder.edit_message(
+            template.name, body=template.body, subject=template.subject, at=at
+        )
+    else:
+        responder.save_message(
+            template.name, body=template.body, subject=template.subject, at=at
+        )
+    if activate and responder.active != name_key(template.name):
+        responder.activate(template.name, at=at)

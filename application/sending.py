@@ -7,7 +7,6 @@ refused with the reason before anything leaves.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
@@ -15,7 +14,6 @@ from email.utils import format_datetime, make_msgid
 from uuid import UUID
 
 from attrs import frozen
-from eventsourcing.persistence import IntegrityError
 
 from application.actors import OPERATOR, require_permission
 from application.clock import Clock
@@ -89,33 +87,22 @@ class Sending:
             else f"{body.rstrip()}\n\n-- \n{mailbox.signature}"
         )
         message.set_content(text)
-        # Decide (limits) before anything leaves; count after the server accepted it.
-        mailbox.record_sent(
-            len(envelope),
-            str(message["Message-ID"]),
-            max_recipients=self.limits.max_recipients,
-            max_per_day=self.limits.max_per_day,
-            at=at,
-        )
+        # Counted before anything leaves, under optimistic concurrency: concurrent
+        # sends from one address can never pass the daily limit together. A send the
+        # server then refuses still counts (the limit errs on the safe side).
+        self.log.retrying(lambda: self._count(sender, len(envelope), message, at))
         self.mail.send(OutgoingMail(mailbox.address, envelope, message))
-
-        try:
-            self.log.save(mailbox)
-        except IntegrityError:
-            # The message has left: count it even if a concurrent send took the last
-            # slot of the day meanwhile.
-            self.log.retrying(lambda: self._recount(sender, len(envelope), message, at))
         return SentMessage(str(message["Message-ID"]), envelope)
 
-    def _recount(
+    def _count(
         self, sender: str, recipients: int, message: EmailMessage, at: datetime
     ) -> None:
         _, fresh = self.services.mailbox(sender)
         fresh.record_sent(
             recipients,
             str(message["Message-ID"]),
-            max_recipients=recipients,
-            max_per_day=sys.maxsize,
+            max_recipients=self.limits.max_recipients,
+            max_per_day=self.limits.max_per_day,
             at=at,
         )
         self.log.save(fresh)

@@ -378,10 +378,16 @@ class MailService(Aggregate):
             raise InvalidInput(
                 f"a responder template has 1 to {MAX_TEMPLATE} characters"
             )
+        if subject is not None and (
+            len(subject) > 998 or not subject.isprintable()  # noqa: PLR2004 - RFC 5322
+        ):
+            raise InvalidInput(
+                "a template subject is one line of at most 998 characters"
+            )
         self.trigger_event(
             self.ResponderTemplateSaved,
             timestamp=utc(at),
-            template=ResponderTemplate(clean, subject, body),
+            template=ResponderTemplate(clean, subject or None, body),
         )
 
     def responder_template(self, name: str) -> ResponderTemplate:

@@ -704,6 +704,21 @@ class AutoResponder(Aggregate):
 
     # -- alternative senders (RSP-2) ---------------------------------------------------
 
+    class Retired(Aggregate.Event):
+        def apply(self, aggregate: AutoResponder) -> None:
+            aggregate.messages = {}
+            aggregate.active = None
+            aggregate.verified_senders = set()
+            aggregate.pending_senders = {}
+
+    def retire(self, *, at: datetime) -> None:
+        """The address was deleted: whoever gets it next starts with nothing (ADR-11).
+
+        Generations keep counting, so the old senders' windows never match a message
+        saved later.
+        """
+        self.trigger_event(self.Retired, timestamp=utc(at))
+
     class SenderVerificationRequested(Aggregate.Event):
         sender: str
         code_digest: str

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from attrs import define
 
@@ -20,7 +21,7 @@ from infrastructure.mailstore import mail_store_from_env
 from infrastructure.passwords import Argon2Hasher
 from infrastructure.runtime import Pump
 from infrastructure.secrets import SecretKey
-from infrastructure.settings import Settings
+from infrastructure.settings import ConfigurationError, Settings
 from infrastructure.sql import Database, PostgresDatabase, SqliteDatabase
 from projections.activity import RecentActivity, SqlActivityQueries
 from projections.advisories import Advisories, SqlAdvisoryQueries
@@ -28,6 +29,8 @@ from projections.directory import AddressDirectory, SqlDirectoryQueries
 from projections.jobs import JobSchedule, JobTable
 from projections.responders import ResponderViews, SqlResponderQueries
 from projections.runner import ProjectionRunner
+
+T = TypeVar("T")
 
 
 @define
@@ -76,7 +79,11 @@ def open_engine(
     background: bool = True,
 ) -> Engine:
     settings = Settings.from_env(env, home=home)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    # The home holds secrets (the key, the credential store, codes in the outbox).
+    _configured(
+        "MAILHOST_HOME",
+        lambda: settings.home.mkdir(mode=0o700, parents=True, exist_ok=True),
+    )
     clock = clock or SystemClock()
     log = MailHostLog(env=settings.log_env())
     views, secrets_db = _databases(settings)
@@ -92,19 +99,27 @@ def open_engine(
         ],
     )
     jobs = JobTable(views)
-    mail: MailSender = (
-        SmtpMailSender(settings.smtp_url)
-        if settings.smtp_url
-        else OutboxMailSender(settings.outbox)
+    mail: MailSender = _configured(
+        "MAILHOST_SMTP_URL",
+        lambda: (
+            SmtpMailSender(settings.smtp_url)
+            if settings.smtp_url
+            else OutboxMailSender(settings.outbox)
+        ),
+    )
+    fingerprints = _configured(
+        "MAILHOST_SECRET_KEY",
+        lambda: SecretKey.load(settings.home / "secret.key", settings.secret_key_hex),
+    )
+    geolocator = _configured(
+        "MAILHOST_GEOIP_CSV", lambda: RangeTableGeolocator(settings.geoip_csv)
     )
     host = MailHost.assemble(
         log=log,
         credentials=SqlCredentialStore(secrets_db),
         hasher=Argon2Hasher(),
-        fingerprints=SecretKey.load(
-            settings.home / "secret.key", settings.secret_key_hex
-        ),
-        geolocator=RangeTableGeolocator(settings.geoip_csv),
+        fingerprints=fingerprints,
+        geolocator=geolocator,
         mail=mail,
         clock=clock,
         activity=SqlActivityQueries(views),
@@ -123,6 +138,14 @@ def open_engine(
         engine.pump = _start_pump(engine, clock)
         host.background = _Background(engine)
     return engine
+
+
+def _configured(variable: str, build: Callable[[], T]) -> T:
+    """An adapter from configuration; what it cannot use is a configuration error."""
+    try:
+        return build()
+    except (ValueError, OSError) as e:
+        raise ConfigurationError(f"{variable}: {e}") from None
 
 
 def _databases(settings: Settings) -> tuple[Database, Database]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import smtplib
 import ssl
+from email.utils import make_msgid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -71,11 +73,16 @@ class OutboxMailSender:
 
     def send(self, mail: OutgoingMail) -> None:
         message = mail.message
+        if message["Message-ID"] is None:
+            # The file is named after it: without one, mails would replace each other.
+            message["Message-ID"] = make_msgid()
         name = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:24]
         data = (
             f"X-Envelope-From: <{mail.envelope_from}>\r\n"
             f"X-Envelope-To: {', '.join(f'<{r}>' for r in mail.recipients)}\r\n"
         ).encode() + message.as_bytes()
         tmp = self.folder / f".{name}.tmp"
-        tmp.write_bytes(data)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         tmp.replace(self.folder / f"{name}.eml")

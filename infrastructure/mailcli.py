@@ -178,6 +178,26 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401
     cmd.add_argument("--json", action="store_true")
     cmd.set_defaults(handler=_address_import)
     cmd = a.add_parser(
+        "reinvite",
+        parents=[common],
+        help="a new invitation for an address nobody accepted yet (ADR-5)",
+        epilog="example: mailhost address reinvite new@example.org --send-to x@mail.example",
+    )
+    cmd.add_argument("address")
+    cmd.add_argument("--send-to", help="the person's existing address")
+    cmd.add_argument(
+        "--own-login", action="store_true", help="the user chooses their login"
+    )
+    cmd.set_defaults(handler=_address_reinvite)
+    cmd = a.add_parser(
+        "resync",
+        parents=[common],
+        help="write an address's password hash to the mail store again",
+        epilog="example: mailhost address resync ann@example.org",
+    )
+    cmd.add_argument("address")
+    cmd.set_defaults(handler=_address_resync)
+    cmd = a.add_parser(
         "delete",
         parents=[common],
         help="delete addresses and their content",
@@ -423,6 +443,23 @@ def _address_import(args: argparse.Namespace) -> int:
     else:
         print(report.as_text())
     return 0 if report.ok else 2
+
+
+def _address_reinvite(args: argparse.Namespace) -> int:
+    choice = LoginChoice.OWN_CHOICE if args.own_login else LoginChoice.THE_ADDRESS
+    with engine_for(args) as e:
+        invitation = e.host.addresses.reinvite(
+            args.address, send_to=args.send_to, login_choice=choice
+        )
+    print(f"{args.address}: new invitation {invitation} mailed")
+    return 0
+
+
+def _address_resync(args: argparse.Namespace) -> int:
+    with engine_for(args) as e:
+        e.host.addresses.resync_store(args.address)
+    print(f"{args.address}: password hash written to the mail store")
+    return 0
 
 
 def _address_delete(args: argparse.Namespace) -> int:

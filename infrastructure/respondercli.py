@@ -224,6 +224,8 @@ def _simple(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise InvalidInput("--limit must be at least 1")
     with engine_for(args) as e:
         e.runner.catch_up()
         status = e.host.responders.status(args.address)

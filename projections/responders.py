@@ -27,6 +27,7 @@ EVENTS = (
     AutoResponder.MessageActivated,
     AutoResponder.MessageDeactivated,
     AutoResponder.MemoryReset,
+    AutoResponder.Retired,
     AutoReply.Decided,
     AutoReply.Sent,
 )
@@ -115,6 +116,20 @@ class ResponderViews:
                         " WHERE responder_id = ? AND name_key = ?",
                         (json.dumps(data), str(rid), key),
                     )
+            case AutoResponder.Retired(originator_id=rid):
+                cursor.execute(
+                    "DELETE FROM mh_responder_messages WHERE responder_id = ?",
+                    (str(rid),),
+                )
+                cursor.execute(
+                    "UPDATE mh_responders SET active = NULL WHERE responder_id = ?",
+                    (str(rid),),
+                )
+                cursor.execute(
+                    "DELETE FROM mh_replies WHERE address ="
+                    " (SELECT address FROM mh_responders WHERE responder_id = ?)",
+                    (str(rid),),
+                )
             case AutoReply.Decided(originator_id=reply_id, plan=plan):
                 cursor.execute(
                     "INSERT INTO mh_replies (reply_id, address, sender, message, at,"

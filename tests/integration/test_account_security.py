@@ -114,6 +114,24 @@ def test_throttle_refuses_checks_past_the_limit(tmp_path: Path) -> None:
         assert event_count(e, ".LoggedIn") == 0
 
 
+def test_password_re_entry_is_throttled_like_a_login(tmp_path: Path) -> None:
+    # rule SEC-2: a stolen session cannot guess the password in the account settings
+    with engine(tmp_path, {"MAILHOST_LOGIN_THROTTLE": "3"}, background=False) as e:
+        with_user(e)
+        for i in range(3):
+            with pytest.raises(NotPermitted, match="wrong"):
+                e.host.accounts.change_password(LOGIN, f"guess-{i}", "new passphrase 1")
+        with pytest.raises(NotPermitted, match="too many"):
+            e.host.accounts.change_password(LOGIN, PASSWORD, "new passphrase 1")
+        with pytest.raises(NotPermitted, match="too many"):
+            e.host.accounts.change_recovery_phone(
+                LOGIN, "+41", "0791234567", password=PASSWORD
+            )
+        assert event_count(e, ".LoginFailed") == 3
+        with pytest.raises(LoginRefused):
+            e.host.accounts.login(LOGIN, PASSWORD, ip="192.0.2.10")
+
+
 def test_unknown_login_answers_like_a_known_one_and_mails_nobody(
     tmp_path: Path, smtp: SmtpSink
 ) -> None:
@@ -173,11 +191,13 @@ def test_recovery_phone_is_validated_and_stored_as_e164(tmp_path: Path) -> None:
                 e.host.accounts.change_recovery_phone(
                     LOGIN, code, number, password=PASSWORD
                 )
+        assert e.runner.log_position() == head  # bad numbers store nothing
         with pytest.raises(NotPermitted):
             e.host.accounts.change_recovery_phone(
                 LOGIN, "+41", "079 123 45 67", password=""
             )
-        assert e.runner.log_position() == head
+        # A wrong re-entered password is a failed check, counted like a wrong login.
+        assert event_count(e, ".LoginFailed") == 1
         stored = e.host.accounts.change_recovery_phone(
             LOGIN, "41", "079 123 45 67", password=PASSWORD
         )

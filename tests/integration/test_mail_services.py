@@ -14,7 +14,7 @@ from domain.mailservice import QuotaExceeded
 from domain.permissions import Permission
 from infrastructure.bootstrap import Engine
 from tests.integration.support import ORG, PASSWORD, engine, stored_bytes, with_user
-from tests.services import SmtpSink
+from tests.services import ReceivedMessage, SmtpSink
 
 DOMAIN = "example.org"
 ADMIN = "admin@example.net"
@@ -335,3 +335,50 @@ def test_services_on_postgres(tmp_path: Path, postgres_env: dict[str, str]) -> N
         assert directory.display_domain == "bücher.example"
         assert [x.address for x in directory.entries] == ["ann@xn--bcher-kva.example"]
         assert directory.used == 1
+
+
+def test_invitation_with_a_bad_invitee_creates_nothing_and_can_be_sent_again(
+    mh: Engine, smtp: SmtpSink
+) -> None:
+    # rule ADR-5
+    head = mh.runner.log_position()
+    with pytest.raises(InvalidInput):
+        mh.host.addresses.invite(f"dan@{DOMAIN}", send_to="not an address")
+    assert mh.runner.log_position() == head
+    first = mh.host.addresses.invite(f"dan@{DOMAIN}", send_to="dan@private.example")
+    second = mh.host.addresses.reinvite(f"dan@{DOMAIN}", send_to="dan@private.example")
+    assert first != second
+    mails = smtp.wait_for(2)
+    assert len({_code_of(m) for m in mails}) == 2
+    assert len({m.message["Message-ID"] for m in mails}) == 2
+    mh.host.addresses.accept_invitation(
+        second, _code_of(mails[1]), password="dan passphrase 1"
+    )
+    with pytest.raises(InvalidInput, match="not waiting"):
+        mh.host.addresses.reinvite(f"dan@{DOMAIN}")
+
+
+def _code_of(mail: ReceivedMessage) -> str:
+    match = re.search(r"Code: (\S+)", mail.message.get_content())
+    assert match is not None
+    return match.group(1)
+
+
+def test_a_deleted_address_takes_its_auto_responder_with_it(mh: Engine) -> None:
+    # rule ADR-11, rule RSP-1
+    a, r = mh.host.addresses, mh.host.responders
+    a.create_unassigned(f"ann@{DOMAIN}")
+    r.add(f"ann@{DOMAIN}", "Away", body="Away this week.")
+    r.activate(f"ann@{DOMAIN}", "Away")
+    raw = b"From: bob@example.net\r\nTo: ann@example.org\r\nSubject: Hi\r\n\r\nHi\r\n"
+    assert r.deliver(f"ann@{DOMAIN}", "bob@example.net", raw).reply
+    a.delete([f"ann@{DOMAIN}"])
+    a.create_unassigned(f"ann@{DOMAIN}")
+    decision = r.deliver(f"ann@{DOMAIN}", "carol@example.net", raw)
+    assert not decision.reply
+    assert decision.rule == "RSP-1"
+    mh.host.settle()
+    status = r.status(f"ann@{DOMAIN}")
+    assert status is not None
+    assert (status.active, status.messages) == (None, ())
+    assert r.history(f"ann@{DOMAIN}") == []

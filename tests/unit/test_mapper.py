@@ -230,6 +230,7 @@ EVENT_STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {
             AutoResponder.MessageActivated,
             AutoResponder.MessageDeactivated,
             AutoResponder.MemoryReset,
+            AutoResponder.Retired,
             AutoResponder.SenderVerificationRequested,
             AutoResponder.SenderVerificationFailed,
             AutoResponder.SenderConfirmed,

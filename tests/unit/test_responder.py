@@ -914,6 +914,7 @@ EVENT_STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {
     AutoResponder.MemoryReset: events_of(
         AutoResponder.MemoryReset, name_key=st.text(), generation=st.integers(1, 2**31)
     ),
+    AutoResponder.Retired: events_of(AutoResponder.Retired),
     AutoResponder.SenderVerificationRequested: events_of(
         AutoResponder.SenderVerificationRequested,
         sender=st.text(),
