@@ -76,7 +76,12 @@ class Addresses:
     # -- creation ---------------------------------------------------------------------
 
     def create_for_self(
-        self, address: str, password: str, *, by: UUID
+        self,
+        address: str,
+        password: str,
+        *,
+        by: UUID,
+        responder_template: str | None = None,
     ) -> CreatedAddress:
         """ADR-3: a strong password chosen; linked at once to the creator's mail app."""
         self.passwords.check(password, login=address)
@@ -88,6 +93,7 @@ class Addresses:
             creator=by,
             encoded=self.hasher.hash(password),
             generated=None,
+            responder_template=responder_template,
         )
 
     def create_for_users(
@@ -96,6 +102,7 @@ class Addresses:
         users: Sequence[str | UUID],
         *,
         signature: str | None = None,
+        responder_template: str | None = None,
         by: UUID | None = OPERATOR,
     ) -> CreatedAddress:
         """ADR-4: for users of the organisation; a random password, shown once."""
@@ -112,6 +119,7 @@ class Addresses:
             signature=signature,
             encoded=self.hasher.hash_generated(password),
             generated=password,
+            responder_template=responder_template,
         )
 
     def create_unassigned(
@@ -120,6 +128,7 @@ class Addresses:
         *,
         password: str | None = None,
         signature: str | None = None,
+        responder_template: str | None = None,
         by: UUID | None = OPERATOR,
     ) -> CreatedAddress:
         """ADR-6: like for yourself, but linked to nobody's mail app."""
@@ -130,6 +139,7 @@ class Addresses:
             password=password,
             signature=signature,
             by=by,
+            responder_template=responder_template,
         )
 
     def create_no_reply(
@@ -192,21 +202,11 @@ class Addresses:
         password: str | None,
         signature: str | None,
         by: UUID | None,
+        responder_template: str | None = None,
     ) -> CreatedAddress:
-        if password is None:
-            generated = generate_password()
-            encoded = self.hasher.hash_generated(generated)
-            return self._create(
-                address,
-                kind,
-                mode,
-                by=by,
-                creator=by,
-                signature=signature,
-                encoded=encoded,
-                generated=generated,
-            )
-        self.passwords.check(password, login=address)
+        generated = generate_password() if password is None else None
+        if password is not None:
+            self.passwords.check(password, login=address)
         return self._create(
             address,
             kind,
@@ -214,8 +214,11 @@ class Addresses:
             by=by,
             creator=by,
             signature=signature,
-            encoded=self.hasher.hash(password),
-            generated=None,
+            encoded=self.hasher.hash(password)
+            if password is not None
+            else self.hasher.hash_generated(str(generated)),
+            generated=generated,
+            responder_template=responder_template,
         )
 
     def _create(
@@ -232,6 +235,7 @@ class Addresses:
         signature: str | None = None,
         targets: Sequence[str] = (),
         companions: Callable[[MailService, Mailbox], Sequence[Aggregate]] | None = None,
+        responder_template: str | None = None,
     ) -> CreatedAddress:
         """Claim the local part and create the mailbox (and its ``companions``) at once."""
         local, _, domain = address.strip().rpartition("@")
@@ -242,6 +246,11 @@ class Addresses:
         local = parse_local_part(local, service.domain)
         user_ids = self._members(service, users)
         text = service.signature(signature)
+        template = (
+            service.responder_template(responder_template)
+            if (responder_template)
+            else None
+        )
         credential_id = None
         if encoded is not None:
             credential_id = uuid4()
@@ -265,7 +274,16 @@ class Addresses:
                 targets=targets,
                 at=at,
             )
-            extra = companions(fresh, mailbox) if companions else ()
+            extra = [*companions(fresh, mailbox)] if companions else []
+            if template is not None:  # ADR-12: the template, saved, not yet active
+                # A responder retired with an earlier address of this name is reused.
+                responder = self._responder_of(mailbox) or AutoResponder.provision(
+                    EmailAddress.parse(mailbox.address), time_zone="UTC", at=at
+                )
+                responder.save_message(
+                    template.name, body=template.body, subject=template.subject, at=at
+                )
+                extra.append(responder)
             self.log.save(fresh, mailbox, *extra)
             return mailbox
 

@@ -7,7 +7,7 @@ it twice still causes the effect once (the use case checks the log first).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID, uuid5
 
 from attrs import frozen
@@ -19,6 +19,7 @@ from domain.security import AlertKind
 JOB_NAMESPACE = UUID("0b8c4f0e-3f59-5d7e-8a55-6a3c1f2d9e41")
 SEND_SECURITY_ALERT = "send_security_alert"
 SEND_AUTO_REPLY = "send_auto_reply"
+AS_SOON_AS_POSSIBLE = datetime.min.replace(tzinfo=UTC)
 # The events that can start a job: the job schedule reads only these from the log.
 TRIGGERS: tuple[type, ...] = (
     UserAccount.LoggedIn,
@@ -57,8 +58,9 @@ def jobs_for(event: object) -> list[Job]:
         ):
             key = alert_key(AlertKind.SECURITY_CHANGE, event.originator_version)
             return [_alert(event.originator_id, key, event.timestamp)]
-        case AutoReply.Decided(originator_id=reply_id, timestamp=at):
-            return [Job.of(SEND_AUTO_REPLY, str(reply_id), due_at=at)]
+        case AutoReply.Decided(originator_id=reply_id):
+            # Due at once: a reply is sent when decided, whatever the MTA's clock said.
+            return [Job.of(SEND_AUTO_REPLY, str(reply_id), due_at=AS_SOON_AS_POSSIBLE)]
     return []
 
 

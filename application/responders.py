@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -54,6 +54,9 @@ T = TypeVar("T")
 A = TypeVar("A", bound=AutoResponder | ReplyWindow | ReplyBudget)
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 CODE_DIGITS = 8
+# An MTA's clock may run ahead a little; a day ahead is a wrong timestamp, which would
+# start the sender's 7-day window in the future.
+MAX_CLOCK_AHEAD = timedelta(days=1)
 
 
 @frozen
@@ -341,7 +344,12 @@ class Responders:
         headers = BytesParser(policy=email_policy.default).parsebytes(
             raw_message, headersonly=True
         )
-        at = received_at or self.clock.now()
+        now = self.clock.now()
+        at = received_at or now
+        if at - now > MAX_CLOCK_AHEAD:
+            raise InvalidInput(
+                f"received_at {at.isoformat()} is more than a day ahead of this host's clock"
+            )
         _, mailbox = self.services.mailbox(recipient)
         return self.log.retrying(
             lambda: self._decide(mailbox, recipient, envelope_sender, headers, at)

@@ -152,6 +152,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401
         "--no-reply", action="store_true", help="a send-only address (ADR-8)"
     )
     cmd.add_argument("--signature", help="a signature template of the service")
+    cmd.add_argument(
+        "--responder-template",
+        help="a responder template of the service, saved (ADR-12)",
+    )
     cmd.add_argument("--password-stdin", action="store_true")
     cmd.add_argument("--json", action="store_true")
     cmd.set_defaults(handler=_address_create)
@@ -355,10 +359,18 @@ def _address_create(args: argparse.Namespace) -> int:
                     "--self needs --password-stdin (a strong password, ADR-3)"
                 )
             creator = e.host.accounts.get(args.creator).id
-            created = addresses.create_for_self(args.address, password, by=creator)
+            created = addresses.create_for_self(
+                args.address,
+                password,
+                by=creator,
+                responder_template=args.responder_template,
+            )
         elif args.users:
             created = addresses.create_for_users(
-                args.address, args.users, signature=args.signature
+                args.address,
+                args.users,
+                signature=args.signature,
+                responder_template=args.responder_template,
             )
         elif args.invite:
             choice = (
@@ -382,7 +394,10 @@ def _address_create(args: argparse.Namespace) -> int:
             created = addresses.create_no_reply(args.address, password=password)
         else:
             created = addresses.create_unassigned(
-                args.address, password=password, signature=args.signature
+                args.address,
+                password=password,
+                signature=args.signature,
+                responder_template=args.responder_template,
             )
     text = f"{created.address} created"
     if created.password:

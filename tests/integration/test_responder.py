@@ -1,0 +1,980 @@
+"""Auto-responders end to end (RSP-1..RSP-8, ADR-12).
+
+Replies go through a real SMTP server (the sink on loopback) and are read back from it;
+time is a :class:`ManualClock` so 7-day windows and DST nights pass in milliseconds; the
+``mailhost deliver`` pipe transport runs as a real process on a table of real-world
+messages; one test runs the same flow on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from domain.autoreply import Check, Decision, auto_reply_id, reply_message_id
+from domain.errors import InvalidInput, NotFound, NotPermitted
+from domain.permissions import Permission
+from infrastructure.bootstrap import Engine
+from tests.integration.support import ORG, ManualClock, engine, with_user
+from tests.services import ReceivedMessage, SmtpSink
+
+REPO = Path(__file__).resolve().parents[2]
+DOMAIN = "example.org"
+ADMIN = "admin@example.net"  # the organisation's first user: its admin
+BOB = "bob@example.net"  # a member, user of INFO (service defaults: every permission)
+CAROL = "carol@example.net"  # a member, not a user of INFO
+INFO = f"info@{DOMAIN}"
+OFFICE = f"office@{DOMAIN}"
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
+AWAY = "I am away until Monday. Urgent matters: office@example.org."
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def mail(
+    *,
+    sender: str,
+    to: str = INFO,
+    subject: str = "Quarterly report",
+    message_id: str = "<q3-report.2@example.net>",
+    headers: tuple[str, ...] = (),
+) -> bytes:
+    """An RFC 5322 message as an MTA hands it over (CRLF line ends)."""
+    lines = [
+        (
+            "Received: from mx.example.net (mx.example.net [192.0.2.25])"
+            f"\r\n\tby mx.{DOMAIN} with ESMTPS; Mon, 2 Mar 2026 10:00:00 +0100"
+        ),
+        f"From: Sender <{sender}>",
+        f"To: {to}",
+        f"Subject: {subject}",
+        "Date: Mon, 2 Mar 2026 10:00:00 +0100",
+        f"Message-ID: {message_id}",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        *headers,
+    ]
+    return (
+        "\r\n".join(lines) + "\r\n\r\nHello,\r\nthe figures are attached.\r\n"
+    ).encode()
+
+
+def replies(sink: SmtpSink) -> list[ReceivedMessage]:
+    """The auto-replies the sink received (verification mail is not one)."""
+    return [m for m in sink.messages if m.message["Auto-Submitted"] == "auto-replied"]
+
+
+def account_id(e: Engine, login: str) -> UUID:
+    return e.host.accounts.get(login).id
+
+
+@dataclass(frozen=True)
+class World:
+    e: Engine
+    clock: ManualClock
+    smtp: SmtpSink
+
+    def deliver(
+        self, sender: str, at: datetime | None = None, raw: bytes | None = None
+    ) -> Decision:
+        """Deliver at ``at`` (the clock moves there) and let the send job run."""
+        if at is not None:
+            self.clock.at = at
+        decision = self.e.host.responders.deliver(
+            INFO, sender, raw if raw is not None else mail(sender=sender)
+        )
+        self.e.host.settle()
+        return decision
+
+
+@pytest.fixture
+def world(tmp_path: Path, smtp: SmtpSink) -> Iterator[World]:
+    clock = ManualClock(T0 - timedelta(days=1))
+    with engine(tmp_path / "home", {"MAILHOST_SMTP_URL": smtp.url}, clock=clock) as e:
+        with_user(e, ADMIN)
+        with_user(e, BOB)
+        with_user(e, CAROL)
+        e.host.services.create(ORG, DOMAIN, quota=5)
+        e.host.addresses.create_for_users(INFO, [BOB])
+        yield World(e, clock, smtp)
+
+
+# -- the reply through a real SMTP server (RSP-8) ---------------------------------------------
+
+
+def test_the_reply_reaches_the_smtp_server_once_with_rfc3834_headers(
+    world: World,
+) -> None:
+    # rule RSP-8, rule RSP-4
+    r = world.e.host.responders
+    r.add(INFO, "Holidays", body=AWAY)
+    r.activate(INFO, "Holidays")
+    sender = "Bob.Smith@Example.NET"
+    raw = mail(
+        sender=sender,
+        headers=(
+            "In-Reply-To: <q3-report.1@example.net>",
+            "References: <q3-root@example.net>\r\n <q3-report.1@example.net>",
+        ),
+    )
+    decision = world.deliver(sender, T0, raw)
+    assert decision.reply, decision
+    assert decision.check is Check.REPLY
+    assert decision.reason.startswith("RSP-4:")
+    [reply] = world.smtp.messages
+    assert reply.mail_from in {"", "<>"}  # MAIL FROM:<>, RFC 3834 3.3
+    # The envelope sender: its local part keeps its case (RFC 5321 2.4), the domain
+    # is case-insensitive and written normalised.
+    assert reply.rcpt_tos == ["Bob.Smith@example.net"]
+    m = reply.message
+    assert m["From"] == INFO
+    assert m["To"] == "Bob.Smith@example.net"
+    assert m["Auto-Submitted"] == "auto-replied"
+    assert m["In-Reply-To"] == "<q3-report.2@example.net>"
+    assert m["References"].split() == [
+        "<q3-root@example.net>",
+        "<q3-report.1@example.net>",
+        "<q3-report.2@example.net>",
+    ]
+    assert m["Subject"] == "Auto: Quarterly report"
+    assert AWAY in m.get_content()
+    # A Message-ID derived from the decision alone: recognisable when sent again.
+    expected_id = reply_message_id(INFO, sender.casefold(), "holidays", 1, T0)
+    assert m["Message-ID"] == expected_id
+    assert decision.as_dict()["message_id"] == expected_id
+    # The send job delivered again (a broker redelivery) sends nothing more.
+    assert decision.plan is not None
+    assert r.send_reply(auto_reply_id(decision.plan)) is False
+    world.e.host.settle()
+    time.sleep(0.2)
+    assert len(world.smtp.messages) == 1
+    [entry] = r.history(INFO)
+    assert (entry.sender, entry.message, entry.message_id, entry.sent) == (
+        "Bob.Smith@example.net",
+        "Holidays",
+        expected_id,
+        True,
+    )
+
+
+def test_a_verified_alternative_sender_and_the_messages_own_subject(
+    world: World,
+) -> None:
+    # rule RSP-2, rule RSP-8
+    r = world.e.host.responders
+    with pytest.raises(NotPermitted, match="not been verified"):
+        r.add(INFO, "Away", body=AWAY, sender=OFFICE)
+    r.request_sender_verification(INFO, OFFICE)
+    [verification] = world.smtp.wait_for(1)
+    assert verification.rcpt_tos == [OFFICE]
+    found = re.search(r"Code: (\d+)", verification.message.get_content())
+    assert found is not None
+    code = found.group(1)
+    wrong = "0" * len(code) if code != "0" * len(code) else "1" * len(code)
+    assert r.confirm_sender(INFO, OFFICE, wrong) is False
+    assert r.confirm_sender(INFO, OFFICE, code) is True
+    r.add(INFO, "Away", body=AWAY, sender=OFFICE, subject="Out of the office")
+    r.activate(INFO, "Away")
+    world.smtp.clear()
+    assert world.deliver(BOB, T0).reply
+    [reply] = world.smtp.messages
+    assert reply.mail_from in {"", "<>"}
+    assert reply.rcpt_tos == [BOB]
+    assert reply.message["From"] == OFFICE
+    assert reply.message["To"] == BOB
+    assert reply.message["Subject"] == "Out of the office"
+    assert reply.message["Auto-Submitted"] == "auto-replied"
+
+
+# -- the 7-day window (RSP-4, RSP-5) --------------------------------------------------------
+
+
+def test_one_reply_per_sender_per_seven_days(world: World) -> None:
+    # rule RSP-4
+    r = world.e.host.responders
+    r.add(INFO, "Holidays", body=AWAY)
+    r.activate(INFO, "Holidays")
+    first = "Bob.Smith@Example.NET"
+    assert world.deliver(first, T0).reply
+    again = world.deliver("bob.smith@example.net", T0 + timedelta(days=2))
+    assert not again.reply  # compared case-insensitively
+    assert again.check is Check.REPLIED_RECENTLY
+    assert again.reason.startswith("RSP-4:")
+    assert world.deliver("dave@example.net", T0 + timedelta(days=2)).reply
+    # Suppressed mail does not move the window: 7 days after the reply, not the last mail.
+    late = T0 + timedelta(days=7) - timedelta(seconds=1)
+    assert not world.deliver("BOB.SMITH@example.net", late).reply
+    assert world.deliver("bob.smith@EXAMPLE.net", T0 + timedelta(days=7)).reply
+    assert not world.deliver(first, T0 + timedelta(days=8)).reply
+    sent = replies(world.smtp)
+    assert [m.rcpt_tos for m in sent] == [
+        ["Bob.Smith@example.net"],
+        ["dave@example.net"],
+        ["bob.smith@example.net"],
+    ]
+    assert len({m.message["Message-ID"] for m in sent}) == 3
+
+
+def test_reset_answers_again_and_editing_alone_does_not(world: World) -> None:
+    # rule RSP-5, rule RSP-4
+    r = world.e.host.responders
+    r.add(INFO, "Holidays", body=AWAY)
+    r.activate(INFO, "Holidays")
+    hour = timedelta(hours=1)
+    assert world.deliver(BOB, T0).reply
+    r.edit(INFO, "Holidays", body="Back on Tuesday instead.")
+    edited = world.deliver(BOB, T0 + hour)
+    assert not edited.reply
+    assert edited.check is Check.REPLIED_RECENTLY
+    r.reset(INFO, "Holidays")
+    assert world.deliver(BOB, T0 + 2 * hour).reply
+    assert not world.deliver(BOB, T0 + 3 * hour).reply
+    r.edit(INFO, "Holidays", body="Back on Wednesday.", reset_memory=True)
+    assert world.deliver(BOB, T0 + 4 * hour).reply
+    bodies = [m.message.get_content().strip() for m in replies(world.smtp)]
+    assert bodies == [AWAY, "Back on Tuesday instead.", "Back on Wednesday."]
+
+
+# -- schedules in the mailbox zone across DST (RSP-6) ----------------------------------------
+
+
+def test_a_date_only_end_covers_the_whole_local_day_across_dst(world: World) -> None:
+    # rule RSP-6, rule RSP-2
+    # Europe/Zurich moves to summer time on 2026-03-29 at 02:00: that local day lasts
+    # 23 hours, from 2026-03-28T23:00Z to 2026-03-29T22:00Z.
+    r = world.e.host.responders
+    world.clock.at = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
+    r.add(
+        INFO,
+        "Easter",
+        body=AWAY,
+        start=date(2026, 3, 28),
+        end=date(2026, 3, 29),
+        time_zone="Europe/Zurich",
+    )
+    r.activate(INFO, "Easter")
+    probes = [
+        (datetime(2026, 3, 27, 22, 59, 59, tzinfo=UTC), False),  # Fri 23:59:59 CET
+        (datetime(2026, 3, 27, 23, 0, tzinfo=UTC), True),  # Sat 00:00 CET
+        (datetime(2026, 3, 29, 0, 59, 59, tzinfo=UTC), True),  # Sun 01:59:59 CET
+        (datetime(2026, 3, 29, 1, 0, tzinfo=UTC), True),  # Sun 03:00 CEST
+        (datetime(2026, 3, 29, 21, 59, 59, tzinfo=UTC), True),  # Sun 23:59:59 CEST
+        (datetime(2026, 3, 29, 22, 0, tzinfo=UTC), False),  # Mon 00:00 CEST
+        (datetime(2026, 3, 29, 22, 30, tzinfo=UTC), False),  # a +01:00 reading: in
+    ]
+    for n, (at, expected) in enumerate(probes):
+        decision = world.deliver(f"client{n}@example.net", at)
+        assert decision.reply is expected, (at, decision)
+        if not expected:
+            assert decision.check is Check.SCHEDULE
+            assert decision.reason.startswith("RSP-6:")
+    assert sorted(m.rcpt_tos[0] for m in replies(world.smtp)) == [
+        f"client{n}@example.net" for n in (1, 2, 3, 4)
+    ]
+    world.clock.at = datetime(2026, 3, 29, 12, 0, tzinfo=UTC)
+    status = r.status(INFO)
+    assert status is not None
+    assert status.time_zone == "Europe/Zurich"
+    assert status.next_change == datetime(2026, 3, 29, 22, 0, tzinfo=UTC)
+
+
+# -- one active message (RSP-1) ---------------------------------------------------------------
+
+
+def test_activating_one_message_deactivates_the_other(world: World) -> None:
+    # rule RSP-1
+    r = world.e.host.responders
+    r.add(INFO, "Holidays", body="On holiday.")
+    r.add(INFO, "Training", body="At a training course.")
+    r.activate(INFO, "Holidays")
+    first = world.deliver("a@example.net", T0)
+    assert first.as_dict()["message"] == "Holidays"
+    r.activate(INFO, "Training")
+    second = world.deliver("b@example.net", T0 + timedelta(minutes=1))
+    assert second.as_dict()["message"] == "Training"
+    status = r.status(INFO)
+    assert status is not None
+    assert status.active == "Training"
+    assert [(m.name, m.active) for m in status.messages] == [
+        ("Holidays", False),
+        ("Training", True),
+    ]
+    r.deactivate(INFO)
+    off = world.deliver("c@example.net", T0 + timedelta(minutes=2))
+    assert not off.reply
+    assert off.check is Check.NO_ACTIVE_MESSAGE
+    assert off.reason.startswith("RSP-1:")
+    assert [m.message.get_content().strip() for m in replies(world.smtp)] == [
+        "On holiday.",
+        "At a training course.",
+    ]
+
+
+# -- who may manage it (RSP-3, ORG-3) ---------------------------------------------------------
+
+
+def test_managing_needs_the_permission_and_a_withdrawal_is_enforced(
+    world: World,
+) -> None:
+    # rule RSP-3, rule ORG-3
+    e = world.e
+    r = e.host.responders
+    admin, bob, carol = (account_id(e, x) for x in (ADMIN, BOB, CAROL))
+    r.add(INFO, "Holidays", body=AWAY, by=bob)  # the service default grants it
+    r.activate(INFO, "Holidays", by=bob)
+    with pytest.raises(NotPermitted):  # not a user of the address
+        r.add(INFO, "Carol's", body=AWAY, by=carol)
+    e.host.addresses.set_permission(
+        INFO, BOB, Permission.MANAGE_RESPONDER, allowed=False
+    )
+    head = e.runner.log_position()
+    refused: list[Callable[[], object]] = [
+        lambda: r.add(INFO, "Other", body=AWAY, by=bob),
+        lambda: r.edit(INFO, "Holidays", body="changed", by=bob),
+        lambda: r.deactivate(INFO, by=bob),
+        lambda: r.reset(INFO, "Holidays", by=bob),
+        lambda: r.delete(INFO, "Holidays", by=bob),
+        lambda: r.request_sender_verification(INFO, OFFICE, by=bob),
+    ]
+    for command in refused:
+        with pytest.raises(NotPermitted):
+            command()
+    assert e.runner.log_position() == head  # nothing recorded
+    assert world.smtp.messages == []  # no verification code mailed either
+    r.edit(INFO, "Holidays", body="Edited by the admin.", by=admin)  # the admin may
+    with pytest.raises(NotPermitted):  # members manage no templates (ADR-12)
+        r.save_template(DOMAIN, "Closed", body="Closed.", by=bob)
+    e.host.addresses.set_permission(
+        INFO, BOB, Permission.MANAGE_RESPONDER, allowed=None
+    )
+    r.deactivate(INFO, by=bob)  # back to the service default, which grants it
+    e.host.services.set_default_permissions(DOMAIN, [Permission.SEND])
+    with pytest.raises(NotPermitted):
+        r.activate(INFO, "Holidays", by=bob)
+    r.activate(INFO, "Holidays", by=admin)
+    responder = r.get(INFO)
+    assert responder is not None
+    active = responder.config().active
+    assert active is not None
+    assert active.body == "Edited by the admin."
+
+
+# -- templates (ADR-12) -----------------------------------------------------------------------
+
+
+def test_a_template_applied_in_bulk_to_every_mailbox_and_activated(
+    world: World,
+) -> None:
+    # rule ADR-12, rule RSP-1
+    e = world.e
+    r = e.host.responders
+    e.host.addresses.create_unassigned(f"sales@{DOMAIN}")
+    e.host.addresses.create_unassigned(f"ops@{DOMAIN}")
+    e.host.addresses.create_redirect(f"team@{DOMAIN}", [INFO])
+    r.add(INFO, "Own", body="Mine.")
+    r.activate(INFO, "Own")
+    r.save_template(DOMAIN, "Closed", body="Closed until January.", subject="Closed")
+    assert r.apply_template(DOMAIN, "Closed", activate=True) == 3
+    e.host.settle()
+    mailboxes = [INFO, f"sales@{DOMAIN}", f"ops@{DOMAIN}"]
+    world.clock.at = T0
+    for n, address in enumerate(mailboxes):
+        status = r.status(address)
+        assert status is not None
+        assert status.active == "Closed", address
+        decision = e.host.responders.deliver(
+            address, BOB, mail(sender=BOB, to=address), T0 + timedelta(minutes=n)
+        )
+        assert decision.reply, (address, decision)
+    world.clock.at = T0 + timedelta(hours=1)
+    e.host.settle()
+    sent = replies(world.smtp)
+    assert sorted(m.message["From"] for m in sent) == sorted(mailboxes)
+    assert {m.message["Subject"] for m in sent} == {"Closed"}
+    assert {m.message.get_content().strip() for m in sent} == {"Closed until January."}
+    assert r.status(f"team@{DOMAIN}") is None  # a redirect has no responder
+    own = r.get(INFO)
+    assert own is not None
+    assert set(own.messages) == {"own", "closed"}  # the user's own message is kept
+
+
+def test_an_edited_template_can_be_applied_in_bulk_again(world: World) -> None:
+    # rule ADR-12
+    # Found failing with InvalidInput "already active" (the bulk apply stopped at the
+    # first mailbox where the template was active); fixed in c516117.
+    e = world.e
+    r = e.host.responders
+    r.save_template(DOMAIN, "Closed", body="Closed until January.")
+    assert r.apply_template(DOMAIN, "Closed", activate=True) == 1
+    e.host.addresses.create_unassigned(f"sales@{DOMAIN}")  # a mailbox created later
+    r.save_template(DOMAIN, "Closed", body="Closed until February.")
+    assert r.apply_template(DOMAIN, "Closed", activate=True) == 2
+    for address in (INFO, f"sales@{DOMAIN}"):
+        responder = r.get(address)
+        assert responder is not None
+        active = responder.config().active
+        assert active is not None
+        assert active.body == "Closed until February."
+
+
+# -- `mailhost deliver` as an MTA pipe transport (RSP-7) -------------------------------------
+
+
+def mailhost(
+    home: Path, *args: str, stdin: bytes = b"", smtp_url: str | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "MAILHOST_HOME": str(home)}
+    env.pop("MAILHOST_BROKER_URL", None)  # embedded: the process sends its own reply
+    env.pop("MAILHOST_SMTP_URL", None)
+    if smtp_url is not None:
+        env["MAILHOST_SMTP_URL"] = smtp_url
+    return subprocess.run(
+        [sys.executable, "-m", "infrastructure.cli", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def crlf(text: str) -> bytes:
+    return text.replace("\n", "\r\n").encode()
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    sender: str  # the envelope sender (--sender)
+    raw: bytes
+    check: Check
+
+
+ORDINARY = crlf(
+    """\
+Received: from mail.example.net by mx.example.org; Mon, 1 Jun 2026 10:00:00 +0200
+From: "Jane Roe" <jane.roe@example.net>
+To: "Info" <info@example.org>
+Subject: Offer request
+Date: Mon, 1 Jun 2026 09:59:58 +0200
+Message-ID: <offer-17@example.net>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+
+Could you send me an offer?
+"""
+)
+
+ROWS = [
+    Row("ordinary", "jane.roe@example.net", ORDINARY, Check.REPLY),
+    Row(
+        "ordinary, in Cc, upper case, Auto-Submitted: no",
+        "raj@example.com",
+        crlf(
+            """\
+From: Raj <raj@example.com>
+To: Sales <sales@example.com>
+Cc: "Info" <INFO@Example.ORG>, someone@example.com
+Subject: Re: delivery dates
+Auto-Submitted: no
+Message-ID: <dates-3@example.com>
+
+See below.
+"""
+        ),
+        Check.REPLY,
+    ),
+    Row(
+        "newsletter addressed to the address (List-Id, List-Unsubscribe)",
+        "news@shop.example.com",
+        crlf(
+            """\
+From: Shop <news@shop.example.com>
+To: info@example.org
+Subject: Our summer deals
+List-Id: Shop news <news.shop.example.com>
+List-Unsubscribe: <https://shop.example.com/u/123>, <mailto:unsub@shop.example.com>
+List-Unsubscribe-Post: List-Unsubscribe=One-Click
+Message-ID: <deals-2026@shop.example.com>
+
+Deals.
+"""
+        ),
+        Check.MAILING_LIST,
+    ),
+    Row(
+        "Mailman list copy (VERP -bounces return path)",
+        "dev-bounces+info=example.org@lists.example.net",
+        crlf(
+            """\
+From: Guido <guido@example.net>
+To: dev@lists.example.net
+Subject: [dev] release plan
+List-Id: Developers <dev.lists.example.net>
+List-Post: <mailto:dev@lists.example.net>
+Precedence: list
+Message-ID: <plan-1@example.net>
+
+Plan.
+"""
+        ),
+        Check.SYSTEM_SENDER,
+    ),
+    Row(
+        "bounce with a null return path (empty --sender)",
+        "",
+        crlf(
+            """\
+From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
+To: info@example.org
+Subject: Undelivered Mail Returned to Sender
+Auto-Submitted: auto-replied
+Content-Type: multipart/report; report-type=delivery-status; boundary="b1"
+MIME-Version: 1.0
+
+--b1
+Content-Type: text/plain
+
+The mail could not be delivered.
+--b1--
+"""
+        ),
+        Check.NULL_SENDER,
+    ),
+    Row(
+        "bounce with return path <>",
+        "<>",
+        crlf(
+            """\
+From: postmaster@mx.example.net
+To: info@example.org
+Subject: Delivery Status Notification (Failure)
+Message-ID: <dsn-9@mx.example.net>
+
+Failed.
+"""
+        ),
+        Check.NULL_SENDER,
+    ),
+    Row(
+        "bounce from MAILER-DAEMON with a return path",
+        "MAILER-DAEMON@mx.example.net",
+        crlf(
+            """\
+From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.net>
+To: info@example.org
+Subject: Returned mail: see transcript for details
+
+Failed.
+"""
+        ),
+        Check.SYSTEM_SENDER,
+    ),
+    Row(
+        "another auto-responder's reply",
+        "carol@example.com",
+        crlf(
+            """\
+From: Carol <carol@example.com>
+To: info@example.org
+Subject: Auto: Offer request
+Auto-Submitted: auto-replied
+In-Reply-To: <offer-17@example.net>
+Message-ID: <auto-reply.1@example.com>
+
+I am on holiday.
+"""
+        ),
+        Check.AUTO_SUBMITTED,
+    ),
+    Row(
+        "bulk mail (Precedence: bulk)",
+        "offers@shop.example.net",
+        crlf(
+            """\
+From: Offers <offers@shop.example.net>
+To: info@example.org
+Subject: 50% off
+Precedence: bulk
+Message-ID: <promo-77@shop.example.net>
+
+Buy now.
+"""
+        ),
+        Check.PRECEDENCE,
+    ),
+    Row(
+        "Bcc'd copy: the address is in neither To nor Cc",
+        "peter@example.net",
+        crlf(
+            """\
+From: Peter <peter@example.net>
+To: Board <board@example.net>
+Cc: auditor@example.net
+Subject: Minutes
+Message-ID: <minutes-4@example.net>
+
+Minutes attached.
+"""
+        ),
+        Check.NOT_A_RECIPIENT,
+    ),
+    Row(
+        "flagged as spam by SpamAssassin",
+        "winner@lottery.example",
+        crlf(
+            """\
+From: Lottery <winner@lottery.example>
+To: info@example.org
+Subject: You won
+X-Spam-Flag: YES
+X-Spam-Status: Yes, score=14.2 required=5.0 tests=BAYES_99,URIBL_BLACK
+Message-ID: <won@lottery.example>
+
+Claim it.
+"""
+        ),
+        Check.SPAM,
+    ),
+    Row(
+        "Outlook asks for no out-of-office reply",
+        "scheduler@example.net",
+        crlf(
+            """\
+From: Scheduler <scheduler@example.net>
+To: info@example.org
+Subject: Accepted: weekly meeting
+X-Auto-Response-Suppress: DR, RN, NRN, OOF, AutoReply
+Message-ID: <meeting-5@example.net>
+
+Accepted.
+"""
+        ),
+        Check.RESPONSE_SUPPRESSED,
+    ),
+    Row(
+        "the sender asks for no out-of-office reply (OOF)",
+        "colleague@example.net",
+        crlf(
+            """\
+From: Colleague <colleague@example.net>
+To: info@example.org
+Subject: Status
+X-Auto-Response-Suppress: OOF
+Message-ID: <status-8@example.net>
+
+Status.
+"""
+        ),
+        Check.RESPONSE_SUPPRESSED,
+    ),
+    Row(
+        "a no-reply sender",
+        "no-reply@accounts.example.com",
+        crlf(
+            """\
+From: Accounts <no-reply@accounts.example.com>
+To: info@example.org
+Subject: Your invoice
+Message-ID: <invoice-1@accounts.example.com>
+
+Invoice.
+"""
+        ),
+        Check.SYSTEM_SENDER,
+    ),
+]
+
+
+def make_pipe_home(home: Path) -> Path:
+    """An engine folder with INFO and an active responder without schedule."""
+    with engine(home, background=False) as e:
+        with_user(e, ADMIN)
+        with_user(e, BOB)
+        e.host.services.create(ORG, DOMAIN, quota=5)
+        e.host.addresses.create_for_users(INFO, [BOB])
+        e.host.responders.add(INFO, "Holidays", body=AWAY)
+        e.host.responders.activate(INFO, "Holidays")
+    return home
+
+
+@pytest.fixture(scope="module")
+def pipe_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One engine folder for the whole table."""
+    return make_pipe_home(tmp_path_factory.mktemp("pipe") / "home")
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])
+def test_deliver_pipe_decides_real_world_messages(
+    row: Row, pipe_home: Path, smtp: SmtpSink
+) -> None:
+    # rule RSP-7, rule RSP-4, rule RSP-8
+    result = mailhost(
+        pipe_home,
+        "deliver",
+        "--recipient",
+        INFO,
+        "--sender",
+        row.sender,
+        "--received-at",
+        "2026-06-01T10:00:00+02:00",
+        stdin=row.raw,
+        smtp_url=smtp.url,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    [line] = result.stdout.decode().splitlines()  # one JSON object per call
+    decision = json.loads(line)
+    answered = row.check is Check.REPLY
+    assert decision["reply"] is answered, decision
+    assert decision["check"] == row.check.value, decision
+    rule = "RSP-4" if answered else "RSP-7"
+    assert decision["rule"] == rule
+    assert decision["reason"].startswith(f"{rule}: "), decision
+    if answered:
+        # The pipe process settles before it exits: the reply is at the server already.
+        [reply] = smtp.messages
+        assert reply.rcpt_tos == [row.sender]
+        assert reply.mail_from in {"", "<>"}
+        assert reply.message["Auto-Submitted"] == "auto-replied"
+        assert reply.message["Message-ID"] == decision["message_id"]
+    else:
+        time.sleep(0.1)
+        assert smtp.messages == []
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (("--recipient", f"nobody@{DOMAIN}"), "does not exist"),
+        (("--recipient", "info@example.com"), "does not exist"),
+        (("--recipient", "not an address"), "not an address|no @domain"),
+        (("--received-at", "yesterday"), "not ISO 8601"),
+        (("--received-at", "2026-13-01T10:00:00+02:00"), "not ISO 8601"),
+        (("--received-at", "2026-06-01T10:00:00"), "needs a UTC offset"),
+    ],
+    ids=[
+        "unknown-local-part",
+        "unknown-domain",
+        "malformed-recipient",
+        "received-at-words",
+        "received-at-month-13",
+        "received-at-naive",
+    ],
+)
+def test_deliver_pipe_refuses_bad_input_with_status_2(
+    args: tuple[str, str], problem: str, pipe_home: Path
+) -> None:
+    # rule RSP-7
+    defaults = {"--recipient": INFO, "--received-at": "2026-06-01T10:00:00+02:00"}
+    defaults[args[0]] = args[1]
+    result = mailhost(
+        pipe_home,
+        "deliver",
+        "--sender",
+        "someone.new@example.net",
+        *(x for pair in defaults.items() for x in pair),
+        stdin=ORDINARY,
+    )
+    assert result.returncode == 2, result
+    assert result.stdout == b""  # no decision printed
+    err = result.stderr.decode()
+    assert err.startswith("mailhost: "), err
+    assert re.search(problem, err), err
+    assert "Traceback" not in err
+
+
+def test_deliver_pipe_sends_its_reply_even_with_a_received_at_ahead_of_the_clock(
+    tmp_path: Path, smtp: SmtpSink
+) -> None:
+    # rule RSP-8, rule RSP-4
+    # Its own folder: the reply left behind must not reach another test's sink.
+    pipe_home = make_pipe_home(tmp_path / "home")
+    ahead = (datetime.now(UTC) + timedelta(minutes=2)).isoformat(timespec="seconds")
+    result = mailhost(
+        pipe_home,
+        "deliver",
+        "--recipient",
+        INFO,
+        "--sender",
+        "skewed.clock@example.net",
+        "--received-at",
+        ahead,
+        stdin=ORDINARY,
+        smtp_url=smtp.url,
+    )
+    if result.returncode == 2:  # refusing a time in the future is a fix too
+        assert "future" in result.stderr.decode()
+        return
+    assert result.returncode == 0, result.stderr.decode()
+    decision = json.loads(result.stdout)
+    assert decision["reply"] is True
+    [reply] = smtp.messages  # the pipe process settles before it exits
+    assert reply.rcpt_tos == ["skewed.clock@example.net"]
+
+
+def test_operator_cli_schedule_across_the_autumn_dst_change(
+    tmp_path: Path, smtp: SmtpSink
+) -> None:
+    # rule RSP-6, rule RSP-1, rule RSP-4, rule RSP-5
+    # Europe/Zurich leaves summer time on 2026-10-25 at 03:00: that local day lasts 25
+    # hours, from 2026-10-24T22:00Z to 2026-10-25T23:00Z.
+    home = tmp_path / "home"
+    with engine(home, background=False) as e:
+        with_user(e, ADMIN)
+        e.host.services.create(ORG, DOMAIN, quota=5)
+        e.host.addresses.create_unassigned(INFO)
+    for args in (
+        (
+            "add",
+            INFO,
+            "--name",
+            "Autumn",
+            "--body",
+            AWAY,
+            "--start",
+            "2026-10-25",
+            "--end",
+            "2026-10-25",
+            "--timezone",
+            "Europe/Zurich",
+        ),
+        ("add", INFO, "--name", "Other", "--body", "Other text."),
+        ("activate", INFO, "Other"),
+        ("activate", INFO, "Autumn"),
+    ):
+        done = mailhost(home, "responder", *args)
+        assert done.returncode == 0, done.stderr.decode()
+
+    def deliver(sender: str, at: str) -> dict[str, object]:
+        result = mailhost(
+            home,
+            "deliver",
+            "--recipient",
+            INFO,
+            "--sender",
+            sender,
+            "--received-at",
+            at,
+            stdin=ORDINARY,
+            smtp_url=smtp.url,
+        )
+        assert result.returncode == 0, result.stderr.decode()
+        decision: dict[str, object] = json.loads(result.stdout)
+        return decision
+
+    probes = [
+        ("2026-10-24T23:59:59+02:00", "a", False),  # Saturday, summer time
+        ("2026-10-25T00:00:00+02:00", "b", True),
+        ("2026-10-25T02:30:00+01:00", "c", True),  # the second 02:30
+        ("2026-10-25T23:59:59+01:00", "d", True),  # 22:59:59Z, a +02:00 end: out
+        ("2026-10-26T00:00:00+01:00", "e", False),
+    ]
+    for at, who, expected in probes:
+        decision = deliver(f"{who}@example.net", at)
+        assert decision["reply"] is expected, (at, decision)
+        if not expected:
+            assert decision["check"] == "schedule"
+            assert str(decision["reason"]).startswith("RSP-6: ")
+    assert deliver("b@example.net", "2026-10-25T12:00:00+01:00")["check"] == (
+        "replied-recently"
+    )
+    assert mailhost(home, "responder", "reset", INFO, "Autumn").returncode == 0
+    assert deliver("b@example.net", "2026-10-25T13:00:00+01:00")["reply"] is True
+    shown = mailhost(home, "responder", "show", INFO, "--json")
+    assert shown.returncode == 0, shown.stderr.decode()
+    view = json.loads(shown.stdout)
+    assert view["time_zone"] == "Europe/Zurich"
+    assert view["active"] == "Autumn"
+    assert [m["name"] for m in view["messages"] if m["active"]] == ["Autumn"]
+    history = view["history"]
+    assert [h["sender"] for h in history] == [
+        "b@example.net",
+        "d@example.net",
+        "c@example.net",
+        "b@example.net",
+    ]
+    assert all(h["sent"] for h in history)
+    assert sorted(m.rcpt_tos[0] for m in replies(smtp)) == [
+        "b@example.net",
+        "b@example.net",
+        "c@example.net",
+        "d@example.net",
+    ]
+
+
+# -- the same flow on PostgreSQL -----------------------------------------------------------------
+
+
+def test_reply_recorded_and_shown_on_postgres(
+    tmp_path: Path, postgres_env: dict[str, str], smtp: SmtpSink
+) -> None:
+    # rule RSP-4, rule RSP-8, rule RSP-1
+    clock = ManualClock(T0 - timedelta(hours=1))
+    env = {**postgres_env, "MAILHOST_SMTP_URL": smtp.url}
+    with engine(tmp_path / "home", env, clock=clock) as e:
+        assert e.settings.uses_postgres
+        with_user(e, ADMIN)
+        e.host.services.create(ORG, DOMAIN, quota=5)
+        e.host.addresses.create_unassigned(INFO)
+        r = e.host.responders
+        r.add(INFO, "Holidays", body=AWAY, time_zone="Europe/Zurich")
+        r.activate(INFO, "Holidays")
+        world = World(e, clock, smtp)
+        decision = world.deliver(BOB, T0)
+        assert decision.reply
+        assert not world.deliver(BOB, T0 + timedelta(days=1)).reply
+        [reply] = smtp.messages
+        assert reply.rcpt_tos == [BOB]
+        assert reply.message["Message-ID"] == decision.as_dict()["message_id"]
+        status = r.status(INFO)
+        assert status is not None
+        assert (status.active, status.time_zone) == ("Holidays", "Europe/Zurich")
+        [entry] = r.history(INFO)
+        assert (entry.sender, entry.message, entry.at, entry.sent) == (
+            BOB,
+            "Holidays",
+            T0,
+            True,
+        )
+        assert entry.message_id == reply.message["Message-ID"]
+    assert not (tmp_path / "home" / "events.sqlite").exists()
+
+
+def test_a_received_at_a_day_ahead_of_the_clock_is_refused(world: World) -> None:
+    # rule RSP-4: a wrong timestamp would start the sender's 7-day window in the future
+    head = world.e.runner.log_position()
+    with pytest.raises(InvalidInput, match="ahead of this host's clock"):
+        world.e.host.responders.deliver(
+            INFO, BOB, mail(sender=BOB), world.clock.now() + timedelta(days=2)
+        )
+    assert world.e.runner.log_position() == head
+
+
+def test_a_responder_template_applied_when_the_address_is_created(world: World) -> None:
+    # rule ADR-12
+    e, r = world.e, world.e.host.responders
+    r.save_template(
+        DOMAIN, "Welcome", body="Thanks, we will answer soon.", subject="Thanks"
+    )
+    created = e.host.addresses.create_unassigned(
+        f"contact@{DOMAIN}", responder_template="Welcome"
+    )
+    responder = r.get(created.address)
+    assert responder is not None
+    assert responder.message("Welcome").body == "Thanks, we will answer soon."
+    assert responder.active is None  # saved, not switched on behind the user's back
+    with pytest.raises(NotFound):
+        e.host.addresses.create_unassigned(f"x@{DOMAIN}", responder_template="Missing")
