@@ -107,6 +107,7 @@ class MailHost:
                 log,
                 services,
                 fingerprints,
+                credentials,
                 mail,
                 clock,
                 alert_sender,

@@ -16,13 +16,13 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import make_msgid
 from typing import Any, Protocol, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from attrs import field, frozen
 
 from application.actors import OPERATOR, require_admin, require_permission
 from application.clock import Clock
-from application.credentials import Fingerprints
+from application.credentials import CredentialStore, Fingerprints
 from application.log import MailHostLog
 from application.mail import MailSender, OutgoingMail
 from application.mailservices import MailServices
@@ -101,6 +101,7 @@ class Responders:
     log: MailHostLog
     services: MailServices
     fingerprints: Fingerprints
+    credentials: CredentialStore
     mail: MailSender
     clock: Clock
     sender: str
@@ -224,13 +225,15 @@ class Responders:
         """Mail a one-time code to the alternative sender; only its keyed digest is kept."""
         other = EmailAddress.parse(alternative, what="alternative sender")
         code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
-        digest = self._code_digest(address, other, code)
+        # The keyed digest waits in the credential store; the log names it only.
+        code_id = uuid4()
+        self.credentials.put_secret(code_id, self._code_digest(address, other, code))
         expires = self._change(
             address,
             by,
             lambda r: r.request_sender_verification(
                 other,
-                digest,
+                code_id,
                 at=self.clock.now(),
                 policy=self.policy,
             ),
@@ -255,9 +258,19 @@ class Responders:
     ) -> bool:
         other = EmailAddress.parse(alternative, what="alternative sender")
         digest = self._code_digest(address, other, code.strip())
-        return self._change(
-            address, by, lambda r: r.confirm_sender(other, digest, at=self.clock.now())
-        )
+
+        def check(responder: AutoResponder) -> bool:
+            pending = responder.pending_senders.get(other.key)
+            stored = self.credentials.secret(pending.code_id) if pending else None
+            matches = stored is not None and secrets.compare_digest(stored, digest)
+            confirmed = responder.confirm_sender(
+                other, code_matches=matches, at=self.clock.now()
+            )
+            if confirmed and pending is not None:
+                self.credentials.forget_secret(pending.code_id)
+            return confirmed
+
+        return self._change(address, by, check)
 
     def _code_digest(self, address: str, other: EmailAddress, code: str) -> str:
         return self.fingerprints.digest(

@@ -21,7 +21,6 @@ a single cut in time even in the repeated hour.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -43,8 +42,6 @@ MAX_NAME_LENGTH = 100
 MAX_SUBJECT_LENGTH = 200
 MAX_BODY_LENGTH = 100_000
 MAX_EXCLUSIONS = 1000
-MIN_DIGEST_LENGTH = 32
-MAX_DIGEST_LENGTH = 256
 
 
 # -- ids --------------------------------------------------------------------------------
@@ -353,13 +350,12 @@ class ResponderConfig:
 class PendingSender:
     """An alternative sender waiting for its code (RSP-2).
 
-    ``code_digest`` is what the application made of the code: it must be a keyed digest
-    (an HMAC with a secret of the application), because a plain hash of a short code is
-    reversed by trying every code.
+    ``code_id`` names the code's keyed digest in the credential store: not even a digest
+    of a short code enters the log, where trying every code would reverse it.
     """
 
     address: str
-    code_digest: str
+    code_id: UUID
     expires_at: datetime
     attempts_left: int
 
@@ -417,17 +413,6 @@ def _clean_exclusions(entries: Iterable[str]) -> tuple[str, ...]:
     if len(clean) > MAX_EXCLUSIONS:
         raise InvalidInput(f"more than {MAX_EXCLUSIONS} exclusions")
     return clean
-
-
-def _clean_digest(code_digest: str) -> str:
-    if not MIN_DIGEST_LENGTH <= len(code_digest) <= MAX_DIGEST_LENGTH or not (
-        code_digest.isascii() and code_digest.isprintable() and " " not in code_digest
-    ):
-        raise InvalidInput(
-            "code_digest must be a keyed digest of the code "
-            f"({MIN_DIGEST_LENGTH}..{MAX_DIGEST_LENGTH} printable ASCII characters)"
-        )
-    return code_digest
 
 
 class AutoResponder(Aggregate):
@@ -721,14 +706,14 @@ class AutoResponder(Aggregate):
 
     class SenderVerificationRequested(Aggregate.Event):
         sender: str
-        code_digest: str
+        code_id: UUID
         expires_at: datetime
         attempts: int
 
         def apply(self, aggregate: AutoResponder) -> None:
             aggregate.pending_senders[address_key(self.sender)] = PendingSender(
                 address=self.sender,
-                code_digest=self.code_digest,
+                code_id=self.code_id,
                 expires_at=self.expires_at,
                 attempts_left=self.attempts,
             )
@@ -736,12 +721,12 @@ class AutoResponder(Aggregate):
     def request_sender_verification(
         self,
         address: EmailAddress,
-        code_digest: str,
+        code_id: UUID,
         *,
         at: datetime,
         policy: ResponderPolicy,
     ) -> datetime:
-        """Remember the digest of the code the application mails to ``address``.
+        """Remember which stored code the application mailed to ``address``.
 
         A new request replaces an earlier pending one. Returns when the code expires.
         """
@@ -755,7 +740,7 @@ class AutoResponder(Aggregate):
             self.SenderVerificationRequested,
             timestamp=at,
             sender=str(address),
-            code_digest=_clean_digest(code_digest),
+            code_id=code_id,
             expires_at=expires_at,
             attempts=policy.verification_attempts,
         )
@@ -773,7 +758,7 @@ class AutoResponder(Aggregate):
                 pending = aggregate.pending_senders[key]
                 aggregate.pending_senders[key] = PendingSender(
                     address=pending.address,
-                    code_digest=pending.code_digest,
+                    code_id=pending.code_id,
                     expires_at=pending.expires_at,
                     attempts_left=self.attempts_left,
                 )
@@ -787,9 +772,11 @@ class AutoResponder(Aggregate):
             aggregate.verified_senders.add(key)
 
     def confirm_sender(
-        self, address: EmailAddress, code_digest: str, *, at: datetime
+        self, address: EmailAddress, *, code_matches: bool, at: datetime
     ) -> bool:
-        """Check the digest of the code the user typed; True once ``address`` is verified.
+        """Record the outcome of the code check; True once ``address`` is verified.
+
+        The application compares the typed code with the stored one (``code_id``).
 
         A wrong code is recorded (so the attempts are bounded across workers) and returns
         False; the last allowed wrong code drops the request. An expired or unknown
@@ -803,7 +790,7 @@ class AutoResponder(Aggregate):
             raise NotPermitted(
                 f"the code sent to {address} has expired; ask for a new one"
             )
-        if hmac.compare_digest(pending.code_digest, code_digest):
+        if code_matches:
             self.trigger_event(
                 self.SenderConfirmed, timestamp=at, sender=pending.address
             )

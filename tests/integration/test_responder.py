@@ -22,6 +22,7 @@ from uuid import UUID
 
 import pytest
 
+from domain.address import EmailAddress
 from domain.autoreply import Check, Decision, auto_reply_id, reply_message_id
 from domain.errors import InvalidInput, NotFound, NotPermitted
 from domain.permissions import Permission
@@ -183,6 +184,13 @@ def test_a_verified_alternative_sender_and_the_messages_own_subject(
     assert found is not None
     code = found.group(1)
     wrong = "0" * len(code) if code != "0" * len(code) else "1" * len(code)
+    events = world.e.settings.events_file
+    digest = world.e.host.responders._code_digest(
+        INFO, EmailAddress.parse(OFFICE), code
+    )
+    # rule SEC-6: neither the code nor its digest is in the log
+    assert code.encode() not in events.read_bytes()
+    assert digest.encode() not in events.read_bytes()
     assert r.confirm_sender(INFO, OFFICE, wrong) is False
     assert r.confirm_sender(INFO, OFFICE, code) is True
     r.add(INFO, "Away", body=AWAY, sender=OFFICE, subject="Out of the office")
