@@ -54,9 +54,15 @@ class ProjectionRunner:
         return sum(self.catch_up_one(projection) for projection in self.projections)
 
     def catch_up_one(self, projection: Projection) -> int:
+        """Apply the next batches; each checks, under the write lock, where it starts.
+
+        Another runner (another process's pump) may have applied the same events since
+        this one read its position: then the batch is dropped and read again, so an
+        event is applied exactly once whoever runs.
+        """
         done = 0
-        position = self.position(projection)
         while True:
+            position = self.position(projection)
             notifications = self.log.recorder.select_notifications(
                 start=position,
                 limit=BATCH,
@@ -66,16 +72,35 @@ class ProjectionRunner:
             if not notifications:
                 return done
             with self.database.transaction() as cursor:
+                if self._locked_position(cursor, projection) != position:
+                    continue
                 for notification in notifications:
                     event = self.log.mapper.to_domain_event(notification)
                     projection.process(event, notification.id, cursor)
-                position = notifications[-1].id
                 cursor.execute(
-                    "INSERT INTO mh_tracking (projection, position) VALUES (?, ?) "
-                    "ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
-                    (projection.name, position),
+                    "UPDATE mh_tracking SET position = ? WHERE projection = ?",
+                    (notifications[-1].id, projection.name),
                 )
             done += len(notifications)
+
+    def _locked_position(self, cursor: Cursor, projection: Projection) -> int:
+        """The tracked position, locked until the transaction ends.
+
+        SQLite's ``BEGIN IMMEDIATE`` already holds the database's write lock; PostgreSQL
+        locks the tracking row.
+        """
+        cursor.execute(
+            "INSERT INTO mh_tracking (projection, position) VALUES (?, 0)"
+            " ON CONFLICT (projection) DO NOTHING",
+            (projection.name,),
+        )
+        lock = " FOR UPDATE" if self.database.dialect == "postgres" else ""
+        cursor.execute(
+            f"SELECT position FROM mh_tracking WHERE projection = ?{lock}",  # noqa: S608 - constant
+            (projection.name,),
+        )
+        row = cursor.fetchone()
+        return 0 if row is None else int(row[0])
 
     def is_current(self) -> bool:
         head = self.log_position()
