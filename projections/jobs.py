@@ -55,15 +55,19 @@ class JobTable:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def due(self, now: datetime, *, lease: timedelta, limit: int = 100) -> list[Job]:
-        """Due jobs not done and not handed over within the lease."""
+    def due(
+        self, now: datetime, *, lease: timedelta | None, limit: int = 100
+    ) -> list[Job]:
+        """Due jobs not done and not handed over (within the lease, if there is one)."""
+        # Before any instant the table can hold: with no lease, a job is handed over once.
+        stale = _iso(now - lease) if lease is not None else "0"
         with self.database.transaction() as cursor:
             cursor.execute(
                 "SELECT job_id, actor, args, due_at FROM mh_jobs"
                 " WHERE done_at IS NULL AND due_at <= ?"
                 " AND (enqueued_at IS NULL OR enqueued_at <= ?)"
                 " ORDER BY due_at, position LIMIT ?",
-                (_iso(now), _iso(now - lease), limit),
+                (_iso(now), stale, limit),
             )
             rows = cursor.fetchall()
         return [
