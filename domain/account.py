@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from attrs import evolve
 from eventsourcing.domain import Aggregate
 
 from domain import ids
@@ -182,9 +183,8 @@ class UserAccount(Aggregate):
                 )
             elif self.alert_key is not None:
                 pending = aggregate.pending_alerts[self.alert_key]
-                aggregate.pending_alerts[self.alert_key] = PendingAlert(
-                    kind=pending.kind,
-                    first_at=pending.first_at,
+                aggregate.pending_alerts[self.alert_key] = evolve(
+                    pending,
                     last_at=self.timestamp,
                     count=pending.count + 1,
                     context=self.context,

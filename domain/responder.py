@@ -27,7 +27,7 @@ from enum import StrEnum
 from uuid import UUID, uuid5
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 from eventsourcing.domain import Aggregate
 
 from domain import ids
@@ -667,14 +667,8 @@ class AutoResponder(Aggregate):
 
         def apply(self, aggregate: AutoResponder) -> None:
             current = aggregate.messages[self.name_key]
-            aggregate.messages[self.name_key] = ResponderMessage(
-                name=current.name,
-                body=current.body,
-                subject=current.subject,
-                schedule=current.schedule,
-                sender=current.sender,
-                exclusions=current.exclusions,
-                generation=self.generation,
+            aggregate.messages[self.name_key] = evolve(
+                current, generation=self.generation
             )
             aggregate.generations = self.generation
 
@@ -756,11 +750,8 @@ class AutoResponder(Aggregate):
                 del aggregate.pending_senders[key]
             else:
                 pending = aggregate.pending_senders[key]
-                aggregate.pending_senders[key] = PendingSender(
-                    address=pending.address,
-                    code_id=pending.code_id,
-                    expires_at=pending.expires_at,
-                    attempts_left=self.attempts_left,
+                aggregate.pending_senders[key] = evolve(
+                    pending, attempts_left=self.attempts_left
                 )
 
     class SenderConfirmed(Aggregate.Event):
