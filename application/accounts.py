@@ -92,11 +92,7 @@ class Accounts:
         """Register a user in an organisation; the organisation's first user is its admin."""
         address = EmailAddress.parse(login, what="login")
         self.passwords.check(password, login=str(address))
-        org_id = (
-            organisation
-            if isinstance(organisation, UUID)
-            else ids.organisation_id(" ".join(organisation.split()))
-        )
+        org_id = ids.organisation_key(organisation)
         self.log.load(org_id, Organisation, f"organisation {organisation!s}")
         if self.log.exists(ids.account_id(str(address))):
             raise AlreadyExists(f"account {address} exists already")
@@ -260,15 +256,7 @@ class Accounts:
         )
 
     def _update(self, account_id: UUID, decide: Callable[[UserAccount], T]) -> T:
-        """Load, decide, save; decided again on fresh state if another writer won."""
-
-        def attempt() -> T:
-            account = self.log.load(account_id, UserAccount, "account")
-            result = decide(account)
-            self.log.save(account)
-            return result
-
-        return self.log.retrying(attempt)
+        return self.log.update(account_id, UserAccount, "account", decide)
 
     def require_password(self, account_id: UUID, password: str) -> None:
         """Check a re-entered account password under the login throttle (SEC-2).
@@ -321,5 +309,5 @@ def network_of(address: IPv4Address | IPv6Address) -> str:
     return str(ip_network(f"{address}/{prefix}", strict=False))
 
 
-def account_key(login: str) -> UUID:
-    return ids.account_id(str(EmailAddress.parse(login, what="login")))
+def account_key(login: str, *, what: str = "login") -> UUID:
+    return ids.account_id(str(EmailAddress.parse(login, what=what)))

@@ -18,13 +18,13 @@ from uuid import UUID, uuid4
 from attrs import field, frozen
 from eventsourcing.domain import Aggregate
 
-from application.accounts import Accounts
+from application.accounts import Accounts, account_key
 from application.actors import OPERATOR, require_admin, require_permission
 from application.clock import Clock
 from application.credentials import CredentialStore, Fingerprints, PasswordHasher
 from application.log import MailHostLog
 from application.mail import MailSender, OutgoingMail
-from application.mailservices import MailServices
+from application.mailservices import MailServices, split_address
 from application.mailstore import MailStore
 from domain import ids
 from domain.account import UserAccount
@@ -238,9 +238,7 @@ class Addresses:
         responder_template: str | None = None,
     ) -> CreatedAddress:
         """Claim the local part and create the mailbox (and its ``companions``) at once."""
-        local, _, domain = address.strip().rpartition("@")
-        if not local:
-            raise InvalidInput(f"address {address!r} has no @domain")
+        local, domain = split_address(address)
         service = self.services.get(domain)
         require_admin(self.log, service, by)
         local = parse_local_part(local, service.domain)
@@ -299,9 +297,7 @@ class Addresses:
         chosen = []
         for user in users:
             account_id = (
-                user
-                if isinstance(user, UUID)
-                else ids.account_id(str(EmailAddress.parse(user, what="user")))
+                user if isinstance(user, UUID) else account_key(user, what="user")
             )
             if account_id not in org.members:
                 raise NotFound(f"user {user} is not a member of {org.name}")
@@ -524,12 +520,7 @@ class Addresses:
         return tuple(service.address_of(e) for e in released)
 
     def _responder_of(self, mailbox: Mailbox) -> AutoResponder | None:
-        try:
-            return self.log.load(
-                responder_id(mailbox.address), AutoResponder, "auto-responder"
-            )
-        except NotFound:
-            return None
+        return self.log.find(responder_id(mailbox.address), AutoResponder)
 
     # -- users and permissions (ORG-3) ----------------------------------------------------
 

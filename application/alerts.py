@@ -19,7 +19,6 @@ from application.clock import Clock
 from application.log import MailHostLog
 from application.mail import MailSender, OutgoingMail
 from domain.account import UserAccount
-from domain.errors import NotFound
 from domain.security import AlertKind, PendingAlert
 
 SUBJECTS = {
@@ -48,12 +47,9 @@ class SecurityAlerts:
 
     def send(self, account_id: UUID, key: str) -> bool:
         """Send the pending alert ``key`` if it is still pending; True if a mail went out."""
-        try:
-            account = self.log.load(account_id, UserAccount, "account")
-        except NotFound:
-            return False
-        pending = account.pending_alerts.get(key)
-        if pending is None:
+        account = self.log.find(account_id, UserAccount)
+        pending = account.pending_alerts.get(key) if account is not None else None
+        if account is None or pending is None:
             return False
         self.mail.send(self.compose(account, key, pending))
         self.log.retrying(lambda: self._record(account_id, key))

@@ -47,6 +47,13 @@ class MailHostLog(Application[UUID]):
             raise NotFound(f"{what} does not exist")
         return aggregate
 
+    def find(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        """The aggregate, or None where none (or none of that kind) exists."""
+        try:
+            return self.load(aggregate_id, kind, "aggregate")
+        except NotFound:
+            return None
+
     def exists(self, aggregate_id: UUID) -> bool:
         """Whether the aggregate has any event; one indexed row read, not a replay."""
         return bool(self.recorder.select_events(aggregate_id, limit=1))
@@ -57,6 +64,19 @@ class MailHostLog(Application[UUID]):
             self.save(*aggregates)
         except IntegrityError:
             raise AlreadyExists(f"{what} exists already") from None
+
+    def update(
+        self, aggregate_id: UUID, kind: type[A], what: str, decide: Callable[[A], T]
+    ) -> T:
+        """Load, decide, save; decided again on fresh state if another writer won."""
+
+        def attempt() -> T:
+            aggregate = self.load(aggregate_id, kind, what)
+            result = decide(aggregate)
+            self.save(aggregate)
+            return result
+
+        return self.retrying(attempt)
 
     def retrying(self, command: Callable[[], T]) -> T:
         """Run load-decide-save again when another writer saved first.

@@ -21,6 +21,14 @@ from domain.permissions import Permission
 T = TypeVar("T")
 
 
+def split_address(address: str) -> tuple[str, str]:
+    """(local part, domain) as typed; validated later against the domain's service."""
+    local, _, domain = address.strip().rpartition("@")
+    if not local:
+        raise InvalidInput(f"address {address!r} has no @domain")
+    return local, domain
+
+
 @frozen
 class MailServices:
     log: MailHostLog
@@ -34,11 +42,7 @@ class MailServices:
         quota: int,
         by: UUID | None = OPERATOR,
     ) -> UUID:
-        org_id = (
-            organisation
-            if isinstance(organisation, UUID)
-            else ids.organisation_id(" ".join(organisation.split()))
-        )
+        org_id = ids.organisation_key(organisation)
         org = self.log.load(org_id, Organisation, f"organisation {organisation!s}")
         service = MailService.create(org.id, domain, quota=quota, at=self.clock.now())
         require_admin(self.log, service, by)
@@ -53,9 +57,7 @@ class MailServices:
 
     def mailbox(self, address: str) -> tuple[MailService, Mailbox]:
         """The service and the mailbox an address (or an alias of it) names."""
-        local, _, domain = address.strip().rpartition("@")
-        if not local:
-            raise InvalidInput(f"address {address!r} has no @domain")
+        local, domain = split_address(address)
         service = self.get(domain)
         entry = service.entry(parse_local_part(local, service.domain))
         mailbox = self.log.load(entry.mailbox_id, Mailbox, f"address {address}")
@@ -69,7 +71,7 @@ class MailServices:
             service.increase_quota(added, at=self.clock.now())
             return service.quota
 
-        return self._update(domain, decide)
+        return self.update(domain, decide)
 
     def set_default_permissions(
         self,
@@ -82,7 +84,7 @@ class MailServices:
             require_admin(self.log, service, by)
             service.set_default_permissions(permissions, at=self.clock.now())
 
-        self._update(domain, decide)
+        self.update(domain, decide)
 
     def save_signature_template(
         self, domain: str, name: str, text: str, *, by: UUID | None = OPERATOR
@@ -91,7 +93,7 @@ class MailServices:
             require_admin(self.log, service, by)
             service.save_signature_template(name, text, at=self.clock.now())
 
-        self._update(domain, decide)
+        self.update(domain, decide)
 
     def set_catch_all(
         self, domain: str, address: str | None, *, by: UUID | None = OPERATOR
@@ -103,21 +105,14 @@ class MailServices:
             require_admin(self.log, service, by)
             service.set_catch_all(target, at=self.clock.now())
 
-        self._update(domain, decide)
+        self.update(domain, decide)
 
     def record_dmarc(self, domain: str, record: str | None) -> None:
         """The operator's DNS check found this ``_dmarc`` TXT record (or none)."""
-        self._update(domain, lambda s: s.record_dmarc(record, at=self.clock.now()))
+        self.update(domain, lambda s: s.record_dmarc(record, at=self.clock.now()))
 
-    def _update(self, domain: str, decide: Callable[[MailService], T]) -> T:
+    def update(self, domain: str, decide: Callable[[MailService], T]) -> T:
         ascii_domain, _ = parse_domain(domain)
-
-        def attempt() -> T:
-            service = self.log.load(
-                service_id(ascii_domain), MailService, f"mail service {domain}"
-            )
-            result = decide(service)
-            self.log.save(service)
-            return result
-
-        return self.log.retrying(attempt)
+        return self.log.update(
+            service_id(ascii_domain), MailService, f"mail service {domain}", decide
+        )

@@ -23,9 +23,5 @@ class Organisations:
         return organisation.id
 
     def get(self, name_or_id: str | UUID) -> Organisation:
-        key = (
-            name_or_id
-            if isinstance(name_or_id, UUID)
-            else ids.organisation_id(" ".join(name_or_id.split()))
-        )
+        key = ids.organisation_key(name_or_id)
         return self.log.load(key, Organisation, f"organisation {name_or_id!s}")

@@ -35,7 +35,7 @@ from domain.autoreply import (
     record_reply,
     window_id_for,
 )
-from domain.errors import InvalidInput, NotFound
+from domain.errors import InvalidInput
 from domain.mailbox import Mailbox
 from domain.mailservice import AddressKind, MailService, ResponderTemplate
 from domain.permissions import Permission
@@ -51,7 +51,6 @@ from domain.responder import (
 )
 
 T = TypeVar("T")
-A = TypeVar("A", bound=AutoResponder | ReplyWindow | ReplyBudget)
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 CODE_DIGITS = 8
 # An MTA's clock may run ahead a little; a day ahead is a wrong timestamp, which would
@@ -215,7 +214,7 @@ class Responders:
 
     def get(self, address: str) -> AutoResponder | None:
         _, mailbox = self.services.mailbox(address)
-        return self._optional(responder_id(mailbox.address), AutoResponder)
+        return self.log.find(responder_id(mailbox.address), AutoResponder)
 
     # -- alternative sender (RSP-2) ---------------------------------------------------------
 
@@ -294,7 +293,7 @@ class Responders:
                 name, subject=subject, body=body, at=self.clock.now()
             )
 
-        self.log.retrying(lambda: self._save_service(domain, decide_))
+        self.services.update(domain, decide_)
 
     def apply_template(
         self,
@@ -320,7 +319,7 @@ class Responders:
                 if entry.kind is not AddressKind.MAILBOX:
                     continue
                 address = EmailAddress.parse(service.address_of(entry))
-                responder = self._optional(responder_id(address), AutoResponder)
+                responder = self.log.find(responder_id(address), AutoResponder)
                 if responder is None:
                     responder = AutoResponder.provision(address, time_zone="UTC", at=at)
                 _put_template(responder, template, activate=activate, at=at)
@@ -330,13 +329,6 @@ class Responders:
             return len(changed)
 
         return self.log.retrying(attempt)
-
-    def _save_service(
-        self, domain: str, decide_: Callable[[MailService], None]
-    ) -> None:
-        service = self.services.get(domain)
-        decide_(service)
-        self.log.save(service)
 
     # -- delivery (RSP-4, RSP-6..RSP-9) --------------------------------------------------------
 
@@ -376,11 +368,11 @@ class Responders:
         headers: Any,  # noqa: ANN401 - an email.message.Message
         at: datetime,
     ) -> Decision:
-        responder = self._optional(responder_id(mailbox.address), AutoResponder)
+        responder = self.log.find(responder_id(mailbox.address), AutoResponder)
         config = responder.config() if responder is not None else None
         window_id = window_id_for(config, envelope_sender)
-        window = self._optional(window_id, ReplyWindow) if window_id else None
-        budget = self._optional(reply_budget_id(mailbox.address, at), ReplyBudget)
+        window = self.log.find(window_id, ReplyWindow) if window_id else None
+        budget = self.log.find(reply_budget_id(mailbox.address, at), ReplyBudget)
         generation = config.active.generation if config and config.active else 0
         decision = decide(
             config,
@@ -402,11 +394,8 @@ class Responders:
 
     def send_reply(self, reply_id: UUID) -> bool:
         """The send job: compose from the record, send, mark sent; True if it sent."""
-        try:
-            reply = self.log.load(reply_id, AutoReply, "auto-reply")
-        except NotFound:
-            return False
-        if reply.sent_at is not None:
+        reply = self.log.find(reply_id, AutoReply)
+        if reply is None or reply.sent_at is not None:
             return False
         composed = compose_reply(reply.plan, date=self.clock.now())
         self.mail.send(OutgoingMail("", (composed.envelope.rcpt_to,), composed.message))
@@ -421,12 +410,6 @@ class Responders:
         return True
 
     # -- helpers -------------------------------------------------------------------------
-
-    def _optional(self, aggregate_id: UUID, kind: type[A]) -> A | None:
-        try:
-            return self.log.load(aggregate_id, kind, "aggregate")
-        except NotFound:
-            return None
 
     def _change(
         self,
@@ -447,7 +430,7 @@ class Responders:
             require_permission(
                 self.log, service, mailbox, by, Permission.MANAGE_RESPONDER
             )
-            responder = self._optional(responder_id(mailbox.address), AutoResponder)
+            responder = self.log.find(responder_id(mailbox.address), AutoResponder)
             if responder is None:
                 responder = AutoResponder.provision(
                     EmailAddress.parse(mailbox.address),

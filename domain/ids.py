@@ -9,5 +9,12 @@ def organisation_id(name: str) -> UUID:
     return uuid5(NAMESPACE, f"organisation:{name.casefold()}")
 
 
+def organisation_key(name_or_id: str | UUID) -> UUID:
+    """An organisation's id from its id, or from its name as typed (blanks folded)."""
+    if isinstance(name_or_id, UUID):
+        return name_or_id
+    return organisation_id(" ".join(name_or_id.split()))
+
+
 def account_id(login: str) -> UUID:
     return uuid5(NAMESPACE, f"account:{login.casefold()}")
