@@ -8,6 +8,8 @@ never an event that points at nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 from uuid import UUID
 
@@ -39,7 +41,15 @@ class SessionRecord:
 
 
 class CredentialStore(Protocol):
-    def put_secret(self, credential_id: UUID, encoded: str) -> None: ...
+    def put_secret(
+        self, credential_id: UUID, encoded: str, *, owner: UUID | None = None
+    ) -> None:
+        """Store a secret; ``owner`` is the aggregate whose events will name it.
+
+        A row whose owner never came to name it (a crash between this write and the
+        save) is an orphan that a sweep removes.
+        """
+        ...
 
     def secret(self, credential_id: UUID) -> str | None: ...
 
@@ -64,3 +74,20 @@ class Fingerprints(Protocol):
     def new_token(self) -> str:
         """A fresh unguessable token of at least 128 bits."""
         ...
+
+
+@contextmanager
+def staged_secret(
+    store: CredentialStore, credential_id: UUID, encoded: str, *, owner: UUID | None
+) -> Iterator[None]:
+    """The secret is stored for the block; a refused or failed block takes it back.
+
+    The secret must exist before the event that names it is saved, so it is written
+    first; when the save does not happen (a refusal, a lost race) nothing is left behind.
+    """
+    store.put_secret(credential_id, encoded, owner=owner)
+    try:
+        yield
+    except BaseException:
+        store.forget_secret(credential_id)
+        raise

@@ -25,7 +25,10 @@ class SqlCredentialStore:
         self.database = database
         ensure_schema(database, SCHEMA)
 
-    def put_secret(self, credential_id: UUID, encoded: str) -> None:
+    def put_secret(
+        self, credential_id: UUID, encoded: str, *, owner: UUID | None = None
+    ) -> None:
+        del owner  # recorded once the orphan sweep lands
         with self.database.transaction() as cursor:
             cursor.execute(
                 "INSERT INTO mh_secrets (credential_id, encoded) VALUES (?, ?)",

@@ -508,7 +508,9 @@ class _MemoryCredentials:
     secrets: dict[UUID, str]
     sessions: dict[str, SessionRecord]
 
-    def put_secret(self, credential_id: UUID, encoded: str) -> None:
+    def put_secret(
+        self, credential_id: UUID, encoded: str, *, owner: UUID | None = None
+    ) -> None:
         self.secrets[credential_id] = encoded
 
     def secret(self, credential_id: UUID) -> str | None:
