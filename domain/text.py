@@ -25,12 +25,15 @@ MAX_HEADER_LINE = 998
 _FORBIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cn", "Cs"})
 _MULTILINE_ALLOWED = frozenset({"\n", "\t"})
 
-# What a mail client or terminal may turn into a link: a scheme, a "www." host, or a
-# dotted host name followed by a path.
+# What a mail client or terminal may turn into a link: a scheme, a "www." host, a dotted
+# host name (clients link "evil.com" alone), or any word holding "://" whatever precedes
+# it. Each alternative runs to the end of the word, so nothing of a link is left over.
 _URL_LIKE = re.compile(
     r"(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.|mailto:)\S*"
-    r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?=[/:?#])\S*"
+    r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b\S*"
+    r"|\S*://\S*"
 )
+LINK_REMOVED = "[link removed]"
 
 
 def forbidden_character(value: str, *, multiline: bool = False) -> str | None:
@@ -75,10 +78,35 @@ def neutralise(value: str, *, max_length: int = 120) -> str:
     Forbidden characters become spaces (so words stay apart), link-like runs become
     "[link removed]", and an over-long value is cut with an ellipsis.
     """
-    text = "".join(
-        " " if unicodedata.category(c) in _FORBIDDEN else c for c in value
-    )
-    text = " ".join(_URL_LIKE.sub("[link removed]", text).split())
+    if max_length < 1:
+        msg = f"max_length must be at least 1, not {max_length}"
+        raise ValueError(msg)
+    text = "".join(" " if unicodedata.category(c) in _FORBIDDEN else c for c in value)
+    text = " ".join(_URL_LIKE.sub(LINK_REMOVED, text).split())
     if len(text) > max_length:
         text = text[: max_length - 1].rstrip() + "\u2026"
     return text
+
+
+def printable(value: str) -> str:
+    """Text for a terminal with its layout kept, each forbidden character shown as a code.
+
+    A command's own output (tables, paths, the operator's configuration) is not outside
+    text to be rewritten or cut, but a character a terminal obeys (ESC, BEL, a bidi
+    override) must never reach it, whatever message carried it; lone surrogates from
+    undecodable input would also make the write itself fail. Outside values in the
+    output are neutralised first; this is the last step before the terminal.
+    """
+    if forbidden_character(value, multiline=True) is None:
+        return value
+    return "".join(
+        c
+        if c in _MULTILINE_ALLOWED or unicodedata.category(c) not in _FORBIDDEN
+        else _code(c)
+        for c in value
+    )
+
+
+def _code(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"  # noqa: PLR2004 - one byte
