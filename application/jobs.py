@@ -14,11 +14,13 @@ from attrs import frozen
 
 from domain.account import UserAccount, alert_key
 from domain.autoreply import AutoReply
+from domain.mailbox import Mailbox
 from domain.security import AlertKind
 
 JOB_NAMESPACE = UUID("0b8c4f0e-3f59-5d7e-8a55-6a3c1f2d9e41")
 SEND_SECURITY_ALERT = "send_security_alert"
 SEND_AUTO_REPLY = "send_auto_reply"
+SYNC_MAIL_STORE = "sync_mail_store"
 AS_SOON_AS_POSSIBLE = datetime.min.replace(tzinfo=UTC)
 # The events that can start a job: the job schedule reads only these from the log.
 TRIGGERS: tuple[type, ...] = (
@@ -27,6 +29,9 @@ TRIGGERS: tuple[type, ...] = (
     UserAccount.PasswordChanged,
     UserAccount.RecoveryPhoneChanged,
     AutoReply.Decided,
+    Mailbox.Created,
+    Mailbox.PasswordChanged,
+    Mailbox.Deleted,
 )
 
 
@@ -61,6 +66,22 @@ def jobs_for(event: object) -> list[Job]:
         case AutoReply.Decided(originator_id=reply_id):
             # Due at once: a reply is sent when decided, whatever the MTA's clock said.
             return [Job.of(SEND_AUTO_REPLY, str(reply_id), due_at=AS_SOON_AS_POSSIBLE)]
+        case (
+            Mailbox.Created(credential_id=UUID())
+            | Mailbox.PasswordChanged()
+            | Mailbox.Deleted()
+        ):
+            # The mail store follows the log: the job writes the address's state as the
+            # log has it when the job runs, so any of these jobs, run late or twice,
+            # converges the store to the log.
+            return [
+                Job.of(
+                    SYNC_MAIL_STORE,
+                    str(event.originator_id),
+                    str(event.originator_version),
+                    due_at=AS_SOON_AS_POSSIBLE,
+                )
+            ]
     return []
 
 

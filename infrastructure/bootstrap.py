@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -29,6 +30,7 @@ from projections.directory import AddressDirectory, SqlDirectoryQueries
 from projections.jobs import JobSchedule, JobTable
 from projections.responders import ResponderViews, SqlResponderQueries
 from projections.runner import ProjectionRunner
+from workers.execution import Leases, Running, drain
 
 T = TypeVar("T")
 
@@ -42,7 +44,21 @@ class Engine:
     runner: ProjectionRunner
     jobs: JobTable
     databases: tuple[Database, ...]
+    leases: Leases
     pump: Pump | None = None
+
+    def drain(self, timeout: float = 30.0) -> int:
+        """Run, in this process, the due jobs no other process holds; how many ran.
+
+        For a short-lived process on the embedded engine (a command-line call): what its
+        commands started (a mail-store write, a mail) happens before it exits. A job that
+        fails stays scheduled for the next process that runs jobs.
+        """
+        if self.settings.broker_url:
+            return 0  # the workers of the Redis queue run them
+        self.runner.catch_up()
+        running = Running(self.host, self.jobs, self.leases)
+        return drain(running, deadline=time.monotonic() + timeout)
 
     def close(self) -> None:
         if self.pump is not None:
@@ -133,7 +149,7 @@ def open_engine(
         responder_policy=settings.responder_policy,
     )
     databases = (views,) if secrets_db is views else (views, secrets_db)
-    engine = Engine(settings, host, runner, jobs, databases)
+    engine = Engine(settings, host, runner, jobs, databases, _leases(settings))
     if background:
         engine.pump = _start_pump(engine, clock)
         host.background = _Background(engine)
@@ -146,6 +162,18 @@ def _configured(variable: str, build: Callable[[], T]) -> T:
         return build()
     except (ValueError, OSError) as e:
         raise ConfigurationError(f"{variable}: {e}") from None
+
+
+def _leases(settings: Settings) -> Leases:
+    # A hand-over to Redis is kept by Redis; one to an in-memory queue dies with its
+    # process, so it expires sooner.
+    handoff = 600.0 if settings.broker_url else 60.0
+    # TODO: read in Settings once its owner's change lands.
+    env = settings.env
+    return Leases(
+        claim=float(env.get("MAILHOST_JOB_CLAIM_LEASE") or 300.0),
+        handoff=float(env.get("MAILHOST_JOB_HANDOFF_LEASE") or handoff),
+    )
 
 
 def _databases(settings: Settings) -> tuple[Database, Database]:
@@ -171,8 +199,8 @@ def _start_pump(engine: Engine, clock: Clock) -> Pump:
         from workers.actors import ACTORS  # noqa: PLC0415 - declared after the broker
 
         queue_broker = broker.embedded_broker(ACTORS)
-        context.use(engine.host, engine.jobs)
-    pump = Pump(engine.runner, engine.jobs, queue_broker, clock)
+        context.use(Running(engine.host, engine.jobs, engine.leases))
+    pump = Pump(engine.runner, engine.jobs, queue_broker, clock, engine.leases)
     pump.start()
     return pump
 

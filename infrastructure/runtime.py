@@ -11,7 +11,6 @@ import json
 import logging
 import threading
 import time
-from datetime import timedelta
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
@@ -21,13 +20,11 @@ from application.clock import Clock
 from projections.jobs import JobTable
 from projections.runner import ProjectionRunner
 from workers.broker import QUEUE
+from workers.execution import Leases
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1
-# A job handed to Redis and not done within this time is handed over again; the actors
-# are idempotent, so a slow first attempt finishing later is harmless.
-LEASE = timedelta(minutes=30)
 
 
 class Pump:
@@ -37,19 +34,18 @@ class Pump:
         jobs: JobTable,
         broker: dramatiq.Broker,
         clock: Clock,
+        leases: Leases,
     ) -> None:
         self.runner = runner
         self.jobs = jobs
         self.broker = broker
         self.clock = clock
+        self.leases = leases
         self.embedded = isinstance(broker, StubBroker)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._worker: dramatiq.Worker | None = None
-        if self.embedded:
-            # Whatever the in-memory broker held died with the last process.
-            jobs.forget_enqueued()
 
     def start(self) -> None:
         if self.embedded:
@@ -76,10 +72,14 @@ class Pump:
             return applied + self.relay()
 
     def relay(self) -> int:
-        now = self.clock.now()
-        # The in-memory broker loses nothing while this process lives (and a restart
-        # hands everything over again): only a Redis hand-over can go stale.
-        due = self.jobs.due(now, lease=None if self.embedded else LEASE)
+        """Hand due jobs to the broker; other relays in other processes never get them.
+
+        The hand-over is recorded as the jobs are read: a crash before the broker has them
+        leaves them handed over until the lease runs out, then any relay takes them again.
+        """
+        due = self.jobs.hand_over(
+            self.clock.now(), wall=time.time(), lease=self.leases.handoff
+        )
         for job in due:
             self.broker.enqueue(
                 dramatiq.Message(
@@ -91,8 +91,6 @@ class Pump:
                     message_id=job.job_id,
                 )
             )
-        if due:
-            self.jobs.mark_enqueued([job.job_id for job in due], now)
         return len(due)
 
     def settle(self, timeout: float = 30.0) -> None:

@@ -1,14 +1,29 @@
 """The job schedule: the log's events turned into due jobs (the outbox's table).
 
 Written like any projection (rows and position in one transaction), so an event
-committed just before a crash still gets its job after restart. A relay hands due jobs
-to Dramatiq and marks them; a finished job is marked done by its worker.
+committed just before a crash still gets its job after restart.
+
+Two leases keep the effects to one attempt at a time, whatever the number of relays and
+workers in whatever processes:
+
+- a *hand-over*: a relay reads due jobs and marks them handed over in the same
+  transaction (SQLite's write lock, PostgreSQL's ``FOR UPDATE SKIP LOCKED``), so two
+  relays never hand over the same job; a hand-over that led nowhere (the process and its
+  in-memory queue died) expires and any relay hands the job over again;
+- a *claim*: the worker that runs a job first claims it with a fresh token in one
+  conditional update; a second delivery of the message finds it claimed or done and does
+  nothing. Only the holder of the token can mark the job done or release it (fencing), and
+  a claim left by a killed worker expires, after which the job is handed over again.
+
+Leases are measured on the wall clock (seconds since the epoch), not on the engine's
+clock: they are about processes being alive, and a test's manual clock jumping a day
+must not expire a claim still in flight.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from eventsourcing.utils import get_topic
 
@@ -29,9 +44,19 @@ class JobSchedule:
             "CREATE TABLE IF NOT EXISTS mh_jobs ("
             " job_id TEXT PRIMARY KEY, actor TEXT NOT NULL, args TEXT NOT NULL,"
             " due_at TEXT NOT NULL, position BIGINT NOT NULL,"
-            " enqueued_at TEXT, done_at TEXT)"
+            " enqueued_at TEXT, done_at TEXT, handed_until DOUBLE PRECISION,"
+            " claim_token TEXT, claimed_until DOUBLE PRECISION,"
+            " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT)"
         ),
         "CREATE INDEX IF NOT EXISTS mh_jobs_due ON mh_jobs (done_at, due_at)",
+    )
+    # Added to tables made before claims existed (the same as in the CREATE above).
+    columns: tuple[tuple[str, str], ...] = (
+        ("handed_until", "DOUBLE PRECISION"),
+        ("claim_token", "TEXT"),
+        ("claimed_until", "DOUBLE PRECISION"),
+        ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+        ("last_error", "TEXT"),
     )
 
     def process(self, event: object, position: int, cursor: Cursor) -> None:
@@ -49,53 +74,111 @@ class JobSchedule:
             )
 
 
+_FREE = (
+    "done_at IS NULL AND due_at <= ?"
+    " AND (handed_until IS NULL OR handed_until <= ?)"
+    " AND (claimed_until IS NULL OR claimed_until <= ?)"
+)
+
+
 class JobTable:
-    """The relay's and the workers' view of the schedule."""
+    """The relays' and the workers' view of the schedule."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        _add_missing_columns(database)
 
-    def due(
-        self, now: datetime, *, lease: timedelta | None, limit: int = 100
+    @property
+    def _skip_locked(self) -> str:
+        return " FOR UPDATE SKIP LOCKED" if self.database.dialect == "postgres" else ""
+
+    def hand_over(
+        self, now: datetime, *, wall: float, lease: float, limit: int = 100
     ) -> list[Job]:
-        """Due jobs not done and not handed over (within the lease, if there is one)."""
-        # Before any instant the table can hold: with no lease, a job is handed over once.
-        stale = _iso(now - lease) if lease is not None else "0"
+        """Due jobs nobody holds, marked handed over (until ``wall + lease``) as read."""
         with self.database.transaction() as cursor:
             cursor.execute(
-                "SELECT job_id, actor, args, due_at FROM mh_jobs"
-                " WHERE done_at IS NULL AND due_at <= ?"
-                " AND (enqueued_at IS NULL OR enqueued_at <= ?)"
-                " ORDER BY due_at, position LIMIT ?",
-                (_iso(now), stale, limit),
+                "SELECT job_id, actor, args, due_at FROM mh_jobs"  # noqa: S608 - constant
+                f" WHERE {_FREE} ORDER BY due_at, position LIMIT ?{self._skip_locked}",
+                (_iso(now), wall, wall, limit),
             )
             rows = cursor.fetchall()
-        return [
-            Job(r[0], r[1], tuple(json.loads(r[2])), datetime.fromisoformat(r[3]))
-            for r in rows
-        ]
+            for row in rows:
+                cursor.execute(
+                    "UPDATE mh_jobs SET handed_until = ? WHERE job_id = ?",
+                    (wall + lease, row[0]),
+                )
+        return [_job(row) for row in rows]
 
-    def mark_enqueued(self, job_ids: list[str], at: datetime) -> None:
+    def claim(self, job_id: str, token: str, *, wall: float, lease: float) -> bool:
+        """Take the job for one attempt; False if it is done or someone holds it."""
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "UPDATE mh_jobs SET claim_token = ?, claimed_until = ?,"
+                " attempts = attempts + 1"
+                " WHERE job_id = ? AND done_at IS NULL"
+                " AND (claimed_until IS NULL OR claimed_until <= ?)"
+                " RETURNING job_id",
+                (token, wall + lease, job_id, wall),
+            )
+            return cursor.fetchone() is not None
+
+    def claim_due(
+        self,
+        now: datetime,
+        token: str,
+        *,
+        wall: float,
+        lease: float,
+        actor: str | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        """Claim due jobs directly (a batch of one kind, or a draining process's own)."""
+        kind = " AND actor = ?" if actor is not None else ""
+        params = (_iso(now), wall, wall, *((actor,) if actor is not None else ()))
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "SELECT job_id, actor, args, due_at FROM mh_jobs"  # noqa: S608 - constant
+                f" WHERE {_FREE}{kind} ORDER BY due_at, position"
+                f" LIMIT ?{self._skip_locked}",
+                (*params, limit),
+            )
+            rows = cursor.fetchall()
+            for row in rows:
+                cursor.execute(
+                    "UPDATE mh_jobs SET claim_token = ?, claimed_until = ?,"
+                    " attempts = attempts + 1 WHERE job_id = ?",
+                    (token, wall + lease, row[0]),
+                )
+        return [_job(row) for row in rows]
+
+    def complete(self, job_ids: list[str], token: str, at: datetime) -> None:
+        """Mark done, but only jobs this token still holds (a late worker changes nothing)."""
         with self.database.transaction() as cursor:
             for job_id in job_ids:
                 cursor.execute(
-                    "UPDATE mh_jobs SET enqueued_at = ? WHERE job_id = ?",
-                    (_iso(at), job_id),
+                    "UPDATE mh_jobs SET done_at = ?, claim_token = NULL,"
+                    " claimed_until = NULL, last_error = NULL"
+                    " WHERE job_id = ? AND claim_token = ? AND done_at IS NULL",
+                    (_iso(at), job_id, token),
                 )
 
-    def forget_enqueued(self) -> None:
-        """After a restart of an in-memory broker, what it held is gone: hand it over again."""
-        with self.database.transaction() as cursor:
-            cursor.execute(
-                "UPDATE mh_jobs SET enqueued_at = NULL WHERE done_at IS NULL"
-            )
+    def release(
+        self, job_ids: list[str], token: str, error: str, *, retry_at: float
+    ) -> None:
+        """Give a failed attempt's claim back; relays hand it over again at ``retry_at``.
 
-    def complete(self, job_id: str, at: datetime) -> None:
+        Dramatiq retries the message with its own backoff meanwhile; the hand-over time
+        only stops the relays from re-sending a failing job on every poll.
+        """
         with self.database.transaction() as cursor:
-            cursor.execute(
-                "UPDATE mh_jobs SET done_at = ? WHERE job_id = ? AND done_at IS NULL",
-                (_iso(at), job_id),
-            )
+            for job_id in job_ids:
+                cursor.execute(
+                    "UPDATE mh_jobs SET claim_token = NULL, claimed_until = NULL,"
+                    " handed_until = ?, last_error = ?"
+                    " WHERE job_id = ? AND claim_token = ?",
+                    (retry_at, error[:500], job_id, token),
+                )
 
     def unfinished(self, now: datetime) -> int:
         """Jobs due by ``now`` and not done."""
@@ -107,8 +190,34 @@ class JobTable:
             row = cursor.fetchone()
         return int(row[0]) if row else 0
 
-    def next_due(self) -> datetime | None:
+    def attempts(self, job_id: str) -> int:
         with self.database.transaction() as cursor:
-            cursor.execute("SELECT MIN(due_at) FROM mh_jobs WHERE done_at IS NULL")
+            cursor.execute("SELECT attempts FROM mh_jobs WHERE job_id = ?", (job_id,))
             row = cursor.fetchone()
-        return None if row is None or row[0] is None else datetime.fromisoformat(row[0])
+        return 0 if row is None else int(row[0])
+
+
+def _job(row: tuple[object, ...]) -> Job:
+    return Job(
+        str(row[0]),
+        str(row[1]),
+        tuple(json.loads(str(row[2]))),
+        datetime.fromisoformat(str(row[3])),
+    )
+
+
+def _add_missing_columns(database: Database) -> None:
+    """Bring a table made before claims up to date; a fresh one needs nothing."""
+    with database.transaction() as cursor:
+        if database.dialect == "postgres":
+            cursor.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = 'mh_jobs'"
+            )
+            present = {str(r[0]) for r in cursor.fetchall()}
+        else:
+            cursor.execute("PRAGMA table_info(mh_jobs)")
+            present = {str(r[1]) for r in cursor.fetchall()}
+        for name, kind in JobSchedule.columns:
+            if present and name not in present:
+                cursor.execute(f"ALTER TABLE mh_jobs ADD COLUMN {name} {kind}")

@@ -1,27 +1,32 @@
-"""The actors. Each takes ids, calls one use case, and marks its job done."""
+"""The actors: each takes a job's JSON ids and runs it under a claim (one attempt at a time).
+
+Redelivery, a second relay's hand-over or a retry after a lease finds the job claimed or
+done and does nothing; see ``workers.execution``.
+"""
 
 from __future__ import annotations
-
-from uuid import UUID
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
+from application.jobs import SEND_AUTO_REPLY, SEND_SECURITY_ALERT, SYNC_MAIL_STORE
 from workers.broker import QUEUE, current
 from workers.context import engine
+from workers.execution import run_message
 
 broker = current()
 
 
-def _done() -> None:
+
+def _run(actor: str, *args: str) -> None:
     message = CurrentMessage.get_current_message()
-    if message is not None:
-        host, jobs = engine()
-        jobs.complete(message.message_id, host.alerts.clock.now())
+    if message is None:  # pragma: no cover - Dramatiq always sets it for an actor
+        raise RuntimeError(f"{actor} runs only as a Dramatiq actor")
+    run_message(engine(), message.message_id, actor, args)
 
 
 @dramatiq.actor(
-    actor_name="send_security_alert",
+    actor_name=SEND_SECURITY_ALERT,
     queue_name=QUEUE,
     broker=broker,
     max_retries=20,
@@ -30,13 +35,11 @@ def _done() -> None:
 )
 def send_security_alert(account_id: str, key: str) -> None:
     """SEC-1/SEC-2/SEC-4 mail; a repeated delivery finds nothing pending and sends nothing."""
-    host, _ = engine()
-    host.alerts.send(UUID(account_id), key)
-    _done()
+    _run(SEND_SECURITY_ALERT, account_id, key)
 
 
 @dramatiq.actor(
-    actor_name="send_auto_reply",
+    actor_name=SEND_AUTO_REPLY,
     queue_name=QUEUE,
     broker=broker,
     max_retries=20,
@@ -45,9 +48,24 @@ def send_security_alert(account_id: str, key: str) -> None:
 )
 def send_auto_reply(reply_id: str) -> None:
     """RSP-8: retried until the mail server accepts; a repeat finds it sent already."""
-    host, _ = engine()
-    host.responders.send_reply(UUID(reply_id))
-    _done()
+    _run(SEND_AUTO_REPLY, reply_id)
 
 
-ACTORS: list[dramatiq.Actor[..., None]] = [send_security_alert, send_auto_reply]
+@dramatiq.actor(
+    actor_name=SYNC_MAIL_STORE,
+    queue_name=QUEUE,
+    broker=broker,
+    max_retries=20,
+    min_backoff=1_000,
+    max_backoff=600_000,
+)
+def sync_mail_store(mailbox_id: str, version: str) -> None:
+    """The mail store follows the log: the address's hash written, or its content destroyed."""
+    _run(SYNC_MAIL_STORE, mailbox_id, version)
+
+
+ACTORS: list[dramatiq.Actor[..., None]] = [
+    send_security_alert,
+    send_auto_reply,
+    sync_mail_store,
+]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from datetime import timedelta
+import time
 from pathlib import Path
 
 import dramatiq
@@ -54,10 +54,12 @@ def test_job_recorded_but_not_handed_over_is_handed_over_after_restart(
         with_user(e)
         e.host.accounts.login(LOGIN, PASSWORD, ip="192.0.2.10")
         e.runner.catch_up()
-        [job] = e.jobs.due(e.host.alerts.clock.now(), lease=timedelta(0))
-        assert job.actor == SEND_SECURITY_ALERT
+        now = e.host.alerts.clock.now()
         # As if handed to the in-memory broker of a process that then died.
-        e.jobs.mark_enqueued([job.job_id], e.host.alerts.clock.now())
+        [job] = e.jobs.hand_over(now, wall=time.time(), lease=1.0)
+        assert job.actor == SEND_SECURITY_ALERT
+        # Another relay leaves a job that is handed over alone while the lease stands.
+        assert e.jobs.hand_over(now, wall=time.time(), lease=1.0) == []
     with engine(tmp_path, env) as e:
         e.host.settle()
     assert len(smtp.wait_for(1)) == 1

@@ -1,0 +1,141 @@
+"""Running a claimed job: the one place that turns a job row into a use-case call.
+
+Shared by the Dramatiq actors (a message names one job) and by a process that drains
+its own due jobs before it exits (the embedded command line). Either way a job runs only
+under a claim, and only the claim's holder marks it done.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from uuid import UUID, uuid4
+
+from attrs import frozen
+
+from application.host import MailHost
+from application.jobs import SEND_AUTO_REPLY, SEND_SECURITY_ALERT, SYNC_MAIL_STORE, Job
+from projections.jobs import JobTable
+
+log = logging.getLogger(__name__)
+
+# The mail store takes many addresses in one write: a bulk creation of 20,000 addresses
+# is a few dozen passwd-file rewrites, not 20,000.
+STORE_BATCH = 500
+
+
+@frozen
+class Leases:
+    """Seconds a claim and a hand-over last before another process may take the job.
+
+    A claim outlives any one attempt (the SMTP client gives up after 30 s per step); a
+    hand-over to an in-memory queue expires sooner than one to Redis, which keeps it.
+    """
+
+    claim: float = 300.0
+    handoff: float = 60.0
+    retry: float = 15.0
+
+
+@frozen
+class Running:
+    """What a job runs against: the engine's use cases, its job table, its leases."""
+
+    host: MailHost
+    jobs: JobTable
+    leases: Leases
+
+
+Handler = Callable[[MailHost, Sequence[str]], object]
+
+HANDLERS: dict[str, Handler] = {
+    SEND_SECURITY_ALERT: lambda host, args: host.alerts.send(UUID(args[0]), args[1]),
+    SEND_AUTO_REPLY: lambda host, args: host.responders.send_reply(UUID(args[0])),
+}
+
+
+def new_token() -> str:
+    return uuid4().hex
+
+
+def run_message(running: Running, job_id: str, actor: str, args: Sequence[str]) -> bool:
+    """A broker's delivery of job ``job_id``: claimed, run, done; False if not ours."""
+    host, jobs, leases = running.host, running.jobs, running.leases
+    token = new_token()
+    wall = time.time()
+    if not jobs.claim(job_id, token, wall=wall, lease=leases.claim):
+        return False  # done already, or another worker holds it
+    claimed = [Job(job_id, actor, tuple(args), host.alerts.clock.now())]
+    if actor == SYNC_MAIL_STORE:
+        claimed += jobs.claim_due(
+            host.alerts.clock.now(),
+            token,
+            wall=wall,
+            lease=leases.claim,
+            actor=SYNC_MAIL_STORE,
+            limit=STORE_BATCH - 1,
+        )
+    execute(running, claimed, token)
+    return True
+
+
+def drain(running: Running, *, deadline: float) -> int:
+    """Claim and run every due job nobody holds, until none is left or time is up."""
+    host, jobs, leases = running.host, running.jobs, running.leases
+    done = 0
+    while time.monotonic() < deadline:
+        token = new_token()
+        claimed = jobs.claim_due(
+            host.alerts.clock.now(),
+            token,
+            wall=time.time(),
+            lease=leases.claim,
+            limit=STORE_BATCH,
+        )
+        if not claimed:
+            break
+        done += execute(running, claimed, token)
+    return done
+
+
+def execute(running: Running, claimed: Sequence[Job], token: str) -> int:
+    """Run claimed jobs; each failure gives its claim back and is raised after the rest."""
+    host = running.host
+    failure: Exception | None = None
+    store = [job for job in claimed if job.actor == SYNC_MAIL_STORE]
+    if store:
+        mailbox_ids = list(dict.fromkeys(UUID(job.args[0]) for job in store))
+        sync = partial(host.addresses.sync_store, mailbox_ids)
+        failure = _attempt(running, [j.job_id for j in store], token, sync)
+    for job in claimed:
+        if job.actor == SYNC_MAIL_STORE:
+            continue
+        handler = HANDLERS.get(job.actor)
+        if handler is None:
+            log.error("job %s names an unknown actor %r", job.job_id, job.actor)
+            continue
+        run = partial(handler, host, job.args)
+        failure = _attempt(running, [job.job_id], token, run) or failure
+    if failure is not None:
+        raise failure
+    return len(claimed)
+
+
+def _attempt(
+    running: Running, job_ids: list[str], token: str, run: Callable[[], object]
+) -> Exception | None:
+    jobs = running.jobs
+    try:
+        run()
+    except Exception as e:  # noqa: BLE001 - any failure: the claim goes back, the job stays
+        jobs.release(
+            job_ids,
+            token,
+            type(e).__name__,
+            retry_at=time.time() + running.leases.retry,
+        )
+        return e
+    jobs.complete(job_ids, token, running.host.alerts.clock.now())
+    return None
