@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from attrs import field, frozen
 
@@ -15,6 +17,14 @@ from domain.security import SecurityPolicy
 
 SQLITE = "eventsourcing.sqlite"
 POSTGRES = "eventsourcing.postgres"
+# eventsourcing's PostgreSQL persistence with its start-up DDL serialised (item 6).
+POSTGRES_FACTORY = "infrastructure.pglog:SerialisedPostgresFactory"
+BROKER_SCHEMES = ("redis", "rediss", "unix")
+SMTP_SCHEMES = ("smtp", "smtps")
+MAX_WHOLE = 1_000_000_000
+MAX_SECONDS = 366 * 24 * 3600
+_YES = {"y", "yes", "t", "true", "on", "1"}
+_NO = {"n", "no", "f", "false", "off", "0"}
 
 
 class ConfigurationError(ValueError):
@@ -48,14 +58,19 @@ class Settings:
     def outbox(self) -> Path:
         return self.home / "outbox"
 
+    @property
+    def create_tables(self) -> bool:
+        """``CREATE_TABLE``: no when the operator's migration tool makes the tables."""
+        return (self.env.get("CREATE_TABLE") or "y").strip().lower() in _YES
+
     def log_env(self) -> dict[str, str]:
         """The variables eventsourcing reads, with the engine's mapper."""
         env = {
             k: v for k, v in self.env.items() if k.startswith(("POSTGRES_", "SQLITE_"))
         }
-        env["PERSISTENCE_MODULE"] = self.persistence
+        env["PERSISTENCE_MODULE"] = POSTGRES_FACTORY if self.uses_postgres else SQLITE
         env["MAPPER_TOPIC"] = "infrastructure.mapper:CattrsMapper"
-        env.setdefault("CREATE_TABLE", "y")
+        env["CREATE_TABLE"] = "y" if self.create_tables else "n"
         if not self.uses_postgres:
             env["SQLITE_DBNAME"] = str(self.events_file)
         for name in ("CIPHER_TOPIC", "CIPHER_KEY", "COMPRESSOR_TOPIC"):
@@ -78,12 +93,17 @@ class Settings:
             raise ConfigurationError(
                 "PERSISTENCE_MODULE is postgres but POSTGRES_DBNAME is unset"
             )
+        create_table = (merged.get("CREATE_TABLE") or "y").strip().lower()
+        if create_table not in _YES | _NO:
+            raise ConfigurationError(
+                f"CREATE_TABLE must be yes or no, not {merged['CREATE_TABLE']!r}"
+            )
         return cls(
             home=root,
             env=merged,
             persistence=persistence,
-            broker_url=merged.get("MAILHOST_BROKER_URL") or None,
-            smtp_url=merged.get("MAILHOST_SMTP_URL") or None,
+            broker_url=_url(merged, "MAILHOST_BROKER_URL", BROKER_SCHEMES),
+            smtp_url=_url(merged, "MAILHOST_SMTP_URL", SMTP_SCHEMES),
             mail_from=merged.get("MAILHOST_MAIL_FROM") or "security-alerts@localhost",
             geoip_csv=Path(merged["MAILHOST_GEOIP_CSV"])
             if merged.get("MAILHOST_GEOIP_CSV")
@@ -92,15 +112,15 @@ class Settings:
                 failed_login_window=timedelta(
                     seconds=_number(merged, "MAILHOST_FAILED_LOGIN_WINDOW", 900)
                 ),
-                throttle_limit=int(_number(merged, "MAILHOST_LOGIN_THROTTLE", 100)),
+                throttle_limit=_whole(merged, "MAILHOST_LOGIN_THROTTLE", 100),
             ),
             secret_key_hex=merged.get("MAILHOST_SECRET_KEY") or None,
             limits=SendingLimits(
-                max_recipients=int(_number(merged, "MAILHOST_MAX_RECIPIENTS", 100)),
-                max_per_day=int(_number(merged, "MAILHOST_MAX_MESSAGES_PER_DAY", 500)),
+                max_recipients=_whole(merged, "MAILHOST_MAX_RECIPIENTS", 100),
+                max_per_day=_whole(merged, "MAILHOST_MAX_MESSAGES_PER_DAY", 500),
             ),
             responder_policy=ResponderPolicy(
-                hourly_cap=int(_number(merged, "MAILHOST_RESPONDER_HOURLY_CAP", 20)),
+                hourly_cap=_whole(merged, "MAILHOST_RESPONDER_HOURLY_CAP", 20),
                 require_explicit_recipient=merged.get(
                     "MAILHOST_RESPONDER_EXPLICIT_RECIPIENT", "yes"
                 ).lower()
@@ -109,7 +129,10 @@ class Settings:
         )
 
 
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
+def _number(
+    env: Mapping[str, str], name: str, default: float, maximum: float = MAX_SECONDS
+) -> float:
+    """A positive, finite number of seconds: ``nan``, ``inf`` and ``1e999`` are refused."""
     raw = env.get(name)
     if not raw:
         return default
@@ -117,6 +140,40 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigurationError(f"{name} must be a finite number, not {raw!r}")
     if value <= 0:
-        raise ConfigurationError(f"{name} must be positive")
+        raise ConfigurationError(f"{name} must be positive, not {raw!r}")
+    if value > maximum:
+        raise ConfigurationError(f"{name} must be at most {maximum:g}, not {raw!r}")
     return value
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    """A count: a whole positive number (``2.5`` is refused, ``1e3`` is 1000)."""
+    value = _number(env, name, default, MAX_WHOLE)
+    if not float(value).is_integer():
+        raise ConfigurationError(
+            f"{name} must be a whole number, not {env.get(name)!r}"
+        )
+    return int(value)
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    """A URL of one of ``schemes``, checked here so a bad one never reaches a worker."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    wanted = " or ".join(f"{s}://" for s in schemes)
+    try:
+        parts = urlsplit(raw)
+        _port = parts.port  # raises for a port that is no number or out of range
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a {wanted} URL") from None
+    # The URL itself is never echoed: it may carry a password.
+    if parts.scheme.lower() not in schemes:
+        found = f"{parts.scheme}://" if parts.scheme else "one without a scheme"
+        raise ConfigurationError(f"{name} must be a {wanted} URL, not {found}")
+    if parts.scheme.lower() != "unix" and not parts.hostname:
+        raise ConfigurationError(f"{name} must name a host ({wanted}host:port)")
+    return raw

@@ -3,10 +3,17 @@
 SQLite for the embedded default, PostgreSQL when the event log is there too. Statements
 are written once with ``?`` placeholders and the subset of SQL both speak
 (``INSERT ... ON CONFLICT``, ``BIGINT``, ``TEXT``).
+
+``CREATE_TABLE=n`` (the tables are made by the operator's migration tool) holds for these
+tables too on PostgreSQL: the engine then runs no DDL there and refuses to start while a
+table it needs is missing. The SQLite files beside the log are the engine's own and
+always get their tables.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -15,9 +22,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
+from eventsourcing.utils import strtobool
 from psycopg_pool import ConnectionPool
 
+from infrastructure.settings import ConfigurationError
+
 Params = Sequence[Any]
+
+# Advisory locks are per database; a number of the engine's own (see infrastructure.pglog).
+SCHEMA_LOCK = 0x6D68_7461_626C_6573  # "mhtables"
+_CREATED_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)", re.IGNORECASE)
 
 
 class Cursor(Protocol):
@@ -36,10 +50,13 @@ class SqliteDatabase:
     """
 
     dialect = "sqlite"
+    create_tables = True
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Made 0600 before SQLite opens it: its -wal and -shm files copy these modes.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -103,6 +120,7 @@ class PostgresDatabase:
             password=env.get("POSTGRES_PASSWORD", ""),
             connect_timeout=env.get("POSTGRES_CONNECT_TIMEOUT", "10"),
         )
+        self.create_tables = create_tables_setting(env)
         self._pool = ConnectionPool(conninfo, min_size=1, max_size=4, open=True)
 
     @contextmanager
@@ -131,7 +149,43 @@ class _PostgresCursor:
 Database = SqliteDatabase | PostgresDatabase
 
 
+def create_tables_setting(env: Mapping[str, str]) -> bool:
+    """``CREATE_TABLE`` as eventsourcing reads it: yes unless the operator says no."""
+    raw = env.get("CREATE_TABLE") or "yes"
+    try:
+        return bool(strtobool(raw))
+    except ValueError:
+        raise ConfigurationError(
+            f"CREATE_TABLE must be yes or no, not {raw!r}"
+        ) from None
+
+
 def ensure_schema(database: Database, statements: Sequence[str]) -> None:
+    """Create what is missing, one process at a time on PostgreSQL.
+
+    Two PostgreSQL sessions running ``CREATE TABLE IF NOT EXISTS`` for one new table
+    both find it absent and the later fails on ``pg_type``'s unique index; a
+    transaction-scoped advisory lock makes the later wait and find the table.
+    """
     with database.transaction() as cursor:
+        if database.dialect == "postgres":
+            if not database.create_tables:
+                _check_tables(cursor, statements)
+                return
+            cursor.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
         for statement in statements:
             cursor.execute(statement)
+
+
+def _check_tables(cursor: Cursor, statements: Sequence[str]) -> None:
+    for statement in statements:
+        match = _CREATED_TABLE.search(statement)
+        if match is None:
+            continue
+        cursor.execute("SELECT to_regclass(?)", (match[1],))
+        row = cursor.fetchone()
+        if row is None or row[0] is None:
+            raise ConfigurationError(
+                f"CREATE_TABLE is no but table {match[1]} does not exist: create it"
+                " with your migration tool, or start once with CREATE_TABLE=yes"
+            )
