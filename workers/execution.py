@@ -82,7 +82,11 @@ def run_message(running: Running, job_id: str, actor: str, args: Sequence[str]) 
 
 
 def drain(running: Running, *, deadline: float) -> int:
-    """Claim and run every due job nobody holds, until none is left or time is up."""
+    """Claim and run every due job nobody holds, until none is left or time is up.
+
+    A job that fails is given back with a retry time, so this loop moves on to the
+    others rather than trying it again at once.
+    """
     host, jobs, leases = running.host, running.jobs, running.leases
     done = 0
     while time.monotonic() < deadline:
@@ -96,7 +100,10 @@ def drain(running: Running, *, deadline: float) -> int:
         )
         if not claimed:
             break
-        done += execute(running, claimed, token)
+        try:
+            done += execute(running, claimed, token)
+        except Exception as e:  # noqa: BLE001 - a failed job stays due for the next runner
+            log.warning("a job failed and stays scheduled: %s", type(e).__name__)
     return done
 
 

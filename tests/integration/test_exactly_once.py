@@ -95,7 +95,9 @@ def followers(
 
 
 def logs(folder: Path) -> str:
-    return "\n".join(p.read_text(errors="replace")[-3000:] for p in folder.glob("*.log"))
+    return "\n".join(
+        p.read_text(errors="replace")[-3000:] for p in folder.glob("*.log")
+    )
 
 
 def prepare(e: Engine) -> None:
