@@ -21,6 +21,8 @@ from domain import ids
 from domain.address import EmailAddress
 from domain.errors import AlreadyExists, DomainError, InvalidInput, NotFound
 from domain.permissions import ALL_PERMISSIONS, Permission
+from domain.responder import MAX_NAME_LENGTH, MAX_SUBJECT_LENGTH
+from domain.text import clean_block, clean_line
 from domain.time import utc
 
 MAX_QUOTA = 1_000_000
@@ -343,13 +345,17 @@ class MailService(Aggregate):
             aggregate.signature_templates[self.name] = self.text
 
     def save_signature_template(self, name: str, text: str, *, at: datetime) -> None:
-        clean = " ".join(name.split())
-        if not clean or len(clean) > 100 or not clean.isprintable():  # noqa: PLR2004
-            raise InvalidInput("a template name has 1 to 100 printable characters")
-        if len(text) > MAX_TEMPLATE:
-            raise InvalidInput(f"a template has at most {MAX_TEMPLATE} characters")
+        """A signature the admin applies to mailboxes (ADR-12), checked as a signature.
+
+        A template that a mailbox's signature would refuse could be saved but never
+        applied, so it is refused here, by the same rule.
+        """
+        clean = _template_name(name)
+        signature = clean_block(
+            text, field=f"signature template {clean!r}", max_length=MAX_TEMPLATE
+        )
         self.trigger_event(
-            self.SignatureTemplateSaved, timestamp=utc(at), name=clean, text=text
+            self.SignatureTemplateSaved, timestamp=utc(at), name=clean, text=signature
         )
 
     def signature(self, name: str | None) -> str:
@@ -370,24 +376,27 @@ class MailService(Aggregate):
     def save_responder_template(
         self, name: str, *, subject: str | None, body: str, at: datetime
     ) -> None:
-        """An auto-responder text the admin applies to addresses (ADR-12)."""
-        clean = " ".join(name.split())
-        if not clean or len(clean) > 100 or not clean.isprintable():  # noqa: PLR2004
-            raise InvalidInput("a template name has 1 to 100 printable characters")
-        if not body.strip() or len(body) > MAX_TEMPLATE:
-            raise InvalidInput(
-                f"a responder template has 1 to {MAX_TEMPLATE} characters"
+        """An auto-responder text the admin applies to addresses (ADR-12).
+
+        Checked with the limits of the responder message it becomes (its name, subject
+        and body), so a saved template can always be applied.
+        """
+        clean = _template_name(name)
+        field = f"responder template {clean!r}"
+        text = clean_block(body, field=f"{field} body", max_length=MAX_TEMPLATE)
+        if not text.strip():
+            raise InvalidInput(f"{field} body is empty")
+        line = (
+            None
+            if subject is None
+            else clean_line(
+                subject, field=f"{field} subject", max_length=MAX_SUBJECT_LENGTH
             )
-        if subject is not None and (
-            len(subject) > 998 or not subject.isprintable()  # noqa: PLR2004 - RFC 5322
-        ):
-            raise InvalidInput(
-                "a template subject is one line of at most 998 characters"
-            )
+        )
         self.trigger_event(
             self.ResponderTemplateSaved,
             timestamp=utc(at),
-            template=ResponderTemplate(clean, subject or None, body),
+            template=ResponderTemplate(clean, line or None, text),
         )
 
     def responder_template(self, name: str) -> ResponderTemplate:
@@ -427,6 +436,16 @@ def _dmarc_policy(record: str) -> str:
     if policy not in {"none", "quarantine", "reject"}:
         raise InvalidInput(f"DMARC policy {policy!r} is not none/quarantine/reject")
     return policy
+
+
+def _template_name(name: str) -> str:
+    """A template's name is also the name of the responder message it becomes."""
+    clean = clean_line(name, field="a template name", max_length=MAX_NAME_LENGTH)
+    if not clean:
+        raise InvalidInput(
+            f"a template name has 1 to {MAX_NAME_LENGTH} printable characters"
+        )
+    return clean
 
 
 def _check_quota(quota: int) -> None:

@@ -2,20 +2,22 @@
 
 Conventions for every command: ``--home DIR`` (or MAILHOST_HOME), ``--json`` where it
 prints data, bad input on stderr with exit status 2, any other failure exit status 1.
+Every line goes through ``commandline.say``/``emit``: no control character of an input
+or an exception reaches the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
 
 from application.activity import ActivityEntry
 from domain.errors import DomainError
+from domain.text import neutralise
 from infrastructure.bootstrap import open_engine
-from infrastructure.commandline import Parser, emit, engine_for
+from infrastructure.commandline import Parser, emit, engine_for, read_password, say
 from infrastructure.settings import ConfigurationError
 
 EXAMPLES = """\
@@ -43,14 +45,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
-    except (DomainError, ConfigurationError, BadInput) as e:
-        print(f"mailhost: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # noqa: BLE001 - the last line of defence prints, not a trace
-        print(f"mailhost: failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+        return _refusal(e)
+
+
+def _refusal(error: Exception) -> int:
+    """The exit status for ``error`` and its one line on stderr (no traceback).
+
+    Bad input is status 2, whichever layer noticed it: a refusal of the engine, a value
+    a command could not read (a ``ValueError``: a date, a number) or bytes that are not
+    UTF-8. Anything else is status 1, its text neutralised as outside text: it may
+    quote anything. ``say`` keeps every line free of characters a terminal obeys.
+    """
+    match error:
+        case UnicodeError():
+            # Its text would quote bytes of the input, which may be a password.
+            say("mailhost: the input is not valid UTF-8", err=True)
+            return 2
+        case DomainError() | ConfigurationError() | BadInput() | ValueError():
+            say(f"mailhost: {error}", err=True)
+            return 2
+    name = type(error).__name__
+    say(f"mailhost: failed: {name}: {neutralise(str(error), max_length=500)}", err=True)
+    return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -157,7 +176,7 @@ def _org_create(args: argparse.Namespace) -> int:
 
 
 def _user_create(args: argparse.Namespace) -> int:
-    password = sys.stdin.read().rstrip("\r\n")
+    password = read_password()
     with engine_for(args) as engine:
         account_id = engine.host.accounts.register(
             args.org, args.login, password, display_name=args.name
@@ -177,18 +196,13 @@ def _activity(args: argparse.Namespace) -> int:
         engine.runner.catch_up()
         account = engine.host.accounts.get(args.login)
         entries = engine.host.activity.recent(account.id, args.limit)
-    if args.json:
-        print(json.dumps([entry_json(e) for e in entries], indent=2))
-    else:
-        print(activity_table(entries))
+    emit(args, [entry_json(e) for e in entries], activity_table(entries))
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
     engine = open_engine(args.home)
-    print(
-        f"following the log in {engine.settings.home} (Ctrl-C to stop)", file=sys.stderr
-    )
+    say(f"following the log in {engine.settings.home} (Ctrl-C to stop)", err=True)
     try:
         while True:
             time.sleep(3600)
@@ -210,16 +224,20 @@ def entry_json(entry: ActivityEntry) -> dict[str, str | int]:
 
 
 def activity_table(entries: Sequence[ActivityEntry]) -> str:
-    """Newest first, as the user's recent-activity page would list them."""
+    """Newest first, as the user's recent-activity page would list them.
+
+    Places and devices came from outside (geolocation, the browser's User-Agent): each
+    is neutralised (ADV-5), so the table carries no control character and no link.
+    """
     header = ("when (UTC)", "what", "outcome", "place", "device", "detail")
     rows = [
         (
             f"{e.at:%Y-%m-%d %H:%M:%S}",
-            e.kind,
-            e.outcome if e.count == 1 else f"{e.outcome} x{e.count}",
-            e.place or e.network,
-            e.device,
-            e.detail,
+            neutralise(e.kind),
+            neutralise(e.outcome if e.count == 1 else f"{e.outcome} x{e.count}"),
+            neutralise(e.place or e.network or "-"),
+            _device(e.device),
+            neutralise(e.detail, max_length=200) if e.detail else "",
         )
         for e in entries
     ]
@@ -230,6 +248,14 @@ def activity_table(entries: Sequence[ActivityEntry]) -> str:
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _device(device: str) -> str:
+    """The User-Agent neutralised, the device fingerprint tag kept whole after it."""
+    client, separator, tag = device.rpartition(" [")
+    if not separator:
+        return neutralise(device) if device else ""
+    return f"{neutralise(client) or 'unknown device'} [{neutralise(tag, max_length=20)}"
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -1,4 +1,9 @@
-"""What every ``mailhost`` command shares: its engine, its output, its parser's errors."""
+"""What every ``mailhost`` command shares: its engine, its output, its parser's errors.
+
+Every line a command writes goes through ``say`` (or ``emit``): text from outside (a
+User-Agent, a header, a name in an error message) can then never put an escape sequence,
+a bell or a bidi override on the operator's terminal, whichever command printed it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
+from domain.errors import InvalidInput
+from domain.text import printable
 from infrastructure.bootstrap import Engine, open_engine
 
 
@@ -16,8 +23,9 @@ class Parser(argparse.ArgumentParser):
     """Usage errors exit with status 2 and a one-line message on stderr."""
 
     def error(self, message: str) -> NoReturn:
+        # argparse repeats unrecognised arguments as they were typed.
         self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, printable(f"{self.prog}: error: {message}") + "\n")
 
 
 @contextmanager
@@ -30,6 +38,36 @@ def engine_for(args: argparse.Namespace) -> Iterator[Engine]:
         engine.close()
 
 
+def say(text: str, *, err: bool = False) -> None:
+    """Print ``text`` (any number of lines) with no character a terminal would obey."""
+    print(printable(text), file=sys.stderr if err else sys.stdout)
+
+
 def emit(args: argparse.Namespace, data: object, text: str) -> None:
-    """``--json`` prints the data, otherwise the sentence."""
-    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)  # noqa: T201
+    """``--json`` prints the data, otherwise the sentence.
+
+    JSON needs no neutralising: ``json.dumps`` escapes every control and non-ASCII
+    character, and a link in it is data for a program, not text for a reader.
+    """
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2))  # noqa: T201
+    else:
+        say(text)
+
+
+def read_stdin(what: str) -> str:
+    """All of standard input as UTF-8 text, or ``InvalidInput`` naming ``what``.
+
+    Read as bytes: the text layer would decode with the locale's codec, and under a C
+    locale it smuggles undecodable bytes in as lone surrogates that fail much later.
+    """
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{what} on stdin is not valid UTF-8") from None
+
+
+def read_password() -> str:
+    """The password of ``--password-stdin``: one line, its line ending removed."""
+    return read_stdin("password").rstrip("\r\n")

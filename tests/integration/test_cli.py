@@ -8,11 +8,25 @@ import os
 import re
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
 
+from infrastructure.bootstrap import open_engine
+
 REPO = Path(__file__).resolve().parents[2]
+HOSTILE_AGENT = "restore now at https://evil.example/restore \x1b[31m\x07"
+# What a terminal obeys: controls (ESC, BEL, ...), format characters (bidi overrides),
+# line and paragraph separators, lone surrogates.
+TERMINAL_CONTROLS = {"Cc", "Cf", "Zl", "Zp", "Co", "Cn", "Cs"}
+
+
+def controls_in(text: str) -> list[str]:
+    """Characters of ``text`` a terminal would obey, other than line ends."""
+    return [
+        c for c in text if c != "\n" and unicodedata.category(c) in TERMINAL_CONTROLS
+    ]
 
 
 def mailhost(
@@ -29,6 +43,23 @@ def mailhost(
         text=True,
         cwd=REPO,
         env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def mailhost_bytes(
+    *args: str, stdin: bytes, home: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """``mailhost`` fed bytes, whatever they decode to, in the locale of ``env``."""
+    run_env = {**os.environ, "MAILHOST_HOME": str(home), **(env or {})}
+    run_env.pop("MAILHOST_BROKER_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "infrastructure.cli", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=REPO,
+        env=run_env,
         timeout=120,
         check=False,
     )
@@ -275,3 +306,217 @@ def test_every_command_has_help_with_an_example(
         out = capsys.readouterr().out
         assert "example" in out, command
         assert "--home" in out, command
+
+
+# -- hostile text (issue 7) -------------------------------------------------------------
+
+
+def test_activity_writes_no_control_character_to_the_terminal(tmp_path: Path) -> None:
+    # rule ADV-5, rule SEC-3: a User-Agent and a place are outside text
+    places = tmp_path / "places.csv"
+    places.write_text(
+        '192.0.2.0,192.0.2.255,"Geneva \x1b]0;owned\x07 www.evil.example \u202e"\n'
+    )
+    home = tmp_path / "home"
+    assert mailhost("org", "create", "Example Co", home=home).returncode == 0
+    created = mailhost(
+        "user",
+        "create",
+        "ann@example.org",
+        "--org",
+        "Example Co",
+        "--password-stdin",
+        stdin="a long passphrase\n",
+        home=home,
+    )
+    assert created.returncode == 0, created.stderr
+    engine = open_engine(home, {"MAILHOST_GEOIP_CSV": str(places)}, background=False)
+    try:
+        engine.host.accounts.login(
+            "ann@example.org",
+            "a long passphrase",
+            ip="192.0.2.10",
+            user_agent=HOSTILE_AGENT,
+        )
+    finally:
+        engine.close()
+    table = mailhost("activity", "ann@example.org", home=home)
+    assert table.returncode == 0, table.stderr
+    assert "signed in" in table.stdout
+    assert controls_in(table.stdout + table.stderr) == []
+    assert "https://" not in table.stdout
+    assert "www." not in table.stdout
+    assert "restore now at [link removed] [31m" in table.stdout
+    # JSON is data for a program: escaped by json.dumps, nothing removed.
+    as_json = mailhost("activity", "ann@example.org", "--json", home=home)
+    assert as_json.returncode == 0, as_json.stderr
+    assert controls_in(as_json.stdout) == []
+    [login] = [e for e in json.loads(as_json.stdout) if e["kind"] == "login"]
+    assert login["device"].startswith(HOSTILE_AGENT)
+
+
+@pytest.mark.parametrize(
+    "locale", [{}, {"LC_ALL": "C", "LANG": "C"}], ids=["utf-8", "c-locale"]
+)
+def test_a_password_on_stdin_that_is_not_utf8_exits_2(
+    tmp_path: Path, locale: dict[str, str]
+) -> None:
+    # issue 7 item 15: was a traceback and exit 1 (or a lone surrogate under C)
+    assert mailhost("org", "create", "Example Co", home=tmp_path).returncode == 0
+    result = mailhost_bytes(
+        "user",
+        "create",
+        "bob@example.org",
+        "--org",
+        "Example Co",
+        "--password-stdin",
+        stdin=b"a long pass\xff\xfephrase\n",
+        home=tmp_path,
+        env=locale,
+    )
+    assert result.returncode == 2, result.stderr
+    assert b"password on stdin is not valid UTF-8" in result.stderr
+    assert b"Traceback" not in result.stderr
+    assert b"\xff" not in result.stderr
+    missing = mailhost("activity", "bob@example.org", home=tmp_path)
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr or "unknown" in missing.stderr
+
+
+def test_a_signature_template_that_could_never_be_applied_is_refused_when_saved(
+    tmp_path: Path,
+) -> None:
+    # rule ADR-12, issue 7 item 11: was saved, then `--apply` exited 2 for ever after
+    assert mailhost("org", "create", "Example Co", home=tmp_path).returncode == 0
+    service = mailhost(
+        "service",
+        "create",
+        "example.org",
+        "--org",
+        "Example Co",
+        "--quota",
+        "3",
+        home=tmp_path,
+    )
+    assert service.returncode == 0, service.stderr
+    address = mailhost("address", "create", "info@example.org", home=tmp_path)
+    assert address.returncode == 0, address.stderr
+    for text in (b"Example Co\x00", b"Example Co \x1b[31m", b"Example Co \xff"):
+        refused = mailhost_bytes(
+            "service",
+            "template",
+            "example.org",
+            "Legal",
+            "--apply",
+            stdin=text,
+            home=tmp_path,
+        )
+        assert refused.returncode == 2, (text, refused.stderr)
+        assert b"Traceback" not in refused.stderr
+        assert controls_in(refused.stderr.decode()) == []
+    unknown = mailhost(
+        "address", "create", "x@example.org", "--signature", "Legal", home=tmp_path
+    )
+    assert unknown.returncode == 2
+    assert "signature template 'Legal' does not exist" in unknown.stderr
+    applied = mailhost(
+        "service",
+        "template",
+        "example.org",
+        "Legal",
+        "--apply",
+        stdin="Example Co\r\nGeneva\n",
+        home=tmp_path,
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert "applied to 1 mailbox(es)" in applied.stdout
+
+
+def test_a_responder_template_subject_longer_than_a_message_subject_is_refused(
+    tmp_path: Path,
+) -> None:
+    # rule ADR-12: the responder message it becomes allows 200 characters
+    assert mailhost("org", "create", "Example Co", home=tmp_path).returncode == 0
+    service = mailhost(
+        "service",
+        "create",
+        "example.org",
+        "--org",
+        "Example Co",
+        "--quota",
+        "3",
+        home=tmp_path,
+    )
+    assert service.returncode == 0, service.stderr
+    refused = mailhost(
+        "responder",
+        "template",
+        "example.org",
+        "Closed",
+        "--body",
+        "Closed.",
+        "--subject",
+        "s" * 300,
+        home=tmp_path,
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert "responder template 'Closed' subject is longer than 200" in refused.stderr
+    missing = mailhost(
+        "address",
+        "create",
+        "x@example.org",
+        "--responder-template",
+        "Closed",
+        home=tmp_path,
+    )
+    assert missing.returncode == 2
+    assert "responder template 'Closed' does not exist" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "shown"),
+    [
+        (RuntimeError("broken \x1b[2J\x07 at https://evil.example/x"), 1, "broken"),
+        (ValueError("year 0 is out of range \x1b[31m"), 2, "year 0 is out of range"),
+        (
+            UnicodeDecodeError("utf-8", b"secret\xff", 6, 7, "invalid start byte"),
+            2,
+            "the input is not valid UTF-8",
+        ),
+    ],
+)
+def test_a_failure_prints_one_line_without_control_characters(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    status: int,
+    shown: str,
+) -> None:
+    # issue 7 item 15: bad input exits 2; the exit-1 message cannot drive the terminal
+    from infrastructure import cli  # noqa: PLC0415
+
+    def fail(_: argparse.Namespace) -> int:
+        raise error
+
+    monkeypatch.setattr(cli, "_org_create", fail)
+    assert cli.main(["org", "create", "X"]) == status
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert shown in captured.err
+    assert controls_in(captured.err) == []
+    assert "https://" not in captured.err
+    assert "secret" not in captured.err
+    assert len(captured.err.splitlines()) == 1
+
+
+def test_a_usage_error_does_not_echo_control_characters(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from infrastructure.cli import main  # noqa: PLC0415
+
+    with pytest.raises(SystemExit) as exited:
+        main(["org", "create", "X", "--\x1b]0;owned\x07"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments" in err
+    assert controls_in(err) == []

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from domain.errors import AlreadyExists, DomainError, InvalidInput, NotFound
 from domain.mailservice import (
     MAX_QUOTA,
+    MAX_TEMPLATE,
     AddressEntry,
     AddressKind,
     MailService,
@@ -25,6 +26,7 @@ from domain.mailservice import (
     service_id,
 )
 from domain.permissions import Permission
+from domain.responder import MAX_SUBJECT_LENGTH
 from tests.strategies import local_parts, replay, through_mapper
 
 ORG = UUID("00000000-0000-4000-8000-00000000a002")
@@ -510,6 +512,86 @@ def test_a_record_not_starting_with_the_version_is_refused() -> None:
         service,
         InvalidInput,
         lambda: service.record_dmarc("p=reject; v=DMARC1", at=LATER),
+    )
+
+
+# -- templates (ADR-12): refused when saved, never after -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("Example Co\x00", "U+0000"),
+        ("\x1b[31mExample Co", "U+001B"),
+        ("Example Co\ud800", "U+D800"),  # invalid UTF-8 read with surrogateescape
+        ("Example Co\u2028Geneva", "U+2028"),
+        ("x" * (MAX_TEMPLATE + 1), f"longer than {MAX_TEMPLATE}"),
+    ],
+)
+def test_a_signature_template_a_signature_would_refuse_is_not_saved(
+    text: str, problem: str
+) -> None:
+    # rule ADR-12: a saved template can always be applied (it was saved, then --apply
+    # failed on every mailbox)
+    service = new_service()
+    error = assert_refused(
+        service,
+        InvalidInput,
+        lambda: service.save_signature_template("Legal", text, at=LATER),
+    )
+    assert "signature template 'Legal'" in str(error)
+    assert problem in str(error)
+
+
+def test_a_signature_template_keeps_lines_and_tabs_with_one_line_end() -> None:
+    # rule ADR-12
+    service = new_service()
+    service.save_signature_template("Legal", "Example Co\r\n\tGeneva", at=LATER)
+    assert service.signature("Legal") == "Example Co\n\tGeneva"
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "part"),
+    [
+        ("s" * 300, "Closed.", "subject"),
+        ("s" * (MAX_SUBJECT_LENGTH + 1), "Closed.", "subject"),
+        ("Closed\x0b", "Closed.", "subject"),
+        ("Closed\x1b[31m", "Closed.", "subject"),
+        ("Closed", "Closed\x00", "body"),
+        ("Closed", "Closed\udcff", "body"),
+        ("Closed", " \n ", "body"),
+    ],
+)
+def test_a_responder_template_its_message_would_refuse_is_not_saved(
+    subject: str, body: str, part: str
+) -> None:
+    # rule ADR-12: the template has the limits of the responder message it becomes
+    service = new_service()
+    error = assert_refused(
+        service,
+        InvalidInput,
+        lambda: service.save_responder_template(
+            "Closed", subject=subject, body=body, at=LATER
+        ),
+    )
+    assert f"responder template 'Closed' {part}" in str(error)
+
+
+def test_a_responder_template_subject_at_the_message_limit_is_saved() -> None:
+    # rule ADR-12
+    service = new_service()
+    subject = "s" * MAX_SUBJECT_LENGTH
+    service.save_responder_template("Closed", subject=subject, body="Closed.", at=LATER)
+    assert service.responder_template("Closed").subject == subject
+
+
+def test_a_template_name_with_a_control_character_is_refused() -> None:
+    service = new_service()
+    assert_refused(
+        service,
+        InvalidInput,
+        lambda: service.save_signature_template("Le\x1bgal", "text", at=LATER),
+        match="template name contains a control character",
     )
 
 
