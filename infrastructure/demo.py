@@ -15,6 +15,7 @@ from domain.mailservice import service_id
 from infrastructure.bootstrap import Engine, open_engine
 from infrastructure.cli import activity_table, entry_json
 from infrastructure.mailcli import directory_table
+from infrastructure.settings import ConfigurationError, Settings
 
 # Documentation address ranges (RFC 5737) with sample places, so the demo shows
 # geolocation without shipping a real GeoIP database.
@@ -26,6 +27,7 @@ SAMPLE_PLACES = """\
 """
 ORGANISATION = "Example Co"
 BURST = 30
+DEMO_MARK = "demo-home"  # names the event store an earlier demo run started empty
 LAPTOP = {"ip": "192.0.2.10", "user_agent": "Firefox 133 on Linux"}
 
 Say = Callable[[str], None]
@@ -33,13 +35,11 @@ Say = Callable[[str], None]
 
 def run_demo(*, home: str | None, window: float, as_json: bool) -> int:
     folder = Path(home or ".mailhost").absolute()
-    folder.mkdir(parents=True, exist_ok=True)
+    env = {"MAILHOST_FAILED_LOGIN_WINDOW": str(window)}
+    _claim_for_the_demo(folder, env)
     places = folder / "demo-places.csv"
     places.write_text(SAMPLE_PLACES, encoding="utf-8")
-    env = {
-        "MAILHOST_GEOIP_CSV": str(places),
-        "MAILHOST_FAILED_LOGIN_WINDOW": str(window),
-    }
+    env["MAILHOST_GEOIP_CSV"] = str(places)
     out = sys.stderr if as_json else sys.stdout
 
     def say(text: str) -> None:
@@ -56,6 +56,41 @@ def run_demo(*, home: str | None, window: float, as_json: bool) -> int:
     finally:
         engine.close()
     return 0
+
+
+def _claim_for_the_demo(folder: Path, env: dict[str, str]) -> None:
+    """Refuse a home whose event store holds data the demo did not make.
+
+    The demo founds an organisation, registers an admin and prints its password: run
+    on an operator's home it would do that inside their real data. An empty store is
+    claimed with a mark naming it; a later demo run on that same store may go on.
+    """
+    probe = open_engine(folder, env, background=False)
+    try:
+        store = _store_name(probe.settings)
+        mark = folder / DEMO_MARK
+        if probe.host.log.recorder.max_notification_id():
+            made_by_demo = mark.is_file() and mark.read_text("utf-8").strip() == store
+            if not made_by_demo:
+                raise ConfigurationError(
+                    f"{folder} already holds data ({store}); the demo needs an empty"
+                    " home: run it with --home and a new folder"
+                )
+        else:
+            mark.write_text(f"{store}\n", encoding="utf-8")
+    finally:
+        probe.close()
+
+
+def _store_name(settings: Settings) -> str:
+    """Which event store the home uses, without credentials."""
+    if settings.uses_postgres:
+        env = settings.env
+        return (
+            f"postgresql://{env.get('POSTGRES_HOST', '')}:"
+            f"{env.get('POSTGRES_PORT', '5432')}/{env['POSTGRES_DBNAME']}"
+        )
+    return str(settings.events_file)
 
 
 def _scenario(engine: Engine, say: Say, window: float) -> str:

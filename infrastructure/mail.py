@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import smtplib
 import ssl
+import threading
 from email.utils import make_msgid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from application.mail import OutgoingMail
+from infrastructure.files import PRIVATE_DIR, PRIVATE_FILE, secure_outbox
 
 SMTP_TIMEOUT_S = 30
 
@@ -60,29 +63,44 @@ class SmtpMailSender:
 
 
 class OutboxMailSender:
-    """Writes each message as an .eml file named after its Message-ID.
+    """Writes each message as ``NAME.eml`` with its envelope in ``NAME.envelope.json``.
 
-    Sending the same message twice writes the same file, which makes the outbox as
-    idempotent as a Message-ID-aware mail server. The envelope travels in
-    ``X-Envelope-*`` headers so a later relay can deliver the file.
+    The envelope stays out of the message: it lists Bcc recipients, and a relay that
+    delivered the file as it is would show them to every recipient (SND-2). Both files
+    are 0600 in a 0700 folder, and the envelope is in place before the ``.eml`` appears.
+
+    ``NAME`` is the Message-ID's digest, then the digest of the bytes and the envelope:
+    the same job sent twice (same Message-ID, same bytes) writes the same files, which
+    keeps the outbox as idempotent as a Message-ID-aware mail server, while two distinct
+    sends that share a Message-ID get two names instead of one silently replacing the
+    other.
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        secure_outbox(folder)
 
     def send(self, mail: OutgoingMail) -> None:
         message = mail.message
         if message["Message-ID"] is None:
             # The file is named after it: without one, mails would replace each other.
             message["Message-ID"] = make_msgid()
-        name = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:24]
-        data = (
-            f"X-Envelope-From: <{mail.envelope_from}>\r\n"
-            f"X-Envelope-To: {', '.join(f'<{r}>' for r in mail.recipients)}\r\n"
-        ).encode() + message.as_bytes()
-        tmp = self.folder / f".{name}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        data = message.as_bytes()
+        envelope = json.dumps(
+            {"mail_from": mail.envelope_from, "rcpt_to": list(mail.recipients)},
+            ensure_ascii=False,
+            indent=1,
+        ).encode()
+        job = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:24]
+        content = hashlib.sha256(envelope + b"\0" + data).hexdigest()[:12]
+        name = f"{job}-{content}"
+        self._write(f"{name}.envelope.json", envelope)
+        self._write(f"{name}.eml", data)
+
+    def _write(self, name: str, data: bytes) -> None:
+        tmp = self.folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        tmp.replace(self.folder / f"{name}.eml")
+        tmp.replace(self.folder / name)
