@@ -20,6 +20,7 @@ from application.log import MailHostLog
 from application.mail import MailSender, OutgoingMail
 from domain.account import UserAccount
 from domain.security import AlertKind, PendingAlert
+from domain.text import neutralise
 
 SUBJECTS = {
     AlertKind.NEW_LOCATION: "Security alert: new sign-in to your account",
@@ -85,8 +86,15 @@ def message_id(account_id: UUID, key: str, sender: str) -> str:
 
 
 def alert_text(account: UserAccount, alert: PendingAlert) -> str:
+    """The body: the provider's own words around neutralised outside text (ADV-5).
+
+    The User-Agent and the place are whatever the attempt sent or geolocation said, and
+    the display name was typed by a person: none of them may carry a link, an escape
+    sequence or a page of text into a mail the provider signs with its own name.
+    """
     when = f"{alert.first_at:%Y-%m-%d %H:%M} UTC"
-    lines = [f"Hello {account.display_name or account.login},", ""]
+    name = neutralise(account.display_name) if account.display_name else ""
+    lines = [f"Hello {name or account.login},", ""]
     if alert.kind is AlertKind.NEW_LOCATION:
         lines.append(
             "Your account was signed in to from a device or place not seen before."
@@ -102,10 +110,10 @@ def alert_text(account: UserAccount, alert: PendingAlert) -> str:
     lines.append("")
     lines.append(f"  When:   {when}")
     if alert.context is not None:
-        lines.append(
-            f"  Where:  {alert.context.place or 'unknown place'} "
-            f"(network {alert.context.network})"
-        )
-        lines.append(f"  Device: {alert.context.user_agent or 'unknown device'}")
+        place = neutralise(alert.context.place) or "unknown place"
+        network = neutralise(alert.context.network, max_length=50)
+        device = neutralise(alert.context.user_agent) or "unknown device"
+        lines.append(f"  Where:  {place} (network {network})")
+        lines.append(f"  Device: {device}")
     lines += ["", ADVICE, ""]
     return "\n".join(lines)

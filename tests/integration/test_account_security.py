@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from email import policy as email_policy
+from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,35 @@ def test_new_device_alerts_once_by_smtp_with_no_link(
         assert not any(marker in body.lower() for marker in LINK_MARKERS)
         time.sleep(0.3)
         assert len(smtp.messages) == 1
+
+
+def test_attacker_text_never_reaches_the_alert_mail(tmp_path: Path) -> None:
+    # rule ADV-5, rule SEC-1: the User-Agent, the place and the display name are not
+    # the provider's words; the alert mail is signed with the provider's name
+    agent = "restore now at https://evil.example/restore \x1b[31m\x07"
+    places = tmp_path / "places.csv"
+    places.write_text('192.0.2.0,192.0.2.255,"Geneva \x1b]0;x\x07 evil.example/y"\n')
+    home = tmp_path / "home"
+    with engine(home, {"MAILHOST_GEOIP_CSV": str(places)}) as e:
+        e.host.organisations.found(ORG)
+        e.host.accounts.register(ORG, LOGIN, PASSWORD, display_name="Ann")
+        session = e.host.accounts.login(
+            LOGIN, PASSWORD, ip="192.0.2.10", user_agent=agent
+        )
+        e.host.settle()
+    assert session.alerted
+    [eml] = (home / "outbox").glob("*.eml")
+    message = BytesParser(policy=email_policy.default).parsebytes(eml.read_bytes())
+    assert message["Subject"] == "Security alert: new sign-in to your account"
+    body = message.get_content()
+    assert "Hello Ann," in body
+    assert "Device: restore now at [link removed] [31m" in body
+    assert "Where:  Geneva ]0;x [link removed]" in body
+    assert "evil.example" not in body
+    assert not any(marker in body.lower() for marker in LINK_MARKERS)
+    assert "\x1b" not in body
+    assert "\x07" not in body
+    assert all(c in "\n\t" or c.isprintable() for c in body)
 
 
 def test_failed_logins_send_one_mail_per_window_with_the_count(
