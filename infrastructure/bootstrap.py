@@ -16,6 +16,7 @@ from application.log import MailHostLog
 from application.mail import MailSender
 from infrastructure.clock import SystemClock
 from infrastructure.credentials import SqlCredentialStore
+from infrastructure.files import secure_home
 from infrastructure.geolocation import RangeTableGeolocator
 from infrastructure.mail import OutboxMailSender, SmtpMailSender
 from infrastructure.mailstore import mail_store_from_env
@@ -96,10 +97,8 @@ def open_engine(
 ) -> Engine:
     settings = Settings.from_env(env, home=home)
     # The home holds secrets (the key, the credential store, codes in the outbox).
-    _configured(
-        "MAILHOST_HOME",
-        lambda: settings.home.mkdir(mode=0o700, parents=True, exist_ok=True),
-    )
+    # Before the log opens: its file is made 0600 before eventsourcing creates it.
+    _configured("MAILHOST_HOME", lambda: secure_home(settings))
     clock = clock or SystemClock()
     log = MailHostLog(env=settings.log_env())
     views, secrets_db = _databases(settings)
@@ -165,15 +164,7 @@ def _configured(variable: str, build: Callable[[], T]) -> T:
 
 
 def _leases(settings: Settings) -> Leases:
-    # A hand-over to Redis is kept by Redis; one to an in-memory queue dies with its
-    # process, so it expires sooner.
-    handoff = 600.0 if settings.broker_url else 60.0
-    # TODO: read in Settings once its owner's change lands.
-    env = settings.env
-    return Leases(
-        claim=float(env.get("MAILHOST_JOB_CLAIM_LEASE") or 300.0),
-        handoff=float(env.get("MAILHOST_JOB_HANDOFF_LEASE") or handoff),
-    )
+    return Leases(claim=settings.job_claim_lease, handoff=settings.job_handoff_lease)
 
 
 def _databases(settings: Settings) -> tuple[Database, Database]:

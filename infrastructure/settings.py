@@ -45,6 +45,9 @@ class Settings:
     secret_key_hex: str | None = field(repr=False)
     limits: SendingLimits
     responder_policy: ResponderPolicy
+    # Seconds a worker's claim on a job and a relay's hand-over stand (workers.execution).
+    job_claim_lease: float = 300.0
+    job_handoff_lease: float = 60.0
 
     @property
     def uses_postgres(self) -> bool:
@@ -125,6 +128,14 @@ class Settings:
                     "MAILHOST_RESPONDER_EXPLICIT_RECIPIENT", "yes"
                 ).lower()
                 not in {"no", "0", "false"},
+            ),
+            job_claim_lease=_number(merged, "MAILHOST_JOB_CLAIM_LEASE", 300),
+            # A hand-over to Redis is kept by Redis; one to an in-memory queue dies
+            # with its process, so it expires sooner.
+            job_handoff_lease=_number(
+                merged,
+                "MAILHOST_JOB_HANDOFF_LEASE",
+                600 if merged.get("MAILHOST_BROKER_URL") else 60,
             ),
         )
 
