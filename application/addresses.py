@@ -3,7 +3,11 @@ permissions (ORG-3), passwords (PWD-1, PWD-2, ADR-7), signatures (ADR-12).
 
 Each command loads the mail service and the mailboxes it touches, decides, and saves them
 in one transaction; secrets go to the credential store first (under a fresh id the events
-name), the mail store gets the new hash after the save.
+name, owned by the aggregate that names it), and are taken back when the save does not
+happen. The save is the only write: the mail store (passwd-file lines, destroyed content)
+is brought to the log's state by ``sync_store``, a job the saved events start, so a crash
+after the save can never leave the store behind for good (two writes, one of which may
+not happen, could).
 """
 
 from __future__ import annotations
@@ -21,7 +25,12 @@ from eventsourcing.domain import Aggregate
 from application.accounts import Accounts, account_key
 from application.actors import OPERATOR, require_admin, require_permission
 from application.clock import Clock
-from application.credentials import CredentialStore, Fingerprints, PasswordHasher
+from application.credentials import (
+    CredentialStore,
+    Fingerprints,
+    PasswordHasher,
+    staged_secret,
+)
 from application.log import MailHostLog
 from application.mail import MailSender, OutgoingMail
 from application.mailservices import MailServices, split_address
@@ -40,6 +49,14 @@ from domain.security import PasswordPolicy
 
 T = TypeVar("T")
 GENERATED_BYTES = 15  # 120 bits, 20 URL-safe characters
+# Events after which a mail store write made from an older state may be stale.
+_STORE_TOPICS = (
+    "Mailbox.Created",
+    "Mailbox.PasswordChanged",
+    "Mailbox.Deleted",
+    "MailService.AddressesClaimed",
+)
+_SYNC_ROUNDS = 5
 
 
 class InvitationNotSent(RuntimeError):  # noqa: N818 - reads as what happened
@@ -249,15 +266,22 @@ class Addresses:
             if (responder_template)
             else None
         )
-        credential_id = None
-        if encoded is not None:
-            credential_id = uuid4()
-            self.credentials.put_secret(credential_id, encoded)
 
         def attempt() -> Mailbox:
             fresh = self.services.get(domain)
-            at = self.clock.now()
             mailbox_id = fresh.new_mailbox_id(local)
+            if encoded is None:
+                return decide_and_save(fresh, mailbox_id, None)
+            credential_id = uuid4()
+            with staged_secret(
+                self.credentials, credential_id, encoded, owner=mailbox_id
+            ):
+                return decide_and_save(fresh, mailbox_id, credential_id)
+
+        def decide_and_save(
+            fresh: MailService, mailbox_id: UUID, credential_id: UUID | None
+        ) -> Mailbox:
+            at = self.clock.now()
             fresh.claim([AddressEntry(local, kind, mailbox_id)], at=at)
             mailbox = Mailbox.create(
                 mailbox_id,
@@ -286,8 +310,6 @@ class Addresses:
             return mailbox
 
         mailbox = self.log.retrying(attempt)
-        if encoded is not None:
-            self.store.set_password(mailbox.address, encoded)
         return CreatedAddress(mailbox.address, mailbox.id, generated)
 
     def _members(
@@ -321,7 +343,7 @@ class Addresses:
         (its digest is kept): if the mail cannot be sent, ``reinvite`` sends a new one.
         """
         target = str(EmailAddress.parse(send_to, what="invitee")) if send_to else None
-        token, token_id = self._new_token()
+        token, token_id = self.fingerprints.new_token(), uuid4()
         invitation_id = uuid4()
 
         def invitation_for(service: MailService, mailbox: Mailbox) -> list[Aggregate]:
@@ -338,17 +360,23 @@ class Addresses:
                 )
             ]
 
-        self._create(
-            address,
-            AddressKind.MAILBOX,
-            CreationMode.INVITATION,
-            by=by,
-            creator=by,
-            signature=signature,
-            encoded=None,
-            generated=None,
-            companions=invitation_for,
-        )
+        with staged_secret(
+            self.credentials,
+            token_id,
+            self.fingerprints.digest(token),
+            owner=invitation_id,
+        ):
+            self._create(
+                address,
+                AddressKind.MAILBOX,
+                CreationMode.INVITATION,
+                by=by,
+                creator=by,
+                signature=signature,
+                encoded=None,
+                generated=None,
+                companions=invitation_for,
+            )
         self._mail_invitation(invitation_id, token)
         return invitation_id
 
@@ -366,25 +394,26 @@ class Addresses:
         require_admin(self.log, service, by)
         if mailbox.mode is not CreationMode.INVITATION or mailbox.users:
             raise InvalidInput(f"{mailbox.address} is not waiting for an invitation")
-        token, token_id = self._new_token()
-        invitation = Invitation.send(
-            uuid4(),
-            organisation_id=service.organisation_id,
-            mailbox_id=mailbox.id,
-            address=mailbox.address,
-            sent_to=target,
-            login_choice=login_choice,
-            token_id=token_id,
-            at=self.clock.now(),
-        )
-        self.log.create(invitation, what="invitation")
+        token, token_id, invitation_id = self.fingerprints.new_token(), uuid4(), uuid4()
+        with staged_secret(
+            self.credentials,
+            token_id,
+            self.fingerprints.digest(token),
+            owner=invitation_id,
+        ):
+            invitation = Invitation.send(
+                invitation_id,
+                organisation_id=service.organisation_id,
+                mailbox_id=mailbox.id,
+                address=mailbox.address,
+                sent_to=target,
+                login_choice=login_choice,
+                token_id=token_id,
+                at=self.clock.now(),
+            )
+            self.log.create(invitation, what="invitation")
         self._mail_invitation(invitation.id, token)
         return invitation.id
-
-    def _new_token(self) -> tuple[str, UUID]:
-        token, token_id = self.fingerprints.new_token(), uuid4()
-        self.credentials.put_secret(token_id, self.fingerprints.digest(token))
-        return token, token_id
 
     def _mail_invitation(self, invitation_id: UUID, token: str) -> None:
         invitation = self.log.load(invitation_id, Invitation, "invitation")
@@ -418,21 +447,30 @@ class Addresses:
         if self.log.exists(ids.account_id(str(address))):
             raise InvalidInput(f"login {address} is taken; choose another")
         credential_id = uuid4()
-        self.credentials.put_secret(credential_id, self.hasher.hash(password))
-        at = self.clock.now()
-        org = self.log.load(invitation.organisation_id, Organisation, "organisation")
-        mailbox = self.log.load(invitation.mailbox_id, Mailbox, "address")
-        account = UserAccount.register(
-            org.id,
-            address,
-            credential_id=credential_id,
-            display_name=display_name,
-            at=at,
-        )
-        org.admit(account.id, role=Role.MEMBER, at=at)
-        mailbox.assign(account.id, at=at)
-        invitation.accept(account.id, at=at)
-        self.log.create(account, org, mailbox, invitation, what=f"account {address}")
+        with staged_secret(
+            self.credentials,
+            credential_id,
+            self.hasher.hash(password),
+            owner=ids.account_id(str(address)),
+        ):
+            at = self.clock.now()
+            org = self.log.load(
+                invitation.organisation_id, Organisation, "organisation"
+            )
+            mailbox = self.log.load(invitation.mailbox_id, Mailbox, "address")
+            account = UserAccount.register(
+                org.id,
+                address,
+                credential_id=credential_id,
+                display_name=display_name,
+                at=at,
+            )
+            org.admit(account.id, role=Role.MEMBER, at=at)
+            mailbox.assign(account.id, at=at)
+            invitation.accept(account.id, at=at)
+            self.log.create(
+                account, org, mailbox, invitation, what=f"account {address}"
+            )
         self.credentials.forget_secret(invitation.token_id)
         return account.id
 
@@ -463,9 +501,11 @@ class Addresses:
     ) -> tuple[str, ...]:
         """Delete one or several addresses of one domain; their content is destroyed.
 
-        All are checked first; then the mail store destroys the content (idempotent) and
-        the log records the deletions in one transaction. A crash in between leaves the
-        addresses listed, empty; deleting them again finishes the job.
+        All are checked, then the log records the deletions in one transaction: that
+        frees the slots at once. The content and the login go by ``sync_store``, the job
+        the deletions start (retried until the store has done it), so nothing is
+        destroyed for a deletion that was not recorded, and no recorded deletion keeps
+        its content for good.
         """
         if not addresses:
             raise InvalidInput("name at least one address to delete")
@@ -475,17 +515,7 @@ class Addresses:
         service = self.services.get(domains.pop())
         require_admin(self.log, service, by)
         locals_ = [parse_local_part(a, service.domain) for a in addresses]
-        entries = [service.entry(lp) for lp in locals_]
-        doomed = [e for e in entries if e.kind is not AddressKind.ALIAS]
-        for entry in doomed:
-            self.store.destroy(service.address_of(entry))
-
-        deleted = self.log.retrying(lambda: self._release(service.domain, locals_))
-        for mailbox_id in {e.mailbox_id for e in doomed}:
-            credential = self.log.load(mailbox_id, Mailbox, "address").credential_id
-            if credential is not None:
-                self.credentials.forget_secret(credential)
-        return deleted
+        return self.log.retrying(lambda: self._release(service.domain, locals_))
 
     def _release(self, domain: str, locals_: Sequence[str]) -> tuple[str, ...]:
         """Free the local parts and delete their mailboxes (with their aliases)."""
@@ -600,17 +630,19 @@ class Addresses:
             self._require_proof(mailbox, by, old_password, account_password)
         self.passwords.check(new_password, login=mailbox.address)
         encoded = self.hasher.hash(new_password)
-        credential_id = uuid4()
-        self.credentials.put_secret(credential_id, encoded)
-        old = mailbox.credential_id
 
-        def decide(service: MailService, box: Mailbox) -> tuple[UUID, ...]:
+        def attempt() -> tuple[tuple[UUID, ...], UUID | None]:
+            service, box = self.services.mailbox(address)
             require_permission(self.log, service, box, by, Permission.CHANGE_PASSWORD)
-            return box.change_password(credential_id, by=by, at=self.clock.now())
+            old, credential_id = box.credential_id, uuid4()
+            with staged_secret(self.credentials, credential_id, encoded, owner=box.id):
+                kept = box.change_password(credential_id, by=by, at=self.clock.now())
+                self.log.save(box)
+            return kept, old
 
-        kept = self._update(address, decide)
-        self.store.set_password(mailbox.address, encoded)
+        kept, old = self.log.retrying(attempt)
         if old is not None:
+            # A sync_store job still holding the old id then finds nothing to write.
             self.credentials.forget_secret(old)
         return kept
 
@@ -705,7 +737,11 @@ class Addresses:
         )
 
     def resync_store(self, address: str) -> None:
-        """Write the address's current hash to the mail store again (after a failed write)."""
+        """Write the address's current hash to the mail store now (an operator's repair).
+
+        The jobs converge the store by themselves; this is for a store that was
+        restored from a backup or edited by hand, and names what it cannot write.
+        """
         _, mailbox = self.services.mailbox(address)
         if mailbox.credential_id is None:
             raise InvalidInput(f"{address} has no password")
@@ -715,6 +751,91 @@ class Addresses:
                 f"the credential of {address} is missing; set a new password"
             )
         self.store.set_password(mailbox.address, encoded)
+
+    def sync_store(self, mailbox_ids: Sequence[UUID]) -> None:
+        """Bring the mail store to the log's current state for these mailboxes.
+
+        Run by the job that ``Mailbox.Created``/``PasswordChanged``/``Deleted`` start,
+        with a batch of them at once: whatever event started it, it reads the current
+        state, so a repeated, late or reordered job writes the same thing. A deleted
+        mailbox's content and login are destroyed and its credential forgotten; if its
+        address lives again under a newer mailbox, that one's hash is written again.
+        The hashes are written in one ``set_passwords`` call (a 20,000-row import must
+        not rewrite the passwd-file 20,000 times). A write made from a state that
+        changed meanwhile is redone, so two jobs racing cannot leave an old hash last.
+        A store failure raises: the job is retried.
+        """
+        pending = list(dict.fromkeys(mailbox_ids))
+        for _ in range(_SYNC_ROUNDS):
+            decided_on = self._sync_once(pending)
+            changed: dict[UUID, bool] = {}
+            pending = [
+                mailbox_id
+                for mailbox_id, versions in decided_on.items()
+                if self._stale(versions, changed)
+            ]
+            if not pending:
+                return
+        msg = f"{len(pending)} mailbox(es) kept changing while the store was written"
+        raise RuntimeError(msg)
+
+    def _sync_once(self, mailbox_ids: Iterable[UUID]) -> dict[UUID, dict[UUID, int]]:
+        """One pass; for each mailbox, the versions its write was decided on."""
+        decided_on: dict[UUID, dict[UUID, int]] = {}
+        live: dict[str, Mailbox] = {}
+        for mailbox_id in mailbox_ids:
+            box = self.log.find(mailbox_id, Mailbox)
+            if box is None:
+                continue
+            versions = decided_on[mailbox_id] = {box.id: box.version}
+            if not box.deleted:
+                live[box.address.lower()] = box
+                continue
+            self.store.destroy(box.address)
+            if box.credential_id is not None:
+                self.credentials.forget_secret(box.credential_id)
+            successor = self._successor(box, versions)
+            if successor is not None:
+                live[successor.address.lower()] = successor
+        hashes = {
+            box.address: encoded
+            for box in live.values()
+            if box.credential_id is not None
+            and (encoded := self.credentials.secret(box.credential_id)) is not None
+        }
+        if hashes:
+            self.store.set_passwords(hashes)
+        return decided_on
+
+    def _successor(self, box: Mailbox, versions: dict[UUID, int]) -> Mailbox | None:
+        """The live mailbox that has a deleted one's address now, if any."""
+        service = self.log.find(box.service_id, MailService)
+        if service is None:
+            return None
+        versions[service.id] = service.version
+        entry = service.addresses.get(box.address.rpartition("@")[0].casefold())
+        if entry is None or entry.mailbox_id == box.id:
+            return None
+        if entry.kind not in {AddressKind.MAILBOX, AddressKind.NO_REPLY}:
+            return None
+        successor = self.log.find(entry.mailbox_id, Mailbox)
+        if successor is None or successor.deleted:
+            return None
+        versions[successor.id] = successor.version
+        return successor
+
+    def _stale(self, versions: dict[UUID, int], changed: dict[UUID, bool]) -> bool:
+        """Whether an aggregate a write was decided on has a newer store event."""
+        for aggregate_id, version in versions.items():
+            if aggregate_id not in changed:
+                changed[aggregate_id] = self._changed_since(aggregate_id, version)
+            if changed[aggregate_id]:
+                return True
+        return False
+
+    def _changed_since(self, aggregate_id: UUID, version: int) -> bool:
+        newer = self.log.recorder.select_events(aggregate_id, gt=version)
+        return any(event.topic.endswith(_STORE_TOPICS) for event in newer)
 
     def _update(self, address: str, decide: Callable[[MailService, Mailbox], T]) -> T:
         def attempt() -> T:

@@ -56,31 +56,49 @@ The report
 as a whole: its size, the quota); ``column`` is the header name, or "" for the row or
 the file. If there is any problem nothing is created. Otherwise ``apply`` claims every
 address in one ``AddressesClaimed`` event, creates every ``Mailbox`` in the same
-transaction, then gives the mail store every hash in one write, and returns each address
-with its generated password (None for a redirect), once. Passwords never reach an
-event, the log or the report's repr.
+transaction, and returns each address with its generated password (None for a
+redirect), once. Passwords never reach an event, the log or the report's repr.
+
+A crash (kill -9)
+-----------------
+The save is the only write that decides: the mail store gets the hashes from the jobs
+the ``Mailbox.Created`` events start (``Addresses.sync_store``), so it converges after a
+crash at any point. The generated passwords would still be lost with the process if it
+died between the save and the report, so before the save they are *sealed* (encrypted
+under a key derived from the engine's secret key) into the credential store under the
+*run id*, derived from the domain and the SHA-256 of the file. Applying the same file
+again finds that run saved and returns its passwords from the sealed copy instead of
+refusing every row as existing; ``acknowledge`` destroys the copy once the report has
+been shown (the CLI does after printing it). A run that crashed before its save left
+nothing in the log: applying the file again simply applies it. Secrets of a run that
+never saved are taken back at once on a refusal, and by the orphan sweep after a crash
+(which also ends an unread sealed copy after its grace period).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import itertools
+import json
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from typing import NamedTuple
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 from attrs import field, frozen
 
 from application.actors import OPERATOR, require_admin
 from application.addresses import generate_password
 from application.clock import Clock
-from application.credentials import CredentialStore, PasswordHasher
+from application.credentials import CredentialStore, PasswordHasher, staged_secret
 from application.log import MailHostLog
 from application.mailservices import MailServices
 from application.mailstore import MailStore
+from application.sealing import SealBroken, Sealer
 from domain import ids
 from domain.address import EmailAddress
 from domain.errors import InvalidInput
@@ -115,6 +133,7 @@ MAX_NAMED = 10  # unknown columns named in one message
 UTF8_BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 CSV_FIELD_LIMIT_MESSAGE = "field larger than field limit"
+RUN_NAMESPACE = UUID("6f1c2a9e-8d4b-5e37-9a0c-3b7e5d1f4a62")
 
 
 class RowError(NamedTuple):
@@ -142,8 +161,9 @@ class BulkReport:
     ``ok``: no problem (after ``apply``: everything was created; after ``check``: applying
     would create everything, if nothing changes in between). ``rows``: the data rows
     read (blank lines excluded). ``applied``: this report comes from ``apply`` and the
-    addresses exist. ``unsynced``: created addresses whose hash the mail store did not
-    take (the store failed); ``Addresses.resync_store`` writes them again.
+    addresses exist. ``recovered``: they were created by an earlier run of the same file
+    that did not get to show its report; the passwords come from its sealed copy.
+    ``run_id``: the sealed copy to destroy (``BulkCreation.acknowledge``) once shown.
     """
 
     ok: bool
@@ -151,7 +171,8 @@ class BulkReport:
     errors: tuple[RowError, ...] = ()
     created: tuple[CreatedRow, ...] = ()
     applied: bool = False
-    unsynced: tuple[str, ...] = ()
+    recovered: bool = False
+    run_id: UUID | None = None
 
     def as_text(self) -> str:
         """For a person: the problems, or the addresses with their passwords (shown once)."""
@@ -173,17 +194,17 @@ class BulkReport:
             f"created {len(self.created)} address(es); "
             "each password is shown this once, pass it on now:"
         )
+        if self.recovered:
+            head = (
+                f"this file was applied already by a run that did not show its report: "
+                f"the {len(self.created)} address(es) it created, each password shown "
+                "this once, pass it on now:"
+            )
         lines = [head]
         width = max((len(c.address) for c in self.created), default=0)
         for address, password in self.created:
             shown = password if password is not None else "(redirect: no password)"
             lines.append(f"  {address:<{width}}  {shown}")
-        if self.unsynced:
-            lines.append(
-                f"the mail store did not take the password of {len(self.unsynced)} "
-                "address(es); write them again (resync) once it is back:"
-            )
-            lines.extend(f"  {address}" for address in self.unsynced)
         return "\n".join(lines) + "\n"
 
     def as_csv(self) -> str:
@@ -241,14 +262,27 @@ class _Refused(Exception):  # noqa: N818 - a control-flow signal, never leaves t
 @frozen
 class _Planned:
     row: _Row
+    address: str
+    mailbox_id: UUID
     credential_id: UUID | None
     encoded: str | None = field(repr=False)
     password: str | None = field(repr=False)
 
 
+def run_id(domain: str, data: bytes) -> UUID:
+    """The id of a file's run on a domain: the same file, the same run."""
+    return uuid5(RUN_NAMESPACE, f"{domain}:{hashlib.sha256(data).hexdigest()}")
+
+
 @frozen
 class BulkCreation:
-    """Create many addresses of one domain from a CSV file (ADR-9), all or nothing."""
+    """Create many addresses of one domain from a CSV file (ADR-9), all or nothing.
+
+    ``store`` is not written here any more (the jobs do); it stays a field so that
+    callers build this as before. Without a ``sealer`` nothing is sealed: a crash
+    between the save and the report loses the passwords (``address password`` sets
+    new ones).
+    """
 
     log: MailHostLog
     services: MailServices
@@ -256,6 +290,7 @@ class BulkCreation:
     hasher: PasswordHasher
     store: MailStore
     clock: Clock
+    sealer: Sealer | None = None
 
     def check(
         self, domain: str, data: bytes, *, by: UUID | None = OPERATOR
@@ -272,36 +307,48 @@ class BulkCreation:
     ) -> BulkReport:
         """Check, then create every row or (any problem) nothing.
 
-        Secrets go to the credential store first, under fresh ids the events name; the
-        service and all mailboxes are saved in one transaction (re-decided on fresh
-        state if another writer saved first); the mail store gets the hashes after.
+        The file's run saved already (a crash before its report): its report again,
+        from the sealed copy. Otherwise the sealed passwords and the hashes go to the
+        credential store first (the hashes under fresh ids the events name, owned by
+        their mailboxes); the service and all mailboxes are saved in one transaction
+        (re-decided on fresh state if another writer saved first); a refusal takes
+        every secret back.
         """
         service = self.services.get(domain)
         require_admin(self.log, service, by)
+        run = run_id(service.domain, data)
+        recovered = self._recovered(run)
+        if recovered is not None:
+            return recovered
         read = _read(data, service.domain)
         errors = [*read.errors, *self._against(read, service)]
         if errors:
             return _report(read.count, errors)
-        planned = [self._plan(row) for row in read.rows]
-        for plan in planned:
-            if plan.credential_id is not None and plan.encoded is not None:
-                self.credentials.put_secret(plan.credential_id, plan.encoded)
+        planned = [self._plan(service, row) for row in read.rows]
 
         def attempt() -> list[Mailbox]:
             fresh = self.services.get(service.domain)
-            again = self._against(read, fresh)
+            again = self._against(read, fresh) or _moved(fresh, planned)
             if again:
                 raise _Refused(again)
             return self._save(fresh, planned, by)
 
         try:
-            mailboxes = self.log.retrying(attempt)
+            with ExitStack() as staged:
+                sealed = self._seal(staged, service, run, planned)
+                for plan in planned:
+                    if plan.credential_id is not None and plan.encoded is not None:
+                        staged.enter_context(
+                            staged_secret(
+                                self.credentials,
+                                plan.credential_id,
+                                plan.encoded,
+                                owner=plan.mailbox_id,
+                            )
+                        )
+                mailboxes = self.log.retrying(attempt)
         except _Refused as refused:
-            for plan in planned:
-                if plan.credential_id is not None:
-                    self.credentials.forget_secret(plan.credential_id)
             return _report(read.count, refused.errors)
-        unsynced = self._write_store(mailboxes, planned)
         return BulkReport(
             ok=True,
             rows=read.count,
@@ -310,17 +357,95 @@ class BulkCreation:
                 for m, p in zip(mailboxes, planned, strict=True)
             ),
             applied=True,
-            unsynced=unsynced,
+            run_id=run if sealed else None,
         )
 
-    def _plan(self, row: _Row) -> _Planned:
+    def recover(
+        self, domain: str, data: bytes, *, by: UUID | None = OPERATOR
+    ) -> BulkReport | None:
+        """The report of the file's run if it saved and its sealed copy is unread."""
+        service = self.services.get(domain)
+        require_admin(self.log, service, by)
+        return self._recovered(run_id(service.domain, data))
+
+    def acknowledge(self, report: BulkReport) -> None:
+        """The report was shown: destroy its sealed copy (read once, then gone)."""
+        if report.run_id is not None:
+            self.credentials.forget_secret(report.run_id)
+
+    def _recovered(self, run: UUID) -> BulkReport | None:
+        if self.sealer is None:
+            return None
+        sealed = self.credentials.secret(run)
+        if sealed is None:
+            return None
+        try:
+            payload = json.loads(self.sealer.unseal(sealed, context=str(run)))
+            probe, rows = UUID(payload["probe"]), payload["rows"]
+            created = tuple(
+                CreatedRow(str(a), None if p is None else str(p)) for a, p in rows
+            )
+        except (SealBroken, ValueError, KeyError, TypeError):
+            return None  # not this engine's: replaced when the file is applied
+        if not self.log.exists(probe):
+            return None  # that run never saved: the file applies afresh
+        return BulkReport(
+            ok=True,
+            rows=len(created),
+            created=created,
+            applied=True,
+            recovered=True,
+            run_id=run,
+        )
+
+    def _seal(
+        self,
+        staged: ExitStack,
+        service: MailService,
+        run: UUID,
+        planned: Sequence[_Planned],
+    ) -> bool:
+        """Keep the passwords sealed under the run id for the save; True if sealed.
+
+        A copy already there is of a run that never saved (``_recovered`` said so).
+        """
+        if self.sealer is None or not any(p.password for p in planned):
+            return False
+        payload = {
+            "domain": service.domain,
+            "probe": str(
+                planned[0].mailbox_id
+            ),  # one saved: all saved (one transaction)
+            "rows": [[p.address, p.password] for p in planned],
+        }
+        sealed = self.sealer.seal(
+            json.dumps(payload, separators=(",", ":")).encode(), context=str(run)
+        )
+        self.credentials.forget_secret(run)
+        staged.enter_context(
+            staged_secret(self.credentials, run, sealed, owner=service.id)
+        )
+        return True
+
+    def _plan(self, service: MailService, row: _Row) -> _Planned:
+        if row.local is None or row.kind is None:  # pragma: no cover - checked
+            raise InvalidInput(f"line {row.line} was not checked")
+        address = f"{row.local}@{service.domain}"
+        mailbox_id = service.new_mailbox_id(row.local)
         if row.kind not in WITH_PASSWORD:
-            return _Planned(row, None, None, None)
+            return _Planned(row, address, mailbox_id, None, None, None)
         password = generate_password()
         # A leading "-" (one password in 64) would read as a formula in a spreadsheet.
         while password.startswith(FORMULA_START):
             password = generate_password()
-        return _Planned(row, uuid4(), self.hasher.hash_generated(password), password)
+        return _Planned(
+            row,
+            address,
+            mailbox_id,
+            uuid4(),
+            self.hasher.hash_generated(password),
+            password,
+        )
 
     def _save(
         self, service: MailService, planned: Sequence[_Planned], by: UUID | None
@@ -332,13 +457,12 @@ class BulkCreation:
             row = plan.row
             if row.local is None or row.kind is None:  # pragma: no cover - checked
                 raise InvalidInput(f"line {row.line} was not checked")
-            mailbox_id = service.new_mailbox_id(row.local)
-            entries.append(AddressEntry(row.local, row.kind, mailbox_id))
+            entries.append(AddressEntry(row.local, row.kind, plan.mailbox_id))
             mailboxes.append(
                 Mailbox.create(
-                    mailbox_id,
+                    plan.mailbox_id,
                     service.id,
-                    f"{row.local}@{service.domain}",
+                    plan.address,
                     kind=row.kind,
                     mode=CreationMode.FOR_OTHERS
                     if row.users
@@ -354,27 +478,6 @@ class BulkCreation:
         service.claim(entries, at=at)
         self.log.save(service, *mailboxes)
         return mailboxes
-
-    def _write_store(
-        self, mailboxes: Sequence[Mailbox], planned: Sequence[_Planned]
-    ) -> tuple[str, ...]:
-        """Give the mail store every hash in one write; if it fails, name what to resync.
-
-        The addresses exist by now and their passwords are only in this report, so a
-        failing store must not lose them: the report names the addresses to resync.
-        """
-        pending = {
-            mailbox.address: plan.encoded
-            for mailbox, plan in zip(mailboxes, planned, strict=True)
-            if plan.encoded is not None
-        }
-        if not pending:
-            return ()
-        try:
-            self.store.set_passwords(pending)
-        except Exception:  # noqa: BLE001 - any adapter failure; the report says what is left
-            return tuple(pending)
-        return ()
 
     def _against(self, read: _Read, service: MailService) -> list[RowError]:
         """The checks that depend on the state: existing addresses, members, templates, quota."""
@@ -437,6 +540,25 @@ class BulkCreation:
                 )
             )
         return errors
+
+
+def _moved(service: MailService, planned: Sequence[_Planned]) -> list[RowError]:
+    """Rows whose address was created and deleted since they were planned.
+
+    Their mailbox id (owner of the staged secret) is no longer the one the save would
+    give; the file is refused rather than saved with secrets owned by the wrong id.
+    """
+    return [
+        RowError(
+            plan.row.line,
+            "address",
+            f"address {plan.address} was created and deleted while the file was "
+            "applied; apply the file again",
+        )
+        for plan in planned
+        if plan.row.local is not None
+        and service.new_mailbox_id(plan.row.local) != plan.mailbox_id
+    ]
 
 
 def _report(count: int, errors: Sequence[RowError]) -> BulkReport:

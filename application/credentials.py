@@ -3,14 +3,16 @@
 A password hash is stored under a fresh random credential id; the event that makes it
 current names that id. Writing the secret first and the event second keeps both
 consistent without a shared transaction: a crash in between leaves an unreferenced row,
-never an event that points at nothing.
+never an event that points at nothing. Such a row names its owner, and
+``application.orphans`` removes it once it is older than any save could take.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 from uuid import UUID
 
 from attrs import frozen
@@ -91,3 +93,24 @@ def staged_secret(
     except BaseException:
         store.forget_secret(credential_id)
         raise
+
+
+@runtime_checkable
+class OwnedSecrets(Protocol):
+    """What the orphan sweep needs of a credential store that records owners.
+
+    A row is *unconfirmed* until the sweep has seen its owner's events name it; a
+    confirmed row (or one stored before owners were recorded) is never swept.
+    """
+
+    def unconfirmed_secrets(
+        self, stored_before: datetime, *, after: UUID | None = None, limit: int = ...
+    ) -> Sequence[tuple[UUID, UUID]]:
+        """(credential id, owner) pairs in credential id order, after ``after``."""
+        ...
+
+    def confirm_secrets(self, credential_ids: Iterable[UUID]) -> None: ...
+
+    def forget_unconfirmed(self, credential_ids: Iterable[UUID]) -> int:
+        """Delete those rows unless confirmed meanwhile; how many went."""
+        ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from types import TracebackType
 from typing import Self
 
@@ -13,7 +14,12 @@ from application.addresses import Addresses
 from application.alerts import SecurityAlerts
 from application.background import Background
 from application.clock import Clock
-from application.credentials import CredentialStore, Fingerprints, PasswordHasher
+from application.credentials import (
+    CredentialStore,
+    Fingerprints,
+    OwnedSecrets,
+    PasswordHasher,
+)
 from application.directory import AdvisoryQueries, DirectoryQueries
 from application.geolocation import Geolocator
 from application.log import MailHostLog
@@ -21,6 +27,7 @@ from application.mail import MailSender
 from application.mailservices import MailServices
 from application.mailstore import MailStore
 from application.organisations import Organisations
+from application.orphans import DEFAULT_GRACE, OrphanSweep
 from application.responders import ResponderQueries, Responders
 from application.sending import Sending, SendingLimits
 from domain.advice import Advice
@@ -49,6 +56,7 @@ class MailHost:
     advisories: AdvisoryQueries
     responders: Responders
     background: Background | None = None
+    orphans: OrphanSweep | None = None
 
     @classmethod
     def assemble(
@@ -100,6 +108,9 @@ class MailHost:
                 alert_sender,
                 accounts,
             ),
+            orphans=OrphanSweep(log, credentials, clock)
+            if isinstance(credentials, OwnedSecrets)
+            else None,
             sending=Sending(log, services, mail, clock, limits or SendingLimits()),
             directory=directory,
             advisories=advisories,
@@ -123,6 +134,16 @@ class MailHost:
         if found is None:
             raise NotFound(f"mail service {domain} is not in the read model yet")
         return found
+
+    def sweep_orphan_credentials(self, older_than: timedelta = DEFAULT_GRACE) -> int:
+        """Delete the secrets no event came to name (a crash between the two writes).
+
+        Run it periodically (the relay does); 0 where the credential store records no
+        owners (an embedder's own store without ``OwnedSecrets``).
+        """
+        if self.orphans is None:
+            return 0
+        return self.orphans.sweep_orphan_credentials(older_than)
 
     def settle(self, timeout: float = 30.0) -> None:
         if self.background is not None:

@@ -1,16 +1,28 @@
-"""The mutable store of secrets beside the log: password hashes and session digests."""
+"""The mutable store of secrets beside the log: password hashes and session digests.
+
+Each secret row names its ``owner`` (the aggregate whose events will name it) and when it
+was stored, so that a sweep can find the rows no event ever came to name (a refused
+command that crashed, a killed bulk run). ``stored_at`` (microseconds since the epoch) is
+cleared once the sweep has found the row named: a confirmed row is never looked at
+again. Rows written before these columns existed have neither: they are kept.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from uuid import UUID
 
 from application.credentials import SessionRecord
-from infrastructure.sql import Database, ensure_schema
+from infrastructure.settings import ConfigurationError
+from infrastructure.sql import Cursor, Database, ensure_schema
 
 SCHEMA = (
     (
         "CREATE TABLE IF NOT EXISTS mh_secrets ("
-        " credential_id TEXT PRIMARY KEY, encoded TEXT NOT NULL)"
+        " credential_id TEXT PRIMARY KEY, encoded TEXT NOT NULL,"
+        " owner TEXT, stored_at BIGINT)"
     ),
     (
         "CREATE TABLE IF NOT EXISTS mh_sessions (token_digest TEXT PRIMARY KEY,"
@@ -18,21 +30,34 @@ SCHEMA = (
     ),
     "CREATE INDEX IF NOT EXISTS mh_sessions_by_id ON mh_sessions (session_id)",
 )
+# Added to a table made before the orphan sweep; both nullable, so no row is rewritten.
+ADDED_COLUMNS = (("owner", "TEXT"), ("stored_at", "BIGINT"))
+PAGE = 1_000  # rows handed to the sweep at a time
+
+
+def _micros(at: datetime) -> int:
+    return int(at.timestamp() * 1_000_000)
 
 
 class SqlCredentialStore:
     def __init__(self, database: Database) -> None:
         self.database = database
         ensure_schema(database, SCHEMA)
+        _add_missing_columns(database)
 
     def put_secret(
         self, credential_id: UUID, encoded: str, *, owner: UUID | None = None
     ) -> None:
-        del owner  # recorded once the orphan sweep lands
         with self.database.transaction() as cursor:
             cursor.execute(
-                "INSERT INTO mh_secrets (credential_id, encoded) VALUES (?, ?)",
-                (str(credential_id), encoded),
+                "INSERT INTO mh_secrets (credential_id, encoded, owner, stored_at)"
+                " VALUES (?, ?, ?, ?)",
+                (
+                    str(credential_id),
+                    encoded,
+                    None if owner is None else str(owner),
+                    time.time_ns() // 1_000,
+                ),
             )
 
     def secret(self, credential_id: UUID) -> str | None:
@@ -49,6 +74,45 @@ class SqlCredentialStore:
             cursor.execute(
                 "DELETE FROM mh_secrets WHERE credential_id = ?", (str(credential_id),)
             )
+
+    # -- the orphan sweep's port (application.credentials.OwnedSecrets) ----------------
+
+    def unconfirmed_secrets(
+        self, stored_before: datetime, *, after: UUID | None = None, limit: int = PAGE
+    ) -> Sequence[tuple[UUID, UUID]]:
+        """(credential id, owner) of rows not yet confirmed, stored at or before then."""
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "SELECT credential_id, owner FROM mh_secrets"
+                " WHERE owner IS NOT NULL AND stored_at IS NOT NULL AND stored_at <= ?"
+                " AND credential_id > ? ORDER BY credential_id LIMIT ?",
+                (_micros(stored_before), "" if after is None else str(after), limit),
+            )
+            rows = cursor.fetchall()
+        return [(UUID(row[0]), UUID(row[1])) for row in rows]
+
+    def confirm_secrets(self, credential_ids: Iterable[UUID]) -> None:
+        with self.database.transaction() as cursor:
+            for credential_id in credential_ids:
+                cursor.execute(
+                    "UPDATE mh_secrets SET stored_at = NULL WHERE credential_id = ?",
+                    (str(credential_id),),
+                )
+
+    def forget_unconfirmed(self, credential_ids: Iterable[UUID]) -> int:
+        """Delete the rows, unless confirmed meanwhile; return how many went."""
+        gone = 0
+        with self.database.transaction() as cursor:
+            for credential_id in credential_ids:
+                cursor.execute(
+                    "DELETE FROM mh_secrets WHERE credential_id = ?"
+                    " AND stored_at IS NOT NULL RETURNING credential_id",
+                    (str(credential_id),),
+                )
+                gone += len(cursor.fetchall())
+        return gone
+
+    # -- sessions -----------------------------------------------------------------------
 
     def put_session(self, token_digest: str, record: SessionRecord) -> None:
         with self.database.transaction() as cursor:
@@ -72,3 +136,39 @@ class SqlCredentialStore:
                 cursor.execute(
                     "DELETE FROM mh_sessions WHERE session_id = ?", (str(session_id),)
                 )
+
+
+def _add_missing_columns(database: Database) -> None:
+    """Give a table made before the sweep its two columns (SQLite and PostgreSQL).
+
+    SQLite: the check and the ALTER run in one ``BEGIN IMMEDIATE`` transaction, so two
+    processes starting at once cannot both add a column. PostgreSQL: ``ADD COLUMN IF NOT
+    EXISTS`` checks under the table lock the ALTER takes; it runs only when a column is
+    missing, so a normal start takes no exclusive lock.
+    """
+    with database.transaction() as cursor:
+        present = _columns(database, cursor)
+        missing = [(name, kind) for name, kind in ADDED_COLUMNS if name not in present]
+        if not missing:
+            return
+        if not getattr(database, "create_tables", True):
+            names = ", ".join(name for name, _ in missing)
+            raise ConfigurationError(
+                f"CREATE_TABLE is no but table mh_secrets lacks column(s) {names}: add "
+                "them (nullable) with your migration tool, or start once with "
+                "CREATE_TABLE=yes"
+            )
+        for name, kind in missing:
+            guard = " IF NOT EXISTS" if database.dialect == "postgres" else ""
+            cursor.execute(f"ALTER TABLE mh_secrets ADD COLUMN{guard} {name} {kind}")
+
+
+def _columns(database: Database, cursor: Cursor) -> set[str]:
+    if database.dialect == "postgres":
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_name = 'mh_secrets' AND table_schema = current_schema()"
+        )
+        return {str(row[0]) for row in cursor.fetchall()}
+    cursor.execute("PRAGMA table_info(mh_secrets)")
+    return {str(row[1]) for row in cursor.fetchall()}

@@ -12,13 +12,17 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from application.directory import Directory
 from domain.errors import InvalidInput
 from domain.invitation import LoginChoice
 from domain.permissions import Permission, parse_permissions
-from infrastructure.commandline import emit, engine_for
+from infrastructure.commandline import emit, engine_for, read_password, read_stdin, say
+from infrastructure.sealing import AesGcmSealer
+
+if TYPE_CHECKING:
+    from application.bulk import BulkReport
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -26,7 +30,7 @@ Handler = Callable[[argparse.Namespace], int]
 def _password(args: argparse.Namespace) -> str | None:
     if not getattr(args, "password_stdin", False):
         return None
-    return sys.stdin.read().rstrip("\r\n")
+    return read_password()
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's private type
@@ -179,6 +183,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401
     cmd.add_argument(
         "--check", action="store_true", help="validate only, create nothing"
     )
+    cmd.add_argument(
+        "--recover",
+        action="store_true",
+        help="only show the passwords of an earlier run of this file that was "
+        "interrupted after it saved (once), create nothing",
+    )
     cmd.add_argument("--json", action="store_true")
     cmd.set_defaults(handler=_address_import)
     cmd = a.add_parser(
@@ -295,9 +305,7 @@ def _service_catch_all(args: argparse.Namespace) -> int:
         raise InvalidInput("give the catch-all address, or --none")
     with engine_for(args) as e:
         e.host.services.set_catch_all(args.domain, None if args.none else args.address)
-    print(
-        f"{args.domain}: catch-all {'cleared' if args.none else 'is ' + args.address}"
-    )
+    say(f"{args.domain}: catch-all {'cleared' if args.none else 'is ' + args.address}")
     return 0
 
 
@@ -305,14 +313,14 @@ def _service_permissions(args: argparse.Namespace) -> int:
     chosen = parse_permissions(args.permissions)
     with engine_for(args) as e:
         e.host.services.set_default_permissions(args.domain, chosen)
-    print(
+    say(
         f"{args.domain}: default permissions {', '.join(p.value for p in chosen) or 'none'}"
     )
     return 0
 
 
 def _service_template(args: argparse.Namespace) -> int:
-    text = sys.stdin.read()
+    text = read_stdin("template")
     with engine_for(args) as e:
         e.host.services.save_signature_template(args.domain, args.name, text)
         applied = (
@@ -320,7 +328,7 @@ def _service_template(args: argparse.Namespace) -> int:
             if (args.apply)
             else 0
         )
-    print(
+    say(
         f"{args.domain}: template {args.name!r} saved"
         + (f", applied to {applied} mailbox(es)" if args.apply else "")
     )
@@ -330,9 +338,7 @@ def _service_template(args: argparse.Namespace) -> int:
 def _service_dmarc(args: argparse.Namespace) -> int:
     with engine_for(args) as e:
         e.host.services.record_dmarc(args.domain, args.record or None)
-    print(
-        f"{args.domain}: DMARC {'recorded' if args.record else 'recorded as missing'}"
-    )
+    say(f"{args.domain}: DMARC {'recorded' if args.record else 'recorded as missing'}")
     return 0
 
 
@@ -417,17 +423,21 @@ def _address_create(args: argparse.Namespace) -> int:
 def _address_alias(args: argparse.Namespace) -> int:
     with engine_for(args) as e:
         alias = e.host.addresses.add_alias(args.address, args.alias)
-    print(f"{alias} now delivers to {args.address}")
+    say(f"{alias} now delivers to {args.address}")
     return 0
 
 
 def _address_import(args: argparse.Namespace) -> int:
+    """Create, then print the report, then destroy its sealed copy.
+
+    Killed before the save: nothing was created, run it again. Killed after it: running
+    the same file again prints the passwords of that run from the sealed copy (once).
+    """
     from application.bulk import BulkCreation  # noqa: PLC0415 - only this command needs it
 
-    try:
-        data = args.file.read_bytes()
-    except OSError as error:
-        raise InvalidInput(f"cannot read {args.file}: {error.strerror}") from None
+    if args.check and args.recover:
+        raise InvalidInput("choose --check or --recover, not both")
+    data = _read_file(args.file)
     with engine_for(args) as e:
         host = e.host
         bulk = BulkCreation(
@@ -437,18 +447,47 @@ def _address_import(args: argparse.Namespace) -> int:
             host.addresses.hasher,
             host.addresses.store,
             host.addresses.clock,
+            AesGcmSealer.derived_from(host.addresses.fingerprints),
         )
-        report = (
-            bulk.check(args.domain, data)
-            if args.check
-            else bulk.apply(args.domain, data)
-        )
+        if args.check:
+            report = bulk.check(args.domain, data)
+        elif args.recover:
+            found = bulk.recover(args.domain, data)
+            if found is None:
+                raise InvalidInput(
+                    f"file: no interrupted run of {args.file} on {args.domain} holds "
+                    "passwords: it never saved (run it again without --recover), or "
+                    "its passwords were shown already (set new ones with address "
+                    "password)"
+                )
+            report = found
+        else:
+            report = bulk.apply(args.domain, data)
+        _print_report(args, report)
+        sys.stdout.flush()  # shown (or failed loudly) before the copy is destroyed
+        bulk.acknowledge(report)
+    return 0 if report.ok else 2
+
+
+def _read_file(path: Path) -> bytes:
+    """At most one byte past the limit: a huge file (or /dev/zero) is not read whole."""
+    from application.bulk import MAX_FILE_BYTES  # noqa: PLC0415 - as BulkCreation
+
+    try:
+        with path.open("rb") as f:
+            return f.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise InvalidInput(f"file: cannot read {path}: {error.strerror}") from None
+
+
+def _print_report(args: argparse.Namespace, report: BulkReport) -> None:
     if args.json:
         print(
             json.dumps(
                 {
                     "ok": report.ok,
                     "rows": report.rows,
+                    "recovered": report.recovered,
                     "errors": [list(x) for x in report.errors],
                     "created": [list(x) for x in report.created],
                 },
@@ -456,8 +495,7 @@ def _address_import(args: argparse.Namespace) -> int:
             )
         )
     else:
-        print(report.as_text())
-    return 0 if report.ok else 2
+        say(report.as_text().rstrip("\n"))
 
 
 def _address_reinvite(args: argparse.Namespace) -> int:
@@ -466,14 +504,14 @@ def _address_reinvite(args: argparse.Namespace) -> int:
         invitation = e.host.addresses.reinvite(
             args.address, send_to=args.send_to, login_choice=choice
         )
-    print(f"{args.address}: new invitation {invitation} mailed")
+    say(f"{args.address}: new invitation {invitation} mailed")
     return 0
 
 
 def _address_resync(args: argparse.Namespace) -> int:
     with engine_for(args) as e:
         e.host.addresses.resync_store(args.address)
-    print(f"{args.address}: password hash written to the mail store")
+    say(f"{args.address}: password hash written to the mail store")
     return 0
 
 
@@ -494,7 +532,7 @@ def _address_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_directory_json(directory), indent=2))
     else:
-        print(directory_table(directory))
+        say(directory_table(directory))
     return 0
 
 
@@ -541,7 +579,7 @@ def _address_password(args: argparse.Namespace) -> int:
     password = _password(args) or ""
     with engine_for(args) as e:
         kept = e.host.addresses.change_password(args.address, password)
-    print(
+    say(
         f"{args.address}: password changed; clients using the old one must be updated "
         f"({len(kept)} linked mail app(s) keep access)"
     )
@@ -549,18 +587,23 @@ def _address_password(args: argparse.Namespace) -> int:
 
 
 def _address_permission(args: argparse.Namespace) -> int:
-    (permission,) = parse_permissions(args.permission) or (None,)
-    if permission is None:
-        raise InvalidInput("name a permission")
+    chosen = parse_permissions(args.permission)
+    if len(chosen) != 1:
+        names = ", ".join(p.value for p in chosen)
+        raise InvalidInput(
+            f"permission: name exactly one permission, not {len(chosen)}"
+            + (f" ({names})" if names else "")
+        )
+    (permission,) = chosen
     allowed = {"allow": True, "deny": False, "default": None}[args.decision]
     with engine_for(args) as e:
         e.host.addresses.set_permission(args.address, args.user, permission, allowed)
-    print(f"{args.address}: {permission.value} for {args.user}: {args.decision}")
+    say(f"{args.address}: {permission.value} for {args.user}: {args.decision}")
     return 0
 
 
 def _send(args: argparse.Namespace) -> int:
-    body = sys.stdin.read()
+    body = read_stdin("body")
     with engine_for(args) as e:
         sent = e.host.sending.send(
             args.sender,
@@ -590,8 +633,8 @@ def _advise(args: argparse.Namespace) -> int:
             )
         )
     elif not found:
-        print(f"{args.domain}: nothing to advise")
+        say(f"{args.domain}: nothing to advise")
     else:
         for a in found:
-            print(f"[{a.rule}] {a.address}: {a.text}")
+            say(f"[{a.rule}] {a.address}: {a.text}")
     return 0

@@ -34,6 +34,7 @@ def test_passwords_set_through_the_engine_open_imap_and_deletion_destroys(
             f"bob@{DOMAIN}", ["admin@example.net"]
         )
         assert generated.password is not None
+        e.drain()  # the jobs the saves started write the passwd-file
         dovecot_server.wait_for_passwd_reload()
         assert imap_login_works(url, chosen.address, "ann chosen passphrase")
         assert imap_login_works(url, generated.address, generated.password)
@@ -42,6 +43,7 @@ def test_passwords_set_through_the_engine_open_imap_and_deletion_destroys(
             f"ann@{DOMAIN}", "ann second passphrase"
         )
         assert kept == ()
+        e.drain()
         dovecot_server.wait_for_passwd_reload()
         assert not imap_login_works(url, chosen.address, "ann chosen passphrase")
         assert imap_login_works(url, chosen.address, "ann second passphrase")
@@ -54,6 +56,8 @@ def test_passwords_set_through_the_engine_open_imap_and_deletion_destroys(
             imap.append("INBOX", b"Subject: kept\r\n\r\nhello\r\n")
             imap.append("Projects", b"Subject: also\r\n\r\nhello\r\n")
         e.host.addresses.delete([f"ann@{DOMAIN}"])
+        assert e.host.services.get(DOMAIN).used == 1  # the slot is free at once
+        e.drain()  # and the job destroys the content
         dovecot_server.wait_for_passwd_reload()
         assert not imap_login_works(url, chosen.address, "ann second passphrase")
         assert imap_login_works(url, generated.address, generated.password)

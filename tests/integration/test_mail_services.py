@@ -185,12 +185,14 @@ def test_delete_destroys_content_and_frees_the_slot(mh: Engine, tmp_path: Path) 
     for name in ("a", "b", "c"):
         a.create_unassigned(f"{name}@{DOMAIN}")
     a.add_alias(f"a@{DOMAIN}", "alpha")
+    mh.host.settle()  # the jobs of the creations made the maildirs
     maildir = tmp_path / "home" / "mail" / DOMAIN / "a"
     assert maildir.exists()
     (maildir / "Maildir" / "cur").mkdir(parents=True, exist_ok=True)
     (maildir / "Maildir" / "cur" / "1.eml").write_text("Subject: hi\n\nbody\n")
     deleted = a.delete([f"a@{DOMAIN}", f"B@{DOMAIN}"])
     assert set(deleted) == {f"a@{DOMAIN}", f"alpha@{DOMAIN}", f"b@{DOMAIN}"}
+    mh.host.settle()  # the deletion's job destroys the content
     assert not maildir.exists()
     assert mh.host.services.get(DOMAIN).used == 1
     a.create_unassigned(f"a@{DOMAIN}")  # the slot and the name are free again
