@@ -235,7 +235,7 @@ def activity_table(entries: Sequence[ActivityEntry]) -> str:
             f"{e.at:%Y-%m-%d %H:%M:%S}",
             neutralise(e.kind),
             neutralise(e.outcome if e.count == 1 else f"{e.outcome} x{e.count}"),
-            neutralise(e.place or e.network or "-"),
+            neutralise(e.place or e.network),
             _device(e.device),
             neutralise(e.detail, max_length=200) if e.detail else "",
         )
