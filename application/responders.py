@@ -11,18 +11,16 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
-from email import policy as email_policy
 from email.message import EmailMessage
-from email.parser import BytesParser
 from email.utils import make_msgid
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 from uuid import UUID, uuid4
 
 from attrs import field, frozen
 
 from application.actors import OPERATOR, require_admin, require_permission
 from application.clock import Clock
-from application.credentials import CredentialStore, Fingerprints
+from application.credentials import CredentialStore, Fingerprints, staged_secret
 from application.log import MailHostLog
 from application.mail import MailSender, OutgoingMail
 from application.mailservices import MailServices
@@ -30,12 +28,15 @@ from domain.address import EmailAddress
 from domain.autoreply import (
     AutoReply,
     Decision,
+    Headers,
+    auto_reply_id,
     compose_reply,
     decide,
+    header_block,
     record_reply,
     window_id_for,
 )
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, NotFound
 from domain.mailbox import Mailbox
 from domain.mailservice import AddressKind, MailService, ResponderTemplate
 from domain.permissions import Permission
@@ -49,13 +50,19 @@ from domain.responder import (
     reply_budget_id,
     responder_id,
 )
+from domain.time import utc
 
 T = TypeVar("T")
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 CODE_DIGITS = 8
-# An MTA's clock may run ahead a little; a day ahead is a wrong timestamp, which would
-# start the sender's 7-day window in the future.
+# An MTA's clock may run ahead a little; a day ahead is a wrong timestamp. It only
+# chooses the schedule (windows and caps use this host's clock, RSP-4), but a time far
+# off is a broken MTA or a forged argument, refused rather than guessed at.
 MAX_CLOCK_AHEAD = timedelta(days=1)
+# Postfix gives up on a queued message after 5 days (maximal_queue_lifetime), Exim
+# after 4 or so; a message that arrived more than 7 days ago is a wrong timestamp too
+# (year 1, the 1970 epoch of an unset clock).
+MAX_RECEIVED_AGE = timedelta(days=7)
 
 
 @frozen
@@ -221,22 +228,33 @@ class Responders:
     def request_sender_verification(
         self, address: str, alternative: str, *, by: UUID | None = OPERATOR
     ) -> datetime:
-        """Mail a one-time code to the alternative sender; only its keyed digest is kept."""
+        """Mail a one-time code to the alternative sender; only its keyed digest is kept.
+
+        The number of mails is limited per alternative address (``ResponderPolicy``),
+        counted from the recorded requests, so every worker sees the same count.
+        """
         other = EmailAddress.parse(alternative, what="alternative sender")
+        _, mailbox = self.services.mailbox(address)
         code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
-        # The keyed digest waits in the credential store; the log names it only.
+        # The keyed digest waits in the credential store; the log names it only. A
+        # refused request (a limit, a permission, a lost race) takes it back.
         code_id = uuid4()
-        self.credentials.put_secret(code_id, self._code_digest(address, other, code))
-        expires = self._change(
-            address,
-            by,
-            lambda r: r.request_sender_verification(
-                other,
-                code_id,
-                at=self.clock.now(),
-                policy=self.policy,
-            ),
-        )
+        with staged_secret(
+            self.credentials,
+            code_id,
+            self._code_digest(address, other, code),
+            owner=responder_id(mailbox.address),
+        ):
+            expires = self._change(
+                address,
+                by,
+                lambda r: r.request_sender_verification(
+                    other,
+                    code_id,
+                    at=self.clock.now(),
+                    policy=self.policy,
+                ),
+            )
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = str(other)
@@ -343,43 +361,88 @@ class Responders:
 
         Usable as an MTA pipe transport (``mailhost deliver``): the decision names the
         rule that decided; a reply is sent by a worker once it is recorded.
+
+        ``received_at`` (the MTA's time, default now) only chooses the schedule; the
+        7-day window and the hourly cap are measured with this host's clock (RSP-4),
+        and a ``received_at`` that no queue could explain is refused. Only a bounded
+        header block is read (:func:`domain.autoreply.header_block`). A ``recipient``
+        with a subaddress (``ann+tag@``, RFC 5233) is delivered to ``ann@`` unless
+        ``ann+tag@`` exists itself.
         """
         if len(raw_message) > MAX_MESSAGE_BYTES:
             raise InvalidInput(f"the message is larger than {MAX_MESSAGE_BYTES} bytes")
-        headers = BytesParser(policy=email_policy.default).parsebytes(
-            raw_message, headersonly=True
-        )
         now = self.clock.now()
-        at = received_at or now
+        arrived = now if received_at is None else self._plausible(received_at, now)
+        headers = header_block(raw_message)
+        mailbox = self._recipient_mailbox(recipient)
+        return self.log.retrying(
+            lambda: self._decide(
+                mailbox,
+                recipient,
+                envelope_sender,
+                headers,
+                received_at=arrived,
+                now=self.clock.now(),
+            )
+        )
+
+    def reply_sent(self, decision: Decision) -> bool:
+        """Whether the reply of ``decision`` reached the mail server (False: queued)."""
+        if decision.plan is None:
+            return False
+        reply = self.log.find(auto_reply_id(decision.plan), AutoReply)
+        return reply is not None and reply.sent_at is not None
+
+    @staticmethod
+    def _plausible(received_at: datetime, now: datetime) -> datetime:
+        at = utc(received_at)
         if at - now > MAX_CLOCK_AHEAD:
             raise InvalidInput(
                 f"received_at {at.isoformat()} is more than a day ahead of this host's clock"
             )
-        _, mailbox = self.services.mailbox(recipient)
-        return self.log.retrying(
-            lambda: self._decide(mailbox, recipient, envelope_sender, headers, at)
-        )
+        if now - at > MAX_RECEIVED_AGE:
+            raise InvalidInput(
+                f"received_at {at.isoformat()} is more than {MAX_RECEIVED_AGE.days} days "
+                "before this host's clock: no mail queue keeps a message that long"
+            )
+        return at
+
+    def _recipient_mailbox(self, recipient: str) -> Mailbox:
+        try:
+            return self.services.mailbox(recipient)[1]
+        except NotFound:
+            local, at_sign, domain = recipient.strip().rpartition("@")
+            separator = self.policy.subaddress_separator
+            if not at_sign or not separator or separator not in local:
+                raise
+            base = local.split(separator, 1)[0]
+            if not base:
+                raise
+            return self.services.mailbox(f"{base}@{domain}")[1]
 
     def _decide(
         self,
         mailbox: Mailbox,
         recipient: str,
         envelope_sender: str,
-        headers: Any,  # noqa: ANN401 - an email.message.Message
-        at: datetime,
+        headers: Headers,
+        *,
+        received_at: datetime,
+        now: datetime,
     ) -> Decision:
         responder = self.log.find(responder_id(mailbox.address), AutoResponder)
         config = responder.config() if responder is not None else None
         window_id = window_id_for(config, envelope_sender)
         window = self.log.find(window_id, ReplyWindow) if window_id else None
-        budget = self.log.find(reply_budget_id(mailbox.address, at), ReplyBudget)
+        budget = self.log.find(reply_budget_id(mailbox.address, now), ReplyBudget)
         generation = config.active.generation if config and config.active else 0
         decision = decide(
             config,
             recipient=recipient,
             envelope_sender=envelope_sender,
             headers=headers,
-            received_at=at,
+            received_at=received_at,
+            decided_at=now,
             window_last_sent=window.last_sent_for(generation) if window else None,
             budget_used=budget.used if budget else 0,
             policy=self.policy,

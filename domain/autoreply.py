@@ -7,25 +7,27 @@ first that refuses wins:
 
 1. a message is active (RSP-1) and ``received_at`` is inside its schedule, in the mailbox
    zone (RSP-6);
-2. the envelope sender is not null (``<>``) nor unusable, not one of the address's own
-   addresses, not excluded (RSP-2; the ``From`` addresses are checked against the
-   exclusions too: a user who excludes a person means the person, whatever path the
-   mail took);
-3. neither the envelope sender nor a ``From`` address is a system sender (RSP-7), see
+2. the envelope sender is not null (``<>``) nor unusable; then the header block could
+   be read: larger than :data:`MAX_HEADER_BYTES` it is not parsed at all and the message
+   is not answered (a broken or hostile message);
+3. the envelope sender is not one of the address's own addresses, not excluded (RSP-2;
+   the ``From`` addresses are checked against the exclusions too: a user who excludes a
+   person means the person, whatever path the mail took);
+4. neither the envelope sender nor a ``From`` address is a system sender (RSP-7), see
    :func:`system_sender`;
-4. no mailing-list header: ``List-*`` (RFC 2369, RFC 2919), ``Mailing-List`` (ezmlm),
+5. no mailing-list header: ``List-*`` (RFC 2369, RFC 2919), ``Mailing-List`` (ezmlm),
    ``X-Mailing-List`` (RFC 5230 4.5 names the ``List-*`` ones);
-5. ``Auto-Submitted`` absent or ``no`` (RFC 3834 2, RFC 5230 4.5: MUST NOT);
-6. no ``Precedence: bulk|list|junk``;
-7. no ``X-Auto-Response-Suppress`` with ``All`` or ``OOF`` ([MS-OXCMAIL] 2.2.3.2.14);
-8. not flagged as spam (``X-Spam-Flag: YES``, ``X-Spam-Status: Yes, ...``, ``X-Spam: yes``):
+6. ``Auto-Submitted`` absent or ``no`` (RFC 3834 2, RFC 5230 4.5: MUST NOT);
+7. no ``Precedence: bulk|list|junk``;
+8. no ``X-Auto-Response-Suppress`` with ``All`` or ``OOF`` ([MS-OXCMAIL] 2.2.3.2.14);
+9. not flagged as spam (``X-Spam-Flag: YES``, ``X-Spam-Status: Yes, ...``, ``X-Spam: yes``):
    a reply to forged spam is backscatter;
-9. at most :attr:`ResponderPolicy.max_received` ``Received`` fields (mail loop);
-10. an own address is an explicit recipient in ``To``, ``Cc``, ``Resent-To`` or
+10. at most :attr:`ResponderPolicy.max_received` ``Received`` fields (mail loop);
+11. an own address is an explicit recipient in ``To``, ``Cc``, ``Resent-To`` or
     ``Resent-Cc`` (RSP-7, RFC 5230 4.5); a Bcc'd copy, even one whose ``Bcc`` field
     survived delivery, is not answered unless so configured;
-11. the 7-day window of this message for this sender (RSP-4, reset by RSP-5);
-12. the hourly reply cap of the address (runaway-loop guard).
+12. the 7-day window of this message for this sender (RSP-4, reset by RSP-5);
+13. the hourly reply cap of the address (runaway-loop guard).
 
 Every occurrence of a field counts (a message with two ``Precedence`` fields is bulk if
 either says so); folded and RFC 2047-encoded values are read decoded.
@@ -80,6 +82,7 @@ class Check(StrEnum):
 
     NO_ACTIVE_MESSAGE = "no-active-message"
     SCHEDULE = "schedule"
+    OVERSIZED_HEADER = "oversized-header"
     NULL_SENDER = "null-sender"
     INVALID_SENDER = "invalid-sender"
     OWN_ADDRESS = "own-address"
@@ -100,6 +103,7 @@ class Check(StrEnum):
 RULES: dict[Check, str] = {
     Check.NO_ACTIVE_MESSAGE: "RSP-1",
     Check.SCHEDULE: "RSP-6",
+    Check.OVERSIZED_HEADER: "RSP-7",
     Check.NULL_SENDER: "RSP-7",
     Check.INVALID_SENDER: "RSP-7",
     Check.OWN_ADDRESS: "RSP-7",
@@ -133,8 +137,11 @@ class ReplyPlan:
     """Everything the reply is made of; stored by the application with its send job.
 
     ``to`` is the envelope sender as given (its local part keeps its case, RFC 5321);
-    ``sender_key`` its casefolded form, which keys the window. ``received_at`` starts the
-    new 7-day window.
+    ``sender_key`` its casefolded form, which keys the window. ``received_at`` is the
+    MTA's time, which chose the schedule; ``decided_at`` is the engine's, which starts
+    the new 7-day window and counts in that hour's budget (RSP-4): a timestamp the MTA
+    writes must not move a window or a cap. Plans recorded before it existed have
+    ``None`` and used ``received_at`` for both.
     """
 
     address: str
@@ -149,14 +156,20 @@ class ReplyPlan:
     received_at: datetime
     message_id: str
     original: OriginalMessage
+    decided_at: datetime | None = None
 
     @property
     def window_id(self) -> UUID:
         return reply_window_id(self.address, self.message_key, self.sender_key)
 
     @property
+    def window_start(self) -> datetime:
+        """When the reply was decided: the instant its window and budget count from."""
+        return self.received_at if self.decided_at is None else self.decided_at
+
+    @property
     def budget_id(self) -> UUID:
-        return reply_budget_id(self.address, self.received_at)
+        return reply_budget_id(self.address, self.window_start)
 
 
 @frozen
@@ -212,19 +225,31 @@ def _readable(text: str) -> str:
 
 
 class Headers:
-    """The header fields of a message by lower-case name, every occurrence kept."""
+    """The header fields of a message by lower-case name, every occurrence kept.
 
-    def __init__(self, source: HeaderSource) -> None:
+    ``oversized`` is set (to the limit it exceeded) when the header block was too large
+    to be read at all: then no field is known and the delivery is not answered.
+    """
+
+    def __init__(
+        self,
+        source: HeaderSource | Iterable[tuple[str, str]],
+        *,
+        oversized: int | None = None,
+    ) -> None:
         self._raw: dict[str, list[str | BaseHeader]] = {}
         self._names: list[str] = []
+        self.oversized = oversized
         if isinstance(source, Message):
             pairs: Iterable[tuple[str, object]] = source.raw_items()
-        else:
+        elif isinstance(source, Mapping):
             pairs = (
                 (name, value)
                 for name, values in source.items()
                 for value in ([values] if isinstance(values, str) else values)
             )
+        else:
+            pairs = source
         for name, value in pairs:
             key = name.strip().lower()
             if key not in self._raw:
@@ -277,6 +302,59 @@ class Headers:
                 if a.username and a.domain
             )
         return found
+
+
+# -- the header block as the MTA hands it over ------------------------------------------
+
+# Every field the decision reads is in the header block; a real one is a few KiB (a
+# message that crossed 30 hops with DKIM and ARC signatures stays under 64 KiB). A block
+# larger than this is not parsed at all: reading it costs CPU without bound (the stdlib
+# parser spent 24 s on 23 MB) and no legitimate sender needs an auto-reply to it.
+MAX_HEADER_BYTES = 256 * 1024
+# RFC 5322 3.6.8 field names are printable ASCII but ":"; 4.5 (obsolete syntax,
+# obs-optional) allows blanks between the name and the colon: "Auto-Submitted : x" must
+# be read as Auto-Submitted, or the stdlib's stricter parser ends the header there.
+_FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:(.*)", re.DOTALL)
+_END_OF_HEADER = re.compile(rb"\r?\n\r?\n")
+_LINES = re.compile(rb"\r?\n")
+
+
+def header_block(raw: bytes, *, limit: int = MAX_HEADER_BYTES) -> Headers:
+    """The header fields of a raw message (RFC 5322 2.2, obsolete syntax read too).
+
+    Pure and bounded: at most ``limit`` bytes are looked at, whatever the size of the
+    message; a header block that does not end within them gives an ``oversized``
+    :class:`Headers`. A line that is neither a field nor a continuation (the mbox
+    ``From `` line, garbage) is skipped rather than ending the header: a field after it
+    can only suppress a reply or name a recipient, never cause harm.
+    """
+    if raw[:1] == b"\n" or raw[:2] == b"\r\n":
+        return Headers(())  # an empty header block: the body starts at once
+    end = _END_OF_HEADER.search(raw, 0, limit + 4)
+    if end is not None and end.start() <= limit:
+        block = raw[: end.start()]
+    elif len(raw) <= limit:
+        block = raw  # no body: the whole message is its header (RFC 5322 3.5)
+    else:
+        return Headers((), oversized=limit)
+    # Each field as its name and its lines (joined once: appending to bytes would copy
+    # a long folded field once per line).
+    fields: list[tuple[bytes, list[bytes]]] = []
+    for line in _LINES.split(block):
+        if line[:1] in {b" ", b"\t"}:
+            if fields:
+                fields[-1][1].append(line)
+            continue
+        found = _FIELD.fullmatch(line)
+        if found is not None:
+            fields.append((found.group(1), [found.group(2).lstrip(b" \t")]))
+    return Headers(
+        (
+            name.decode("ascii"),
+            b"\r\n".join(lines).rstrip(b"\r").decode("ascii", "surrogateescape"),
+        )
+        for name, lines in fields
+    )
 
 
 def summarise(headers: HeaderSource | Headers) -> OriginalMessage:
@@ -430,11 +508,15 @@ def reply_message_id(
 
 @frozen
 class _Delivery:
-    """One delivery as the checks after the sender's own see it."""
+    """One delivery as the checks after the sender's own see it.
+
+    ``at`` is when the engine decides (window and cap), ``received_at`` the MTA's time.
+    """
 
     responder: ResponderConfig
     message: ResponderMessage
     at: datetime
+    received_at: datetime
     sender: EmailAddress
     own: frozenset[str]
     headers: Headers
@@ -449,6 +531,17 @@ class _Delivery:
     def senders(self) -> list[str]:
         """The envelope sender and the From addresses, as compared."""
         return [self.sender.key, *(_key(a) for a in self.headers.addresses("from"))]
+
+
+def _oversized_header(d: _Delivery) -> Decision | None:
+    """Before every check that reads a field: none was read."""
+    if d.headers.oversized is None:
+        return None
+    return _no(
+        Check.OVERSIZED_HEADER,
+        f"the header block is larger than {d.headers.oversized} bytes and was not "
+        "read (a broken or hostile message)",
+    )
 
 
 def _own_address(d: _Delivery) -> Decision | None:
@@ -619,11 +712,12 @@ def _reply(d: _Delivery) -> Decision:
         from_address=message.sender or d.responder.address,
         subject=message.subject,
         body=message.body,
-        received_at=at,
+        received_at=d.received_at,
         message_id=reply_message_id(
             d.responder.address, d.sender.key, message.key, message.generation, at
         ),
         original=summarise(d.headers),
+        decided_at=at,
     )
     history = (
         "first reply to this sender"
@@ -649,21 +743,26 @@ def decide(
     budget_used: int,
     policy: ResponderPolicy,
     own_addresses: Iterable[str] = (),
+    decided_at: datetime | None = None,
 ) -> Decision:
     """Decide whether the message to ``recipient`` gets the active message as reply.
 
+    ``received_at`` (the MTA's time) chooses the schedule (RSP-6); ``decided_at`` (the
+    engine's clock, default ``received_at``) measures the 7-day window and the hourly
+    cap (RSP-4), so a past-dated delivery cannot reopen a window nor escape a cap.
     ``window_last_sent``: :meth:`ReplyWindow.last_sent_for` the active message's
     generation (``None`` without a window); ``budget_used``: :attr:`ReplyBudget.used` of
-    the hour of ``received_at`` (0 without one). ``own_addresses``: the aliases of the
+    the hour of ``decided_at`` (0 without one). ``own_addresses``: the aliases of the
     address; the address and ``recipient`` are always its own.
     """
-    at = utc(received_at)
+    arrived = utc(received_at)
+    at = arrived if decided_at is None else utc(decided_at)
     if responder is None or responder.active is None:
         return _no(
             Check.NO_ACTIVE_MESSAGE, f"no active auto-responder message for {recipient}"
         )
     message = responder.active
-    outside = message.schedule.refusal(at, responder.zone)
+    outside = message.schedule.refusal(arrived, responder.zone)
     if outside is not None:
         return _no(
             Check.SCHEDULE, f"outside the schedule of {message.name!r}: {outside}"
@@ -679,23 +778,25 @@ def decide(
         return _no(
             Check.NULL_SENDER, "null envelope sender <> (a bounce or notification)"
         )
+    fields = headers if isinstance(headers, Headers) else Headers(headers)
     separator = policy.subaddress_separator
     delivery = _Delivery(
         responder=responder,
         message=message,
         at=at,
+        received_at=arrived,
         sender=sender,
         own=frozenset(
             _base(_key(a), separator)
             for a in (responder.address, recipient, *own_addresses)
             if a.strip()
         ),
-        headers=headers if isinstance(headers, Headers) else Headers(headers),
+        headers=fields,
         window_last_sent=window_last_sent,
         budget_used=budget_used,
         policy=policy,
     )
-    for check in CHECKS:
+    for check in (_oversized_header, *CHECKS):
         refused = check(delivery)
         if refused is not None:
             return refused
@@ -729,7 +830,7 @@ def record_reply(
     Save both with the send job in one transaction; a conflict means another worker got
     there first (RSP-9): reload and decide again.
     """
-    at = plan.received_at
+    at = plan.window_start
     if window is None:
         window = ReplyWindow.open(
             plan.address, plan.message_key, plan.sender_key, at=at
@@ -839,7 +940,7 @@ class AutoReply(Aggregate):
     @classmethod
     def decide(cls, plan: ReplyPlan) -> AutoReply:
         return cls._create(
-            cls.Decided, id=auto_reply_id(plan), timestamp=plan.received_at, plan=plan
+            cls.Decided, id=auto_reply_id(plan), timestamp=plan.window_start, plan=plan
         )
 
     class Sent(Aggregate.Event):

@@ -22,7 +22,7 @@ a single cut in time even in the repeated hour.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import MINYEAR, UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from uuid import UUID, uuid5
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,6 +33,7 @@ from eventsourcing.domain import Aggregate
 from domain import ids
 from domain.address import EmailAddress
 from domain.errors import AlreadyExists, InvalidInput, NotFound, NotPermitted
+from domain.text import clean_line
 from domain.time import utc
 
 # RSP-4: the same sender gets the same message again only this long after the last one.
@@ -42,6 +43,14 @@ MAX_NAME_LENGTH = 100
 MAX_SUBJECT_LENGTH = 200
 MAX_BODY_LENGTH = 100_000
 MAX_EXCLUSIONS = 1000
+# Schedule bounds are refused outside these years: an auto-reply planned for the year
+# 9999 is a typo, and its wall time has no UTC instant in a zone west of Greenwich.
+EARLIEST_SCHEDULE_YEAR = 1970
+LATEST_SCHEDULE_YEAR = 2100
+_NEVER = datetime.max.replace(tzinfo=UTC)
+_HOUR = timedelta(hours=1)
+_DAY = timedelta(days=1)
+_ALWAYS = datetime.min.replace(tzinfo=UTC)
 
 
 # -- ids --------------------------------------------------------------------------------
@@ -112,6 +121,10 @@ class ResponderPolicy:
     ``subaddress_separator``: ``alice+news@`` is alice's own address (RFC 5233).
     ``verification_*``: a code mailed to an alternative sender is good for this long and
     this many wrong tries.
+    ``verification_mails_*``: how many codes may be mailed to one alternative address
+    per hour and per day, and to all alternatives of one address per hour: a user who
+    mistyped asks again, nobody needs more, and the mail goes to an address no one has
+    vouched for yet (issue 7, item 9).
     """
 
     hourly_cap: int = field(default=20, validator=_at_least_one)
@@ -122,6 +135,9 @@ class ResponderPolicy:
         default=timedelta(days=1), validator=_positive
     )
     verification_attempts: int = field(default=5, validator=_at_least_one)
+    verification_mails_per_hour: int = field(default=3, validator=_at_least_one)
+    verification_mails_per_day: int = field(default=10, validator=_at_least_one)
+    verification_mails_per_hour_all: int = field(default=10, validator=_at_least_one)
 
 
 # -- time zone and schedule (RSP-6) ---------------------------------------------------------
@@ -195,14 +211,28 @@ def _naive(_: object, attribute: object, value: datetime | None) -> None:
 
 
 def instant(wall: datetime, zone: ZoneInfo) -> datetime:
-    """The UTC instant of a wall-clock time of ``zone`` (RFC 5545 3.3.5, ``fold=0``)."""
-    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    """The UTC instant of a wall-clock time of ``zone`` (RFC 5545 3.3.5, ``fold=0``).
+
+    A wall time at the edge of the calendar (stored before schedule years were bounded,
+    then read in another zone) has no UTC instant: it stands for "never" at the far end
+    and "always" at the near one, so such a schedule still answers instead of failing
+    every delivery.
+    """
+    try:
+        return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    except OverflowError:
+        return _NEVER if wall.year > MINYEAR else _ALWAYS
 
 
-def _wall(bound: date | datetime | None, zone: ZoneInfo) -> datetime | None:
+def _wall(bound: date | datetime | None, zone: ZoneInfo, what: str) -> datetime | None:
     """A bound as typed: an aware time is moved to the zone, a date is its midnight."""
     if bound is None:
         return None
+    if not EARLIEST_SCHEDULE_YEAR <= bound.year <= LATEST_SCHEDULE_YEAR:
+        raise InvalidInput(
+            f"schedule {what} {bound.isoformat()} is outside the years "
+            f"{EARLIEST_SCHEDULE_YEAR}..{LATEST_SCHEDULE_YEAR}"
+        )
     if isinstance(bound, datetime):
         if bound.tzinfo is not None and bound.utcoffset() is not None:
             return bound.astimezone(zone).replace(tzinfo=None, fold=0)
@@ -241,8 +271,8 @@ class Schedule:
         end_is_date = end is not None and not isinstance(end, datetime)
         schedule = cls(
             weekdays=tuple(weekdays),
-            start=_wall(start, zone),
-            end=_wall(end, zone),
+            start=_wall(start, zone, "start"),
+            end=_wall(end, zone, "end"),
             end_is_date=end_is_date,
         )
         first, last = schedule.start_at(zone), schedule.end_at(zone)
@@ -262,6 +292,8 @@ class Schedule:
         if self.end is None:
             return None
         if self.end_is_date:
+            if self.end.date() == date.max:
+                return _NEVER
             return instant(
                 datetime.combine(self.end.date() + timedelta(days=1), time()), zone
             )
@@ -360,12 +392,20 @@ class PendingSender:
     attempts_left: int
 
 
+_BLANKS = str.maketrans("\r\n\t", "   ")
+
+
+def _one_line(text: str, *, field: str, max_length: int) -> str:
+    """Typed line breaks and tabs collapse to a space, as they always did (a pasted
+    subject); any other control or separator (VT, FF, U+2028, ...) is refused, where
+    ``str.split`` used to read it as a blank and hide it (domain.text.clean_line)."""
+    return clean_line(text.translate(_BLANKS), field=field, max_length=max_length)
+
+
 def _clean_name(name: str) -> str:
-    clean = " ".join(name.split())
+    clean = _one_line(name, field="message name", max_length=MAX_NAME_LENGTH)
     if not clean:
         raise InvalidInput("message name is empty")
-    if len(clean) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"message name is longer than {MAX_NAME_LENGTH} characters")
     if not clean.isprintable():
         raise InvalidInput("message name has control characters")
     return clean
@@ -374,11 +414,11 @@ def _clean_name(name: str) -> str:
 def _clean_subject(subject: str | None) -> str | None:
     if subject is None:
         return None
-    clean = " ".join(subject.split())
+    # The subject becomes a header line of every reply: a separator in it could never
+    # be sent as typed, so it is refused when saved, not found out at the first reply.
+    clean = _one_line(subject, field="subject", max_length=MAX_SUBJECT_LENGTH)
     if not clean:
         return None
-    if len(clean) > MAX_SUBJECT_LENGTH:
-        raise InvalidInput(f"subject is longer than {MAX_SUBJECT_LENGTH} characters")
     if not clean.isprintable():
         raise InvalidInput("subject has control characters")
     return clean
@@ -426,6 +466,7 @@ class AutoResponder(Aggregate):
     generations: int
     verified_senders: set[str]
     pending_senders: dict[str, PendingSender]
+    verification_mails: dict[str, list[datetime]]
 
     class Provisioned(Aggregate.Created):
         address: str
@@ -440,6 +481,8 @@ class AutoResponder(Aggregate):
         self.generations = 0
         self.verified_senders: set[str] = set()
         self.pending_senders: dict[str, PendingSender] = {}
+        # When codes were mailed, per alternative address, over the last day.
+        self.verification_mails: dict[str, list[datetime]] = {}
 
     @classmethod
     def provision(
@@ -705,11 +748,48 @@ class AutoResponder(Aggregate):
         attempts: int
 
         def apply(self, aggregate: AutoResponder) -> None:
-            aggregate.pending_senders[address_key(self.sender)] = PendingSender(
+            key = address_key(self.sender)
+            aggregate.pending_senders[key] = PendingSender(
                 address=self.sender,
                 code_id=self.code_id,
                 expires_at=self.expires_at,
                 attempts_left=self.attempts,
+            )
+            recent = aggregate.mails_since(self.timestamp - _DAY)
+            recent.setdefault(key, []).append(self.timestamp)
+            aggregate.verification_mails = recent
+
+    def mails_since(self, since: datetime) -> dict[str, list[datetime]]:
+        """The verification mails sent after ``since``, per alternative address."""
+        # A snapshot taken before this attribute existed restores without it.
+        known: dict[str, list[datetime]] = getattr(self, "verification_mails", {})
+        recent = {key: [t for t in ts if t > since] for key, ts in known.items()}
+        return {key: ts for key, ts in recent.items() if ts}
+
+    def _check_mail_budget(
+        self, address: EmailAddress, at: datetime, policy: ResponderPolicy
+    ) -> None:
+        """Refuse a code mail past the limits, counted from the recorded requests."""
+        day = self.mails_since(at - _DAY)
+        hour = self.mails_since(at - _HOUR)
+        limits = (
+            (hour.get(address.key, []), policy.verification_mails_per_hour, "hour"),
+            (day.get(address.key, []), policy.verification_mails_per_day, "day"),
+        )
+        for sent, cap, period in limits:
+            if len(sent) >= cap:
+                again = min(sent) + (_HOUR if period == "hour" else _DAY)
+                raise NotPermitted(
+                    f"alternative sender {address} was mailed {len(sent)} verification "
+                    f"codes in the last {period} (at most {cap}); ask again after "
+                    f"{again:%Y-%m-%d %H:%M} UTC"
+                )
+        every = sorted(t for ts in hour.values() for t in ts)
+        if len(every) >= policy.verification_mails_per_hour_all:
+            raise NotPermitted(
+                f"{self.address} had {len(every)} verification codes mailed in the last "
+                f"hour (at most {policy.verification_mails_per_hour_all}); ask again "
+                f"after {every[0] + _HOUR:%Y-%m-%d %H:%M} UTC"
             )
 
     def request_sender_verification(
@@ -729,6 +809,7 @@ class AutoResponder(Aggregate):
             raise InvalidInput(f"{address} is the address itself, not an alternative")
         if address.key in self.verified_senders:
             raise InvalidInput(f"{address} is verified already")
+        self._check_mail_budget(address, at, policy)
         expires_at = at + policy.verification_validity
         self.trigger_event(
             self.SenderVerificationRequested,
@@ -968,7 +1049,12 @@ def next_change(schedule: Schedule, zone: ZoneInfo, now: datetime) -> datetime |
     """
     now = utc(now)
     covered = schedule.covers(now, zone)
-    candidates = [t for t in (schedule.start_at(zone), schedule.end_at(zone)) if t]
+    # A bound with no UTC instant (see :func:`instant`) is no change anyone will see.
+    candidates = [
+        t
+        for t in (schedule.start_at(zone), schedule.end_at(zone))
+        if t is not None and t not in {_NEVER, _ALWAYS}
+    ]
     if schedule.weekdays:
         today = now.astimezone(zone).date()
         candidates += [

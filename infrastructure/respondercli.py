@@ -1,21 +1,38 @@
 """``mailhost responder ...`` and ``mailhost deliver``: auto-responders from the shell.
 
 ``mailhost deliver`` reads one message on standard input and prints the decision as one
-JSON object, so an MTA can pipe mail through it (a pipe transport).
+JSON object, so an MTA can pipe mail through it (a pipe transport). Its exit status is
+what a pipe transport understands (sysexits.h): 0 once the decision is recorded, even
+when the reply could not be sent before the process ends ("queued": the send job is in
+the log and is retried); 75 (EX_TEMPFAIL, the MTA tries again later) when nothing could
+be decided; 2 for bad input. It never prints a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
-from domain.errors import InvalidInput
-from infrastructure.bootstrap import open_engine
+from application.responders import MAX_MESSAGE_BYTES
+from domain.autoreply import Decision
+from domain.errors import DomainError, InvalidInput
+from domain.text import neutralise
+from infrastructure.bootstrap import Engine, open_engine
 from infrastructure.commandline import emit, engine_for
+from infrastructure.settings import ConfigurationError
+
+EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, the MTA retries the delivery
+# How long ``deliver`` waits for its reply to be sent: enough for a working mail server,
+# short enough that a down one does not hold the MTA's delivery slot (the send job
+# stays queued and is retried).
+SETTLE_S = 3.0
 
 
 def _when(text: str | None, what: str) -> date | datetime | None:
@@ -320,33 +337,115 @@ def _template(args: argparse.Namespace) -> int:
     return 0
 
 
-def _deliver(args: argparse.Namespace) -> int:
-    raw = sys.stdin.buffer.read()
-    received = None
-    if args.received_at:
-        try:
-            received = datetime.fromisoformat(args.received_at)
-        except ValueError:
-            raise InvalidInput(
-                f"--received-at {args.received_at!r} is not ISO 8601"
-            ) from None
-        if received.tzinfo is None:
-            raise InvalidInput(
-                "--received-at needs a UTC offset, e.g. 2026-11-28T10:00+01:00"
-            )
-        received = received.astimezone(UTC)
-    # Embedded, this process sends the reply itself before it exits; with Redis the
-    # reply job waits for `mailhost run` to relay it to the workers.
-    engine = open_engine(
-        args.home, background=not os.environ.get("MAILHOST_BROKER_URL")
-    )
+def _received_at(text: str | None) -> datetime | None:
+    if not text:
+        return None
     try:
-        decision = engine.host.responders.deliver(
-            args.recipient, args.sender, raw, received
+        received = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"--received-at {text!r} is not ISO 8601") from None
+    if received.tzinfo is None:
+        raise InvalidInput(
+            "--received-at needs a UTC offset, e.g. 2026-11-28T10:00+01:00"
         )
-        if decision.reply:
-            engine.host.settle()
+    try:
+        return received.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC instant
+        raise InvalidInput(
+            f"--received-at {text!r} is outside the range of dates this engine keeps"
+        ) from None
+
+
+class _OneLine(logging.Formatter):
+    """A log record as one neutralised line: the worker threads' errors (a mail server
+    down) are news for the operator, their tracebacks are not, on an MTA's stderr."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            text += f" ({type(error).__name__}: {error})"
+        return (
+            f"mailhost: {record.levelname.lower()}: {neutralise(text, max_length=300)}"
+        )
+
+
+@contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """Every log line of this process, the background threads' too, as one line."""
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    handler.setLevel(logging.WARNING)
+    root.addHandler(handler)
+    try:
+        yield
     finally:
-        engine.close()
-    print(json.dumps(decision.as_dict()))
+        root.removeHandler(handler)
+
+
+def _bad_input(error: Exception) -> bool:
+    return isinstance(error, DomainError | ConfigurationError | ValueError)
+
+
+def _deliver(args: argparse.Namespace) -> int:
+    # At most one byte more than the limit: the refusal needs no more, and a message of
+    # any size costs at most that much memory.
+    raw = sys.stdin.buffer.read(MAX_MESSAGE_BYTES + 1)
+    received = _received_at(args.received_at)
+    with _quiet_logs():
+        try:
+            # Embedded, this process sends the reply itself before it exits; with Redis
+            # the reply job waits for `mailhost run` to relay it to the workers.
+            engine = open_engine(
+                args.home, background=not os.environ.get("MAILHOST_BROKER_URL")
+            )
+        except Exception as e:
+            if _bad_input(e):
+                raise
+            return _not_decided(e)
+        try:
+            try:
+                decision = engine.host.responders.deliver(
+                    args.recipient, args.sender, raw, received
+                )
+            except Exception as e:
+                if _bad_input(e):
+                    raise
+                return _not_decided(e)
+            _report(engine, decision)
+        finally:
+            _close(engine)
     return 0
+
+
+def _not_decided(error: Exception) -> int:
+    """Nothing was recorded: the MTA keeps the message and delivers it again later."""
+    text = neutralise(f"{type(error).__name__}: {error}", max_length=300)
+    print(f"mailhost: temporary failure, nothing decided: {text}", file=sys.stderr)
+    return EX_TEMPFAIL
+
+
+def _report(engine: Engine, decision: Decision) -> None:
+    """Print the decision once it is recorded; wait a little for its reply to go out."""
+    out = decision.as_dict()
+    if decision.reply:
+        sent = False
+        try:
+            engine.host.settle(SETTLE_S)
+            sent = engine.host.responders.reply_sent(decision)
+        except Exception as e:  # noqa: BLE001 - the decision stands; the job retries the send
+            logging.getLogger(__name__).warning(
+                "the reply is queued, not sent yet: %s: %s", type(e).__name__, e
+            )
+        out["queued"] = not sent
+    print(json.dumps(out), flush=True)
+
+
+def _close(engine: Engine) -> None:
+    try:
+        engine.close()
+    except Exception as e:  # noqa: BLE001 - after the decision, closing cannot undo it
+        logging.getLogger(__name__).warning(
+            "closing the engine failed: %s: %s", type(e).__name__, e
+        )

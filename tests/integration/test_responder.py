@@ -38,6 +38,9 @@ CAROL = "carol@example.net"  # a member, not a user of INFO
 INFO = f"info@{DOMAIN}"
 OFFICE = f"office@{DOMAIN}"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
+# What the pipe tests give as --received-at: the MTA's time, a few minutes before this
+# host's clock (a received_at more than 7 days old is refused, RSP-4).
+RECENT = (datetime.now(UTC) - timedelta(minutes=5)).isoformat(timespec="seconds")
 AWAY = "I am away until Monday. Urgent matters: office@example.org."
 
 
@@ -743,7 +746,7 @@ def test_deliver_pipe_decides_real_world_messages(
         "--sender",
         row.sender,
         "--received-at",
-        "2026-06-01T10:00:00+02:00",
+        RECENT,
         stdin=row.raw,
         smtp_url=smtp.url,
     )
@@ -777,6 +780,11 @@ def test_deliver_pipe_decides_real_world_messages(
         (("--received-at", "yesterday"), "not ISO 8601"),
         (("--received-at", "2026-13-01T10:00:00+02:00"), "not ISO 8601"),
         (("--received-at", "2026-06-01T10:00:00"), "needs a UTC offset"),
+        # issue 7 items 4 and 15: times no mail queue can explain are bad input
+        (("--received-at", "0001-01-01T00:00:00+01:00"), "--received-at .*range"),
+        (("--received-at", "0001-01-01T00:00:00+00:00"), "received_at .*7 days"),
+        (("--received-at", "1970-01-01T00:00:00+00:00"), "received_at .*7 days"),
+        (("--received-at", "9999-12-31T23:59:59-01:00"), "--received-at .*range"),
     ],
     ids=[
         "unknown-local-part",
@@ -785,13 +793,17 @@ def test_deliver_pipe_decides_real_world_messages(
         "received-at-words",
         "received-at-month-13",
         "received-at-naive",
+        "received-at-year-1-overflow",
+        "received-at-year-1",
+        "received-at-epoch",
+        "received-at-year-9999-overflow",
     ],
 )
 def test_deliver_pipe_refuses_bad_input_with_status_2(
     args: tuple[str, str], problem: str, pipe_home: Path
 ) -> None:
     # rule RSP-7
-    defaults = {"--recipient": INFO, "--received-at": "2026-06-01T10:00:00+02:00"}
+    defaults = {"--recipient": INFO, "--received-at": RECENT}
     defaults[args[0]] = args[1]
     result = mailhost(
         pipe_home,
@@ -872,21 +884,13 @@ def test_operator_cli_schedule_across_the_autumn_dst_change(
         assert done.returncode == 0, done.stderr.decode()
 
     def deliver(sender: str, at: str) -> dict[str, object]:
-        result = mailhost(
-            home,
-            "deliver",
-            "--recipient",
-            INFO,
-            "--sender",
-            sender,
-            "--received-at",
-            at,
-            stdin=ORDINARY,
-            smtp_url=smtp.url,
-        )
-        assert result.returncode == 0, result.stderr.decode()
-        decision: dict[str, object] = json.loads(result.stdout)
-        return decision
+        # In process, on a clock at the probe: the pipe refuses a --received-at more
+        # than 7 days before its host's clock (RSP-4), and these probes are fixed dates.
+        clock = ManualClock(datetime.fromisoformat(at).astimezone(UTC))
+        with engine(home, {"MAILHOST_SMTP_URL": smtp.url}, clock=clock) as e:
+            decision = e.host.responders.deliver(INFO, sender, ORDINARY)
+            e.host.settle()
+        return decision.as_dict()
 
     probes = [
         ("2026-10-24T23:59:59+02:00", "a", False),  # Saturday, summer time
@@ -991,3 +995,265 @@ def test_a_responder_template_applied_when_the_address_is_created(world: World) 
     assert responder.active is None  # saved, not switched on behind the user's back
     with pytest.raises(NotFound):
         e.host.addresses.create_unassigned(f"x@{DOMAIN}", responder_template="Missing")
+
+
+# -- hostile and careless input on the delivery path (issue 7) --------------------------------
+
+
+def test_a_past_dated_delivery_does_not_reopen_the_window(world: World) -> None:
+    # rule RSP-4: the 7 days are counted from when the reply was decided (this host's
+    # clock), not from the time the MTA wrote; a delivery dated nearly 7 days back
+    # used to start a window that had closed by the sender's next mail an hour later.
+    r = world.e.host.responders
+    r.add(INFO, "Holidays", body=AWAY)
+    r.activate(INFO, "Holidays")
+    world.clock.at = T0
+    first = r.deliver(INFO, BOB, mail(sender=BOB), T0 - timedelta(days=6, hours=23))
+    assert first.reply, first
+    world.clock.advance(timedelta(hours=1))
+    again = r.deliver(INFO, BOB, mail(sender=BOB), world.clock.now())
+    assert again.check is Check.REPLIED_RECENTLY, again
+    assert again.rule == "RSP-4"
+    world.clock.advance(timedelta(days=7))
+    assert r.deliver(INFO, BOB, mail(sender=BOB), world.clock.now()).reply
+
+
+def test_past_dated_deliveries_count_in_the_hour_they_are_answered(
+    world: World,
+) -> None:
+    # rule RSP-4, rule RSP-7: the hourly cap (20) is the engine's hour; 25 deliveries
+    # dated three hours back and 25 current ones used to send 40 replies.
+    r = world.e.host.responders
+    r.add(INFO, "Holidays", body=AWAY)
+    r.activate(INFO, "Holidays")
+    world.clock.at = T0
+    decisions = []
+    for i in range(50):
+        sender = f"sender{i}@example.net"
+        received = T0 - timedelta(hours=3) if i < 25 else None
+        decisions.append(r.deliver(INFO, sender, mail(sender=sender), received))
+    world.e.host.settle()
+    cap = world.e.host.responders.policy.hourly_cap
+    assert sum(d.reply for d in decisions) == cap
+    assert {d.check for d in decisions if not d.reply} == {Check.HOURLY_CAP}
+    assert len(replies(world.smtp)) == cap
+
+
+@pytest.mark.parametrize(
+    "received",
+    [
+        T0 - timedelta(days=8),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        T0 + timedelta(days=2),
+    ],
+    ids=["eight-days-back", "year-1", "epoch", "two-days-ahead"],
+)
+def test_a_received_at_no_queue_explains_is_refused_and_stores_nothing(
+    world: World, received: datetime
+) -> None:
+    # rule RSP-4: issue 7 item 4; refused by name, nothing recorded
+    r = world.e.host.responders
+    r.add(INFO, "Holidays", body=AWAY)
+    r.activate(INFO, "Holidays")
+    world.clock.at = T0
+    head = world.e.runner.log_position()
+    with pytest.raises(InvalidInput, match="received_at"):
+        r.deliver(INFO, BOB, mail(sender=BOB), received)
+    assert world.e.runner.log_position() == head
+
+
+def test_a_far_end_and_a_zone_change_leave_deliver_and_show_working(
+    world: World,
+) -> None:
+    # rule RSP-6: issue 7 item 5; 9999-12-31T23:59 is refused when saved
+    r = world.e.host.responders
+    with pytest.raises(InvalidInput, match=r"schedule end .*2100"):
+        r.add(INFO, "Far", body=AWAY, end=datetime(9999, 12, 31, 23, 59))  # noqa: DTZ001 - a wall time
+    r.add(INFO, "Long", body=AWAY, end=datetime(2100, 12, 31, 23, 59))  # noqa: DTZ001 - a wall time
+    r.activate(INFO, "Long")
+    r.set_time_zone(INFO, "America/New_York")
+    r.set_time_zone(INFO, "Pacific/Kiritimati")
+    assert world.deliver(BOB, T0).reply
+    status = r.status(INFO)
+    assert status is not None
+    assert status.active == "Long"
+
+
+def test_a_subaddressed_recipient_is_delivered_to_its_address(world: World) -> None:
+    # rule RSP-7: ann+tag@ is ann@ (RFC 5233); it is an explicit recipient of ann@
+    r = world.e.host.responders
+    r.add(INFO, "Holidays", body=AWAY)
+    r.activate(INFO, "Holidays")
+    world.clock.at = T0
+    tagged = f"info+offers@{DOMAIN}"
+    decision = r.deliver(tagged, BOB, mail(sender=BOB, to=tagged))
+    assert decision.reply, decision
+    assert decision.plan is not None
+    assert decision.plan.address == INFO
+    with pytest.raises(NotFound):
+        r.deliver(f"nobody+offers@{DOMAIN}", BOB, mail(sender=BOB, to=tagged))
+
+
+@pytest.mark.parametrize(
+    ("field", "check"),
+    [
+        ("Auto-Submitted : auto-generated", Check.AUTO_SUBMITTED),
+        ("Auto-Submitted\t:auto-replied", Check.AUTO_SUBMITTED),
+        ("auto-submitted :  Auto-Notified (RFC 3834)", Check.AUTO_SUBMITTED),
+        ("List-Id  : <dev.lists.example.net>", Check.MAILING_LIST),
+        ("List-Unsubscribe :\r\n <mailto:leave@lists.example.net>", Check.MAILING_LIST),
+        ("Precedence :bulk", Check.PRECEDENCE),
+        ("PRECEDENCE\t: junk", Check.PRECEDENCE),
+        ("X-Auto-Response-Suppress : OOF, AutoReply", Check.RESPONSE_SUPPRESSED),
+    ],
+)
+def test_obsolete_header_syntax_is_read_as_the_field_it_names(
+    world: World, field: str, check: Check
+) -> None:
+    # rule RSP-7: RFC 5322 4.5 (obs-optional, 4.5.8) allows blanks before the colon; the
+    # stdlib parser ended the header block there and the message was answered.
+    r = world.e.host.responders
+    r.add(INFO, "Holidays", body=AWAY)
+    r.activate(INFO, "Holidays")
+    decision = world.deliver(BOB, T0, mail(sender=BOB, headers=(field,)))
+    assert decision.check is check, decision
+    assert world.smtp.messages == []
+
+
+def test_a_header_block_beyond_the_bound_is_not_read_nor_answered(
+    world: World,
+) -> None:
+    # rule RSP-7: issue 7 item 12; decided without parsing it, with a named reason
+    r = world.e.host.responders
+    r.add(INFO, "Holidays", body=AWAY)
+    r.activate(INFO, "Holidays")
+    padding = tuple(f"X-Padding-{i}: {'x' * 900}" for i in range(400))
+    decision = world.deliver(BOB, T0, mail(sender=BOB, headers=padding))
+    assert decision.check is Check.OVERSIZED_HEADER, decision
+    assert decision.reason.startswith("RSP-7: the header block is larger than")
+
+
+def test_verification_mails_are_limited_per_address(world: World) -> None:
+    # rule RSP-2: issue 7 item 9; counted from the recorded requests, per hour and day
+    r = world.e.host.responders
+    world.clock.at = T0
+    for _ in range(3):
+        r.request_sender_verification(INFO, OFFICE)
+        world.clock.advance(timedelta(minutes=1))
+    with pytest.raises(NotPermitted, match="last hour \\(at most 3\\)"):
+        r.request_sender_verification(INFO, OFFICE)
+    r.request_sender_verification(INFO, f"desk@{DOMAIN}")  # another address: its own
+    sent = 4
+    for _ in range(7):
+        world.clock.advance(timedelta(hours=1))
+        r.request_sender_verification(INFO, OFFICE)
+        sent += 1
+    world.clock.advance(timedelta(hours=1))
+    with pytest.raises(NotPermitted, match="last day \\(at most 10\\)"):
+        r.request_sender_verification(INFO, OFFICE)
+    assert len(world.smtp.wait_for(sent)) == sent
+    world.clock.advance(timedelta(days=1))
+    r.request_sender_verification(INFO, OFFICE)
+
+
+def secret_rows(e: Engine) -> int:
+    import sqlite3  # noqa: PLC0415 - only this helper reads the file behind the port
+
+    with sqlite3.connect(e.settings.home / "credentials.sqlite") as db:
+        (count,) = db.execute("SELECT count(*) FROM mh_secrets").fetchone()
+    return int(count)
+
+
+def test_a_refused_verification_leaves_no_code_in_the_credential_store(
+    world: World,
+) -> None:
+    # rule RSP-2, rule RSP-3: issue 7 item 8; the code's digest is taken back
+    r = world.e.host.responders
+    world.clock.at = T0
+    before = secret_rows(world.e)
+    carol = account_id(world.e, CAROL)
+    with pytest.raises(NotPermitted):
+        r.request_sender_verification(INFO, OFFICE, by=carol)
+    with pytest.raises(InvalidInput, match="address itself"):
+        r.request_sender_verification(INFO, INFO)
+    assert secret_rows(world.e) == before
+    for _ in range(3):
+        r.request_sender_verification(INFO, OFFICE)
+    assert secret_rows(world.e) == before + 3
+    with pytest.raises(NotPermitted, match="at most 3"):
+        r.request_sender_verification(INFO, OFFICE)
+    assert secret_rows(world.e) == before + 3
+
+
+def test_deliver_with_the_mail_server_down_records_queues_and_exits_0(
+    tmp_path: Path,
+) -> None:
+    # rule RSP-8: issue 7 item 13; the decision is recorded, the send job retries
+    import socket  # noqa: PLC0415 - a port that nobody listens on
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"smtp://127.0.0.1:{probe.getsockname()[1]}"
+    pipe_home = make_pipe_home(tmp_path / "home")
+    result = mailhost(
+        pipe_home,
+        "deliver",
+        "--recipient",
+        INFO,
+        "--sender",
+        "jane.roe@example.net",
+        stdin=ORDINARY,
+        smtp_url=closed,
+    )
+    err = result.stderr.decode()
+    assert result.returncode == 0, err
+    assert "Traceback" not in err
+    decision = json.loads(result.stdout)
+    assert decision["reply"] is True
+    assert decision["queued"] is True
+    with engine(pipe_home, background=False) as e:
+        e.runner.catch_up()
+        [entry] = e.host.responders.history(INFO)
+        assert (entry.sender, entry.sent) == ("jane.roe@example.net", False)
+
+
+def test_deliver_exits_75_when_the_store_cannot_be_opened(tmp_path: Path) -> None:
+    # issue 7 item 13: nothing decided, the MTA keeps the message and retries
+    pipe_home = make_pipe_home(tmp_path / "home")
+    events = pipe_home / "events.sqlite"
+    events.unlink()
+    events.mkdir()  # a store that cannot be opened
+    result = mailhost(
+        pipe_home,
+        "deliver",
+        "--recipient",
+        INFO,
+        "--sender",
+        "jane.roe@example.net",
+        stdin=ORDINARY,
+    )
+    err = result.stderr.decode()
+    assert result.returncode == 75, err
+    assert result.stdout == b""
+    assert "Traceback" not in err
+    assert err.startswith("mailhost: temporary failure"), err
+
+
+def test_deliver_reads_a_bounded_message_and_refuses_a_larger_one(
+    pipe_home: Path,
+) -> None:
+    # issue 7 item 12: refused by its size after reading one byte more than the limit
+    from application.responders import MAX_MESSAGE_BYTES  # noqa: PLC0415
+
+    result = mailhost(
+        pipe_home,
+        "deliver",
+        "--recipient",
+        INFO,
+        "--sender",
+        "jane.roe@example.net",
+        stdin=ORDINARY + b"x" * MAX_MESSAGE_BYTES,
+    )
+    assert result.returncode == 2, result.stderr.decode()
+    assert b"larger than" in result.stderr

@@ -1034,3 +1034,142 @@ def test_a_refused_command_stores_nothing() -> None:
         with pytest.raises(DomainError):
             command()
     assert responder.collect_events() == []
+
+
+# -- hostile and careless input (issue 7) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bound", "value"),
+    [
+        ("end", wall(9999, 12, 31, 23, 59)),
+        ("end", date(9999, 12, 31)),
+        ("start", wall(1, 1, 1)),
+        ("start", datetime(1, 1, 1, 12, tzinfo=UTC)),
+        ("end", wall(2101, 1, 1)),
+        ("start", date(1969, 12, 31)),
+    ],
+)
+def test_schedule_bounds_outside_sane_years_are_refused_at_save(
+    bound: str, value: date | datetime
+) -> None:
+    # rule RSP-2, rule RSP-6: issue 7 item 5
+    responder = provision("America/New_York")
+    with pytest.raises(InvalidInput, match=f"schedule {bound} .*1970..2100"):
+        responder.save_message(
+            "Far",
+            body="x",
+            start=value if bound == "start" else None,
+            end=value if bound == "end" else None,
+            at=T0,
+        )
+    assert not responder.messages
+    kept = responder.save_message(
+        "Long", body="x", start=date(1970, 1, 1), end=wall(2100, 12, 31, 23, 59), at=T0
+    )
+    assert kept.schedule.end == wall(2100, 12, 31, 23, 59)
+
+
+@pytest.mark.parametrize(
+    "zone", ["America/New_York", "Pacific/Kiritimati", "Etc/GMT+12", "Asia/Tokyo"]
+)
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        Schedule(end=wall(9999, 12, 31, 23, 59)),
+        Schedule(end=datetime(9999, 12, 31), end_is_date=True),  # noqa: DTZ001 - a wall time
+        Schedule(start=wall(1, 1, 1), end=wall(9999, 12, 31, 23, 59)),
+        Schedule(weekdays=("mon", "tue"), end=wall(9999, 12, 31, 23, 59)),
+    ],
+    ids=["far-end", "far-date-end", "year-1-start", "weekdays-far-end"],
+)
+def test_a_stored_schedule_at_the_calendar_edge_never_overflows(
+    schedule: Schedule, zone: str
+) -> None:
+    # rule RSP-6: issue 7 item 5; stored before bounds existed, read in any zone
+    from domain.responder import next_change  # noqa: PLC0415
+
+    tz = ZoneInfo(zone)
+    at = datetime(2026, 3, 3, 9, tzinfo=UTC)  # a Monday or Tuesday in every zone
+    assert schedule.covers(at, tz)
+    end = schedule.end_at(tz)
+    assert end is not None
+    assert end.year == 9999  # the stored year, or the end of the calendar
+    change = next_change(schedule, tz, at)  # answers, never overflows
+    assert change != datetime.max.replace(tzinfo=UTC)  # the edge is no change
+    west, east = ZoneInfo("America/New_York"), ZoneInfo("Asia/Tokyo")
+    assert instant(wall(9999, 12, 31, 23, 59), west) == datetime.max.replace(tzinfo=UTC)
+    assert instant(wall(1, 1, 1), east) == datetime.min.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("subject", "Away\x0buntil Monday"),
+        ("subject", "Away\x0cuntil Monday"),
+        ("subject", "Away\u2028until Monday"),
+        ("subject", "Away\u2029until Monday"),
+        ("subject", "Away\x1b[31m"),
+        ("subject", "Away\u202euntil"),
+        ("message name", "Sum\x0bmer"),
+        ("message name", "Sum\u2028mer"),
+    ],
+)
+def test_separators_and_controls_in_a_subject_or_name_are_refused(
+    field: str, value: str
+) -> None:
+    # rule RSP-2: issue 7 item 15; str.split() used to read VT, FF, U+2028 as blanks
+    responder = provision()
+    name, subject = (value, None) if field == "message name" else ("Away", value)
+    refused(
+        responder,
+        lambda: responder.save_message(name, body="x", subject=subject, at=T0),
+        InvalidInput,
+    )
+    with pytest.raises(InvalidInput, match=f"^{field} contains a control character"):
+        responder.save_message(name, body="x", subject=subject, at=T0)
+
+
+def test_verification_mails_are_limited_per_address_per_hour_and_day() -> None:
+    # rule RSP-2: issue 7 item 9; counted from the recorded requests
+    responder = provision()
+    at = T0
+    for _ in range(3):
+        responder.request_sender_verification(ALT, CODE, at=at, policy=POLICY)
+        at += timedelta(minutes=10)
+    refused(
+        responder,
+        lambda: responder.request_sender_verification(ALT, CODE, at=at, policy=POLICY),
+        NotPermitted,
+    )
+    with pytest.raises(NotPermitted, match="ask again after 2024-03-01 10:00 UTC"):
+        responder.request_sender_verification(ALT, CODE, at=at, policy=POLICY)
+    at = T0 + timedelta(hours=1)  # the first of the three is an hour old
+    responder.request_sender_verification(ALT, CODE, at=at, policy=POLICY)
+    for _ in range(6):
+        at += timedelta(hours=1)
+        responder.request_sender_verification(ALT, CODE, at=at, policy=POLICY)
+    at += timedelta(hours=1)
+    with pytest.raises(NotPermitted, match="last day \\(at most 10\\)"):
+        responder.request_sender_verification(ALT, CODE, at=at, policy=POLICY)
+    at = T0 + timedelta(days=1, minutes=1)
+    responder.request_sender_verification(ALT, CODE, at=at, policy=POLICY)
+    # what the limit counts survives replay and snapshots
+    events = responder.collect_events()
+    assert replay(through_mapper(events)) == responder
+    assert sum(map(len, responder.mails_since(at - timedelta(days=1)).values())) == 10
+
+
+def test_verification_mails_of_one_address_to_all_alternatives_are_limited() -> None:
+    # rule RSP-2: issue 7 item 9; fresh alternatives are no way around the limit
+    responder = provision()
+    policy = ResponderPolicy(verification_mails_per_hour_all=4)
+    for i in range(4):
+        other = EmailAddress.parse(f"alt{i}@example.net")
+        responder.request_sender_verification(other, CODE, at=T0, policy=policy)
+    fifth = EmailAddress.parse("alt5@example.net")
+    with pytest.raises(NotPermitted, match=r"alice@example\.org had 4 verification"):
+        responder.request_sender_verification(fifth, CODE, at=T0, policy=policy)
+    responder.request_sender_verification(
+        fifth, CODE, at=T0 + timedelta(hours=1), policy=policy
+    )
