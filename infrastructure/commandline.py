@@ -30,10 +30,23 @@ class Parser(argparse.ArgumentParser):
 
 @contextmanager
 def engine_for(args: argparse.Namespace) -> Iterator[Engine]:
-    """The engine on ``--home`` (or the environment), without background threads."""
+    """The engine on ``--home`` (or the environment), without background threads.
+
+    What the command started (a passwd-file line, a mail) runs before the process
+    exits, under the same claims as any worker's; what fails stays due for the next
+    process that runs jobs, and the user is told so.
+    """
     engine = open_engine(args.home, background=False)
     try:
         yield engine
+        engine.drain()
+        left = engine.jobs.unfinished(engine.host.alerts.clock.now())
+        if left and not engine.settings.broker_url:
+            say(
+                f"mailhost: {left} background job(s) could not run yet; "
+                "`mailhost run` (or the next command) retries them",
+                err=True,
+            )
     finally:
         engine.close()
 
