@@ -212,7 +212,7 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
     )
     c += _each(
         "accounts.register/login-hosted",
-        _pick(HOSTED, "master-login", "passwd-colon", "traversal"),
+        _pick(HOSTED, "passwd-colon", "traversal"),
         lambda w, v: w.host.accounts.register(ORG, v, GOOD_PASSWORD),
         ["login"],
     )
