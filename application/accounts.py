@@ -19,12 +19,13 @@ from application.credentials import (
     Fingerprints,
     PasswordHasher,
     SessionRecord,
+    staged_secret,
 )
 from application.geolocation import Geolocator
 from application.log import MailHostLog
 from domain import ids
 from domain.account import UserAccount
-from domain.address import EmailAddress
+from domain.address import EmailAddress, shown
 from domain.errors import AlreadyExists, InvalidInput, NotFound, NotPermitted
 from domain.organisation import Organisation, Role
 from domain.phone import PhoneNumber
@@ -33,9 +34,12 @@ from domain.security import (
     NotificationPreferences,
     PasswordPolicy,
     SecurityPolicy,
+    is_unicode_text,
 )
 
 MAX_USER_AGENT = 512
+# Tokens this service issues are far shorter; anything longer was not issued here.
+MAX_TOKEN = 256
 # Where a re-entered password was checked: the account settings, not a login page.
 SETTINGS_CONTEXT = LoginContext(
     device="account-settings",
@@ -97,7 +101,7 @@ class Accounts:
         if self.log.exists(ids.account_id(str(address))):
             raise AlreadyExists(f"account {address} exists already")
         credential_id = uuid4()
-        self.credentials.put_secret(credential_id, self.hasher.hash(password))
+        encoded = self.hasher.hash(password)
 
         def attempt() -> UserAccount:
             # Another member joining the organisation at the same moment conflicts on
@@ -118,7 +122,11 @@ class Accounts:
             self.log.save(account, org)
             return account
 
-        account = self.log.retrying(attempt)
+        # The hash is stored for the save and taken back when the save does not happen
+        # (a refusal, a lost race): no orphan row is left in the credential store.
+        owner = ids.account_id(str(address))
+        with staged_secret(self.credentials, credential_id, encoded, owner=owner):
+            account = self.log.retrying(attempt)
         return account.id
 
     def get(self, login_or_id: str | UUID) -> UserAccount:
@@ -144,24 +152,48 @@ class Accounts:
             key = account_key(login)
         except InvalidInput:
             key = None
-        if key is None:
-            self.hasher.verify_dummy(password)
+        if key is None or not self._checkable(password):
+            self._spend_one_check(password)
             raise LoginRefused
         return self._login(key, password, context, device_token)
+
+    def _checkable(self, password: str) -> bool:
+        """Whether ``password`` could be anyone's: not over-long, encodable."""
+        return len(password) <= self.passwords.max_length and is_unicode_text(password)
+
+    def _spend_one_check(self, password: str) -> None:
+        """One dummy verification, whatever the password holds.
+
+        An unknown login, a throttled source and a wrong password all cost one hash,
+        so the time of a refusal does not tell them apart (ASVS 6.3.8).
+        """
+        dummy = password[: self.passwords.max_length]
+        if not is_unicode_text(dummy):
+            dummy = dummy.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        self.hasher.verify_dummy(dummy)
 
     def _login(
         self, key: UUID, password: str, context: LoginContext, device_token: str
     ) -> LoginResult:
         checked: dict[UUID, bool] = {}
+        spent: list[bool] = []
+
+        def spend() -> None:
+            if not spent:
+                spent.append(True)
+                self._spend_one_check(password)
 
         def attempt() -> LoginResult:
             at = self.clock.now()
             try:
                 account = self.log.load(key, UserAccount, "account")
             except NotFound:
-                self.hasher.verify_dummy(password)
+                spend()
                 raise LoginRefused from None
-            if account.is_throttled(at, self.policy):
+            if account.is_throttled(at, self.policy, context):
+                # Refused without a check, but at the cost of one: a throttled account
+                # must not answer faster than an unknown login (a timing oracle).
+                spend()
                 if account.record_throttled(context, at=at, policy=self.policy):
                     self.log.save(account)
                 raise LoginRefused
@@ -189,6 +221,8 @@ class Accounts:
 
     def session(self, session_token: str) -> SessionRecord:
         """The session a token opens; the log, not the token store, decides if it is live."""
+        if not (session_token.isascii() and len(session_token) <= MAX_TOKEN):
+            raise NotPermitted("session is not valid")
         record = self.credentials.session(self.fingerprints.digest(session_token))
         if record is None:
             raise NotPermitted("session is not valid")
@@ -224,13 +258,14 @@ class Accounts:
         )
         old_credential = account.credential_id
         credential_id = uuid4()
-        self.credentials.put_secret(credential_id, self.hasher.hash(new_password))
-        ended = self._update(
-            account.id,
-            lambda a: a.change_password(
-                credential_id, keep_session=keep, at=self.clock.now()
-            ),
-        )
+        encoded = self.hasher.hash(new_password)
+        with staged_secret(self.credentials, credential_id, encoded, owner=account.id):
+            ended = self._update(
+                account.id,
+                lambda a: a.change_password(
+                    credential_id, keep_session=keep, at=self.clock.now()
+                ),
+            )
         self.credentials.forget_secret(old_credential)
         self.credentials.forget_sessions(ended)
         return ended
@@ -268,15 +303,15 @@ class Accounts:
         self._require_password(account, password)
 
     def _require_password(self, account: UserAccount, password: str) -> None:
-        if account.is_throttled(self.clock.now(), self.policy):
+        if account.is_throttled(self.clock.now(), self.policy, SETTINGS_CONTEXT):
             raise NotPermitted(
                 "too many wrong passwords for this account; try again later"
             )
-        if password and self._verify(account, password):
+        if password and self._checkable(password) and self._verify(account, password):
             return
 
         def record(a: UserAccount) -> None:
-            if not a.is_throttled(self.clock.now(), self.policy):
+            if not a.is_throttled(self.clock.now(), self.policy, SETTINGS_CONTEXT):
                 a.fail_login(SETTINGS_CONTEXT, at=self.clock.now(), policy=self.policy)
 
         self._update(account.id, record)
@@ -292,8 +327,18 @@ class Accounts:
         try:
             address = ip_address(ip.strip())
         except ValueError:
-            raise InvalidInput(f"IP address {ip!r} is not valid") from None
-        token = device_token or self.fingerprints.new_token()
+            raise InvalidInput(f"IP address {shown(ip)} is not valid") from None
+        # A token this service did not issue (non-ASCII, over-long) is no device it
+        # knows: the client gets a new one, as one without a token would.
+        issued = (
+            device_token
+            if device_token
+            and device_token.isascii()
+            and device_token.isprintable()
+            and len(device_token) <= MAX_TOKEN
+            else None
+        )
+        token = issued or self.fingerprints.new_token()
         context = LoginContext(
             device=self.fingerprints.digest(f"device:{token}"),
             network=network_of(address),

@@ -18,6 +18,7 @@ from domain.address import EmailAddress
 from domain.errors import InvalidInput, NotFound, NotPermitted
 from domain.phone import PhoneNumber
 from domain.security import (
+    MAX_LIMIT,
     AlertKind,
     LoginContext,
     NotificationPreferences,
@@ -30,7 +31,7 @@ MAX_DISPLAY_NAME = 200
 # The throttle looks back one policy period; the state keeps enough for any period up to
 # a day and any limit up to MAX_TRACKED_FAILURES, and no more, so it stays small.
 FAILURE_MEMORY = timedelta(days=1)
-MAX_TRACKED_FAILURES = 1000
+MAX_TRACKED_FAILURES = MAX_LIMIT
 
 
 def alert_key(kind: AlertKind, version: int) -> str:
@@ -53,6 +54,10 @@ class UserAccount(Aggregate):
     throttled_until: datetime | None
     failure_window: tuple[datetime, str] | None
     pending_alerts: dict[str, PendingAlert]
+    # Defaults at class level: a snapshot taken before the per-source throttle existed
+    # restores without them (both are replaced, never changed in place).
+    source_failures: tuple[tuple[str, datetime], ...] = ()
+    throttle_episodes: tuple[tuple[str, datetime], ...] = ()
 
     class Registered(Aggregate.Created):
         organisation_id: UUID
@@ -75,6 +80,8 @@ class UserAccount(Aggregate):
         self.active_sessions: set[UUID] = set()
         self.recent_failures: tuple[datetime, ...] = ()
         self.throttled_until: datetime | None = None
+        self.source_failures = ()
+        self.throttle_episodes = ()
         self.failure_window: tuple[datetime, str] | None = None
         self.pending_alerts: dict[str, PendingAlert] = {}
 
@@ -103,10 +110,46 @@ class UserAccount(Aggregate):
 
     # -- login -----------------------------------------------------------------------
 
-    def is_throttled(self, at: datetime, policy: SecurityPolicy) -> bool:
-        """True while the last period holds ``throttle_limit`` failed checks."""
+    def throttle_source(self, context: LoginContext) -> str:
+        """Where an attempt counts for the throttle (OWASP ASVS 6.3.1, a soft lockout).
+
+        A device the account logged in from before is its own source; any other attempt
+        counts for its network prefix. Failures from an attacker's network so throttle
+        that network, and the real user passes from another network or a known device.
+        """
+        if context.device in self.known_devices:
+            return f"device:{context.device}"
+        return f"network:{context.network}"
+
+    def _account_failures(self, since: datetime) -> list[datetime]:
+        return sorted(t for t in self.recent_failures if t > since)
+
+    def _source_failures(self, source: str, since: datetime) -> list[datetime]:
+        return sorted(t for s, t in self.source_failures if s == source and t > since)
+
+    def _ceiling_reached(self, at: datetime, policy: SecurityPolicy) -> bool:
         since = utc(at) - policy.throttle_period
-        return sum(t > since for t in self.recent_failures) >= policy.throttle_limit
+        return len(self._account_failures(since)) >= policy.account_limit
+
+    def is_throttled(
+        self,
+        at: datetime,
+        policy: SecurityPolicy,
+        context: LoginContext | None = None,
+    ) -> bool:
+        """True while an attempt from ``context`` would be refused unchecked.
+
+        The last period holds ``throttle_limit`` failed checks from the attempt's source,
+        or ``account_limit`` from all sources together. Without a context: whether every
+        source is refused (the account-wide ceiling).
+        """
+        if self._ceiling_reached(at, policy):
+            return True
+        if context is None:
+            return False
+        since = utc(at) - policy.throttle_period
+        source = self.throttle_source(context)
+        return len(self._source_failures(source, since)) >= policy.throttle_limit
 
     class LoggedIn(Aggregate.Event):
         session_id: UUID
@@ -144,7 +187,7 @@ class UserAccount(Aggregate):
         user who just registered from a shared computer would want.
         """
         at = utc(at)
-        if self.is_throttled(at, policy):
+        if self.is_throttled(at, policy, context):
             raise NotPermitted(
                 "login refused: too many failed attempts, try again later"
             )
@@ -173,6 +216,12 @@ class UserAccount(Aggregate):
                 *(t for t in aggregate.recent_failures if t > since),
                 self.timestamp,
             )[-MAX_TRACKED_FAILURES:]
+            # The most recent failures of the account hold every source's recent ones
+            # (the account-wide ceiling is at most MAX_TRACKED_FAILURES).
+            aggregate.source_failures = (
+                *((s, t) for s, t in aggregate.source_failures if t > since),
+                (aggregate.throttle_source(self.context), self.timestamp),
+            )[-MAX_TRACKED_FAILURES:]
             if self.alert_due is not None and self.alert_key is not None:
                 aggregate.failure_window = (self.alert_due, self.alert_key)
                 aggregate.pending_alerts[self.alert_key] = PendingAlert(
@@ -200,7 +249,7 @@ class UserAccount(Aggregate):
         at most one mail per window, and the throttle bounds the attempts themselves.
         """
         at = utc(at)
-        if self.is_throttled(at, policy):
+        if self.is_throttled(at, policy, context):
             raise NotPermitted("password check refused: the account is throttled")
         key: str | None = None
         due: datetime | None = None
@@ -223,24 +272,47 @@ class UserAccount(Aggregate):
         until: datetime
 
         def apply(self, aggregate: UserAccount) -> None:
-            aggregate.throttled_until = self.until
+            if (
+                aggregate.throttled_until is None
+                or self.until > aggregate.throttled_until
+            ):
+                aggregate.throttled_until = self.until
+            source = aggregate.throttle_source(self.context)
+            aggregate.throttle_episodes = (
+                *(
+                    (s, u)
+                    for s, u in aggregate.throttle_episodes
+                    if s != source and u > self.timestamp
+                ),
+                (source, self.until),
+            )
 
     def record_throttled(
         self, context: LoginContext, *, at: datetime, policy: SecurityPolicy
     ) -> bool:
         """Record that the throttle refused an attempt, once per throttle episode.
 
-        Refused attempts are not each logged: an attacker must not be able to grow the
-        log without bound. Returns True when an event was recorded.
+        An episode is the account-wide ceiling's or one source's; refused attempts are
+        not each logged: an attacker must not be able to grow the log without bound.
+        Every source needs ``throttle_limit`` failures of its own before its first
+        episode, so the episodes are bounded by the failures. Returns True when an event
+        was recorded.
         """
         at = utc(at)
-        if not self.is_throttled(at, policy):
+        if not self.is_throttled(at, policy, context):
             raise InvalidInput("the account is not throttled at this time")
-        if self.throttled_until is not None and at < self.throttled_until:
-            return False
         since = at - policy.throttle_period
-        window = sorted(t for t in self.recent_failures if t > since)
-        until = window[-policy.throttle_limit] + policy.throttle_period
+        if self._ceiling_reached(at, policy):
+            if self.throttled_until is not None and at < self.throttled_until:
+                return False
+            window = self._account_failures(since)
+            until = window[-policy.account_limit] + policy.throttle_period
+        else:
+            source = self.throttle_source(context)
+            if any(s == source and at < u for s, u in self.throttle_episodes):
+                return False
+            window = self._source_failures(source, since)
+            until = window[-policy.throttle_limit] + policy.throttle_period
         self.trigger_event(
             self.LoginThrottled, timestamp=at, context=context, until=until
         )
@@ -268,7 +340,9 @@ class UserAccount(Aggregate):
             aggregate.credential_id = self.credential_id
             aggregate.active_sessions.difference_update(self.ended_sessions)
             aggregate.recent_failures = ()
+            aggregate.source_failures = ()
             aggregate.throttled_until = None
+            aggregate.throttle_episodes = ()
             aggregate._note_change(self, "The account password was changed.")
 
     def change_password(

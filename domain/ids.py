@@ -2,6 +2,8 @@
 
 from uuid import UUID, uuid5
 
+from domain.address import identity
+
 NAMESPACE = UUID("6f1c9f3e-6b0c-5a43-9a51-2f6f1f0d7b11")
 
 
@@ -17,4 +19,14 @@ def organisation_key(name_or_id: str | UUID) -> UUID:
 
 
 def account_id(login: str) -> UUID:
-    return uuid5(NAMESPACE, f"account:{login.casefold()}")
+    """The account of a login: one per address identity, never per case-folded form.
+
+    The domain compares through IDNA and the local part NFC-normalised and lower-cased
+    (:func:`domain.address.identity`), so ``straße@`` and ``strasse@`` are two accounts
+    and ``\u017fupport@`` (long s) does not take ``support@``. Ids of ASCII logins are
+    unchanged from when they were case-folded (``lower()`` equals ``casefold()`` on
+    ASCII, and NFC leaves ASCII as it is), so every stored ASCII account keeps its id.
+    Only a login whose fold differs from its lower case (ß, long s, final sigma,
+    ligatures) or that was typed decomposed derives another id than before.
+    """
+    return uuid5(NAMESPACE, f"account:{identity(login)}")

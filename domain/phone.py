@@ -5,7 +5,11 @@ from __future__ import annotations
 import phonenumbers
 from attrs import frozen
 
+from domain.address import shown
 from domain.errors import InvalidInput
+
+# E.164 numbers have at most 15 digits; separators may double that as typed.
+MAX_DIALLED = 40
 
 
 @frozen
@@ -21,30 +25,41 @@ class PhoneNumber:
         rather than silently moved to another country.
         """
         code = country_code.strip().removeprefix("+").removeprefix("00")
-        if not code.isdigit() or not 1 <= len(code) <= 3:  # noqa: PLR2004 - ITU E.164 codes
+        # str.isdigit alone takes "²" or Arabic-Indic digits, which int() then rejects
+        # or reads as another number: only ASCII digits are a calling code.
+        if not (code.isascii() and code.isdigit()) or not 1 <= len(code) <= 3:  # noqa: PLR2004 - ITU E.164 codes
             raise InvalidInput(
-                f"country calling code {country_code!r} is not 1 to 3 digits"
+                f"phone number: country calling code {shown(country_code)} "
+                "is not 1 to 3 digits (0-9)"
             )
         region = phonenumbers.region_code_for_country_code(int(code))
         if region == phonenumbers.UNKNOWN_REGION:
-            raise InvalidInput(f"country calling code +{code} is not assigned")
+            raise InvalidInput(
+                f"phone number: country calling code +{code} is not assigned"
+            )
         if not number.strip() or any(ch not in _DIALLABLE for ch in number):
             raise InvalidInput(
-                f"phone number {number!r} may hold only digits and separators"
+                f"phone number {shown(number)} may hold only digits and separators"
+            )
+        if len(number) > MAX_DIALLED:
+            raise InvalidInput(
+                f"phone number {shown(number)} is longer than {MAX_DIALLED} characters"
             )
         try:
             # Parsed in the code's main region, which knows its national trunk prefix
             # ("079 ..." in CH drops the 0; Italian numbers keep theirs).
             parsed = phonenumbers.parse(number.strip(), region)
         except phonenumbers.NumberParseException as e:
-            raise InvalidInput(f"phone number {number!r} cannot be read: {e}") from e
+            raise InvalidInput(
+                f"phone number {shown(number)} cannot be read: {e}"
+            ) from e
         if parsed.country_code != int(code):
             raise InvalidInput(
-                f"phone number {number!r} belongs to +{parsed.country_code}, not +{code}"
+                f"phone number {shown(number)} belongs to +{parsed.country_code}, not +{code}"
             )
         if not phonenumbers.is_valid_number(parsed):
             raise InvalidInput(
-                f"phone number {number!r} is not a valid number for +{code}"
+                f"phone number {shown(number)} is not a valid number for +{code}"
             )
         return cls(
             phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

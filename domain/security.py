@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from attrs import field, frozen
+from attrs import Factory, field, frozen
 
 from domain.errors import InvalidInput
 
@@ -80,18 +80,41 @@ def _period(_: object, attribute: object, value: timedelta) -> None:
         raise InvalidInput("throttle_period must be at most one day")
 
 
+# The account remembers at most this many failures (domain/account.py): no limit above it
+# could be counted.
+MAX_LIMIT = 1000
+# How much higher the account-wide ceiling is than the per-source limit, by default.
+CEILING_FACTOR = 10
+
+
 def _limit(_: object, __: object, value: int) -> None:
-    if not 1 <= value <= 1000:  # noqa: PLR2004 - the account keeps at most 1000 failures
-        raise InvalidInput("throttle_limit must be between 1 and 1000")
+    if not 1 <= value <= MAX_LIMIT:
+        raise InvalidInput(f"throttle_limit must be between 1 and {MAX_LIMIT}")
+
+
+def _default_ceiling(policy: SecurityPolicy) -> int:
+    return min(CEILING_FACTOR * policy.throttle_limit, MAX_LIMIT)
+
+
+def _ceiling(policy: SecurityPolicy, _: object, value: int) -> None:
+    if not policy.throttle_limit <= value <= MAX_LIMIT:
+        raise InvalidInput(
+            f"account_limit must be between throttle_limit ({policy.throttle_limit}) "
+            f"and {MAX_LIMIT}"
+        )
 
 
 @frozen
 class SecurityPolicy:
-    """Limits of the login path, OWASP ASVS 5.0 section 6.3.
+    """Limits of the login path, OWASP ASVS 5.0 section 6.3 (a soft lockout).
 
-    ``throttle_limit`` failed password checks per ``throttle_period`` per account; past
-    it, attempts are refused without checking the password, so an attacker's cost per
-    guess is a wait, not a hash, and the account's log stays bounded.
+    ``throttle_limit`` failed password checks per ``throttle_period`` per *source* of an
+    account: a source is the attempt's network prefix (/24, /48), or its device when the
+    device is one the account logged in from before. Past it, that source's attempts are
+    refused without checking the password, while the real user on another network or on
+    a known device still gets a check: an attacker cannot lock them out (ASVS 6.3.1).
+    ``account_limit`` (by default ten times as many, at most 1000) bounds all sources
+    together, so a distributed attack is still bounded and so is the account's log.
     """
 
     failed_login_window: timedelta = field(
@@ -99,6 +122,9 @@ class SecurityPolicy:
     )
     throttle_limit: int = field(default=100, validator=_limit)
     throttle_period: timedelta = field(default=timedelta(hours=1), validator=_period)
+    account_limit: int = field(
+        default=Factory(_default_ceiling, takes_self=True), validator=_ceiling
+    )
 
 
 @frozen
@@ -118,5 +144,19 @@ class PasswordPolicy:
             raise InvalidInput(f"password is shorter than {self.min_length} characters")
         if len(password) > self.max_length:
             raise InvalidInput(f"password is longer than {self.max_length} characters")
+        if not is_unicode_text(password):
+            # A lone surrogate (undecodable input) cannot be encoded, hence not hashed.
+            raise InvalidInput(
+                "password holds a lone surrogate (it is not Unicode text)"
+            )
         if login and password.casefold() == login.casefold():
             raise InvalidInput("password must not be the login identifier")
+
+
+def is_unicode_text(text: str) -> bool:
+    """False for text holding a lone surrogate, which no encoding can write."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -38,13 +38,14 @@ from domain.security import (
     SecurityPolicy,
 )
 from tests.strategies import (
+    DEVICES,
+    NETWORKS,
     PHONE_POOL,
     login_contexts,
     login_texts,
     minutes,
     notification_preferences,
     replay,
-    security_policies,
     through_mapper,
     utc_datetimes,
 )
@@ -75,15 +76,34 @@ class Model:
     phone: str | None = None
     pending: dict[str, Alert] = field(default_factory=dict)
     window: tuple[datetime, str] | None = None
-    # Failed checks since the last password change: the change resets the throttle.
-    failures: list[datetime] = field(default_factory=list)
-    epochs: list[list[datetime]] = field(default_factory=lambda: [[]])
+    # Failed checks (source, time) since the last password change: the change resets
+    # the throttle. A source is a known device, or else the network (ASVS 6.3.1).
+    failures: list[tuple[str, datetime]] = field(default_factory=list)
+    epochs: list[list[tuple[str, datetime]]] = field(default_factory=lambda: [[]])
     throttled_until: datetime | None = None
+    episodes: dict[str, datetime] = field(default_factory=dict)
     openings: list[datetime] = field(default_factory=list)
 
-    def throttled(self, policy: SecurityPolicy) -> bool:
+    def source(self, context: LoginContext) -> str:
+        if context.device in self.devices:
+            return f"device:{context.device}"
+        return f"network:{context.network}"
+
+    def recent(self, policy: SecurityPolicy, source: str | None) -> list[datetime]:
         since = self.now - policy.throttle_period
-        return sum(t > since for t in self.failures) >= policy.throttle_limit
+        return sorted(t for s, t in self.failures if t > since and source in {None, s})
+
+    def ceiling(self, policy: SecurityPolicy) -> bool:
+        return len(self.recent(policy, None)) >= policy.account_limit
+
+    def throttled(
+        self, policy: SecurityPolicy, context: LoginContext | None = None
+    ) -> bool:
+        if self.ceiling(policy):
+            return True
+        if context is None:
+            return False
+        return len(self.recent(policy, self.source(context))) >= policy.throttle_limit
 
     def due_alerts(self) -> list[str]:
         return sorted(k for k, a in self.pending.items() if a.due <= self.now)
@@ -124,8 +144,15 @@ class AccountMachine(RuleBasedStateMachine):
     # -- rules ---------------------------------------------------------------------
 
     @initialize(
-        policy=security_policies(
-            window=minutes(1, 15), limit=st.integers(2, 6), period=minutes(1, 10)
+        # An account ceiling close to the per-source limit, so both are reached.
+        policy=st.integers(2, 6).flatmap(
+            lambda limit: st.builds(
+                SecurityPolicy,
+                failed_login_window=minutes(1, 15),
+                throttle_limit=st.just(limit),
+                throttle_period=minutes(1, 10),
+                account_limit=st.integers(limit, 3 * limit),
+            )
         ),
         start=utc_datetimes(),
         login=login_texts(),
@@ -146,11 +173,13 @@ class AccountMachine(RuleBasedStateMachine):
     def advance_time(self, seconds: int) -> None:
         self.model.now += timedelta(seconds=seconds)
 
-    @precondition(lambda self: not self.model.throttled(self.policy))
     @rule(context=login_contexts(), session=st.uuids(version=4))
     def login_ok(self, context: LoginContext, session: UUID) -> None:
         # rule SEC-1
         m = self.model
+        if m.throttled(self.policy, context):
+            self.refuse_throttled(context)
+            return
         new = context.device not in m.devices or context.location not in m.locations
         expected = new and m.preferences.new_location
         alerted = self.account.log_in(session, context, at=m.now, policy=self.policy)
@@ -183,8 +212,8 @@ class AccountMachine(RuleBasedStateMachine):
             m.window = (due, key)
             m.openings.append(m.now)
             jobs.append((key, due))
-        m.failures.append(m.now)
-        m.epochs[-1].append(m.now)
+        m.failures.append((m.source(context), m.now))
+        m.epochs[-1].append((m.source(context), m.now))
         self.collect(jobs)
 
     def refuse_throttled(self, context: LoginContext) -> None:
@@ -201,27 +230,30 @@ class AccountMachine(RuleBasedStateMachine):
                 NOT_A_SESSION, context, at=m.now, policy=self.policy
             ),
         )
-        expected = m.throttled_until is None or m.now >= m.throttled_until
+        period, source = self.policy.throttle_period, m.source(context)
+        if m.ceiling(self.policy):
+            expected = m.throttled_until is None or m.now >= m.throttled_until
+            until = m.recent(self.policy, None)[-self.policy.account_limit] + period
+        else:
+            expected = source not in m.episodes or m.now >= m.episodes[source]
+            until = m.recent(self.policy, source)[-self.policy.throttle_limit] + period
         recorded = self.account.record_throttled(context, at=m.now, policy=self.policy)
         assert recorded is expected
         if recorded:
             self.step()
-            since = m.now - self.policy.throttle_period
-            recent = sorted(t for t in m.failures if t > since)
-            m.throttled_until = recent[-self.policy.throttle_limit] + (
-                self.policy.throttle_period
-            )
+            assert until > m.now
+            if m.throttled_until is None or until > m.throttled_until:
+                m.throttled_until = until
+            m.episodes = {s: u for s, u in m.episodes.items() if u > m.now}
+            m.episodes[source] = until
         self.collect([])
 
-    @precondition(lambda self: not self.model.throttled(self.policy))
     @rule(context=login_contexts())
     def login_wrong(self, context: LoginContext) -> None:
-        self.fail(context)
-
-    @precondition(lambda self: self.model.throttled(self.policy))
-    @rule(context=login_contexts())
-    def attempt_while_throttled(self, context: LoginContext) -> None:
-        self.refuse_throttled(context)
+        if self.model.throttled(self.policy, context):
+            self.refuse_throttled(context)
+        else:
+            self.fail(context)
 
     @rule(
         context=login_contexts(),
@@ -234,18 +266,19 @@ class AccountMachine(RuleBasedStateMachine):
         """An attacker's burst of wrong passwords, some while throttled."""
         for _ in range(attempts):
             self.model.now += timedelta(seconds=seconds)
-            if self.model.throttled(self.policy):
+            if self.model.throttled(self.policy, context):
                 self.refuse_throttled(context)
             else:
                 self.fail(context)
 
-    @precondition(lambda self: not self.model.throttled(self.policy))
-    @rule()
-    def record_throttled_when_not_throttled(self) -> None:
+    @rule(context=login_contexts())
+    def record_throttled_when_not_throttled(self, context: LoginContext) -> None:
+        if self.model.throttled(self.policy, context):
+            return
         self.refused(
             InvalidInput,
             lambda: self.account.record_throttled(
-                LoginContext("x", "y"), at=self.model.now, policy=self.policy
+                context, at=self.model.now, policy=self.policy
             ),
         )
 
@@ -266,6 +299,7 @@ class AccountMachine(RuleBasedStateMachine):
         m.failures = []
         m.epochs.append([])
         m.throttled_until = None
+        m.episodes = {}
         jobs = []
         if m.preferences.security_change:
             key = alert_key(AlertKind.SECURITY_CHANGE, version)
@@ -354,6 +388,12 @@ class AccountMachine(RuleBasedStateMachine):
         assert a.throttled_until == m.throttled_until
         assert a.failure_window == m.window
         assert a.is_throttled(m.now, self.policy) is m.throttled(self.policy)
+        for device in DEVICES:
+            for network in NETWORKS:
+                context = LoginContext(device=device, network=network)
+                assert a.throttle_source(context) == m.source(context)
+                expected = m.throttled(self.policy, context)
+                assert a.is_throttled(m.now, self.policy, context) is expected
 
     @invariant()
     def pending_alerts_match_the_model(self) -> None:
@@ -364,11 +404,14 @@ class AccountMachine(RuleBasedStateMachine):
 
     @invariant()
     def throttle_bound_holds(self) -> None:
-        # rule SEC-2 (ASVS): at most throttle_limit failures per throttle_period
+        # rule SEC-2 (ASVS 6.3): at most throttle_limit failures per throttle_period
+        # from one source, and at most account_limit from all sources together
         period, limit = self.policy.throttle_period, self.policy.throttle_limit
         for epoch in self.model.epochs:
-            for t in epoch:
-                assert sum(t - period < f <= t for f in epoch) <= limit
+            for source, t in epoch:
+                inside = [(s, f) for s, f in epoch if t - period < f <= t]
+                assert len(inside) <= self.policy.account_limit
+                assert sum(s == source for s, _ in inside) <= limit
 
     @invariant()
     def at_most_one_open_failed_login_alert(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any, cast
 from uuid import UUID, uuid4
 
 import pytest
+from attrs import evolve
 from eventsourcing.domain import Aggregate
 from hypothesis import event, given
 from hypothesis import strategies as st
@@ -107,7 +108,7 @@ def attempt(
     policy: SecurityPolicy,
 ) -> str:
     """One login attempt as the application makes it; what happened, by name."""
-    if account.is_throttled(at, policy):
+    if account.is_throttled(at, policy, context):
         recorded = account.record_throttled(context, at=at, policy=policy)
         return "throttled-recorded" if recorded else "throttled"
     if success:
@@ -357,39 +358,54 @@ def test_the_throttle_bounds_failures_and_records_each_episode_once(
     start: datetime,
     attempts: list[tuple[timedelta, bool, LoginContext]],
 ) -> None:
-    # rule SEC-2 (OWASP ASVS 6.3: at most throttle_limit checks per throttle_period)
+    # rule SEC-2 (OWASP ASVS 6.3: at most throttle_limit checks per throttle_period per
+    # source, at most account_limit from all sources together)
     account = register(at=start)
     at = start
     outcomes = []
+    sources: list[tuple[str, datetime]] = []
     for gap, success, context in attempts:
         at += gap
-        until_before = account.throttled_until
+        source = account.throttle_source(context)
         outcome = attempt(account, context, success=success, at=at, policy=policy)
         outcomes.append(outcome)
-        if outcome.startswith("throttled"):
-            new_episode = until_before is None or at >= until_before
-            assert (outcome == "throttled-recorded") is new_episode
+        if outcome == "failed":
+            sources.append((source, at))
         if outcome == "throttled-recorded":
-            until = account.throttled_until
-            assert until is not None
-            assert until > at
+            recorded = account.pending_events[-1]
+            assert isinstance(recorded, UserAccount.LoginThrottled)
+            until = recorded.until
+            assert account.throttled_until is not None
+            assert account.throttled_until >= until > at
             # The episode ends exactly at `until`, not before, not after.
-            assert account.is_throttled(until - timedelta(microseconds=1), policy)
-            assert not account.is_throttled(until, policy)
+            assert account.is_throttled(
+                until - timedelta(microseconds=1), policy, context
+            )
+            assert not account.is_throttled(until, policy, context)
     events = list(account.collect_events())
     failed = [e.timestamp for e in of_type(events, UserAccount.LoginFailed)]
-    # At most `limit` failures in any interval (t - period, t].
-    for i, t in enumerate(failed):
-        inside = bisect_right(failed, t) - bisect_right(
-            failed, t - policy.throttle_period
-        )
-        assert inside <= policy.throttle_limit, (i, t)
-        assert inside == sum(t - policy.throttle_period < f <= t for f in failed)
+    assert failed == [t for _, t in sources]
+    period = policy.throttle_period
+
+    def inside(times: list[datetime], t: datetime) -> int:
+        return bisect_right(times, t) - bisect_right(times, t - period)
+
+    # At most `account_limit` failures in any interval (t - period, t] ...
+    for t in failed:
+        assert inside(failed, t) <= policy.account_limit
+    # ... and at most `throttle_limit` from any one source.
+    per_source: dict[str, list[datetime]] = {}
+    for source, t in sources:
+        per_source.setdefault(source, []).append(t)
+    for times in per_source.values():
+        for t in times:
+            assert inside(times, t) <= policy.throttle_limit
+    # Each episode needs failures of its own: the log grows with the failures only.
     throttled = of_type(events, UserAccount.LoginThrottled)
-    for first, second in pairwise(throttled):
-        assert second.timestamp >= first.until
-    # The log grows by at most one refusal per accepted failure past the limit.
-    assert len(throttled) <= max(0, len(failed) - policy.throttle_limit + 1)
+    bound = max(0, len(failed) - policy.account_limit + 1) + sum(
+        max(0, len(times) - policy.throttle_limit + 1) for times in per_source.values()
+    )
+    assert len(throttled) <= bound
     assert len(throttled) == outcomes.count("throttled-recorded")
     event(f"throttle episodes: {min(len(throttled), 3)}")
     event(f"refused unrecorded: {min(outcomes.count('throttled'), 1)}")
@@ -401,14 +417,17 @@ def test_a_throttled_account_refuses_and_records_once() -> None:
     for second in range(3):
         account.fail_login(HOME, at=T0 + timedelta(seconds=second), policy=STRICT)
     at = T0 + timedelta(seconds=10)
-    assert account.is_throttled(at, STRICT)
+    assert account.is_throttled(at, STRICT, HOME)
+    # ASVS 6.3.1: the failures throttle their network, not the account everywhere.
+    assert not account.is_throttled(at, STRICT)
+    assert not account.is_throttled(at, STRICT, evolve(HOME, network="198.51.100.0/24"))
     assert account.record_throttled(HOME, at=at, policy=STRICT) is True
     assert account.throttled_until == T0 + STRICT.throttle_period
     assert (
         account.record_throttled(HOME, at=at + timedelta(minutes=1), policy=STRICT)
         is False
     )
-    assert not account.is_throttled(T0 + STRICT.throttle_period, STRICT)
+    assert not account.is_throttled(T0 + STRICT.throttle_period, STRICT, HOME)
     account.fail_login(HOME, at=T0 + STRICT.throttle_period, policy=STRICT)
     assert (
         account.record_throttled(HOME, at=T0 + STRICT.throttle_period, policy=STRICT)
@@ -427,7 +446,7 @@ def test_a_throttle_period_over_a_day_is_refused_or_honoured() -> None:
     account.fail_login(HOME, at=T0, policy=policy)
     account.fail_login(HOME, at=T0 + timedelta(days=1, seconds=1), policy=policy)
     # Two failures within the last two days: the third check must be refused.
-    assert account.is_throttled(T0 + timedelta(days=1, seconds=2), policy)
+    assert account.is_throttled(T0 + timedelta(days=1, seconds=2), policy, HOME)
 
 
 # -- SEC-4: a password change ends the other sessions -------------------------------
@@ -509,7 +528,11 @@ class _MemoryCredentials:
     sessions: dict[str, SessionRecord]
 
     def put_secret(
-        self, credential_id: UUID, encoded: str, *, owner: UUID | None = None
+        self,
+        credential_id: UUID,
+        encoded: str,
+        *,
+        owner: UUID | None = None,  # noqa: ARG002 - the port's signature
     ) -> None:
         self.secrets[credential_id] = encoded
 

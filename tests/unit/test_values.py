@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from uuid import uuid5
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain import ids
 from domain.address import EmailAddress
 from domain.errors import InvalidInput
 from domain.phone import PhoneNumber
@@ -197,6 +199,23 @@ def test_valid_numbers_parse_to_their_e164_form(phone: tuple[str, str, str]) -> 
         pytest.param("abc", "079 123 45 67", "'abc'", id="code-letters"),
         pytest.param("+1234", "079 123 45 67", "'+1234'", id="code-too-long"),
         pytest.param("", "079 123 45 67", "''", id="code-empty"),
+        # Found by issue 7 (item 15): str.isdigit() takes these, int() then crashed.
+        pytest.param("\u00b2", "079 123 45 67", "'\u00b2'", id="code-superscript"),
+        pytest.param(
+            "+\u0664\u0661", "079 123 45 67", "'+\u0664\u0661'", id="code-arabic"
+        ),
+        pytest.param(
+            "\uff14\uff11", "079 123 45 67", "'\uff14\uff11'", id="code-fullwidth"
+        ),
+        pytest.param("\x00", "079 123 45 67", "'\\x00'", id="code-nul"),
+        pytest.param("\ud800", "079 123 45 67", "'\\ud800'", id="code-surrogate"),
+        pytest.param("+41", "079\x00123", "'079\\x00123'", id="nul"),
+        pytest.param("+41", "\ud800", "'\\ud800'", id="surrogate"),
+        pytest.param("+41", "\u0660\u0667\u0669", "'\u0660\u0667\u0669'", id="arabic"),
+        pytest.param("+41", "1" * 10_000_000, "10000000 characters", id="10-MB"),
+        pytest.param(
+            "4" * 10_000_000, "079 123 45 67", "10000000 characters", id="code-10-MB"
+        ),
     ],
 )
 def test_bad_phone_numbers_are_refused_naming_the_input(
@@ -205,7 +224,10 @@ def test_bad_phone_numbers_are_refused_naming_the_input(
     # rule SEC-5
     with pytest.raises(InvalidInput) as refused:
         PhoneNumber.parse(code, number)
-    assert named in str(refused.value)
+    message = str(refused.value)
+    assert named in message
+    assert message.startswith("phone number")
+    assert len(message) < 500  # a 10 MB input is not echoed whole
 
 
 @given(phone=phone_inputs(), letter=st.sampled_from("abcxyzABC#*,;"))
@@ -313,6 +335,8 @@ def test_any_password_under_8_characters_is_refused(password: str) -> None:
         {"throttle_period": timedelta(0)},
         {"throttle_limit": 0},
         {"throttle_limit": 1001},
+        {"throttle_limit": 5, "account_limit": 4},
+        {"account_limit": 1001},
     ],
 )
 def test_security_policy_refuses_limits_it_cannot_honour(
@@ -321,3 +345,92 @@ def test_security_policy_refuses_limits_it_cannot_honour(
     # rule SEC-2
     with pytest.raises(InvalidInput):
         SecurityPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_the_account_ceiling_defaults_to_ten_sources_worth() -> None:
+    # rule SEC-2 (ASVS 6.3.1): settings construct the policy with the old two fields
+    policy = SecurityPolicy(failed_login_window=timedelta(minutes=5), throttle_limit=4)
+    assert (policy.throttle_limit, policy.account_limit) == (4, 40)
+    assert SecurityPolicy().account_limit == 1000
+    assert SecurityPolicy(throttle_limit=500).account_limit == 1000
+    assert SecurityPolicy(throttle_limit=3, account_limit=3).account_limit == 3
+
+
+@pytest.mark.parametrize("password", ["\ud800" * 10, "long enough \udcff pass"])
+def test_a_password_with_a_lone_surrogate_is_refused(password: str) -> None:
+    # Found by issue 7 (item 15): the hasher crashed with UnicodeEncodeError.
+    with pytest.raises(InvalidInput, match="password"):
+        POLICY.check(password)
+
+
+# -- identities (issue 7, item 7) --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        pytest.param("stra\u00dfe@example.org", "strasse@example.org", id="sharp-s"),
+        pytest.param("\u017fupport@example.org", "support@example.org", id="long-s"),
+        pytest.param(
+            "\u03c3\u03b1\u03c2@example.org",
+            "\u03c3\u03b1\u03c3@example.org",
+            id="final-sigma",
+        ),
+        pytest.param("\ufb01le@example.org", "file@example.org", id="ligature"),
+    ],
+)
+def test_addresses_that_only_fold_alike_are_distinct_identities(
+    one: str, other: str
+) -> None:
+    # rule ADR-2: case-folding merges distinct Unicode addresses; lower-casing does not
+    assert EmailAddress.parse(one).identity != EmailAddress.parse(other).identity
+    assert ids.account_id(one) != ids.account_id(other)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        pytest.param("ANN@Example.ORG", "ann@example.org", id="ascii-case"),
+        pytest.param("STRASSE@example.org", "strasse@example.org", id="upper"),
+        pytest.param("J\u00dcRGEN@example.org", "j\u00fcrgen@example.org", id="umlaut"),
+        pytest.param("ju\u0308rgen@example.org", "j\u00fcrgen@example.org", id="nfd"),
+        pytest.param("ann@b\u00fccher.example", "ann@xn--bcher-kva.example", id="idn"),
+        pytest.param(
+            "ann@B\u00dcCHER.example", "ann@XN--BCHER-KVA.example", id="idn-case"
+        ),
+    ],
+)
+def test_addresses_differing_in_case_form_or_idn_are_one_identity(
+    one: str, other: str
+) -> None:
+    # rule ADR-2 (logins compare case-insensitively), domains through IDNA
+    assert EmailAddress.parse(one).identity == EmailAddress.parse(other).identity
+    assert ids.account_id(one) == ids.account_id(other)
+    assert ids.account_id(str(EmailAddress.parse(one))) == ids.account_id(other)
+
+
+@given(text=login_texts())
+def test_ascii_logins_keep_the_ids_they_had_when_ids_case_folded(text: str) -> None:
+    # Stored accounts stay valid: for ASCII, lower() is casefold() and NFC changes nothing.
+    login = str(EmailAddress.parse(text))
+    legacy = uuid5(ids.NAMESPACE, f"account:{login.casefold()}")
+    assert ids.account_id(login) == legacy
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("a\x00b@example.org", id="nul"),
+        pytest.param("\ud800@example.org", id="surrogate"),
+        pytest.param("a@ex\ud800ample.org", id="surrogate-domain"),
+        pytest.param("a" * 10_000_000 + "@example.org", id="10-MB"),
+        pytest.param("a@" + "b" * 10_000_000 + ".org", id="10-MB-domain"),
+    ],
+)
+def test_hostile_logins_are_refused_naming_the_field(text: str) -> None:
+    # Found by issue 7 (item 15): a refusal of a 10 MB login echoed all of it.
+    with pytest.raises(InvalidInput) as refused:
+        EmailAddress.parse(text, what="login")
+    message = str(refused.value)
+    assert message.startswith("login ")
+    assert len(message) < 1000
