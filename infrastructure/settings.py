@@ -14,6 +14,7 @@ from attrs import field, frozen
 from application.sending import SendingLimits
 from domain.responder import ResponderPolicy
 from domain.security import SecurityPolicy
+from domain.text import forbidden_character
 
 SQLITE = "eventsourcing.sqlite"
 POSTGRES = "eventsourcing.postgres"
@@ -107,7 +108,7 @@ class Settings:
             persistence=persistence,
             broker_url=_url(merged, "MAILHOST_BROKER_URL", BROKER_SCHEMES),
             smtp_url=_url(merged, "MAILHOST_SMTP_URL", SMTP_SCHEMES),
-            mail_from=merged.get("MAILHOST_MAIL_FROM") or "security-alerts@localhost",
+            mail_from=_mail_from(merged),
             geoip_csv=Path(merged["MAILHOST_GEOIP_CSV"])
             if merged.get("MAILHOST_GEOIP_CSV")
             else None,
@@ -188,3 +189,14 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
     if parts.scheme.lower() != "unix" and not parts.hostname:
         raise ConfigurationError(f"{name} must name a host ({wanted}host:port)")
     return raw
+
+
+def _mail_from(env: Mapping[str, str]) -> str:
+    """The sender of the engine's own mails: one address, nothing a header could split on."""
+    raw = env.get("MAILHOST_MAIL_FROM") or "security-alerts@localhost"
+    if forbidden_character(raw) is not None or " " in raw.strip():
+        raise ConfigurationError("MAILHOST_MAIL_FROM must be one address, no blanks or controls")
+    local, at, domain = raw.strip().rpartition("@")
+    if not (local and at and domain):
+        raise ConfigurationError("MAILHOST_MAIL_FROM must be an address like alerts@example.org")
+    return raw.strip()

@@ -6,8 +6,6 @@ in-memory broker that the embedded engine drives with an in-process worker.
 
 from __future__ import annotations
 
-import os
-
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
@@ -32,9 +30,12 @@ def make_broker(url: str | None) -> dramatiq.Broker:
 
 
 def current() -> dramatiq.Broker:
+    """The worker process's broker, from the one reader of configuration."""
     global _broker  # noqa: PLW0603 - Dramatiq's broker is process-wide by design
     if _broker is None:
-        _broker = make_broker(os.environ.get("MAILHOST_BROKER_URL") or None)
+        from infrastructure.settings import Settings  # noqa: PLC0415 - composition root
+
+        _broker = make_broker(Settings.from_env().broker_url)
         dramatiq.set_broker(_broker)
     return _broker
 

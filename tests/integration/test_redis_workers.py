@@ -1,4 +1,4 @@
-"""Production shape: jobs through a real redis-server to real ``dramatiq`` processes."""
+"""Production shape: jobs through a real redis-server to real ``dramatiq workers.actors`` processes."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def dramatiq_workers(
                 sys.executable,
                 "-m",
                 "dramatiq",
-                "workers",
+                "workers.actors",
                 "--processes",
                 "1",
                 "--threads",

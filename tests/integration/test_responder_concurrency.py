@@ -2,7 +2,7 @@
 
 Two racer processes (this module run as a script) open the engine on one shared folder
 and, at shared wall-clock instants, each deliver a different message; in most rounds
-both messages come from the same sender. Two real ``dramatiq workers`` processes send
+both messages come from the same sender. Two real ``dramatiq workers.actors`` processes send
 the replies taken from a real redis-server, relayed by the engine of the test process;
 the SMTP sink counts them.
 """
@@ -32,7 +32,7 @@ TWO_SENDER_ROUNDS = 2
 ROUND_GAP_S = 0.6
 LEAD_S = 6.0  # interpreter start and engine opening of the racers fit in this
 SPIN_S = 0.02
-WORKERS = [sys.executable, "-m", "dramatiq", "workers", "--processes", "1"]
+WORKERS = [sys.executable, "-m", "dramatiq", "workers.actors", "--processes", "1"]
 WORKERS += ["--threads", "2"]
 
 
