@@ -3,7 +3,8 @@
 A table of real-world messages that must not be answered, each with the rule that
 refuses it, and ordinary ones that must be; every row is read in the three forms the
 application may hand over (a parsed ``EmailMessage``, a legacy ``compat32`` ``Message``,
-a mapping of raw fields). Then the order of the checks, the window, the cap, and the
+a mapping of raw fields) and in the one ``deliver`` reads from the wire
+(:func:`header_block`). Then the order of the checks, the window, the cap, and the
 reply itself.
 """
 
@@ -18,6 +19,7 @@ from email import policy as email_policy
 from email.message import EmailMessage, Message
 from uuid import uuid4
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -33,6 +35,7 @@ from domain.autoreply import (
     ReplyPlan,
     compose_reply,
     decide,
+    header_block,
     record_reply,
     reply_references,
     reply_subject,
@@ -121,10 +124,16 @@ def as_mapping(text: str) -> Mapping[str, list[str]]:
     return fields
 
 
-FORMS: dict[str, Callable[[str], HeaderSource]] = {
+def as_wire(text: str) -> Headers:
+    """The bytes as ``deliver`` reads them (obsolete syntax understood, bounded)."""
+    return header_block(text.encode("utf-8"))
+
+
+FORMS: dict[str, Callable[[str], HeaderSource | Headers]] = {
     "EmailMessage": as_email_message,
     "compat32": as_compat32,
     "mapping": as_mapping,
+    "wire": as_wire,
 }
 
 
@@ -1005,3 +1014,133 @@ def test_a_hostile_message_cannot_grow_what_is_stored() -> None:
     assert original.references[0] == "<r0@x.org>"
     assert original.references[-1] == "<r4999@x.org>"
     assert original.in_reply_to == ()
+
+
+# -- the MTA's time and the engine's (RSP-4, issue 7 item 4) ----------------------------------
+
+
+def test_the_window_and_the_cap_use_the_decision_time_not_the_mta_time() -> None:
+    # rule RSP-4: received_at chose the schedule; decided_at measures the 7 days
+    text = raw(*ORDINARY, f"To: {ADDRESS}")
+    last = T0 - timedelta(days=6)
+    old = T0 - timedelta(days=8)
+
+    def at(received: datetime, decided: datetime) -> Decision:
+        return decide(
+            CONFIG,
+            recipient=ADDRESS,
+            envelope_sender="bob@other.org",
+            headers=as_email_message(text),
+            received_at=received,
+            decided_at=decided,
+            window_last_sent=last,
+            budget_used=0,
+            policy=POLICY,
+        )
+
+    # Dated 8 days back by the MTA, decided now: 6 days after the last reply.
+    assert at(old, T0).check is Check.REPLIED_RECENTLY
+    answered = at(T0, T0 + timedelta(days=1))
+    assert answered.reply
+    plan = answered.plan
+    assert plan is not None
+    assert (plan.received_at, plan.decided_at) == (T0, T0 + timedelta(days=1))
+    window, budget = record_reply(plan, window=None, budget=None, policy=POLICY)
+    assert window.last_sent == T0 + timedelta(days=1)
+    assert budget.hour == T0 + timedelta(days=1)
+    assert plan.budget_id == budget.id
+
+
+def test_the_schedule_is_chosen_by_the_time_the_message_arrived() -> None:
+    # rule RSP-6: a message that arrived before the end is answered after it
+    config = responder(end=wall(2024, 7, 3, 12, 30)).config()  # 10:30 UTC
+    text = raw(*ORDINARY, f"To: {ADDRESS}")
+    arrived, later = T0 + timedelta(minutes=20), T0 + timedelta(hours=2)
+    assert deliver(text, config=config, at=later).check is Check.SCHEDULE
+    decision = decide(
+        config,
+        recipient=ADDRESS,
+        envelope_sender="bob@other.org",
+        headers=as_email_message(text),
+        received_at=arrived,
+        decided_at=later,
+        window_last_sent=None,
+        budget_used=0,
+        policy=POLICY,
+    )
+    assert decision.reply, decision
+
+
+def test_a_plan_recorded_before_decided_at_existed_counts_from_received_at() -> None:
+    # rule RSP-4: events already in the log keep their meaning
+    decision = deliver(raw(*ORDINARY, f"To: {ADDRESS}"))
+    assert decision.plan is not None
+    old = attrs.evolve(decision.plan, decided_at=None)
+    assert old.window_start == old.received_at
+    window, budget = record_reply(old, window=None, budget=None, policy=POLICY)
+    assert window.last_sent == old.received_at
+    assert budget.id == old.budget_id
+
+
+# -- the header block as the MTA hands it over (issue 7 items 12 and 14) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "check"),
+    [
+        ("Auto-Submitted : auto-generated", Check.AUTO_SUBMITTED),
+        ("Auto-Submitted\t: auto-replied", Check.AUTO_SUBMITTED),
+        ("auto-submitted  :auto-notified", Check.AUTO_SUBMITTED),
+        ("Auto-Submitted :\r\n auto-generated", Check.AUTO_SUBMITTED),
+        ("List-Id : <dev.lists.other.org>", Check.MAILING_LIST),
+        ("List-Post\t:<mailto:dev@lists.other.org>", Check.MAILING_LIST),
+        ("Mailing-List : list dev@lists.other.org", Check.MAILING_LIST),
+        ("Precedence : bulk", Check.PRECEDENCE),
+        ("precedence:list", Check.PRECEDENCE),
+        ("X-Auto-Response-Suppress : All", Check.RESPONSE_SUPPRESSED),
+        ("X-Auto-Response-Suppress\t:\r\n\tDR, OOF", Check.RESPONSE_SUPPRESSED),
+    ],
+)
+def test_obsolete_field_syntax_is_read_by_deliver(field: str, check: Check) -> None:
+    # rule RSP-7: RFC 5322 4.5 (obs-optional) allows blanks before the colon; the
+    # stdlib parser took such a line for the start of the body and answered
+    text = raw(*ORDINARY, f"To: {ADDRESS}", field)
+    assert deliver(text, form="wire").check is check
+    assert deliver(raw(*ORDINARY, field, f"To: {ADDRESS}"), form="wire").check is check
+
+
+def test_a_line_that_is_not_a_field_does_not_end_the_header() -> None:
+    # rule RSP-7: a field after a broken line can still suppress the reply
+    text = raw(*ORDINARY, f"To: {ADDRESS}", "this is no field", "Precedence: junk")
+    assert deliver(text, form="wire").check is Check.PRECEDENCE
+    mbox = "From bob@other.org Wed Jul  3 09:59:58 2024\r\n" + raw(
+        *ORDINARY, f"To: {ADDRESS}"
+    )
+    assert deliver(mbox, form="wire").reply
+
+
+def test_the_header_block_is_read_up_to_its_bound_and_no_further() -> None:
+    # rule RSP-7: issue 7 item 12
+    fields = (*ORDINARY, f"To: {ADDRESS}")
+    head = "\r\n".join(fields).encode()
+    exact = header_block(head + b"\r\n\r\n" + b"x" * 10_000_000, limit=len(head))
+    assert exact.oversized is None
+    assert exact.values("subject") == ["Lunch?"]
+    over = header_block(head + b"\r\n\r\nbody", limit=len(head) - 1)
+    assert over.oversized == len(head) - 1
+    assert over.names == []
+    decision = decide(
+        CONFIG,
+        recipient=ADDRESS,
+        envelope_sender="bob@other.org",
+        headers=over,
+        received_at=T0,
+        window_last_sent=None,
+        budget_used=0,
+        policy=ResponderPolicy(require_explicit_recipient=False),
+    )
+    assert decision.check is Check.OVERSIZED_HEADER
+    assert decision.reason.startswith("RSP-7: the header block is larger than")
+    # no body at all: the whole message is its header (RFC 5322 3.5)
+    assert header_block(head).values("subject") == ["Lunch?"]
+    assert header_block(b"\r\nbody only").names == []
