@@ -1,0 +1,110 @@
+"""``mailhost deliver``'s exit statuses and its bounded read, on fakes (issue 7, 12-13).
+
+0 once the decision is recorded (``queued`` when the send did not happen before exit),
+75 (EX_TEMPFAIL) when nothing was decided, 2 for bad input; stdin is read only up to one
+byte past the size limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from domain.autoreply import Check, Decision
+from domain.errors import InvalidInput
+from infrastructure import respondercli
+
+
+class Stdin:
+    def __init__(self, size: int) -> None:
+        self.buffer = io.BytesIO(b"x" * size)
+
+
+class FakeEngine:
+    def __init__(self, deliver: Any, settle: Any = None) -> None:  # noqa: ANN401 - fakes
+        self.closed = False
+        responders = SimpleNamespace(
+            deliver=deliver, reply_sent=lambda _decision: False
+        )
+        self.host = SimpleNamespace(
+            responders=responders, settle=settle or (lambda _timeout: None)
+        )
+
+    def close(self) -> None:
+        self.closed = True
+
+
+ARGS = argparse.Namespace(
+    home=None, recipient="ann@example.org", sender="bob@example.net", received_at=None
+)
+REPLY = Decision(reply=True, check=Check.REPLY, reason="RSP-4: reply")
+
+
+def run(monkeypatch: pytest.MonkeyPatch, engine: FakeEngine, size: int = 10) -> int:
+    monkeypatch.setattr("sys.stdin", Stdin(size))
+    monkeypatch.setattr(respondercli, "open_engine", lambda *_a, **_k: engine)
+    return respondercli._deliver(ARGS)
+
+
+def test_stdin_is_read_only_one_byte_past_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # issue 7 item 12: a 50 MB message cost 644 MB; now at most the limit + 1 byte
+    seen: list[int] = []
+
+    def deliver(_r: str, _s: str, raw: bytes, _at: object) -> Decision:
+        seen.append(len(raw))
+        raise InvalidInput("the message is larger than the limit")
+
+    monkeypatch.setattr(respondercli, "MAX_MESSAGE_BYTES", 1000)
+    with pytest.raises(InvalidInput):
+        run(monkeypatch, FakeEngine(deliver), size=50_000)
+    assert seen == [1001]
+
+
+def test_a_decision_whose_send_is_pending_exits_0_and_says_queued(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # issue 7 item 13: the reply is recorded; the send job retries it
+    def settle(_timeout: float) -> None:
+        raise TimeoutError("background jobs did not finish in time")
+
+    engine = FakeEngine(lambda *_a: REPLY, settle)
+    assert run(monkeypatch, engine) == 0
+    out, err = capsys.readouterr()
+    decision = json.loads(out)
+    assert (decision["reply"], decision["queued"]) == (True, True)
+    assert "Traceback" not in err
+    assert engine.closed
+
+
+def test_nothing_decided_exits_75_and_bad_input_is_raised_for_status_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # issue 7 item 13: EX_TEMPFAIL only where nothing was recorded
+    def down(*_a: object) -> Decision:
+        raise ConnectionError("the store is unreachable")
+
+    engine = FakeEngine(down)
+    assert run(monkeypatch, engine) == respondercli.EX_TEMPFAIL == 75
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("mailhost: temporary failure, nothing decided")
+    assert engine.closed
+
+    def bad(*_a: object) -> Decision:
+        raise InvalidInput("received_at is more than 7 days before this host's clock")
+
+    with pytest.raises(InvalidInput):
+        run(monkeypatch, FakeEngine(bad))
+
+
+def test_received_at_at_the_calendar_edge_is_bad_input() -> None:
+    # issue 7 item 15: 0001-01-01T00:00+01:00 has no UTC instant
+    with pytest.raises(InvalidInput, match=r"--received-at .*range"):
+        respondercli._received_at("0001-01-01T00:00:00+01:00")
