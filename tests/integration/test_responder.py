@@ -1218,26 +1218,42 @@ def test_deliver_with_the_mail_server_down_records_queues_and_exits_0(
         assert (entry.sender, entry.sent) == ("jane.roe@example.net", False)
 
 
-def test_deliver_exits_75_when_the_store_cannot_be_opened(tmp_path: Path) -> None:
+def test_deliver_exits_75_when_the_store_cannot_be_reached(tmp_path: Path) -> None:
     # issue 7 item 13: nothing decided, the MTA keeps the message and retries
-    pipe_home = make_pipe_home(tmp_path / "home")
-    events = pipe_home / "events.sqlite"
-    events.unlink()
-    events.mkdir()  # a store that cannot be opened
-    result = mailhost(
-        pipe_home,
-        "deliver",
-        "--recipient",
-        INFO,
-        "--sender",
-        "jane.roe@example.net",
-        stdin=ORDINARY,
+    import socket  # noqa: PLC0415 - a port that nobody listens on
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = {
+        **os.environ,
+        "MAILHOST_HOME": str(tmp_path / "home"),
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": "mailhost",
+        "POSTGRES_HOST": "127.0.0.1",
+        "POSTGRES_PORT": port,
+        "POSTGRES_USER": "mailhost",
+        "POSTGRES_PASSWORD": "unused",
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+    }
+    env.pop("MAILHOST_BROKER_URL", None)
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "infrastructure.cli", "deliver"),
+            *("--recipient", INFO, "--sender", "jane.roe@example.net"),
+        ],
+        input=ORDINARY,
+        capture_output=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+        check=False,
     )
     err = result.stderr.decode()
     assert result.returncode == 75, err
     assert result.stdout == b""
     assert "Traceback" not in err
-    assert err.startswith("mailhost: temporary failure"), err
+    assert err.startswith("mailhost: temporary failure, nothing decided"), err
 
 
 def test_deliver_reads_a_bounded_message_and_refuses_a_larger_one(
