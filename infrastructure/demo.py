@@ -12,6 +12,7 @@ from pathlib import Path
 from application.accounts import LoginRefused, account_key
 from domain.errors import AlreadyExists
 from domain.mailservice import service_id
+from domain.text import printable
 from infrastructure.bootstrap import Engine, open_engine
 from infrastructure.cli import activity_table, entry_json
 from infrastructure.mailcli import directory_table
@@ -43,7 +44,7 @@ def run_demo(*, home: str | None, window: float, as_json: bool) -> int:
     out = sys.stderr if as_json else sys.stdout
 
     def say(text: str) -> None:
-        print(text, file=out)
+        print(printable(text), file=out)
 
     engine = open_engine(folder, env)
     try:

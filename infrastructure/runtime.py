@@ -116,4 +116,6 @@ class Pump:
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self._worker is not None:
-            self._worker.stop()
+            # A send blocked on a silent server must not hold the process for
+            # Dramatiq's default ten minutes: its job stays claimed and is retried.
+            self._worker.stop(timeout=5_000)
