@@ -36,6 +36,7 @@ from domain.security import (
     SecurityPolicy,
     is_unicode_text,
 )
+from domain.text import forbidden_character
 
 MAX_USER_AGENT = 512
 # Tokens this service issues are far shorter; anything longer was not issued here.
@@ -324,10 +325,7 @@ class Accounts:
     def _context(
         self, ip: str, user_agent: str, device_token: str | None
     ) -> tuple[LoginContext, str]:
-        try:
-            address = ip_address(ip.strip())
-        except ValueError:
-            raise InvalidInput(f"IP address {shown(ip)} is not valid") from None
+        address = _client_address(ip)
         # A token this service did not issue (non-ASCII, over-long) is no device it
         # knows: the client gets a new one, as one without a token would.
         issued = (
@@ -346,6 +344,27 @@ class Accounts:
             user_agent=" ".join(user_agent.split())[:MAX_USER_AGENT],
         )
         return context, token
+
+
+def _client_address(ip: str) -> IPv4Address | IPv6Address:
+    """The client's address, or ``InvalidInput`` naming the IP address.
+
+    ``ip_address`` accepts an IPv6 zone id (``fe80::1%eth0``) of any characters, escape
+    sequences included; a zone names an interface of the host that saw the address, so
+    it is no part of where a remote client is, and it would be stored and shown.
+    """
+    bad = forbidden_character(ip)
+    if bad is not None:
+        raise InvalidInput(
+            f"IP address {shown(ip)} contains a control character ({bad})"
+        )
+    try:
+        address = ip_address(ip.strip())
+    except ValueError:
+        raise InvalidInput(f"IP address {shown(ip)} is not valid") from None
+    if isinstance(address, IPv6Address) and address.scope_id is not None:
+        raise InvalidInput(f"IP address {shown(ip)} has a zone id (%...)")
+    return address
 
 
 def network_of(address: IPv4Address | IPv6Address) -> str:

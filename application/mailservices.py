@@ -12,20 +12,32 @@ from application.actors import OPERATOR, require_admin
 from application.clock import Clock
 from application.log import MailHostLog
 from domain import ids
+from domain.address import shown
 from domain.errors import InvalidInput
 from domain.mailbox import Mailbox
 from domain.mailservice import MailService, parse_domain, parse_local_part, service_id
 from domain.organisation import Organisation
 from domain.permissions import Permission
+from domain.text import forbidden_character
 
 T = TypeVar("T")
 
 
 def split_address(address: str) -> tuple[str, str]:
-    """(local part, domain) as typed; validated later against the domain's service."""
+    """(local part, domain) as typed; validated later against the domain's service.
+
+    Control characters are refused first: split on its last "@",
+    ``carol@example.org\r\nBcc: evil@example.net`` would name a mailbox of
+    example.net with a header in its local part.
+    """
+    bad = forbidden_character(address)
+    if bad is not None:
+        raise InvalidInput(
+            f"address {shown(address)} contains a control character ({bad})"
+        )
     local, _, domain = address.strip().rpartition("@")
     if not local:
-        raise InvalidInput(f"address {address!r} has no @domain")
+        raise InvalidInput(f"address {shown(address)} has no @domain")
     return local, domain
 
 

@@ -102,11 +102,15 @@ class LogSeeder:
         rng = self.rng
         roll = rng.random()
         devices = self.devices[account.id]
-        if account.is_throttled(at, self.policy):
-            if not account.record_throttled(devices[0], at=at, policy=self.policy):
-                self._login(account, devices[0], at)
+        if account.is_throttled(at, self.policy, devices[0]):
+            # The throttle is per source: refused attempts are recorded once per episode.
+            account.record_throttled(devices[0], at=at, policy=self.policy)
         elif roll < 0.25:  # noqa: PLR2004 - the share of wrong passwords
-            account.fail_login(rng.choice(devices), at=at, policy=self.policy)
+            context = rng.choice(devices)
+            if account.is_throttled(at, self.policy, context):
+                account.record_throttled(context, at=at, policy=self.policy)
+            else:
+                account.fail_login(context, at=at, policy=self.policy)
         elif roll < 0.30 and account.active_sessions:  # noqa: PLR2004
             session = min(account.active_sessions)
             account.log_out(session, at=at)
@@ -124,7 +128,11 @@ class LogSeeder:
             self._login(account, rng.choice(devices), at)
 
     def _login(self, account: UserAccount, context: LoginContext, at: datetime) -> None:
-        account.log_in(uuid4(), context, at=at, policy=self.policy)
+        # A throttled source is refused unchecked, as the login use case refuses it.
+        if account.is_throttled(at, self.policy, context):
+            account.record_throttled(context, at=at, policy=self.policy)
+        else:
+            account.log_in(uuid4(), context, at=at, policy=self.policy)
 
 
 class FreshView:

@@ -25,6 +25,7 @@ from domain.security import (
     PendingAlert,
     SecurityPolicy,
 )
+from domain.text import clean_line
 from domain.time import utc
 
 MAX_DISPLAY_NAME = 200
@@ -95,9 +96,11 @@ class UserAccount(Aggregate):
         display_name: str = "",
         at: datetime,
     ) -> UserAccount:
-        name = " ".join(display_name.split())
-        if len(name) > MAX_DISPLAY_NAME or not name.isprintable():
-            raise InvalidInput("display name is too long or has control characters")
+        # Refused, not folded: a display name ends up in mail headers and alerts, where a
+        # line break is a header injection (the shared rule of domain/text.py).
+        name = clean_line(
+            display_name, field="display name", max_length=MAX_DISPLAY_NAME
+        )
         return cls._create(
             cls.Registered,
             id=ids.account_id(str(login)),

@@ -3,8 +3,11 @@
 from uuid import UUID, uuid5
 
 from domain.address import identity
+from domain.text import clean_line
 
 NAMESPACE = UUID("6f1c9f3e-6b0c-5a43-9a51-2f6f1f0d7b11")
+# The longest organisation name (domain/organisation.py founds none longer).
+MAX_ORGANISATION_NAME = 200
 
 
 def organisation_id(name: str) -> UUID:
@@ -12,10 +15,18 @@ def organisation_id(name: str) -> UUID:
 
 
 def organisation_key(name_or_id: str | UUID) -> UUID:
-    """An organisation's id from its id, or from its name as typed (blanks folded)."""
+    """An organisation's id from its id, or from its name as typed (blanks folded).
+
+    A name is checked by the rule that founds one: a control character or line break
+    names no organisation (it could never have been founded), and a lone surrogate
+    could not even be encoded into the id, so both are refused here, named.
+    """
     if isinstance(name_or_id, UUID):
         return name_or_id
-    return organisation_id(" ".join(name_or_id.split()))
+    name = clean_line(
+        name_or_id, field="organisation name", max_length=MAX_ORGANISATION_NAME
+    )
+    return organisation_id(name)
 
 
 def account_id(login: str) -> UUID:

@@ -18,10 +18,13 @@ from domain.address import EmailAddress
 from domain.errors import AlreadyExists, InvalidInput, NotFound, NotPermitted
 from domain.mailservice import MAX_TEMPLATE, AddressKind
 from domain.permissions import Permission
+from domain.text import clean_block
 from domain.time import utc
 
 MAX_REDIRECT_TARGETS = 50
 MAX_ALLOW_LIST = 1000
+# A petabyte, in MB: more than any mailbox holds, small enough for every store.
+MAX_USAGE_MB = 1_000_000_000
 SEND_WINDOW = timedelta(days=1)
 
 
@@ -360,10 +363,10 @@ class Mailbox(Aggregate):
 
     def record_usage(self, used_mb: int, limit_mb: int, *, at: datetime) -> None:
         self._require_live()
-        if used_mb < 0 or limit_mb < 1:
-            raise InvalidInput("usage is at least 0 MB and the limit at least 1 MB")
+        used = _megabytes(used_mb, field="usage used_mb", least=0)
+        limit = _megabytes(limit_mb, field="limit_mb", least=1)
         self.trigger_event(
-            self.UsageRecorded, timestamp=utc(at), used_mb=used_mb, limit_mb=limit_mb
+            self.UsageRecorded, timestamp=utc(at), used_mb=used, limit_mb=limit
         )
 
     # -- sending limits (SND-3) ---------------------------------------------------------
@@ -424,12 +427,29 @@ def _targets(targets: Iterable[str], own: str) -> tuple[str, ...]:
 
 
 def _signature(text: str) -> str:
-    """A signature is text a mail client shows: bounded, lines and tabs only."""
-    if len(text) > MAX_TEMPLATE:
-        raise InvalidInput(f"a signature has at most {MAX_TEMPLATE} characters")
-    if any(not (c.isprintable() or c in "\n\t") for c in text):
-        raise InvalidInput("a signature may hold text, line breaks and tabs only")
-    return text
+    """A signature is text a mail client shows: bounded, lines and tabs only.
+
+    The rule of signature templates (domain/mailservice.py) too, so a template that
+    could be saved can always be applied (one with a non-breaking space included).
+    """
+    return clean_block(text, field="signature", max_length=MAX_TEMPLATE)
+
+
+def _megabytes(value: object, *, field: str, least: int) -> int:
+    """A size the mail store reported: a whole number of MB, finite and bounded.
+
+    NaN compares false with every bound and an infinity or a 100-digit integer is no
+    size a mailbox has; each would be stored in the log for good.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not least <= value <= MAX_USAGE_MB
+    ):
+        raise InvalidInput(
+            f"{field} must be a whole number of MB from {least} to {MAX_USAGE_MB}"
+        )
+    return value
 
 
 def _unique(values: Iterable[str]) -> tuple[str, ...]:

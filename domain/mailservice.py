@@ -8,6 +8,7 @@ addresses that take a slot never exceed the quota. Each address also has its own
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -18,7 +19,7 @@ from attrs import frozen
 from eventsourcing.domain import Aggregate
 
 from domain import ids
-from domain.address import EmailAddress
+from domain.address import EmailAddress, shown
 from domain.errors import AlreadyExists, DomainError, InvalidInput, NotFound
 from domain.permissions import ALL_PERMISSIONS, Permission
 from domain.responder import MAX_NAME_LENGTH, MAX_SUBJECT_LENGTH
@@ -27,6 +28,9 @@ from domain.time import utc
 
 MAX_QUOTA = 1_000_000
 MAX_TEMPLATE = 20_000
+# A DMARC record is a TXT record of a few tags, rarely over 300 characters; one longer
+# than several 255-octet TXT strings is no record a DNS check would hand over.
+MAX_DMARC_RECORD = 2048
 
 
 class QuotaExceeded(DomainError):  # noqa: N818 - reads as what happened
@@ -54,7 +58,7 @@ class AddressEntry:
 
     @property
     def key(self) -> str:
-        return self.local_part.casefold()
+        return local_key(self.local_part)
 
 
 @frozen
@@ -69,6 +73,18 @@ class ClaimProblem:
     index: int
     reason: str
     error: type[DomainError]
+
+
+def local_key(local_part: str) -> str:
+    """The key a local part is unique under in its domain (ADR-2): NFC, lower-cased.
+
+    Never case-folded: folding merges distinct Unicode local parts (``straße`` and
+    ``strasse``, long s and s), as domain.address.identity explains. Hosted local parts
+    are ASCII (parse_local_part), where ``lower()`` equals ``casefold()`` and NFC changes
+    nothing, so the keys stored in the log and the mailbox ids derived from them
+    (new_mailbox_id) are the same as when they were case-folded.
+    """
+    return unicodedata.normalize("NFC", local_part).lower()
 
 
 def service_id(domain: str) -> UUID:
@@ -172,7 +188,7 @@ class MailService(Aggregate):
         return self.quota - self.used
 
     def entry(self, local_part: str) -> AddressEntry:
-        found = self.addresses.get(local_part.casefold())
+        found = self.addresses.get(local_key(local_part))
         if found is None:
             raise NotFound(f"address {local_part}@{self.domain} does not exist")
         return found
@@ -198,7 +214,7 @@ class MailService(Aggregate):
 
     def new_mailbox_id(self, local_part: str) -> UUID:
         """The id the next address with this local part gets (derived, never reused)."""
-        key = local_part.casefold()
+        key = local_key(local_part)
         generation = self.generations.get(key, 0) + 1
         return uuid5(self.id, f"address:{key}:{generation}")
 
@@ -415,26 +431,35 @@ class MailService(Aggregate):
 
     def record_dmarc(self, record: str | None, *, at: datetime) -> None:
         """What DNS says of ``_dmarc.<domain>`` (ADV-4), as the operator's check found it."""
-        policy = None if not record else _dmarc_policy(record)
+        policy = None if not record else _dmarc_policy(_dmarc_text(record))
         self.trigger_event(self.DmarcRecorded, timestamp=utc(at), policy=policy)
+
+
+def _dmarc_text(record: str) -> str:
+    """The record as one clean line; tabs are blanks of its grammar (RFC 7489 6.4, WSP)."""
+    return clean_line(
+        record.replace("\t", " "), field="DMARC record", max_length=MAX_DMARC_RECORD
+    )
 
 
 def _dmarc_policy(record: str) -> str:
     """The ``p`` tag of a DMARC record (RFC 7489 6.3, 6.4): ``v=DMARC1`` first, blanks allowed."""
     tags = [part.split("=", 1) for part in record.split(";") if part.strip()]
     if not tags or any(len(tag) != 2 for tag in tags):  # noqa: PLR2004 - name=value
-        raise InvalidInput(f"{record!r} is not a DMARC record (v=DMARC1; p=...)")
+        raise InvalidInput(f"{shown(record)} is not a DMARC record (v=DMARC1; p=...)")
     pairs = [(name.strip().lower(), value.strip()) for name, value in tags]
     if pairs[0] != ("v", "DMARC1"):
         raise InvalidInput(
-            f"{record!r} is not a DMARC record: it must start with v=DMARC1"
+            f"{shown(record)} is not a DMARC record: it must start with v=DMARC1"
         )
     values = dict(pairs)
     if "p" not in values:
-        raise InvalidInput(f"{record!r} is not a DMARC record (v=DMARC1; p=...)")
+        raise InvalidInput(f"{shown(record)} is not a DMARC record (v=DMARC1; p=...)")
     policy = values["p"].lower()
     if policy not in {"none", "quarantine", "reject"}:
-        raise InvalidInput(f"DMARC policy {policy!r} is not none/quarantine/reject")
+        raise InvalidInput(
+            f"DMARC policy {shown(policy)} is not none/quarantine/reject"
+        )
     return policy
 
 

@@ -10,9 +10,10 @@ from eventsourcing.domain import Aggregate
 
 from domain import ids
 from domain.errors import AlreadyExists, InvalidInput
+from domain.text import clean_line
 from domain.time import utc
 
-MAX_NAME_LENGTH = 200
+MAX_NAME_LENGTH = ids.MAX_ORGANISATION_NAME
 
 
 class Role(StrEnum):
@@ -33,13 +34,11 @@ class Organisation(Aggregate):
 
     @classmethod
     def found(cls, name: str, *, at: datetime) -> Organisation:
-        clean = " ".join(name.split())
+        # Refused, not folded: a name typed with a line break (a header injection) or a
+        # control character is the user's mistake to hear about, by the shared rule.
+        clean = clean_line(name, field="organisation name", max_length=MAX_NAME_LENGTH)
         if not clean:
             raise InvalidInput("organisation name is empty")
-        if len(clean) > MAX_NAME_LENGTH:
-            raise InvalidInput(f"organisation name is longer than {MAX_NAME_LENGTH}")
-        if not clean.isprintable():
-            raise InvalidInput("organisation name has control characters")
         return cls._create(
             cls.Founded, id=ids.organisation_id(clean), timestamp=utc(at), name=clean
         )

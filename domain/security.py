@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -149,8 +150,27 @@ class PasswordPolicy:
             raise InvalidInput(
                 "password holds a lone surrogate (it is not Unicode text)"
             )
+        control = control_character(password)
+        if control is not None:
+            # Named by code point only: the message must not carry the password.
+            raise InvalidInput(f"password contains a control character ({control})")
         if login and password.casefold() == login.casefold():
             raise InvalidInput("password must not be the login identifier")
+
+
+def control_character(password: str) -> str | None:
+    """The first control character (C0, DEL, C1) of a new password, named, or None.
+
+    NUL separates the fields of SASL PLAIN (RFC 4616), so a password holding one could
+    never log in to IMAP or SMTP, and CR/LF end a line of every line-based protocol.
+    This is narrower than the rule of stored text (domain/text.py), on purpose: a
+    password is never shown, and OWASP ASVS wants every printable character allowed,
+    emoji sequences (joined by U+200D, a format character) and private-use ones too.
+    """
+    for char in password:
+        if unicodedata.category(char) == "Cc":
+            return f"U+{ord(char):04X}"
+    return None
 
 
 def is_unicode_text(text: str) -> bool:

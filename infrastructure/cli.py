@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from application.activity import ActivityEntry
+from domain.address import shown
 from domain.errors import DomainError
 from domain.text import neutralise
 from infrastructure.bootstrap import open_engine
@@ -32,8 +33,35 @@ examples:
 """
 
 
+# More entries than any screen or script wants; the read model is asked for no more.
+MAX_ACTIVITY_LIMIT = 10_000
+
+
 class BadInput(Exception):  # noqa: N818 - named for what it is to the user
     pass
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``, else a usage error.
+
+    ``int`` alone takes any number of digits, and a 31-digit limit then fails far
+    from the command line (an SQLite integer overflows): exit 1 where bad input
+    deserves exit 2 and the option's name.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            msg = f"{shown(text)} is not a whole number"
+            raise argparse.ArgumentTypeError(msg) from None
+        if not low <= value <= high:
+            msg = f"must be from {low} to {high}"
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,7 +171,12 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example: mailhost activity ann@example.org --limit 20 --json",
     )
     activity.add_argument("login")
-    activity.add_argument("--limit", type=int, default=50)
+    activity.add_argument(
+        "--limit",
+        type=bounded_int(1, MAX_ACTIVITY_LIMIT),
+        default=50,
+        help=f"newest entries to show (1 to {MAX_ACTIVITY_LIMIT}, default 50)",
+    )
     activity.add_argument("--json", action="store_true")
     activity.set_defaults(handler=_activity)
 
@@ -190,8 +223,6 @@ def _user_create(args: argparse.Namespace) -> int:
 
 
 def _activity(args: argparse.Namespace) -> int:
-    if args.limit < 1:
-        raise BadInput("--limit must be at least 1")
     with engine_for(args) as engine:
         engine.runner.catch_up()
         account = engine.host.accounts.get(args.login)

@@ -111,12 +111,12 @@ def _apply(
     account: UserAccount, action: str, context: LoginContext, at: datetime
 ) -> None:
     if action == "login":
-        if account.is_throttled(at, POLICY):
+        if account.is_throttled(at, POLICY, context):
             account.record_throttled(context, at=at, policy=POLICY)
         else:
             account.log_in(uuid4(), context, at=at, policy=POLICY)
     elif action == "fail":
-        if account.is_throttled(at, POLICY):
+        if account.is_throttled(at, POLICY, context):
             account.record_throttled(context, at=at, policy=POLICY)
         else:
             account.fail_login(context, at=at, policy=POLICY)

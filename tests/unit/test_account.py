@@ -29,6 +29,7 @@ from application.credentials import SessionRecord
 from application.jobs import SEND_SECURITY_ALERT, jobs_for
 from application.log import MailHostLog
 from application.organisations import Organisations
+from domain import ids
 from domain.account import UserAccount, alert_key
 from domain.address import EmailAddress
 from domain.errors import (
@@ -44,6 +45,7 @@ from domain.security import (
     AlertKind,
     LoginContext,
     NotificationPreferences,
+    PasswordPolicy,
     SecurityPolicy,
 )
 from infrastructure.passwords import Argon2Hasher
@@ -623,6 +625,42 @@ def test_the_stored_log_holds_no_password_hash_or_token() -> None:
         assert secret.encode() not in blob  # ... and never in the log
 
 
+def _accounts_in_memory() -> tuple[Accounts, MailHostLog]:
+    log = MailHostLog(
+        env={
+            "PERSISTENCE_MODULE": "eventsourcing.popo",
+            "MAPPER_TOPIC": "infrastructure.mapper:CattrsMapper",
+        }
+    )
+    clock = _Clock(T0)
+    accounts = Accounts(
+        log=log,
+        credentials=_MemoryCredentials({}, {}),
+        hasher=Argon2Hasher(),
+        fingerprints=SecretKey(b"s" * 32),
+        geolocator=_Places(),
+        clock=clock,
+        policy=STRICT,
+    )
+    Organisations(log, clock).found("Zone Org")
+    accounts.register("Zone Org", "carol@example.org", CANARY_PASSWORD)
+    return accounts, log
+
+
+@pytest.mark.parametrize(
+    "ip", ["fe80::1%\x1b[31m", "fe80::1%eth0", "192.0.2.10\x00", "2001:db8::1\u202e"]
+)
+def test_a_login_from_an_ip_with_a_zone_id_or_control_is_refused(ip: str) -> None:
+    # rule SEC-1: the network is stored and shown in the activity list; a zone id is
+    # the receiving host's interface, any text, escape sequences included
+    accounts, log = _accounts_in_memory()
+    head = log.recorder.max_notification_id()
+    with pytest.raises(InvalidInput, match="IP address"):
+        accounts.login("carol@example.org", CANARY_PASSWORD, ip=ip)
+    assert log.recorder.max_notification_id() == head
+    accounts.login("carol@example.org", CANARY_PASSWORD, ip="2001:db8::1")
+
+
 # -- commands refuse without changing anything -----------------------------------------
 
 
@@ -729,9 +767,23 @@ def test_a_naive_time_is_refused_by_every_command(command: str) -> None:
     assert_refused(account, InvalidInput, calls[command])
 
 
-@pytest.mark.parametrize("name", ["x" * 201, "tab\there\x00", "bell\x07"])
+# A line break in a name is a header injection once the name is in a mail; a tab, a
+# vertical tab, a form feed or a line separator is a control to refuse, not to fold.
+LINE_BREAKS = [
+    "Ann\r\nBcc: evil@example.net",
+    "Ann\nX-Evil: 1",
+    "Ann\x0bEvil",
+    "Ann\x0cEvil",
+    "Ann\u2028Evil",
+    "Alice\tSmith",
+]
+
+
+@pytest.mark.parametrize(
+    "name", ["x" * 201, "tab\there\x00", "bell\x07", "Ann\u202eliveE", *LINE_BREAKS]
+)
 def test_bad_display_names_are_refused(name: str) -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match="display name"):
         UserAccount.register(
             ORG,
             EmailAddress.parse("a@example.org"),
@@ -746,17 +798,53 @@ def test_display_names_are_normalised() -> None:
         ORG,
         EmailAddress.parse("a@example.org"),
         credential_id=uuid4(),
-        display_name="  Alice \t  Smith\n",
+        display_name="  Alice \u00a0  Smith ",
         at=T0,
     )
     assert account.display_name == "Alice Smith"
 
 
-@pytest.mark.parametrize("name", ["", "   ", "x" * 201, "Acme\x00"])
+@pytest.mark.parametrize(
+    "name", ["", "   ", "x" * 201, "Acme\x00", "Acme\udcff", *LINE_BREAKS]
+)
 def test_bad_organisation_names_are_refused(name: str) -> None:
     # rule ORG-1
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match="organisation"):
         Organisation.found(name, at=T0)
+
+
+@pytest.mark.parametrize("name", ["Acme\udcff", "Acme\r\nCo", "Acme\x00", "A" * 201])
+def test_an_organisation_looked_up_by_an_impossible_name_is_refused(name: str) -> None:
+    # rule ORG-1: a lone surrogate cannot even be encoded into the derived id
+    with pytest.raises(InvalidInput, match="organisation"):
+        ids.organisation_key(name)
+
+
+def test_an_organisation_is_found_by_its_name_as_typed() -> None:
+    # rule ORG-1
+    org = Organisation.found("Acme  Mail", at=T0)
+    assert ids.organisation_key(" Acme \u00a0Mail ") == org.id
+    assert ids.organisation_key(org.id) == org.id
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["a long\x00passphrase", "a long\tpassphrase", "a long passphrase\r\n", "\x7f" * 9],
+)
+def test_a_new_password_with_a_control_character_is_refused(password: str) -> None:
+    # rule SEC-6: NUL separates SASL PLAIN's fields; no IMAP or SMTP login could use it
+    with pytest.raises(InvalidInput, match="password") as refused:
+        PasswordPolicy().check(password)
+    assert password not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["family \U0001f468\u200d\U0001f469\u200d\U0001f467 trip", "\ue000 private use ok"],
+)
+def test_a_new_password_may_hold_any_printable_character(password: str) -> None:
+    # rule SEC-6 (OWASP ASVS: every printable character, emoji sequences included)
+    PasswordPolicy().check(password)
 
 
 def test_an_account_joins_an_organisation_once() -> None:

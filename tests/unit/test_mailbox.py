@@ -16,6 +16,7 @@ from domain.errors import DomainError, InvalidInput, NotFound, NotPermitted
 from domain.mailbox import (
     MAX_ALLOW_LIST,
     MAX_REDIRECT_TARGETS,
+    MAX_USAGE_MB,
     CreationMode,
     Mailbox,
 )
@@ -510,3 +511,49 @@ def test_an_empty_allow_list_clears_it() -> None:
     box.set_allow_list(["friend@example.org"], at=AT)
     box.set_allow_list([], at=LATER)
     assert box.allow_list == ()
+
+
+# -- usage and signatures: what is stored for good is finite and usable -----------------
+
+
+@pytest.mark.parametrize(
+    "value", [float("nan"), float("inf"), float("-inf"), 10**100, -1, 1.5, True, "10"]
+)
+@pytest.mark.parametrize("field", ["used_mb", "limit_mb"])
+def test_a_usage_that_is_no_size_is_refused(value: object, field: str) -> None:
+    # rule ADV-2 input: NaN passes every comparison, so it was stored
+    box = make()
+    sizes: dict[str, object] = {"used_mb": 10, "limit_mb": 100, field: value}
+    error = assert_refused(
+        box,
+        InvalidInput,
+        lambda: box.record_usage(sizes["used_mb"], sizes["limit_mb"], at=LATER),  # type: ignore[arg-type]
+    )
+    assert field in str(error)
+
+
+def test_a_usage_within_the_bounds_is_recorded() -> None:
+    # rule ADV-2 input
+    box = make()
+    box.record_usage(0, 1, at=AT)
+    box.record_usage(MAX_USAGE_MB, MAX_USAGE_MB, at=LATER)
+    assert box.usage == (MAX_USAGE_MB, MAX_USAGE_MB)
+
+
+def test_a_signature_template_with_a_non_breaking_space_can_be_applied() -> None:
+    # rule ADR-12: the signature and its template follow one rule
+    service = MailService.create(ORG, "example.org", quota=3, at=AT)
+    service.save_signature_template("Legal", "Example\u00a0Co\r\n\tGeneva", at=AT)
+    box = make()
+    box.set_signature(service.signature("Legal"), at=LATER)
+    assert box.signature == "Example\u00a0Co\n\tGeneva"
+
+
+@pytest.mark.parametrize(
+    "text", ["Regards\x00", "\x1b[31mRegards", "Regards\udcff", "Re\u202egards"]
+)
+def test_a_signature_with_a_control_character_is_refused(text: str) -> None:
+    # rule ADR-12
+    box = make()
+    error = assert_refused(box, InvalidInput, lambda: box.set_signature(text, at=LATER))
+    assert "signature" in str(error)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid5
 
 import pytest
 from hypothesis import given
@@ -15,12 +15,14 @@ from hypothesis import strategies as st
 
 from domain.errors import AlreadyExists, DomainError, InvalidInput, NotFound
 from domain.mailservice import (
+    MAX_DMARC_RECORD,
     MAX_QUOTA,
     MAX_TEMPLATE,
     AddressEntry,
     AddressKind,
     MailService,
     QuotaExceeded,
+    local_key,
     parse_domain,
     parse_local_part,
     service_id,
@@ -249,6 +251,29 @@ def test_any_local_part_collides_with_its_other_cases(local: str) -> None:
         assert service.entry(other).local_part == local
         with pytest.raises(AlreadyExists):
             service.claim([entry(service, other)], at=LATER)
+
+
+def test_a_local_key_is_lower_cased_and_never_case_folded() -> None:
+    # rule ADR-2: folding would merge distinct Unicode local parts (straße, strasse)
+    assert AddressEntry("Straße", AddressKind.MAILBOX, ORG).key == "straße"
+    assert local_key("\u017fupport") != local_key("support")
+    assert local_key("e\u0301") == local_key("\u00e9")  # NFC
+
+
+@given(local=local_parts())
+def test_ascii_local_keys_and_mailbox_ids_are_those_of_the_folded_form(
+    local: str,
+) -> None:
+    # rule ADR-2: hosted local parts are ASCII; the keys and ids stored in the log
+    # when they were case-folded stay the same
+    service = new_service()
+    upper = local.upper()
+    assert local_key(upper) == upper.casefold()
+    assert service.new_mailbox_id(upper) == uuid5(
+        service.id, f"address:{upper.casefold()}:1"
+    )
+    made = with_mailbox(service, upper)
+    assert service.entry(local.lower()) == made
 
 
 def test_the_same_name_twice_in_one_file_is_named_with_both_rows() -> None:
@@ -513,6 +538,35 @@ def test_a_record_not_starting_with_the_version_is_refused() -> None:
         InvalidInput,
         lambda: service.record_dmarc("p=reject; v=DMARC1", at=LATER),
     )
+
+
+@pytest.mark.parametrize(
+    ("record", "problem"),
+    [
+        ("v=DMARC1; p=reject; rua=mailto:\x1b[31mx@example.org", "U+001B"),
+        ("v=DMARC1; p=reject; rua=mailto:\udcff@example.org", "U+DCFF"),
+        ("v=DMARC1; p=reject\r\nX-Evil: 1", "U+000D"),
+        ("v=DMARC1; p=reject; rua=mailto:" + "x" * 2**20, f"{MAX_DMARC_RECORD}"),
+    ],
+)
+def test_a_dmarc_record_with_a_control_or_over_long_is_refused(
+    record: str, problem: str
+) -> None:
+    # rule ADV-4: the record is outside text that would be stored for good
+    service = new_service()
+    error = assert_refused(
+        service, InvalidInput, lambda: service.record_dmarc(record, at=LATER)
+    )
+    assert "DMARC record" in str(error)
+    assert problem in str(error)
+    assert len(str(error)) < 1000
+
+
+def test_tabs_are_blanks_of_a_dmarc_record() -> None:
+    # rule ADV-4 (RFC 7489 6.4: WSP is a space or a tab)
+    service = new_service()
+    service.record_dmarc("v=DMARC1;\tp=reject", at=LATER)
+    assert service.dmarc_policy == "reject"
 
 
 # -- templates (ADR-12): refused when saved, never after -------------------------------

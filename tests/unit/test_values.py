@@ -307,7 +307,15 @@ def test_the_login_is_not_a_password(password: str) -> None:
         POLICY.check(password, login="alice@example.org")
 
 
-@given(password=st.text(min_size=8, max_size=300), login=login_texts())
+# Every character a new password may hold: all but controls (C0, DEL, C1) and lone
+# surrogates; emoji joiners, private-use and unassigned code points included.
+PASSWORD_CHARACTERS = st.characters(exclude_categories=("Cc", "Cs"))
+
+
+@given(
+    password=st.text(PASSWORD_CHARACTERS, min_size=8, max_size=300),
+    login=login_texts(),
+)
 def test_any_long_enough_password_other_than_the_login_is_accepted(
     password: str, login: str
 ) -> None:
@@ -316,6 +324,22 @@ def test_any_long_enough_password_other_than_the_login_is_accepted(
             POLICY.check(password, login=login)
     else:
         POLICY.check(password, login=login)
+
+
+@given(
+    before=st.text(PASSWORD_CHARACTERS, min_size=8, max_size=40),
+    control=st.sampled_from([chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))]),
+    after=st.text(PASSWORD_CHARACTERS, max_size=40),
+)
+def test_any_password_holding_a_control_character_is_refused(
+    before: str, control: str, after: str
+) -> None:
+    # rule SEC-6: NUL is SASL PLAIN's separator, CR/LF end a protocol line
+    password = before + control + after
+    with pytest.raises(InvalidInput, match="password contains a control") as refused:
+        POLICY.check(password)
+    assert f"U+{ord(control):04X}" in str(refused.value)
+    assert password not in str(refused.value)
 
 
 @given(password=st.text(min_size=1, max_size=7))
