@@ -191,7 +191,14 @@ def _start_pump(engine: Engine, clock: Clock) -> Pump:
 
         queue_broker = broker.embedded_broker(ACTORS)
         context.use(Running(engine.host, engine.jobs, engine.leases))
-    pump = Pump(engine.runner, engine.jobs, queue_broker, clock, engine.leases)
+    pump = Pump(
+        engine.runner,
+        engine.jobs,
+        queue_broker,
+        clock,
+        leases=engine.leases,
+        sweep=engine.host.sweep_orphan_credentials,
+    )
     pump.start()
     return pump
 

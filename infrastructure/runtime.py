@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
@@ -25,6 +26,8 @@ from workers.execution import Leases
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1
+# Secrets a crash left unnamed are swept this often (the sweep's grace is a day).
+SWEEP_INTERVAL_S = 3600.0
 
 
 class Pump:
@@ -34,13 +37,17 @@ class Pump:
         jobs: JobTable,
         broker: dramatiq.Broker,
         clock: Clock,
+        *,
         leases: Leases,
+        sweep: Callable[[], int] | None = None,
     ) -> None:
         self.runner = runner
         self.jobs = jobs
         self.broker = broker
         self.clock = clock
         self.leases = leases
+        self.sweep = sweep
+        self._next_sweep = time.monotonic()
         self.embedded = isinstance(broker, StubBroker)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -69,7 +76,16 @@ class Pump:
     def step(self) -> int:
         with self._lock:
             applied = self.runner.catch_up()
+            self._maybe_sweep()
             return applied + self.relay()
+
+    def _maybe_sweep(self) -> None:
+        if self.sweep is None or time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + SWEEP_INTERVAL_S
+        swept = self.sweep()
+        if swept:
+            log.info("swept %d secret(s) no event came to name", swept)
 
     def relay(self) -> int:
         """Hand due jobs to the broker; other relays in other processes never get them.
