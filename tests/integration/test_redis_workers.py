@@ -1,4 +1,4 @@
-"""Production shape: jobs through a real redis-server to real ``dramatiq workers.actors`` processes."""
+"""Production shape: jobs through a real redis-server to real ``dramatiq`` processes."""
 
 from __future__ import annotations
 
