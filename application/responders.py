@@ -8,6 +8,8 @@ and the decision is taken again on fresh state (RSP-9). The job sends the reply.
 
 from __future__ import annotations
 
+import math
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
@@ -46,6 +48,7 @@ from domain.responder import (
     ReplyWindow,
     ResponderMessage,
     ResponderPolicy,
+    address_key,
     name_key,
     reply_budget_id,
     responder_id,
@@ -55,6 +58,12 @@ from domain.time import utc
 T = TypeVar("T")
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 CODE_DIGITS = 8
+# A code is exactly what request_sender_verification generates: ASCII digits only
+# (``\d`` would take Arabic-Indic digits), so only such a string counts as a guess.
+_CODE = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")
+# The history is read for a screen or a script: more rows than this in one answer are
+# a mistake (and a number past SQLite's 64-bit integers fails in the driver).
+MAX_HISTORY = 10_000
 # An MTA's clock may run ahead a little; a day ahead is a wrong timestamp. It only
 # chooses the schedule (windows and caps use this host's clock, RSP-4), but a time far
 # off is a broken MTA or a forged argument, refused rather than guessed at.
@@ -216,8 +225,10 @@ class Responders:
         return self.views.status(mailbox.address, self.clock.now())
 
     def history(self, address: str, limit: int = 100) -> list[ReplyHistoryEntry]:
+        """The newest ``limit`` replies (1..:data:`MAX_HISTORY`)."""
+        count = _history_limit(limit)
         _, mailbox = self.services.mailbox(address)
-        return self.views.history(mailbox.address, limit)
+        return self.views.history(mailbox.address, count)
 
     def get(self, address: str) -> AutoResponder | None:
         _, mailbox = self.services.mailbox(address)
@@ -273,11 +284,18 @@ class Responders:
     def confirm_sender(
         self, address: str, alternative: str, code: str, *, by: UUID | None = OPERATOR
     ) -> bool:
+        """Check a typed code; a wrong one is recorded (the tries are bounded).
+
+        Only a code of the form this engine mails (:data:`CODE_DIGITS` ASCII digits)
+        is a guess; anything else is refused as input and records nothing, so it can
+        neither use up the tries nor reach the digest as text it cannot encode.
+        """
+        typed = _code(code)
         other = EmailAddress.parse(alternative, what="alternative sender")
-        digest = self._code_digest(address, other, code.strip())
+        digest = self._code_digest(address, other, typed)
 
         def check(responder: AutoResponder) -> bool:
-            pending = responder.pending_senders.get(other.key)
+            pending = responder.pending_senders.get(other.identity)
             stored = self.credentials.secret(pending.code_id) if pending else None
             matches = stored is not None and secrets.compare_digest(stored, digest)
             confirmed = responder.confirm_sender(
@@ -291,7 +309,7 @@ class Responders:
 
     def _code_digest(self, address: str, other: EmailAddress, code: str) -> str:
         return self.fingerprints.digest(
-            f"sender-code:{address.casefold()}:{other.key}:{code}"
+            f"sender-code:{address_key(address)}:{other.identity}:{code}"
         )
 
     # -- templates (ADR-12) -----------------------------------------------------------------
@@ -395,6 +413,11 @@ class Responders:
 
     @staticmethod
     def _plausible(received_at: datetime, now: datetime) -> datetime:
+        if received_at.tzinfo is None or received_at.utcoffset() is None:
+            raise InvalidInput(
+                f"received_at {received_at.isoformat()} has no time zone: an MTA's "
+                "time is an instant, give it with its UTC offset"
+            )
         at = utc(received_at)
         if at - now > MAX_CLOCK_AHEAD:
             raise InvalidInput(
@@ -505,6 +528,29 @@ class Responders:
             return result
 
         return self.log.retrying(attempt)
+
+
+def _history_limit(limit: object) -> int:
+    """``limit`` as a row count, or InvalidInput naming it (nan, inf, 10**100, 0)."""
+    if isinstance(limit, float) and not math.isfinite(limit):
+        raise InvalidInput(f"limit must be a whole number, not {limit}")
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        kind = type(limit).__name__
+        raise InvalidInput(f"limit must be a whole number, not a {kind}")
+    if not 1 <= limit <= MAX_HISTORY:
+        # Not echoed: str() of a 5,000-digit int raises (sys.int_info's digit limit).
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_HISTORY}")
+    return limit
+
+
+def _code(code: str) -> str:
+    """The typed code without surrounding blanks, if it has the form of a mailed one."""
+    typed = code.strip() if isinstance(code, str) else code
+    if not isinstance(typed, str) or _CODE.fullmatch(typed) is None:
+        raise InvalidInput(
+            f"the code must be the {CODE_DIGITS} digits (0-9) of the mail, nothing else"
+        )
+    return typed
 
 
 def _put_template(

@@ -12,14 +12,18 @@ is far beyond the default 20 an hour (those hours are over before the timed ones
 The timed part is ``host.responders.deliver(recipient, sender, raw, received_at)`` and
 nothing else: it parses the header, loads the responder, the sender's window and the
 hour's budget, decides and, for a reply, records it. Deliveries alternate between a new
-sender (answered) and a sender answered before, inside the window (suppressed, RSP-4);
-``received_at`` advances ``STEP`` per delivery, so the replies stay under the default
-hourly cap. The two responders are interleaved per round; every delivery is timed on its
-own, and the outcome is checked after the clock stops. p50 and p99 are over all timed
-deliveries of a responder (both kinds), and per kind as extra figures: a reply writes one
-transaction and a suppressed delivery only reads, so the pooled p50 falls between the
-two kinds; the per-kind figures say which is which. The quiet responder starts the run
-with no reply; its known senders are the ones it answered earlier in the run.
+sender (answered) and a sender answered before, inside the window (suppressed, RSP-4).
+The engine runs on a :class:`BenchClock` that starts at ``T0`` and moves ``STEP``
+forward with each delivery (both responders share it), and ``received_at`` is that
+time: windows and caps are measured on the engine's clock, and a ``received_at`` more
+than 7 days before it is refused, so neither may be the machine's clock. The replies
+stay under the default hourly cap. The two responders are interleaved per round;
+every delivery is timed on its own, and the outcome is checked after the timer stops.
+p50 and p99 are over all timed deliveries of a responder (both kinds), and per kind as
+extra figures: a reply writes one transaction and a suppressed delivery only reads, so
+the pooled p50 falls between the two kinds; the per-kind figures say which is which.
+The quiet responder starts the run with no reply; its known senders are the ones it
+answered earlier in the run.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from benchmarks._core import (
     ratio,
     scratch_dir,
 )
+from domain.address import identity
 from domain.autoreply import (
     AutoReply,
     Check,
@@ -74,10 +79,29 @@ T0 = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)
 # default cap of 20 (ResponderPolicy.hourly_cap), so no timed delivery hits the cap.
 STEP = timedelta(minutes=2)
 MARGIN = timedelta(hours=1)
-# The timed deliveries of a responder span at most this much simulated time, so the
+# The timed deliveries of both responders span at most this much simulated time, so the
 # past replies (spread over what is left of the 7-day window) all stay inside it.
 MAX_RUN_SPAN = timedelta(days=6)
 SENDER_DOMAINS = 50
+LOADS = 2  # the quiet and the busy responder, one after the other on one clock
+
+
+class BenchClock:
+    """The engine's clock: ``T0`` at first, then wherever the next delivery moves it.
+
+    It only moves forward, as a real clock would between deliveries.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        self.at = start
+
+    def now(self) -> datetime:
+        return self.at
+
+    def move_to(self, at: datetime) -> None:
+        if at < self.at:
+            raise RuntimeError(f"the clock would go back from {self.at} to {at}")
+        self.at = at
 
 
 def _sender(kind: str, index: int) -> str:
@@ -118,11 +142,11 @@ class ResponderLoad:
     """Deliveries to one address: a batch prepared untimed, then timed one by one."""
 
     host: MailHost
+    clock: BenchClock
     address: str
     label: str
     rng: random.Random
     known: list[str]  # senders answered inside the window, as given
-    cursor: datetime = T0
     new_senders: int = 0
     batch: list[Delivery] = field(default_factory=list)
     # Durations of single deliveries, in order, warm-up included.
@@ -130,8 +154,12 @@ class ResponderLoad:
     kinds: list[bool] = field(default_factory=list)  # True: a new sender
 
     def prepare(self, size: int) -> None:
-        """The next ``size`` deliveries: a new sender, then a known one, alternating."""
+        """The next ``size`` deliveries: a new sender, then a known one, alternating.
+
+        Prepared just before they run, so they follow on from the clock's time.
+        """
         self.batch = []
+        cursor = self.clock.now()
         for i in range(size):
             new = i % 2 == 0
             if new:
@@ -140,15 +168,12 @@ class ResponderLoad:
             else:
                 sender = self.rng.choice(self.known)
             index = len(self.laps) + i
+            cursor += STEP
             self.batch.append(
                 Delivery(
-                    sender,
-                    incoming(sender, self.address, self.cursor, index),
-                    self.cursor,
-                    new,
+                    sender, incoming(sender, self.address, cursor, index), cursor, new
                 )
             )
-            self.cursor += STEP
             if new:
                 # Answered by then: a later delivery may come from it again.
                 self.known.append(sender)
@@ -156,6 +181,7 @@ class ResponderLoad:
     def run(self) -> int:
         deliver = self.host.responders.deliver
         for delivery in self.batch:
+            self.clock.move_to(delivery.at)
             start = time.perf_counter()
             decision = deliver(self.address, delivery.sender, delivery.raw, delivery.at)
             elapsed = time.perf_counter() - start
@@ -225,14 +251,14 @@ def seed_past_replies(host: MailHost, address: str, count: int, span: timedelta)
                 message_key=message.key,
                 generation=message.generation,
                 to=sender,
-                sender_key=sender.casefold(),
+                sender_key=identity(sender),
                 from_address=config.address,
                 subject=message.subject,
                 body=message.body,
                 received_at=at,
                 message_id=reply_message_id(
                     config.address,
-                    sender.casefold(),
+                    identity(sender),
                     message.key,
                     message.generation,
                     at,
@@ -263,13 +289,16 @@ def percentile(laps: list[float], p: int) -> float:
 def run(options: Options, report: Report) -> None:
     rounds = options.pick_rounds(quick=5, full=10)
     # Many rounds (--rounds) get smaller ones, so the run fits in MAX_RUN_SPAN.
-    per_round = min(80 if options.quick else 200, MAX_RUN_SPAN // STEP // (rounds + 1))
+    per_round = min(
+        80 if options.quick else 200, MAX_RUN_SPAN // STEP // (LOADS * (rounds + 1))
+    )
     if per_round < 2:  # noqa: PLR2004 - one new sender and one known at least
         raise ValueError(f"{rounds} rounds do not fit in the 7-day window")
     past = QUICK_PAST_REPLIES if options.quick else PAST_REPLIES
-    span = REPLY_INTERVAL - (rounds + 1) * per_round * STEP - MARGIN
+    span = REPLY_INTERVAL - LOADS * (rounds + 1) * per_round * STEP - MARGIN
+    clock = BenchClock(T0)
     with scratch_dir("responder") as root:
-        engine = open_engine(root / "home", EMBEDDED_ENV, background=False)
+        engine = open_engine(root / "home", EMBEDDED_ENV, clock=clock, background=False)
         try:
             host = engine.host
             setup(host)
@@ -277,9 +306,12 @@ def run(options: Options, report: Report) -> None:
             events = seed_past_replies(host, BUSY, past, span)
             seeding = time.perf_counter() - began
             rng = random.Random(SEED)
-            quiet = ResponderLoad(host, QUIET, "q", random.Random(rng.random()), [])
+            quiet = ResponderLoad(
+                host, clock, QUIET, "q", random.Random(rng.random()), []
+            )
             busy = ResponderLoad(
                 host,
+                clock,
                 BUSY,
                 "b",
                 random.Random(rng.random()),

@@ -137,8 +137,9 @@ class ReplyPlan:
     """Everything the reply is made of; stored by the application with its send job.
 
     ``to`` is the envelope sender as given (its local part keeps its case, RFC 5321);
-    ``sender_key`` its casefolded form, which keys the window. ``received_at`` is the
-    MTA's time, which chose the schedule; ``decided_at`` is the engine's, which starts
+    ``sender_key`` its identity (NFC, lower-cased, never case-folded; an ASCII key is
+    what it was when keys were case-folded), which keys the window. ``received_at`` is
+    the MTA's time, which chose the schedule; ``decided_at`` is the engine's, which starts
     the new 7-day window and counts in that hour's budget (RSP-4): a timestamp the MTA
     writes must not move a window or a cap. Plans recorded before it existed have
     ``None`` and used ``received_at`` for both.
@@ -419,13 +420,12 @@ def _token(value: str) -> str:
 
 
 def _key(addr_spec: str) -> str:
-    """An address as compared: casefolded, an IDN domain in its ASCII form."""
-    if addr_spec.isascii():
-        return addr_spec.casefold()
-    try:
-        return EmailAddress.parse(addr_spec).key
-    except InvalidInput:
-        return addr_spec.casefold()
+    """An address as compared: :func:`domain.responder.address_key`.
+
+    NFC and lower-cased, never case-folded (``straße@`` is not ``strasse@``); an IDN
+    domain in its ASCII form. ASCII addresses compare as they did when this folded.
+    """
+    return address_key(addr_spec)
 
 
 def _base(key: str, separator: str) -> str:
@@ -484,7 +484,7 @@ def system_sender(key: str, separator: str = "+") -> str | None:
     ``-``/``.``/``_``), which say themselves that nobody reads a reply. The subaddress
     (``+...``) is ignored.
     """
-    base = _base(key.casefold(), separator).rpartition("@")[0]
+    base = _base(_key(key), separator).rpartition("@")[0]
     if base in _SYSTEM_NAMES:
         return _SYSTEM_NAMES[base]
     return next((kind for matches, kind in _SYSTEM_PATTERNS if matches(base)), None)
@@ -555,7 +555,10 @@ class _Delivery:
 
     def senders(self) -> list[str]:
         """The envelope sender and the From addresses, as compared."""
-        return [self.sender.key, *(_key(a) for a in self.headers.addresses("from"))]
+        return [
+            self.sender.identity,
+            *(_key(a) for a in self.headers.addresses("from")),
+        ]
 
 
 def _oversized_header(d: _Delivery) -> Decision | None:
@@ -570,7 +573,7 @@ def _oversized_header(d: _Delivery) -> Decision | None:
 
 
 def _own_address(d: _Delivery) -> Decision | None:
-    if _base(d.sender.key, d.separator) in d.own:
+    if _base(d.sender.identity, d.separator) in d.own:
         return _no(
             Check.OWN_ADDRESS,
             f"sender {d.sender} is one of the address's own addresses",
@@ -733,13 +736,13 @@ def _reply(d: _Delivery) -> Decision:
         message_key=message.key,
         generation=message.generation,
         to=str(d.sender),
-        sender_key=d.sender.key,
+        sender_key=d.sender.identity,
         from_address=message.sender or d.responder.address,
         subject=message.subject,
         body=message.body,
         received_at=d.received_at,
         message_id=reply_message_id(
-            d.responder.address, d.sender.key, message.key, message.generation, at
+            d.responder.address, d.sender.identity, message.key, message.generation, at
         ),
         original=summarise(d.headers),
         decided_at=at,
@@ -840,7 +843,7 @@ def window_id_for(
         return None
     if sender is None:
         return None
-    return reply_window_id(responder.address, responder.active.key, sender.key)
+    return reply_window_id(responder.address, responder.active.key, sender.identity)
 
 
 def record_reply(

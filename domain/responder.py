@@ -21,6 +21,7 @@ a single cut in time even in the repeated hour.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from datetime import MINYEAR, UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -31,9 +32,9 @@ from attrs import evolve, field, frozen
 from eventsourcing.domain import Aggregate
 
 from domain import ids
-from domain.address import EmailAddress
+from domain.address import EmailAddress, identity
 from domain.errors import AlreadyExists, InvalidInput, NotFound, NotPermitted
-from domain.text import clean_line
+from domain.text import clean_line, forbidden_character
 from domain.time import utc
 
 # RSP-4: the same sender gets the same message again only this long after the last one.
@@ -62,11 +63,16 @@ def responder_id(address: EmailAddress | str) -> UUID:
 
 
 def reply_window_id(address: EmailAddress | str, message_key: str, sender: str) -> UUID:
-    """The id of the reply memory of one message for one sender (casefolded)."""
+    """The id of the reply memory of one message for one sender.
+
+    Addresses enter by :func:`address_key` (never case-folded, so ``straße@`` and
+    ``strasse@`` have a window each); ASCII senders keep the ids they had when keys
+    were case-folded, so windows recorded before still count (RSP-4).
+    """
     return uuid5(
         ids.NAMESPACE,
         f"reply-window:{address_key(address)}\0{message_key.casefold()}\0"
-        f"{sender.casefold()}",
+        f"{address_key(sender)}",
     )
 
 
@@ -84,10 +90,23 @@ def reply_budget_id(address: EmailAddress | str, at: datetime) -> UUID:
 
 
 def address_key(address: EmailAddress | str) -> str:
-    """How addresses are compared here: the whole address, casefolded."""
+    """How addresses are compared here: :func:`domain.address.identity`.
+
+    The local part is NFC-normalised and lower-cased, never case-folded: folding would
+    make ``straße@`` and ``strasse@`` one sender, one exclusion, one alternative (issue
+    7, item 7). For ASCII, ``lower()`` and ``casefold()`` agree, so an ASCII address
+    has the same key as when keys were case-folded, and so do the ids derived from it
+    (responder, reply window, reply budget): what was recorded before is still found.
+    A key only compares, it never refuses (input is refused where it is parsed), so a
+    string whose domain is no valid IDN is compared NFC and lower-cased as it is.
+    """
     if isinstance(address, EmailAddress):
-        return address.key
-    return address.strip().casefold()
+        return address.identity
+    text = address.strip()
+    try:
+        return identity(text)
+    except InvalidInput:
+        return unicodedata.normalize("NFC", text).lower()
 
 
 def name_key(name: str) -> str:
@@ -336,8 +355,9 @@ class ResponderMessage:
     """One saved message of an auto-responder.
 
     ``sender`` is the verified alternative ``From`` address, or ``None`` for the address
-    itself. ``exclusions`` are casefolded addresses and ``@domain`` entries; a domain entry
-    matches that domain exactly, not its subdomains. ``generation`` changes when the
+    itself. ``exclusions`` are addresses (as :func:`address_key` compares them) and
+    ``@domain`` entries; a domain entry matches that domain exactly, not its
+    subdomains. ``generation`` changes when the
     7-day memory is reset (RSP-5): replies of an earlier generation no longer count.
     Generations are unique within a responder, so a message deleted and saved again under
     the same name does not inherit the old memory either.
@@ -356,8 +376,13 @@ class ResponderMessage:
         return name_key(self.name)
 
     def excluded_by(self, address: str) -> str | None:
-        """The exclusion entry that matches ``address`` (casefolded), if any."""
-        key = address.casefold()
+        """The exclusion entry that matches ``address`` (by :func:`address_key`), if any.
+
+        ASCII entries stored when exclusions were case-folded match as they did; a
+        non-ASCII one stored folded (``strasse@`` typed as ``straße@``) now matches
+        only the folded spelling.
+        """
+        key = address_key(address)
         domain = "@" + key.rpartition("@")[2]
         for entry in self.exclusions:
             if entry in {key, domain}:
@@ -392,36 +417,21 @@ class PendingSender:
     attempts_left: int
 
 
-_BLANKS = str.maketrans("\r\n\t", "   ")
-
-
-def _one_line(text: str, *, field: str, max_length: int) -> str:
-    """Typed line breaks and tabs collapse to a space, as they always did (a pasted
-    subject); any other control or separator (VT, FF, U+2028, ...) is refused, where
-    ``str.split`` used to read it as a blank and hide it (domain.text.clean_line)."""
-    return clean_line(text.translate(_BLANKS), field=field, max_length=max_length)
-
-
 def _clean_name(name: str) -> str:
-    clean = _one_line(name, field="message name", max_length=MAX_NAME_LENGTH)
+    # domain.text.clean_line is the rule of every one-line text: a line break or tab
+    # typed into a name is refused, not folded into a space (issue 7).
+    clean = clean_line(name, field="message name", max_length=MAX_NAME_LENGTH)
     if not clean:
         raise InvalidInput("message name is empty")
-    if not clean.isprintable():
-        raise InvalidInput("message name has control characters")
     return clean
 
 
 def _clean_subject(subject: str | None) -> str | None:
     if subject is None:
         return None
-    # The subject becomes a header line of every reply: a separator in it could never
-    # be sent as typed, so it is refused when saved, not found out at the first reply.
-    clean = _one_line(subject, field="subject", max_length=MAX_SUBJECT_LENGTH)
-    if not clean:
-        return None
-    if not clean.isprintable():
-        raise InvalidInput("subject has control characters")
-    return clean
+    # The subject becomes a header line of every reply: a line break in it would
+    # inject header fields, so it is refused when saved (clean_line), never folded.
+    return clean_line(subject, field="subject", max_length=MAX_SUBJECT_LENGTH) or None
 
 
 def _clean_body(body: str) -> str:
@@ -436,7 +446,8 @@ def _clean_body(body: str) -> str:
 
 
 def parse_exclusion(entry: str) -> str:
-    """An address or ``@domain.xyz``, validated and casefolded (RSP-2)."""
+    """An address or ``@domain.xyz``, validated, in the form :func:`address_key` gives
+    (RSP-2)."""
     text = entry.strip()
     if text.startswith("@"):
         parsed = EmailAddress.parse(f"postmaster{text}", what="excluded domain")
@@ -445,7 +456,7 @@ def parse_exclusion(entry: str) -> str:
         raise InvalidInput(
             f"exclusion {entry!r} is neither an address nor @domain (write @{text})"
         )
-    return EmailAddress.parse(text, what="excluded address").key
+    return EmailAddress.parse(text, what="excluded address").identity
 
 
 def _clean_exclusions(entries: Iterable[str]) -> tuple[str, ...]:
@@ -504,6 +515,10 @@ class AutoResponder(Aggregate):
         return parse_time_zone(self.time_zone)
 
     def message(self, name: str) -> ResponderMessage:
+        bad = forbidden_character(name)
+        if bad is not None:
+            # No saved name holds one (clean_line): refused as such, not as unknown.
+            raise InvalidInput(f"message name contains a control character ({bad})")
         found = self.messages.get(name_key(name))
         if found is None:
             raise NotFound(f"no auto-responder message named {name!r}")
@@ -557,8 +572,8 @@ class AutoResponder(Aggregate):
                 if isinstance(sender, EmailAddress)
                 else EmailAddress.parse(sender, what="alternative sender")
             )
-            if parsed.key != address_key(self.address):
-                if parsed.key not in self.verified_senders:
+            if parsed.identity != address_key(self.address):
+                if parsed.identity not in self.verified_senders:
                     raise NotPermitted(
                         f"alternative sender {parsed} has not been verified (RSP-2)"
                     )
@@ -772,9 +787,10 @@ class AutoResponder(Aggregate):
         """Refuse a code mail past the limits, counted from the recorded requests."""
         day = self.mails_since(at - _DAY)
         hour = self.mails_since(at - _HOUR)
+        key = address.identity
         limits = (
-            (hour.get(address.key, []), policy.verification_mails_per_hour, "hour"),
-            (day.get(address.key, []), policy.verification_mails_per_day, "day"),
+            (hour.get(key, []), policy.verification_mails_per_hour, "hour"),
+            (day.get(key, []), policy.verification_mails_per_day, "day"),
         )
         for sent, cap, period in limits:
             if len(sent) >= cap:
@@ -805,9 +821,9 @@ class AutoResponder(Aggregate):
         A new request replaces an earlier pending one. Returns when the code expires.
         """
         at = utc(at)
-        if address.key == address_key(self.address):
+        if address.identity == address_key(self.address):
             raise InvalidInput(f"{address} is the address itself, not an alternative")
-        if address.key in self.verified_senders:
+        if address.identity in self.verified_senders:
             raise InvalidInput(f"{address} is verified already")
         self._check_mail_budget(address, at, policy)
         expires_at = at + policy.verification_validity
@@ -855,7 +871,7 @@ class AutoResponder(Aggregate):
         request raises, and stores nothing.
         """
         at = utc(at)
-        pending = self.pending_senders.get(address.key)
+        pending = self.pending_senders.get(address.identity)
         if pending is None:
             raise NotFound(f"no verification is pending for {address}")
         if at >= pending.expires_at:
@@ -912,7 +928,7 @@ class ReplyWindow(Aggregate):
     def open(
         cls, address: str, message_key: str, sender: str, *, at: datetime
     ) -> ReplyWindow:
-        """The (empty) memory for ``sender``; ``address`` and ``sender`` are casefolded."""
+        """The (empty) memory for ``sender``; addresses are kept by :func:`address_key`."""
         clean = (address_key(address), name_key(message_key), address_key(sender))
         if not all(clean) or "@" not in clean[0] or "@" not in clean[2]:
             raise InvalidInput(

@@ -21,11 +21,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from application.responders import MAX_MESSAGE_BYTES
+from domain.address import EmailAddress
 from domain.autoreply import Decision
 from domain.errors import DomainError, InvalidInput
 from domain.text import neutralise
 from infrastructure.bootstrap import Engine, open_engine
-from infrastructure.commandline import emit, engine_for
+from infrastructure.commandline import emit, engine_for, say
 from infrastructure.settings import ConfigurationError
 
 EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, the MTA retries the delivery
@@ -236,13 +237,12 @@ def _simple(args: argparse.Namespace) -> int:
             r.delete(args.address, args.name)
         else:
             r.deactivate(args.address)
-    print(f"{args.address}: {args.verb} {args.name or ''}".rstrip())
+    say(f"{args.address}: {args.verb} {args.name or ''}".rstrip())
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    if args.limit < 1:
-        raise InvalidInput("--limit must be at least 1")
+    # The limit is checked where every caller's is (Responders.history): 1..10,000.
     with engine_for(args) as e:
         e.runner.catch_up()
         status = e.host.responders.status(args.address)
@@ -250,7 +250,7 @@ def _show(args: argparse.Namespace) -> int:
     if status is None:
         raise InvalidInput(f"{args.address} has no auto-responder")
     if args.json:
-        print(
+        say(
             json.dumps(
                 {
                     "address": status.address,
@@ -284,18 +284,36 @@ def _show(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    print(
+    say(
         f"{status.address} ({status.time_zone}): active message: {status.active or 'none'}"
     )
     if status.next_change:
-        print(f"  next change: {status.next_change:%Y-%m-%d %H:%M} UTC")
+        say(f"  next change: {status.next_change:%Y-%m-%d %H:%M} UTC")
     for m in status.messages:
-        print(f"  {'*' if m.active else ' '} {m.name}: {m.schedule}")
-    print("replies (newest first):" if history else "no replies yet")
+        say(f"  {'*' if m.active else ' '} {m.name}: {m.schedule}")
+    say("replies (newest first):" if history else "no replies yet")
     for h in history:
         state = "sent" if h.sent else "queued"
-        print(f"  {h.at:%Y-%m-%d %H:%M} UTC  {h.sender}  {h.message!r}  {state}")
+        say(
+            f"  {h.at:%Y-%m-%d %H:%M} UTC  {_outside_address(h.sender)}  "
+            f"{h.message!r}  {state}"
+        )
     return 0
+
+
+def _outside_address(text: str) -> str:
+    """A sender as the terminal may show it: came from outside (the MTA's envelope).
+
+    A valid address can hold no control, format or bidi character (email_validator
+    refuses them), and is shown whole: :func:`neutralise` would read its domain as a
+    link and remove it, and the operator needs to know who got the reply. Anything
+    else is neutralised as outside text.
+    """
+    try:
+        parsed = EmailAddress.parse(text)
+    except InvalidInput:
+        return neutralise(text)
+    return text if str(parsed) == text else neutralise(text)
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -303,9 +321,7 @@ def _verify(args: argparse.Namespace) -> int:
         expires = e.host.responders.request_sender_verification(
             args.address, args.sender
         )
-    print(
-        f"a code was mailed to {args.sender}; it expires {expires:%Y-%m-%d %H:%M} UTC"
-    )
+    say(f"a code was mailed to {args.sender}; it expires {expires:%Y-%m-%d %H:%M} UTC")
     return 0
 
 
@@ -314,7 +330,7 @@ def _confirm(args: argparse.Namespace) -> int:
         ok = e.host.responders.confirm_sender(args.address, args.sender, args.code)
     if not ok:
         raise InvalidInput(f"the code for {args.sender} is wrong")
-    print(f"{args.sender} is verified as a sender for {args.address}")
+    say(f"{args.sender} is verified as a sender for {args.address}")
     return 0
 
 
@@ -330,7 +346,7 @@ def _template(args: argparse.Namespace) -> int:
             if args.apply
             else 0
         )
-    print(
+    say(
         f"{args.domain}: responder template {args.name!r} saved"
         + (f", applied to {applied} mailbox(es)" if args.apply else "")
     )
@@ -422,7 +438,7 @@ def _deliver(args: argparse.Namespace) -> int:
 def _not_decided(error: Exception) -> int:
     """Nothing was recorded: the MTA keeps the message and delivers it again later."""
     text = neutralise(f"{type(error).__name__}: {error}", max_length=300)
-    print(f"mailhost: temporary failure, nothing decided: {text}", file=sys.stderr)
+    say(f"mailhost: temporary failure, nothing decided: {text}", err=True)
     return EX_TEMPFAIL
 
 
@@ -439,7 +455,9 @@ def _report(engine: Engine, decision: Decision) -> None:
                 "the reply is queued, not sent yet: %s: %s", type(e).__name__, e
             )
         out["queued"] = not sent
-    print(json.dumps(out), flush=True)
+    say(json.dumps(out))
+    # Out before anything closing the engine may log: the MTA reads this line first.
+    sys.stdout.flush()
 
 
 def _close(engine: Engine) -> None:

@@ -139,7 +139,10 @@ class ResponderViews:
                         plan.address.casefold(),
                         plan.to,
                         plan.message_name,
-                        plan.received_at.isoformat(),
+                        # When the reply was decided (the engine's clock, which starts
+                        # its window, RSP-4), not the MTA's received_at; a plan
+                        # recorded before decided_at existed gives its received_at.
+                        plan.window_start.isoformat(),
                         plan.message_id,
                         position,
                     ),

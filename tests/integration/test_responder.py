@@ -1273,3 +1273,111 @@ def test_deliver_reads_a_bounded_message_and_refuses_a_larger_one(
     )
     assert result.returncode == 2, result.stderr.decode()
     assert b"larger than" in result.stderr
+
+
+# -- issue 7: identities, bounded history, codes, the reply's time ---------------------------
+
+
+def test_strasse_and_strasse_with_eszett_get_a_reply_each(world: World) -> None:
+    # rule RSP-4: two senders, two windows (case-folding made them one: the second
+    # got nothing for 7 days); issue 7 item 7
+    r = world.e.host.responders
+    r.add(INFO, "Holidays", body=AWAY)
+    r.activate(INFO, "Holidays")
+    eszett, double_s = "straße@example.net", "strasse@example.net"
+    assert world.deliver(eszett, T0, mail(sender=eszett)).reply
+    second = world.deliver(double_s, T0 + timedelta(minutes=1), mail(sender=double_s))
+    assert second.reply, second.reason
+    again = world.deliver("STRAßE@example.net", T0 + timedelta(minutes=2))
+    assert again.check is Check.REPLIED_RECENTLY
+    assert sorted(m.rcpt_tos[0] for m in replies(world.smtp)) == [double_s, eszett]
+
+
+def test_the_history_shows_when_the_reply_was_decided(world: World) -> None:
+    # rule RSP-4: the window starts when the engine decided, and the history says so;
+    # the MTA's received_at (here 3 days earlier) only chose the schedule
+    r = world.e.host.responders
+    r.add(INFO, "Holidays", body=AWAY)
+    r.activate(INFO, "Holidays")
+    world.clock.at = T0
+    decision = r.deliver(INFO, BOB, mail(sender=BOB), T0 - timedelta(days=3))
+    assert decision.reply
+    world.e.host.settle()
+    world.e.runner.catch_up()
+    [entry] = r.history(INFO)
+    assert (entry.sender, entry.at) == (BOB, T0)
+
+
+@pytest.mark.parametrize(
+    "limit", [0, -1, 10_001, 10**100, float("nan"), float("inf"), 2.5, True]
+)
+def test_the_history_limit_is_a_bounded_whole_number(
+    world: World, limit: object
+) -> None:
+    # issue 7 item 15: 10**30 reached SQLite and failed there (OverflowError, exit 1)
+    with pytest.raises(InvalidInput, match="limit"):
+        world.e.host.responders.history(INFO, limit)  # type: ignore[arg-type]
+
+
+def test_the_history_limit_accepts_its_bounds(world: World) -> None:
+    r = world.e.host.responders
+    assert r.history(INFO, 1) == []
+    assert r.history(INFO, 10_000) == []
+
+
+def test_a_malformed_code_is_refused_and_uses_up_no_attempt(world: World) -> None:
+    # rule RSP-2: only a code of the mailed form is a guess; anything else is bad input,
+    # records nothing, and leaves every attempt to the user (issue 7)
+    r = world.e.host.responders
+    world.clock.at = T0
+    r.request_sender_verification(INFO, OFFICE)
+    [verification] = world.smtp.wait_for(1)
+    found = re.search(r"Code: (\d+)", verification.message.get_content())
+    assert found is not None
+    code = found.group(1)
+    head = world.e.runner.log_position()
+    malformed = [
+        code[:-1],
+        code + "0",
+        code[:4] + "\x00" + code[4:],
+        "\x1b[31m" + code,
+        "".join(chr(0x0660 + int(d)) for d in code),  # Arabic-Indic digits
+        "".join(chr(0xFF10 + int(d)) for d in code),  # fullwidth digits
+        code[:4] + "\udcff" + code[4:],
+        "1" * 1024 * 1024,
+        "",
+    ]
+    for typed in malformed:
+        with pytest.raises(InvalidInput, match="code"):
+            r.confirm_sender(INFO, OFFICE, typed)
+    assert world.e.runner.log_position() == head
+    responder = r.get(INFO)
+    assert responder is not None
+    pending = responder.pending_senders["office@example.org"]
+    assert pending.attempts_left == world.e.host.responders.policy.verification_attempts
+    assert r.confirm_sender(INFO, OFFICE, f" {code} ") is True
+
+
+def test_a_naive_received_at_is_refused_by_name(world: World) -> None:
+    # issue 7 item 4: an MTA's time is an instant; without an offset it is no time
+    r = world.e.host.responders
+    r.add(INFO, "Holidays", body=AWAY)
+    r.activate(INFO, "Holidays")
+    world.clock.at = T0
+    head = world.e.runner.log_position()
+    naive = T0.replace(tzinfo=None)
+    with pytest.raises(InvalidInput, match="received_at"):
+        r.deliver(INFO, BOB, mail(sender=BOB), naive)
+    assert world.e.runner.log_position() == head
+
+
+def test_responder_show_refuses_a_limit_out_of_bounds_with_status_2(
+    pipe_home: Path,
+) -> None:
+    # issue 7 item 15: exit 2 naming the limit, not 1 with an OverflowError
+    for limit in ("0", str(10**30)):
+        result = mailhost(pipe_home, "responder", "show", INFO, "--limit", limit)
+        err = result.stderr.decode()
+        assert result.returncode == 2, err
+        assert "limit" in err
+        assert "Traceback" not in err

@@ -1144,3 +1144,69 @@ def test_the_header_block_is_read_up_to_its_bound_and_no_further() -> None:
     # no body at all: the whole message is its header (RFC 5322 3.5)
     assert header_block(head).values("subject") == ["Lunch?"]
     assert header_block(b"\r\nbody only").names == []
+
+
+# -- addresses compared by identity, never case-folded (issue 7, item 7) -------------------
+
+
+def test_strasse_and_strasse_with_eszett_get_separate_reply_windows() -> None:
+    # rule RSP-4: the window is per sender; straße@ and strasse@ are two senders
+    # (case-folding made them one, and one reply then silenced the other for 7 days)
+    text = raw(*ORDINARY, f"To: {ADDRESS}")
+    eszett = deliver(text, sender="Straße@other.org")
+    double_s = deliver(text, sender="strasse@other.org")
+    assert eszett.plan is not None
+    assert double_s.plan is not None
+    assert eszett.plan.sender_key == "straße@other.org"
+    assert double_s.plan.sender_key == "strasse@other.org"
+    assert eszett.plan.window_id != double_s.plan.window_id
+    assert eszett.plan.message_id != double_s.plan.message_id
+    assert window_id_for(CONFIG, "straße@other.org") == eszett.plan.window_id
+    assert window_id_for(CONFIG, "STRASSE@other.org") == double_s.plan.window_id
+    # Recorded one after the other in the same hour: the second is not refused by the
+    # first one's window (RSP-4), only counted in the same budget.
+    window, budget = record_reply(eszett.plan, window=None, budget=None, policy=POLICY)
+    other, budget = record_reply(
+        double_s.plan, window=None, budget=budget, policy=POLICY
+    )
+    assert window.id != other.id
+    assert (window.replies, other.replies, budget.used) == (1, 1, 2)
+    # The long s (U+017F) is not an s either: it does not make support@.
+    long_s = deliver(text, sender="\u017fupport@other.org")
+    plain = deliver(text, sender="support@other.org")
+    assert long_s.plan is not None
+    assert plain.plan is not None
+    assert long_s.plan.window_id != plain.plan.window_id
+
+
+def test_ascii_senders_keep_the_window_ids_of_case_folded_keys() -> None:
+    # rule RSP-4: a window recorded before the change still counts for its sender
+    from domain.responder import reply_window_id  # noqa: PLC0415 - only here
+
+    decision = deliver(raw(*ORDINARY, f"To: {ADDRESS}"), sender="Bob.Smith@Other.ORG")
+    assert decision.plan is not None
+    assert decision.plan.sender_key == "bob.smith@other.org"
+    folded = "Bob.Smith@Other.ORG".casefold()
+    assert decision.plan.window_id == reply_window_id(ADDRESS, "holidays", folded)
+
+
+def test_an_exclusion_matches_its_own_spelling_not_its_case_folding() -> None:
+    # rule RSP-2: excluding straße@ does not exclude strasse@, and the reverse
+    config = responder(
+        exclusions=("Straße@other.org", "\u017fupport@other.org")
+    ).config()
+    text = raw(*ORDINARY, f"To: {ADDRESS}")
+    assert deliver(text, sender="STRAßE@other.org", config=config).check is (
+        Check.EXCLUDED
+    )
+    assert deliver(text, sender="strasse@other.org", config=config).reply
+    assert deliver(text, sender="support@other.org", config=config).reply
+    assert deliver(text, sender="\u017fupport@other.org", config=config).check is (
+        Check.EXCLUDED
+    )
+
+
+def test_a_long_s_is_not_a_system_sender_s() -> None:
+    # rule RSP-7: "li" + long s + "tserv" folds to listserv, but it is another address
+    assert system_sender("LISTSERV@other.org") is not None
+    assert system_sender("li\u017ftserv@other.org") is None

@@ -1,4 +1,5 @@
-"""``mailhost deliver``'s exit statuses and its bounded read, on fakes (issue 7, 12-13).
+"""``mailhost deliver``'s exit statuses and its bounded read, on fakes (issue 7, 12-13),
+and what ``mailhost responder show`` may write to a terminal (issue 7, item 2).
 
 0 once the decision is recorded (``queued`` when the send did not happen before exit),
 75 (EX_TEMPFAIL) when nothing was decided, 2 for bad input; stdin is read only up to one
@@ -10,11 +11,15 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from application.responders import MessageStatus, ReplyHistoryEntry, ResponderStatus
 from domain.autoreply import Check, Decision
 from domain.errors import InvalidInput
 from infrastructure import respondercli
@@ -108,3 +113,64 @@ def test_received_at_at_the_calendar_edge_is_bad_input() -> None:
     # issue 7 item 15: 0001-01-01T00:00+01:00 has no UTC instant
     with pytest.raises(InvalidInput, match=r"--received-at .*range"):
         respondercli._received_at("0001-01-01T00:00:00+01:00")
+
+
+def _show(
+    monkeypatch: pytest.MonkeyPatch, history: list[ReplyHistoryEntry], name: str
+) -> None:
+    status = ResponderStatus(
+        "ann@example.org",
+        "UTC",
+        name,
+        None,
+        (MessageStatus(name, None, active=True, schedule="always", generation=1),),
+    )
+    responders = SimpleNamespace(
+        status=lambda _address: status, history=lambda _address, _limit: history
+    )
+    engine = SimpleNamespace(
+        runner=SimpleNamespace(catch_up=lambda: None),
+        host=SimpleNamespace(responders=responders),
+    )
+
+    @contextmanager
+    def engine_for(_args: argparse.Namespace) -> Iterator[SimpleNamespace]:
+        yield engine
+
+    monkeypatch.setattr(respondercli, "engine_for", engine_for)
+    args = argparse.Namespace(
+        home=None, address="ann@example.org", limit=50, json=False
+    )
+    assert respondercli._show(args) == 0
+
+
+def test_responder_show_writes_no_control_character_to_the_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # issue 7 item 2: every line through say(); the sender came from outside (the
+    # MTA) and is shown whole when it is an address, neutralised when it is not
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    history = [
+        ReplyHistoryEntry("bob@example.net", "Away\x1b[31m", at, "<r1@x>", sent=True),
+        ReplyHistoryEntry(
+            "evil\x1b]8;;https://evil.example/\x07@x", "Away", at, "<r2@x>", sent=False
+        ),
+    ]
+    _show(monkeypatch, history, "Away\x9b31m")
+    out, _ = capsys.readouterr()
+    assert not [c for c in out if c != "\n" and not c.isprintable()], repr(out)
+    assert "bob@example.net" in out
+    assert "evil.example" not in out
+    assert "\\x1b" in out  # the operator sees that something was there
+
+
+def test_nothing_decided_is_said_on_stderr_without_control_characters(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # issue 7 item 2: the error text may quote outside input
+    status = respondercli._not_decided(OSError("down \x1b[2J\x07 at \u202eevil"))
+    assert status == respondercli.EX_TEMPFAIL
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("mailhost: temporary failure, nothing decided: OSError")
+    assert not [c for c in err if c != "\n" and not c.isprintable()], repr(err)

@@ -232,11 +232,55 @@ def test_names_and_subjects_are_normalised_and_bodies_keep_their_lines() -> None
     assert message.key == "summer break"
     assert message.subject == "Away"
     assert message.body == "Back on\nMonday.\nBye"
-    # CR LF in a subject would inject header fields into every reply: one line it is.
-    injected = responder.save_message(
-        "Other", body="x", subject="Injected\r\nBcc: victim@example.com", at=T0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("message name", "Away\r\nBcc: victim@example.com"),
+        ("message name", "Away\nX"),
+        ("message name", "Away\tX"),
+        ("subject", "Injected\r\nBcc: victim@example.com"),
+        ("subject", "Injected\nX-Evil: 1"),
+        ("subject", "Injected\rX"),
+        ("subject", "tab\there"),
+    ],
+)
+def test_a_line_break_in_a_name_or_subject_is_refused_not_folded(
+    field: str, value: str
+) -> None:
+    # rule RSP-2: one rule for one-line text (domain.text.clean_line, issue 7): CR LF in
+    # a subject would inject header fields into every reply; it used to be folded to a
+    # space and saved, now the user hears which field holds it and nothing is saved.
+    responder = with_messages("Saved")
+    fields: dict[str, Any] = {"name": "Other", "subject": None}
+    fields["name" if field == "message name" else "subject"] = value
+    with pytest.raises(InvalidInput, match=field):
+        responder.save_message(
+            fields["name"], body="x", subject=fields["subject"], at=T0
+        )
+    refused(
+        responder,
+        lambda: responder.save_message(
+            fields["name"], body="x", subject=fields["subject"], at=T0
+        ),
+        InvalidInput,
     )
-    assert injected.subject == "Injected Bcc: victim@example.com"
+    if field == "subject":
+        refused(
+            responder,
+            lambda: responder.edit_message("Saved", body="x", subject=value, at=T0),
+            InvalidInput,
+        )
+    else:
+        # A saved name holds none either: the look-up of an edit refuses it too.
+        refused(
+            responder,
+            lambda: responder.edit_message(
+                value.replace("Away", "Saved"), body="x", at=T0
+            ),
+            InvalidInput,
+        )
 
 
 def test_exclusions_are_validated_normalised_and_matched_ignoring_case() -> None:
@@ -392,6 +436,86 @@ def test_a_code_expires() -> None:
     assert responder.confirm_sender(
         ALT, code_matches=True, at=expires - timedelta(microseconds=1)
     )
+
+
+def test_alternative_senders_are_told_apart_by_identity_not_case_folding() -> None:
+    # rule RSP-2: verifying straße@ does not verify strasse@ (folding made them one);
+    # ASCII keys are what they were, so senders verified before stay verified
+    responder = provision()
+    eszett = EmailAddress.parse("Straße@example.net")
+    responder.request_sender_verification(eszett, CODE, at=T0, policy=POLICY)
+    assert list(responder.pending_senders) == ["straße@example.net"]
+    refused(
+        responder,
+        lambda: responder.confirm_sender(
+            EmailAddress.parse("strasse@example.net"), code_matches=True, at=T0
+        ),
+        NotFound,
+    )
+    assert responder.confirm_sender(eszett, code_matches=True, at=T0)
+    assert responder.verified_senders == {"straße@example.net"}
+    saved = responder.save_message("Away", body="x", sender="STRAßE@example.net", at=T0)
+    assert saved.sender == "STRAßE@example.net"
+    refused(
+        responder,
+        lambda: responder.save_message(
+            "Other", body="x", sender="strasse@example.net", at=T0
+        ),
+        NotPermitted,
+    )
+    # The state a replay rebuilds keys them the same way.
+    again = replay(through_mapper(responder.collect_events()))
+    assert again == responder
+    assert again is not None
+    assert again.verified_senders == {"straße@example.net"}
+
+
+def test_exclusions_are_kept_by_identity() -> None:
+    # rule RSP-2: an excluded straße@ is not an excluded strasse@
+    message = provision().save_message(
+        "Away",
+        body="x",
+        exclusions=["Straße@Example.NET", "\u017fupport@example.net", "Bob@X.org"],
+        at=T0,
+    )
+    assert message.exclusions == (
+        "bob@x.org",
+        "straße@example.net",
+        "\u017fupport@example.net",
+    )
+    assert message.excluded_by("STRAßE@example.net") == "straße@example.net"
+    assert message.excluded_by("strasse@example.net") is None
+    assert message.excluded_by("support@example.net") is None
+    assert message.excluded_by("BOB@x.org") == "bob@x.org"
+
+
+def test_responder_and_window_ids_of_ascii_addresses_did_not_change() -> None:
+    # rule RSP-4: the ids derived from ASCII keys are those of the case-folding keys,
+    # so every responder and window recorded before is still found
+    assert responder_id("Alice@Example.org") == responder_id("alice@example.org")
+    folded = reply_window_id("alice@example.org", "away", "Bob@Other.ORG".casefold())
+    assert reply_window_id("ALICE@example.org", "Away", "Bob@Other.ORG") == folded
+    assert reply_window_id("alice@example.org", "away", "straße@x.org") != (
+        reply_window_id("alice@example.org", "away", "strasse@x.org")
+    )
+    w = ReplyWindow.open("alice@example.org", "Away", "STRAßE@Other.org", at=T0)
+    assert w.sender == "straße@other.org"
+
+
+@pytest.mark.parametrize("name", ["Away\r\n", "Away\x00", "Away\x1b[31m", "Away\t"])
+def test_a_name_with_control_characters_is_refused_by_every_look_up(name: str) -> None:
+    # rule RSP-1: no saved name holds one, so the look-up says so instead of folding
+    # it away (activate "Away\r\n" used to activate "Away")
+    responder = with_messages("Away")
+    for command in (
+        lambda: responder.activate(name, at=T0),
+        lambda: responder.reset_memory(name, at=T0),
+        lambda: responder.delete_message(name, at=T0),
+        lambda: responder.edit_message(name, body="x", at=T0),
+    ):
+        with pytest.raises(InvalidInput, match="message name"):
+            command()
+    assert responder.message("Away").body == "Away body"
 
 
 # -- schedule (RSP-6) ---------------------------------------------------------------------------
