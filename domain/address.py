@@ -87,15 +87,5 @@ class EmailAddress:
         """Who the address is: see :func:`identity` (NFC, lower-cased, never folded)."""
         return identity(str(self))
 
-    @property
-    def key(self) -> str:
-        """The comparison key of the auto-responder checks (senders, exclusions).
-
-        Still case-folded: those checks fold their other side too (domain/responder.py,
-        domain/autoreply.py), and changing one side alone would stop stored exclusions
-        from matching. Identities (accounts) use :attr:`identity`.
-        """
-        return str(self).casefold()
-
     def __str__(self) -> str:
         return f"{self.local_part}@{self.domain}"
