@@ -12,6 +12,7 @@ what arrives, per Message-ID:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -57,27 +58,38 @@ class Follower:
 
     def start(self) -> None:
         with self.log.open("ab") as out:
+            # Its own process group (id = its pid): a kill reaches the children
+            # a `dramatiq` master forks, which a kill of the master alone would orphan.
             self.process = subprocess.Popen(
                 self.argv,
                 cwd=REPO,
                 env={**os.environ, **self.env},
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
 
     def kill(self) -> None:
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
+        self._signal_group(signal.SIGKILL)
         self.process.wait()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self._signal_group(signal.SIGTERM)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._signal_group(signal.SIGKILL)  # any child still left in the group
 
 
 @contextmanager
