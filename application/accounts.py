@@ -13,16 +13,16 @@ from uuid import UUID, uuid4
 
 from attrs import field, frozen
 
-from application.clock import Clock
-from application.credentials import (
+from application.credentials import staged_secret
+from application.log import MailHostLog
+from application.ports import (
+    Clock,
     CredentialStore,
     Fingerprints,
+    Geolocator,
     PasswordHasher,
     SessionRecord,
-    staged_secret,
 )
-from application.geolocation import Geolocator
-from application.log import MailHostLog
 from domain import ids
 from domain.account import UserAccount
 from domain.address import EmailAddress, shown

@@ -23,18 +23,19 @@ from attrs import field, frozen
 from eventsourcing.domain import Aggregate
 
 from application.accounts import Accounts, account_key
-from application.actors import OPERATOR, require_admin, require_permission
-from application.clock import Clock
-from application.credentials import (
+from application.authorization import OPERATOR, require_admin, require_permission
+from application.credentials import staged_secret
+from application.log import MailHostLog
+from application.mailservices import MailServices, split_address
+from application.ports import (
+    Clock,
     CredentialStore,
     Fingerprints,
+    MailSender,
+    MailStore,
+    OutgoingMail,
     PasswordHasher,
-    staged_secret,
 )
-from application.log import MailHostLog
-from application.mail import MailSender, OutgoingMail
-from application.mailservices import MailServices, split_address
-from application.mailstore import MailStore
 from domain import ids
 from domain.account import UserAccount
 from domain.address import EmailAddress

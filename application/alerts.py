@@ -15,9 +15,8 @@ from uuid import UUID
 
 from attrs import frozen
 
-from application.clock import Clock
 from application.log import MailHostLog
-from application.mail import MailSender, OutgoingMail
+from application.ports import Clock, MailSender, OutgoingMail
 from domain.account import UserAccount
 from domain.security import AlertKind, PendingAlert
 from domain.text import neutralise

@@ -91,14 +91,19 @@ from uuid import UUID, uuid4, uuid5
 
 from attrs import field, frozen
 
-from application.actors import OPERATOR, require_admin
 from application.addresses import generate_password
-from application.clock import Clock
-from application.credentials import CredentialStore, PasswordHasher, staged_secret
+from application.authorization import OPERATOR, require_admin
+from application.credentials import staged_secret
 from application.log import MailHostLog
 from application.mailservices import MailServices
-from application.mailstore import MailStore
-from application.sealing import SealBroken, Sealer
+from application.ports import (
+    Clock,
+    CredentialStore,
+    MailStore,
+    PasswordHasher,
+    SealBroken,
+    Sealer,
+)
 from domain import ids
 from domain.address import EmailAddress
 from domain.errors import InvalidInput

@@ -9,26 +9,28 @@ from typing import Self
 from attrs import define
 
 from application.accounts import Accounts
-from application.activity import ActivityQueries
 from application.addresses import Addresses
 from application.alerts import SecurityAlerts
-from application.background import Background
-from application.clock import Clock
-from application.credentials import (
-    CredentialStore,
-    Fingerprints,
-    OwnedSecrets,
-    PasswordHasher,
-)
-from application.directory import AdvisoryQueries, DirectoryQueries
-from application.geolocation import Geolocator
 from application.log import MailHostLog
-from application.mail import MailSender
 from application.mailservices import MailServices
-from application.mailstore import MailStore
 from application.organisations import Organisations
 from application.orphans import DEFAULT_GRACE, OrphanSweep
-from application.responders import ResponderQueries, Responders
+from application.ports import (
+    ActivityQueries,
+    AdvisoryQueries,
+    Background,
+    Clock,
+    CredentialStore,
+    DirectoryQueries,
+    Fingerprints,
+    Geolocator,
+    MailSender,
+    MailStore,
+    OwnedSecrets,
+    PasswordHasher,
+    ResponderQueries,
+)
+from application.responders import Responders
 from application.sending import Sending, SendingLimits
 from domain.advice import Advice
 from domain.errors import NotFound

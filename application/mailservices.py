@@ -8,9 +8,9 @@ from uuid import UUID
 
 from attrs import frozen
 
-from application.actors import OPERATOR, require_admin
-from application.clock import Clock
+from application.authorization import OPERATOR, require_admin
 from application.log import MailHostLog
+from application.ports import Clock
 from domain import ids
 from domain.address import shown
 from domain.errors import InvalidInput

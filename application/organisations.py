@@ -6,8 +6,8 @@ from uuid import UUID
 
 from attrs import frozen
 
-from application.clock import Clock
 from application.log import MailHostLog
+from application.ports import Clock
 from domain import ids
 from domain.organisation import Organisation
 

@@ -20,9 +20,8 @@ from uuid import UUID
 import attrs
 from attrs import frozen
 
-from application.clock import Clock
-from application.credentials import OwnedSecrets
 from application.log import MailHostLog
+from application.ports import Clock, OwnedSecrets
 from domain.errors import InvalidInput
 
 DEFAULT_GRACE = timedelta(days=1)

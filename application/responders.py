@@ -15,17 +15,25 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import Protocol, TypeVar
+from typing import TypeVar
 from uuid import UUID, uuid4
 
 from attrs import field, frozen
 
-from application.actors import OPERATOR, require_admin, require_permission
-from application.clock import Clock
-from application.credentials import CredentialStore, Fingerprints, staged_secret
+from application.authorization import OPERATOR, require_admin, require_permission
+from application.credentials import staged_secret
 from application.log import MailHostLog
-from application.mail import MailSender, OutgoingMail
 from application.mailservices import MailServices
+from application.ports import (
+    Clock,
+    CredentialStore,
+    Fingerprints,
+    MailSender,
+    OutgoingMail,
+    ReplyHistoryEntry,
+    ResponderQueries,
+    ResponderStatus,
+)
 from domain.address import EmailAddress
 from domain.autoreply import (
     AutoReply,
@@ -74,41 +82,12 @@ MAX_CLOCK_AHEAD = timedelta(days=1)
 MAX_RECEIVED_AGE = timedelta(days=7)
 
 
-@frozen
-class ReplyHistoryEntry:
-    sender: str
-    message: str
-    at: datetime
-    message_id: str
-    sent: bool
 
 
-@frozen
-class MessageStatus:
-    name: str
-    subject: str | None
-    active: bool
-    schedule: str
-    generation: int
 
 
-@frozen
-class ResponderStatus:
-    address: str
-    time_zone: str
-    active: str | None
-    next_change: datetime | None
-    messages: tuple[MessageStatus, ...]
 
 
-class ResponderQueries(Protocol):
-    def history(self, address: str, limit: int = 100) -> list[ReplyHistoryEntry]:
-        """The replies sent from the address, newest first, with their senders."""
-        ...
-
-    def status(self, address: str, now: datetime) -> ResponderStatus | None:
-        """Active message, schedules and the next change; None without a responder."""
-        ...
 
 
 @frozen

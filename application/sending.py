@@ -15,11 +15,10 @@ from uuid import UUID
 
 from attrs import frozen
 
-from application.actors import OPERATOR, require_permission
-from application.clock import Clock
+from application.authorization import OPERATOR, require_permission
 from application.log import MailHostLog
-from application.mail import MailSender, OutgoingMail
 from application.mailservices import MailServices
+from application.ports import Clock, MailSender, OutgoingMail
 from domain.address import EmailAddress
 from domain.errors import InvalidInput
 from domain.mailservice import AddressKind

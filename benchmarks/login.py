@@ -19,8 +19,8 @@ from uuid import uuid4
 import attrs
 
 from application.accounts import Accounts, LoginRefused
-from application.credentials import PasswordHasher
 from application.host import MailHost
+from application.ports import PasswordHasher
 from benchmarks._core import (
     EMBEDDED_ENV,
     Options,

@@ -10,10 +10,9 @@ from typing import TypeVar
 
 from attrs import define
 
-from application.clock import Clock
 from application.host import MailHost
 from application.log import MailHostLog
-from application.mail import MailSender
+from application.ports import Clock, MailSender
 from infrastructure.clock import SystemClock
 from infrastructure.credentials import SqlCredentialStore
 from infrastructure.files import secure_home

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from application.activity import ActivityEntry
+from application.ports import ActivityEntry
 from domain.address import shown
 from domain.errors import DomainError
 from domain.text import neutralise

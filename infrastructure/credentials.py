@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from uuid import UUID
 
-from application.credentials import SessionRecord
+from application.ports import SessionRecord
 from infrastructure.settings import ConfigurationError
 from infrastructure.sql import Cursor, Database, ensure_schema
 

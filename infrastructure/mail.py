@@ -12,7 +12,7 @@ from email.utils import make_msgid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from application.mail import OutgoingMail
+from application.ports import OutgoingMail
 from infrastructure.files import PRIVATE_DIR, PRIVATE_FILE, secure_outbox
 
 SMTP_TIMEOUT_S = 30

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from application.directory import Directory
+from application.ports import Directory
 from domain.errors import InvalidInput
 from domain.invitation import LoginChoice
 from domain.permissions import Permission, parse_permissions

@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from application.mailstore import MailStore
+from application.ports import MailStore
 from infrastructure.settings import ConfigurationError
 
 __all__ = [

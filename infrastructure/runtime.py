@@ -17,7 +17,7 @@ import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.errors import QueueJoinTimeout
 
-from application.clock import Clock
+from application.ports import Clock
 from projections.jobs import JobTable
 from projections.runner import ProjectionRunner
 from workers.broker import QUEUE

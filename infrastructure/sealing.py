@@ -12,8 +12,7 @@ import secrets
 
 from Crypto.Cipher import AES
 
-from application.credentials import Fingerprints
-from application.sealing import SealBroken
+from application.ports import Fingerprints, SealBroken
 
 KEY_LABEL = "mailhost/sealing-key/v1"
 VERSION = "v1."

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
-from application.activity import ActivityEntry
+from application.ports import ActivityEntry
 from domain.account import UserAccount
 from domain.security import LoginContext
 from infrastructure.sql import Cursor, Database

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
-from application.directory import Directory, DirectoryEntry
+from application.ports import Directory, DirectoryEntry
 from domain.account import UserAccount
 from domain.mailbox import Mailbox
 from domain.mailservice import TAKES_SLOT, AddressKind, MailService

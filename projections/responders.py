@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from eventsourcing.utils import get_topic
 
-from application.responders import MessageStatus, ReplyHistoryEntry, ResponderStatus
+from application.ports import MessageStatus, ReplyHistoryEntry, ResponderStatus
 from domain.autoreply import AutoReply
 from domain.responder import (
     AutoResponder,

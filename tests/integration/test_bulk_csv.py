@@ -31,7 +31,7 @@ from application.bulk import (
     RowError,
 )
 from application.mailservices import MailServices
-from application.mailstore import MailStore
+from application.ports import MailStore
 from domain import ids
 from domain.errors import NotFound, NotPermitted
 from domain.mailbox import CreationMode, Mailbox

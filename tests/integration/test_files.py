@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from application.mail import OutgoingMail
+from application.ports import OutgoingMail
 from infrastructure.files import secure_home
 from infrastructure.mail import OutboxMailSender
 from infrastructure.settings import Settings

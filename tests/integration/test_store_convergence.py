@@ -26,7 +26,7 @@ import pytest
 
 from application.bulk import BulkCreation, run_id
 from application.mailservices import MailServices
-from application.mailstore import MailStore
+from application.ports import MailStore
 from domain.errors import AlreadyExists, InvalidInput
 from domain.mailbox import Mailbox
 from domain.mailservice import MailService

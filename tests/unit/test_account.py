@@ -25,10 +25,10 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from application.accounts import Accounts, LoginRefused
-from application.credentials import SessionRecord
 from application.jobs import SEND_SECURITY_ALERT, jobs_for
 from application.log import MailHostLog
 from application.organisations import Organisations
+from application.ports import SessionRecord
 from domain import ids
 from domain.account import UserAccount, alert_key
 from domain.address import EmailAddress

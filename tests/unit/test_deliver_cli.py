@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from application.responders import MessageStatus, ReplyHistoryEntry, ResponderStatus
+from application.ports import MessageStatus, ReplyHistoryEntry, ResponderStatus
 from domain.autoreply import Check, Decision
 from domain.errors import InvalidInput
 from infrastructure import respondercli

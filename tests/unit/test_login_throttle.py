@@ -16,9 +16,9 @@ from uuid import UUID
 import pytest
 
 from application.accounts import Accounts, LoginRefused
-from application.credentials import SessionRecord
 from application.log import MailHostLog
 from application.organisations import Organisations
+from application.ports import SessionRecord
 from domain.account import UserAccount
 from domain.errors import AlreadyExists, DomainError, InvalidInput, NotPermitted
 from domain.security import SecurityPolicy
