@@ -16,7 +16,8 @@ from uuid import UUID
 
 from application.ports import SessionRecord
 from infrastructure.settings import ConfigurationError
-from infrastructure.sql import Cursor, Database, ensure_schema
+from infrastructure.sql import Database, ensure_schema
+from projections.storage import Cursor
 
 SCHEMA = (
     (

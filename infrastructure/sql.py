@@ -19,27 +19,18 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 from eventsourcing.utils import strtobool
 from psycopg_pool import ConnectionPool
 
 from infrastructure.settings import ConfigurationError
-
-Params = Sequence[Any]
+from projections.storage import Cursor, Params
 
 # Advisory locks are per database; a number of the engine's own (see infrastructure.pglog).
 SCHEMA_LOCK = 0x6D68_7461_626C_6573  # "mhtables"
 _CREATED_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)", re.IGNORECASE)
-
-
-class Cursor(Protocol):
-    def execute(self, sql: str, params: Params = ()) -> None: ...
-
-    def fetchall(self) -> list[tuple[Any, ...]]: ...
-
-    def fetchone(self) -> tuple[Any, ...] | None: ...
 
 
 class SqliteDatabase:
@@ -85,6 +76,9 @@ class SqliteDatabase:
             raise
         connection.execute("COMMIT")
 
+    def ensure_schema(self, statements: Sequence[str]) -> None:
+        ensure_schema(self, statements)
+
     def close(self) -> None:
         with self._lock:
             for connection in self._all:
@@ -127,6 +121,9 @@ class PostgresDatabase:
     def transaction(self) -> Iterator[Cursor]:
         with self._pool.connection() as connection, connection.transaction():
             yield _PostgresCursor(connection.cursor())
+
+    def ensure_schema(self, statements: Sequence[str]) -> None:
+        ensure_schema(self, statements)
 
     def close(self) -> None:
         self._pool.close()

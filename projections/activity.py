@@ -10,7 +10,7 @@ from eventsourcing.utils import get_topic
 from application.ports import ActivityEntry
 from domain.account import UserAccount
 from domain.security import LoginContext
-from infrastructure.sql import Cursor, Database
+from projections.storage import Cursor, Database
 
 EVENTS = (
     UserAccount.Registered,

@@ -10,7 +10,7 @@ from eventsourcing.utils import get_topic
 from domain.advice import Advice, MailboxFacts, ServiceFacts, advise
 from domain.mailbox import Mailbox
 from domain.mailservice import AddressKind, MailService
-from infrastructure.sql import Cursor, Database
+from projections.storage import Cursor, Database
 
 EVENTS = (
     MailService.Created,

@@ -11,7 +11,7 @@ from application.ports import Directory, DirectoryEntry
 from domain.account import UserAccount
 from domain.mailbox import Mailbox
 from domain.mailservice import TAKES_SLOT, AddressKind, MailService
-from infrastructure.sql import Cursor, Database
+from projections.storage import Cursor, Database
 
 EVENTS = (
     UserAccount.Registered,

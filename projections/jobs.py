@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from eventsourcing.utils import get_topic
 
 from application.jobs import TRIGGERS, Job, jobs_for
-from infrastructure.sql import Cursor, Database
+from projections.storage import Cursor, Database
 
 
 def _iso(at: datetime) -> str:

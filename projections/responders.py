@@ -16,7 +16,7 @@ from domain.responder import (
     next_change,
     parse_time_zone,
 )
-from infrastructure.sql import Cursor, Database
+from projections.storage import Cursor, Database
 
 EVENTS = (
     AutoResponder.Provisioned,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from application.log import MailHostLog
-from infrastructure.sql import Cursor, Database, ensure_schema
+from projections.storage import Cursor, Database
 
 TRACKING_SCHEMA = (
     (
@@ -33,9 +33,9 @@ class ProjectionRunner:
         self.log = log
         self.database = database
         self.projections = tuple(projections)
-        ensure_schema(database, TRACKING_SCHEMA)
+        database.ensure_schema(TRACKING_SCHEMA)
         for projection in self.projections:
-            ensure_schema(database, projection.schema)
+            database.ensure_schema(projection.schema)
 
     def position(self, projection: Projection) -> int:
         with self.database.transaction() as cursor:
