@@ -1,8 +1,12 @@
-"""The composition root: builds a ``MailHost`` from settings, wiring adapters to ports."""
+"""The engine's composition root: builds a ``MailHost`` from settings, wiring adapters to ports.
+
+An embedding process (the CLI, a service, a test) opens its engine here; a ``dramatiq``
+worker process is put together by ``infrastructure.workerprocess``, which opens its
+engine here too.
+"""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -20,7 +24,6 @@ from infrastructure.geolocation import RangeTableGeolocator
 from infrastructure.mail import OutboxMailSender, SmtpMailSender
 from infrastructure.mailstore import mail_store_from_env
 from infrastructure.passwords import Argon2Hasher
-from infrastructure.runtime import Pump
 from infrastructure.secrets import SecretKey
 from infrastructure.settings import ConfigurationError, Settings
 from infrastructure.sql import Database, PostgresDatabase, SqliteDatabase
@@ -29,8 +32,10 @@ from projections.advisories import Advisories, SqlAdvisoryQueries
 from projections.directory import AddressDirectory, SqlDirectoryQueries
 from projections.jobs import JobSchedule, JobTable
 from projections.responders import ResponderViews, SqlResponderQueries
-from projections.runner import ProjectionRunner
+from projections.runner import Projection, ProjectionRunner
+from workers import broker, context
 from workers.execution import Leases, Running, drain
+from workers.relay import Relay
 
 T = TypeVar("T")
 
@@ -45,7 +50,11 @@ class Engine:
     jobs: JobTable
     databases: tuple[Database, ...]
     leases: Leases
-    pump: Pump | None = None
+    relay: Relay | None = None
+
+    def running(self) -> Running:
+        """What the actors and a draining process run a job against."""
+        return Running(self.host, self.jobs, self.leases)
 
     def drain(self, timeout: float = 30.0) -> int:
         """Run, in this process, the due jobs no other process holds; how many ran.
@@ -57,14 +66,11 @@ class Engine:
         if self.settings.broker_url:
             return 0  # the workers of the Redis queue run them
         self.runner.catch_up()
-        running = Running(self.host, self.jobs, self.leases)
-        return drain(running, deadline=time.monotonic() + timeout)
+        return drain(self.running(), deadline=time.monotonic() + timeout)
 
     def close(self) -> None:
-        if self.pump is not None:
-            self.pump.close()
-            from workers import context  # noqa: PLC0415 - only an embedded engine sets it
-
+        if self.relay is not None:
+            self.relay.close()
             context.release(self.host)
         self.host.log.close()
         for database in self.databases:
@@ -80,7 +86,7 @@ def open_mailhost(
 ) -> MailHost:
     """The engine on the environment's configuration (embedded defaults when unset).
 
-    With ``background`` (the default) a thread follows the log and, unless
+    With ``background`` (the default) a relay thread follows the log and, unless
     ``MAILHOST_BROKER_URL`` names Redis, runs the actors in-process. Close it (or use it
     as a context manager) to stop them.
     """
@@ -101,33 +107,9 @@ def open_engine(
     clock = clock or SystemClock()
     log = MailHostLog(env=settings.log_env())
     views, secrets_db = _databases(settings)
-    runner = ProjectionRunner(
-        log,
-        views,
-        [
-            RecentActivity(),
-            JobSchedule(),
-            AddressDirectory(),
-            Advisories(),
-            ResponderViews(),
-        ],
-    )
+    runner = ProjectionRunner(log, views, _projections())
     jobs = JobTable(views)
-    mail: MailSender = _configured(
-        "MAILHOST_SMTP_URL",
-        lambda: (
-            SmtpMailSender(settings.smtp_url)
-            if settings.smtp_url
-            else OutboxMailSender(settings.outbox)
-        ),
-    )
-    fingerprints = _configured(
-        "MAILHOST_SECRET_KEY",
-        lambda: SecretKey.load(settings.home / "secret.key", settings.secret_key_hex),
-    )
-    geolocator = _configured(
-        "MAILHOST_GEOIP_CSV", lambda: RangeTableGeolocator(settings.geoip_csv)
-    )
+    mail, fingerprints, geolocator = _adapters(settings)
     host = MailHost.assemble(
         log=log,
         credentials=SqlCredentialStore(secrets_db),
@@ -149,9 +131,40 @@ def open_engine(
     databases = (views,) if secrets_db is views else (views, secrets_db)
     engine = Engine(settings, host, runner, jobs, databases, _leases(settings))
     if background:
-        engine.pump = _start_pump(engine, clock)
+        engine.relay = _start_relay(engine, clock)
         host.background = _Background(engine)
     return engine
+
+
+def _projections() -> list[Projection]:
+    """Every read model the runner keeps, the job schedule (the outbox) among them."""
+    return [
+        RecentActivity(),
+        JobSchedule(),
+        AddressDirectory(),
+        Advisories(),
+        ResponderViews(),
+    ]
+
+
+def _adapters(settings: Settings) -> tuple[MailSender, SecretKey, RangeTableGeolocator]:
+    """The configured adapters, each refusal naming its variable (in this order)."""
+    mail: MailSender = _configured(
+        "MAILHOST_SMTP_URL",
+        lambda: (
+            SmtpMailSender(settings.smtp_url)
+            if settings.smtp_url
+            else OutboxMailSender(settings.outbox)
+        ),
+    )
+    fingerprints = _configured(
+        "MAILHOST_SECRET_KEY",
+        lambda: SecretKey.load(settings.home / "secret.key", settings.secret_key_hex),
+    )
+    geolocator = _configured(
+        "MAILHOST_GEOIP_CSV", lambda: RangeTableGeolocator(settings.geoip_csv)
+    )
+    return mail, fingerprints, geolocator
 
 
 def _configured(variable: str, build: Callable[[], T]) -> T:
@@ -176,21 +189,16 @@ def _databases(settings: Settings) -> tuple[Database, Database]:
     return SqliteDatabase(settings.home / "views.sqlite"), SqliteDatabase(secrets_file)
 
 
-def _start_pump(engine: Engine, clock: Clock) -> Pump:
-    from workers import broker, context  # noqa: PLC0415 - the broker is set before actors
-
+def _start_relay(engine: Engine, clock: Clock) -> Relay:
     if engine.settings.broker_url:
         queue_broker = broker.make_broker(engine.settings.broker_url)
     else:
-        if os.environ.get("MAILHOST_BROKER_URL"):
-            raise ValueError(
-                "an embedded engine cannot run in a process set up for Redis"
-            )
-        from workers.actors import ACTORS  # noqa: PLC0415 - declared after the broker
+        # Declared on the process's broker as they are imported, then moved onto ours.
+        from workers.actors import ACTORS  # noqa: PLC0415 - only an embedded engine runs them
 
         queue_broker = broker.embedded_broker(ACTORS)
-        context.use(Running(engine.host, engine.jobs, engine.leases))
-    pump = Pump(
+        context.use(engine.running())
+    relay = Relay(
         engine.runner,
         engine.jobs,
         queue_broker,
@@ -198,8 +206,8 @@ def _start_pump(engine: Engine, clock: Clock) -> Pump:
         leases=engine.leases,
         sweep=engine.host.sweep_orphan_credentials,
     )
-    pump.start()
-    return pump
+    relay.start()
+    return relay
 
 
 @define
@@ -207,8 +215,8 @@ class _Background:
     engine: Engine
 
     def settle(self, timeout: float = 30.0) -> None:
-        if self.engine.pump is not None:
-            self.engine.pump.settle(timeout)
+        if self.engine.relay is not None:
+            self.engine.relay.settle(timeout)
 
     def close(self) -> None:
         self.engine.close()

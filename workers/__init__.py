@@ -1,7 +1,7 @@
-"""Dramatiq actors: thin, idempotent, JSON ids in, a use case of ``application`` called.
+"""The job machinery: the relay, the Dramatiq actors, and running a claimed job.
 
-``dramatiq workers.actors`` runs them against Redis (``MAILHOST_BROKER_URL``); embedded,
-the engine runs them in-process on Dramatiq's in-memory broker. The package itself
-declares nothing, so importing the job machinery (``workers.execution``) does not build
-a broker: only the worker process's composition root, ``workers.actors``, does.
+Embedded, the engine's relay thread runs the actors in-process on Dramatiq's in-memory
+broker; with Redis, ``dramatiq infrastructure.workerprocess`` processes run them. The
+package itself declares nothing, so importing the job machinery (``workers.execution``,
+``workers.relay``) builds no broker: only importing ``workers.actors`` declares them.
 """

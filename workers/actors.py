@@ -1,7 +1,8 @@
 """The actors: each takes a job's JSON ids and runs it under a claim (one attempt at a time).
 
 Redelivery, a second relay's hand-over or a retry after a lease finds the job claimed or
-done and does nothing; see ``workers.execution``.
+done and does nothing; see ``workers.execution``. They are declared on the process's
+broker as this module is imported, so whoever installs a broker does it first.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from workers.context import engine
 from workers.execution import run_message
 
 broker = current()
-
 
 
 def _run(actor: str, *args: str) -> None:

@@ -1,7 +1,10 @@
-"""The process's Dramatiq broker, set once before any actor is declared.
+"""The process's Dramatiq broker, installed once before any actor is declared.
 
-Redis when ``MAILHOST_BROKER_URL`` says so (``dramatiq workers`` processes), else the
-in-memory broker that the embedded engine drives with an in-process worker.
+Dramatiq's rule: an actor is declared on the broker current at its declaration. A
+``dramatiq`` worker process installs its Redis broker first (its composition root,
+``infrastructure.workerprocess``, is the module the ``dramatiq`` command names); anywhere
+else the actors are declared on an in-memory broker, and each embedded engine moves them
+onto a fresh one of its own.
 """
 
 from __future__ import annotations
@@ -17,9 +20,8 @@ _broker: dramatiq.Broker | None = None
 
 
 def make_broker(url: str | None) -> dramatiq.Broker:
+    """Redis at ``url`` (checked by the settings), else an in-memory broker."""
     if url:
-        if not url.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("MAILHOST_BROKER_URL must be a redis:// URL")
         broker: dramatiq.Broker = RedisBroker(url=url)  # type: ignore[no-untyped-call]
     else:
         broker = StubBroker()
@@ -29,15 +31,19 @@ def make_broker(url: str | None) -> dramatiq.Broker:
     return broker
 
 
-def current() -> dramatiq.Broker:
-    """The worker process's broker, from the one reader of configuration."""
+def install(broker: dramatiq.Broker) -> dramatiq.Broker:
+    """Make ``broker`` the process's: the actors declared after this call run on it."""
     global _broker  # noqa: PLW0603 - Dramatiq's broker is process-wide by design
-    if _broker is None:
-        from infrastructure.settings import Settings  # noqa: PLC0415 - composition root
+    _broker = broker
+    dramatiq.set_broker(broker)
+    return broker
 
-        _broker = make_broker(Settings.from_env().broker_url)
-        dramatiq.set_broker(_broker)
-    return _broker
+
+def current() -> dramatiq.Broker:
+    """The installed broker; an in-memory one if the process installed none."""
+    if _broker is not None:
+        return _broker
+    return install(make_broker(None))
 
 
 def embedded_broker(actors: list[dramatiq.Actor[..., None]]) -> dramatiq.Broker:
@@ -46,6 +52,11 @@ def embedded_broker(actors: list[dramatiq.Actor[..., None]]) -> dramatiq.Broker:
     A broker per engine, not per process: an engine closed and another opened (tests,
     a service that reconfigures) must not inherit the old one's queues and workers.
     """
+    if isinstance(_broker, RedisBroker):
+        # A worker process's actors are on Redis: moving them would strand its queue.
+        raise ValueError(  # noqa: TRY004 - a configuration conflict, not an argument's type
+            "an embedded engine cannot run in a process set up for Redis"
+        )
     broker = make_broker(None)
     dramatiq.set_broker(broker)
     for actor in actors:

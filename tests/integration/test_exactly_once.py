@@ -44,7 +44,14 @@ LEASES = {
     "MAILHOST_RESPONDER_HOURLY_CAP": "100",
 }
 RUN = [sys.executable, "-m", "infrastructure.cli", "run"]
-WORKERS = [sys.executable, "-m", "dramatiq", "workers.actors", "--processes", "1"]
+WORKERS = [
+    sys.executable,
+    "-m",
+    "dramatiq",
+    "infrastructure.workerprocess",
+    "--processes",
+    "1",
+]
 WORKERS += ["--threads", "2"]
 
 

@@ -74,9 +74,9 @@ def test_a_message_delivered_twice_has_its_effect_once(
         e.host.settle()
         assert len(smtp.wait_for(1)) == 1
         [row] = _job_rows(e)
-        assert e.pump is not None
+        assert e.relay is not None
         for _ in range(2):  # the broker redelivers, twice
-            e.pump.broker.enqueue(
+            e.relay.broker.enqueue(
                 dramatiq.Message(
                     queue_name=QUEUE,
                     actor_name=row[1],

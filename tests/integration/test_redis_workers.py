@@ -27,7 +27,7 @@ def dramatiq_workers(
                 sys.executable,
                 "-m",
                 "dramatiq",
-                "workers.actors",
+                "infrastructure.workerprocess",
                 "--processes",
                 "1",
                 "--threads",

@@ -2,9 +2,9 @@
 
 Two racer processes (this module run as a script) open the engine on one shared folder
 and, at shared wall-clock instants, each deliver a different message; in most rounds
-both messages come from the same sender. Two real ``dramatiq workers.actors`` processes send
-the replies taken from a real redis-server, relayed by the engine of the test process;
-the SMTP sink counts them.
+both messages come from the same sender. Two real ``dramatiq
+infrastructure.workerprocess`` processes send the replies taken from a real redis-server,
+relayed by the engine of the test process; the SMTP sink counts them.
 """
 
 from __future__ import annotations
@@ -32,7 +32,14 @@ TWO_SENDER_ROUNDS = 2
 ROUND_GAP_S = 0.6
 LEAD_S = 6.0  # interpreter start and engine opening of the racers fit in this
 SPIN_S = 0.02
-WORKERS = [sys.executable, "-m", "dramatiq", "workers.actors", "--processes", "1"]
+WORKERS = [
+    sys.executable,
+    "-m",
+    "dramatiq",
+    "infrastructure.workerprocess",
+    "--processes",
+    "1",
+]
 WORKERS += ["--threads", "2"]
 
 
@@ -109,7 +116,7 @@ def test_two_processes_one_sender_one_reply(
     rounds = SAME_SENDER_ROUNDS + TWO_SENDER_ROUNDS
     logs = [tmp_path / name for name in ("racer-A.out", "racer-B.out")]
     with ExitStack() as stack:
-        # The engine of this process relays the send jobs to Redis (its pump).
+        # The engine of this process relays the send jobs to Redis (its relay).
         e = stack.enter_context(engine(home, env))
         with_user(e, "admin@example.net")
         e.host.services.create(ORG, DOMAIN, quota=5)

@@ -1,8 +1,9 @@
-"""The embedded engine's background: projections, job relay and in-process workers.
+"""The relay: the engine's background thread that follows the log and hands jobs on.
 
-One pump thread follows the log (every projection, including the job schedule) and
-hands due jobs to Dramatiq. With the in-memory broker, a Dramatiq worker runs in this
-process too; with Redis, ``dramatiq workers`` processes run the actors.
+One relay thread per engine brings every projection up to date (the job schedule among
+them) and hands due jobs to Dramatiq. With the in-memory broker, a Dramatiq worker runs
+in this process too; with Redis, ``dramatiq infrastructure.workerprocess`` processes
+run the actors.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ POLL_S = 0.1
 SWEEP_INTERVAL_S = 3600.0
 
 
-class Pump:
+class Relay:
+    """Projections caught up, due jobs handed over, orphan secrets swept: one step at a time."""
+
     def __init__(
         self,
         runner: ProjectionRunner,
@@ -61,7 +64,7 @@ class Pump:
             )
             self._worker.start()
         self._thread = threading.Thread(
-            target=self._run, name="mailhost-pump", daemon=True
+            target=self._run, name="mailhost-relay", daemon=True
         )
         self._thread.start()
 
@@ -70,14 +73,14 @@ class Pump:
             try:
                 self.step()
             except Exception:
-                log.exception("the pump failed a step; retrying")
+                log.exception("the relay failed a step; retrying")
             self._stop.wait(POLL_S)
 
     def step(self) -> int:
         with self._lock:
             applied = self.runner.catch_up()
             self._maybe_sweep()
-            return applied + self.relay()
+            return applied + self.hand_over_due()
 
     def _maybe_sweep(self) -> None:
         if self.sweep is None or time.monotonic() < self._next_sweep:
@@ -87,7 +90,7 @@ class Pump:
         if swept:
             log.info("swept %d secret(s) no event came to name", swept)
 
-    def relay(self) -> int:
+    def hand_over_due(self) -> int:
         """Hand due jobs to the broker; other relays in other processes never get them.
 
         The hand-over is recorded as the jobs are read: a crash before the broker has them
