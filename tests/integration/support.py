@@ -12,6 +12,10 @@ from infrastructure.bootstrap import Engine, open_engine
 PASSWORD = "canary-Passw0rd-7f3a91"  # a canary: it must never appear in a store
 ORG = "Example Co"
 LOGIN = "ann@example.org"
+# An argon2id encoding as the engine stores it, for the passwd-file and mail stores.
+ARGON = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+# A canary inside a secret: it must never appear in an error message or repr.
+SECRET_TAIL = "secret-canary-91f2"
 
 
 class ManualClock:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
-from infrastructure.mailstore import imap_login_works
+from infrastructure.imap import imap_login_works
 from tests.integration.support import ORG, engine, with_user
-from tests.services import RunningDovecot
+from tests.servers import RunningDovecot
 
 DOMAIN = "example.org"
 

@@ -1,4 +1,4 @@
-"""PasswdFile, MaildirMailStore and the configuration, on a real file system (no server)."""
+"""PasswdFile on a real file system: Dovecot's passwd-file kept in step, safely."""
 
 from __future__ import annotations
 
@@ -11,18 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.mailstore import (
-    DovecotMailStore,
-    ImapEndpoint,
-    MaildirMailStore,
-    PasswdFile,
-    mail_store_from_env,
-)
-from infrastructure.passwords import ssha512_encoding
-from infrastructure.settings import ConfigurationError
+from infrastructure.passwdfile import PasswdFile
+from tests.integration.support import ARGON, SECRET_TAIL
 
-ARGON = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
-SECRET_TAIL = "secret-canary-91f2"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -172,7 +163,7 @@ def test_a_replaced_file_keeps_its_owner_when_run_as_root(tmp_path: Path) -> Non
 _WRITER = """
 import sys
 from pathlib import Path
-from infrastructure.mailstore import PasswdFile
+from infrastructure.passwdfile import PasswdFile
 passwd = PasswdFile(Path(sys.argv[1]))
 for n in range(int(sys.argv[3])):
     passwd.set(f"{sys.argv[2]}{n}@example.org", "{SSHA512}" + "A" * (n % 7) + "=")
@@ -207,129 +198,3 @@ def test_two_processes_and_threads_writing_at_once_lose_no_line(tmp_path: Path) 
     expected = {f"{p}{n}@example.org" for p in "pqtu" for n in range(per_writer)}
     assert {line.split(":", 1)[0] for line in lines} == expected
     assert all(line.count(":") == 7 for line in lines)
-
-
-def test_maildir_store_creates_a_maildir_per_address_and_destroys_it(
-    tmp_path: Path,
-) -> None:
-    store = MaildirMailStore(tmp_path / "mail")
-    store.set_password("Ann@Example.org", ARGON)
-    store.set_password("bob@example.org", ssha512_encoding("generated-123456789"))
-    maildir = tmp_path / "mail" / "example.org" / "ann" / "Maildir"
-    assert {p.name for p in maildir.iterdir()} == {"cur", "new", "tmp"}
-    (maildir / "new" / "1.host").write_text("Subject: hello\r\n\r\nhi\r\n")
-    (maildir / "Archive" / "cur").mkdir(parents=True)
-    assert store.passwd.addresses() == ["ann@example.org", "bob@example.org"]
-
-    # rule ADR-11: the content goes with the address, and destroy is idempotent.
-    store.destroy("ann@example.org")
-    store.destroy("ann@example.org")
-
-    assert not (tmp_path / "mail" / "example.org" / "ann").exists()
-    assert store.passwd.addresses() == ["bob@example.org"]
-    store.destroy("bob@example.org")
-    assert not (tmp_path / "mail" / "example.org").exists()
-    store.destroy("never@example.net")
-
-
-def test_bulk_creation_is_one_rewrite(tmp_path: Path) -> None:
-    store = MaildirMailStore(tmp_path / "mail")
-    entries = {f"user{n}@example.org": "{SSHA512}c=" for n in range(1000)}
-    started = time.perf_counter()
-    store.set_passwords(entries)
-    assert time.perf_counter() - started < 10
-    assert len(store.passwd.addresses()) == 1000
-
-
-@pytest.mark.parametrize("address", ["a/b@example.org", "..@example.org", "a@.."])
-def test_maildir_store_refuses_addresses_that_are_not_folder_names(
-    tmp_path: Path, address: str
-) -> None:
-    store = MaildirMailStore(tmp_path / "mail")
-    with pytest.raises(ValueError, match="cannot name a folder"):
-        store.set_password(address, ARGON)
-    with pytest.raises(ValueError, match="cannot name a folder"):
-        store.destroy(address)
-    assert not (tmp_path / "mail").exists()
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("imap://127.0.0.1:1143", ImapEndpoint("127.0.0.1", 1143, "none")),
-        ("imap://localhost", ImapEndpoint("localhost", 143, "none")),
-        ("imap://[::1]:1143/", ImapEndpoint("::1", 1143, "none")),
-        ("imap://mail.example.org", ImapEndpoint("mail.example.org", 143, "starttls")),
-        ("IMAPS://mail.example.org", ImapEndpoint("mail.example.org", 993, "implicit")),
-        (
-            "imaps://127.0.0.1:9993?insecure=1",
-            ImapEndpoint("127.0.0.1", 9993, "implicit", verify=False),
-        ),
-    ],
-)
-def test_imap_urls(url: str, expected: ImapEndpoint) -> None:
-    assert ImapEndpoint.parse(url) == expected
-
-
-@pytest.mark.parametrize(
-    ("url", "problem"),
-    [
-        ("http://127.0.0.1", "scheme"),
-        ("imaps://mail.example.org?insecure=1", "loopback"),
-        ("imap://127.0.0.1?insecure=yes", "insecure must be 1"),
-        ("imap://127.0.0.1?tls=0", "unknown URL parameter"),
-        ("imap://127.0.0.1/INBOX", "no path"),
-        ("imap://:993", "no host"),
-        ("imap://127.0.0.1:99999", "not a valid URL"),
-        (f"imaps://master:{SECRET_TAIL}@mail.example.org", "credentials"),
-    ],
-)
-def test_bad_imap_urls(url: str, problem: str) -> None:
-    with pytest.raises(ValueError, match=problem) as raised:
-        ImapEndpoint.parse(url)
-    assert SECRET_TAIL not in str(raised.value)
-
-
-def _dovecot_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
-    env = {
-        "MAILHOST_IMAP_URL": "imap://127.0.0.1:1143",
-        "MAILHOST_IMAP_MASTER_USER": "master",
-        "MAILHOST_IMAP_MASTER_PASSWORD": SECRET_TAIL,
-        "MAILHOST_IMAP_PASSWD_FILE": str(tmp_path / "users"),
-    }
-    env.update(overrides)
-    return {key: value for key, value in env.items() if value}
-
-
-def test_env_without_url_is_the_embedded_maildir_store(tmp_path: Path) -> None:
-    store = mail_store_from_env({}, tmp_path)
-    assert isinstance(store, MaildirMailStore)
-    assert store.root == tmp_path / "mail"
-
-
-def test_env_with_url_is_the_dovecot_store(tmp_path: Path) -> None:
-    store = mail_store_from_env(_dovecot_env(tmp_path), tmp_path)
-    assert isinstance(store, DovecotMailStore)
-    assert store.passwd.path == tmp_path / "users"
-    assert SECRET_TAIL not in repr(store)
-
-
-@pytest.mark.parametrize(
-    ("overrides", "problem"),
-    [
-        ({"MAILHOST_IMAP_MASTER_PASSWORD": ""}, "MAILHOST_IMAP_MASTER_PASSWORD is not"),
-        ({"MAILHOST_IMAP_MASTER_USER": ""}, "MAILHOST_IMAP_MASTER_USER is not"),
-        ({"MAILHOST_IMAP_PASSWD_FILE": ""}, "MAILHOST_IMAP_PASSWD_FILE is not"),
-        ({"MAILHOST_IMAP_PASSWD_FILE": "users"}, "absolute path"),
-        ({"MAILHOST_IMAP_PASSWD_FILE": "/nonexistent-dir/users"}, "does not exist"),
-        ({"MAILHOST_IMAP_URL": "pop3://127.0.0.1"}, "MAILHOST_IMAP_URL: the scheme"),
-        ({"MAILHOST_IMAP_MASTER_USER": "ad*min"}, "MAILHOST_IMAP_MASTER_USER"),
-        ({"MAILHOST_IMAP_URL": ""}, "set but MAILHOST_IMAP_URL is not"),
-    ],
-)
-def test_env_errors_are_clear_and_never_show_the_password(
-    tmp_path: Path, overrides: dict[str, str], problem: str
-) -> None:
-    with pytest.raises(ConfigurationError, match=problem) as raised:
-        mail_store_from_env(_dovecot_env(tmp_path, **overrides), tmp_path)
-    assert SECRET_TAIL not in str(raised.value)
