@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
-from tests.services import (
+from tests.servers import (
     RunningDovecot,
     RunningPostgres,
     RunningRedis,

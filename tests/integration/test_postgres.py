@@ -22,7 +22,7 @@ from tests.integration.support import (
     stored_bytes,
     with_user,
 )
-from tests.services import RunningPostgres
+from tests.servers import RunningPostgres
 
 
 def test_security_slice_on_postgres(

@@ -14,7 +14,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 if TYPE_CHECKING:
-    from tests.services import RunningDovecot, RunningPostgres, RunningRedis, SmtpSink
+    from tests.servers import RunningDovecot, RunningPostgres, RunningRedis, SmtpSink
 
 MESSAGE = b"From: a@example.test\r\nTo: b@example.test\r\nSubject: hi\r\n\r\nbody\r\n"
 
