@@ -12,10 +12,10 @@ from uuid import UUID, uuid5
 
 from attrs import frozen
 
-from domain.account import UserAccount, alert_key
+from domain.account import UserAccount
 from domain.autoreply import AutoReply
 from domain.mailbox import Mailbox
-from domain.security import AlertKind
+from domain.security import AlertKind, alert_key
 
 JOB_NAMESPACE = UUID("0b8c4f0e-3f59-5d7e-8a55-6a3c1f2d9e41")
 SEND_SECURITY_ALERT = "send_security_alert"

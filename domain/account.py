@@ -7,7 +7,7 @@ outcome and a keyed fingerprint of the device, so replaying the log reveals no s
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 from attrs import evolve
@@ -18,26 +18,26 @@ from domain.address import EmailAddress
 from domain.errors import InvalidInput, NotFound, NotPermitted
 from domain.phone import PhoneNumber
 from domain.security import (
-    MAX_LIMIT,
     AlertKind,
     LoginContext,
     NotificationPreferences,
     PendingAlert,
     SecurityPolicy,
+    alert_key,
 )
 from domain.text import clean_line
+from domain.throttle import (
+    ceiling_end,
+    ceiling_reached,
+    open_episodes,
+    remember_failure,
+    source_limit_end,
+    source_limit_reached,
+    throttle_source,
+)
 from domain.time import utc
 
 MAX_DISPLAY_NAME = 200
-# The throttle looks back one policy period; the state keeps enough for any period up to
-# a day and any limit up to MAX_TRACKED_FAILURES, and no more, so it stays small.
-FAILURE_MEMORY = timedelta(days=1)
-MAX_TRACKED_FAILURES = MAX_LIMIT
-
-
-def alert_key(kind: AlertKind, version: int) -> str:
-    """Name a pending alert after the event that raised it: unique, and derivable."""
-    return f"{kind}:{version}"
 
 
 class UserAccount(Aggregate):
@@ -114,25 +114,8 @@ class UserAccount(Aggregate):
     # -- login -----------------------------------------------------------------------
 
     def throttle_source(self, context: LoginContext) -> str:
-        """Where an attempt counts for the throttle (OWASP ASVS 6.3.1, a soft lockout).
-
-        A device the account logged in from before is its own source; any other attempt
-        counts for its network prefix. Failures from an attacker's network so throttle
-        that network, and the real user passes from another network or a known device.
-        """
-        if context.device in self.known_devices:
-            return f"device:{context.device}"
-        return f"network:{context.network}"
-
-    def _account_failures(self, since: datetime) -> list[datetime]:
-        return sorted(t for t in self.recent_failures if t > since)
-
-    def _source_failures(self, source: str, since: datetime) -> list[datetime]:
-        return sorted(t for s, t in self.source_failures if s == source and t > since)
-
-    def _ceiling_reached(self, at: datetime, policy: SecurityPolicy) -> bool:
-        since = utc(at) - policy.throttle_period
-        return len(self._account_failures(since)) >= policy.account_limit
+        """Where an attempt counts for the throttle: see ``domain.throttle``."""
+        return throttle_source(context, self.known_devices)
 
     def is_throttled(
         self,
@@ -146,13 +129,12 @@ class UserAccount(Aggregate):
         or ``account_limit`` from all sources together. Without a context: whether every
         source is refused (the account-wide ceiling).
         """
-        if self._ceiling_reached(at, policy):
+        if ceiling_reached(self.recent_failures, utc(at), policy):
             return True
         if context is None:
             return False
-        since = utc(at) - policy.throttle_period
         source = self.throttle_source(context)
-        return len(self._source_failures(source, since)) >= policy.throttle_limit
+        return source_limit_reached(self.source_failures, source, utc(at), policy)
 
     class LoggedIn(Aggregate.Event):
         session_id: UUID
@@ -166,13 +148,9 @@ class UserAccount(Aggregate):
             aggregate.known_locations.add(self.context.location)
             aggregate.active_sessions.add(self.session_id)
             if self.alert:
-                aggregate.pending_alerts[
-                    alert_key(AlertKind.NEW_LOCATION, self.originator_version)
-                ] = PendingAlert(
-                    kind=AlertKind.NEW_LOCATION,
-                    first_at=self.timestamp,
-                    last_at=self.timestamp,
-                    context=self.context,
+                kind = AlertKind.NEW_LOCATION
+                aggregate.pending_alerts[alert_key(kind, self.originator_version)] = (
+                    PendingAlert.raised(kind, self.timestamp, context=self.context)
                 )
 
     def log_in(
@@ -214,24 +192,16 @@ class UserAccount(Aggregate):
         alert_due: datetime | None
 
         def apply(self, aggregate: UserAccount) -> None:
-            since = self.timestamp - FAILURE_MEMORY
-            aggregate.recent_failures = (
-                *(t for t in aggregate.recent_failures if t > since),
+            aggregate.recent_failures, aggregate.source_failures = remember_failure(
+                aggregate.recent_failures,
+                aggregate.source_failures,
+                aggregate.throttle_source(self.context),
                 self.timestamp,
-            )[-MAX_TRACKED_FAILURES:]
-            # The most recent failures of the account hold every source's recent ones
-            # (the account-wide ceiling is at most MAX_TRACKED_FAILURES).
-            aggregate.source_failures = (
-                *((s, t) for s, t in aggregate.source_failures if t > since),
-                (aggregate.throttle_source(self.context), self.timestamp),
-            )[-MAX_TRACKED_FAILURES:]
+            )
             if self.alert_due is not None and self.alert_key is not None:
                 aggregate.failure_window = (self.alert_due, self.alert_key)
-                aggregate.pending_alerts[self.alert_key] = PendingAlert(
-                    kind=AlertKind.FAILED_LOGIN,
-                    first_at=self.timestamp,
-                    last_at=self.timestamp,
-                    context=self.context,
+                aggregate.pending_alerts[self.alert_key] = PendingAlert.raised(
+                    AlertKind.FAILED_LOGIN, self.timestamp, context=self.context
                 )
             elif self.alert_key is not None:
                 pending = aggregate.pending_alerts[self.alert_key]
@@ -280,14 +250,11 @@ class UserAccount(Aggregate):
                 or self.until > aggregate.throttled_until
             ):
                 aggregate.throttled_until = self.until
-            source = aggregate.throttle_source(self.context)
-            aggregate.throttle_episodes = (
-                *(
-                    (s, u)
-                    for s, u in aggregate.throttle_episodes
-                    if s != source and u > self.timestamp
-                ),
-                (source, self.until),
+            aggregate.throttle_episodes = open_episodes(
+                aggregate.throttle_episodes,
+                aggregate.throttle_source(self.context),
+                self.timestamp,
+                self.until,
             )
 
     def record_throttled(
@@ -304,18 +271,15 @@ class UserAccount(Aggregate):
         at = utc(at)
         if not self.is_throttled(at, policy, context):
             raise InvalidInput("the account is not throttled at this time")
-        since = at - policy.throttle_period
-        if self._ceiling_reached(at, policy):
+        if ceiling_reached(self.recent_failures, at, policy):
             if self.throttled_until is not None and at < self.throttled_until:
                 return False
-            window = self._account_failures(since)
-            until = window[-policy.account_limit] + policy.throttle_period
+            until = ceiling_end(self.recent_failures, at, policy)
         else:
             source = self.throttle_source(context)
             if any(s == source and at < u for s, u in self.throttle_episodes):
                 return False
-            window = self._source_failures(source, since)
-            until = window[-policy.throttle_limit] + policy.throttle_period
+            until = source_limit_end(self.source_failures, source, at, policy)
         self.trigger_event(
             self.LoginThrottled, timestamp=at, context=context, until=until
         )
@@ -402,13 +366,9 @@ class UserAccount(Aggregate):
         self, event: PasswordChanged | RecoveryPhoneChanged, what: str
     ) -> None:
         if event.alert:
-            self.pending_alerts[
-                alert_key(AlertKind.SECURITY_CHANGE, event.originator_version)
-            ] = PendingAlert(
-                kind=AlertKind.SECURITY_CHANGE,
-                first_at=event.timestamp,
-                last_at=event.timestamp,
-                detail=what,
+            kind = AlertKind.SECURITY_CHANGE
+            self.pending_alerts[alert_key(kind, event.originator_version)] = (
+                PendingAlert.raised(kind, event.timestamp, detail=what)
             )
 
     # -- alert mails -----------------------------------------------------------------

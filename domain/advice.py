@@ -1,7 +1,7 @@
 """Advisories computed from the facts of a mail service (ADV-1..ADV-4).
 
-The facts are plain values, so the same rules serve the aggregates (``facts_of``) and
-the advisories read model, which keeps the facts as its events arrive.
+The facts are plain values, not aggregates: the advisories read model keeps them as
+its events arrive and asks these rules, without loading a service and its addresses.
 """
 
 from __future__ import annotations
@@ -10,9 +10,6 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from attrs import frozen
-
-from domain.mailbox import Mailbox
-from domain.mailservice import MailService
 
 OVERLOADED = 0.9  # a catch-all target at 90 % of its storage bounces soon
 
@@ -40,24 +37,6 @@ class MailboxFacts:
     pop3_keeps_copy: bool = False
     imap: bool = False
     usage: tuple[int, int] | None = None
-
-
-def facts_of(
-    service: MailService, mailboxes: Sequence[Mailbox]
-) -> tuple[ServiceFacts, list[MailboxFacts]]:
-    return ServiceFacts(service.domain, service.catch_all, service.dmarc_policy), [
-        MailboxFacts(
-            mailbox_id=m.id,
-            address=m.address,
-            aliases=m.aliases,
-            allow_list=m.allow_list,
-            pop3_keeps_copy=m.protocols.get("pop3", False),
-            imap="imap" in m.protocols,
-            usage=m.usage,
-        )
-        for m in mailboxes
-        if not m.deleted
-    ]
 
 
 def advise(service: ServiceFacts, mailboxes: Sequence[MailboxFacts]) -> list[Advice]:

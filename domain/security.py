@@ -49,9 +49,6 @@ class NotificationPreferences:
     failed_login: bool = True
     security_change: bool = True
 
-    def wants(self, kind: AlertKind) -> bool:
-        return bool(getattr(self, kind.value))
-
 
 @frozen
 class PendingAlert:
@@ -68,6 +65,23 @@ class PendingAlert:
     context: LoginContext | None = None
     detail: str = ""
 
+    @classmethod
+    def raised(
+        cls,
+        kind: AlertKind,
+        at: datetime,
+        *,
+        context: LoginContext | None = None,
+        detail: str = "",
+    ) -> PendingAlert:
+        """The alert an event raises at ``at``: first and last seen then, once."""
+        return cls(kind=kind, first_at=at, last_at=at, context=context, detail=detail)
+
+
+def alert_key(kind: AlertKind, version: int) -> str:
+    """Name a pending alert after the event that raised it: unique, and derivable."""
+    return f"{kind}:{version}"
+
 
 def _positive(_: object, attribute: object, value: timedelta) -> None:
     if value <= timedelta(0):
@@ -81,7 +95,7 @@ def _period(_: object, attribute: object, value: timedelta) -> None:
         raise InvalidInput("throttle_period must be at most one day")
 
 
-# The account remembers at most this many failures (domain/account.py): no limit above it
+# The account remembers at most this many failures (domain/throttle.py): no limit above it
 # could be counted.
 MAX_LIMIT = 1000
 # How much higher the account-wide ceiling is than the per-source limit, by default.

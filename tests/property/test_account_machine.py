@@ -27,7 +27,7 @@ from hypothesis.stateful import (
 )
 
 from application.jobs import SEND_SECURITY_ALERT, jobs_for
-from domain.account import UserAccount, alert_key
+from domain.account import UserAccount
 from domain.address import EmailAddress
 from domain.errors import InvalidInput, NotFound, NotPermitted
 from domain.phone import PhoneNumber
@@ -36,6 +36,7 @@ from domain.security import (
     LoginContext,
     NotificationPreferences,
     SecurityPolicy,
+    alert_key,
 )
 from tests.strategies import (
     DEVICES,

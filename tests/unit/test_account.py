@@ -30,7 +30,7 @@ from application.log import MailHostLog
 from application.organisations import Organisations
 from application.ports import SessionRecord
 from domain import ids
-from domain.account import UserAccount, alert_key
+from domain.account import UserAccount
 from domain.address import EmailAddress
 from domain.errors import (
     AlreadyExists,
@@ -47,6 +47,7 @@ from domain.security import (
     NotificationPreferences,
     PasswordPolicy,
     SecurityPolicy,
+    alert_key,
 )
 from infrastructure.passwords import Argon2Hasher
 from infrastructure.secrets import SecretKey
