@@ -88,25 +88,13 @@ class Settings:
     ) -> Settings:
         merged = dict(os.environ if env is None else {**os.environ, **env})
         root = Path(home or merged.get("MAILHOST_HOME") or ".mailhost").absolute()
-        persistence = merged.get("PERSISTENCE_MODULE") or SQLITE
-        if persistence not in {SQLITE, POSTGRES}:
-            raise ConfigurationError(
-                f"PERSISTENCE_MODULE must be {SQLITE} or {POSTGRES}, not {persistence!r}"
-            )
-        if persistence == POSTGRES and not merged.get("POSTGRES_DBNAME"):
-            raise ConfigurationError(
-                "PERSISTENCE_MODULE is postgres but POSTGRES_DBNAME is unset"
-            )
-        create_table = (merged.get("CREATE_TABLE") or "y").strip().lower()
-        if create_table not in _YES | _NO:
-            raise ConfigurationError(
-                f"CREATE_TABLE must be yes or no, not {merged['CREATE_TABLE']!r}"
-            )
+        persistence = _persistence(merged)
+        broker_url = _url(merged, "MAILHOST_BROKER_URL", BROKER_SCHEMES)
         return cls(
             home=root,
             env=merged,
             persistence=persistence,
-            broker_url=_url(merged, "MAILHOST_BROKER_URL", BROKER_SCHEMES),
+            broker_url=broker_url,
             smtp_url=_url(merged, "MAILHOST_SMTP_URL", SMTP_SCHEMES),
             mail_from=_mail_from(merged),
             geoip_csv=Path(merged["MAILHOST_GEOIP_CSV"])
@@ -136,9 +124,28 @@ class Settings:
             job_handoff_lease=_number(
                 merged,
                 "MAILHOST_JOB_HANDOFF_LEASE",
-                600 if merged.get("MAILHOST_BROKER_URL") else 60,
+                600 if broker_url else 60,
             ),
         )
+
+
+def _persistence(env: Mapping[str, str]) -> str:
+    """The event log's module, checked with the variables it needs."""
+    persistence = env.get("PERSISTENCE_MODULE") or SQLITE
+    if persistence not in {SQLITE, POSTGRES}:
+        raise ConfigurationError(
+            f"PERSISTENCE_MODULE must be {SQLITE} or {POSTGRES}, not {persistence!r}"
+        )
+    if persistence == POSTGRES and not env.get("POSTGRES_DBNAME"):
+        raise ConfigurationError(
+            "PERSISTENCE_MODULE is postgres but POSTGRES_DBNAME is unset"
+        )
+    create_table = (env.get("CREATE_TABLE") or "y").strip().lower()
+    if create_table not in _YES | _NO:
+        raise ConfigurationError(
+            f"CREATE_TABLE must be yes or no, not {env['CREATE_TABLE']!r}"
+        )
+    return persistence
 
 
 def _number(
@@ -195,8 +202,12 @@ def _mail_from(env: Mapping[str, str]) -> str:
     """The sender of the engine's own mails: one address, nothing a header could split on."""
     raw = env.get("MAILHOST_MAIL_FROM") or "security-alerts@localhost"
     if forbidden_character(raw) is not None or " " in raw.strip():
-        raise ConfigurationError("MAILHOST_MAIL_FROM must be one address, no blanks or controls")
+        raise ConfigurationError(
+            "MAILHOST_MAIL_FROM must be one address, no blanks or controls"
+        )
     local, at, domain = raw.strip().rpartition("@")
     if not (local and at and domain):
-        raise ConfigurationError("MAILHOST_MAIL_FROM must be an address like alerts@example.org")
+        raise ConfigurationError(
+            "MAILHOST_MAIL_FROM must be an address like alerts@example.org"
+        )
     return raw.strip()
