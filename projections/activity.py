@@ -113,20 +113,20 @@ def _login(
     )
 
 
+def _named(*flags: tuple[str, bool]) -> list[str]:
+    """The names whose flag is set, in order."""
+    return [name for name, on in flags if on]
+
+
 def describe(event: object) -> ActivityEntry | None:  # noqa: PLR0911 - one case per event
     """The line a user sees for an event; secrets were never in the event to show."""
     match event:
         case UserAccount.Registered(timestamp=at):
             return ActivityEntry(at=at, kind="account", outcome="registered")
         case UserAccount.LoggedIn(timestamp=at, context=context) as e:
-            news = [
-                w
-                for w, new in (
-                    ("new device", e.new_device),
-                    ("new location", e.new_location),
-                )
-                if new
-            ]
+            news = _named(
+                ("new device", e.new_device), ("new location", e.new_location)
+            )
             return _login(at, "signed in", context, ", ".join(news))
         case UserAccount.LoginFailed(timestamp=at, context=context):
             return _login(at, "wrong password", context)
@@ -154,15 +154,11 @@ def describe(event: object) -> ActivityEntry | None:  # noqa: PLR0911 - one case
                 detail=f"now ends in {phone.e164[-2:]}",
             )
         case UserAccount.NotificationPreferencesChanged(timestamp=at, preferences=p):
-            on = [
-                k
-                for k, v in (
-                    ("new location", p.new_location),
-                    ("failed login", p.failed_login),
-                    ("security change", p.security_change),
-                )
-                if v
-            ]
+            on = _named(
+                ("new location", p.new_location),
+                ("failed login", p.failed_login),
+                ("security change", p.security_change),
+            )
             return ActivityEntry(
                 at=at,
                 kind="security",
