@@ -89,5 +89,5 @@ class MailHostLog(Application[UUID]):
                 return command()
             except IntegrityError:
                 # Jittered, growing pause: writers that collided should not collide again.
-                time.sleep(random.uniform(0, BACKOFF_S * 2**attempt))  # noqa: S311
+                time.sleep(random.uniform(0, BACKOFF_S * 2**attempt))  # noqa: S311 - jitter, no secret
         return command()

@@ -41,7 +41,7 @@ class Advisories:
         ),
     )
 
-    def process(self, event: object, position: int, cursor: Cursor) -> None:  # noqa: ARG002
+    def process(self, event: object, position: int, cursor: Cursor) -> None:  # noqa: ARG002 - the Projection protocol
         match event:
             case MailService.Created(originator_id=sid, domain=domain):
                 cursor.execute(

@@ -56,7 +56,7 @@ class ProjectionRunner:
     def catch_up_one(self, projection: Projection) -> int:
         """Apply the next batches; each checks, under the write lock, where it starts.
 
-        Another runner (another process's pump) may have applied the same events since
+        Another runner (another process's relay) may have applied the same events since
         this one read its position: then the batch is dropped and read again, so an
         event is applied exactly once whoever runs.
         """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ from pathlib import Path
 import dramatiq
 
 from application.jobs import SEND_SECURITY_ALERT
+from infrastructure.bootstrap import Engine
 from tests.integration.support import LOGIN, PASSWORD, engine, event_count, with_user
 from tests.services import SmtpSink
 from workers.broker import QUEUE
@@ -93,12 +95,7 @@ def test_a_message_delivered_twice_has_its_effect_once(
     assert account.pending_alerts == {}
 
 
-def _job_rows(e: object) -> list[tuple[str, str, list[str]]]:
-    import json  # noqa: PLC0415
-
-    from infrastructure.bootstrap import Engine  # noqa: PLC0415
-
-    assert isinstance(e, Engine)
+def _job_rows(e: Engine) -> list[tuple[str, str, list[str]]]:
     with e.jobs.database.transaction() as cursor:
         cursor.execute(
             "SELECT job_id, actor, args FROM mh_jobs WHERE done_at IS NOT NULL"
