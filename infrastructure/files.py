@@ -31,7 +31,7 @@ def secure_home(settings: Settings) -> None:
     home.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     _narrow(home, PRIVATE_DIR)
     if not settings.uses_postgres:
-        events = _file_path(settings.env.get("SQLITE_DBNAME")) or home / "events.sqlite"
+        events = _file_path(settings.events_file) or home / "events.sqlite"
         events.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         create_private(events)
         # The operator's own SQLITE_DBNAME elsewhere keeps what they chose for it.
@@ -60,11 +60,12 @@ def create_private(path: Path) -> None:
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
 
 
-def _file_path(dbname: str | None) -> Path | None:
-    """SQLITE_DBNAME as a path; None for SQLite's in-memory names and URIs."""
-    if not dbname or dbname == ":memory:" or dbname.startswith("file:"):
+def _file_path(events_file: Path) -> Path | None:
+    """The event log's file; None for SQLite's in-memory names and URIs."""
+    name = str(events_file)
+    if name == ":memory:" or name.startswith("file:"):
         return None
-    return Path(dbname)
+    return events_file
 
 
 def _owned_dir(path: Path) -> bool:

@@ -128,9 +128,7 @@ class RunningDovecot(ServerProcess):
     ) -> None:
         super().__init__(started)
         self.workdir = workdir
-        self.config_path = workdir / "dovecot.conf"
         self.passwd_file = workdir / "users"
-        self.master_passwd_file = workdir / "master-users"
         self.home_root = workdir / "home"
         self.master_user = _DOVECOT_MASTER_USER
         self.master_password = master_password
@@ -162,10 +160,6 @@ class RunningDovecot(ServerProcess):
             raise ValueError(msg)
         self._update_passwd_file(name, f"{name}:{scheme_prefixed_hash}::::::")
 
-    def remove_user(self, name: str) -> None:
-        _check_field("user name", name)
-        self._update_passwd_file(name, None)
-
     def wait_for_passwd_reload(self) -> None:
         """Sleep into the next wall-clock second.
 
@@ -176,7 +170,7 @@ class RunningDovecot(ServerProcess):
         now = time.time()
         time.sleep(math.floor(now) + 1 - now + _CLOCK_MARGIN)
 
-    def _update_passwd_file(self, name: str, line: str | None) -> None:
+    def _update_passwd_file(self, name: str, line: str) -> None:
         with self._lock:
             _rewrite_passwd_file(self.passwd_file, name, line, self._account)
         self.wait_for_passwd_reload()
@@ -190,7 +184,7 @@ def _check_field(what: str, value: str) -> None:
 
 
 def _rewrite_passwd_file(
-    path: Path, name: str, line: str | None, account: Account | None
+    path: Path, name: str, line: str, account: Account | None
 ) -> None:
     """Replace the file atomically, with an mtime Dovecot cannot mistake.
 
@@ -205,8 +199,7 @@ def _rewrite_passwd_file(
         old = None
         lines = []
     kept = [entry for entry in lines if entry.split(":", 1)[0] != name]
-    if line is not None:
-        kept.append(line)
+    kept.append(line)
     _write_private(path, "".join(entry + "\n" for entry in kept), account)
     if old is not None and int(path.stat().st_mtime) <= int(old.st_mtime):
         bumped = int(old.st_mtime) + 1

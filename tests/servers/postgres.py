@@ -79,7 +79,6 @@ class RunningPostgres(ServerProcess):
         self.user = user
         self.password = password
         self.data_dir = data_dir
-        self.socket_dir = data_dir.parent
 
     def __repr__(self) -> str:
         return f"RunningPostgres(host={self.host!r}, port={self.port}, pid={self.pid})"

@@ -279,7 +279,25 @@ def service_env(home: Path) -> dict[str, str]:
     return env
 
 
-class ServerProcess:
+class StoppedOnExit:
+    """``with server:`` stops the server however the block ends."""
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ServerProcess(StoppedOnExit):
     """One child process that stop() ends by its pid; idempotent and also run at exit.
 
     The atexit hook matters when a session dies without running fixture
@@ -301,9 +319,6 @@ class ServerProcess:
     def pid(self) -> int:
         return self._proc.pid
 
-    def is_running(self) -> bool:
-        return self._proc.poll() is None
-
     def stop(self) -> None:
         if self._stopped:
             return
@@ -312,14 +327,3 @@ class ServerProcess:
         _terminate(self._proc, self._stop_signal)
         if self._owned_dir is not None:
             shutil.rmtree(self._owned_dir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -6,15 +6,20 @@ import email
 import email.policy
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 from aiosmtpd.controller import Controller
 
-from tests.servers.process import LOCALHOST, PORT_ATTEMPTS, START_TIMEOUT, free_port
+from tests.servers.process import (
+    LOCALHOST,
+    PORT_ATTEMPTS,
+    START_TIMEOUT,
+    StoppedOnExit,
+    free_port,
+)
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
-    from types import TracebackType
 
     from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -55,7 +60,7 @@ class _SinkHandler:
         return "250 Message accepted for delivery"
 
 
-class SmtpSink:
+class SmtpSink(StoppedOnExit):
     """An SMTP server that accepts everything and keeps it for assertions.
 
     It runs in a thread of the test process (aiosmtpd's Controller), so the
@@ -112,17 +117,6 @@ class SmtpSink:
         controller, self._controller = self._controller, None
         if controller is not None:
             controller.stop()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def start_smtp_sink() -> SmtpSink:
