@@ -24,7 +24,7 @@ from tests.integration.support import (
     stored_bytes,
     with_user,
 )
-from tests.services import SmtpSink
+from tests.servers import SmtpSink
 
 LINK_MARKERS = ("http://", "https://", "www.", "<a ", "href")
 

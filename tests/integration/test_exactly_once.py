@@ -29,9 +29,9 @@ import pytest
 from application.jobs import SEND_AUTO_REPLY, SEND_SECURITY_ALERT
 from infrastructure.bootstrap import Engine
 from tests.integration.support import ORG, engine, with_user
-from tests.services import RunningRedis, SmtpSink
+from tests.integration.workerprocesses import DRAMATIQ_WORKERS, REPO
+from tests.servers import RunningRedis, SmtpSink
 
-REPO = Path(__file__).resolve().parents[2]
 DOMAIN = "example.org"
 INFO = f"info@{DOMAIN}"
 REPLIES = 24
@@ -44,15 +44,6 @@ LEASES = {
     "MAILHOST_RESPONDER_HOURLY_CAP": "100",
 }
 RUN = [sys.executable, "-m", "infrastructure.cli", "run"]
-WORKERS = [
-    sys.executable,
-    "-m",
-    "dramatiq",
-    "infrastructure.workerprocess",
-    "--processes",
-    "1",
-]
-WORKERS += ["--threads", "2"]
 
 
 class Follower:
@@ -237,7 +228,7 @@ def test_relays_and_dramatiq_workers_on_postgres_and_redis_survive_kill_9(
     with engine(home, env, background=False) as e, ExitStack() as stack:
         prepare(e)
         running = stack.enter_context(
-            followers([RUN, RUN, WORKERS, WORKERS], env, tmp_path)
+            followers([RUN, RUN, DRAMATIQ_WORKERS, DRAMATIQ_WORKERS], env, tmp_path)
         )
         expected = decide_mails(e, pause=0.05)
         kills = killer(running, time.monotonic() + 4, seed=11)

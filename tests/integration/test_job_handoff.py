@@ -14,7 +14,7 @@ import dramatiq
 from application.jobs import SEND_SECURITY_ALERT
 from infrastructure.bootstrap import Engine
 from tests.integration.support import LOGIN, PASSWORD, engine, event_count, with_user
-from tests.services import SmtpSink
+from tests.servers import SmtpSink
 from workers.broker import QUEUE
 
 CRASHING_LOGIN = textwrap.dedent(

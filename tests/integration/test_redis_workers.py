@@ -2,51 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from tests.integration.support import LOGIN, PASSWORD, engine, event_count, with_user
-from tests.services import RunningRedis, SmtpSink
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@contextmanager
-def dramatiq_workers(
-    env: dict[str, str], log: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dramatiq",
-                "infrastructure.workerprocess",
-                "--processes",
-                "1",
-                "--threads",
-                "2",
-            ],
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield process
-        finally:
-            process.send_signal(signal.SIGTERM)  # our own child, by its own pid
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+from tests.integration.workerprocesses import DRAMATIQ_WORKERS, child
+from tests.servers import RunningRedis, SmtpSink
 
 
 def test_alerts_run_in_dramatiq_worker_processes_over_redis(
@@ -59,7 +20,7 @@ def test_alerts_run_in_dramatiq_worker_processes_over_redis(
         "MAILHOST_SMTP_URL": smtp.url,
     }
     with (
-        dramatiq_workers(env, tmp_path / "workers.log") as workers,
+        child(DRAMATIQ_WORKERS, env, tmp_path / "workers.log") as workers,
         engine(tmp_path / "home", env) as e,
     ):
         with_user(e)

@@ -10,17 +10,14 @@ relayed by the engine of the test process; the SMTP sink counts them.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 from tests.integration.support import ORG, engine, with_user
-from tests.services import RunningRedis, SmtpSink
+from tests.integration.workerprocesses import DRAMATIQ_WORKERS, child
+from tests.servers import RunningRedis, SmtpSink
 
 REPO = Path(__file__).resolve().parents[2]
 DOMAIN = "example.org"
@@ -32,15 +29,6 @@ TWO_SENDER_ROUNDS = 2
 ROUND_GAP_S = 0.6
 LEAD_S = 6.0  # interpreter start and engine opening of the racers fit in this
 SPIN_S = 0.02
-WORKERS = [
-    sys.executable,
-    "-m",
-    "dramatiq",
-    "infrastructure.workerprocess",
-    "--processes",
-    "1",
-]
-WORKERS += ["--threads", "2"]
 
 
 def sender_of(tag: str, n: int) -> str:
@@ -78,31 +66,6 @@ def race(tag: str, starts: list[float]) -> None:
     print(json.dumps(results))  # noqa: T201 - the racer reports on stdout
 
 
-@contextmanager
-def child(
-    argv: list[str], env: dict[str, str], log: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A process of ours, stopped by its own pid when the block ends."""
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            argv,
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-
-
 def test_two_processes_one_sender_one_reply(
     tmp_path: Path, redis_server: RunningRedis, smtp: SmtpSink
 ) -> None:
@@ -124,7 +87,9 @@ def test_two_processes_one_sender_one_reply(
         e.host.responders.add(INFO, "Holidays", body="Away this week.")
         e.host.responders.activate(INFO, "Holidays")
         worker_procs = [
-            stack.enter_context(child(WORKERS, env, tmp_path / f"workers{i}.log"))
+            stack.enter_context(
+                child(DRAMATIQ_WORKERS, env, tmp_path / f"workers{i}.log")
+            )
             for i in (1, 2)
         ]
         first = time.time() + LEAD_S
