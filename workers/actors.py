@@ -7,6 +7,8 @@ broker as this module is imported, so whoever installs a broker does it first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
@@ -18,6 +20,18 @@ from workers.execution import run_message
 broker = current()
 
 
+def _declared(name: str) -> Callable[[Callable[..., None]], dramatiq.Actor[..., None]]:
+    """An actor on the process's broker, retried 20 times, at most ten minutes apart."""
+    return dramatiq.actor(
+        actor_name=name,
+        queue_name=QUEUE,
+        broker=broker,
+        max_retries=20,
+        min_backoff=1_000,
+        max_backoff=600_000,
+    )
+
+
 def _run(actor: str, *args: str) -> None:
     message = CurrentMessage.get_current_message()
     if message is None:  # pragma: no cover - Dramatiq always sets it for an actor
@@ -25,40 +39,19 @@ def _run(actor: str, *args: str) -> None:
     run_message(engine(), message.message_id, actor, args)
 
 
-@dramatiq.actor(
-    actor_name=SEND_SECURITY_ALERT,
-    queue_name=QUEUE,
-    broker=broker,
-    max_retries=20,
-    min_backoff=1_000,
-    max_backoff=600_000,
-)
+@_declared(SEND_SECURITY_ALERT)
 def send_security_alert(account_id: str, key: str) -> None:
     """SEC-1/SEC-2/SEC-4 mail; a repeated delivery finds nothing pending and sends nothing."""
     _run(SEND_SECURITY_ALERT, account_id, key)
 
 
-@dramatiq.actor(
-    actor_name=SEND_AUTO_REPLY,
-    queue_name=QUEUE,
-    broker=broker,
-    max_retries=20,
-    min_backoff=1_000,
-    max_backoff=600_000,
-)
+@_declared(SEND_AUTO_REPLY)
 def send_auto_reply(reply_id: str) -> None:
     """RSP-8: retried until the mail server accepts; a repeat finds it sent already."""
     _run(SEND_AUTO_REPLY, reply_id)
 
 
-@dramatiq.actor(
-    actor_name=SYNC_MAIL_STORE,
-    queue_name=QUEUE,
-    broker=broker,
-    max_retries=20,
-    min_backoff=1_000,
-    max_backoff=600_000,
-)
+@_declared(SYNC_MAIL_STORE)
 def sync_mail_store(mailbox_id: str, version: str) -> None:
     """The mail store follows the log: the address's hash written, or its content destroyed."""
     _run(SYNC_MAIL_STORE, mailbox_id, version)
