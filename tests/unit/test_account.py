@@ -28,7 +28,6 @@ from application.accounts import Accounts, LoginRefused
 from application.jobs import SEND_SECURITY_ALERT, jobs_for
 from application.log import MailHostLog
 from application.organisations import Organisations
-from application.ports import SessionRecord
 from domain import ids
 from domain.account import UserAccount
 from domain.address import EmailAddress
@@ -67,6 +66,7 @@ from tests.strategies import (
     through_mapper,
     utc_datetimes,
 )
+from tests.unit.fakes import Clock, MemoryCredentials
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 ORG = UUID("00000000-0000-4000-8000-000000000001")
@@ -525,47 +525,6 @@ def test_domain_events_hold_no_password_or_device_token() -> None:
         assert secret.encode("utf-16-le") not in blob
 
 
-@dataclass
-class _MemoryCredentials:
-    secrets: dict[UUID, str]
-    sessions: dict[str, SessionRecord]
-
-    def put_secret(
-        self,
-        credential_id: UUID,
-        encoded: str,
-        *,
-        owner: UUID | None = None,  # noqa: ARG002 - the port's signature
-    ) -> None:
-        self.secrets[credential_id] = encoded
-
-    def secret(self, credential_id: UUID) -> str | None:
-        return self.secrets.get(credential_id)
-
-    def forget_secret(self, credential_id: UUID) -> None:
-        self.secrets.pop(credential_id, None)
-
-    def put_session(self, token_digest: str, record: SessionRecord) -> None:
-        self.sessions[token_digest] = record
-
-    def session(self, token_digest: str) -> SessionRecord | None:
-        return self.sessions.get(token_digest)
-
-    def forget_sessions(self, session_ids: tuple[UUID, ...]) -> None:
-        for digest, record in list(self.sessions.items()):
-            if record.session_id in session_ids:
-                del self.sessions[digest]
-
-
-@dataclass
-class _Clock:
-    at: datetime
-
-    def now(self) -> datetime:
-        self.at += timedelta(seconds=1)
-        return self.at
-
-
 class _Places:
     def locate(self, ip: IPv4Address | IPv6Address) -> str:
         return "Roma, IT" if ip.version == 4 else ""
@@ -579,8 +538,8 @@ def test_the_stored_log_holds_no_password_hash_or_token() -> None:
             "MAPPER_TOPIC": "infrastructure.mapper:CattrsMapper",
         }
     )
-    credentials = _MemoryCredentials({}, {})
-    clock = _Clock(T0)
+    credentials = MemoryCredentials()
+    clock = Clock(T0)
     accounts = Accounts(
         log=log,
         credentials=credentials,
@@ -633,10 +592,10 @@ def _accounts_in_memory() -> tuple[Accounts, MailHostLog]:
             "MAPPER_TOPIC": "infrastructure.mapper:CattrsMapper",
         }
     )
-    clock = _Clock(T0)
+    clock = Clock(T0)
     accounts = Accounts(
         log=log,
-        credentials=_MemoryCredentials({}, {}),
+        credentials=MemoryCredentials(),
         hasher=Argon2Hasher(),
         fingerprints=SecretKey(b"s" * 32),
         geolocator=_Places(),

@@ -18,11 +18,11 @@ import pytest
 from application.accounts import Accounts, LoginRefused
 from application.log import MailHostLog
 from application.organisations import Organisations
-from application.ports import SessionRecord
 from domain.account import UserAccount
 from domain.errors import AlreadyExists, DomainError, InvalidInput, NotPermitted
 from domain.security import SecurityPolicy
 from infrastructure.secrets import SecretKey
+from tests.unit.fakes import Clock, MemoryCredentials
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 ORG = "Throttle Org"
@@ -54,46 +54,6 @@ class CountingHasher:
         self.calls.append("verify_dummy")
 
 
-@dataclass
-class MemoryCredentials:
-    secrets: dict[UUID, str] = field(default_factory=dict)
-    owners: dict[UUID, UUID | None] = field(default_factory=dict)
-    sessions: dict[str, SessionRecord] = field(default_factory=dict)
-
-    def put_secret(
-        self, credential_id: UUID, encoded: str, *, owner: UUID | None = None
-    ) -> None:
-        self.secrets[credential_id] = encoded
-        self.owners[credential_id] = owner
-
-    def secret(self, credential_id: UUID) -> str | None:
-        return self.secrets.get(credential_id)
-
-    def forget_secret(self, credential_id: UUID) -> None:
-        self.secrets.pop(credential_id, None)
-        self.owners.pop(credential_id, None)
-
-    def put_session(self, token_digest: str, record: SessionRecord) -> None:
-        self.sessions[token_digest] = record
-
-    def session(self, token_digest: str) -> SessionRecord | None:
-        return self.sessions.get(token_digest)
-
-    def forget_sessions(self, session_ids: tuple[UUID, ...]) -> None:
-        for digest, record in list(self.sessions.items()):
-            if record.session_id in session_ids:
-                del self.sessions[digest]
-
-
-@dataclass
-class Clock:
-    at: datetime = T0
-
-    def now(self) -> datetime:
-        self.at += timedelta(seconds=1)
-        return self.at
-
-
 class NoPlaces:
     def locate(self, ip: IPv4Address | IPv6Address) -> str:  # noqa: ARG002 - the port's signature
         return ""
@@ -114,7 +74,7 @@ def setup(policy: SecurityPolicy = POLICY) -> Setup:
             "MAPPER_TOPIC": "infrastructure.mapper:CattrsMapper",
         }
     )
-    clock = Clock()
+    clock = Clock(T0)
     hasher = CountingHasher()
     credentials = MemoryCredentials()
     accounts = Accounts(
