@@ -22,8 +22,8 @@ from infrastructure.imap import (
     ENV_MASTER_USER,
     ImapEndpoint,
     MailStoreError,
-    close,
-    text,
+    as_text,
+    close_connection,
 )
 from infrastructure.passwdfile import (
     PRINTABLE_ASCII,
@@ -213,7 +213,7 @@ class DovecotMailStore:
             try:
                 client.login(login, self._master_password)
             except LoginError as exc:
-                close(client)
+                close_connection(client)
                 if not self.passwd.contains(user):
                     raise _AlreadyDestroyedError from None
                 if attempt < _LOGIN_ATTEMPTS:
@@ -221,13 +221,13 @@ class DovecotMailStore:
                     sleep_until_second_after(time.time())
                     continue
                 msg = (
-                    f"Dovecot refused the master login for {user} ({text(exc)}); check "
+                    f"Dovecot refused the master login for {user} ({as_text(exc)}); check "
                     f"{ENV_MASTER_USER}, {ENV_MASTER_PASSWORD} and that Dovecot reads "
                     f"{self.passwd.path}"
                 )
                 raise MailStoreError(msg) from None
             except BaseException:
-                close(client)
+                close_connection(client)
                 raise
             return client
         raise AssertionError("unreachable")  # pragma: no cover
@@ -269,7 +269,7 @@ def _delete_folders(client: Any, user: str, foreign: tuple[str, ...]) -> int:  #
                 client.delete_folder(name)
                 deleted += 1
             except IMAPClientError as exc:
-                last_error = text(exc)
+                last_error = as_text(exc)
     left = len(_own_folders(client, foreign))
     if left:
         msg = f"cannot delete {left} folder(s) of {user}: {last_error}"
@@ -280,7 +280,7 @@ def _delete_folders(client: Any, user: str, foreign: tuple[str, ...]) -> int:  #
 def _unsubscribe_all(client: Any, foreign: tuple[str, ...]) -> None:  # noqa: ANN401 - imapclient is untyped
     # DELETE leaves the name subscribed; subscriptions name the old folders.
     for _flags, _delimiter, name in client.list_sub_folders():
-        shown = text(name)
+        shown = as_text(name)
         if shown.upper() != _INBOX and not shown.startswith(foreign):
             with contextlib.suppress(IMAPClientError):
                 client.unsubscribe_folder(name)
@@ -307,7 +307,7 @@ def _foreign_prefixes(client: Any) -> tuple[str, ...]:  # noqa: ANN401 - imapcli
         return ()
     namespaces = client.namespace()
     prefixes = [
-        text(prefix)
+        as_text(prefix)
         for group in (namespaces.other, namespaces.shared)
         for prefix, _delimiter in group or ()
     ]
@@ -317,12 +317,12 @@ def _foreign_prefixes(client: Any) -> tuple[str, ...]:  # noqa: ANN401 - imapcli
 def _own_folders(client: Any, foreign: tuple[str, ...]) -> list[Any]:  # noqa: ANN401 - imapclient is untyped
     names = []
     for flags, delimiter, name in client.list_folders():
-        shown = text(name)
+        shown = as_text(name)
         lowered = {flag.lower() for flag in flags}
         if shown.upper() == _INBOX or b"\\nonexistent" in lowered:
             continue
         # A namespace's root ("shared") is listed without its trailing delimiter.
-        if (shown + text(delimiter or "")).startswith(foreign):
+        if (shown + as_text(delimiter or "")).startswith(foreign):
             continue
         names.append(name)
     return names

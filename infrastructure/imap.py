@@ -23,9 +23,9 @@ __all__ = [
     "ENV_URL",
     "ImapEndpoint",
     "MailStoreError",
-    "close",
+    "as_text",
+    "close_connection",
     "imap_login_works",
-    "text",
 ]
 
 DEFAULT_TIMEOUT: Final = 30.0
@@ -133,7 +133,7 @@ def _insecure(query: str) -> bool:
     return insecure
 
 
-def close(client: Any) -> None:  # noqa: ANN401 - imapclient is untyped
+def close_connection(client: Any) -> None:  # noqa: ANN401 - imapclient is untyped
     """Log out, or at least drop the connection: a failed logout must not hide the error."""
     try:
         client.logout()
@@ -142,7 +142,7 @@ def close(client: Any) -> None:  # noqa: ANN401 - imapclient is untyped
             client.shutdown()
 
 
-def text(value: object) -> str:
+def as_text(value: object) -> str:
     """A folder name or server message as text: imapclient hands out bytes or str."""
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
@@ -170,5 +170,5 @@ def imap_login_works(
         msg = f"the login of {user!r} at {endpoint.host}:{endpoint.port} failed: {exc}"
         raise MailStoreError(msg) from exc
     finally:
-        close(client)
+        close_connection(client)
     return True

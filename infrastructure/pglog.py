@@ -72,6 +72,3 @@ class SerialisedPostgresFactory(PostgresFactory):
                 connection.execute(
                     "SELECT pg_advisory_unlock(%s)", (EVENT_SCHEMA_LOCK,)
                 )
-
-
-TOPIC = f"{__name__}:{SerialisedPostgresFactory.__name__}"
