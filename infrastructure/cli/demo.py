@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import secrets
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from application.accounts import LoginRefused, account_key
+from application.accounts import Accounts, LoginRefused, account_key
+from application.bulk import BulkCreation
 from domain.errors import AlreadyExists
 from domain.mailservice import service_id
-from domain.text import printable
+from infrastructure import commandline
 from infrastructure.bootstrap import Engine, open_engine
-from infrastructure.cli import activity_table, entry_json
-from infrastructure.mailcli import directory_table
+from infrastructure.cli.accounts import activity_table, entry_json
+from infrastructure.cli.addresses import directory_table
+from infrastructure.cli.arguments import Subcommands
+from infrastructure.cli.bulkreport import report_text
 from infrastructure.settings import ConfigurationError, Settings
 
 # Documentation address ranges (RFC 5737) with sample places, so the demo shows
@@ -34,6 +37,28 @@ LAPTOP = {"ip": "192.0.2.10", "user_agent": "Firefox 133 on Linux"}
 Say = Callable[[str], None]
 
 
+def register(sub: Subcommands, common: commandline.Parser) -> None:
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="run a realistic scenario on the embedded defaults",
+        epilog="example: mailhost demo --home /tmp/mh",
+    )
+    demo.add_argument("--json", action="store_true", help="print the activity as JSON")
+    demo.add_argument(
+        "--window",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="failed-login alert window for the demo (default 3 s)",
+    )
+    demo.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    return run_demo(home=args.home, window=args.window, as_json=args.json)
+
+
 def run_demo(*, home: str | None, window: float, as_json: bool) -> int:
     folder = Path(home or ".mailhost").absolute()
     env = {"MAILHOST_FAILED_LOGIN_WINDOW": str(window)}
@@ -41,19 +66,19 @@ def run_demo(*, home: str | None, window: float, as_json: bool) -> int:
     places = folder / "demo-places.csv"
     places.write_text(SAMPLE_PLACES, encoding="utf-8")
     env["MAILHOST_GEOIP_CSV"] = str(places)
-    out = sys.stderr if as_json else sys.stdout
 
-    def say(text: str) -> None:
-        print(printable(text), file=out)
+    def tell(text: str) -> None:
+        """The story; on stderr under ``--json``, which keeps stdout for the data."""
+        commandline.say(text, err=as_json)
 
     engine = open_engine(folder, env)
     try:
-        login = _scenario(engine, say, window)
+        login = _scenario(engine, tell, window)
         engine.host.settle()
-        _report(engine, login, say, as_json=as_json)
-        domain = _mail_service(engine, login, say)
-        _responder(engine, domain, say)
-        _where(engine, say)
+        _report(engine, login, tell, as_json=as_json)
+        domain = _mail_service(engine, login, tell)
+        _responder(engine, domain, tell)
+        _where(engine, tell)
     finally:
         engine.close()
     return 0
@@ -125,11 +150,26 @@ def _scenario(engine: Engine, say: Say, window: float) -> str:
     )
     say(f"5. Sign-in from a new phone in Lisbon: alert mail = {travel.alerted}")
 
+    _burst(host.accounts, login, say, window)
+
+    new_password = secrets.token_urlsafe(12)
+    ended = host.accounts.change_password(
+        login, password, new_password, keep_session_token=laptop.session_token
+    )
+    say(
+        f"7. Password changed from the laptop: {len(ended)} other session(s) ended; "
+        f"new demo password (shown once): {new_password}"
+    )
+    return login
+
+
+def _burst(accounts: Accounts, login: str, say: Say, window: float) -> None:
+    """Wrong passwords from many addresses, then a wait for the alert window to close."""
     refused = 0
     started = time.monotonic()
     for i in range(BURST):
         try:
-            host.accounts.login(
+            accounts.login(
                 login,
                 f"guess-{i}",
                 ip=f"203.0.113.{i % 250 + 1}",
@@ -144,22 +184,13 @@ def _scenario(engine: Engine, say: Say, window: float) -> str:
     # The window opened with the first wrong password; wait for it to close.
     time.sleep(max(0.0, window - (time.monotonic() - started)) + 0.2)
 
-    new_password = secrets.token_urlsafe(12)
-    ended = host.accounts.change_password(
-        login, password, new_password, keep_session_token=laptop.session_token
-    )
-    say(
-        f"7. Password changed from the laptop: {len(ended)} other session(s) ended; "
-        f"new demo password (shown once): {new_password}"
-    )
-    return login
-
 
 def _report(engine: Engine, login: str, say: Say, *, as_json: bool) -> None:
     account = engine.host.accounts.get(login)
     entries = engine.host.activity.recent(account.id)
     if as_json:
-        print(json.dumps([entry_json(e) for e in entries], indent=2))
+        # JSON needs no neutralising (json.dumps escapes every control character).
+        commandline.say(json.dumps([entry_json(e) for e in entries], indent=2))
     else:
         say(f"\nRecent activity of {login} (newest first):\n")
         say(activity_table(entries))
@@ -185,8 +216,6 @@ team,redirect,,alice@DOMAIN;bob.smith@DOMAIN
 
 def _mail_service(engine: Engine, login: str, say: Say) -> str:
     """The mail-service part: quota, three ways to create, a CSV import, a deletion."""
-    from application.bulk import BulkCreation  # noqa: PLC0415 - the demo's own import
-
     host = engine.host
     domain = _free_domain(engine)
     say(f"\n8. Mail service {domain} created with 8 address slots.")
@@ -219,7 +248,7 @@ def _mail_service(engine: Engine, login: str, say: Say) -> str:
     data = BAD_ROW_CSV.replace(b"DOMAIN", domain.encode())
     report = bulk.apply(domain, data)
     say(f"12. CSV import of {report.rows} rows refused, nothing created:")
-    for line in report.as_text().splitlines():
+    for line in report_text(report).splitlines():
         say(f"      {line}")
     fixed = bulk.apply(domain, data.replace(b"bad..dots", b"carol"))
     say(
@@ -310,6 +339,12 @@ def _responder(engine: Engine, domain: str, say: Say) -> None:
         f"({decision.reason})"
     )
     host.settle()
+    _replies(engine, ann, say)
+
+
+def _replies(engine: Engine, ann: str, say: Say) -> None:
+    """The responder's read models: its state, and each reply it sent or queued."""
+    responders = engine.host.responders
     status = responders.status(ann)
     if status is not None:
         say(f"\nResponder of {ann} ({status.time_zone}): active = {status.active}")

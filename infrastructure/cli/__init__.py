@@ -1,0 +1,107 @@
+"""The ``mailhost`` command: its parser, its entry point, its exit statuses.
+
+Conventions for every command: ``--home DIR`` (or MAILHOST_HOME), ``--json`` where it
+prints data, bad input on stderr with exit status 2, any other failure exit status 1.
+Every line goes through ``commandline.say``/``emit``: no control character of an input
+or an exception reaches the terminal.
+
+Each module of this package declares one group of commands (``register``) and runs
+them; this one only puts the groups in the order ``mailhost --help`` lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from domain.errors import DomainError
+from domain.text import neutralise
+from infrastructure import respondercli
+from infrastructure.cli import (
+    accounts,
+    addresses,
+    advise,
+    demo,
+    run,
+    sending,
+    services,
+)
+from infrastructure.commandline import Parser, say
+from infrastructure.settings import ConfigurationError
+
+EXAMPLES = """\
+examples:
+  mailhost demo                         run the demo scenario in ./.mailhost
+  mailhost demo --home /tmp/mh          ... with everything under /tmp/mh
+  mailhost org create "Example Co"
+  printf '%s' "$PW" | mailhost user create ann@example.org --org "Example Co" --password-stdin
+  mailhost activity ann@example.org --json
+  mailhost run                          follow the log: projections, job relay
+                                        (and, embedded, the workers) until Ctrl-C
+"""
+
+# Each group adds its commands, in the order ``mailhost --help`` lists them.
+GROUPS = (
+    demo.register,
+    accounts.register,
+    run.register,
+    services.register,
+    addresses.register,
+    sending.register,
+    advise.register,
+    respondercli.register,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # noqa: BLE001 - the last line of defence prints, not a trace
+        return _refusal(e)
+
+
+def _refusal(error: Exception) -> int:
+    """The exit status for ``error`` and its one line on stderr (no traceback).
+
+    Bad input is status 2, whichever layer noticed it: a refusal of the engine, a value
+    a command could not read (a ``ValueError``: a date, a number) or bytes that are not
+    UTF-8. Anything else is status 1, its text neutralised as outside text: it may
+    quote anything. ``say`` keeps every line free of characters a terminal obeys.
+    """
+    match error:
+        case UnicodeError():
+            # Its text would quote bytes of the input, which may be a password.
+            say("mailhost: the input is not valid UTF-8", err=True)
+            return 2
+        case DomainError() | ConfigurationError() | ValueError():
+            say(f"mailhost: {error}", err=True)
+            return 2
+    name = type(error).__name__
+    say(f"mailhost: failed: {name}: {neutralise(str(error), max_length=500)}", err=True)
+    return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = Parser(add_help=False)
+    common.add_argument(
+        "--home", help="engine folder (default: $MAILHOST_HOME or ./.mailhost)"
+    )
+    parser = Parser(
+        prog="mailhost",
+        description="Event-sourced engine for a mail-hosting provider's accounts.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(title="commands", parser_class=Parser)
+    for register in GROUPS:
+        register(sub, common)
+    return parser

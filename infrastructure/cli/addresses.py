@@ -1,0 +1,375 @@
+"""``mailhost address ...``: the addresses of a mail service, one at a time.
+
+Each command opens the engine on ``--home``/the environment, runs one use case as the
+operator, and prints a line (or ``--json``). Passwords are read from standard input,
+never from arguments (which other users of the machine can see in the process list).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from application.creation import CreatedAddress
+from application.ports import Directory
+from domain.errors import InvalidInput
+from domain.invitation import LoginChoice
+from domain.permissions import parse_permissions
+from infrastructure.bootstrap import Engine
+from infrastructure.cli import importcsv
+from infrastructure.cli.arguments import Subcommands
+from infrastructure.commandline import Parser, emit, engine_for, read_password, say
+
+CREATE_EXAMPLES = """\
+examples:
+  mailhost address create info@example.org                 unassigned (ADR-6)
+  mailhost address create ann@example.org --for ann@example.org --for bob@example.org
+  mailhost address create me@example.org --self ann@example.org --password-stdin
+  mailhost address create new@example.org --invite [--send-to x@gmail.example]
+  mailhost address create sales@example.org --redirect a@example.org
+  mailhost address create no-reply@example.org --no-reply"""
+
+
+def register(sub: Subcommands, common: Parser) -> None:
+    address = sub.add_parser("address", help="addresses of a mail service")
+    commands = address.add_subparsers(parser_class=Parser)
+    for declare in (
+        _declare_create,
+        _declare_alias,
+        importcsv.declare,
+        _declare_reinvite,
+        _declare_resync,
+        _declare_delete,
+        _declare_list,
+        _declare_password,
+        _declare_permission,
+    ):
+        declare(commands, common)
+
+
+def _declare_create(commands: Subcommands, common: Parser) -> None:
+    cmd = commands.add_parser(
+        "create",
+        parents=[common],
+        help="create an address",
+        epilog=CREATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmd.add_argument("address", help="LOCAL@DOMAIN")
+    cmd.add_argument(
+        "--for",
+        dest="users",
+        action="append",
+        default=[],
+        metavar="USER",
+        help="a member of the organisation (ADR-4; repeat for several)",
+    )
+    cmd.add_argument(
+        "--self",
+        dest="creator",
+        metavar="USER",
+        help="for that user themself (ADR-3): needs --password-stdin",
+    )
+    cmd.add_argument("--invite", action="store_true", help="invite by mail (ADR-5)")
+    cmd.add_argument("--send-to", help="with --invite: the person's existing address")
+    cmd.add_argument(
+        "--own-login",
+        action="store_true",
+        help="with --invite: the user chooses their login",
+    )
+    cmd.add_argument(
+        "--redirect",
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="a redirection to TARGET (ADR-10; repeat for several)",
+    )
+    cmd.add_argument(
+        "--no-reply", action="store_true", help="a send-only address (ADR-8)"
+    )
+    cmd.add_argument("--signature", help="a signature template of the service")
+    cmd.add_argument(
+        "--responder-template",
+        help="a responder template of the service, saved (ADR-12)",
+    )
+    cmd.add_argument("--password-stdin", action="store_true")
+    cmd.add_argument("--json", action="store_true")
+    cmd.set_defaults(handler=_address_create)
+
+
+def _declare_alias(commands: Subcommands, common: Parser) -> None:
+    cmd = commands.add_parser(
+        "alias",
+        parents=[common],
+        help="add an alias to a mailbox",
+        epilog="example: mailhost address alias ann@example.org anna",
+    )
+    cmd.add_argument("address")
+    cmd.add_argument("alias")
+    cmd.set_defaults(handler=_address_alias)
+
+
+def _declare_reinvite(commands: Subcommands, common: Parser) -> None:
+    cmd = commands.add_parser(
+        "reinvite",
+        parents=[common],
+        help="a new invitation for an address nobody accepted yet (ADR-5)",
+        epilog="example: mailhost address reinvite new@example.org --send-to x@mail.example",
+    )
+    cmd.add_argument("address")
+    cmd.add_argument("--send-to", help="the person's existing address")
+    cmd.add_argument(
+        "--own-login", action="store_true", help="the user chooses their login"
+    )
+    cmd.set_defaults(handler=_address_reinvite)
+
+
+def _declare_resync(commands: Subcommands, common: Parser) -> None:
+    cmd = commands.add_parser(
+        "resync",
+        parents=[common],
+        help="write an address's password hash to the mail store again",
+        epilog="example: mailhost address resync ann@example.org",
+    )
+    cmd.add_argument("address")
+    cmd.set_defaults(handler=_address_resync)
+
+
+def _declare_delete(commands: Subcommands, common: Parser) -> None:
+    cmd = commands.add_parser(
+        "delete",
+        parents=[common],
+        help="delete addresses and their content",
+        epilog="example: mailhost address delete a@example.org b@example.org",
+    )
+    cmd.add_argument("addresses", nargs="+")
+    cmd.add_argument("--json", action="store_true")
+    cmd.set_defaults(handler=_address_delete)
+
+
+def _declare_list(commands: Subcommands, common: Parser) -> None:
+    cmd = commands.add_parser(
+        "list",
+        parents=[common],
+        help="the address directory of a domain",
+        epilog="example: mailhost address list example.org --json",
+    )
+    cmd.add_argument("domain")
+    cmd.add_argument("--json", action="store_true")
+    cmd.set_defaults(handler=_address_list)
+
+
+def _declare_password(commands: Subcommands, common: Parser) -> None:
+    cmd = commands.add_parser(
+        "password",
+        parents=[common],
+        help="set an address password (PWD-1)",
+        epilog="example: mailhost address password ann@example.org --password-stdin",
+    )
+    cmd.add_argument("address")
+    cmd.add_argument("--password-stdin", action="store_true", required=True)
+    cmd.set_defaults(handler=_address_password)
+
+
+def _declare_permission(commands: Subcommands, common: Parser) -> None:
+    cmd = commands.add_parser(
+        "permission",
+        parents=[common],
+        help="grant or withdraw (ORG-3)",
+        epilog="example: mailhost address permission ann@example.org "
+        "bob@example.org change_password deny",
+    )
+    cmd.add_argument("address")
+    cmd.add_argument("user")
+    cmd.add_argument("permission")
+    cmd.add_argument("decision", choices=["allow", "deny", "default"])
+    cmd.set_defaults(handler=_address_permission)
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    if not getattr(args, "password_stdin", False):
+        return None
+    return read_password()
+
+
+def _address_create(args: argparse.Namespace) -> int:
+    ways = [args.users, args.creator, args.invite, args.redirect, args.no_reply]
+    if sum(bool(way) for way in ways) > 1:
+        raise InvalidInput(
+            "choose one of --for, --self, --invite, --redirect, --no-reply"
+        )
+    password = _password(args)
+    with engine_for(args) as e:
+        if args.invite:
+            choice = (
+                LoginChoice.OWN_CHOICE if args.own_login else LoginChoice.THE_ADDRESS
+            )
+            invitation = e.host.addresses.invite(
+                args.address,
+                send_to=args.send_to,
+                login_choice=choice,
+                signature=args.signature,
+            )
+            emit(
+                args,
+                {"address": args.address, "invitation_id": str(invitation)},
+                f"{args.address} created; invitation {invitation} mailed",
+            )
+            return 0
+        created = _create(e, args, password)
+    text = f"{created.address} created"
+    if created.password:
+        text += f"\npassword (shown once): {created.password}"
+    emit(
+        args,
+        {
+            "address": created.address,
+            "mailbox_id": str(created.mailbox_id),
+            "password": created.password,
+        },
+        text,
+    )
+    return 0
+
+
+def _create(
+    e: Engine, args: argparse.Namespace, password: str | None
+) -> CreatedAddress:
+    """The address in the one way the options chose (``--invite`` aside)."""
+    addresses = e.host.addresses
+    if args.creator:
+        if password is None:
+            raise InvalidInput(
+                "--self needs --password-stdin (a strong password, ADR-3)"
+            )
+        return addresses.create_for_self(
+            args.address,
+            password,
+            by=e.host.accounts.get(args.creator).id,
+            responder_template=args.responder_template,
+        )
+    if args.users:
+        return addresses.create_for_users(
+            args.address,
+            args.users,
+            signature=args.signature,
+            responder_template=args.responder_template,
+        )
+    if args.redirect:
+        return addresses.create_redirect(args.address, args.redirect)
+    if args.no_reply:
+        return addresses.create_no_reply(args.address, password=password)
+    return addresses.create_unassigned(
+        args.address,
+        password=password,
+        signature=args.signature,
+        responder_template=args.responder_template,
+    )
+
+
+def _address_alias(args: argparse.Namespace) -> int:
+    with engine_for(args) as e:
+        alias = e.host.addresses.add_alias(args.address, args.alias)
+    say(f"{alias} now delivers to {args.address}")
+    return 0
+
+
+def _address_reinvite(args: argparse.Namespace) -> int:
+    choice = LoginChoice.OWN_CHOICE if args.own_login else LoginChoice.THE_ADDRESS
+    with engine_for(args) as e:
+        invitation = e.host.addresses.reinvite(
+            args.address, send_to=args.send_to, login_choice=choice
+        )
+    say(f"{args.address}: new invitation {invitation} mailed")
+    return 0
+
+
+def _address_resync(args: argparse.Namespace) -> int:
+    with engine_for(args) as e:
+        e.host.addresses.resync_store(args.address)
+    say(f"{args.address}: password hash written to the mail store")
+    return 0
+
+
+def _address_delete(args: argparse.Namespace) -> int:
+    with engine_for(args) as e:
+        deleted = e.host.addresses.delete(args.addresses)
+    emit(args, {"deleted": list(deleted)}, "deleted: " + ", ".join(deleted))
+    return 0
+
+
+def _address_list(args: argparse.Namespace) -> int:
+    with engine_for(args) as e:
+        e.runner.catch_up()
+        service = e.host.services.get(args.domain)
+        directory = e.host.directory.directory(service.domain)
+    if directory is None:
+        raise InvalidInput(f"mail service {args.domain} is not in the directory yet")
+    emit(args, _directory_json(directory), directory_table(directory))
+    return 0
+
+
+def _directory_json(d: Directory) -> dict[str, Any]:
+    return {
+        "domain": d.domain,
+        "display_domain": d.display_domain,
+        "quota": d.quota,
+        "used": d.used,
+        "addresses": [
+            {
+                "address": x.address,
+                "kind": x.kind,
+                "users": list(x.users),
+                "linked": list(x.linked),
+                "permissions": x.permissions,
+                "catch_all": x.catch_all,
+            }
+            for x in d.entries
+        ],
+    }
+
+
+def directory_table(d: Directory) -> str:
+    lines = [f"{d.display_domain}: {d.used} of {d.quota} address slot(s) used", ""]
+    rows = [("address", "kind", "users", "notes")] + [
+        (
+            x.address,
+            x.kind,
+            ", ".join(x.users) or "-",
+            "catch-all" if x.catch_all else "",
+        )
+        for x in d.entries
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def _address_password(args: argparse.Namespace) -> int:
+    password = _password(args) or ""
+    with engine_for(args) as e:
+        kept = e.host.addresses.change_password(args.address, password)
+    say(
+        f"{args.address}: password changed; clients using the old one must be updated "
+        f"({len(kept)} linked mail app(s) keep access)"
+    )
+    return 0
+
+
+def _address_permission(args: argparse.Namespace) -> int:
+    chosen = parse_permissions(args.permission)
+    if len(chosen) != 1:
+        names = ", ".join(p.value for p in chosen)
+        raise InvalidInput(
+            f"permission: name exactly one permission, not {len(chosen)}"
+            + (f" ({names})" if names else "")
+        )
+    (permission,) = chosen
+    allowed = {"allow": True, "deny": False, "default": None}[args.decision]
+    with engine_for(args) as e:
+        e.host.addresses.set_permission(args.address, args.user, permission, allowed)
+    say(f"{args.address}: {permission.value} for {args.user}: {args.decision}")
+    return 0

@@ -1,0 +1,33 @@
+"""``mailhost advise``: what the operator should look at on a domain (ADV-1..4)."""
+
+from __future__ import annotations
+
+import argparse
+
+from infrastructure.cli.arguments import Subcommands
+from infrastructure.commandline import Parser, emit, engine_for
+
+
+def register(sub: Subcommands, common: Parser) -> None:
+    advise = sub.add_parser(
+        "advise",
+        parents=[common],
+        help="advisories (ADV-1..4)",
+        epilog="example: mailhost advise example.org --json",
+    )
+    advise.add_argument("domain")
+    advise.add_argument("--json", action="store_true")
+    advise.set_defaults(handler=_advise)
+
+
+def _advise(args: argparse.Namespace) -> int:
+    with engine_for(args) as e:
+        e.runner.catch_up()
+        found = e.host.advise(args.domain)
+    lines = [f"[{a.rule}] {a.address}: {a.text}" for a in found]
+    emit(
+        args,
+        [{"rule": a.rule, "address": a.address, "text": a.text} for a in found],
+        "\n".join(lines) or f"{args.domain}: nothing to advise",
+    )
+    return 0

@@ -1,0 +1,92 @@
+"""``mailhost address import-csv``: many addresses from one file (ADR-9)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from application.bulk import BulkCreation
+from application.bulkreport import BulkReport
+from application.csvfile import MAX_FILE_BYTES
+from domain.errors import InvalidInput
+from infrastructure.cli.arguments import Subcommands
+from infrastructure.cli.bulkreport import report_json, report_text
+from infrastructure.commandline import Parser, emit, engine_for
+from infrastructure.sealing import AesGcmSealer
+
+
+def declare(commands: Subcommands, common: Parser) -> None:
+    """Added to ``mailhost address`` (its place in that group's list is set there)."""
+    cmd = commands.add_parser(
+        "import-csv",
+        parents=[common],
+        help="create addresses from a CSV (ADR-9)",
+        epilog="example: mailhost address import-csv example.org people.csv --check",
+    )
+    cmd.add_argument("domain")
+    cmd.add_argument("file", type=Path)
+    cmd.add_argument(
+        "--check", action="store_true", help="validate only, create nothing"
+    )
+    cmd.add_argument(
+        "--recover",
+        action="store_true",
+        help="only show the passwords of an earlier run of this file that was "
+        "interrupted after it saved (once), create nothing",
+    )
+    cmd.add_argument("--json", action="store_true")
+    cmd.set_defaults(handler=_address_import)
+
+
+def _address_import(args: argparse.Namespace) -> int:
+    """Create, then print the report, then destroy its sealed copy.
+
+    Killed before the save: nothing was created, run it again. Killed after it: running
+    the same file again prints the passwords of that run from the sealed copy (once).
+    """
+    if args.check and args.recover:
+        raise InvalidInput("choose --check or --recover, not both")
+    data = _read_file(args.file)
+    with engine_for(args) as e:
+        host = e.host
+        bulk = BulkCreation(
+            host.log,
+            host.services,
+            host.addresses.credentials,
+            host.addresses.hasher,
+            host.addresses.store,
+            host.addresses.clock,
+            AesGcmSealer.derived_from(host.addresses.fingerprints),
+        )
+        if args.check:
+            report = bulk.check(args.domain, data)
+        elif args.recover:
+            report = _recovered(bulk, args, data)
+        else:
+            report = bulk.apply(args.domain, data)
+        emit(args, report_json(report), report_text(report).rstrip("\n"))
+        sys.stdout.flush()  # shown (or failed loudly) before the copy is destroyed
+        bulk.acknowledge(report)
+    return 0 if report.ok else 2
+
+
+def _recovered(bulk: BulkCreation, args: argparse.Namespace, data: bytes) -> BulkReport:
+    found = bulk.recover(args.domain, data)
+    if found is None:
+        raise InvalidInput(
+            f"file: no interrupted run of {args.file} on {args.domain} holds "
+            "passwords: it never saved (run it again without --recover), or "
+            "its passwords were shown already (set new ones with address "
+            "password)"
+        )
+    return found
+
+
+def _read_file(path: Path) -> bytes:
+    """At most one byte past the limit: a huge file (or /dev/zero) is not read whole."""
+    try:
+        with path.open("rb") as f:
+            return f.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise InvalidInput(f"file: cannot read {path}: {error.strerror}") from None

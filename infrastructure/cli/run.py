@@ -1,0 +1,31 @@
+"""``mailhost run``: the long-running process that follows the log."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from infrastructure.bootstrap import open_engine
+from infrastructure.cli.arguments import Subcommands
+from infrastructure.commandline import Parser, say
+
+
+def register(sub: Subcommands, common: Parser) -> None:
+    run = sub.add_parser(
+        "run",
+        parents=[common],
+        help="follow the log (projections, job relay; embedded: workers) until stopped",
+        epilog="example: MAILHOST_BROKER_URL=redis://127.0.0.1:6379/0 mailhost run",
+    )
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The engine's own threads do the work; this one only waits for Ctrl-C."""
+    engine = open_engine(args.home)
+    say(f"following the log in {engine.settings.home} (Ctrl-C to stop)", err=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        engine.close()

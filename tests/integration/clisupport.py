@@ -1,0 +1,57 @@
+"""Running ``mailhost`` as an operator does: a real process, its exit status, its text."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+# What a terminal obeys: controls (ESC, BEL, ...), format characters (bidi overrides),
+# line and paragraph separators, lone surrogates.
+TERMINAL_CONTROLS = {"Cc", "Cf", "Zl", "Zp", "Co", "Cn", "Cs"}
+
+
+def controls_in(text: str) -> list[str]:
+    """Characters of ``text`` a terminal would obey, other than line ends."""
+    return [
+        c for c in text if c != "\n" and unicodedata.category(c) in TERMINAL_CONTROLS
+    ]
+
+
+def mailhost(
+    *args: str, stdin: str = "", home: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ}
+    env.pop("MAILHOST_BROKER_URL", None)
+    if home is not None:
+        env["MAILHOST_HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, "-m", "infrastructure.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def mailhost_bytes(
+    *args: str, stdin: bytes, home: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """``mailhost`` fed bytes, whatever they decode to, in the locale of ``env``."""
+    run_env = {**os.environ, "MAILHOST_HOME": str(home), **(env or {})}
+    run_env.pop("MAILHOST_BROKER_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "infrastructure.cli", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=REPO,
+        env=run_env,
+        timeout=120,
+        check=False,
+    )
