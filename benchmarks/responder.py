@@ -48,21 +48,12 @@ from benchmarks._core import (
     ratio,
     scratch_dir,
 )
-from domain.address import identity
-from domain.autoreply import (
-    AutoReply,
-    Check,
-    OriginalMessage,
-    ReplyPlan,
-    record_reply,
-    reply_message_id,
-)
-from domain.responder import (
-    REPLY_INTERVAL,
-    ReplyBudget,
-    ResponderPolicy,
-    hour_bucket,
-)
+from domain.address import EmailAddress, identity
+from domain.autoreply import AutoReply, record_reply
+from domain.incoming import OriginalMessage
+from domain.replyplan import Check, ReplyPlan, reply_message_id
+from domain.responder import ReplyBudget
+from domain.responderpolicy import REPLY_INTERVAL, ResponderPolicy, hour_bucket
 from infrastructure.bootstrap import open_engine
 
 SEED = 20240603
@@ -111,7 +102,7 @@ def _sender(kind: str, index: int) -> str:
 def incoming(sender: str, recipient: str, at: datetime, index: int) -> bytes:
     """An ordinary message from a person, two hops, the address in To."""
     date = format_datetime(at)
-    host = sender.rpartition("@")[2]
+    host = EmailAddress.parse(sender).domain
     return (
         f"Received: from mx.{host} (mx.{host} [192.0.2.{index % 250 + 1}])\r\n"
         f"\tby mx.{DOMAIN} with ESMTPS id {index:08x}; {date}\r\n"

@@ -1,4 +1,8 @@
-"""Auto-responder read models: status per address, and the per-sender reply history."""
+"""Auto-responder read models: status per address, and the per-sender reply history.
+
+They store and return data (a message's :class:`Schedule`, not a sentence about it); how
+a schedule reads on a terminal is the CLI's (:mod:`infrastructure.responderview`).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,9 @@ from eventsourcing.utils import get_topic
 
 from application.ports import MessageStatus, ReplyHistoryEntry, ResponderStatus
 from domain.autoreply import AutoReply
-from domain.responder import (
-    AutoResponder,
-    ResponderMessage,
-    Schedule,
-    next_change,
-    parse_time_zone,
-)
+from domain.responder import AutoResponder
+from domain.respondermessage import ResponderMessage
+from domain.schedule import Schedule, next_change, parse_time_zone
 from projections.storage import Cursor, Database
 
 EVENTS = (
@@ -177,24 +177,6 @@ def _schedule(data: dict[str, object]) -> Schedule:
     )
 
 
-def describe_schedule(schedule: Schedule) -> str:
-    if schedule.is_always:
-        return "always"
-    parts = []
-    if schedule.weekdays:
-        parts.append(",".join(d.value for d in schedule.weekdays))
-    if schedule.start is not None:
-        parts.append(f"from {schedule.start:%Y-%m-%d %H:%M}")
-    if schedule.end is not None:
-        end = (
-            f"{schedule.end:%Y-%m-%d}"
-            if schedule.end_is_date
-            else f"{schedule.end:%Y-%m-%d %H:%M}"
-        )
-        parts.append(f"until {end}" + (" (whole day)" if schedule.end_is_date else ""))
-    return " ".join(parts)
-
-
 class SqlResponderQueries:
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -229,7 +211,7 @@ class SqlResponderQueries:
                     str(data["name"]),
                     data["subject"],
                     active,
-                    describe_schedule(schedule),
+                    schedule,
                     int(data["generation"]),
                 )
             )

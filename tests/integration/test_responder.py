@@ -23,9 +23,9 @@ from uuid import UUID
 import pytest
 
 from domain.address import EmailAddress
-from domain.autoreply import Check, Decision, auto_reply_id, reply_message_id
 from domain.errors import InvalidInput, NotFound, NotPermitted
 from domain.permissions import Permission
+from domain.replyplan import Check, Decision, auto_reply_id, reply_message_id
 from infrastructure.bootstrap import Engine
 from tests.integration.support import ORG, ManualClock, engine, with_user
 from tests.services import ReceivedMessage, SmtpSink
@@ -192,7 +192,7 @@ def test_a_verified_alternative_sender_and_the_messages_own_subject(
         p.read_bytes()
         for p in [*home.glob("events.sqlite*"), *home.glob("views.sqlite*")]
     )
-    digest = world.e.host.responders._code_digest(
+    digest = world.e.host.responders.verification._code_digest(
         INFO, EmailAddress.parse(OFFICE), code
     )
     # rule SEC-6: neither the code nor its digest is in the log or the read models
@@ -1260,7 +1260,7 @@ def test_deliver_reads_a_bounded_message_and_refuses_a_larger_one(
     pipe_home: Path,
 ) -> None:
     # issue 7 item 12: refused by its size after reading one byte more than the limit
-    from application.responders import MAX_MESSAGE_BYTES  # noqa: PLC0415
+    from application.replydelivery import MAX_MESSAGE_BYTES  # noqa: PLC0415
 
     result = mailhost(
         pipe_home,

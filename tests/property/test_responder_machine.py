@@ -31,17 +31,16 @@ from hypothesis.stateful import (
 from domain.address import EmailAddress, identity
 from domain.autoreply import decide, record_reply, window_id_for
 from domain.errors import AlreadyExists, DomainError, InvalidInput
-from domain.responder import (
+from domain.responder import AutoResponder, ReplyBudget, ReplyWindow
+from domain.respondermessage import MessageDraft
+from domain.responderpolicy import (
     REPLY_INTERVAL,
-    AutoResponder,
-    ReplyBudget,
-    ReplyWindow,
     ResponderPolicy,
-    Weekday,
     hour_bucket,
     name_key,
     reply_budget_id,
 )
+from domain.schedule import Weekday
 from tests.strategies import MAPPER, replay, through_mapper
 
 ADDRESS = EmailAddress.parse("alice@example.org")
@@ -176,12 +175,14 @@ class ResponderMachine(RuleBasedStateMachine):
         key = name_key(name)
         if key in self.messages:
             self.refused(
-                lambda: self.responder.save_message(name, body="x", at=self.now),
+                lambda: self.responder.save_message(
+                    MessageDraft(name=name, body="x"), at=self.now
+                ),
                 AlreadyExists,
             )
             return
         self.responder.save_message(
-            name, body=f"{name} body", weekdays=days, at=self.now
+            MessageDraft(name=name, body=f"{name} body", weekdays=days), at=self.now
         )
         self.keep(self.responder)
         self.messages[key] = frozenset(Weekday(d).number for d in days)
@@ -195,7 +196,9 @@ class ResponderMachine(RuleBasedStateMachine):
         # rule RSP-5: an edit keeps the 7-day memory unless the reset is asked for
         key = self.pick(data)
         self.responder.edit_message(
-            key.upper(), body="edited", weekdays=days, reset_memory=reset, at=self.now
+            MessageDraft(name=key.upper(), body="edited", weekdays=days),
+            reset_memory=reset,
+            at=self.now,
         )
         self.keep(self.responder)
         self.messages[key] = frozenset(Weekday(d).number for d in days)

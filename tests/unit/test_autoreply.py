@@ -25,31 +25,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.address import EmailAddress
-from domain.autoreply import (
-    CHECKS,
-    Check,
-    Decision,
+from domain.autoreply import decide, record_reply, window_id_for
+from domain.errors import NotPermitted
+from domain.incoming import (
     Headers,
     HeaderSource,
     OriginalMessage,
-    ReplyPlan,
-    compose_reply,
-    decide,
     header_block,
-    record_reply,
-    reply_references,
-    reply_subject,
     summarise,
-    system_sender,
-    window_id_for,
 )
-from domain.errors import NotPermitted
-from domain.responder import (
-    REPLY_INTERVAL,
-    AutoResponder,
-    ResponderConfig,
-    ResponderPolicy,
-)
+from domain.replychecks import CHECKS
+from domain.replymail import compose_reply, reply_references, reply_subject
+from domain.replyplan import Check, Decision, ReplyPlan
+from domain.responder import AutoResponder
+from domain.respondermessage import MessageDraft, ResponderConfig
+from domain.responderpolicy import REPLY_INTERVAL, ResponderPolicy
+from domain.senders import system_sender
 
 T0 = datetime(2024, 7, 3, 10, 0, tzinfo=UTC)  # a Wednesday, 12:00 in Zurich
 ADDRESS = "alice@example.org"
@@ -73,11 +64,13 @@ def responder(
         at=T0 - timedelta(days=30),
     )
     r.save_message(
-        "Holidays",
-        body="I am away until August.",
-        weekdays=weekdays,
-        end=end,
-        exclusions=exclusions,
+        MessageDraft(
+            name="Holidays",
+            body="I am away until August.",
+            weekdays=weekdays,
+            end=end,
+            exclusions=exclusions,
+        ),
         at=T0 - timedelta(days=30),
     )
     r.activate("Holidays", at=T0 - timedelta(days=30))
@@ -858,7 +851,10 @@ def test_the_message_subject_and_verified_sender_are_used() -> None:
     team = EmailAddress.parse("team@example.org")
     r.request_sender_verification(team, uuid4(), at=T0, policy=POLICY)
     assert r.confirm_sender(team, code_matches=True, at=T0)
-    r.save_message("Away", body="Away", subject="Out of office", sender=team, at=T0)
+    r.save_message(
+        MessageDraft(name="Away", body="Away", subject="Out of office", sender=team),
+        at=T0,
+    )
     r.activate("Away", at=T0)
     plan = plan_for(*ORDINARY, f"To: {ADDRESS}", config=r.config())
     m = compose_reply(plan, date=T0).message
@@ -974,7 +970,9 @@ def test_the_message_id_is_derived_from_the_decision() -> None:
 
 def test_a_non_ascii_body_and_address_are_sent_as_utf8() -> None:
     r = responder()
-    r.edit_message("Holidays", body="Je suis en congé — à bientôt", at=T0)
+    r.edit_message(
+        MessageDraft(name="Holidays", body="Je suis en congé — à bientôt"), at=T0
+    )
     plan = plan_for(
         *ORDINARY, f"To: {ADDRESS}", sender="zoë@other.org", config=r.config()
     )
@@ -1181,7 +1179,7 @@ def test_strasse_and_strasse_with_eszett_get_separate_reply_windows() -> None:
 
 def test_ascii_senders_keep_the_window_ids_of_case_folded_keys() -> None:
     # rule RSP-4: a window recorded before the change still counts for its sender
-    from domain.responder import reply_window_id  # noqa: PLC0415 - only here
+    from domain.responderpolicy import reply_window_id  # noqa: PLC0415 - only here
 
     decision = deliver(raw(*ORDINARY, f"To: {ADDRESS}"), sender="Bob.Smith@Other.ORG")
     assert decision.plan is not None

@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 
 from application.ports import MessageStatus, ReplyHistoryEntry, ResponderStatus
-from domain.autoreply import Check, Decision
 from domain.errors import InvalidInput
-from infrastructure import respondercli
+from domain.replyplan import Check, Decision
+from domain.schedule import Schedule
+from infrastructure import delivercli, respondercli
 
 
 class Stdin:
@@ -52,8 +53,8 @@ REPLY = Decision(reply=True, check=Check.REPLY, reason="RSP-4: reply")
 
 def run(monkeypatch: pytest.MonkeyPatch, engine: FakeEngine, size: int = 10) -> int:
     monkeypatch.setattr("sys.stdin", Stdin(size))
-    monkeypatch.setattr(respondercli, "open_engine", lambda *_a, **_k: engine)
-    return respondercli._deliver(ARGS)
+    monkeypatch.setattr(delivercli, "open_engine", lambda *_a, **_k: engine)
+    return delivercli._deliver(ARGS)
 
 
 def test_stdin_is_read_only_one_byte_past_the_limit(
@@ -66,7 +67,7 @@ def test_stdin_is_read_only_one_byte_past_the_limit(
         seen.append(len(raw))
         raise InvalidInput("the message is larger than the limit")
 
-    monkeypatch.setattr(respondercli, "MAX_MESSAGE_BYTES", 1000)
+    monkeypatch.setattr(delivercli, "MAX_MESSAGE_BYTES", 1000)
     with pytest.raises(InvalidInput):
         run(monkeypatch, FakeEngine(deliver), size=50_000)
     assert seen == [1001]
@@ -96,7 +97,7 @@ def test_nothing_decided_exits_75_and_bad_input_is_raised_for_status_2(
         raise ConnectionError("the store is unreachable")
 
     engine = FakeEngine(down)
-    assert run(monkeypatch, engine) == respondercli.EX_TEMPFAIL == 75
+    assert run(monkeypatch, engine) == delivercli.EX_TEMPFAIL == 75
     out, err = capsys.readouterr()
     assert out == ""
     assert err.startswith("mailhost: temporary failure, nothing decided")
@@ -112,7 +113,7 @@ def test_nothing_decided_exits_75_and_bad_input_is_raised_for_status_2(
 def test_received_at_at_the_calendar_edge_is_bad_input() -> None:
     # issue 7 item 15: 0001-01-01T00:00+01:00 has no UTC instant
     with pytest.raises(InvalidInput, match=r"--received-at .*range"):
-        respondercli._received_at("0001-01-01T00:00:00+01:00")
+        delivercli._received_at("0001-01-01T00:00:00+01:00")
 
 
 def _show(
@@ -123,7 +124,7 @@ def _show(
         "UTC",
         name,
         None,
-        (MessageStatus(name, None, active=True, schedule="always", generation=1),),
+        (MessageStatus(name, None, active=True, schedule=Schedule(), generation=1),),
     )
     responders = SimpleNamespace(
         status=lambda _address: status, history=lambda _address, _limit: history
@@ -168,8 +169,8 @@ def test_nothing_decided_is_said_on_stderr_without_control_characters(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # issue 7 item 2: the error text may quote outside input
-    status = respondercli._not_decided(OSError("down \x1b[2J\x07 at \u202eevil"))
-    assert status == respondercli.EX_TEMPFAIL
+    status = delivercli._not_decided(OSError("down \x1b[2J\x07 at \u202eevil"))
+    assert status == delivercli.EX_TEMPFAIL
     out, err = capsys.readouterr()
     assert out == ""
     assert err.startswith("mailhost: temporary failure, nothing decided: OSError")

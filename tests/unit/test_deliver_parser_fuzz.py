@@ -16,10 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain import autoreply
+from domain import incoming
 from domain.address import EmailAddress
-from domain.autoreply import Headers, compose_reply, decide, header_block
-from domain.responder import AutoResponder, ResponderConfig, ResponderPolicy
+from domain.autoreply import decide
+from domain.incoming import Headers, header_block
+from domain.replymail import compose_reply
+from domain.responder import AutoResponder
+from domain.respondermessage import MessageDraft, ResponderConfig
+from domain.responderpolicy import ResponderPolicy
 
 T0 = datetime(2024, 7, 3, 10, 0, tzinfo=UTC)
 ADDRESS = "alice@example.org"
@@ -32,7 +36,7 @@ def _config() -> ResponderConfig:
     r = AutoResponder.provision(
         EmailAddress.parse(ADDRESS), time_zone="Europe/Zurich", at=T0 - timedelta(1)
     )
-    r.save_message("Away", body="Away.", at=T0 - timedelta(1))
+    r.save_message(MessageDraft(name="Away", body="Away."), at=T0 - timedelta(1))
     r.activate("Away", at=T0 - timedelta(1))
     return r.config()
 
@@ -188,7 +192,7 @@ def test_structured_parsing_is_bounded_and_addresses_still_found(
         parsed.append(len(value))
         return REGISTRY(name, value)
 
-    monkeypatch.setattr(autoreply, "_REGISTRY", counting)
+    monkeypatch.setattr(incoming, "_REGISTRY", counting)
     headers = header_block(head + b"\r\n\r\nbody")
     assert headers.oversized is None
     decision = decide(
@@ -201,8 +205,8 @@ def test_structured_parsing_is_bounded_and_addresses_still_found(
         budget_used=0,
         policy=POLICY,
     )
-    assert all(n <= autoreply.MAX_PARSED_FIELD for n in parsed)
-    overhead = autoreply.PARSE_OVERHEAD
-    assert sum(n + overhead for n in parsed) <= autoreply.MAX_PARSED_TOTAL
+    assert all(n <= incoming.MAX_PARSED_FIELD for n in parsed)
+    overhead = incoming.PARSE_OVERHEAD
+    assert sum(n + overhead for n in parsed) <= incoming.MAX_PARSED_TOTAL
     if b"From" not in head:
         assert decision.reply, decision

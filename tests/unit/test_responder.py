@@ -31,23 +31,17 @@ from domain.errors import (
     NotFound,
     NotPermitted,
 )
-from domain.responder import (
+from domain.responder import AutoResponder, ReplyBudget, ReplyWindow
+from domain.respondermessage import MessageDraft, ResponderMessage, parse_exclusion
+from domain.responderpolicy import (
     REPLY_INTERVAL,
-    AutoResponder,
-    ReplyBudget,
-    ReplyWindow,
-    ResponderMessage,
     ResponderPolicy,
-    Schedule,
-    Weekday,
     hour_bucket,
-    instant,
-    parse_exclusion,
-    parse_time_zone,
     reply_budget_id,
     reply_window_id,
     responder_id,
 )
+from domain.schedule import Schedule, Weekday, instant, parse_time_zone
 from infrastructure.mapper import CattrsMapper
 from tests.strategies import (
     MAPPER,
@@ -76,7 +70,7 @@ def provision(zone: str = "Europe/Zurich") -> AutoResponder:
 def with_messages(*names: str) -> AutoResponder:
     responder = provision()
     for name in names:
-        responder.save_message(name, body=f"{name} body", at=T0)
+        responder.save_message(MessageDraft(name=name, body=f"{name} body"), at=T0)
     return responder
 
 
@@ -129,7 +123,9 @@ def test_a_time_zone_must_be_an_iana_name(zone: str) -> None:
 def test_the_zone_can_change_and_schedules_keep_their_wall_times() -> None:
     # rule RSP-6
     responder = provision("Europe/Zurich")
-    responder.save_message("Away", body="away", start=wall(2024, 7, 1, 9), at=T0)
+    responder.save_message(
+        MessageDraft(name="Away", body="away", start=wall(2024, 7, 1, 9)), at=T0
+    )
     responder.change_time_zone("America/New_York", at=T0)
     assert responder.time_zone == "America/New_York"
     start = responder.message("away").schedule.start_at(responder.zone)
@@ -151,7 +147,9 @@ def test_several_messages_are_saved_and_names_are_unique_ignoring_case() -> None
     assert responder.active is None
     refused(
         responder,
-        lambda: responder.save_message(" HOLIDAYS ", body="again", at=T0),
+        lambda: responder.save_message(
+            MessageDraft(name=" HOLIDAYS ", body="again"), at=T0
+        ),
         AlreadyExists,
     )
     assert responder.message("holidays").name == "Holidays"
@@ -217,7 +215,10 @@ def test_message_fields_are_validated(field: str, value: str) -> None:
     refused(
         responder,
         lambda: responder.save_message(
-            fields["name"], body=fields["body"], subject=fields["subject"], at=T0
+            MessageDraft(
+                name=fields["name"], body=fields["body"], subject=fields["subject"]
+            ),
+            at=T0,
         ),
         InvalidInput,
     )
@@ -226,7 +227,10 @@ def test_message_fields_are_validated(field: str, value: str) -> None:
 def test_names_and_subjects_are_normalised_and_bodies_keep_their_lines() -> None:
     responder = provision()
     message = responder.save_message(
-        "  Summer   break ", body="Back on\r\nMonday.\rBye", subject="  Away  ", at=T0
+        MessageDraft(
+            name="  Summer   break ", body="Back on\r\nMonday.\rBye", subject="  Away  "
+        ),
+        at=T0,
     )
     assert message.name == "Summer break"
     assert message.key == "summer break"
@@ -257,19 +261,23 @@ def test_a_line_break_in_a_name_or_subject_is_refused_not_folded(
     fields["name" if field == "message name" else "subject"] = value
     with pytest.raises(InvalidInput, match=field):
         responder.save_message(
-            fields["name"], body="x", subject=fields["subject"], at=T0
+            MessageDraft(name=fields["name"], body="x", subject=fields["subject"]),
+            at=T0,
         )
     refused(
         responder,
         lambda: responder.save_message(
-            fields["name"], body="x", subject=fields["subject"], at=T0
+            MessageDraft(name=fields["name"], body="x", subject=fields["subject"]),
+            at=T0,
         ),
         InvalidInput,
     )
     if field == "subject":
         refused(
             responder,
-            lambda: responder.edit_message("Saved", body="x", subject=value, at=T0),
+            lambda: responder.edit_message(
+                MessageDraft(name="Saved", body="x", subject=value), at=T0
+            ),
             InvalidInput,
         )
     else:
@@ -277,7 +285,7 @@ def test_a_line_break_in_a_name_or_subject_is_refused_not_folded(
         refused(
             responder,
             lambda: responder.edit_message(
-                value.replace("Away", "Saved"), body="x", at=T0
+                MessageDraft(name=value.replace("Away", "Saved"), body="x"), at=T0
             ),
             InvalidInput,
         )
@@ -287,9 +295,11 @@ def test_exclusions_are_validated_normalised_and_matched_ignoring_case() -> None
     # rule RSP-2: exclusions are addresses or @domain.xyz for a whole domain
     responder = provision()
     message = responder.save_message(
-        "Away",
-        body="away",
-        exclusions=["Boss@Company.COM", "@Partner.CH", "@partner.ch", " x@y.org "],
+        MessageDraft(
+            name="Away",
+            body="away",
+            exclusions=["Boss@Company.COM", "@Partner.CH", "@partner.ch", " x@y.org "],
+        ),
         at=T0,
     )
     assert message.exclusions == ("@partner.ch", "boss@company.com", "x@y.org")
@@ -309,7 +319,9 @@ def test_a_malformed_exclusion_is_refused(entry: str) -> None:
     responder = provision()
     refused(
         responder,
-        lambda: responder.save_message("Away", body="away", exclusions=[entry], at=T0),
+        lambda: responder.save_message(
+            MessageDraft(name="Away", body="away", exclusions=[entry]), at=T0
+        ),
         InvalidInput,
     )
 
@@ -323,11 +335,13 @@ def test_editing_keeps_the_memory_unless_asked_and_reset_starts_a_new_generation
     # rule RSP-5: the memory is reset only on request; an edit alone keeps it
     responder = with_messages("Away")
     first = responder.message("away").generation
-    edited = responder.edit_message("AWAY", body="new text", at=T0)
+    edited = responder.edit_message(MessageDraft(name="AWAY", body="new text"), at=T0)
     assert edited.generation == first
     assert edited.body == "new text"
     assert edited.name == "Away"
-    again = responder.edit_message("away", body="newer", reset_memory=True, at=T0)
+    again = responder.edit_message(
+        MessageDraft(name="away", body="newer"), reset_memory=True, at=T0
+    )
     assert again.generation > first
     generation = responder.reset_memory("away", at=T0)
     assert generation > again.generation
@@ -339,7 +353,7 @@ def test_an_edit_keeps_the_message_active() -> None:
     # rule RSP-1
     responder = with_messages("Away")
     responder.activate("Away", at=T0)
-    responder.edit_message("Away", body="changed", at=T0)
+    responder.edit_message(MessageDraft(name="Away", body="changed"), at=T0)
     assert responder.active == "away"
     active = responder.active_message
     assert active is not None
@@ -351,13 +365,16 @@ def test_a_message_saved_again_after_deletion_does_not_inherit_the_old_memory() 
     responder = with_messages("Away")
     old = responder.message("Away").generation
     responder.delete_message("Away", at=T0)
-    assert responder.save_message("away", body="x", at=T0).generation > old
+    assert (
+        responder.save_message(MessageDraft(name="away", body="x"), at=T0).generation
+        > old
+    )
 
 
 def test_every_generation_is_new_across_messages() -> None:
     responder = with_messages("A", "B", "C")
     responder.reset_memory("B", at=T0)
-    responder.edit_message("A", body="x", reset_memory=True, at=T0)
+    responder.edit_message(MessageDraft(name="A", body="x"), reset_memory=True, at=T0)
     generations = [m.generation for m in responder.messages.values()]
     assert len(set(generations)) == len(generations)
 
@@ -372,17 +389,23 @@ def test_an_alternative_sender_must_be_verified_before_use() -> None:
     responder = provision()
     refused(
         responder,
-        lambda: responder.save_message("Away", body="x", sender=ALT, at=T0),
+        lambda: responder.save_message(
+            MessageDraft(name="Away", body="x", sender=ALT), at=T0
+        ),
         NotPermitted,
     )
     responder.request_sender_verification(ALT, CODE, at=T0, policy=POLICY)
     refused(
         responder,
-        lambda: responder.save_message("Away", body="x", sender=ALT, at=T0),
+        lambda: responder.save_message(
+            MessageDraft(name="Away", body="x", sender=ALT), at=T0
+        ),
         NotPermitted,
     )
     assert responder.confirm_sender(ALT, code_matches=True, at=T0 + timedelta(hours=1))
-    message = responder.save_message("Away", body="x", sender="TEAM@example.org", at=T0)
+    message = responder.save_message(
+        MessageDraft(name="Away", body="x", sender="TEAM@example.org"), at=T0
+    )
     assert message.sender == "TEAM@example.org"
     assert "team@example.org" in responder.verified_senders
     assert not responder.pending_senders
@@ -392,7 +415,7 @@ def test_the_address_itself_needs_no_verification_and_is_stored_as_none() -> Non
     responder = provision()
     assert (
         responder.save_message(
-            "Away", body="x", sender="Alice@Example.org", at=T0
+            MessageDraft(name="Away", body="x", sender="Alice@Example.org"), at=T0
         ).sender
         is None
     )
@@ -454,12 +477,14 @@ def test_alternative_senders_are_told_apart_by_identity_not_case_folding() -> No
     )
     assert responder.confirm_sender(eszett, code_matches=True, at=T0)
     assert responder.verified_senders == {"straße@example.net"}
-    saved = responder.save_message("Away", body="x", sender="STRAßE@example.net", at=T0)
+    saved = responder.save_message(
+        MessageDraft(name="Away", body="x", sender="STRAßE@example.net"), at=T0
+    )
     assert saved.sender == "STRAßE@example.net"
     refused(
         responder,
         lambda: responder.save_message(
-            "Other", body="x", sender="strasse@example.net", at=T0
+            MessageDraft(name="Other", body="x", sender="strasse@example.net"), at=T0
         ),
         NotPermitted,
     )
@@ -473,9 +498,11 @@ def test_alternative_senders_are_told_apart_by_identity_not_case_folding() -> No
 def test_exclusions_are_kept_by_identity() -> None:
     # rule RSP-2: an excluded straße@ is not an excluded strasse@
     message = provision().save_message(
-        "Away",
-        body="x",
-        exclusions=["Straße@Example.NET", "\u017fupport@example.net", "Bob@X.org"],
+        MessageDraft(
+            name="Away",
+            body="x",
+            exclusions=["Straße@Example.NET", "\u017fupport@example.net", "Bob@X.org"],
+        ),
         at=T0,
     )
     assert message.exclusions == (
@@ -511,7 +538,7 @@ def test_a_name_with_control_characters_is_refused_by_every_look_up(name: str) -
         lambda: responder.activate(name, at=T0),
         lambda: responder.reset_memory(name, at=T0),
         lambda: responder.delete_message(name, at=T0),
-        lambda: responder.edit_message(name, body="x", at=T0),
+        lambda: responder.edit_message(MessageDraft(name=name, body="x"), at=T0),
     ):
         with pytest.raises(InvalidInput, match="message name"):
             command()
@@ -1104,20 +1131,26 @@ def _busy_responder() -> AutoResponder:
         EmailAddress.parse("other@example.org"), code_matches=False, at=T0
     )
     responder.save_message(
-        "Holidays",
-        body="Away until August.",
-        subject="Away",
-        weekdays=["mon", "tue"],
-        start=wall(2024, 7, 1, 8),
-        end=date(2024, 8, 15),
-        sender=ALT,
-        exclusions=["boss@company.com", "@partner.ch"],
+        MessageDraft(
+            name="Holidays",
+            body="Away until August.",
+            subject="Away",
+            weekdays=["mon", "tue"],
+            start=wall(2024, 7, 1, 8),
+            end=date(2024, 8, 15),
+            sender=ALT,
+            exclusions=["boss@company.com", "@partner.ch"],
+        ),
         at=T0,
     )
-    responder.save_message("Conference", body="At a conference.", at=T0)
+    responder.save_message(
+        MessageDraft(name="Conference", body="At a conference."), at=T0
+    )
     responder.activate("Holidays", at=T0)
     responder.reset_memory("Conference", at=T0)
-    responder.edit_message("Conference", body="Still there.", reset_memory=True, at=T0)
+    responder.edit_message(
+        MessageDraft(name="Conference", body="Still there."), reset_memory=True, at=T0
+    )
     responder.change_time_zone("Pacific/Chatham", at=T0)
     return responder
 
@@ -1144,15 +1177,15 @@ def test_a_refused_command_stores_nothing() -> None:
     responder = _busy_responder()
     responder.collect_events()
     for command in (
-        lambda: responder.save_message("holidays", body="x", at=T0),
-        lambda: responder.edit_message("missing", body="x", at=T0),
+        lambda: responder.save_message(MessageDraft(name="holidays", body="x"), at=T0),
+        lambda: responder.edit_message(MessageDraft(name="missing", body="x"), at=T0),
         lambda: responder.activate("holidays", at=T0),
         lambda: responder.reset_memory("missing", at=T0),
         lambda: responder.save_message(
-            "New", body="x", sender="nobody@example.org", at=T0
+            MessageDraft(name="New", body="x", sender="nobody@example.org"), at=T0
         ),
         lambda: responder.save_message(
-            "New", body="x", at=wall(2024, 1, 1)
+            MessageDraft(name="New", body="x"), at=wall(2024, 1, 1)
         ),  # naive: refused
     ):
         with pytest.raises(DomainError):
@@ -1181,15 +1214,23 @@ def test_schedule_bounds_outside_sane_years_are_refused_at_save(
     responder = provision("America/New_York")
     with pytest.raises(InvalidInput, match=f"schedule {bound} .*1970..2100"):
         responder.save_message(
-            "Far",
-            body="x",
-            start=value if bound == "start" else None,
-            end=value if bound == "end" else None,
+            MessageDraft(
+                name="Far",
+                body="x",
+                start=value if bound == "start" else None,
+                end=value if bound == "end" else None,
+            ),
             at=T0,
         )
     assert not responder.messages
     kept = responder.save_message(
-        "Long", body="x", start=date(1970, 1, 1), end=wall(2100, 12, 31, 23, 59), at=T0
+        MessageDraft(
+            name="Long",
+            body="x",
+            start=date(1970, 1, 1),
+            end=wall(2100, 12, 31, 23, 59),
+        ),
+        at=T0,
     )
     assert kept.schedule.end == wall(2100, 12, 31, 23, 59)
 
@@ -1211,7 +1252,7 @@ def test_a_stored_schedule_at_the_calendar_edge_never_overflows(
     schedule: Schedule, zone: str
 ) -> None:
     # rule RSP-6: issue 7 item 5; stored before bounds existed, read in any zone
-    from domain.responder import next_change  # noqa: PLC0415
+    from domain.schedule import next_change  # noqa: PLC0415
 
     tz = ZoneInfo(zone)
     at = datetime(2026, 3, 3, 9, tzinfo=UTC)  # a Monday or Tuesday in every zone
@@ -1247,11 +1288,15 @@ def test_separators_and_controls_in_a_subject_or_name_are_refused(
     name, subject = (value, None) if field == "message name" else ("Away", value)
     refused(
         responder,
-        lambda: responder.save_message(name, body="x", subject=subject, at=T0),
+        lambda: responder.save_message(
+            MessageDraft(name=name, body="x", subject=subject), at=T0
+        ),
         InvalidInput,
     )
     with pytest.raises(InvalidInput, match=f"^{field} contains a control character"):
-        responder.save_message(name, body="x", subject=subject, at=T0)
+        responder.save_message(
+            MessageDraft(name=name, body="x", subject=subject), at=T0
+        )
 
 
 def test_verification_mails_are_limited_per_address_per_hour_and_day() -> None:
