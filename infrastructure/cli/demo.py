@@ -1,4 +1,4 @@
-"""``mailhost demo``: the account-security slice, as a new user would try it."""
+"""``mailhost demo``: accounts, a mail service and a responder, as a new user would try them."""
 
 from __future__ import annotations
 

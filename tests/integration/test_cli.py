@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from infrastructure.cli import _parser, accounts, main
 from tests.integration.clisupport import REPO, controls_in, mailhost
 
 
@@ -44,8 +45,6 @@ def test_bad_configuration_exits_2(tmp_path: Path) -> None:
 def test_every_command_has_help_with_an_example(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from infrastructure.cli import _parser, main  # noqa: PLC0415
-
     def leaves(
         parser: argparse.ArgumentParser, path: tuple[str, ...]
     ) -> list[tuple[str, ...]]:
@@ -87,14 +86,11 @@ def test_a_failure_prints_one_line_without_control_characters(
     shown: str,
 ) -> None:
     # issue 7 item 15: bad input exits 2; the exit-1 message cannot drive the terminal
-    from infrastructure import cli  # noqa: PLC0415
-    from infrastructure.cli import accounts  # noqa: PLC0415
-
     def fail(_: argparse.Namespace) -> int:
         raise error
 
     monkeypatch.setattr(accounts, "_org_create", fail)
-    assert cli.main(["org", "create", "X"]) == status
+    assert main(["org", "create", "X"]) == status
     captured = capsys.readouterr()
     assert captured.out == ""
     assert shown in captured.err
@@ -107,8 +103,6 @@ def test_a_failure_prints_one_line_without_control_characters(
 def test_a_usage_error_does_not_echo_control_characters(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from infrastructure.cli import main  # noqa: PLC0415
-
     with pytest.raises(SystemExit) as exited:
         main(["org", "create", "X", "--\x1b]0;owned\x07"])
     assert exited.value.code == 2

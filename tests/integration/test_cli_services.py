@@ -8,11 +8,9 @@ from pathlib import Path
 from tests.integration.clisupport import controls_in, mailhost, mailhost_bytes
 
 
-def test_a_signature_template_that_could_never_be_applied_is_refused_when_saved(
-    tmp_path: Path,
-) -> None:
-    # rule ADR-12, issue 7 item 11: was saved, then `--apply` exited 2 for ever after
-    assert mailhost("org", "create", "Example Co", home=tmp_path).returncode == 0
+def found_service(home: Path) -> None:
+    """Example Co, and its mail service example.org with three address slots."""
+    assert mailhost("org", "create", "Example Co", home=home).returncode == 0
     service = mailhost(
         "service",
         "create",
@@ -21,9 +19,16 @@ def test_a_signature_template_that_could_never_be_applied_is_refused_when_saved(
         "Example Co",
         "--quota",
         "3",
-        home=tmp_path,
+        home=home,
     )
     assert service.returncode == 0, service.stderr
+
+
+def test_a_signature_template_that_could_never_be_applied_is_refused_when_saved(
+    tmp_path: Path,
+) -> None:
+    # rule ADR-12, issue 7 item 11: was saved, then `--apply` exited 2 for ever after
+    found_service(tmp_path)
     address = mailhost("address", "create", "info@example.org", home=tmp_path)
     assert address.returncode == 0, address.stderr
     for text in (b"Example Co\x00", b"Example Co \x1b[31m", b"Example Co \xff"):
@@ -61,18 +66,7 @@ def test_a_responder_template_subject_longer_than_a_message_subject_is_refused(
     tmp_path: Path,
 ) -> None:
     # rule ADR-12: the responder message it becomes allows 200 characters
-    assert mailhost("org", "create", "Example Co", home=tmp_path).returncode == 0
-    service = mailhost(
-        "service",
-        "create",
-        "example.org",
-        "--org",
-        "Example Co",
-        "--quota",
-        "3",
-        home=tmp_path,
-    )
-    assert service.returncode == 0, service.stderr
+    found_service(tmp_path)
     refused = mailhost(
         "responder",
         "template",
