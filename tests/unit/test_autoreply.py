@@ -1,158 +1,40 @@
-"""The delivery decision (RSP-4, RSP-6, RSP-7) and the reply (RSP-8).
+"""The delivery decision (RSP-4, RSP-6, RSP-7) and the record of a reply.
 
 A table of real-world messages that must not be answered, each with the rule that
-refuses it, and ordinary ones that must be; every row is read in the three forms the
-application may hand over (a parsed ``EmailMessage``, a legacy ``compat32`` ``Message``,
-a mapping of raw fields) and in the one ``deliver`` reads from the wire
-(:func:`header_block`). Then the order of the checks, the window, the cap, and the
-reply itself.
+refuses it, and ordinary ones that must be; every row is read in every form of
+:data:`tests.unit.autoreply_support.FORMS`. Then the order of the checks, the window and
+the cap.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from email import message_from_bytes, message_from_string, policy
-from email import policy as email_policy
-from email.message import EmailMessage, Message
-from uuid import uuid4
 
 import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.address import EmailAddress
 from domain.autoreply import decide, record_reply, window_id_for
 from domain.errors import NotPermitted
-from domain.incoming import (
-    Headers,
-    HeaderSource,
-    OriginalMessage,
-    header_block,
-    summarise,
-)
 from domain.replychecks import CHECKS
-from domain.replymail import compose_reply, reply_references, reply_subject
-from domain.replyplan import Check, Decision, ReplyPlan
-from domain.responder import AutoResponder
-from domain.respondermessage import MessageDraft, ResponderConfig
+from domain.replyplan import Check, Decision
 from domain.responderpolicy import REPLY_INTERVAL, ResponderPolicy
-from domain.senders import system_sender
-
-T0 = datetime(2024, 7, 3, 10, 0, tzinfo=UTC)  # a Wednesday, 12:00 in Zurich
-ADDRESS = "alice@example.org"
-POLICY = ResponderPolicy()
-
-
-def wall(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    """A wall-clock time of the mailbox zone: naive on purpose (RSP-6)."""
-    return datetime(year, month, day, hour, minute)  # noqa: DTZ001 - a wall-clock time
-
-
-def responder(
-    *,
-    weekdays: tuple[str, ...] = (),
-    end: date | datetime | None = None,
-    exclusions: tuple[str, ...] = (),
-) -> AutoResponder:
-    r = AutoResponder.provision(
-        EmailAddress.parse(ADDRESS),
-        time_zone="Europe/Zurich",
-        at=T0 - timedelta(days=30),
-    )
-    r.save_message(
-        MessageDraft(
-            name="Holidays",
-            body="I am away until August.",
-            weekdays=weekdays,
-            end=end,
-            exclusions=exclusions,
-        ),
-        at=T0 - timedelta(days=30),
-    )
-    r.activate("Holidays", at=T0 - timedelta(days=30))
-    return r
-
-
-CONFIG = responder(exclusions=("boss@company.com", "@partner.ch")).config()
-
-
-def raw(*fields: str, body: str = "Hello Alice.") -> str:
-    return "\r\n".join(fields) + "\r\n\r\n" + body + "\r\n"
-
-
-ORDINARY = (
-    "Received: from mx.other.org by mx.example.org; Wed, 3 Jul 2024 09:59:58 +0000",
-    "From: Bob <bob@other.org>",
-    "Subject: Lunch?",
-    "Message-ID: <lunch-1@other.org>",
-    "Date: Wed, 3 Jul 2024 11:59:00 +0200",
+from tests.unit.autoreply_support import (
+    ADDRESS,
+    CONFIG,
+    FORMS,
+    ORDINARY,
+    POLICY,
+    T0,
+    as_email_message,
+    deliver,
+    raw,
+    responder,
+    wall,
 )
-
-
-def as_email_message(text: str) -> EmailMessage:
-    parsed = message_from_bytes(text.encode("utf-8"), policy=policy.default)
-    assert isinstance(parsed, EmailMessage)
-    return parsed
-
-
-def as_compat32(text: str) -> Message:
-    return message_from_string(text, policy=policy.compat32)
-
-
-def as_mapping(text: str) -> Mapping[str, list[str]]:
-    """Raw fields as on the wire: folding kept, encoded words not decoded."""
-    head = text.split("\r\n\r\n", 1)[0]
-    fields: dict[str, list[str]] = {}
-    for line in head.split("\r\n"):
-        if line[:1] in {" ", "\t"}:
-            name = next(reversed(fields))
-            fields[name][-1] += "\r\n" + line
-        else:
-            name, _, value = line.partition(":")
-            fields.setdefault(name, []).append(value.lstrip())
-    return fields
-
-
-def as_wire(text: str) -> Headers:
-    """The bytes as ``deliver`` reads them (obsolete syntax understood, bounded)."""
-    return header_block(text.encode("utf-8"))
-
-
-FORMS: dict[str, Callable[[str], HeaderSource | Headers]] = {
-    "EmailMessage": as_email_message,
-    "compat32": as_compat32,
-    "mapping": as_mapping,
-    "wire": as_wire,
-}
-
-
-def deliver(
-    text: str,
-    *,
-    sender: str = "bob@other.org",
-    form: str = "EmailMessage",
-    config: ResponderConfig | None = CONFIG,
-    at: datetime = T0,
-    last_sent: datetime | None = None,
-    used: int = 0,
-    own: tuple[str, ...] = ("a.smith@example.org",),
-    rules: ResponderPolicy = POLICY,
-) -> Decision:
-    return decide(
-        config,
-        recipient=ADDRESS,
-        envelope_sender=sender,
-        headers=FORMS[form](text),
-        received_at=at,
-        window_last_sent=last_sent,
-        budget_used=used,
-        policy=rules,
-        own_addresses=own,
-    )
 
 
 @dataclass(frozen=True)
@@ -496,51 +378,6 @@ def test_a_bcc_copy_is_answered_when_so_configured() -> None:
     assert deliver(text, rules=ResponderPolicy(require_explicit_recipient=False)).reply
 
 
-@pytest.mark.parametrize(
-    ("address", "kind"),
-    [
-        ("MAILER-DAEMON@mx.example.net", "MAILER-DAEMON"),
-        ("mailer-daemon+bounce@mx.example.net", "MAILER-DAEMON"),
-        ("LISTSERV@lists.example.net", "LISTSERV"),
-        ("postmaster@example.net", "postmaster"),
-        ("owner-python-dev@python.org", "list owner"),
-        ("linux-kernel-owner@vger.kernel.org", "list owner"),
-        ("python-dev-request@python.org", "list robot"),
-        ("python-dev-bounces+alice=example.org@python.org", "bounce handler"),
-        ("bounces+123-abc@em.example.net", "bounce handler"),
-        ("bounce-7-42@mail.example.net", "bounce handler"),
-        ("noreply@example.net", "no-reply"),
-        ("no-reply@example.net", "no-reply"),
-        ("No_Reply.billing@example.net", "no-reply"),
-        ("donotreply@example.net", "no-reply"),
-        ("do-not-reply@example.net", "no-reply"),
-        ("noreply-dmarc-support@google.com", "no-reply"),
-    ],
-)
-def test_system_senders(address: str, kind: str) -> None:
-    # rule RSP-7: MAILER-DAEMON, owner-*, *-request, LISTSERV, majordomo (and kin)
-    found = system_sender(address)
-    assert found is not None
-    assert kind in found
-
-
-@pytest.mark.parametrize(
-    "address",
-    [
-        "bob@example.net",
-        "owner@example.net",
-        "requests@example.net",
-        "noreen@example.net",
-        "replyall@example.net",
-        "postmistress@example.net",
-        "bouncer@example.net",
-        "daemon@example.net",
-    ],
-)
-def test_people_are_not_system_senders(address: str) -> None:
-    assert system_sender(address) is None
-
-
 # -- the order of the checks -----------------------------------------------------------------
 
 # Each fault spoils one check and no other; the decision must name the earliest.
@@ -734,286 +571,6 @@ def test_a_reset_lets_the_same_sender_be_answered_again() -> None:
     assert again.plan.message_id != first.plan.message_id
 
 
-# -- headers are read robustly -----------------------------------------------------------------
-
-
-def test_headers_are_unfolded_decoded_and_all_occurrences_kept() -> None:
-    h = Headers(
-        {
-            "subject": ["=?utf-8?q?R=C3=A9union?=\r\n =?utf-8?q?_demain?="],
-            "TO": ["a@x.org", "B <b@y.org>"],
-            "Received": ["one", "two"],
-        }
-    )
-    assert h.values("Subject") == ["Réunion demain"]
-    assert h.addresses("to") == ["a@x.org", "b@y.org"]
-    assert h.count("received") == 2
-    assert h.names == ["subject", "TO", "Received"]
-
-
-def test_eight_bit_headers_are_read_as_utf8() -> None:
-    text = "From: Zoë <zoe@other.org>\r\nTo: Алиса <alice@example.org>\r\nSubject: Grüße\r\n\r\nx"
-    parsed = message_from_bytes(text.encode(), policy=policy.compat32)
-    h = Headers(parsed)
-    assert h.values("subject") == ["Grüße"]
-    assert h.addresses("to") == ["alice@example.org"]
-
-
-header_names = st.sampled_from(
-    [
-        "To",
-        "Cc",
-        "From",
-        "Subject",
-        "Auto-Submitted",
-        "Precedence",
-        "List-Id",
-        "Received",
-        "X-Spam-Status",
-        "Message-ID",
-        "References",
-        "X-Auto-Response-Suppress",
-        "Resent-To",
-    ]
-)
-
-
-@given(fields=st.dictionaries(header_names, st.lists(st.text(max_size=60), max_size=3)))
-def test_any_header_values_give_a_decision_never_an_error(
-    fields: dict[str, list[str]],
-) -> None:
-    decision = decide(
-        CONFIG,
-        recipient=ADDRESS,
-        envelope_sender="bob@other.org",
-        headers=fields,
-        received_at=T0,
-        window_last_sent=None,
-        budget_used=0,
-        policy=POLICY,
-    )
-    assert decision.reason.startswith(decision.rule + ": ")
-    if decision.plan is not None:
-        composed = compose_reply(decision.plan, date=T0)
-        composed.message.as_bytes()
-
-
-# -- the reply (RSP-8) ----------------------------------------------------------------
-
-
-def plan_for(
-    *fields: str, sender: str = "Bob@Other.org", config: ResponderConfig = CONFIG
-) -> ReplyPlan:
-    decision = deliver(raw(*fields), sender=sender, config=config)
-    assert decision.plan is not None, decision.reason
-    return decision.plan
-
-
-def test_the_reply_goes_to_the_envelope_sender_from_a_null_path() -> None:
-    # rule RSP-8
-    plan = plan_for(
-        "From: Bob Jones <bob.jones@other.org>",
-        "Reply-To: team@other.org",
-        f"To: {ADDRESS}",
-        "Subject: Lunch?",
-        "Message-ID: <lunch-1@other.org>",
-        "References: <a@other.org> <b@other.org>",
-        "In-Reply-To: <b@other.org>",
-        sender="Bob@Other.org",
-    )
-    reply = compose_reply(plan, date=datetime(2024, 7, 3, 12, tzinfo=UTC))
-    assert reply.envelope.mail_from == ""
-    assert reply.envelope.rcpt_to == "Bob@other.org"
-    m = reply.message
-    assert m["To"] == "Bob@other.org"
-    assert m["From"] == ADDRESS
-    assert m["Auto-Submitted"] == "auto-replied"
-    assert m["In-Reply-To"] == "<lunch-1@other.org>"
-    assert m["References"] == "<a@other.org> <b@other.org> <lunch-1@other.org>"
-    assert m["Subject"] == "Auto: Lunch?"
-    assert m["Date"] == "Wed, 03 Jul 2024 12:00:00 +0000"
-    assert m["Message-ID"] == plan.message_id
-    assert m.get_content() == "I am away until August.\n"
-    # The reply read back by any responder (ours included) is not answered: no loop.
-    back = deliver(
-        m.as_string(),
-        sender="",
-        config=responder().config(),
-    )
-    assert back.check is Check.NULL_SENDER
-    as_carol = deliver(m.as_string().replace("To: Bob@other.org", f"To: {ADDRESS}"))
-    assert as_carol.check is Check.AUTO_SUBMITTED
-
-
-def test_the_message_subject_and_verified_sender_are_used() -> None:
-    # rule RSP-2 (alternative sender), RSP-8
-    r = AutoResponder.provision(EmailAddress.parse(ADDRESS), time_zone="UTC", at=T0)
-    team = EmailAddress.parse("team@example.org")
-    r.request_sender_verification(team, uuid4(), at=T0, policy=POLICY)
-    assert r.confirm_sender(team, code_matches=True, at=T0)
-    r.save_message(
-        MessageDraft(name="Away", body="Away", subject="Out of office", sender=team),
-        at=T0,
-    )
-    r.activate("Away", at=T0)
-    plan = plan_for(*ORDINARY, f"To: {ADDRESS}", config=r.config())
-    m = compose_reply(plan, date=T0).message
-    assert m["From"] == "team@example.org"
-    assert m["Subject"] == "Out of office"
-
-
-@pytest.mark.parametrize(
-    ("original", "expected"),
-    [
-        ("Lunch?", "Auto: Lunch?"),
-        ("Re: Lunch?", "Auto: Re: Lunch?"),
-        ("Auto: Lunch?", "Auto: Lunch?"),
-        ("AUTO: Lunch?", "AUTO: Lunch?"),
-        ("  spaced \t out ", "Auto: spaced out"),
-        ("Injected\r\nBcc: x@y.org", "Auto: Injected Bcc: x@y.org"),
-        ("", "Auto: (no subject)"),
-        (None, "Auto: (no subject)"),
-    ],
-)
-def test_the_subject_is_derived_without_stacking(
-    original: str | None, expected: str
-) -> None:
-    # rule RSP-8: "Auto: <original>", never "Auto: Auto: "
-    assert reply_subject(original) == expected
-    assert reply_subject(original, "Mine") == "Mine"
-
-
-def test_an_encoded_subject_with_line_breaks_cannot_inject_fields() -> None:
-    # rule RSP-8: a decoded encoded-word may hold CR LF
-    plan = plan_for(
-        *ORDINARY[:2], f"To: {ADDRESS}", "Subject: =?utf-8?q?Hi=0D=0ABcc:_x@y.org?="
-    )
-    m = compose_reply(plan, date=T0).message
-    assert m["Subject"] == "Auto: Hi Bcc: x@y.org"
-    assert m["Bcc"] is None
-    assert b"\r\nBcc:" not in m.as_bytes()
-
-
-@pytest.mark.parametrize(
-    ("original", "expected"),
-    [
-        (OriginalMessage(message_id="<m@x>"), ("<m@x>",)),
-        (
-            OriginalMessage(message_id="<m@x>", references=("<a@x>", "<b@x>")),
-            ("<a@x>", "<b@x>", "<m@x>"),
-        ),
-        (
-            OriginalMessage(message_id="<m@x>", in_reply_to=("<p@x>",)),
-            ("<p@x>", "<m@x>"),
-        ),
-        (
-            OriginalMessage(message_id="<m@x>", in_reply_to=("<p@x>", "<q@x>")),
-            ("<m@x>",),
-        ),
-        (OriginalMessage(message_id=None, references=("<a@x>",)), ()),
-    ],
-)
-def test_references_follow_rfc5322(
-    original: OriginalMessage, expected: tuple[str, ...]
-) -> None:
-    # rule RSP-8, RFC 5322 3.6.4
-    assert reply_references(original) == expected
-
-
-def test_long_references_keep_the_first_and_the_latest() -> None:
-    refs = tuple(f"<r{i}@x>" for i in range(50))
-    kept = reply_references(OriginalMessage(message_id="<m@x>", references=refs))
-    assert len(kept) == 20
-    assert kept[0] == "<r0@x>"
-    assert kept[-2:] == ("<r49@x>", "<m@x>")
-
-
-def test_without_a_message_id_there_is_no_in_reply_to() -> None:
-    plan = plan_for("From: bob@other.org", f"To: {ADDRESS}", "Subject: x")
-    m = compose_reply(plan, date=T0).message
-    assert m["In-Reply-To"] is None
-    assert m["References"] is None
-
-
-def test_summarise_reads_ids_from_folded_fields() -> None:
-    original = summarise(
-        {
-            "Message-ID": ["\r\n <m@x>"],
-            "References": ["<a@x>\r\n <b@x> (comment)"],
-            "In-Reply-To": ["Bob's message <b@x>"],
-            "Subject": ["=?iso-8859-1?q?caf=E9?="],
-        }
-    )
-    assert original == OriginalMessage(
-        message_id="<m@x>",
-        in_reply_to=("<b@x>",),
-        references=("<a@x>", "<b@x>"),
-        subject="café",
-    )
-
-
-def test_the_message_id_is_derived_from_the_decision() -> None:
-    # rule RSP-8: a re-send of the same decision is recognisable by its Message-ID
-    text = raw(*ORDINARY, f"To: {ADDRESS}")
-    one = deliver(text, sender="Bob@other.org").plan
-    two = deliver(text, sender="bob@OTHER.org").plan
-    later = deliver(text, at=T0 + timedelta(days=8)).plan
-    assert one is not None
-    assert two is not None
-    assert later is not None
-    assert one.message_id == two.message_id
-    assert one.message_id != later.message_id
-    assert one.message_id.endswith("@example.org>")
-    assert "bob" not in one.message_id
-    assert compose_reply(one, date=T0).message["Message-ID"] == one.message_id
-
-
-def test_a_non_ascii_body_and_address_are_sent_as_utf8() -> None:
-    r = responder()
-    r.edit_message(
-        MessageDraft(name="Holidays", body="Je suis en congé — à bientôt"), at=T0
-    )
-    plan = plan_for(
-        *ORDINARY, f"To: {ADDRESS}", sender="zoë@other.org", config=r.config()
-    )
-    reply = compose_reply(plan, date=T0)
-    assert reply.envelope.rcpt_to == "zoë@other.org"
-    back = message_from_bytes(reply.message.as_bytes(), policy=policy.default)
-    assert isinstance(back, EmailMessage)
-    assert back.get_content().replace("\r\n", "\n") == "Je suis en congé — à bientôt\n"
-    assert back["To"] == "zoë@other.org"
-
-
-def test_the_decision_prints_as_one_json_object() -> None:
-    # The `mailhost deliver` contract of issue 4: {"reply": ..., "reason": ..., ...}
-    yes = deliver(raw(*ORDINARY, f"To: {ADDRESS}"))
-    no = deliver(raw(*ORDINARY, f"To: {ADDRESS}", "List-Id: <x>"))
-    for decision in (yes, no):
-        data = json.loads(json.dumps(decision.as_dict()))
-        assert data["reply"] is decision.reply
-        assert data["reason"] == decision.reason
-        assert data["rule"] == decision.rule
-    assert json.loads(json.dumps(yes.as_dict()))["to"] == "bob@other.org"
-
-
-def test_a_hostile_message_cannot_grow_what_is_stored() -> None:
-    # rule RSP-8: only what a reply threads on is kept, bounded
-    huge = raw(
-        *ORDINARY[:2],
-        f"To: {ADDRESS}",
-        "Subject: " + "x" * 100_000,
-        "References: " + " ".join(f"<r{i}@x.org>" for i in range(5_000)),
-        "In-Reply-To: <" + "y" * 5_000 + "@x.org>",
-    )
-    original = summarise(message_from_string(huge, policy=email_policy.default))
-    assert original.subject is not None
-    assert len(original.subject) <= 998
-    assert len(original.references) == 20
-    assert original.references[0] == "<r0@x.org>"
-    assert original.references[-1] == "<r4999@x.org>"
-    assert original.in_reply_to == ()
-
-
 # -- the MTA's time and the engine's (RSP-4, issue 7 item 4) ----------------------------------
 
 
@@ -1080,70 +637,6 @@ def test_a_plan_recorded_before_decided_at_existed_counts_from_received_at() -> 
     assert budget.id == old.budget_id
 
 
-# -- the header block as the MTA hands it over (issue 7 items 12 and 14) ---------------------
-
-
-@pytest.mark.parametrize(
-    ("field", "check"),
-    [
-        ("Auto-Submitted : auto-generated", Check.AUTO_SUBMITTED),
-        ("Auto-Submitted\t: auto-replied", Check.AUTO_SUBMITTED),
-        ("auto-submitted  :auto-notified", Check.AUTO_SUBMITTED),
-        ("Auto-Submitted :\r\n auto-generated", Check.AUTO_SUBMITTED),
-        ("List-Id : <dev.lists.other.org>", Check.MAILING_LIST),
-        ("List-Post\t:<mailto:dev@lists.other.org>", Check.MAILING_LIST),
-        ("Mailing-List : list dev@lists.other.org", Check.MAILING_LIST),
-        ("Precedence : bulk", Check.PRECEDENCE),
-        ("precedence:list", Check.PRECEDENCE),
-        ("X-Auto-Response-Suppress : All", Check.RESPONSE_SUPPRESSED),
-        ("X-Auto-Response-Suppress\t:\r\n\tDR, OOF", Check.RESPONSE_SUPPRESSED),
-    ],
-)
-def test_obsolete_field_syntax_is_read_by_deliver(field: str, check: Check) -> None:
-    # rule RSP-7: RFC 5322 4.5 (obs-optional) allows blanks before the colon; the
-    # stdlib parser took such a line for the start of the body and answered
-    text = raw(*ORDINARY, f"To: {ADDRESS}", field)
-    assert deliver(text, form="wire").check is check
-    assert deliver(raw(*ORDINARY, field, f"To: {ADDRESS}"), form="wire").check is check
-
-
-def test_a_line_that_is_not_a_field_does_not_end_the_header() -> None:
-    # rule RSP-7: a field after a broken line can still suppress the reply
-    text = raw(*ORDINARY, f"To: {ADDRESS}", "this is no field", "Precedence: junk")
-    assert deliver(text, form="wire").check is Check.PRECEDENCE
-    mbox = "From bob@other.org Wed Jul  3 09:59:58 2024\r\n" + raw(
-        *ORDINARY, f"To: {ADDRESS}"
-    )
-    assert deliver(mbox, form="wire").reply
-
-
-def test_the_header_block_is_read_up_to_its_bound_and_no_further() -> None:
-    # rule RSP-7: issue 7 item 12
-    fields = (*ORDINARY, f"To: {ADDRESS}")
-    head = "\r\n".join(fields).encode()
-    exact = header_block(head + b"\r\n\r\n" + b"x" * 10_000_000, limit=len(head))
-    assert exact.oversized is None
-    assert exact.values("subject") == ["Lunch?"]
-    over = header_block(head + b"\r\n\r\nbody", limit=len(head) - 1)
-    assert over.oversized == len(head) - 1
-    assert over.names == []
-    decision = decide(
-        CONFIG,
-        recipient=ADDRESS,
-        envelope_sender="bob@other.org",
-        headers=over,
-        received_at=T0,
-        window_last_sent=None,
-        budget_used=0,
-        policy=ResponderPolicy(require_explicit_recipient=False),
-    )
-    assert decision.check is Check.OVERSIZED_HEADER
-    assert decision.reason.startswith("RSP-7: the header block is larger than")
-    # no body at all: the whole message is its header (RFC 5322 3.5)
-    assert header_block(head).values("subject") == ["Lunch?"]
-    assert header_block(b"\r\nbody only").names == []
-
-
 # -- addresses compared by identity, never case-folded (issue 7, item 7) -------------------
 
 
@@ -1202,9 +695,3 @@ def test_an_exclusion_matches_its_own_spelling_not_its_case_folding() -> None:
     assert deliver(text, sender="\u017fupport@other.org", config=config).check is (
         Check.EXCLUDED
     )
-
-
-def test_a_long_s_is_not_a_system_sender_s() -> None:
-    # rule RSP-7: "li" + long s + "tserv" folds to listserv, but it is another address
-    assert system_sender("LISTSERV@other.org") is not None
-    assert system_sender("li\u017ftserv@other.org") is None
