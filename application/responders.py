@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Required, TypedDict, Unpack
 from uuid import UUID
 
 from attrs import Factory, field, frozen
@@ -37,6 +38,19 @@ from domain.replyplan import Decision
 from domain.responder import AutoResponder
 from domain.respondermessage import MessageDraft, ResponderMessage
 from domain.responderpolicy import ResponderPolicy, responder_id
+
+
+class DraftFields(TypedDict, total=False):
+    """The fields of a :class:`MessageDraft` but its name, as keywords of add and edit."""
+
+    body: Required[str]
+    subject: str | None
+    weekdays: Iterable[str]
+    start: date | datetime | None
+    end: date | datetime | None
+    sender: str | None
+    exclusions: Iterable[str]
+
 
 # The history is read for a screen or a script: more rows than this in one answer are
 # a mistake (and a number past SQLite's 64-bit integers fails in the driver).
@@ -125,27 +139,12 @@ class Responders:
         address: str,
         name: str,
         *,
-        body: str,
-        subject: str | None = None,
-        weekdays: Iterable[str] = (),
-        start: date | datetime | None = None,
-        end: date | datetime | None = None,
-        exclusions: Iterable[str] = (),
-        sender: str | None = None,
         time_zone: str | None = None,
         by: UUID | None = OPERATOR,
+        **fields: Unpack[DraftFields],
     ) -> ResponderMessage:
         """:meth:`save_message` with the draft's fields as keywords (the embedding API)."""
-        draft = MessageDraft(
-            name=name,
-            body=body,
-            subject=subject,
-            weekdays=tuple(weekdays),
-            start=start,
-            end=end,
-            sender=sender,
-            exclusions=tuple(exclusions),
-        )
+        draft = MessageDraft(name=name, **fields)
         return self.save_message(address, draft, time_zone=time_zone, by=by)
 
     def edit(
@@ -153,27 +152,12 @@ class Responders:
         address: str,
         name: str,
         *,
-        body: str,
-        subject: str | None = None,
-        weekdays: Iterable[str] = (),
-        start: date | datetime | None = None,
-        end: date | datetime | None = None,
-        exclusions: Iterable[str] = (),
-        sender: str | None = None,
         reset_memory: bool = False,
         by: UUID | None = OPERATOR,
+        **fields: Unpack[DraftFields],
     ) -> ResponderMessage:
         """:meth:`edit_message` with the draft's fields as keywords (the embedding API)."""
-        draft = MessageDraft(
-            name=name,
-            body=body,
-            subject=subject,
-            weekdays=tuple(weekdays),
-            start=start,
-            end=end,
-            sender=sender,
-            exclusions=tuple(exclusions),
-        )
+        draft = MessageDraft(name=name, **fields)
         return self.edit_message(address, draft, reset_memory=reset_memory, by=by)
 
     def delete(self, address: str, name: str, *, by: UUID | None = OPERATOR) -> None:
