@@ -14,8 +14,9 @@ from application.ports import Clock
 from domain import ids
 from domain.address import shown
 from domain.errors import InvalidInput
+from domain.hosted import parse_domain, parse_local_part
 from domain.mailbox import Mailbox
-from domain.mailservice import MailService, parse_domain, parse_local_part, service_id
+from domain.mailservice import MailService, service_id
 from domain.organisation import Organisation
 from domain.permissions import Permission
 from domain.text import forbidden_character

@@ -21,7 +21,7 @@ from application.mailservices import MailServices
 from application.ports import Clock, MailSender, OutgoingMail
 from domain.address import EmailAddress
 from domain.errors import InvalidInput
-from domain.mailservice import AddressKind
+from domain.hosted import AddressKind
 from domain.permissions import Permission
 from domain.text import MAX_HEADER_LINE, clean_block, clean_line
 

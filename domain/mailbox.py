@@ -9,30 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from enum import StrEnum
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.address import EmailAddress
+from domain.creation import CreationMode, first_users
 from domain.errors import AlreadyExists, InvalidInput, NotFound, NotPermitted
-from domain.mailservice import MAX_TEMPLATE, AddressKind
+from domain.hosted import AddressKind
+from domain.mailboxfacts import allow_list, megabytes
 from domain.permissions import Permission
-from domain.text import clean_block
+from domain.redirect import targets_of
+from domain.signature import clean_signature
 from domain.time import utc
 
-MAX_REDIRECT_TARGETS = 50
-MAX_ALLOW_LIST = 1000
-# A petabyte, in MB: more than any mailbox holds, small enough for every store.
-MAX_USAGE_MB = 1_000_000_000
+# Imported from here by the read models, the use cases and the tests; it lives in
+# domain/creation.py.
+__all__ = ["CreationMode", "Mailbox"]
+
 SEND_WINDOW = timedelta(days=1)
-
-
-class CreationMode(StrEnum):
-    FOR_SELF = "self"
-    FOR_OTHERS = "others"
-    INVITATION = "invitation"
-    UNASSIGNED = "unassigned"
 
 
 class Mailbox(Aggregate):
@@ -113,27 +107,8 @@ class Mailbox(Aggregate):
         targets: Iterable[str] = (),
         at: datetime,
     ) -> Mailbox:
-        """Decide who sees the address in their mail app and how it is reached.
-
-        For yourself the creator is linked at once; for others every chosen user is;
-        unassigned and invited addresses start with nobody linked.
-        """
-        assigned = tuple(dict.fromkeys(users))
-        if mode is CreationMode.FOR_SELF:
-            if creator_id is None:
-                raise InvalidInput("an address for yourself needs the creating user")
-            assigned = tuple(dict.fromkeys((creator_id, *assigned)))
-        if mode is CreationMode.FOR_OTHERS and not assigned:
-            raise InvalidInput("an address for other users needs at least one user")
-        if mode in {CreationMode.UNASSIGNED, CreationMode.INVITATION} and assigned:
-            raise InvalidInput(f"an address created as {mode.value} has no users yet")
-        clean_targets = (
-            _targets(targets, address) if kind is AddressKind.REDIRECT else ()
-        )
-        if kind is AddressKind.REDIRECT and not clean_targets:
-            raise InvalidInput("a redirection needs at least one target address")
-        if kind is not AddressKind.REDIRECT and tuple(targets):
-            raise InvalidInput("only a redirection has target addresses")
+        """Decide who sees the address in their mail app and how it is reached."""
+        assigned = first_users(mode, creator_id, users)
         return cls._create(
             cls.Created,
             id=mailbox_id,
@@ -146,8 +121,8 @@ class Mailbox(Aggregate):
             credential_id=credential_id,
             users=assigned,
             linked=assigned,
-            signature=_signature(signature),
-            targets=clean_targets,
+            signature=clean_signature(signature),
+            targets=targets_of(kind, targets, address),
         )
 
     def _require_live(self) -> None:
@@ -300,7 +275,9 @@ class Mailbox(Aggregate):
     def set_signature(self, signature: str, *, at: datetime) -> None:
         self._require_live()
         self.trigger_event(
-            self.SignatureChanged, timestamp=utc(at), signature=_signature(signature)
+            self.SignatureChanged,
+            timestamp=utc(at),
+            signature=clean_signature(signature),
         )
 
     # -- deletion (ADR-11) ------------------------------------------------------------------
@@ -325,9 +302,7 @@ class Mailbox(Aggregate):
     def set_allow_list(self, entries: Iterable[str], *, at: datetime) -> None:
         """The antispam allow-list: addresses or @domains that are never filtered."""
         self._require_live()
-        clean = _unique(_allow_entry(e) for e in entries)
-        if len(clean) > MAX_ALLOW_LIST:
-            raise InvalidInput(f"an allow-list has at most {MAX_ALLOW_LIST} entries")
+        clean = allow_list(entries)
         self.trigger_event(self.AllowListChanged, timestamp=utc(at), entries=clean)
 
     class ClientAccessRecorded(Aggregate.Event):
@@ -363,8 +338,8 @@ class Mailbox(Aggregate):
 
     def record_usage(self, used_mb: int, limit_mb: int, *, at: datetime) -> None:
         self._require_live()
-        used = _megabytes(used_mb, field="usage used_mb", least=0)
-        limit = _megabytes(limit_mb, field="limit_mb", least=1)
+        used = megabytes(used_mb, field="usage used_mb", least=0)
+        limit = megabytes(limit_mb, field="limit_mb", least=1)
         self.trigger_event(
             self.UsageRecorded, timestamp=utc(at), used_mb=used, limit_mb=limit
         )
@@ -415,53 +390,3 @@ class Mailbox(Aggregate):
             recipients=recipients,
             message_id=message_id,
         )
-
-
-def _targets(targets: Iterable[str], own: str) -> tuple[str, ...]:
-    clean = _unique(str(EmailAddress.parse(t, what="target")) for t in targets)
-    if len(clean) > MAX_REDIRECT_TARGETS:
-        raise InvalidInput(f"a redirection has at most {MAX_REDIRECT_TARGETS} targets")
-    if any(t.casefold() == own.casefold() for t in clean):
-        raise InvalidInput("a redirection cannot point at itself")
-    return clean
-
-
-def _signature(text: str) -> str:
-    """A signature is text a mail client shows: bounded, lines and tabs only.
-
-    The rule of signature templates (domain/mailservice.py) too, so a template that
-    could be saved can always be applied (one with a non-breaking space included).
-    """
-    return clean_block(text, field="signature", max_length=MAX_TEMPLATE)
-
-
-def _megabytes(value: object, *, field: str, least: int) -> int:
-    """A size the mail store reported: a whole number of MB, finite and bounded.
-
-    NaN compares false with every bound and an infinity or a 100-digit integer is no
-    size a mailbox has; each would be stored in the log for good.
-    """
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or not least <= value <= MAX_USAGE_MB
-    ):
-        raise InvalidInput(
-            f"{field} must be a whole number of MB from {least} to {MAX_USAGE_MB}"
-        )
-    return value
-
-
-def _unique(values: Iterable[str]) -> tuple[str, ...]:
-    """Drop repeats compared case-insensitively, keeping the first spelling."""
-    seen: dict[str, str] = {}
-    for value in values:
-        seen.setdefault(value.casefold(), value)
-    return tuple(seen.values())
-
-
-def _allow_entry(entry: str) -> str:
-    text = entry.strip()
-    if text.startswith("@"):
-        return "@" + EmailAddress.parse(f"x{text}", what="allow-list domain").domain
-    return str(EmailAddress.parse(text, what="allow-list address"))

@@ -8,125 +8,49 @@ addresses that take a slot never exceed the quota. Each address also has its own
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from enum import StrEnum
 from uuid import UUID, uuid5
 
-import email_validator
-from attrs import frozen
 from eventsourcing.domain import Aggregate
 
-from domain import ids
-from domain.address import EmailAddress, shown
+from domain import ids, templates
+from domain.address import shown
+from domain.dmarc import dmarc_policy
 from domain.errors import AlreadyExists, DomainError, InvalidInput, NotFound
+from domain.hosted import (
+    TAKES_SLOT,
+    AddressEntry,
+    AddressKind,
+    ClaimProblem,
+    local_key,
+    parse_domain,
+)
 from domain.permissions import ALL_PERMISSIONS, Permission
-from domain.responder import MAX_NAME_LENGTH, MAX_SUBJECT_LENGTH
-from domain.text import clean_block, clean_line
+from domain.templates import ResponderTemplate
 from domain.time import utc
 
+# Imported from here by the read models and the responder use cases; they live in
+# domain/hosted.py and domain/templates.py.
+__all__ = [
+    "TAKES_SLOT",
+    "AddressEntry",
+    "AddressKind",
+    "MailService",
+    "QuotaExceeded",
+    "ResponderTemplate",
+    "service_id",
+]
+
 MAX_QUOTA = 1_000_000
-MAX_TEMPLATE = 20_000
-# A DMARC record is a TXT record of a few tags, rarely over 300 characters; one longer
-# than several 255-octet TXT strings is no record a DNS check would hand over.
-MAX_DMARC_RECORD = 2048
 
 
 class QuotaExceeded(DomainError):  # noqa: N818 - reads as what happened
     """No free address slot: the admin orders more (ADR-1)."""
 
 
-class AddressKind(StrEnum):
-    MAILBOX = "mailbox"
-    ALIAS = "alias"
-    REDIRECT = "redirect"
-    NO_REPLY = "no_reply"
-
-
-# Aliases belong to a mailbox and take no slot of their own.
-TAKES_SLOT = frozenset(
-    {AddressKind.MAILBOX, AddressKind.REDIRECT, AddressKind.NO_REPLY}
-)
-
-
-@frozen
-class AddressEntry:
-    local_part: str
-    kind: AddressKind
-    mailbox_id: UUID
-
-    @property
-    def key(self) -> str:
-        return local_key(self.local_part)
-
-
-@frozen
-class ResponderTemplate:
-    name: str
-    subject: str | None
-    body: str
-
-
-@frozen
-class ClaimProblem:
-    index: int
-    reason: str
-    error: type[DomainError]
-
-
-def local_key(local_part: str) -> str:
-    """The key a local part is unique under in its domain (ADR-2): NFC, lower-cased.
-
-    Never case-folded: folding merges distinct Unicode local parts (``straße`` and
-    ``strasse``, long s and s), as domain.address.identity explains. Hosted local parts
-    are ASCII (parse_local_part), where ``lower()`` equals ``casefold()`` and NFC changes
-    nothing, so the keys stored in the log and the mailbox ids derived from them
-    (new_mailbox_id) are the same as when they were case-folded.
-    """
-    return unicodedata.normalize("NFC", local_part).lower()
-
-
 def service_id(domain: str) -> UUID:
     return uuid5(ids.NAMESPACE, f"service:{domain.lower()}")
-
-
-def parse_domain(text: str) -> tuple[str, str]:
-    """(ASCII domain, display domain): IDNs are stored in their A-label form (IDNA 2008)."""
-    try:
-        valid = email_validator.validate_email(
-            f"postmaster@{text.strip()}", check_deliverability=False, strict=True
-        )
-    except email_validator.EmailNotValidError as e:
-        raise InvalidInput(f"domain {text!r} is not a valid domain name: {e}") from None
-    return valid.ascii_domain.lower(), valid.domain
-
-
-def parse_local_part(text: str, domain: str) -> str:
-    """The part before the @, validated as a hosted address (RFC 5321 4.5.3.1.1, ASCII).
-
-    "*" is refused too: a hosted address logs in to IMAP, where "*" separates a master
-    login from the user it acts for; so are "/" and a leading "#", which the mail store
-    cannot keep as a folder name and a credential line.
-    """
-    local = text.strip()
-    if not local:
-        raise InvalidInput("the local part (before the @) is empty")
-    given = EmailAddress.parse(
-        local if "@" in local else f"{local}@{domain}", what="address", smtputf8=False
-    )
-    if given.domain != domain:
-        raise InvalidInput(f"address {text!r} is not in the domain {domain}")
-    if "*" in given.local_part:
-        raise InvalidInput(
-            f"address {given} may not contain '*' (reserved for master logins)"
-        )
-    if "/" in given.local_part or given.local_part.startswith("#"):
-        raise InvalidInput(
-            f"address {given} may not contain '/' nor start with '#' (the mail store "
-            "keeps one folder and one credential line per address)"
-        )
-    return given.local_part
 
 
 class MailService(Aggregate):
@@ -246,33 +170,17 @@ class MailService(Aggregate):
         )
 
     def problems(self, entries: Sequence[AddressEntry]) -> list[ClaimProblem]:
-        """Each entry that cannot be claimed, and why; [] when all can."""
+        """Each entry that cannot be claimed, and why; [] when all can.
+
+        The one place these rules are worded: a CSV file's report adds only the line and
+        the column (application/bulk.py).
+        """
         found: list[ClaimProblem] = []
         seen: dict[str, int] = {}
         for i, entry in enumerate(entries):
-            address = f"{entry.local_part}@{self.domain}"
-            if entry.key in self.addresses:
-                found.append(
-                    ClaimProblem(i, f"address {address} exists already", AlreadyExists)
-                )
-            elif entry.key in seen:
-                found.append(
-                    ClaimProblem(
-                        i,
-                        f"address {address} is listed twice (first as entry {seen[entry.key] + 1})",
-                        InvalidInput,
-                    )
-                )
-            elif entry.kind is AddressKind.ALIAS and not self._is_mailbox(
-                entry.mailbox_id, entries
-            ):
-                found.append(
-                    ClaimProblem(
-                        i,
-                        f"alias {address} must point at a mailbox of {self.domain}",
-                        InvalidInput,
-                    )
-                )
+            problem = self._entry_problem(entry, entries, seen)
+            if problem is not None:
+                found.append(ClaimProblem(i, *problem))
             seen.setdefault(entry.key, i)
         needed = sum(e.kind in TAKES_SLOT for e in entries)
         if needed > self.free:
@@ -285,6 +193,40 @@ class MailService(Aggregate):
                 )
             )
         return found
+
+    def _entry_problem(
+        self,
+        entry: AddressEntry,
+        entries: Sequence[AddressEntry],
+        seen: dict[str, int],
+    ) -> tuple[str, type[DomainError]] | None:
+        address = f"{entry.local_part}@{self.domain}"
+        existing = self.addresses.get(entry.key)
+        if existing is not None:
+            there = self.address_of(existing)
+            kind = existing.kind.value
+            if there == address:
+                return f"address {address} exists already ({kind})", AlreadyExists
+            # Named as asked and as it exists: the two differ only in case (ADR-2).
+            reason = (
+                f"address {address} exists already: {there} exists already ({kind}) "
+                "and case does not tell addresses apart"
+            )
+            return reason, AlreadyExists
+        if entry.key in seen:
+            first = seen[entry.key] + 1
+            return (
+                f"address {address} is listed twice (first as entry {first})",
+                InvalidInput,
+            )
+        if entry.kind is AddressKind.ALIAS and not self._is_mailbox(
+            entry.mailbox_id, entries
+        ):
+            return (
+                f"alias {address} must point at a mailbox of {self.domain}",
+                InvalidInput,
+            )
+        return None
 
     def _is_mailbox(self, mailbox_id: UUID, pending: Iterable[AddressEntry]) -> bool:
         candidates = [*self.addresses.values(), *pending]
@@ -366,10 +308,7 @@ class MailService(Aggregate):
         A template that a mailbox's signature would refuse could be saved but never
         applied, so it is refused here, by the same rule.
         """
-        clean = _template_name(name)
-        signature = clean_block(
-            text, field=f"signature template {clean!r}", max_length=MAX_TEMPLATE
-        )
+        clean, signature = templates.signature_template(name, text)
         self.trigger_event(
             self.SignatureTemplateSaved, timestamp=utc(at), name=clean, text=signature
         )
@@ -379,7 +318,7 @@ class MailService(Aggregate):
             return ""
         if name not in self.signature_templates:
             raise NotFound(
-                f"signature template {name!r} does not exist in {self.domain}"
+                f"signature template {shown(name)} does not exist in {self.domain}"
             )
         return self.signature_templates[name]
 
@@ -397,29 +336,17 @@ class MailService(Aggregate):
         Checked with the limits of the responder message it becomes (its name, subject
         and body), so a saved template can always be applied.
         """
-        clean = _template_name(name)
-        field = f"responder template {clean!r}"
-        text = clean_block(body, field=f"{field} body", max_length=MAX_TEMPLATE)
-        if not text.strip():
-            raise InvalidInput(f"{field} body is empty")
-        line = (
-            None
-            if subject is None
-            else clean_line(
-                subject, field=f"{field} subject", max_length=MAX_SUBJECT_LENGTH
-            )
-        )
+        template = templates.responder_template(name, subject=subject, body=body)
         self.trigger_event(
-            self.ResponderTemplateSaved,
-            timestamp=utc(at),
-            template=ResponderTemplate(clean, line or None, text),
+            self.ResponderTemplateSaved, timestamp=utc(at), template=template
         )
 
     def responder_template(self, name: str) -> ResponderTemplate:
-        found = self.responder_templates.get(" ".join(name.split()))
+        key = templates.template_name(name, field="responder template")
+        found = self.responder_templates.get(key)
         if found is None:
             raise NotFound(
-                f"responder template {name!r} does not exist in {self.domain}"
+                f"responder template {shown(name)} does not exist in {self.domain}"
             )
         return found
 
@@ -431,46 +358,8 @@ class MailService(Aggregate):
 
     def record_dmarc(self, record: str | None, *, at: datetime) -> None:
         """What DNS says of ``_dmarc.<domain>`` (ADV-4), as the operator's check found it."""
-        policy = None if not record else _dmarc_policy(_dmarc_text(record))
+        policy = None if not record else dmarc_policy(record)
         self.trigger_event(self.DmarcRecorded, timestamp=utc(at), policy=policy)
-
-
-def _dmarc_text(record: str) -> str:
-    """The record as one clean line; tabs are blanks of its grammar (RFC 7489 6.4, WSP)."""
-    return clean_line(
-        record.replace("\t", " "), field="DMARC record", max_length=MAX_DMARC_RECORD
-    )
-
-
-def _dmarc_policy(record: str) -> str:
-    """The ``p`` tag of a DMARC record (RFC 7489 6.3, 6.4): ``v=DMARC1`` first, blanks allowed."""
-    tags = [part.split("=", 1) for part in record.split(";") if part.strip()]
-    if not tags or any(len(tag) != 2 for tag in tags):  # noqa: PLR2004 - name=value
-        raise InvalidInput(f"{shown(record)} is not a DMARC record (v=DMARC1; p=...)")
-    pairs = [(name.strip().lower(), value.strip()) for name, value in tags]
-    if pairs[0] != ("v", "DMARC1"):
-        raise InvalidInput(
-            f"{shown(record)} is not a DMARC record: it must start with v=DMARC1"
-        )
-    values = dict(pairs)
-    if "p" not in values:
-        raise InvalidInput(f"{shown(record)} is not a DMARC record (v=DMARC1; p=...)")
-    policy = values["p"].lower()
-    if policy not in {"none", "quarantine", "reject"}:
-        raise InvalidInput(
-            f"DMARC policy {shown(policy)} is not none/quarantine/reject"
-        )
-    return policy
-
-
-def _template_name(name: str) -> str:
-    """A template's name is also the name of the responder message it becomes."""
-    clean = clean_line(name, field="a template name", max_length=MAX_NAME_LENGTH)
-    if not clean:
-        raise InvalidInput(
-            f"a template name has 1 to {MAX_NAME_LENGTH} printable characters"
-        )
-    return clean
 
 
 def _check_quota(quota: int) -> None:

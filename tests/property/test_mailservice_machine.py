@@ -33,9 +33,11 @@ from hypothesis.stateful import (
     rule,
 )
 
+from domain.creation import CreationMode
 from domain.errors import AlreadyExists, DomainError, InvalidInput, NotFound
-from domain.mailbox import CreationMode, Mailbox
-from domain.mailservice import AddressEntry, AddressKind, MailService, QuotaExceeded
+from domain.hosted import AddressEntry, AddressKind
+from domain.mailbox import Mailbox
+from domain.mailservice import MailService, QuotaExceeded
 from tests.strategies import (
     LOCAL_PART_CASES,
     LOCAL_PART_POOL,

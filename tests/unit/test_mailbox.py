@@ -12,16 +12,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.creation import CreationMode
 from domain.errors import DomainError, InvalidInput, NotFound, NotPermitted
-from domain.mailbox import (
-    MAX_ALLOW_LIST,
-    MAX_REDIRECT_TARGETS,
-    MAX_USAGE_MB,
-    CreationMode,
-    Mailbox,
-)
-from domain.mailservice import AddressKind, MailService
+from domain.hosted import AddressKind
+from domain.mailbox import Mailbox
+from domain.mailboxfacts import MAX_ALLOW_LIST, MAX_USAGE_MB
+from domain.mailservice import MailService
 from domain.permissions import ALL_PERMISSIONS, Permission
+from domain.redirect import MAX_REDIRECT_TARGETS
 from tests.strategies import increasing_times, replay, through_mapper
 
 ORG = UUID("00000000-0000-4000-8000-00000000b001")

@@ -13,22 +13,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.dmarc import MAX_DMARC_RECORD
 from domain.errors import AlreadyExists, DomainError, InvalidInput, NotFound
-from domain.mailservice import (
-    MAX_DMARC_RECORD,
-    MAX_QUOTA,
-    MAX_TEMPLATE,
+from domain.hosted import (
     AddressEntry,
     AddressKind,
-    MailService,
-    QuotaExceeded,
     local_key,
     parse_domain,
     parse_local_part,
-    service_id,
 )
+from domain.mailservice import MAX_QUOTA, MailService, QuotaExceeded, service_id
 from domain.permissions import Permission
-from domain.responder import MAX_SUBJECT_LENGTH
+from domain.respondermessage import MAX_SUBJECT_LENGTH
+from domain.templates import MAX_TEMPLATE
 from tests.strategies import local_parts, replay, through_mapper
 
 ORG = UUID("00000000-0000-4000-8000-00000000a002")

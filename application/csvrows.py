@@ -1,0 +1,324 @@
+"""The rows of a CSV file of addresses (ADR-9): each cell read for what its column means.
+
+``address``
+    Required. The local part (``alice``) or the full address in the service's domain
+    (``alice@example.org``); RFC 5321/5322, ASCII, unique case-insensitively.
+``kind``
+    ``mailbox`` (the default, when the column or the cell is empty), ``redirect``, or
+    ``no_reply`` (``no-reply`` also reads).
+``users``
+    Logins of members of the service's organisation: each gets the address assigned
+    and linked in their mail app (ADR-4). Empty: the address is unassigned (ADR-6).
+    Not for a redirect, which only forwards.
+``targets``
+    The addresses a redirect forwards to (ADR-10): required for ``redirect``, refused
+    for the other kinds.
+``signature``
+    The name of one of the service's signature templates (ADR-12). Not for a redirect.
+
+``users`` and ``targets`` hold lists separated by ``;`` (or by ``,`` inside a quoted
+cell). Every cell is trimmed of surrounding whitespace; a row may have fewer cells than
+the header (the missing ones are empty), never more. Refused in every cell: NUL bytes
+and other control characters, and a cell (or an item of a list) beginning with ``=``,
+``+``, ``-``, ``@``, a tab or a carriage return, the characters that make a spreadsheet
+run a cell as a formula (OWASP, "CSV injection"). Hosted addresses starting with them
+are legal per RFC 5322 but are not created from a file: the report and every later
+export would carry them.
+
+Nothing here needs the state of the service: what exists, who is a member, which
+templates there are, and the quota are asked of the aggregates (application/bulk.py).
+"""
+
+from __future__ import annotations
+
+import csv
+from uuid import UUID
+
+from attrs import frozen
+
+from application.accounts import account_key
+from application.csvfile import (
+    FILE,
+    FORMULA_START,
+    MAX_FIELD,
+    Record,
+    Refused,
+    RowError,
+    csv_problem,
+    quoted,
+    split_file,
+)
+from domain.address import identity
+from domain.errors import InvalidInput
+from domain.hosted import AddressKind, local_key, parse_local_part
+from domain.redirect import redirect_target, too_many_targets
+from domain.text import clean_line, forbidden_character
+
+MAX_ADDRESS = 254  # RFC 5321 4.5.3.1.3: a path holds at most 256 octets, <> included
+
+KINDS = {
+    "mailbox": AddressKind.MAILBOX,
+    "redirect": AddressKind.REDIRECT,
+    "no_reply": AddressKind.NO_REPLY,
+    "no-reply": AddressKind.NO_REPLY,
+}
+
+
+@frozen
+class ParsedRow:
+    """A data row as read: each part that parsed (None / empty where it did not)."""
+
+    line: int
+    local: str | None
+    kind: AddressKind | None
+    users: tuple[tuple[str, UUID], ...]
+    targets: tuple[str, ...]
+    signature: str | None
+
+
+@frozen
+class ReadFile:
+    """The rows that parsed, how many data rows there were, and every problem found."""
+
+    rows: tuple[ParsedRow, ...]
+    count: int
+    errors: tuple[RowError, ...]
+
+
+def read_file(data: bytes, domain: str) -> ReadFile:
+    """Decode, split and check the syntax of every row (nothing here needs the state)."""
+    split = split_file(data)
+    if isinstance(split, Refused):
+        return ReadFile((), split.count, split.errors)
+    reader = RowReader(domain, split.columns)
+    for record in split.body:
+        reader.read(record)
+    if reader.count == 0:
+        reader.errors.append(RowError(FILE, "", "the file has a header but no rows"))
+    return ReadFile(tuple(reader.rows), reader.count, tuple(reader.errors))
+
+
+class RowReader:
+    """Reads the data rows one by one, keeping what each parsed to and each problem."""
+
+    def __init__(self, domain: str, columns: tuple[str, ...]) -> None:
+        self.domain = domain
+        self.columns = columns
+        self.rows: list[ParsedRow] = []
+        self.errors: list[RowError] = []
+        self.count = 0
+        self._first_line: dict[str, int] = {}
+        self._logins: dict[str, UUID | str] = {}
+
+    def read(self, record: Record) -> None:
+        line, cells = record
+        self.count += 1
+        if isinstance(cells, csv.Error):
+            self._error(line, "", csv_problem(cells))
+            return
+        if len(cells) > len(self.columns) and any(
+            c.strip() for c in cells[len(self.columns) :]
+        ):
+            self._error(
+                line,
+                "",
+                f"the row has {len(cells):,} cells but the header {len(self.columns)} "
+                "columns: quote a cell that holds the delimiter",
+            )
+            return
+        self.rows.append(self._row(line, self._values(line, cells)))
+
+    def _values(self, line: int, cells: list[str]) -> dict[str, str | None]:
+        """Each named column's trimmed cell; None: a refused cell, already reported."""
+        values: dict[str, str | None] = {}
+        for position, raw in enumerate(cells):
+            name = self.columns[position] if position < len(self.columns) else ""
+            if not name:
+                if raw.strip():
+                    self._error(
+                        line,
+                        "",
+                        f"cell {position + 1} has a value but its column has no name "
+                        "in the header",
+                    )
+                continue
+            problem = _cell_problem(raw)
+            if problem is not None:
+                self._error(line, name, problem)
+                values[name] = None
+                continue
+            values[name] = raw.strip()
+        return values
+
+    def _error(self, line: int, column: str, message: str) -> None:
+        self.errors.append(RowError(line, column, message))
+
+    def _row(self, line: int, values: dict[str, str | None]) -> ParsedRow:
+        local = self._address(line, values.get("address", ""))
+        kind = self._kind(line, values.get("kind", ""))
+        users = self._users(line, values.get("users", ""), kind)
+        targets = self._targets(line, values.get("targets", ""), kind, local)
+        # A clean cell (no control character, at most MAX_FIELD): only blanks collapse.
+        name = values.get("signature", "") or ""
+        signature = clean_line(name, field="signature", max_length=MAX_FIELD) or None
+        if signature is not None and kind is AddressKind.REDIRECT:
+            self._error(
+                line,
+                "signature",
+                "a redirect sends no mail of its own: it has no signature",
+            )
+            signature = None
+        return ParsedRow(line, local, kind, users, targets, signature)
+
+    def _address(self, line: int, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value:
+            if "address" in self.columns:
+                self._error(line, "address", "the address is empty")
+            return None
+        if len(value) > MAX_ADDRESS:
+            self._error(
+                line,
+                "address",
+                f"the address is {len(value)} characters long; at most {MAX_ADDRESS}",
+            )
+            return None
+        try:
+            local = parse_local_part(value, self.domain)
+        except InvalidInput as e:
+            self._error(line, "address", str(e))
+            return None
+        first = self._first_line.setdefault(local_key(local), line)
+        if first != line:
+            self._error(
+                line,
+                "address",
+                f"address {local}@{self.domain} is listed twice: on line {first} and "
+                f"line {line}",
+            )
+            return None
+        return local
+
+    def _kind(self, line: int, value: str | None) -> AddressKind | None:
+        if value is None:
+            return None
+        if not value:
+            return AddressKind.MAILBOX
+        kind = KINDS.get(value.casefold())
+        if kind is None:
+            self._error(
+                line,
+                "kind",
+                f"kind {quoted(value)} is not mailbox, redirect or no_reply",
+            )
+        return kind
+
+    def _users(
+        self, line: int, value: str | None, kind: AddressKind | None
+    ) -> tuple[tuple[str, UUID], ...]:
+        if value is None:
+            return ()
+        logins = _items(value)
+        if logins and kind is AddressKind.REDIRECT:
+            self._error(
+                line,
+                "users",
+                "a redirect has no users: it only forwards to its targets",
+            )
+            return ()
+        found: dict[UUID, str] = {}
+        for login in logins:
+            parsed = self._login(login)
+            if isinstance(parsed, str):
+                self._error(line, "users", parsed)
+            else:
+                found.setdefault(parsed, login)
+        return tuple((login, account) for account, login in found.items())
+
+    def _login(self, login: str) -> UUID | str:
+        """The account id of a login, or why it is not one (cached: rows repeat users)."""
+        known = self._logins.get(login)
+        if known is not None:
+            return known
+        problem = _formula_problem(login, quoted(login))
+        if problem is not None:
+            result: UUID | str = f"user {problem}"
+        else:
+            try:
+                result = account_key(login, what="user")
+            except InvalidInput as e:
+                result = str(e)
+        self._logins[login] = result
+        return result
+
+    def _targets(
+        self,
+        line: int,
+        value: str | None,
+        kind: AddressKind | None,
+        local: str | None,
+    ) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        items = _items(value)
+        if kind is not AddressKind.REDIRECT:
+            if items and kind is not None:
+                self._error(
+                    line,
+                    "targets",
+                    f"only a redirect has targets (this row's kind is {kind.value}): "
+                    "set kind to redirect or empty the cell",
+                )
+            return ()
+        if not items:
+            self._error(line, "targets", "a redirect needs at least one target address")
+            return ()
+        own = f"{local}@{self.domain}" if local else ""
+        clean: dict[str, str] = {}
+        for item in items:
+            problem = _formula_problem(item, quoted(item))
+            if problem is not None:
+                self._error(line, "targets", f"target {problem}")
+                continue
+            try:
+                target = redirect_target(item, own=own)
+            except InvalidInput as e:
+                self._error(line, "targets", str(e))
+                continue
+            clean.setdefault(identity(target), target)
+        too_many = too_many_targets(len(clean))
+        if too_many is not None:
+            self._error(line, "targets", too_many)
+        return tuple(clean.values())
+
+
+def _items(value: str) -> list[str]:
+    return [item.strip() for item in value.replace(",", ";").split(";") if item.strip()]
+
+
+def _cell_problem(raw: str) -> str | None:
+    """Why a cell is refused whatever its column, or None."""
+    if len(raw) > MAX_FIELD:
+        return f"the cell is {len(raw):,} characters long; at most {MAX_FIELD:,}"
+    if "\x00" in raw:
+        return "the cell contains a NUL byte"
+    if raw.startswith(("\t", "\r")):
+        return (
+            "the cell begins with a tab or carriage return, which a spreadsheet may run "
+            "as a formula"
+        )
+    value = raw.strip()
+    control = forbidden_character(value)
+    if control is not None:
+        return f"the cell contains the control character {control}"
+    return _formula_problem(value, "the cell")
+
+
+def _formula_problem(value: str, what: str) -> str | None:
+    if value.startswith(FORMULA_START):
+        return (
+            f"{what} begins with {value[0]!r}, which makes a spreadsheet run it as a "
+            "formula; not accepted"
+        )
+    return None
