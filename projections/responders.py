@@ -13,6 +13,7 @@ from eventsourcing.utils import get_topic
 
 from application.ports import MessageStatus, ReplyHistoryEntry, ResponderStatus
 from domain.autoreply import AutoReply
+from domain.replyplan import ReplyPlan
 from domain.responder import AutoResponder
 from domain.respondermessage import ResponderMessage
 from domain.schedule import Schedule, next_change, parse_time_zone
@@ -103,55 +104,69 @@ class ResponderViews:
             case AutoResponder.MemoryReset(
                 originator_id=rid, name_key=key, generation=g
             ):
-                cursor.execute(
-                    "SELECT message FROM mh_responder_messages"
-                    " WHERE responder_id = ? AND name_key = ?",
-                    (str(rid), key),
-                )
-                row = cursor.fetchone()
-                if row is not None:
-                    data = json.loads(row[0]) | {"generation": g}
-                    cursor.execute(
-                        "UPDATE mh_responder_messages SET message = ?"
-                        " WHERE responder_id = ? AND name_key = ?",
-                        (json.dumps(data), str(rid), key),
-                    )
+                _reset(cursor, str(rid), key, g)
             case AutoResponder.Retired(originator_id=rid):
-                cursor.execute(
-                    "DELETE FROM mh_responder_messages WHERE responder_id = ?",
-                    (str(rid),),
-                )
-                cursor.execute(
-                    "UPDATE mh_responders SET active = NULL WHERE responder_id = ?",
-                    (str(rid),),
-                )
-                cursor.execute(
-                    "DELETE FROM mh_replies WHERE address ="
-                    " (SELECT address FROM mh_responders WHERE responder_id = ?)",
-                    (str(rid),),
-                )
+                _retired(cursor, str(rid))
             case AutoReply.Decided(originator_id=reply_id, plan=plan):
-                cursor.execute(
-                    "INSERT INTO mh_replies (reply_id, address, sender, message, at,"
-                    " message_id, position) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        str(reply_id),
-                        plan.address.casefold(),
-                        plan.to,
-                        plan.message_name,
-                        # When the reply was decided (the engine's clock, which starts
-                        # its window, RSP-4), not the MTA's received_at; a plan
-                        # recorded before decided_at existed gives its received_at.
-                        plan.window_start.isoformat(),
-                        plan.message_id,
-                        position,
-                    ),
-                )
+                _decided(cursor, str(reply_id), plan, position)
             case AutoReply.Sent(originator_id=reply_id, timestamp=at):
                 cursor.execute(
                     "UPDATE mh_replies SET sent_at = ? WHERE reply_id = ?",
                     (at.isoformat(), str(reply_id)),
                 )
+
+
+def _reset(cursor: Cursor, rid: str, key: str, generation: int) -> None:
+    """A memory reset changes the stored generation of one message (RSP-5)."""
+    cursor.execute(
+        "SELECT message FROM mh_responder_messages"
+        " WHERE responder_id = ? AND name_key = ?",
+        (rid, key),
+    )
+    row = cursor.fetchone()
+    if row is not None:
+        data = json.loads(row[0]) | {"generation": generation}
+        cursor.execute(
+            "UPDATE mh_responder_messages SET message = ?"
+            " WHERE responder_id = ? AND name_key = ?",
+            (json.dumps(data), rid, key),
+        )
+
+
+def _retired(cursor: Cursor, rid: str) -> None:
+    """A deleted address keeps no messages and no history (ADR-11)."""
+    cursor.execute(
+        "DELETE FROM mh_responder_messages WHERE responder_id = ?",
+        (rid,),
+    )
+    cursor.execute(
+        "UPDATE mh_responders SET active = NULL WHERE responder_id = ?",
+        (rid,),
+    )
+    cursor.execute(
+        "DELETE FROM mh_replies WHERE address ="
+        " (SELECT address FROM mh_responders WHERE responder_id = ?)",
+        (rid,),
+    )
+
+
+def _decided(cursor: Cursor, reply_id: str, plan: ReplyPlan, position: int) -> None:
+    cursor.execute(
+        "INSERT INTO mh_replies (reply_id, address, sender, message, at,"
+        " message_id, position) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            reply_id,
+            plan.address.casefold(),
+            plan.to,
+            plan.message_name,
+            # When the reply was decided (the engine's clock, which starts
+            # its window, RSP-4), not the MTA's received_at; a plan
+            # recorded before decided_at existed gives its received_at.
+            plan.window_start.isoformat(),
+            plan.message_id,
+            position,
+        ),
+    )
 
 
 def _message(m: ResponderMessage) -> dict[str, object]:
