@@ -112,7 +112,7 @@ class AddressCreation:
     ) -> CreatedAddress:
         """ADR-3: a strong password chosen; linked at once to the creator's mail app."""
         self.passwords.check(password, login=address)
-        return self._create(
+        return self.create(
             address,
             AddressKind.MAILBOX,
             CreationMode.FOR_SELF,
@@ -135,7 +135,7 @@ class AddressCreation:
         if not users:
             raise InvalidInput("name at least one user for the new address")
         password = generate_password()
-        return self._create(
+        return self.create(
             address,
             AddressKind.MAILBOX,
             CreationMode.FOR_OTHERS,
@@ -184,7 +184,7 @@ class AddressCreation:
         self, address: str, targets: Sequence[str], *, by: UUID | None = OPERATOR
     ) -> CreatedAddress:
         """ADR-10: a virtual address that only forwards."""
-        return self._create(
+        return self.create(
             address,
             AddressKind.REDIRECT,
             CreationMode.UNASSIGNED,
@@ -208,7 +208,7 @@ class AddressCreation:
         generated = generate_password() if password is None else None
         if password is not None:
             self.passwords.check(password, login=address)
-        return self._create(
+        return self.create(
             address,
             kind,
             mode,
@@ -221,33 +221,6 @@ class AddressCreation:
             responder_template=responder_template,
         )
 
-    def _create(
-        self,
-        address: str,
-        kind: AddressKind,
-        mode: CreationMode,
-        *,
-        by: UUID | None,
-        encoded: str | None,
-        generated: str | None,
-        users: Sequence[str | UUID] = (),
-        signature: str | None = None,
-        targets: Sequence[str] = (),
-        responder_template: str | None = None,
-    ) -> CreatedAddress:
-        mailbox = self.create(
-            address,
-            kind,
-            mode,
-            by=by,
-            encoded=encoded,
-            users=users,
-            signature=signature,
-            targets=targets,
-            responder_template=responder_template,
-        )
-        return CreatedAddress(mailbox.address, mailbox.id, generated)
-
     def create(
         self,
         address: str,
@@ -256,15 +229,17 @@ class AddressCreation:
         *,
         by: UUID | None,
         encoded: str | None,
+        generated: str | None = None,
         users: Sequence[str | UUID] = (),
         signature: str | None = None,
         targets: Sequence[str] = (),
         companions: Companions | None = None,
         responder_template: str | None = None,
-    ) -> Mailbox:
+    ) -> CreatedAddress:
         """Claim the local part and create the mailbox (and its ``companions``) at once.
 
-        ``encoded``: the password's hash (None: the address has no password yet).
+        ``encoded``: the password's hash (None: the address has no password yet);
+        ``generated``: the password, when it was generated, to be shown once.
         """
         local, domain = split_address(address)
         service = self.services.get(domain)
@@ -293,7 +268,8 @@ class AddressCreation:
             ):
                 return self._save(fresh, new, mailbox_id, credential_id, companions)
 
-        return self.log.retrying(attempt)
+        mailbox = self.log.retrying(attempt)
+        return CreatedAddress(mailbox.address, mailbox.id, generated)
 
     def _save(
         self,

@@ -78,15 +78,13 @@ class Invitations:
 
         def invitation_for(service: MailService, mailbox: Mailbox) -> list[Aggregate]:
             return [
-                Invitation.send(
+                self._invitation(
                     invitation_id,
-                    organisation_id=service.organisation_id,
-                    mailbox_id=mailbox.id,
-                    address=mailbox.address,
+                    service,
+                    mailbox,
                     sent_to=target,
                     login_choice=login_choice,
                     token_id=token_id,
-                    at=self.clock.now(),
                 )
             ]
 
@@ -129,19 +127,38 @@ class Invitations:
             self.fingerprints.digest(token),
             owner=invitation_id,
         ):
-            invitation = Invitation.send(
+            invitation = self._invitation(
                 invitation_id,
-                organisation_id=service.organisation_id,
-                mailbox_id=mailbox.id,
-                address=mailbox.address,
+                service,
+                mailbox,
                 sent_to=target,
                 login_choice=login_choice,
                 token_id=token_id,
-                at=self.clock.now(),
             )
             self.log.create(invitation, what="invitation")
         self._mail_invitation(invitation.id, token)
         return invitation.id
+
+    def _invitation(
+        self,
+        invitation_id: UUID,
+        service: MailService,
+        mailbox: Mailbox,
+        *,
+        sent_to: str | None,
+        login_choice: LoginChoice,
+        token_id: UUID,
+    ) -> Invitation:
+        return Invitation.send(
+            invitation_id,
+            organisation_id=service.organisation_id,
+            mailbox_id=mailbox.id,
+            address=mailbox.address,
+            sent_to=sent_to,
+            login_choice=login_choice,
+            token_id=token_id,
+            at=self.clock.now(),
+        )
 
     def _mail_invitation(self, invitation_id: UUID, token: str) -> None:
         invitation = self.log.load(invitation_id, Invitation, "invitation")
