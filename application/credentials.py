@@ -31,5 +31,3 @@ def staged_secret(
     except BaseException:
         store.forget_secret(credential_id)
         raise
-
-

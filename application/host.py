@@ -34,7 +34,7 @@ from application.responders import Responders
 from application.sending import Sending, SendingLimits
 from domain.advice import Advice
 from domain.errors import NotFound
-from domain.responder import ResponderPolicy
+from domain.responderpolicy import ResponderPolicy
 from domain.security import SecurityPolicy
 
 

@@ -19,6 +19,7 @@ from uuid import UUID
 from attrs import frozen
 
 from domain.advice import Advice
+from domain.schedule import Schedule
 
 
 class Clock(Protocol):
@@ -238,7 +239,7 @@ class MessageStatus:
     name: str
     subject: str | None
     active: bool
-    schedule: str
+    schedule: Schedule
     generation: int
 
 

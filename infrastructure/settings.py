@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from attrs import field, frozen
 
 from application.sending import SendingLimits
-from domain.responder import ResponderPolicy
+from domain.responderpolicy import ResponderPolicy
 from domain.security import SecurityPolicy
 from domain.text import forbidden_character
 

@@ -1,7 +1,7 @@
 """Auto-responder read models: status per address, and the per-sender reply history.
 
 They store and return data (a message's :class:`Schedule`, not a sentence about it); how
-a schedule reads on a terminal is the CLI's (:mod:`infrastructure.responderview`).
+a schedule reads on a terminal is the CLI's (:mod:`infrastructure.cli.responderview`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Conventions for every command: ``--home DIR`` (or MAILHOST_HOME), ``--json`` where it
 prints data, bad input on stderr with exit status 2, any other failure exit status 1.
-Every line goes through ``commandline.say``/``emit``: no control character of an input
+Every line goes through ``output.say``/``emit``: no control character of an input
 or an exception reaches the terminal.
 
 Each module of this package declares one group of commands (``register``) and runs
@@ -17,17 +17,17 @@ from collections.abc import Callable, Sequence
 
 from domain.errors import DomainError
 from domain.text import neutralise
-from infrastructure import respondercli
 from infrastructure.cli import (
     accounts,
     addresses,
     advise,
     demo,
+    responder,
     run,
     sending,
     services,
 )
-from infrastructure.commandline import Parser, say
+from infrastructure.cli.output import Parser, say
 from infrastructure.settings import ConfigurationError
 
 EXAMPLES = """\
@@ -50,7 +50,7 @@ GROUPS = (
     addresses.register,
     sending.register,
     advise.register,
-    respondercli.register,
+    responder.register,
 )
 
 

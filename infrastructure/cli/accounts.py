@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from application.ports import ActivityEntry
 from domain.text import neutralise
 from infrastructure.cli.arguments import Subcommands, bounded_int
-from infrastructure.commandline import Parser, emit, engine_for, read_password
+from infrastructure.cli.output import Parser, emit, engine_for, read_password
 
 # More entries than any screen or script wants; the read model is asked for no more.
 MAX_ACTIVITY_LIMIT = 10_000

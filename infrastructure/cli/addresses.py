@@ -18,7 +18,7 @@ from domain.permissions import parse_permissions
 from infrastructure.bootstrap import Engine
 from infrastructure.cli import importcsv
 from infrastructure.cli.arguments import Subcommands
-from infrastructure.commandline import Parser, emit, engine_for, read_password, say
+from infrastructure.cli.output import Parser, emit, engine_for, read_password, say
 
 CREATE_EXAMPLES = """\
 examples:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from infrastructure.cli.arguments import Subcommands
-from infrastructure.commandline import Parser, emit, engine_for
+from infrastructure.cli.output import Parser, emit, engine_for
 
 
 def register(sub: Subcommands, common: Parser) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 from domain.address import shown
-from infrastructure.commandline import Parser
+from infrastructure.cli.output import Parser
 
 # What ``add_subparsers`` returns, each group adding its commands to it. Quoted: the
 # class is not subscriptable at run time, only in the type stubs.

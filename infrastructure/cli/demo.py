@@ -13,8 +13,8 @@ from application.accounts import Accounts, LoginRefused, account_key
 from application.bulk import BulkCreation
 from domain.errors import AlreadyExists
 from domain.mailservice import service_id
-from infrastructure import commandline
 from infrastructure.bootstrap import Engine, open_engine
+from infrastructure.cli import output
 from infrastructure.cli.accounts import activity_table, entry_json
 from infrastructure.cli.addresses import directory_table
 from infrastructure.cli.arguments import Subcommands
@@ -37,7 +37,7 @@ LAPTOP = {"ip": "192.0.2.10", "user_agent": "Firefox 133 on Linux"}
 Say = Callable[[str], None]
 
 
-def register(sub: Subcommands, common: commandline.Parser) -> None:
+def register(sub: Subcommands, common: output.Parser) -> None:
     demo = sub.add_parser(
         "demo",
         parents=[common],
@@ -69,7 +69,7 @@ def run_demo(*, home: str | None, window: float, as_json: bool) -> int:
 
     def tell(text: str) -> None:
         """The story; on stderr under ``--json``, which keeps stdout for the data."""
-        commandline.say(text, err=as_json)
+        output.say(text, err=as_json)
 
     engine = open_engine(folder, env)
     try:
@@ -190,7 +190,7 @@ def _report(engine: Engine, login: str, say: Say, *, as_json: bool) -> None:
     entries = engine.host.activity.recent(account.id)
     if as_json:
         # JSON needs no neutralising (json.dumps escapes every control character).
-        commandline.say(json.dumps([entry_json(e) for e in entries], indent=2))
+        output.say(json.dumps([entry_json(e) for e in entries], indent=2))
     else:
         say(f"\nRecent activity of {login} (newest first):\n")
         say(activity_table(entries))

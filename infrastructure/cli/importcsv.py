@@ -12,7 +12,7 @@ from application.csvfile import MAX_FILE_BYTES
 from domain.errors import InvalidInput
 from infrastructure.cli.arguments import Subcommands
 from infrastructure.cli.bulkreport import report_json, report_text
-from infrastructure.commandline import Parser, emit, engine_for
+from infrastructure.cli.output import Parser, emit, engine_for
 from infrastructure.sealing import AesGcmSealer
 
 

@@ -7,7 +7,7 @@ import time
 
 from infrastructure.bootstrap import open_engine
 from infrastructure.cli.arguments import Subcommands
-from infrastructure.commandline import Parser, say
+from infrastructure.cli.output import Parser, say
 
 
 def register(sub: Subcommands, common: Parser) -> None:

@@ -7,7 +7,7 @@ import argparse
 from domain.errors import InvalidInput
 from domain.permissions import Permission, parse_permissions
 from infrastructure.cli.arguments import Subcommands
-from infrastructure.commandline import Parser, emit, engine_for, read_stdin, say
+from infrastructure.cli.output import Parser, emit, engine_for, read_stdin, say
 
 
 def register(sub: Subcommands, common: Parser) -> None:

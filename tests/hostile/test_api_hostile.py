@@ -17,10 +17,11 @@ import pytest
 from attrs import field, frozen
 
 from application.accounts import LoginRefused
-from domain.autoreply import Decision, compose_reply
 from domain.errors import InvalidInput, NotFound, NotPermitted
 from domain.invitation import LoginChoice
 from domain.permissions import Permission
+from domain.replymail import compose_reply
+from domain.replyplan import Decision
 from domain.security import NotificationPreferences
 from infrastructure.settings import ConfigurationError
 from tests.hostile import seed

@@ -28,7 +28,7 @@ from domain.permissions import Permission
 from domain.replyplan import Check, Decision, auto_reply_id, reply_message_id
 from infrastructure.bootstrap import Engine
 from tests.integration.support import ORG, ManualClock, engine, with_user
-from tests.services import ReceivedMessage, SmtpSink
+from tests.servers import ReceivedMessage, SmtpSink
 
 REPO = Path(__file__).resolve().parents[2]
 DOMAIN = "example.org"

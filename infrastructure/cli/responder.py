@@ -2,7 +2,7 @@
 
 Each subcommand declares its arguments in its own function; the fields of a message are
 read into one :class:`MessageDraft`, checked where they enter. ``mailhost deliver`` is
-:mod:`infrastructure.delivercli`, registered from here after the responder commands.
+:mod:`infrastructure.cli.deliver`, registered from here after the responder commands.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import date, datetime
-from typing import Any
 
 from domain.errors import InvalidInput
 from domain.respondermessage import MessageDraft
-from infrastructure import delivercli
-from infrastructure.commandline import emit, engine_for, say
-from infrastructure.responderview import status_data, status_lines
+from infrastructure.cli import deliver
+from infrastructure.cli.arguments import Subcommands
+from infrastructure.cli.output import Parser, emit, engine_for, say
+from infrastructure.cli.responderview import status_data, status_lines
 
 
 def _when(text: str | None, what: str) -> date | datetime | None:
@@ -51,7 +51,7 @@ def _draft(args: argparse.Namespace) -> MessageDraft:
     )
 
 
-def register(sub: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's private type
+def register(sub: Subcommands, common: Parser) -> None:
     responder = sub.add_parser("responder", help="auto-responders (RSP-1..RSP-9)")
     r = responder.add_subparsers(parser_class=type(common))
     _register_message(r, common, "add")
@@ -66,10 +66,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401
     _register_show(r, common)
     _register_senders(r, common)
     _register_template(r, common)
-    delivercli.register(sub, common)
+    deliver.register(sub, common)
 
 
-def _register_message(r: Any, common: argparse.ArgumentParser, verb: str) -> None:  # noqa: ANN401 - argparse's private type
+def _register_message(r: Subcommands, common: Parser, verb: str) -> None:
     cmd = r.add_parser(
         verb,
         parents=[common],
@@ -105,8 +105,8 @@ def _register_message(r: Any, common: argparse.ArgumentParser, verb: str) -> Non
 
 
 def _register_named(
-    r: Any,  # noqa: ANN401 - argparse's private type
-    common: argparse.ArgumentParser,
+    r: Subcommands,
+    common: Parser,
     verb: str,
     helptext: str,
 ) -> None:
@@ -121,7 +121,7 @@ def _register_named(
     cmd.set_defaults(handler=_simple, verb=verb)
 
 
-def _register_deactivate(r: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's private type
+def _register_deactivate(r: Subcommands, common: Parser) -> None:
     cmd = r.add_parser(
         "deactivate",
         parents=[common],
@@ -132,7 +132,7 @@ def _register_deactivate(r: Any, common: argparse.ArgumentParser) -> None:  # no
     cmd.set_defaults(handler=_simple, verb="deactivate", name=None)
 
 
-def _register_show(r: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's private type
+def _register_show(r: Subcommands, common: Parser) -> None:
     cmd = r.add_parser(
         "show",
         parents=[common],
@@ -145,7 +145,7 @@ def _register_show(r: Any, common: argparse.ArgumentParser) -> None:  # noqa: AN
     cmd.set_defaults(handler=_show)
 
 
-def _register_senders(r: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's private type
+def _register_senders(r: Subcommands, common: Parser) -> None:
     cmd = r.add_parser(
         "verify-sender",
         parents=[common],
@@ -169,7 +169,7 @@ def _register_senders(r: Any, common: argparse.ArgumentParser) -> None:  # noqa:
     cmd.set_defaults(handler=_confirm)
 
 
-def _register_template(r: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's private type
+def _register_template(r: Subcommands, common: Parser) -> None:
     cmd = r.add_parser(
         "template",
         parents=[common],

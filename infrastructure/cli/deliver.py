@@ -16,14 +16,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 from application.replydelivery import MAX_MESSAGE_BYTES
 from domain.errors import DomainError, InvalidInput
 from domain.replyplan import Decision
 from domain.text import neutralise
 from infrastructure.bootstrap import Engine, open_engine
-from infrastructure.commandline import say
+from infrastructure.cli.arguments import Subcommands
+from infrastructure.cli.output import Parser, say
 from infrastructure.settings import ConfigurationError, Settings
 
 EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, the MTA retries the delivery
@@ -33,7 +33,7 @@ EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, the MTA retries the deliver
 SETTLE_S = 3.0
 
 
-def register(sub: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's private type
+def register(sub: Subcommands, common: Parser) -> None:
     deliver = sub.add_parser(
         "deliver",
         parents=[common],
