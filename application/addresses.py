@@ -48,7 +48,6 @@ from domain.permissions import Permission
 from domain.security import PasswordPolicy
 
 # Imported from here by the CLI; it lives in application/creation.py.
-__all__ = ["Addresses", "CreatedAddress"]
 
 T = TypeVar("T")
 

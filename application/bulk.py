@@ -68,7 +68,6 @@ from domain.mailservice import MailService, QuotaExceeded
 from domain.organisation import Organisation
 
 # BulkReport is imported from here by callers written before application/bulkreport.py.
-__all__ = ["BulkCreation", "BulkReport", "run_id"]
 
 WITH_PASSWORD = frozenset({AddressKind.MAILBOX, AddressKind.NO_REPLY})
 RUN_NAMESPACE = UUID("6f1c2a9e-8d4b-5e37-9a0c-3b7e5d1f4a62")

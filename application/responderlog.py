@@ -19,7 +19,7 @@ from application.mailservices import MailServices
 from application.ports import Clock
 from domain.address import EmailAddress
 from domain.errors import InvalidInput
-from domain.mailservice import AddressKind
+from domain.hosted import AddressKind
 from domain.permissions import Permission
 from domain.responder import AutoResponder
 from domain.responderpolicy import responder_id

@@ -33,11 +33,13 @@ from application.responderlog import ResponderLog
 from application.senderverification import SenderVerification
 from domain.address import EmailAddress
 from domain.errors import InvalidInput
-from domain.mailservice import AddressKind, MailService, ResponderTemplate
+from domain.hosted import AddressKind
+from domain.mailservice import MailService
 from domain.replyplan import Decision
 from domain.responder import AutoResponder
 from domain.respondermessage import MessageDraft, ResponderMessage
 from domain.responderpolicy import ResponderPolicy, responder_id
+from domain.templates import ResponderTemplate
 
 
 class DraftFields(TypedDict, total=False):

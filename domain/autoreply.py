@@ -45,7 +45,6 @@ from domain.address import EmailAddress
 from domain.errors import InvalidInput
 from domain.incoming import Headers, HeaderSource, summarise
 from domain.replychecks import CHECKS, Delivery, ago, oversized_header
-from domain.replymail import compose_reply
 from domain.replyplan import (
     RULES,
     Check,
@@ -66,8 +65,6 @@ from domain.time import utc
 # and domain.replymail.
 __all__ = [
     "AutoReply",
-    "Decision",
-    "compose_reply",
     "decide",
     "record_reply",
     "window_id_for",

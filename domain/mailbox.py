@@ -24,7 +24,6 @@ from domain.time import utc
 
 # Imported from here by the read models, the use cases and the tests; it lives in
 # domain/creation.py.
-__all__ = ["CreationMode", "Mailbox"]
 
 SEND_WINDOW = timedelta(days=1)
 

@@ -33,12 +33,8 @@ from domain.time import utc
 # Imported from here by the read models and the responder use cases; they live in
 # domain/hosted.py and domain/templates.py.
 __all__ = [
-    "TAKES_SLOT",
-    "AddressEntry",
-    "AddressKind",
     "MailService",
     "QuotaExceeded",
-    "ResponderTemplate",
     "service_id",
 ]
 

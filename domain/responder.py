@@ -28,8 +28,6 @@ from eventsourcing.domain import Aggregate
 from domain.address import EmailAddress
 from domain.errors import AlreadyExists, InvalidInput, NotFound, NotPermitted
 from domain.respondermessage import (
-    MAX_NAME_LENGTH,
-    MAX_SUBJECT_LENGTH,
     MessageDraft,
     ResponderConfig,
     ResponderMessage,
@@ -44,7 +42,7 @@ from domain.responderpolicy import (
     reply_window_id,
     responder_id,
 )
-from domain.schedule import Schedule, Weekday, parse_time_zone
+from domain.schedule import parse_time_zone
 from domain.senderverification import (
     DAY,
     PendingSender,
@@ -59,15 +57,9 @@ from domain.time import utc
 # domain/mailservice.py and the tests of the mail service and the mapper import them
 # from domain.responderpolicy, domain.respondermessage and domain.schedule.
 __all__ = [
-    "MAX_NAME_LENGTH",
-    "MAX_SUBJECT_LENGTH",
     "AutoResponder",
     "ReplyBudget",
     "ReplyWindow",
-    "ResponderPolicy",
-    "Schedule",
-    "Weekday",
-    "responder_id",
 ]
 
 

@@ -8,8 +8,9 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 
 from domain.advice import Advice, MailboxFacts, ServiceFacts, advise
+from domain.hosted import AddressKind
 from domain.mailbox import Mailbox
-from domain.mailservice import AddressKind, MailService
+from domain.mailservice import MailService
 from projections.storage import Cursor, Database
 
 EVENTS = (

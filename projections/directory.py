@@ -9,8 +9,9 @@ from eventsourcing.utils import get_topic
 
 from application.ports import Directory, DirectoryEntry
 from domain.account import UserAccount
+from domain.hosted import TAKES_SLOT, AddressKind
 from domain.mailbox import Mailbox
-from domain.mailservice import TAKES_SLOT, AddressKind, MailService
+from domain.mailservice import MailService
 from projections.storage import Cursor, Database
 
 EVENTS = (

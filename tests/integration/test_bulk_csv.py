@@ -22,6 +22,7 @@ from domain.creation import CreationMode
 from domain.errors import NotFound, NotPermitted
 from domain.hosted import AddressKind
 from domain.mailservice import MailService
+from infrastructure.cli.bulkreport import report_csv, report_text
 from tests.integration.bulksupport import (
     ANN,
     BOB,
@@ -62,7 +63,7 @@ def test_a_good_file_creates_every_row_and_returns_each_password_once(
 
     report = world.apply(GOOD)
 
-    assert report.ok, report.as_text()
+    assert report.ok, report_text(report)
     assert report.applied
     assert report.rows == 5
     assert report.errors == ()
@@ -101,8 +102,8 @@ def test_a_good_file_creates_every_row_and_returns_each_password_once(
     _assert_hashes_stored(world, passwords)
 
     # Shown once: in the report for people and programs, never in its repr.
-    assert all(p in report.as_text() for p in generated)
-    assert all(p in report.as_csv() for p in generated)
+    assert all(p in report_text(report) for p in generated)
+    assert all(p in report_csv(report) for p in generated)
     assert not any(p in repr(report) or p in str(report.created) for p in generated)
 
     # rule SEC-6: no generated password in any stored byte (events, views, WAL files).
@@ -135,10 +136,10 @@ def test_check_changes_nothing_and_apply_then_agrees(world: World) -> None:
     # rule ADR-9
     before = world.position()
     checked = world.check(GOOD)
-    assert checked.ok, checked.as_text()
+    assert checked.ok, report_text(checked)
     assert not checked.applied
     assert checked.created == ()
-    assert "applying the file creates 5 address(es)" in checked.as_text()
+    assert "applying the file creates 5 address(es)" in report_text(checked)
     assert world.position() == before
     assert world.apply(GOOD).ok
 
@@ -181,8 +182,8 @@ def test_one_bad_row_creates_nothing_and_the_report_names_it(world: World) -> No
     assert report.rows == 4
     assert _errors(report) == [(4, "address")]
     assert "bad..dots" in report.errors[0].message
-    assert "line 4, column address:" in report.as_text()
-    assert "nothing was created" in report.as_text()
+    assert "line 4, column address:" in report_text(report)
+    assert "nothing was created" in report_text(report)
     # Nothing half-created: no event, no address, no secret, nothing in the mail store.
     assert world.position() == before
     assert world.service.addresses == addresses
@@ -222,7 +223,7 @@ def test_quota_exceeded_names_the_numbers(tmp_path: Path) -> None:
         assert "needs 6 address slot(s) but 4 of 5 are free (1 used)" in message
         assert "by at least 2" in message
         assert world.position() == before
-        assert report.as_text().splitlines()[1].startswith("  file: quota exceeded")
+        assert report_text(report).splitlines()[1].startswith("  file: quota exceeded")
     finally:
         engine.close()
 
@@ -339,7 +340,7 @@ def test_ten_thousand_rows_are_checked_and_created_in_one_transaction(
         report = world.apply(data)
         elapsed = time.perf_counter() - started
 
-        assert report.ok, report.as_text()[:2000]
+        assert report.ok, report_text(report)[:2000]
         assert len(report.created) == 10_000
         # A generous bound: linear work takes seconds; a per-row scan would take minutes.
         assert elapsed < 30, elapsed

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from application.csvfile import MAX_ROWS, RowError
+from infrastructure.cli.bulkreport import report_text
 from tests.integration.bulksupport import (
     HEADER,
     World,
@@ -29,7 +30,7 @@ def test_a_bom_and_a_semicolon_header_are_accepted(world: World) -> None:
     # rule ADR-9
     text = "Address;Kind;Users\r\nsemi;mailbox;ann@example.org\r\n"
     report = world.apply(b"\xef\xbb\xbf" + text.encode())
-    assert report.ok, report.as_text()
+    assert report.ok, report_text(report)
     assert [c.address for c in report.created] == ["semi@example.com"]
 
 

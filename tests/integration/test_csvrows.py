@@ -11,6 +11,7 @@ import pytest
 
 from application.bulkreport import BulkReport
 from application.csvfile import FORMULA_START, MAX_FIELD, RowError
+from infrastructure.cli.bulkreport import report_csv, report_text
 from tests.integration.bulksupport import (
     HEADER,
     World,
@@ -105,19 +106,19 @@ def test_formula_cells_are_refused_and_neutralised_in_the_csv_report(
     assert not report.ok
     assert report.created == ()
     assert [e.line for e in report.errors] == list(range(2, 12))
-    assert all("formula" in e.message for e in report.errors), report.as_text()
+    assert all("formula" in e.message for e in report.errors), report_text(report)
 
-    parsed = list(csv.reader(io.StringIO(report.as_csv(), newline="")))
+    parsed = list(csv.reader(io.StringIO(report_csv(report), newline="")))
     assert parsed[0] == ["line", "column", "message"]
     assert len(parsed) == 1 + len(report.errors)
     for cells in parsed:
         assert not any(cell.startswith(FORMULA_START) for cell in cells), cells
     # Every cell is quoted, and a cell a spreadsheet would run is prefixed with '.
-    assert all(line.startswith('"') for line in report.as_csv().splitlines() if line)
+    assert all(line.startswith('"') for line in report_csv(report).splitlines() if line)
     hostile = BulkReport(
         ok=False, rows=1, errors=(RowError(2, "=cmd", '=HYPERLINK("x")'),)
     )
-    assert list(csv.reader(io.StringIO(hostile.as_csv())))[1] == [
+    assert list(csv.reader(io.StringIO(report_csv(hostile))))[1] == [
         "2",
         "'=cmd",
         '\'=HYPERLINK("x")',
@@ -152,7 +153,7 @@ def test_huge_fields_nul_bytes_and_control_characters_name_the_line(
     assert f"{MAX_FIELD + 1:,} characters long; at most {MAX_FIELD:,}" in (
         report.errors[0].message
     )
-    assert long_name not in report.as_text()
+    assert long_name not in report_text(report)
     assert "far longer than" in report.errors[1].message
     assert "NUL byte" in report.errors[2].message
     assert "U+0007" in report.errors[3].message

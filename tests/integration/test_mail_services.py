@@ -14,7 +14,7 @@ from domain.mailservice import QuotaExceeded
 from domain.permissions import Permission
 from infrastructure.bootstrap import Engine
 from tests.integration.support import ORG, PASSWORD, engine, stored_bytes, with_user
-from tests.services import ReceivedMessage, SmtpSink
+from tests.servers import ReceivedMessage, SmtpSink
 
 DOMAIN = "example.org"
 ADMIN = "admin@example.net"

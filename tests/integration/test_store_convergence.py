@@ -31,6 +31,7 @@ from domain.errors import AlreadyExists, InvalidInput
 from domain.mailbox import Mailbox
 from domain.mailservice import MailService
 from infrastructure.bootstrap import Engine, open_engine
+from infrastructure.cli.bulkreport import report_text
 from infrastructure.credentials import SqlCredentialStore
 from infrastructure.mailstore import MaildirMailStore
 from infrastructure.sealing import AesGcmSealer
@@ -213,7 +214,7 @@ def test_a_batch_is_one_passwd_file_write(tmp_path: Path) -> None:
     try:
         data = ("address\n" + "".join(f"u{i}\n" for i in range(5_000))).encode()
         report = _bulk(engine).apply(DOMAIN, data)
-        assert report.ok, report.as_text()[:500]
+        assert report.ok, report_text(report)[:500]
         ids = [box.id for box in _live(engine).values()]
         spy = CountingStore(engine.host.addresses.store)
         attrs.evolve(engine.host.addresses, store=spy).sync_store(ids)
@@ -252,7 +253,7 @@ def test_a_run_whose_report_was_lost_shows_its_passwords_once_more(
     assert again.recovered
     assert again.applied
     assert {c.address: c.password for c in again.created} == passwords
-    assert "applied already" in again.as_text()
+    assert "applied already" in report_text(again)
     # rule SEC-6: sealed, never in plaintext in any stored byte
     stored = stored_bytes(tmp_path)
     assert not any(p.encode() in stored for p in passwords.values() if p)
@@ -260,7 +261,7 @@ def test_a_run_whose_report_was_lost_shows_its_passwords_once_more(
     assert bulk.recover(DOMAIN, FILE) is None
     refused = bulk.apply(DOMAIN, FILE)
     assert not refused.ok
-    assert "exists already" in refused.as_text()
+    assert "exists already" in report_text(refused)
 
 
 def test_a_sealed_copy_opens_only_for_its_own_run_and_key(mh: Engine) -> None:

@@ -19,9 +19,11 @@ from hypothesis import strategies as st
 from application.log import MailHostLog
 from domain.account import UserAccount
 from domain.address import EmailAddress
+from domain.creation import CreationMode
 from domain.errors import DomainError
-from domain.mailbox import CreationMode, Mailbox
-from domain.mailservice import AddressEntry, AddressKind, MailService
+from domain.hosted import AddressEntry, AddressKind
+from domain.mailbox import Mailbox
+from domain.mailservice import MailService
 from domain.organisation import Organisation, Role
 from domain.permissions import Permission
 from domain.security import LoginContext, NotificationPreferences, SecurityPolicy

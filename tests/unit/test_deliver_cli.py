@@ -23,7 +23,8 @@ from application.ports import MessageStatus, ReplyHistoryEntry, ResponderStatus
 from domain.errors import InvalidInput
 from domain.replyplan import Check, Decision
 from domain.schedule import Schedule
-from infrastructure import delivercli, respondercli
+from infrastructure.cli import deliver as delivercli
+from infrastructure.cli import responder as respondercli
 
 
 class Stdin:
