@@ -16,7 +16,8 @@ from domain.account import UserAccount
 from domain.errors import AlreadyExists, NotFound
 from domain.mailbox import Mailbox
 from domain.mailservice import MailService
-from domain.responder import AutoResponder, ReplyBudget
+from domain.replywindow import ReplyBudget
+from domain.responder import AutoResponder
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")

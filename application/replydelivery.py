@@ -22,7 +22,8 @@ from domain.incoming import Headers, header_block
 from domain.mailbox import Mailbox
 from domain.replymail import compose_reply
 from domain.replyplan import Decision, auto_reply_id
-from domain.responder import AutoResponder, ReplyBudget, ReplyWindow
+from domain.replywindow import ReplyBudget, ReplyWindow
+from domain.responder import AutoResponder
 from domain.responderpolicy import ResponderPolicy, reply_budget_id, responder_id
 from domain.time import utc
 

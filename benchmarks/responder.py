@@ -52,7 +52,7 @@ from domain.address import EmailAddress, identity
 from domain.autoreply import AutoReply, record_reply
 from domain.incoming import OriginalMessage
 from domain.replyplan import Check, ReplyPlan, reply_message_id
-from domain.responder import ReplyBudget
+from domain.replywindow import ReplyBudget
 from domain.responderpolicy import REPLY_INTERVAL, ResponderPolicy, hour_bucket
 from infrastructure.bootstrap import open_engine
 

@@ -54,7 +54,7 @@ from domain.replyplan import (
     refusal,
     reply_message_id,
 )
-from domain.responder import ReplyBudget, ReplyWindow
+from domain.replywindow import ReplyBudget, ReplyWindow
 from domain.respondermessage import ResponderConfig
 from domain.responderpolicy import ResponderPolicy, address_key, reply_window_id
 from domain.senders import base_address, parse_envelope_sender

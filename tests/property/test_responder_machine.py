@@ -31,7 +31,8 @@ from hypothesis.stateful import (
 from domain.address import EmailAddress, identity
 from domain.autoreply import decide, record_reply, window_id_for
 from domain.errors import AlreadyExists, DomainError, InvalidInput
-from domain.responder import AutoResponder, ReplyBudget, ReplyWindow
+from domain.replywindow import ReplyBudget, ReplyWindow
+from domain.responder import AutoResponder
 from domain.respondermessage import MessageDraft
 from domain.responderpolicy import (
     REPLY_INTERVAL,

@@ -37,7 +37,8 @@ from domain.mailbox import Mailbox
 from domain.mailservice import MailService
 from domain.organisation import Organisation, Role
 from domain.phone import PhoneNumber
-from domain.responder import AutoResponder, ReplyBudget, ReplyWindow
+from domain.replywindow import ReplyBudget, ReplyWindow
+from domain.responder import AutoResponder
 from domain.schedule import Schedule, Weekday
 from domain.security import AlertKind, LoginContext, NotificationPreferences
 from infrastructure.mapper import CattrsMapper

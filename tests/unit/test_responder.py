@@ -27,7 +27,8 @@ from domain.errors import (
     NotFound,
     NotPermitted,
 )
-from domain.responder import AutoResponder, ReplyBudget, ReplyWindow
+from domain.replywindow import ReplyBudget, ReplyWindow
+from domain.responder import AutoResponder
 from domain.respondermessage import MessageDraft, ResponderMessage
 from domain.responderpolicy import (
     REPLY_INTERVAL,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.errors import InvalidInput
-from domain.responder import ReplyWindow
+from domain.replywindow import ReplyWindow
 from domain.responderpolicy import (
     ResponderPolicy,
     hour_bucket,

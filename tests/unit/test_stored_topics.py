@@ -9,12 +9,20 @@ domain must stay resolvable; a new one is added to the list below.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from eventsourcing.utils import get_topic, resolve_topic
 
 from tests.strategies import domain_aggregates, domain_event_classes
 
 STORED_EVENT_TOPICS = (
+    # Moved from domain.responder (their old topics above still resolve, by alias).
+    "domain.replywindow:ReplyBudget.Opened",
+    "domain.replywindow:ReplyBudget.ReplyCounted",
+    "domain.replywindow:ReplyWindow.Opened",
+    "domain.replywindow:ReplyWindow.ReplySent",
     "domain.account:UserAccount.LoggedIn",
     "domain.account:UserAccount.LoggedOut",
     "domain.account:UserAccount.LoginFailed",
@@ -71,6 +79,9 @@ STORED_EVENT_TOPICS = (
 )
 
 STORED_AGGREGATE_TOPICS = (
+    # Moved from domain.responder (their old topics above still resolve, by alias).
+    "domain.replywindow:ReplyBudget",
+    "domain.replywindow:ReplyWindow",
     "domain.account:UserAccount",
     "domain.autoreply:AutoReply",
     "domain.invitation:Invitation",
@@ -101,3 +112,17 @@ def test_every_aggregate_class_has_its_topic_pinned() -> None:
     assert not unpinned, (
         f"pin the new aggregate topics (or register aliases): {unpinned}"
     )
+
+
+def test_a_fresh_process_reading_the_log_resolves_the_moved_topics() -> None:
+    # Importing the log is all a reader does before decoding: the aliases must be there.
+    probe = (
+        "import application.log; from eventsourcing.utils import resolve_topic;"
+        " from domain.replywindow import ReplyWindow;"
+        " assert resolve_topic('domain.responder:ReplyWindow.Opened')"
+        " is ReplyWindow.Opened"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
