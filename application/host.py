@@ -82,15 +82,19 @@ class MailHost:
         responder_policy: ResponderPolicy | None = None,
     ) -> MailHost:
         services = MailServices(log, clock)
+        # Positional wiring, kept compact (fmt: skip) so the whole assembly reads at once.
         accounts = Accounts(
-            log,
-            credentials,
-            hasher,
-            fingerprints,
-            geolocator,
-            clock,
+            log, credentials, hasher, fingerprints, geolocator, clock,
             policy or SecurityPolicy(),
-        )
+        )  # fmt: skip
+        addresses = Addresses(
+            log, services, credentials, hasher, fingerprints, store, mail, clock,
+            alert_sender, accounts,
+        )  # fmt: skip
+        responders = Responders(
+            log, services, fingerprints, credentials, mail, clock, alert_sender,
+            responder_views, responder_policy or ResponderPolicy(),
+        )  # fmt: skip
         return cls(
             log=log,
             organisations=Organisations(log, clock),
@@ -98,35 +102,12 @@ class MailHost:
             alerts=SecurityAlerts(log, mail, clock, alert_sender),
             activity=activity,
             services=services,
-            addresses=Addresses(
-                log,
-                services,
-                credentials,
-                hasher,
-                fingerprints,
-                store,
-                mail,
-                clock,
-                alert_sender,
-                accounts,
-            ),
-            orphans=OrphanSweep(log, credentials, clock)
-            if isinstance(credentials, OwnedSecrets)
-            else None,
+            addresses=addresses,
+            orphans=_orphan_sweep(log, credentials, clock),
             sending=Sending(log, services, mail, clock, limits or SendingLimits()),
             directory=directory,
             advisories=advisories,
-            responders=Responders(
-                log,
-                services,
-                fingerprints,
-                credentials,
-                mail,
-                clock,
-                alert_sender,
-                responder_views,
-                responder_policy or ResponderPolicy(),
-            ),
+            responders=responders,
         )
 
     def advise(self, domain: str) -> list[Advice]:
@@ -166,3 +147,12 @@ class MailHost:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _orphan_sweep(
+    log: MailHostLog, credentials: CredentialStore, clock: Clock
+) -> OrphanSweep | None:
+    """Only a credential store that records owners can have its orphans swept."""
+    if isinstance(credentials, OwnedSecrets):
+        return OrphanSweep(log, credentials, clock)
+    return None

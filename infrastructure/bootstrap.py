@@ -22,7 +22,7 @@ from infrastructure.credentials import SqlCredentialStore
 from infrastructure.files import secure_home
 from infrastructure.geolocation import RangeTableGeolocator
 from infrastructure.mail import OutboxMailSender, SmtpMailSender
-from infrastructure.mailstore import mail_store_from_env
+from infrastructure.mailstore import mail_store
 from infrastructure.passwords import Argon2Hasher
 from infrastructure.secrets import SecretKey
 from infrastructure.settings import ConfigurationError, Settings
@@ -122,7 +122,7 @@ def open_engine(
         directory=SqlDirectoryQueries(views),
         advisories=SqlAdvisoryQueries(views),
         responder_views=SqlResponderQueries(views),
-        store=mail_store_from_env(settings.env, settings.home),
+        store=mail_store(settings.home, settings.dovecot),
         alert_sender=settings.mail_from,
         policy=settings.policy,
         limits=settings.limits,

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Final
 from urllib.parse import urlsplit
 
 from attrs import field, frozen
@@ -15,7 +16,15 @@ from application.sending import SendingLimits
 from domain.responderpolicy import ResponderPolicy
 from domain.security import SecurityPolicy
 from domain.text import forbidden_character
+from infrastructure.dovecot import MASTER_SEPARATOR, DovecotAccess, check_master_user
+from infrastructure.imap import (
+    ENV_MASTER_PASSWORD,
+    ENV_MASTER_USER,
+    ENV_URL,
+    ImapEndpoint,
+)
 
+ENV_PASSWD_FILE: Final = "MAILHOST_IMAP_PASSWD_FILE"  # noqa: S105 - a name, not a secret
 SQLITE = "eventsourcing.sqlite"
 POSTGRES = "eventsourcing.postgres"
 # eventsourcing's PostgreSQL persistence with its start-up DDL serialised (item 6).
@@ -49,6 +58,8 @@ class Settings:
     # Seconds a worker's claim on a job and a relay's hand-over stand (workers.execution).
     job_claim_lease: float = 300.0
     job_handoff_lease: float = 60.0
+    # The provider's Dovecot (MAILHOST_IMAP_*), or None for the embedded maildirs.
+    dovecot: DovecotAccess | None = field(default=None, repr=False)
 
     @property
     def uses_postgres(self) -> bool:
@@ -126,6 +137,7 @@ class Settings:
                 "MAILHOST_JOB_HANDOFF_LEASE",
                 600 if broker_url else 60,
             ),
+            dovecot=_dovecot(merged),
         )
 
 
@@ -211,3 +223,42 @@ def _mail_from(env: Mapping[str, str]) -> str:
             "MAILHOST_MAIL_FROM must be an address like alerts@example.org"
         )
     return raw.strip()
+
+
+def _dovecot(env: Mapping[str, str]) -> DovecotAccess | None:
+    """The Dovecot MAILHOST_IMAP_* name, checked; None when MAILHOST_IMAP_URL is unset."""
+    url = (env.get(ENV_URL) or "").strip()
+    others = (ENV_MASTER_USER, ENV_MASTER_PASSWORD, ENV_PASSWD_FILE)
+    if not url:
+        stray = [name for name in others if env.get(name)]
+        if stray:
+            raise ConfigurationError(
+                f"{', '.join(stray)} set but {ENV_URL} is not; set {ENV_URL} to use "
+                "that Dovecot, or unset them for the embedded maildir store"
+            )
+        return None
+    try:
+        ImapEndpoint.parse(url)
+    except ValueError as exc:
+        raise ConfigurationError(f"{ENV_URL}: {exc}") from None
+    missing = [name for name in others if not env.get(name)]
+    if missing:
+        raise ConfigurationError(f"{ENV_URL} is set but {', '.join(missing)} is not")
+    passwd_file = Path(env[ENV_PASSWD_FILE])
+    if not passwd_file.is_absolute():
+        raise ConfigurationError(
+            f"{ENV_PASSWD_FILE} must be an absolute path (the file Dovecot reads), "
+            f"not {str(passwd_file)!r}"
+        )
+    if not passwd_file.parent.is_dir():
+        raise ConfigurationError(
+            f"{ENV_PASSWD_FILE}: the folder {str(passwd_file.parent)!r} does not exist"
+        )
+    access = DovecotAccess(
+        url, env[ENV_MASTER_USER], env[ENV_MASTER_PASSWORD], passwd_file
+    )
+    try:
+        check_master_user(access.master_user, access.master_password, MASTER_SEPARATOR)
+    except ValueError as exc:
+        raise ConfigurationError(f"{ENV_MASTER_USER}: {exc}") from None
+    return access

@@ -8,8 +8,8 @@ import pytest
 
 from infrastructure.dovecot import DovecotMailStore
 from infrastructure.maildir import MaildirMailStore
-from infrastructure.mailstore import mail_store_from_env
-from infrastructure.settings import ConfigurationError
+from infrastructure.mailstore import mail_store
+from infrastructure.settings import ConfigurationError, Settings
 from tests.integration.support import SECRET_TAIL
 
 
@@ -25,13 +25,15 @@ def _dovecot_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
 
 
 def test_env_without_url_is_the_embedded_maildir_store(tmp_path: Path) -> None:
-    store = mail_store_from_env({}, tmp_path)
+    store = mail_store(tmp_path, Settings.from_env({}, home=tmp_path).dovecot)
     assert isinstance(store, MaildirMailStore)
     assert store.root == tmp_path / "mail"
 
 
 def test_env_with_url_is_the_dovecot_store(tmp_path: Path) -> None:
-    store = mail_store_from_env(_dovecot_env(tmp_path), tmp_path)
+    store = mail_store(
+        tmp_path, Settings.from_env(_dovecot_env(tmp_path), home=tmp_path).dovecot
+    )
     assert isinstance(store, DovecotMailStore)
     assert store.passwd.path == tmp_path / "users"
     assert SECRET_TAIL not in repr(store)
@@ -54,5 +56,10 @@ def test_env_errors_are_clear_and_never_show_the_password(
     tmp_path: Path, overrides: dict[str, str], problem: str
 ) -> None:
     with pytest.raises(ConfigurationError, match=problem) as raised:
-        mail_store_from_env(_dovecot_env(tmp_path, **overrides), tmp_path)
+        mail_store(
+            tmp_path,
+            Settings.from_env(
+                _dovecot_env(tmp_path, **overrides), home=tmp_path
+            ).dovecot,
+        )
     assert SECRET_TAIL not in str(raised.value)

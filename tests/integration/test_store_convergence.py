@@ -33,7 +33,7 @@ from domain.mailservice import MailService
 from infrastructure.bootstrap import Engine, open_engine
 from infrastructure.cli.bulkreport import report_text
 from infrastructure.credentials import SqlCredentialStore
-from infrastructure.mailstore import MaildirMailStore
+from infrastructure.maildir import MaildirMailStore
 from infrastructure.sealing import AesGcmSealer
 from infrastructure.sql import PostgresDatabase, SqliteDatabase
 from tests.integration.support import PASSWORD, stored_bytes
