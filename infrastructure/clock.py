@@ -1,3 +1,5 @@
+"""The system clock: the one place the engine reads the time of day."""
+
 from datetime import UTC, datetime
 
 
