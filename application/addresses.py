@@ -12,7 +12,7 @@ command in one place.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 from uuid import UUID
 
@@ -21,11 +21,8 @@ from attrs import field, frozen
 from application.accounts import Accounts
 from application.addresspasswords import AddressPasswords
 from application.authorization import OPERATOR, require_admin, require_permission
-from application.creation import (
-    AddressCreation,
-    CreatedAddress,
-    members,
-)
+from application.creation import AddressCreation, members
+from application.delegation import Delegated
 from application.deletion import AddressDeletion
 from application.invitations import Invitations
 from application.log import MailHostLog
@@ -41,13 +38,10 @@ from application.ports import (
 from application.storesync import StoreSync
 from domain.errors import InvalidInput
 from domain.hosted import AddressEntry, AddressKind, parse_local_part
-from domain.invitation import LoginChoice
 from domain.mailbox import Mailbox
 from domain.mailservice import MailService
 from domain.permissions import Permission
 from domain.security import PasswordPolicy
-
-# Imported from here by the CLI; it lives in application/creation.py.
 
 T = TypeVar("T")
 
@@ -114,61 +108,11 @@ class Addresses:
 
     # -- creation: application/creation.py --------------------------------------------
 
-    def create_for_self(
-        self,
-        address: str,
-        password: str,
-        *,
-        by: UUID,
-        responder_template: str | None = None,
-    ) -> CreatedAddress:
-        return self.creation.create_for_self(
-            address, password, by=by, responder_template=responder_template
-        )
-
-    def create_for_users(
-        self,
-        address: str,
-        users: Sequence[str | UUID],
-        *,
-        signature: str | None = None,
-        responder_template: str | None = None,
-        by: UUID | None = OPERATOR,
-    ) -> CreatedAddress:
-        return self.creation.create_for_users(
-            address,
-            users,
-            signature=signature,
-            responder_template=responder_template,
-            by=by,
-        )
-
-    def create_unassigned(
-        self,
-        address: str,
-        *,
-        password: str | None = None,
-        signature: str | None = None,
-        responder_template: str | None = None,
-        by: UUID | None = OPERATOR,
-    ) -> CreatedAddress:
-        return self.creation.create_unassigned(
-            address,
-            password=password,
-            signature=signature,
-            responder_template=responder_template,
-            by=by,
-        )
-
-    def create_no_reply(
-        self, address: str, *, password: str | None = None, by: UUID | None = OPERATOR
-    ) -> CreatedAddress:
-        return self.creation.create_no_reply(address, password=password, by=by)
-
-    def create_redirect(
-        self, address: str, targets: Sequence[str], *, by: UUID | None = OPERATOR
-    ) -> CreatedAddress:
-        return self.creation.create_redirect(address, targets, by=by)
+    create_for_self = Delegated("creation", AddressCreation.create_for_self)
+    create_for_users = Delegated("creation", AddressCreation.create_for_users)
+    create_unassigned = Delegated("creation", AddressCreation.create_unassigned)
+    create_no_reply = Delegated("creation", AddressCreation.create_no_reply)
+    create_redirect = Delegated("creation", AddressCreation.create_redirect)
 
     def add_alias(
         self, mailbox_address: str, alias: str, *, by: UUID | None = OPERATOR
@@ -313,88 +257,15 @@ class Addresses:
             address, lambda _, m: m.record_usage(used_mb, limit_mb, at=self.clock.now())
         )
 
-    # -- invitations (ADR-5) and the mail store: entry points kept here ---------------
+    # -- invitations (ADR-5), deletion, passwords and the mail store ----------------
 
-    def invite(
-        self,
-        address: str,
-        *,
-        send_to: str | None = None,
-        login_choice: LoginChoice = LoginChoice.THE_ADDRESS,
-        signature: str | None = None,
-        by: UUID | None = OPERATOR,
-    ) -> UUID:
-        """See :meth:`Invitations.invite`."""
-        return self.invitations.invite(
-            address,
-            send_to=send_to,
-            login_choice=login_choice,
-            signature=signature,
-            by=by,
-        )
-
-    def reinvite(
-        self,
-        address: str,
-        *,
-        send_to: str | None = None,
-        login_choice: LoginChoice = LoginChoice.THE_ADDRESS,
-        by: UUID | None = OPERATOR,
-    ) -> UUID:
-        """See :meth:`Invitations.reinvite`."""
-        return self.invitations.reinvite(
-            address, send_to=send_to, login_choice=login_choice, by=by
-        )
-
-    def accept_invitation(
-        self,
-        invitation_id: UUID,
-        token: str,
-        *,
-        password: str,
-        login: str | None = None,
-        display_name: str = "",
-    ) -> UUID:
-        """See :meth:`Invitations.accept_invitation`."""
-        return self.invitations.accept_invitation(
-            invitation_id,
-            token,
-            password=password,
-            login=login,
-            display_name=display_name,
-        )
-
-    def delete(
-        self, addresses: Sequence[str], *, by: UUID | None = OPERATOR
-    ) -> tuple[str, ...]:
-        """See :meth:`AddressDeletion.delete` (ADR-11)."""
-        return self.deletion.delete(addresses, by=by)
-
-    def change_password(
-        self,
-        address: str,
-        new_password: str,
-        *,
-        by: UUID | None = OPERATOR,
-        old_password: str | None = None,
-        account_password: str | None = None,
-    ) -> tuple[UUID, ...]:
-        """See :meth:`AddressPasswords.change_password` (PWD-1, PWD-2, ADR-7)."""
-        return self.password_changes.change_password(
-            address,
-            new_password,
-            by=by,
-            old_password=old_password,
-            account_password=account_password,
-        )
-
-    def sync_store(self, mailbox_ids: Sequence[UUID]) -> None:
-        """See :meth:`StoreSync.sync_store` (the job the store events start)."""
-        self.store_sync.sync_store(mailbox_ids)
-
-    def resync_store(self, address: str) -> None:
-        """See :meth:`StoreSync.resync_store` (an operator's repair)."""
-        self.store_sync.resync_store(address)
+    invite = Delegated("invitations", Invitations.invite)
+    reinvite = Delegated("invitations", Invitations.reinvite)
+    accept_invitation = Delegated("invitations", Invitations.accept_invitation)
+    delete = Delegated("deletion", AddressDeletion.delete)
+    change_password = Delegated("password_changes", AddressPasswords.change_password)
+    sync_store = Delegated("store_sync", StoreSync.sync_store)
+    resync_store = Delegated("store_sync", StoreSync.resync_store)
 
     def _update(self, address: str, decide: Callable[[MailService, Mailbox], T]) -> T:
         def attempt() -> T:

@@ -17,6 +17,7 @@ from uuid import UUID
 from attrs import Factory, field, frozen
 
 from application.authorization import OPERATOR, require_admin
+from application.delegation import Delegated
 from application.log import MailHostLog
 from application.mailservices import MailServices
 from application.ports import (
@@ -35,7 +36,6 @@ from domain.address import EmailAddress
 from domain.errors import InvalidInput
 from domain.hosted import AddressKind
 from domain.mailservice import MailService
-from domain.replyplan import Decision
 from domain.responder import AutoResponder
 from domain.respondermessage import MessageDraft, ResponderMessage
 from domain.responderpolicy import ResponderPolicy, responder_id
@@ -206,17 +206,8 @@ class Responders:
         _, mailbox = self.services.mailbox(address)
         return self.log.find(responder_id(mailbox.address), AutoResponder)
 
-    def request_sender_verification(
-        self, address: str, alternative: str, *, by: UUID | None = OPERATOR
-    ) -> datetime:
-        """See :meth:`SenderVerification.request` (RSP-2)."""
-        return self.verification.request(address, alternative, by=by)
-
-    def confirm_sender(
-        self, address: str, alternative: str, code: str, *, by: UUID | None = OPERATOR
-    ) -> bool:
-        """See :meth:`SenderVerification.confirm` (RSP-2)."""
-        return self.verification.confirm(address, alternative, code, by=by)
+    request_sender_verification = Delegated("verification", SenderVerification.request)
+    confirm_sender = Delegated("verification", SenderVerification.confirm)
 
     def save_template(
         self,
@@ -270,25 +261,9 @@ class Responders:
 
         return self.log.retrying(attempt)
 
-    def deliver(
-        self,
-        recipient: str,
-        envelope_sender: str,
-        raw_message: bytes,
-        received_at: datetime | None = None,
-    ) -> Decision:
-        """See :meth:`ReplyDelivery.deliver` (``mailhost deliver``)."""
-        return self.delivery.deliver(
-            recipient, envelope_sender, raw_message, received_at
-        )
-
-    def reply_sent(self, decision: Decision) -> bool:
-        """Whether the reply of ``decision`` reached the mail server (False: queued)."""
-        return self.delivery.reply_sent(decision)
-
-    def send_reply(self, reply_id: UUID) -> bool:
-        """The send job: see :meth:`ReplyDelivery.send_reply`."""
-        return self.delivery.send_reply(reply_id)
+    deliver = Delegated("delivery", ReplyDelivery.deliver)
+    reply_sent = Delegated("delivery", ReplyDelivery.reply_sent)
+    send_reply = Delegated("delivery", ReplyDelivery.send_reply)
 
 
 def _history_limit(limit: object) -> int:
