@@ -7,7 +7,12 @@ from collections.abc import Sequence
 
 from application.ports import ActivityEntry
 from domain.text import neutralise
-from infrastructure.cli.arguments import Subcommands, bounded_int
+from infrastructure.cli.arguments import (
+    Subcommands,
+    add_command,
+    add_group,
+    bounded_int,
+)
 from infrastructure.cli.output import Parser, emit, engine_for, read_password
 
 # More entries than any screen or script wants; the read model is asked for no more.
@@ -15,35 +20,32 @@ MAX_ACTIVITY_LIMIT = 10_000
 
 
 def register(sub: Subcommands, common: Parser) -> None:
-    _declare_org(sub, common)
-    _declare_user(sub, common)
+    add_group(sub, common, "org", "organisations", (_declare_org_create,))
+    add_group(sub, common, "user", "user accounts", (_declare_user_create,))
     _declare_activity(sub, common)
 
 
-def _declare_org(sub: Subcommands, common: Parser) -> None:
-    org = sub.add_parser("org", help="organisations").add_subparsers(
-        parser_class=Parser
-    )
-    create = org.add_parser(
+def _declare_org_create(commands: Subcommands, common: Parser) -> None:
+    create = add_command(
+        commands,
+        common,
         "create",
-        parents=[common],
-        help="found an organisation",
-        epilog='example: mailhost org create "Example Co"',
+        summary="found an organisation",
+        handler=_org_create,
+        example='mailhost org create "Example Co"',
     )
     create.add_argument("name")
     create.add_argument("--json", action="store_true")
-    create.set_defaults(handler=_org_create)
 
 
-def _declare_user(sub: Subcommands, common: Parser) -> None:
-    user = sub.add_parser("user", help="user accounts").add_subparsers(
-        parser_class=Parser
-    )
-    create = user.add_parser(
+def _declare_user_create(commands: Subcommands, common: Parser) -> None:
+    create = add_command(
+        commands,
+        common,
         "create",
-        parents=[common],
-        help="register a user in an organisation",
-        epilog="example: mailhost user create ann@example.org --org 'Example Co' "
+        summary="register a user in an organisation",
+        handler=_user_create,
+        example="mailhost user create ann@example.org --org 'Example Co' "
         "--password-stdin < pw.txt",
     )
     create.add_argument("login")
@@ -56,15 +58,16 @@ def _declare_user(sub: Subcommands, common: Parser) -> None:
         help="read the password from standard input (never an argument)",
     )
     create.add_argument("--json", action="store_true")
-    create.set_defaults(handler=_user_create)
 
 
 def _declare_activity(sub: Subcommands, common: Parser) -> None:
-    activity = sub.add_parser(
+    activity = add_command(
+        sub,
+        common,
         "activity",
-        parents=[common],
-        help="a user's recent activity (SEC-3)",
-        epilog="example: mailhost activity ann@example.org --limit 20 --json",
+        summary="a user's recent activity (SEC-3)",
+        handler=_activity,
+        example="mailhost activity ann@example.org --limit 20 --json",
     )
     activity.add_argument("login")
     activity.add_argument(
@@ -74,7 +77,6 @@ def _declare_activity(sub: Subcommands, common: Parser) -> None:
         help=f"newest entries to show (1 to {MAX_ACTIVITY_LIMIT}, default 50)",
     )
     activity.add_argument("--json", action="store_true")
-    activity.set_defaults(handler=_activity)
 
 
 def _org_create(args: argparse.Namespace) -> int:

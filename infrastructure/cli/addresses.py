@@ -17,7 +17,7 @@ from domain.invitation import LoginChoice
 from domain.permissions import parse_permissions
 from infrastructure.bootstrap import Engine
 from infrastructure.cli import importcsv
-from infrastructure.cli.arguments import Subcommands
+from infrastructure.cli.arguments import Subcommands, add_command, add_group
 from infrastructure.cli.output import Parser, emit, engine_for, read_password, say
 
 CREATE_EXAMPLES = """\
@@ -31,27 +31,32 @@ examples:
 
 
 def register(sub: Subcommands, common: Parser) -> None:
-    address = sub.add_parser("address", help="addresses of a mail service")
-    commands = address.add_subparsers(parser_class=Parser)
-    for declare in (
-        _declare_create,
-        _declare_alias,
-        importcsv.declare,
-        _declare_reinvite,
-        _declare_resync,
-        _declare_delete,
-        _declare_list,
-        _declare_password,
-        _declare_permission,
-    ):
-        declare(commands, common)
+    add_group(
+        sub,
+        common,
+        "address",
+        "addresses of a mail service",
+        (
+            _declare_create,
+            _declare_alias,
+            importcsv.declare,
+            _declare_reinvite,
+            _declare_resync,
+            _declare_delete,
+            _declare_list,
+            _declare_password,
+            _declare_permission,
+        ),
+    )
 
 
 def _declare_create(commands: Subcommands, common: Parser) -> None:
-    cmd = commands.add_parser(
+    cmd = add_command(
+        commands,
+        common,
         "create",
-        parents=[common],
-        help="create an address",
+        summary="create an address",
+        handler=_address_create,
         epilog=CREATE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -94,96 +99,102 @@ def _declare_create(commands: Subcommands, common: Parser) -> None:
     )
     cmd.add_argument("--password-stdin", action="store_true")
     cmd.add_argument("--json", action="store_true")
-    cmd.set_defaults(handler=_address_create)
 
 
 def _declare_alias(commands: Subcommands, common: Parser) -> None:
-    cmd = commands.add_parser(
+    cmd = add_command(
+        commands,
+        common,
         "alias",
-        parents=[common],
-        help="add an alias to a mailbox",
-        epilog="example: mailhost address alias ann@example.org anna",
+        summary="add an alias to a mailbox",
+        handler=_address_alias,
+        example="mailhost address alias ann@example.org anna",
     )
     cmd.add_argument("address")
     cmd.add_argument("alias")
-    cmd.set_defaults(handler=_address_alias)
 
 
 def _declare_reinvite(commands: Subcommands, common: Parser) -> None:
-    cmd = commands.add_parser(
+    cmd = add_command(
+        commands,
+        common,
         "reinvite",
-        parents=[common],
-        help="a new invitation for an address nobody accepted yet (ADR-5)",
-        epilog="example: mailhost address reinvite new@example.org --send-to x@mail.example",
+        summary="a new invitation for an address nobody accepted yet (ADR-5)",
+        handler=_address_reinvite,
+        example="mailhost address reinvite new@example.org --send-to x@mail.example",
     )
     cmd.add_argument("address")
     cmd.add_argument("--send-to", help="the person's existing address")
     cmd.add_argument(
         "--own-login", action="store_true", help="the user chooses their login"
     )
-    cmd.set_defaults(handler=_address_reinvite)
 
 
 def _declare_resync(commands: Subcommands, common: Parser) -> None:
-    cmd = commands.add_parser(
+    cmd = add_command(
+        commands,
+        common,
         "resync",
-        parents=[common],
-        help="write an address's password hash to the mail store again",
-        epilog="example: mailhost address resync ann@example.org",
+        summary="write an address's password hash to the mail store again",
+        handler=_address_resync,
+        example="mailhost address resync ann@example.org",
     )
     cmd.add_argument("address")
-    cmd.set_defaults(handler=_address_resync)
 
 
 def _declare_delete(commands: Subcommands, common: Parser) -> None:
-    cmd = commands.add_parser(
+    cmd = add_command(
+        commands,
+        common,
         "delete",
-        parents=[common],
-        help="delete addresses and their content",
-        epilog="example: mailhost address delete a@example.org b@example.org",
+        summary="delete addresses and their content",
+        handler=_address_delete,
+        example="mailhost address delete a@example.org b@example.org",
     )
     cmd.add_argument("addresses", nargs="+")
     cmd.add_argument("--json", action="store_true")
-    cmd.set_defaults(handler=_address_delete)
 
 
 def _declare_list(commands: Subcommands, common: Parser) -> None:
-    cmd = commands.add_parser(
+    cmd = add_command(
+        commands,
+        common,
         "list",
-        parents=[common],
-        help="the address directory of a domain",
-        epilog="example: mailhost address list example.org --json",
+        summary="the address directory of a domain",
+        handler=_address_list,
+        example="mailhost address list example.org --json",
     )
     cmd.add_argument("domain")
     cmd.add_argument("--json", action="store_true")
-    cmd.set_defaults(handler=_address_list)
 
 
 def _declare_password(commands: Subcommands, common: Parser) -> None:
-    cmd = commands.add_parser(
+    cmd = add_command(
+        commands,
+        common,
         "password",
-        parents=[common],
-        help="set an address password (PWD-1)",
-        epilog="example: mailhost address password ann@example.org --password-stdin",
+        summary="set an address password (PWD-1)",
+        handler=_address_password,
+        example="mailhost address password ann@example.org --password-stdin",
     )
     cmd.add_argument("address")
     cmd.add_argument("--password-stdin", action="store_true", required=True)
-    cmd.set_defaults(handler=_address_password)
 
 
 def _declare_permission(commands: Subcommands, common: Parser) -> None:
-    cmd = commands.add_parser(
+    cmd = add_command(
+        commands,
+        common,
         "permission",
-        parents=[common],
-        help="grant or withdraw (ORG-3)",
-        epilog="example: mailhost address permission ann@example.org "
+        summary="grant or withdraw (ORG-3)",
+        handler=_address_permission,
+        example="mailhost address permission ann@example.org "
         "bob@example.org change_password deny",
     )
     cmd.add_argument("address")
     cmd.add_argument("user")
     cmd.add_argument("permission")
     cmd.add_argument("decision", choices=["allow", "deny", "default"])
-    cmd.set_defaults(handler=_address_permission)
 
 
 def _password(args: argparse.Namespace) -> str | None:

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from infrastructure.cli.arguments import Subcommands
+from infrastructure.cli.arguments import Subcommands, add_command
 from infrastructure.cli.output import Parser, emit, engine_for
 
 
 def register(sub: Subcommands, common: Parser) -> None:
-    advise = sub.add_parser(
+    advise = add_command(
+        sub,
+        common,
         "advise",
-        parents=[common],
-        help="advisories (ADV-1..4)",
-        epilog="example: mailhost advise example.org --json",
+        summary="advisories (ADV-1..4)",
+        handler=_advise,
+        example="mailhost advise example.org --json",
     )
     advise.add_argument("domain")
     advise.add_argument("--json", action="store_true")
-    advise.set_defaults(handler=_advise)
 
 
 def _advise(args: argparse.Namespace) -> int:

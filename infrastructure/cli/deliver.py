@@ -22,7 +22,7 @@ from domain.errors import DomainError, InvalidInput
 from domain.replyplan import Decision
 from domain.text import neutralise
 from infrastructure.bootstrap import Engine, open_engine
-from infrastructure.cli.arguments import Subcommands
+from infrastructure.cli.arguments import Subcommands, add_command
 from infrastructure.cli.output import Parser, say
 from infrastructure.settings import ConfigurationError, Settings
 
@@ -34,11 +34,13 @@ SETTLE_S = 3.0
 
 
 def register(sub: Subcommands, common: Parser) -> None:
-    deliver = sub.add_parser(
+    deliver = add_command(
+        sub,
+        common,
         "deliver",
-        parents=[common],
-        help="decide the auto-reply for one message on stdin; prints JSON",
-        epilog="example: mailhost deliver --recipient ann@example.org --sender "
+        summary="decide the auto-reply for one message on stdin; prints JSON",
+        handler=_deliver,
+        example="mailhost deliver --recipient ann@example.org --sender "
         "bob@example.net < message.eml",
     )
     deliver.add_argument("--recipient", required=True)
@@ -46,7 +48,6 @@ def register(sub: Subcommands, common: Parser) -> None:
         "--sender", required=True, help="the envelope sender ('' for <>)"
     )
     deliver.add_argument("--received-at", help="ISO 8601 with offset; default now")
-    deliver.set_defaults(handler=_deliver)
 
 
 def _received_at(text: str | None) -> datetime | None:

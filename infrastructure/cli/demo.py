@@ -8,17 +8,18 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
+from uuid import UUID
 
 from application.accounts import Accounts, LoginRefused, account_key
-from application.bulk import BulkCreation
 from domain.errors import AlreadyExists
 from domain.mailservice import service_id
 from infrastructure.bootstrap import Engine, open_engine
 from infrastructure.cli import output
 from infrastructure.cli.accounts import activity_table, entry_json
 from infrastructure.cli.addresses import directory_table
-from infrastructure.cli.arguments import Subcommands
+from infrastructure.cli.arguments import Subcommands, add_command
 from infrastructure.cli.bulkreport import report_text
+from infrastructure.cli.importcsv import bulk_creation
 from infrastructure.settings import ConfigurationError, Settings
 
 # Documentation address ranges (RFC 5737) with sample places, so the demo shows
@@ -38,11 +39,13 @@ Say = Callable[[str], None]
 
 
 def register(sub: Subcommands, common: output.Parser) -> None:
-    demo = sub.add_parser(
+    demo = add_command(
+        sub,
+        common,
         "demo",
-        parents=[common],
-        help="run a realistic scenario on the embedded defaults",
-        epilog="example: mailhost demo --home /tmp/mh",
+        summary="run a realistic scenario on the embedded defaults",
+        handler=_demo,
+        example="mailhost demo --home /tmp/mh",
     )
     demo.add_argument("--json", action="store_true", help="print the activity as JSON")
     demo.add_argument(
@@ -52,7 +55,6 @@ def register(sub: Subcommands, common: output.Parser) -> None:
         metavar="SECONDS",
         help="failed-login alert window for the demo (default 3 s)",
     )
-    demo.set_defaults(handler=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -198,12 +200,21 @@ def _report(engine: Engine, login: str, say: Say, *, as_json: bool) -> None:
 
 def _free_login(engine: Engine) -> str:
     """ann@example.org on the first run, ann+2@... on the next, so runs never collide."""
+    return _first_free(
+        engine,
+        lambda n: "ann@example.org" if n == 1 else f"ann+{n}@example.org",
+        account_key,
+    )
+
+
+def _first_free(
+    engine: Engine, nth: Callable[[int], str], key: Callable[[str], UUID]
+) -> str:
+    """The first of ``nth(1)``, ``nth(2)``, ... whose aggregate (``key``) is not logged."""
     n = 1
-    while True:
-        login = "ann@example.org" if n == 1 else f"ann+{n}@example.org"
-        if not engine.host.log.exists(account_key(login)):
-            return login
+    while engine.host.log.exists(key(nth(n))):
         n += 1
+    return nth(n)
 
 
 BAD_ROW_CSV = b"""address,kind,users,targets
@@ -237,14 +248,7 @@ def _mail_service(engine: Engine, login: str, say: Say) -> str:
         f'11. {unassigned.address} created unassigned ("I don\'t know yet"); password '
         f"(shown once): {unassigned.password}"
     )
-    bulk = BulkCreation(
-        host.log,
-        host.services,
-        host.addresses.credentials,
-        host.addresses.hasher,
-        host.addresses.store,
-        host.addresses.clock,
-    )
+    bulk = bulk_creation(host)
     data = BAD_ROW_CSV.replace(b"DOMAIN", domain.encode())
     report = bulk.apply(domain, data)
     say(f"12. CSV import of {report.rows} rows refused, nothing created:")
@@ -271,12 +275,9 @@ def _mail_service(engine: Engine, login: str, say: Say) -> str:
 
 
 def _free_domain(engine: Engine) -> str:
-    n = 1
-    while True:
-        domain = "example.org" if n == 1 else f"example{n}.org"
-        if not engine.host.log.exists(service_id(domain)):
-            return domain
-        n += 1
+    return _first_free(
+        engine, lambda n: "example.org" if n == 1 else f"example{n}.org", service_id
+    )
 
 
 def _incoming(sender: str, to: str, subject: str, extra: str = "") -> bytes:

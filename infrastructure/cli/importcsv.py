@@ -9,8 +9,10 @@ from pathlib import Path
 from application.bulk import BulkCreation
 from application.bulkreport import BulkReport
 from application.csvfile import MAX_FILE_BYTES
+from application.host import MailHost
+from application.ports import Sealer
 from domain.errors import InvalidInput
-from infrastructure.cli.arguments import Subcommands
+from infrastructure.cli.arguments import Subcommands, add_command
 from infrastructure.cli.bulkreport import report_json, report_text
 from infrastructure.cli.output import Parser, emit, engine_for
 from infrastructure.sealing import AesGcmSealer
@@ -18,11 +20,13 @@ from infrastructure.sealing import AesGcmSealer
 
 def declare(commands: Subcommands, common: Parser) -> None:
     """Added to ``mailhost address`` (its place in that group's list is set there)."""
-    cmd = commands.add_parser(
+    cmd = add_command(
+        commands,
+        common,
         "import-csv",
-        parents=[common],
-        help="create addresses from a CSV (ADR-9)",
-        epilog="example: mailhost address import-csv example.org people.csv --check",
+        summary="create addresses from a CSV (ADR-9)",
+        handler=_address_import,
+        example="mailhost address import-csv example.org people.csv --check",
     )
     cmd.add_argument("domain")
     cmd.add_argument("file", type=Path)
@@ -36,7 +40,6 @@ def declare(commands: Subcommands, common: Parser) -> None:
         "interrupted after it saved (once), create nothing",
     )
     cmd.add_argument("--json", action="store_true")
-    cmd.set_defaults(handler=_address_import)
 
 
 def _address_import(args: argparse.Namespace) -> int:
@@ -49,16 +52,8 @@ def _address_import(args: argparse.Namespace) -> int:
         raise InvalidInput("choose --check or --recover, not both")
     data = _read_file(args.file)
     with engine_for(args) as e:
-        host = e.host
-        bulk = BulkCreation(
-            host.log,
-            host.services,
-            host.addresses.credentials,
-            host.addresses.hasher,
-            host.addresses.store,
-            host.addresses.clock,
-            AesGcmSealer.derived_from(host.addresses.fingerprints),
-        )
+        sealer = AesGcmSealer.derived_from(e.host.addresses.fingerprints)
+        bulk = bulk_creation(e.host, sealer)
         if args.check:
             report = bulk.check(args.domain, data)
         elif args.recover:
@@ -69,6 +64,20 @@ def _address_import(args: argparse.Namespace) -> int:
         sys.stdout.flush()  # shown (or failed loudly) before the copy is destroyed
         bulk.acknowledge(report)
     return 0 if report.ok else 2
+
+
+def bulk_creation(host: MailHost, sealer: Sealer | None = None) -> BulkCreation:
+    """The bulk use case on the host's own stores; without a ``sealer`` it seals nothing."""
+    addresses = host.addresses
+    return BulkCreation(
+        host.log,
+        host.services,
+        addresses.credentials,
+        addresses.hasher,
+        addresses.store,
+        addresses.clock,
+        sealer,
+    )
 
 
 def _recovered(bulk: BulkCreation, args: argparse.Namespace, data: bytes) -> BulkReport:

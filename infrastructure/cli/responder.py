@@ -14,7 +14,7 @@ from datetime import date, datetime
 from domain.errors import InvalidInput
 from domain.respondermessage import MessageDraft
 from infrastructure.cli import deliver
-from infrastructure.cli.arguments import Subcommands
+from infrastructure.cli.arguments import Subcommands, add_command
 from infrastructure.cli.output import Parser, emit, engine_for, say
 from infrastructure.cli.responderview import status_data, status_lines
 
@@ -70,11 +70,13 @@ def register(sub: Subcommands, common: Parser) -> None:
 
 
 def _register_message(r: Subcommands, common: Parser, verb: str) -> None:
-    cmd = r.add_parser(
+    cmd = add_command(
+        r,
+        common,
         verb,
-        parents=[common],
-        help=f"{verb} a message",
-        epilog=f"example: mailhost responder {verb} ann@example.org --name Holidays "
+        summary=f"{verb} a message",
+        handler=_add if verb == "add" else _edit,
+        example=f"mailhost responder {verb} ann@example.org --name Holidays "
         "--body 'Back on Monday.' --start 2026-12-20 --end 2027-01-03 "
         "--timezone Europe/Zurich --exclude @example.org",
     )
@@ -101,7 +103,6 @@ def _register_message(r: Subcommands, common: Parser, verb: str) -> None:
             "--reset", action="store_true", help="also reset the 7-day memory"
         )
     cmd.add_argument("--json", action="store_true")
-    cmd.set_defaults(handler=_add if verb == "add" else _edit)
 
 
 def _register_named(
@@ -110,71 +111,79 @@ def _register_named(
     verb: str,
     helptext: str,
 ) -> None:
-    cmd = r.add_parser(
+    cmd = add_command(
+        r,
+        common,
         verb,
-        parents=[common],
-        help=helptext,
-        epilog=f"example: mailhost responder {verb} ann@example.org Holidays",
+        summary=helptext,
+        handler=_simple,
+        example=f"mailhost responder {verb} ann@example.org Holidays",
+        defaults={"verb": verb},
     )
     cmd.add_argument("address")
     cmd.add_argument("name")
-    cmd.set_defaults(handler=_simple, verb=verb)
 
 
 def _register_deactivate(r: Subcommands, common: Parser) -> None:
-    cmd = r.add_parser(
+    cmd = add_command(
+        r,
+        common,
         "deactivate",
-        parents=[common],
-        help="no message active",
-        epilog="example: mailhost responder deactivate ann@example.org",
+        summary="no message active",
+        handler=_simple,
+        example="mailhost responder deactivate ann@example.org",
+        defaults={"verb": "deactivate", "name": None},
     )
     cmd.add_argument("address")
-    cmd.set_defaults(handler=_simple, verb="deactivate", name=None)
 
 
 def _register_show(r: Subcommands, common: Parser) -> None:
-    cmd = r.add_parser(
+    cmd = add_command(
+        r,
+        common,
         "show",
-        parents=[common],
-        help="status and per-sender history",
-        epilog="example: mailhost responder show ann@example.org --json",
+        summary="status and per-sender history",
+        handler=_show,
+        example="mailhost responder show ann@example.org --json",
     )
     cmd.add_argument("address")
     cmd.add_argument("--limit", type=int, default=50)
     cmd.add_argument("--json", action="store_true")
-    cmd.set_defaults(handler=_show)
 
 
 def _register_senders(r: Subcommands, common: Parser) -> None:
-    cmd = r.add_parser(
+    cmd = add_command(
+        r,
+        common,
         "verify-sender",
-        parents=[common],
-        help="mail a code to an alternative sender (RSP-2)",
-        epilog="example: mailhost responder verify-sender ann@example.org "
-        "office@example.org",
+        summary="mail a code to an alternative sender (RSP-2)",
+        handler=_verify,
+        example="mailhost responder verify-sender ann@example.org office@example.org",
     )
     cmd.add_argument("address")
     cmd.add_argument("sender")
-    cmd.set_defaults(handler=_verify)
-    cmd = r.add_parser(
+    cmd = add_command(
+        r,
+        common,
         "confirm-sender",
-        parents=[common],
-        help="enter the mailed code",
-        epilog="example: mailhost responder confirm-sender ann@example.org "
+        summary="enter the mailed code",
+        handler=_confirm,
+        example="mailhost responder confirm-sender ann@example.org "
         "office@example.org 12345678",
     )
     cmd.add_argument("address")
     cmd.add_argument("sender")
     cmd.add_argument("code")
-    cmd.set_defaults(handler=_confirm)
 
 
 def _register_template(r: Subcommands, common: Parser) -> None:
-    cmd = r.add_parser(
+    cmd = add_command(
+        r,
+        common,
         "template",
-        parents=[common],
-        help="save a responder template (ADR-12)",
-        epilog="example: mailhost responder template example.org Holidays "
+        summary="save a responder template (ADR-12)",
+        handler=_template,
+        example="mailhost responder template example.org Holidays "
         "--body 'Closed until January.' --apply --activate",
     )
     cmd.add_argument("domain")
@@ -187,7 +196,6 @@ def _register_template(r: Subcommands, common: Parser) -> None:
     cmd.add_argument(
         "--activate", action="store_true", help="with --apply: and activate it"
     )
-    cmd.set_defaults(handler=_template)
 
 
 def _add(args: argparse.Namespace) -> int:

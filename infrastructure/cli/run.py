@@ -6,18 +6,19 @@ import argparse
 import time
 
 from infrastructure.bootstrap import open_engine
-from infrastructure.cli.arguments import Subcommands
+from infrastructure.cli.arguments import Subcommands, add_command
 from infrastructure.cli.output import Parser, say
 
 
 def register(sub: Subcommands, common: Parser) -> None:
-    run = sub.add_parser(
+    add_command(
+        sub,
+        common,
         "run",
-        parents=[common],
-        help="follow the log (projections, job relay; embedded: workers) until stopped",
-        epilog="example: MAILHOST_BROKER_URL=redis://127.0.0.1:6379/0 mailhost run",
+        summary="follow the log (projections, job relay; embedded: workers) until stopped",
+        handler=_run,
+        example="MAILHOST_BROKER_URL=redis://127.0.0.1:6379/0 mailhost run",
     )
-    run.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from infrastructure.cli.arguments import Subcommands
+from infrastructure.cli.arguments import Subcommands, add_command
 from infrastructure.cli.output import Parser, emit, engine_for, read_stdin
 
 
 def register(sub: Subcommands, common: Parser) -> None:
-    send = sub.add_parser(
+    send = add_command(
+        sub,
+        common,
         "send",
-        parents=[common],
-        help="send a message (body on stdin)",
-        epilog="example: mailhost send --from ann@example.org --to bob@example.net "
+        summary="send a message (body on stdin)",
+        handler=_send,
+        example="mailhost send --from ann@example.org --to bob@example.net "
         "--bcc boss@example.org --subject Hi < body.txt",
     )
     send.add_argument("--from", dest="sender", required=True)
@@ -22,7 +24,6 @@ def register(sub: Subcommands, common: Parser) -> None:
     send.add_argument("--bcc", action="append", default=[])
     send.add_argument("--subject", default="")
     send.add_argument("--json", action="store_true")
-    send.set_defaults(handler=_send)
 
 
 def _send(args: argparse.Namespace) -> int:

@@ -6,30 +6,35 @@ import argparse
 
 from domain.errors import InvalidInput
 from domain.permissions import Permission, parse_permissions
-from infrastructure.cli.arguments import Subcommands
+from infrastructure.cli.arguments import Subcommands, add_command, add_group
 from infrastructure.cli.output import Parser, emit, engine_for, read_stdin, say
 
 
 def register(sub: Subcommands, common: Parser) -> None:
-    service = sub.add_parser("service", help="mail services (one domain each)")
-    commands = service.add_subparsers(parser_class=Parser)
-    for declare in (
-        _declare_create,
-        _declare_quota,
-        _declare_catch_all,
-        _declare_permissions,
-        _declare_template,
-        _declare_dmarc,
-    ):
-        declare(commands, common)
+    add_group(
+        sub,
+        common,
+        "service",
+        "mail services (one domain each)",
+        (
+            _declare_create,
+            _declare_quota,
+            _declare_catch_all,
+            _declare_permissions,
+            _declare_template,
+            _declare_dmarc,
+        ),
+    )
 
 
 def _declare_create(commands: Subcommands, common: Parser) -> None:
-    cmd = commands.add_parser(
+    cmd = add_command(
+        commands,
+        common,
         "create",
-        parents=[common],
-        help="create a mail service",
-        epilog='example: mailhost service create example.org --org "Example Co" --quota 10',
+        summary="create a mail service",
+        handler=_service_create,
+        example='mailhost service create example.org --org "Example Co" --quota 10',
     )
     cmd.add_argument("domain")
     cmd.add_argument("--org", required=True)
@@ -37,79 +42,83 @@ def _declare_create(commands: Subcommands, common: Parser) -> None:
         "--quota", type=int, required=True, help="number of addresses (ADR-1)"
     )
     cmd.add_argument("--json", action="store_true")
-    cmd.set_defaults(handler=_service_create)
 
 
 def _declare_quota(commands: Subcommands, common: Parser) -> None:
-    cmd = commands.add_parser(
+    cmd = add_command(
+        commands,
+        common,
         "quota",
-        parents=[common],
-        help="order more address slots",
-        epilog="example: mailhost service quota example.org --add 5",
+        summary="order more address slots",
+        handler=_service_quota,
+        example="mailhost service quota example.org --add 5",
     )
     cmd.add_argument("domain")
     cmd.add_argument("--add", type=int, required=True)
     cmd.add_argument("--json", action="store_true")
-    cmd.set_defaults(handler=_service_quota)
 
 
 def _declare_catch_all(commands: Subcommands, common: Parser) -> None:
-    cmd = commands.add_parser(
+    cmd = add_command(
+        commands,
+        common,
         "catch-all",
-        parents=[common],
-        help="set or clear the catch-all (ADR-8)",
-        epilog="example: mailhost service catch-all example.org info@example.org",
+        summary="set or clear the catch-all (ADR-8)",
+        handler=_service_catch_all,
+        example="mailhost service catch-all example.org info@example.org",
     )
     cmd.add_argument("domain")
     cmd.add_argument(
         "address", nargs="?", help="the mailbox that receives; omit with --none"
     )
     cmd.add_argument("--none", action="store_true", help="no catch-all")
-    cmd.set_defaults(handler=_service_catch_all)
 
 
 def _declare_permissions(commands: Subcommands, common: Parser) -> None:
-    cmd = commands.add_parser(
+    cmd = add_command(
+        commands,
+        common,
         "permissions",
-        parents=[common],
-        help="default permissions (ORG-3)",
-        epilog="example: mailhost service permissions example.org send,manage_signature",
+        summary="default permissions (ORG-3)",
+        handler=_service_permissions,
+        example="mailhost service permissions example.org send,manage_signature",
     )
     cmd.add_argument("domain")
     cmd.add_argument(
         "permissions",
         help=f"comma-separated names of: {', '.join(p.value for p in Permission)}",
     )
-    cmd.set_defaults(handler=_service_permissions)
 
 
 def _declare_template(commands: Subcommands, common: Parser) -> None:
-    cmd = commands.add_parser(
+    cmd = add_command(
+        commands,
+        common,
         "template",
-        parents=[common],
-        help="save a signature template (ADR-12)",
-        epilog="example: mailhost service template example.org Standard < sig.txt",
+        summary="save a signature template (ADR-12)",
+        handler=_service_template,
+        example="mailhost service template example.org Standard < sig.txt",
     )
     cmd.add_argument("domain")
     cmd.add_argument("name")
     cmd.add_argument(
         "--apply", action="store_true", help="also apply it to every mailbox now"
     )
-    cmd.set_defaults(handler=_service_template)
 
 
 def _declare_dmarc(commands: Subcommands, common: Parser) -> None:
-    cmd = commands.add_parser(
+    cmd = add_command(
+        commands,
+        common,
         "dmarc",
-        parents=[common],
-        help="record the domain's DMARC record (ADV-4)",
-        epilog='example: mailhost service dmarc example.org "v=DMARC1; p=quarantine"',
+        summary="record the domain's DMARC record (ADV-4)",
+        handler=_service_dmarc,
+        example='mailhost service dmarc example.org "v=DMARC1; p=quarantine"',
     )
     cmd.add_argument("domain")
     cmd.add_argument(
         "record", nargs="?", default="", help="the TXT record; empty: none found"
     )
-    cmd.set_defaults(handler=_service_dmarc)
 
 
 def _service_create(args: argparse.Namespace) -> int:

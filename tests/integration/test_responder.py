@@ -27,6 +27,7 @@ from domain.errors import InvalidInput, NotFound, NotPermitted
 from domain.permissions import Permission
 from domain.replyplan import Check, Decision, auto_reply_id, reply_message_id
 from infrastructure.bootstrap import Engine
+from tests.integration.clisupport import mailhost_bytes
 from tests.integration.support import ORG, ManualClock, engine, with_user
 from tests.servers import ReceivedMessage, SmtpSink
 
@@ -451,19 +452,9 @@ def test_an_edited_template_can_be_applied_in_bulk_again(world: World) -> None:
 def mailhost(
     home: Path, *args: str, stdin: bytes = b"", smtp_url: str | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "MAILHOST_HOME": str(home)}
-    env.pop("MAILHOST_BROKER_URL", None)  # embedded: the process sends its own reply
-    env.pop("MAILHOST_SMTP_URL", None)
-    if smtp_url is not None:
-        env["MAILHOST_SMTP_URL"] = smtp_url
-    return subprocess.run(
-        [sys.executable, "-m", "infrastructure.cli", *args],
-        input=stdin,
-        capture_output=True,
-        cwd=REPO,
-        env=env,
-        timeout=120,
-        check=False,
+    """Embedded (no broker): the process sends its own reply, to ``smtp_url`` if any."""
+    return mailhost_bytes(
+        *args, stdin=stdin, home=home, env={"MAILHOST_SMTP_URL": smtp_url}
     )
 
 
