@@ -61,6 +61,59 @@ NUL, ESC, CRLF = "\x00", "\x1b[31m\x07", "\r\nBcc: evil@example.net"
 HUGE = "x" * 100_000
 CSV_HEADER = b"address,kind,users,targets,signature\n"
 
+
+# Builders for the commands with many cases: each case then names only what it varies.
+
+
+def user_create(
+    id_: str,
+    field: Sequence[str],
+    password: bytes,
+    *options: str,
+    login: str = "carol@example.org",
+    org: str = seed.ORG,
+) -> Case:
+    argv = ["user", "create", login, "--org", org, *options, "--password-stdin"]
+    return case(id_, argv, field, password)
+
+
+def service_create(
+    id_: str, field: Sequence[str], *, domain: str = "other.example", quota: str = "5"
+) -> Case:
+    argv = ["service", "create", domain, "--org", seed.ORG, "--quota", quota]
+    return case(id_, argv, field)
+
+
+def send(
+    id_: str,
+    field: Sequence[str],
+    *,
+    body: bytes = b"Hello",
+    to: str = "dave@example.net",
+    subject: str = "Hi",
+    options: Sequence[str] = (),
+) -> Case:
+    argv = ["send", "--from", ANN, "--to", to, *options, "--subject", subject]
+    return case(id_, argv, field, body)
+
+
+def responder_add(id_: str, field: Sequence[str], *options: str) -> Case:
+    argv = ["responder", "add", ANN, "--name", "Away", "--body", "Away.", *options]
+    return case(id_, argv, field)
+
+
+def env_case(id_: str, env: Mapping[str, str]) -> Case:
+    """A setting every command reads, refused by a command that reads no other input."""
+    return case(id_, ["address", "list", DOMAIN], list(env), env=env)
+
+
+def csv_import(what: str, field: Sequence[str], row: bytes) -> Case:
+    argv = ["address", "import-csv", DOMAIN, "{dir}/p.csv"]
+    return case(
+        f"address import-csv/{what}", argv, field, files={"p.csv": CSV_HEADER + row}
+    )
+
+
 IN_PROCESS: list[Case] = [
     # org, user, activity
     case("org create/name[nul]", ["org", "create", f"Ex{NUL}ample"], ["organisation"]),
@@ -72,102 +125,41 @@ IN_PROCESS: list[Case] = [
         "org create/name[u2028]", ["org", "create", "Ex\u2028ample"], ["organisation"]
     ),
     case("org create/name[huge]", ["org", "create", HUGE], ["organisation"]),
-    case(
-        "user create/login[nul]",
-        [
-            "user",
-            "create",
-            f"carol{NUL}@example.org",
-            "--org",
-            seed.ORG,
-            "--password-stdin",
-        ],
-        ["login"],
-        PASSWORD,
+    user_create(
+        "user create/login[nul]", ["login"], PASSWORD, login=f"carol{NUL}@example.org"
     ),
-    case(
-        "user create/login[crlf]",
-        [
-            "user",
-            "create",
-            f"carol@example.org{CRLF}",
-            "--org",
-            seed.ORG,
-            "--password-stdin",
-        ],
-        ["login"],
-        PASSWORD,
+    user_create(
+        "user create/login[crlf]", ["login"], PASSWORD, login=f"carol@example.org{CRLF}"
     ),
-    case(
+    user_create(
         "user create/--name[esc]",
-        [
-            "user",
-            "create",
-            "carol@example.org",
-            "--org",
-            seed.ORG,
-            "--name",
-            f"Carol{ESC}",
-            "--password-stdin",
-        ],
         ["display name", "--name"],
         PASSWORD,
+        "--name",
+        f"Carol{ESC}",
     ),
-    case(
+    user_create(
         "user create/--name[crlf]",
-        [
-            "user",
-            "create",
-            "carol@example.org",
-            "--org",
-            seed.ORG,
-            "--name",
-            f"Carol{CRLF}",
-            "--password-stdin",
-        ],
         ["display name", "--name"],
         PASSWORD,
+        "--name",
+        f"Carol{CRLF}",
     ),
-    case(
+    user_create(
         "user create/--name[nul]",
-        [
-            "user",
-            "create",
-            "carol@example.org",
-            "--org",
-            seed.ORG,
-            "--name",
-            f"Ca{NUL}rol",
-            "--password-stdin",
-        ],
         ["display name", "--name"],
         PASSWORD,
+        "--name",
+        f"Ca{NUL}rol",
     ),
-    case(
+    user_create(
         "user create/--org[nul]",
-        [
-            "user",
-            "create",
-            "carol@example.org",
-            "--org",
-            f"Example{NUL}Co",
-            "--password-stdin",
-        ],
         ["organisation", "--org"],
         PASSWORD,
+        org=f"Example{NUL}Co",
     ),
-    case(
-        "user create/password[nul]",
-        ["user", "create", "carol@example.org", "--org", seed.ORG, "--password-stdin"],
-        ["password"],
-        b"a long\x00passphrase",
-    ),
-    case(
-        "user create/password[huge]",
-        ["user", "create", "carol@example.org", "--org", seed.ORG, "--password-stdin"],
-        ["password"],
-        b"p" * MB,
-    ),
+    user_create("user create/password[nul]", ["password"], b"a long\x00passphrase"),
+    user_create("user create/password[huge]", ["password"], b"p" * MB),
     case(
         "activity/login[nul]",
         ["activity", f"ann{NUL}@example.org"],
@@ -182,47 +174,15 @@ IN_PROCESS: list[Case] = [
         "activity/--limit[huge]", ["activity", ANN, "--limit", str(10**30)], ["limit"]
     ),
     # service
-    case(
-        "service create/domain[nul]",
-        ["service", "create", f"other{NUL}.example", "--org", seed.ORG, "--quota", "5"],
-        ["domain"],
+    service_create(
+        "service create/domain[nul]", ["domain"], domain=f"other{NUL}.example"
     ),
-    case(
-        "service create/domain[traversal]",
-        ["service", "create", "../../etc", "--org", seed.ORG, "--quota", "5"],
-        ["domain"],
+    service_create("service create/domain[traversal]", ["domain"], domain="../../etc"),
+    service_create(
+        "service create/domain[crlf]", ["domain"], domain=f"other.example{CRLF}"
     ),
-    case(
-        "service create/domain[crlf]",
-        [
-            "service",
-            "create",
-            f"other.example{CRLF}",
-            "--org",
-            seed.ORG,
-            "--quota",
-            "5",
-        ],
-        ["domain"],
-    ),
-    case(
-        "service create/--quota[huge]",
-        [
-            "service",
-            "create",
-            "other.example",
-            "--org",
-            seed.ORG,
-            "--quota",
-            str(10**30),
-        ],
-        ["quota"],
-    ),
-    case(
-        "service create/--quota[nan]",
-        ["service", "create", "other.example", "--org", seed.ORG, "--quota", "nan"],
-        ["quota"],
-    ),
+    service_create("service create/--quota[huge]", ["quota"], quota=str(10**30)),
+    service_create("service create/--quota[nan]", ["quota"], quota="nan"),
     case(
         "service quota/--add[huge]",
         ["service", "quota", DOMAIN, "--add", str(10**30)],
@@ -481,72 +441,19 @@ IN_PROCESS: list[Case] = [
         ["user"],
     ),
     # send, advise
-    case(
-        "send/--to[crlf]",
-        ["send", "--from", ANN, "--to", f"dave@example.net{CRLF}", "--subject", "Hi"],
-        ["to"],
-        b"Hello",
-    ),
-    case(
-        "send/--bcc[nul]",
-        [
-            "send",
-            "--from",
-            ANN,
-            "--to",
-            "dave@example.net",
-            "--bcc",
-            f"e{NUL}@example.net",
-            "--subject",
-            "Hi",
-        ],
-        ["bcc"],
-        b"Hello",
-    ),
+    send("send/--to[crlf]", ["to"], to=f"dave@example.net{CRLF}"),
+    send("send/--bcc[nul]", ["bcc"], options=["--bcc", f"e{NUL}@example.net"]),
     case(
         "send/--from[traversal]",
         ["send", "--from", "../../etc/passwd@example.org", "--to", "dave@example.net"],
         ["address", "from"],
         b"Hello",
     ),
-    case(
-        "send/--subject[crlf]",
-        ["send", "--from", ANN, "--to", "dave@example.net", "--subject", f"Hi{CRLF}"],
-        ["subject"],
-        b"Hello",
-    ),
-    case(
-        "send/--subject[vt]",
-        ["send", "--from", ANN, "--to", "dave@example.net", "--subject", "Hi\x0bthere"],
-        ["subject"],
-        b"Hello",
-    ),
-    case(
-        "send/--subject[u2028]",
-        [
-            "send",
-            "--from",
-            ANN,
-            "--to",
-            "dave@example.net",
-            "--subject",
-            "Hi\u2028there",
-        ],
-        ["subject"],
-        b"Hello",
-    ),
-    case(
-        "send/--subject[esc]",
-        ["send", "--from", ANN, "--to", "dave@example.net", "--subject", f"Hi{ESC}"],
-        ["subject"],
-        b"Hello",
-    ),
-    case(
-        "send/body[nul]",
-        ["send", "--from", ANN, "--to", "dave@example.net", "--subject", "Hi"],
-        ["body"],
-        b"Hel\x00lo",
-    ),
+    send("send/--subject[crlf]", ["subject"], subject=f"Hi{CRLF}"),
+    send("send/--subject[vt]", ["subject"], subject="Hi\x0bthere"),
+    send("send/--subject[u2028]", ["subject"], subject="Hi\u2028there"),
+    send("send/--subject[esc]", ["subject"], subject=f"Hi{ESC}"),
+    send("send/body[nul]", ["body"], body=b"Hel\x00lo"),
     case("advise/domain[nul]", ["advise", f"example{NUL}.org"], ["domain"]),
     # responder
     case(
@@ -564,155 +471,40 @@ IN_PROCESS: list[Case] = [
         ["responder", "add", ANN, "--name", "Away", "--body", f"Away{ESC}"],
         ["body"],
     ),
-    case(
-        "responder add/--subject[crlf]",
-        [
-            "responder",
-            "add",
-            ANN,
-            "--name",
-            "Away",
-            "--body",
-            "Away.",
-            "--subject",
-            f"Away{CRLF}",
-        ],
-        ["subject"],
+    responder_add(
+        "responder add/--subject[crlf]", ["subject"], "--subject", f"Away{CRLF}"
     ),
-    case(
-        "responder add/--start[year-1]",
-        [
-            "responder",
-            "add",
-            ANN,
-            "--name",
-            "Away",
-            "--body",
-            "Away.",
-            "--start",
-            "0001-01-01T00:00",
-        ],
-        ["start"],
+    responder_add(
+        "responder add/--start[year-1]", ["start"], "--start", "0001-01-01T00:00"
     ),
-    case(
-        "responder add/--end[9999]",
-        [
-            "responder",
-            "add",
-            ANN,
-            "--name",
-            "Away",
-            "--body",
-            "Away.",
-            "--end",
-            "9999-12-31T23:59",
-        ],
-        ["end"],
+    responder_add("responder add/--end[9999]", ["end"], "--end", "9999-12-31T23:59"),
+    responder_add("responder add/--end[9999-date]", ["end"], "--end", "9999-12-31"),
+    responder_add(
+        "responder add/--start[nul]", ["start"], "--start", f"2026-12-20{NUL}"
     ),
-    case(
-        "responder add/--end[9999-date]",
-        [
-            "responder",
-            "add",
-            ANN,
-            "--name",
-            "Away",
-            "--body",
-            "Away.",
-            "--end",
-            "9999-12-31",
-        ],
-        ["end"],
+    responder_add(
+        "responder add/--weekdays[nul]", ["weekday"], "--weekdays", f"mon,{NUL}"
     ),
-    case(
-        "responder add/--start[nul]",
-        [
-            "responder",
-            "add",
-            ANN,
-            "--name",
-            "Away",
-            "--body",
-            "Away.",
-            "--start",
-            f"2026-12-20{NUL}",
-        ],
-        ["start"],
+    responder_add(
+        "responder add/--exclude[crlf]", ["exclu"], "--exclude", f"@example.net{CRLF}"
     ),
-    case(
-        "responder add/--weekdays[nul]",
-        [
-            "responder",
-            "add",
-            ANN,
-            "--name",
-            "Away",
-            "--body",
-            "Away.",
-            "--weekdays",
-            f"mon,{NUL}",
-        ],
-        ["weekday"],
-    ),
-    case(
-        "responder add/--exclude[crlf]",
-        [
-            "responder",
-            "add",
-            ANN,
-            "--name",
-            "Away",
-            "--body",
-            "Away.",
-            "--exclude",
-            f"@example.net{CRLF}",
-        ],
-        ["exclu"],
-    ),
-    case(
+    responder_add(
         "responder add/--sender[crlf]",
-        [
-            "responder",
-            "add",
-            ANN,
-            "--name",
-            "Away",
-            "--body",
-            "Away.",
-            "--sender",
-            f"office@example.org{CRLF}",
-        ],
         ["sender"],
+        "--sender",
+        f"office@example.org{CRLF}",
     ),
-    case(
+    responder_add(
         "responder add/--timezone[traversal]",
-        [
-            "responder",
-            "add",
-            ANN,
-            "--name",
-            "Away",
-            "--body",
-            "Away.",
-            "--timezone",
-            "../../../../etc/passwd",
-        ],
         ["time zone", "timezone"],
+        "--timezone",
+        "../../../../etc/passwd",
     ),
-    case(
+    responder_add(
         "responder add/--timezone[absolute]",
-        [
-            "responder",
-            "add",
-            ANN,
-            "--name",
-            "Away",
-            "--body",
-            "Away.",
-            "--timezone",
-            "/etc/localtime",
-        ],
         ["time zone", "timezone"],
+        "--timezone",
+        "/etc/localtime",
     ),
     case(
         "responder edit/--body[nul]",
@@ -814,10 +606,8 @@ IN_PROCESS: list[Case] = [
         ["org", "create", "Ex\udcffample"],
         ["organisation"],
     ),
-    case(
-        "service create/domain[invalid-utf8]",
-        ["service", "create", "exa\udcffmple.org", "--org", seed.ORG, "--quota", "5"],
-        ["domain"],
+    service_create(
+        "service create/domain[invalid-utf8]", ["domain"], domain="exa\udcffmple.org"
     ),
     case(
         "service dmarc/record[invalid-utf8]",
@@ -835,12 +625,7 @@ IN_PROCESS: list[Case] = [
         ["responder", "verify-sender", ANN, "off\udcffice@example.org"],
         ["sender"],
     ),
-    case(
-        "send/body[invalid-utf8]",
-        ["send", "--from", ANN, "--to", "dave@example.net", "--subject", "Hi"],
-        ["body", "utf-8"],
-        b"Hel\xfflo",
-    ),
+    send("send/body[invalid-utf8]", ["body", "utf-8"], body=b"Hel\xfflo"),
     case(
         "address password/password[invalid-utf8]",
         ["address", "password", ANN, "--password-stdin"],
@@ -848,96 +633,30 @@ IN_PROCESS: list[Case] = [
         b"\xff\xfe a long passphrase",
     ),
     # configuration read by every command
-    case(
-        "env MAILHOST_LOGIN_THROTTLE[nan]",
-        ["address", "list", DOMAIN],
-        ["MAILHOST_LOGIN_THROTTLE"],
-        env={"MAILHOST_LOGIN_THROTTLE": "nan"},
+    env_case("env MAILHOST_LOGIN_THROTTLE[nan]", {"MAILHOST_LOGIN_THROTTLE": "nan"}),
+    env_case("env MAILHOST_LOGIN_THROTTLE[inf]", {"MAILHOST_LOGIN_THROTTLE": "inf"}),
+    env_case(
+        "env MAILHOST_FAILED_LOGIN_WINDOW[nan]", {"MAILHOST_FAILED_LOGIN_WINDOW": "nan"}
     ),
-    case(
-        "env MAILHOST_LOGIN_THROTTLE[inf]",
-        ["address", "list", DOMAIN],
-        ["MAILHOST_LOGIN_THROTTLE"],
-        env={"MAILHOST_LOGIN_THROTTLE": "inf"},
-    ),
-    case(
-        "env MAILHOST_FAILED_LOGIN_WINDOW[nan]",
-        ["address", "list", DOMAIN],
-        ["MAILHOST_FAILED_LOGIN_WINDOW"],
-        env={"MAILHOST_FAILED_LOGIN_WINDOW": "nan"},
-    ),
-    case(
+    env_case(
         "env MAILHOST_MAX_MESSAGES_PER_DAY[1e400]",
-        ["address", "list", DOMAIN],
-        ["MAILHOST_MAX_MESSAGES_PER_DAY"],
-        env={"MAILHOST_MAX_MESSAGES_PER_DAY": "1e400"},
+        {"MAILHOST_MAX_MESSAGES_PER_DAY": "1e400"},
     ),
-    case(
-        "env MAILHOST_SECRET_KEY[not-hex]",
-        ["address", "list", DOMAIN],
-        ["MAILHOST_SECRET_KEY"],
-        env={"MAILHOST_SECRET_KEY": "zz" * 32},
-    ),
+    env_case("env MAILHOST_SECRET_KEY[not-hex]", {"MAILHOST_SECRET_KEY": "zz" * 32}),
     # import-csv: the file's cells
-    case(
-        "address import-csv/formula-address",
-        ["address", "import-csv", DOMAIN, "{dir}/p.csv"],
-        ["address"],
-        files={"p.csv": CSV_HEADER + b'"=HYPERLINK(""https://evil.example"")",,,,\n'},
+    csv_import(
+        "formula-address", ["address"], b'"=HYPERLINK(""https://evil.example"")",,,,\n'
     ),
-    case(
-        "address import-csv/formula-users",
-        ["address", "import-csv", DOMAIN, "{dir}/p.csv"],
-        ["users"],
-        files={"p.csv": CSV_HEADER + b"carol,mailbox,@SUM(1+1),,\n"},
-    ),
-    case(
-        "address import-csv/formula-targets",
-        ["address", "import-csv", DOMAIN, "{dir}/p.csv"],
-        ["targets"],
-        files={"p.csv": CSV_HEADER + b"fwd,redirect,,+cmd|' /C calc'!A0,\n"},
-    ),
-    case(
-        "address import-csv/formula-signature",
-        ["address", "import-csv", DOMAIN, "{dir}/p.csv"],
-        ["signature"],
-        files={"p.csv": CSV_HEADER + b"carol,mailbox,,,-2+3\n"},
-    ),
-    case(
-        "address import-csv/nul",
-        ["address", "import-csv", DOMAIN, "{dir}/p.csv"],
-        ["address"],
-        files={"p.csv": CSV_HEADER + b"car\x00ol,,,,\n"},
-    ),
-    case(
-        "address import-csv/invalid-utf8",
-        ["address", "import-csv", DOMAIN, "{dir}/p.csv"],
-        ["utf-8"],
-        files={"p.csv": CSV_HEADER + b"car\xffol,,,,\n"},
-    ),
-    case(
-        "address import-csv/traversal",
-        ["address", "import-csv", DOMAIN, "{dir}/p.csv"],
-        ["address"],
-        files={"p.csv": CSV_HEADER + b"../../etc/passwd,,,,\n"},
-    ),
-    case(
-        "address import-csv/master-login",
-        ["address", "import-csv", DOMAIN, "{dir}/p.csv"],
-        ["address"],
-        files={"p.csv": CSV_HEADER + b"x*master,,,,\n"},
-    ),
-    case(
-        "address import-csv/esc-in-good-file",
-        ["address", "import-csv", DOMAIN, "{dir}/p.csv"],
-        ["address"],
-        files={"p.csv": CSV_HEADER + b"carol,,,,\n\x1b[2Jdave,,,,\n"},
-    ),
-    case(
-        "address import-csv/huge-cell",
-        ["address", "import-csv", DOMAIN, "{dir}/p.csv"],
-        ["cell", "address", "characters"],
-        files={"p.csv": CSV_HEADER + b"c" * 200_000 + b",,,,\n"},
+    csv_import("formula-users", ["users"], b"carol,mailbox,@SUM(1+1),,\n"),
+    csv_import("formula-targets", ["targets"], b"fwd,redirect,,+cmd|' /C calc'!A0,\n"),
+    csv_import("formula-signature", ["signature"], b"carol,mailbox,,,-2+3\n"),
+    csv_import("nul", ["address"], b"car\x00ol,,,,\n"),
+    csv_import("invalid-utf8", ["utf-8"], b"car\xffol,,,,\n"),
+    csv_import("traversal", ["address"], b"../../etc/passwd,,,,\n"),
+    csv_import("master-login", ["address"], b"x*master,,,,\n"),
+    csv_import("esc-in-good-file", ["address"], b"carol,,,,\n\x1b[2Jdave,,,,\n"),
+    csv_import(
+        "huge-cell", ["cell", "address", "characters"], b"c" * 200_000 + b",,,,\n"
     ),
 ]
 
@@ -990,9 +709,8 @@ def test_command_refuses_hostile_input(
 # -- in processes of their own: bytes as the operator's shell passes them ------------------
 
 IN_A_PROCESS: list[Case] = [
-    case(
+    user_create(
         "user create/password[invalid-utf8]",
-        ["user", "create", "carol@example.org", "--org", seed.ORG, "--password-stdin"],
         ["password"],
         b"a long passphrase \xff\xfe",
     ),
@@ -1012,27 +730,8 @@ IN_A_PROCESS: list[Case] = [
         ["address", "permission", ANN, BOB, "send,change_password", "deny"],
         ["permission"],
     ),
-    case(
-        "send/--subject[vt]",
-        ["send", "--from", ANN, "--to", "dave@example.net", "--subject", "Hi\x0bthere"],
-        ["subject"],
-        b"Hello",
-    ),
-    case(
-        "responder add/--end[9999]",
-        [
-            "responder",
-            "add",
-            ANN,
-            "--name",
-            "Away",
-            "--body",
-            "Away.",
-            "--end",
-            "9999-12-31T23:59",
-        ],
-        ["end"],
-    ),
+    send("send/--subject[vt]", ["subject"], subject="Hi\x0bthere"),
+    responder_add("responder add/--end[9999]", ["end"], "--end", "9999-12-31T23:59"),
     case(
         "responder show/address[invalid-utf8]",
         ["responder", "show", b"ann\xff@example.org"],

@@ -22,6 +22,7 @@ from uuid import UUID
 
 import pytest
 
+from application.responders import Responders
 from domain.address import EmailAddress
 from domain.errors import InvalidInput, NotFound, NotPermitted
 from domain.permissions import Permission
@@ -46,6 +47,15 @@ AWAY = "I am away until Monday. Urgent matters: office@example.org."
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def active_body(responders: Responders, address: str) -> str:
+    """The body of the address's active message; the address must have one switched on."""
+    responder = responders.get(address)
+    assert responder is not None
+    active = responder.config().active
+    assert active is not None
+    return active.body
 
 
 def mail(
@@ -381,11 +391,7 @@ def test_managing_needs_the_permission_and_a_withdrawal_is_enforced(
     with pytest.raises(NotPermitted):
         r.activate(INFO, "Holidays", by=bob)
     r.activate(INFO, "Holidays", by=admin)
-    responder = r.get(INFO)
-    assert responder is not None
-    active = responder.config().active
-    assert active is not None
-    assert active.body == "Edited by the admin."
+    assert active_body(r, INFO) == "Edited by the admin."
 
 
 # -- templates (ADR-12) -----------------------------------------------------------------------
@@ -439,11 +445,7 @@ def test_an_edited_template_can_be_applied_in_bulk_again(world: World) -> None:
     r.save_template(DOMAIN, "Closed", body="Closed until February.")
     assert r.apply_template(DOMAIN, "Closed", activate=True) == 2
     for address in (INFO, f"sales@{DOMAIN}"):
-        responder = r.get(address)
-        assert responder is not None
-        active = responder.config().active
-        assert active is not None
-        assert active.body == "Closed until February."
+        assert active_body(r, address) == "Closed until February."
 
 
 # -- `mailhost deliver` as an MTA pipe transport (RSP-7) -------------------------------------
