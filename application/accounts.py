@@ -7,6 +7,7 @@ store; the aggregate only learns the outcome.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from typing import TypeVar
 from uuid import UUID, uuid4
@@ -74,6 +75,23 @@ class LoginResult:
     alerted: bool
 
 
+def enrol(
+    org: Organisation,
+    login: EmailAddress,
+    *,
+    credential_id: UUID,
+    display_name: str,
+    role: Role,
+    at: datetime,
+) -> UserAccount:
+    """A new account admitted to ``org``: the caller saves both, or neither."""
+    account = UserAccount.register(
+        org.id, login, credential_id=credential_id, display_name=display_name, at=at
+    )
+    org.admit(account.id, role=role, at=at)
+    return account
+
+
 @frozen
 class Accounts:
     log: MailHostLog
@@ -109,17 +127,16 @@ class Accounts:
             # the organisation: decided again; only the account's own id means taken.
             if self.log.exists(ids.account_id(str(address))):
                 raise AlreadyExists(f"account {address} exists already")
-            at = self.clock.now()
             org = self.log.load(org_id, Organisation, "organisation")
-            account = UserAccount.register(
-                org.id,
+            role = Role.ADMIN if admin or not org.members else Role.MEMBER
+            account = enrol(
+                org,
                 address,
                 credential_id=credential_id,
                 display_name=display_name,
-                at=at,
+                role=role,
+                at=self.clock.now(),
             )
-            role = Role.ADMIN if admin or not org.members else Role.MEMBER
-            org.admit(account.id, role=role, at=at)
             self.log.save(account, org)
             return account
 

@@ -8,6 +8,8 @@ sent is followed by ``reinvite``, which makes a new code.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import make_msgid
 from uuid import UUID, uuid4
@@ -15,6 +17,7 @@ from uuid import UUID, uuid4
 from attrs import field, frozen
 from eventsourcing.domain import Aggregate
 
+from application.accounts import enrol
 from application.authorization import OPERATOR, require_admin
 from application.creation import AddressCreation
 from application.credentials import staged_secret
@@ -29,7 +32,6 @@ from application.ports import (
     PasswordHasher,
 )
 from domain import ids
-from domain.account import UserAccount
 from domain.address import EmailAddress
 from domain.creation import CreationMode
 from domain.errors import InvalidInput, NotPermitted
@@ -39,6 +41,11 @@ from domain.mailbox import Mailbox
 from domain.mailservice import MailService
 from domain.organisation import Organisation, Role
 from domain.security import PasswordPolicy
+
+
+def _invitee(send_to: str | None) -> str | None:
+    """Where the invitation goes when not to the address itself: checked, normalised."""
+    return str(EmailAddress.parse(send_to, what="invitee")) if send_to else None
 
 
 class InvitationNotSent(RuntimeError):  # noqa: N818 - reads as what happened
@@ -72,28 +79,24 @@ class Invitations:
         The address and its invitation are saved together. The code is in the mail only
         (its digest is kept): if the mail cannot be sent, ``reinvite`` sends a new one.
         """
-        target = str(EmailAddress.parse(send_to, what="invitee")) if send_to else None
-        token, token_id = self.fingerprints.new_token(), uuid4()
+        target = _invitee(send_to)
         invitation_id = uuid4()
+        with self._staged_code(invitation_id) as (token, token_id):
 
-        def invitation_for(service: MailService, mailbox: Mailbox) -> list[Aggregate]:
-            return [
-                self._invitation(
-                    invitation_id,
-                    service,
-                    mailbox,
-                    sent_to=target,
-                    login_choice=login_choice,
-                    token_id=token_id,
-                )
-            ]
+            def invitation_for(
+                service: MailService, mailbox: Mailbox
+            ) -> list[Aggregate]:
+                return [
+                    self._invitation(
+                        invitation_id,
+                        service,
+                        mailbox,
+                        sent_to=target,
+                        login_choice=login_choice,
+                        token_id=token_id,
+                    )
+                ]
 
-        with staged_secret(
-            self.credentials,
-            token_id,
-            self.fingerprints.digest(token),
-            owner=invitation_id,
-        ):
             self.creation.create(
                 address,
                 AddressKind.MAILBOX,
@@ -115,18 +118,13 @@ class Invitations:
         by: UUID | None = OPERATOR,
     ) -> UUID:
         """A new invitation (and code) for an address nobody has accepted yet."""
-        target = str(EmailAddress.parse(send_to, what="invitee")) if send_to else None
+        target = _invitee(send_to)
         service, mailbox = self.services.mailbox(address)
         require_admin(self.log, service, by)
         if mailbox.mode is not CreationMode.INVITATION or mailbox.users:
             raise InvalidInput(f"{mailbox.address} is not waiting for an invitation")
-        token, token_id, invitation_id = self.fingerprints.new_token(), uuid4(), uuid4()
-        with staged_secret(
-            self.credentials,
-            token_id,
-            self.fingerprints.digest(token),
-            owner=invitation_id,
-        ):
+        invitation_id = uuid4()
+        with self._staged_code(invitation_id) as (token, token_id):
             invitation = self._invitation(
                 invitation_id,
                 service,
@@ -138,6 +136,18 @@ class Invitations:
             self.log.create(invitation, what="invitation")
         self._mail_invitation(invitation.id, token)
         return invitation.id
+
+    @contextmanager
+    def _staged_code(self, invitation_id: UUID) -> Iterator[tuple[str, UUID]]:
+        """A new code, its digest stored for the block that saves the invitation."""
+        token, token_id = self.fingerprints.new_token(), uuid4()
+        with staged_secret(
+            self.credentials,
+            token_id,
+            self.fingerprints.digest(token),
+            owner=invitation_id,
+        ):
+            yield token, token_id
 
     def _invitation(
         self,
@@ -205,14 +215,14 @@ class Invitations:
                 invitation.organisation_id, Organisation, "organisation"
             )
             mailbox = self.log.load(invitation.mailbox_id, Mailbox, "address")
-            account = UserAccount.register(
-                org.id,
+            account = enrol(
+                org,
                 address,
                 credential_id=credential_id,
                 display_name=display_name,
+                role=Role.MEMBER,
                 at=at,
             )
-            org.admit(account.id, role=Role.MEMBER, at=at)
             mailbox.assign(account.id, at=at)
             invitation.accept(account.id, at=at)
             self.log.create(

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from application.ports import Clock
+from infrastructure.bootstrap import Engine, open_engine
 from infrastructure.settings import SQLITE
 
 NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
@@ -228,6 +230,23 @@ def scratch_dir(label: str) -> Iterator[Path]:
     """A private temporary directory, removed afterwards (even on failure)."""
     with tempfile.TemporaryDirectory(prefix=f"mailhost-bench-{label}-") as path:
         yield Path(path)
+
+
+@contextmanager
+def scratch_engine(
+    label: str, *, clock: Clock | None = None
+) -> Iterator[tuple[Path, Engine]]:
+    """An engine on the embedded defaults, in a scratch directory; closed, then removed.
+
+    No background threads: a benchmark times its own commands, not the projections'.
+    The directory is there for the benchmark's own files, beside the engine's home.
+    """
+    with scratch_dir(label) as root:
+        engine = open_engine(root / "home", EMBEDDED_ENV, clock=clock, background=False)
+        try:
+            yield root, engine
+        finally:
+            engine.close()
 
 
 def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:

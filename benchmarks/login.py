@@ -22,18 +22,16 @@ from application.accounts import Accounts, LoginRefused
 from application.host import MailHost
 from application.ports import PasswordHasher
 from benchmarks._core import (
-    EMBEDDED_ENV,
     Options,
     Report,
     Sample,
     group,
     interleaved,
     ratio,
-    scratch_dir,
+    scratch_engine,
 )
 from benchmarks._raw import RawCommands, RawLog, open_raw_log
 from domain.account import UserAccount
-from infrastructure.bootstrap import open_engine
 
 ACCOUNTS = 20  # at least; more when a run is long, see GROWTH
 DEVICES = 3  # per account: logins rotate over devices the account already knows
@@ -273,8 +271,7 @@ def run(options: Options, report: Report) -> None:
     mutating = 4
     added = (rounds + 1) * per_round * mutating  # the warm-up round included
     accounts = max(ACCOUNTS, math.ceil(added / GROWTH))
-    with scratch_dir("login") as root:
-        engine = open_engine(root / "home", EMBEDDED_ENV, background=False)
+    with scratch_engine("login") as (root, engine):
         raw_log = open_raw_log(root / "raw.sqlite")
         try:
             workload = LoginWorkload(engine.host, accounts)
@@ -311,7 +308,6 @@ def run(options: Options, report: Report) -> None:
             after = workload.events_per_account()
         finally:
             raw_log.close()
-            engine.close()
     report.note(
         f"SQLite, embedded defaults; {accounts} accounts x {DEVICES} known devices, "
         f"{before:.0f} -> {after:.0f} events each (raw aggregates alike); {rounds} "

@@ -18,19 +18,17 @@ from uuid import UUID, uuid4
 
 from application.log import MailHostLog
 from benchmarks._core import (
-    EMBEDDED_ENV,
     Options,
     Report,
     group,
     interleaved,
     ratio,
-    scratch_dir,
+    scratch_engine,
 )
 from domain.account import UserAccount
 from domain.address import EmailAddress
 from domain.organisation import Organisation, Role
 from domain.security import LoginContext, NotificationPreferences, SecurityPolicy
-from infrastructure.bootstrap import open_engine
 from infrastructure.sql import SqliteDatabase
 from projections.activity import RecentActivity
 from projections.jobs import JobSchedule
@@ -196,42 +194,38 @@ def run(options: Options, report: Report) -> None:
     events = 3_000 if options.quick else 20_000
     accounts = 100 if options.quick else 400
     activity, jobs = RecentActivity(), JobSchedule()
-    with scratch_dir("projection") as root:
-        engine = open_engine(root / "home", EMBEDDED_ENV, background=False)
-        try:
-            log = engine.host.log
-            seeder = LogSeeder(log, accounts)
-            samples = interleaved(
-                {"write": lambda: seeder.write(events)}, rounds=1, warmup=0
-            )
-            written = log.recorder.max_notification_id() or 0
-            report.note(
-                f"{written} events over {accounts} accounts (SQLite); {rounds} rounds "
-                f"per case, interleaved, a fresh view database for each catch-up"
-            )
-            activity_view = FreshView(root, "activity", log, lambda: [RecentActivity()])
-            jobs_view = FreshView(root, "jobs", log, lambda: [JobSchedule()])
-            prepare = {
-                "activity": activity_view.prepare,
-                "jobs": jobs_view.prepare,
-            }
-            samples |= interleaved(
-                {
-                    "activity": activity_view.catch_up,
-                    "raw": lambda: read_log(log, activity.topics),
-                    "select": lambda: read_log(log, activity.topics, decode=False),
-                    "jobs": jobs_view.catch_up,
-                    "jobs_raw": lambda: read_log(log, jobs.topics),
-                },
-                rounds=rounds,
-                before=prepare,
-            )
-            activity_view.drop()
-            jobs_view.drop()
-            activity_events = read_log(log, activity.topics, decode=False)
-            job_events = read_log(log, jobs.topics, decode=False)
-        finally:
-            engine.close()
+    with scratch_engine("projection") as (root, engine):
+        log = engine.host.log
+        seeder = LogSeeder(log, accounts)
+        samples = interleaved(
+            {"write": lambda: seeder.write(events)}, rounds=1, warmup=0
+        )
+        written = log.recorder.max_notification_id() or 0
+        report.note(
+            f"{written} events over {accounts} accounts (SQLite); {rounds} rounds "
+            f"per case, interleaved, a fresh view database for each catch-up"
+        )
+        activity_view = FreshView(root, "activity", log, lambda: [RecentActivity()])
+        jobs_view = FreshView(root, "jobs", log, lambda: [JobSchedule()])
+        prepare = {
+            "activity": activity_view.prepare,
+            "jobs": jobs_view.prepare,
+        }
+        samples |= interleaved(
+            {
+                "activity": activity_view.catch_up,
+                "raw": lambda: read_log(log, activity.topics),
+                "select": lambda: read_log(log, activity.topics, decode=False),
+                "jobs": jobs_view.catch_up,
+                "jobs_raw": lambda: read_log(log, jobs.topics),
+            },
+            rounds=rounds,
+            before=prepare,
+        )
+        activity_view.drop()
+        jobs_view.drop()
+        activity_events = read_log(log, activity.topics, decode=False)
+        job_events = read_log(log, jobs.topics, decode=False)
 
     def spread(name: str) -> str:
         sample = samples[name]

@@ -39,14 +39,13 @@ from email.utils import format_datetime
 
 from application.host import MailHost
 from benchmarks._core import (
-    EMBEDDED_ENV,
     Options,
     Report,
     Sample,
     group,
     interleaved,
     ratio,
-    scratch_dir,
+    scratch_engine,
 )
 from domain.address import EmailAddress, identity
 from domain.autoreply import AutoReply, record_reply
@@ -54,7 +53,6 @@ from domain.incoming import OriginalMessage
 from domain.replyplan import Check, ReplyPlan, reply_message_id
 from domain.replywindow import ReplyBudget
 from domain.responderpolicy import REPLY_INTERVAL, ResponderPolicy, hour_bucket
-from infrastructure.bootstrap import open_engine
 
 SEED = 20240603
 ORGANISATION = "Responder Bench Org"
@@ -288,37 +286,31 @@ def run(options: Options, report: Report) -> None:
     past = QUICK_PAST_REPLIES if options.quick else PAST_REPLIES
     span = REPLY_INTERVAL - LOADS * (rounds + 1) * per_round * STEP - MARGIN
     clock = BenchClock(T0)
-    with scratch_dir("responder") as root:
-        engine = open_engine(root / "home", EMBEDDED_ENV, clock=clock, background=False)
-        try:
-            host = engine.host
-            setup(host)
-            began = time.perf_counter()
-            events = seed_past_replies(host, BUSY, past, span)
-            seeding = time.perf_counter() - began
-            rng = random.Random(SEED)
-            quiet = ResponderLoad(
-                host, clock, QUIET, "q", random.Random(rng.random()), []
-            )
-            busy = ResponderLoad(
-                host,
-                clock,
-                BUSY,
-                "b",
-                random.Random(rng.random()),
-                [_sender("past-", i) for i in range(past)],
-            )
-            gc.collect()
-            interleaved(
-                {"quiet": quiet.run, "busy": busy.run},
-                rounds=rounds,
-                before={
-                    "quiet": lambda: quiet.prepare(per_round),
-                    "busy": lambda: busy.prepare(per_round),
-                },
-            )
-        finally:
-            engine.close()
+    with scratch_engine("responder", clock=clock) as (_, engine):
+        host = engine.host
+        setup(host)
+        began = time.perf_counter()
+        events = seed_past_replies(host, BUSY, past, span)
+        seeding = time.perf_counter() - began
+        rng = random.Random(SEED)
+        quiet = ResponderLoad(host, clock, QUIET, "q", random.Random(rng.random()), [])
+        busy = ResponderLoad(
+            host,
+            clock,
+            BUSY,
+            "b",
+            random.Random(rng.random()),
+            [_sender("past-", i) for i in range(past)],
+        )
+        gc.collect()
+        interleaved(
+            {"quiet": quiet.run, "busy": busy.run},
+            rounds=rounds,
+            before={
+                "quiet": lambda: quiet.prepare(per_round),
+                "busy": lambda: busy.prepare(per_round),
+            },
+        )
     report.note(
         f"SQLite, embedded defaults; {BUSY} answered {past} distinct senders over the "
         f"{span / timedelta(days=1):.1f} days before the run ({events} events, "

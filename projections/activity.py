@@ -113,6 +113,10 @@ def _login(
     )
 
 
+def _security(at: datetime, outcome: str, detail: str) -> ActivityEntry:
+    return ActivityEntry(at=at, kind="security", outcome=outcome, detail=detail)
+
+
 def _named(*flags: tuple[str, bool]) -> list[str]:
     """The names whose flag is set, in order."""
     return [name for name, on in flags if on]
@@ -140,18 +144,12 @@ def describe(event: object) -> ActivityEntry | None:  # noqa: PLR0911 - one case
         case UserAccount.LoggedOut(timestamp=at):
             return ActivityEntry(at=at, kind="session", outcome="signed out")
         case UserAccount.PasswordChanged(timestamp=at, ended_sessions=ended):
-            return ActivityEntry(
-                at=at,
-                kind="security",
-                outcome="password changed",
-                detail=f"{len(ended)} other session(s) ended",
+            return _security(
+                at, "password changed", f"{len(ended)} other session(s) ended"
             )
         case UserAccount.RecoveryPhoneChanged(timestamp=at, phone=phone):
-            return ActivityEntry(
-                at=at,
-                kind="security",
-                outcome="recovery phone changed",
-                detail=f"now ends in {phone.e164[-2:]}",
+            return _security(
+                at, "recovery phone changed", f"now ends in {phone.e164[-2:]}"
             )
         case UserAccount.NotificationPreferencesChanged(timestamp=at, preferences=p):
             on = _named(
@@ -159,11 +157,8 @@ def describe(event: object) -> ActivityEntry | None:  # noqa: PLR0911 - one case
                 ("failed login", p.failed_login),
                 ("security change", p.security_change),
             )
-            return ActivityEntry(
-                at=at,
-                kind="security",
-                outcome="notifications chosen",
-                detail="mails for: " + (", ".join(on) or "none"),
+            return _security(
+                at, "notifications chosen", "mails for: " + (", ".join(on) or "none")
             )
         case UserAccount.SecurityAlertSent(timestamp=at, kind=kind, count=count):
             return ActivityEntry(

@@ -11,7 +11,7 @@ from domain.advice import Advice, MailboxFacts, ServiceFacts, advise
 from domain.hosted import AddressKind
 from domain.mailbox import Mailbox
 from domain.mailservice import MailService
-from projections.storage import Cursor, Database
+from projections.storage import Cursor, Database, row_with_children
 
 EVENTS = (
     MailService.Created,
@@ -119,20 +119,17 @@ class SqlAdvisoryQueries:
     def advice(self, domain: str) -> list[Advice] | None:
         """None when the domain has no mail service (yet) in the read model."""
         with self.database.transaction() as cursor:
-            cursor.execute(
+            found = row_with_children(
+                cursor,
                 "SELECT service_id, domain, catch_all, dmarc FROM mh_advice_services"
                 " WHERE domain = ?",
-                (domain.lower(),),
-            )
-            service = cursor.fetchone()
-            if service is None:
-                return None
-            cursor.execute(
+                domain.lower(),
                 "SELECT mailbox_id, facts FROM mh_advice_mailboxes WHERE service_id = ?"
                 " ORDER BY mailbox_id",
-                (service[0],),
             )
-            rows = cursor.fetchall()
+        if found is None:
+            return None
+        service, rows = found
         facts = ServiceFacts(
             str(service[1]),
             None if service[2] is None else UUID(service[2]),

@@ -12,7 +12,7 @@ from domain.account import UserAccount
 from domain.hosted import TAKES_SLOT, AddressKind
 from domain.mailbox import Mailbox
 from domain.mailservice import MailService
-from projections.storage import Cursor, Database
+from projections.storage import Cursor, Database, row_with_children
 
 EVENTS = (
     UserAccount.Registered,
@@ -182,20 +182,17 @@ class SqlDirectoryQueries:
 
     def directory(self, domain: str) -> Directory | None:
         with self.database.transaction() as cursor:
-            cursor.execute(
+            found = row_with_children(
+                cursor,
                 "SELECT service_id, domain, display_domain, quota, catch_all FROM mh_services"
                 " WHERE domain = ?",
-                (domain.lower(),),
-            )
-            service = cursor.fetchone()
-            if service is None:
-                return None
-            cursor.execute(
+                domain.lower(),
                 "SELECT address, kind, users, linked, permissions, mailbox_id"
                 " FROM mh_addresses WHERE service_id = ? ORDER BY address_key",
-                (service[0],),
             )
-            rows = cursor.fetchall()
+            if found is None:
+                return None
+            service, rows = found
             people = sorted({u for r in rows for u in json.loads(r[2])})
             logins: dict[str, str] = {}
             for start in range(0, len(people), 500):  # bounded IN lists

@@ -154,14 +154,13 @@ class JobTable:
 
     def complete(self, job_ids: list[str], token: str, at: datetime) -> None:
         """Mark done, but only jobs this token still holds (a late worker changes nothing)."""
-        with self.database.transaction() as cursor:
-            for job_id in job_ids:
-                cursor.execute(
-                    "UPDATE mh_jobs SET done_at = ?, claim_token = NULL,"
-                    " claimed_until = NULL, last_error = NULL"
-                    " WHERE job_id = ? AND claim_token = ? AND done_at IS NULL",
-                    (_iso(at), job_id, token),
-                )
+        self._update_held(
+            job_ids,
+            token,
+            "done_at = ?, claim_token = NULL, claimed_until = NULL, last_error = NULL",
+            (_iso(at),),
+            also_where=" AND done_at IS NULL",
+        )
 
     def release(
         self, job_ids: list[str], token: str, error: str, *, retry_at: float
@@ -171,13 +170,33 @@ class JobTable:
         Dramatiq retries the message with its own backoff meanwhile; the hand-over time
         only stops the relays from re-sending a failing job on every poll.
         """
+        self._update_held(
+            job_ids,
+            token,
+            "claim_token = NULL, claimed_until = NULL, handed_until = ?, last_error = ?",
+            (retry_at, error[:500]),
+        )
+
+    def _update_held(
+        self,
+        job_ids: list[str],
+        token: str,
+        assignments: str,
+        values: tuple[object, ...],
+        *,
+        also_where: str = "",
+    ) -> None:
+        """Set ``assignments`` on those of the jobs that ``token`` still holds (fencing).
+
+        ``assignments`` and ``also_where`` (a further condition) are this module's constants;
+        every value goes in as a placeholder.
+        """
         with self.database.transaction() as cursor:
             for job_id in job_ids:
                 cursor.execute(
-                    "UPDATE mh_jobs SET claim_token = NULL, claimed_until = NULL,"
-                    " handed_until = ?, last_error = ?"
-                    " WHERE job_id = ? AND claim_token = ?",
-                    (retry_at, error[:500], job_id, token),
+                    f"UPDATE mh_jobs SET {assignments}"  # noqa: S608 - constants only
+                    f" WHERE job_id = ? AND claim_token = ?{also_where}",
+                    (*values, job_id, token),
                 )
 
     def unfinished(self, now: datetime) -> int:

@@ -17,7 +17,7 @@ from domain.replyplan import ReplyPlan
 from domain.responder import AutoResponder
 from domain.respondermessage import ResponderMessage
 from domain.schedule import Schedule, next_change, parse_time_zone
-from projections.storage import Cursor, Database
+from projections.storage import Cursor, Database, row_with_children
 
 EVENTS = (
     AutoResponder.Provisioned,
@@ -198,20 +198,17 @@ class SqlResponderQueries:
 
     def status(self, address: str, now: datetime) -> ResponderStatus | None:
         with self.database.transaction() as cursor:
-            cursor.execute(
+            found = row_with_children(
+                cursor,
                 "SELECT responder_id, address, time_zone, active FROM mh_responders"
                 " WHERE address = ?",
-                (address.casefold(),),
-            )
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            cursor.execute(
+                address.casefold(),
                 "SELECT name_key, message FROM mh_responder_messages WHERE responder_id = ?"
                 " ORDER BY name_key",
-                (row[0],),
             )
-            messages = cursor.fetchall()
+        if found is None:
+            return None
+        row, messages = found
         zone = parse_time_zone(row[2])
         shown, change, active_name = [], None, None
         for key, raw in messages:

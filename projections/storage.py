@@ -35,3 +35,19 @@ class Database(Protocol):
     def ensure_schema(self, statements: Sequence[str]) -> None:
         """Run ``CREATE ... IF NOT EXISTS`` statements, safely beside other processes."""
         ...
+
+
+def row_with_children(
+    cursor: Cursor, parent_sql: str, key: str, children_sql: str
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None:
+    """The row ``parent_sql`` finds by ``key`` and those ``children_sql`` finds by its id.
+
+    None when there is no such row: a read model not (yet) holding it. The parent's first
+    column is the id its children are selected by, in the same transaction.
+    """
+    cursor.execute(parent_sql, (key,))
+    parent = cursor.fetchone()
+    if parent is None:
+        return None
+    cursor.execute(children_sql, (parent[0],))
+    return parent, cursor.fetchall()
