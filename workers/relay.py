@@ -27,8 +27,10 @@ from workers.execution import Leases
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1
-# Secrets a crash left unnamed are swept this often (the sweep's grace is a day).
+# Secrets a crash left unnamed are swept this often (the sweep's grace is a day); the
+# first sweep waits a minute, so a short-lived process (a `deliver` call) never sweeps.
 SWEEP_INTERVAL_S = 3600.0
+FIRST_SWEEP_S = 60.0
 
 
 class Relay:
@@ -50,7 +52,7 @@ class Relay:
         self.clock = clock
         self.leases = leases
         self.sweep = sweep
-        self._next_sweep = time.monotonic()
+        self._next_sweep = time.monotonic() + FIRST_SWEEP_S
         self.embedded = isinstance(broker, StubBroker)
         self._lock = threading.Lock()
         self._stop = threading.Event()
