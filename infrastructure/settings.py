@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 
 from attrs import field, frozen
 
+from application.mailservices import split_address
 from application.sending import SendingLimits
+from domain.errors import InvalidInput
 from domain.responderpolicy import ResponderPolicy
 from domain.security import SecurityPolicy
-from domain.text import forbidden_character
 from infrastructure.dovecot import MASTER_SEPARATOR, DovecotAccess, check_master_user
 from infrastructure.imap import (
     ENV_MASTER_PASSWORD,
@@ -212,17 +213,17 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
 
 def _mail_from(env: Mapping[str, str]) -> str:
     """The sender of the engine's own mails: one address, nothing a header could split on."""
-    raw = env.get("MAILHOST_MAIL_FROM") or "security-alerts@localhost"
-    if forbidden_character(raw) is not None or " " in raw.strip():
+    raw = (env.get("MAILHOST_MAIL_FROM") or "security-alerts@localhost").strip()
+    try:
+        _, domain = split_address(raw)  # refuses control characters before splitting
+    except InvalidInput:
+        domain = ""
+    if not domain or " " in raw:
         raise ConfigurationError(
-            "MAILHOST_MAIL_FROM must be one address, no blanks or controls"
+            "MAILHOST_MAIL_FROM must be one address like alerts@example.org,"
+            " no blanks or controls"
         )
-    local, at, domain = raw.strip().rpartition("@")
-    if not (local and at and domain):
-        raise ConfigurationError(
-            "MAILHOST_MAIL_FROM must be an address like alerts@example.org"
-        )
-    return raw.strip()
+    return raw
 
 
 def _dovecot(env: Mapping[str, str]) -> DovecotAccess | None:
