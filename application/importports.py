@@ -1,0 +1,131 @@
+"""The ports a mailbox import speaks through: a source to read, a destination to fill.
+
+Kept beside ``application.ports`` rather than in it because only the import use cases
+need them. The adapters are ``infrastructure.imapsource`` (any IMAP server) and
+``infrastructure.importdestination`` (the provider's own store: maildirs or Dovecot).
+Both sides give keys computed by ``domain.importplan.message_key``, so the multiset
+rule compares like with like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from attrs import frozen
+
+from domain.importplan import MessageKey, SourceFolder, SpecialUse
+from domain.importsource import ImportSource
+
+
+@frozen
+class SourceMessage:
+    """One message as read from the source, ready to be stored unchanged."""
+
+    uid: int
+    raw: bytes
+    # IMAP flags as the server names them: system flags with their backslash
+    # (``\\Seen``), keywords as they are (``$Forwarded``, ``Work``). ``\\Recent`` never.
+    flags: tuple[str, ...]
+    internal_date: datetime  # aware
+    key: MessageKey
+
+
+@frozen
+class FolderTotal:
+    messages: int
+    size: int
+
+
+class ImportSourceError(Exception):
+    """The source cannot be read as asked.
+
+    ``reason`` is a ``domain.importjob.FailureReason`` value; ``transient`` says whether a
+    later attempt may succeed (a dropped connection) or not (a refused password). The
+    text names the server and what failed, never a password.
+    """
+
+    def __init__(self, reason: str, detail: str, *, transient: bool) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.transient = transient
+
+
+class SourceMailbox(Protocol):
+    def folders(self) -> list[SourceFolder]:
+        """Every folder, parents before children; ``\\Noselect`` ones unselectable."""
+        ...
+
+    def total(self, folder: SourceFolder) -> FolderTotal:
+        """Messages and bytes in the folder, for progress; cheap (no message bodies)."""
+        ...
+
+    def keys(self, folder: SourceFolder) -> list[tuple[int, MessageKey]]:
+        """(UID, key) of every message, in UID order; headers only, never bodies.
+
+        Raises ``ImportSourceError`` with reason ``folder_vanished`` when the folder is
+        gone (deleted between LIST and SELECT).
+        """
+        ...
+
+    def fetch(self, folder: SourceFolder, uids: Sequence[int]) -> Iterator[SourceMessage]:
+        """The messages of ``uids`` in that order, streamed in batches bounded in bytes.
+
+        A UID expunged meanwhile is skipped, not an error.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+class MailSource(Protocol):
+    def open(self, source: ImportSource, password: str) -> SourceMailbox:
+        """Connect and log in, or raise ``ImportSourceError`` (never echoing the password)."""
+        ...
+
+
+class DestinationMailbox(Protocol):
+    def special_folders(self) -> Mapping[SpecialUse, tuple[str, ...]]:
+        """The destination's own Sent, Trash, Drafts, Junk, Archive... as path parts."""
+        ...
+
+    def ensure_folder(self, path: tuple[str, ...], *, container: bool = False) -> None:
+        """Create the folder and its parents if missing; a container holds no messages."""
+        ...
+
+    def keys(self, path: tuple[str, ...]) -> list[MessageKey]:
+        """The key of every message already in the folder (empty for a new folder)."""
+        ...
+
+    def append(
+        self, path: tuple[str, ...], messages: Sequence[SourceMessage]
+    ) -> list[str | None]:
+        """Store the messages with their flags and internal dates, in order.
+
+        One result per message: None when stored, else the ``FailureReason`` value why
+        the destination refused it (``too_large``, ``message_refused``): one bad message
+        does not fail the others. A lost connection raises ``ImportSourceError``
+        (transient), and the caller recomputes what is missing from ``keys``.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+class ImportDestination(Protocol):
+    def open(self, address: str) -> DestinationMailbox:
+        """The address's mailbox in the provider's store, created if it has none yet."""
+        ...
+
+
+__all__ = [
+    "DestinationMailbox",
+    "FolderTotal",
+    "ImportDestination",
+    "ImportSourceError",
+    "MailSource",
+    "SourceMailbox",
+    "SourceMessage",
+]
