@@ -105,10 +105,15 @@ SHORT_LEASES = {"MAILHOST_JOB_CLAIM_LEASE": "2", "MAILHOST_JOB_HANDOFF_LEASE": "
 def _drain_all(engine: Engine, timeout: float = 120.0) -> None:
     """Run jobs until none is left: a killed process's claims expire after their lease."""
     deadline = time.monotonic() + timeout
-    while engine.jobs.unfinished(engine.host.alerts.clock.now()) and time.monotonic() < deadline:
+    while (
+        engine.jobs.unfinished(engine.host.alerts.clock.now())
+        and time.monotonic() < deadline
+    ):
         if not engine.drain(timeout=deadline - time.monotonic()):
             time.sleep(0.5)
-    assert engine.jobs.unfinished(engine.host.alerts.clock.now()) == 0, "jobs left undone"
+    assert engine.jobs.unfinished(engine.host.alerts.clock.now()) == 0, (
+        "jobs left undone"
+    )
 
 
 def _secret_rows(home: Path) -> list[tuple[str, str | None, int | None]]:
