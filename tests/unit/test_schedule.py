@@ -47,53 +47,25 @@ def covered_span(schedule: Schedule, zone: ZoneInfo, around: datetime) -> timede
     return total
 
 
+def dst_day(
+    zone: str, day: tuple[int, ...], first: tuple[int, ...], hours: float
+) -> tuple[str, date, datetime, float]:
+    """A local day, its first instant in UTC and its real length in hours."""
+    return zone, date(*day), datetime(*first, tzinfo=UTC), hours
+
+
 @pytest.mark.parametrize(
     ("zone", "day", "first", "hours"),
     [
         # Hand-computed: local midnight to midnight in UTC, and the day's real length.
-        ("Europe/Zurich", date(2024, 3, 31), datetime(2024, 3, 30, 23, tzinfo=UTC), 23),
-        (
-            "Europe/Zurich",
-            date(2024, 10, 27),
-            datetime(2024, 10, 26, 22, tzinfo=UTC),
-            25,
-        ),
-        (
-            "America/New_York",
-            date(2024, 3, 10),
-            datetime(2024, 3, 10, 5, tzinfo=UTC),
-            23,
-        ),
-        (
-            "America/New_York",
-            date(2024, 11, 3),
-            datetime(2024, 11, 3, 4, tzinfo=UTC),
-            25,
-        ),
-        (
-            "Australia/Lord_Howe",
-            date(2024, 10, 6),
-            datetime(2024, 10, 5, 13, 30, tzinfo=UTC),
-            23.5,
-        ),
-        (
-            "Australia/Lord_Howe",
-            date(2024, 4, 7),
-            datetime(2024, 4, 6, 13, tzinfo=UTC),
-            24.5,
-        ),
-        (
-            "Pacific/Chatham",
-            date(2024, 9, 29),
-            datetime(2024, 9, 28, 11, 15, tzinfo=UTC),
-            23,
-        ),
-        (
-            "Pacific/Chatham",
-            date(2024, 4, 7),
-            datetime(2024, 4, 6, 10, 15, tzinfo=UTC),
-            25,
-        ),
+        dst_day("Europe/Zurich", (2024, 3, 31), (2024, 3, 30, 23), 23),
+        dst_day("Europe/Zurich", (2024, 10, 27), (2024, 10, 26, 22), 25),
+        dst_day("America/New_York", (2024, 3, 10), (2024, 3, 10, 5), 23),
+        dst_day("America/New_York", (2024, 11, 3), (2024, 11, 3, 4), 25),
+        dst_day("Australia/Lord_Howe", (2024, 10, 6), (2024, 10, 5, 13, 30), 23.5),
+        dst_day("Australia/Lord_Howe", (2024, 4, 7), (2024, 4, 6, 13), 24.5),
+        dst_day("Pacific/Chatham", (2024, 9, 29), (2024, 9, 28, 11, 15), 23),
+        dst_day("Pacific/Chatham", (2024, 4, 7), (2024, 4, 6, 10, 15), 25),
     ],
 )
 def test_a_weekday_and_a_date_only_day_last_exactly_the_local_day_across_dst(
