@@ -8,6 +8,7 @@ import sys
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 # What a terminal obeys: controls (ESC, BEL, ...), format characters (bidi overrides),
@@ -38,19 +39,29 @@ def _environment(
     return env
 
 
-def mailhost(
-    *args: str, stdin: str = "", home: Path | None = None
-) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: tuple[str, ...],
+    stdin: str | bytes,
+    home: Path | None,
+    env: Mapping[str, str | None],
+) -> subprocess.CompletedProcess[Any]:
     return subprocess.run(
         [sys.executable, "-m", "infrastructure.cli", *args],
         input=stdin,
         capture_output=True,
-        text=True,
+        text=isinstance(stdin, str),
         cwd=REPO,
-        env=_environment(home, {}),
+        env=_environment(home, env),
         timeout=120,
         check=False,
     )
+
+
+def mailhost(
+    *args: str, stdin: str = "", home: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    result: subprocess.CompletedProcess[str] = _run(args, stdin, home, {})
+    return result
 
 
 def mailhost_bytes(
@@ -60,12 +71,18 @@ def mailhost_bytes(
     env: Mapping[str, str | None] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """``mailhost`` fed bytes, whatever they decode to, in the environment ``env`` changes."""
-    return subprocess.run(
-        [sys.executable, "-m", "infrastructure.cli", *args],
-        input=stdin,
-        capture_output=True,
-        cwd=REPO,
-        env=_environment(home, env or {}),
-        timeout=120,
-        check=False,
-    )
+    result: subprocess.CompletedProcess[bytes] = _run(args, stdin, home, env or {})
+    return result
+
+
+ORG = "Example Co"
+
+
+def user_create(login: str = "ann@example.org", org: str = ORG) -> tuple[str, ...]:
+    """The arguments of ``mailhost user create`` with the password on standard input."""
+    return ("user", "create", login, "--org", org, "--password-stdin")
+
+
+def found_org(home: Path) -> None:
+    """The organisation every CLI test starts from, founded by ``mailhost org create``."""
+    assert mailhost("org", "create", ORG, home=home).returncode == 0

@@ -8,23 +8,21 @@ from pathlib import Path
 import pytest
 
 from infrastructure.bootstrap import open_engine
-from tests.integration.clisupport import controls_in, mailhost, mailhost_bytes
+from tests.integration.clisupport import (
+    controls_in,
+    found_org,
+    mailhost,
+    mailhost_bytes,
+    user_create,
+)
 
 HOSTILE_AGENT = "restore now at https://evil.example/restore \x1b[31m\x07"
 
 
 def test_operator_commands_and_json(tmp_path: Path) -> None:
-    assert mailhost("org", "create", "Example Co", home=tmp_path).returncode == 0
+    found_org(tmp_path)
     created = mailhost(
-        "user",
-        "create",
-        "ann@example.org",
-        "--org",
-        "Example Co",
-        "--password-stdin",
-        "--json",
-        stdin="a long passphrase\n",
-        home=tmp_path,
+        *user_create(), "--json", stdin="a long passphrase\n", home=tmp_path
     )
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout)["login"] == "ann@example.org"
@@ -35,34 +33,20 @@ def test_operator_commands_and_json(tmp_path: Path) -> None:
 
 
 def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path) -> None:
-    assert mailhost("org", "create", "Example Co", home=tmp_path).returncode == 0
+    found_org(tmp_path)
     cases = [
         (
-            (
-                "user",
-                "create",
-                "not-an-address",
-                "--org",
-                "Example Co",
-                "--password-stdin",
-            ),
+            user_create("not-an-address"),
             "a long passphrase",
             "not a valid mail address",
         ),
         (
-            (
-                "user",
-                "create",
-                "bob@example.org",
-                "--org",
-                "Example Co",
-                "--password-stdin",
-            ),
+            user_create("bob@example.org"),
             "",
             "password is empty",
         ),
         (
-            ("user", "create", "bob@example.org", "--org", "Nope", "--password-stdin"),
+            user_create("bob@example.org", org="Nope"),
             "a long passphrase",
             "organisation Nope does not exist",
         ),
@@ -84,17 +68,8 @@ def test_activity_writes_no_control_character_to_the_terminal(tmp_path: Path) ->
         '192.0.2.0,192.0.2.255,"Geneva \x1b]0;owned\x07 www.evil.example \u202e"\n'
     )
     home = tmp_path / "home"
-    assert mailhost("org", "create", "Example Co", home=home).returncode == 0
-    created = mailhost(
-        "user",
-        "create",
-        "ann@example.org",
-        "--org",
-        "Example Co",
-        "--password-stdin",
-        stdin="a long passphrase\n",
-        home=home,
-    )
+    found_org(home)
+    created = mailhost(*user_create(), stdin="a long passphrase\n", home=home)
     assert created.returncode == 0, created.stderr
     engine = open_engine(home, {"MAILHOST_GEOIP_CSV": str(places)}, background=False)
     try:
@@ -128,14 +103,9 @@ def test_a_password_on_stdin_that_is_not_utf8_exits_2(
     tmp_path: Path, locale: dict[str, str]
 ) -> None:
     # issue 7 item 15: was a traceback and exit 1 (or a lone surrogate under C)
-    assert mailhost("org", "create", "Example Co", home=tmp_path).returncode == 0
+    found_org(tmp_path)
     result = mailhost_bytes(
-        "user",
-        "create",
-        "bob@example.org",
-        "--org",
-        "Example Co",
-        "--password-stdin",
+        *user_create("bob@example.org"),
         stdin=b"a long pass\xff\xfephrase\n",
         home=tmp_path,
         env=locale,

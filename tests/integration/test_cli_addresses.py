@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.integration.clisupport import mailhost
+from tests.integration.clisupport import mailhost, user_create
 
 
 def test_mail_service_commands(tmp_path: Path) -> None:
@@ -17,15 +17,7 @@ def test_mail_service_commands(tmp_path: Path) -> None:
         return result.stdout
 
     ok("org", "create", "Example Co")
-    ok(
-        "user",
-        "create",
-        "ann@example.net",
-        "--org",
-        "Example Co",
-        "--password-stdin",
-        stdin="a long passphrase",
-    )
+    ok(*user_create("ann@example.net"), stdin="a long passphrase")
     ok("service", "create", "example.org", "--org", "Example Co", "--quota", "2")
     created = json.loads(ok("address", "create", "info@example.org", "--json"))
     assert created["password"]

@@ -5,21 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.integration.clisupport import controls_in, mailhost, mailhost_bytes
+from tests.integration.clisupport import (
+    ORG,
+    controls_in,
+    found_org,
+    mailhost,
+    mailhost_bytes,
+)
 
 
 def found_service(home: Path) -> None:
     """Example Co, and its mail service example.org with three address slots."""
-    assert mailhost("org", "create", "Example Co", home=home).returncode == 0
+    found_org(home)
     service = mailhost(
-        "service",
-        "create",
-        "example.org",
-        "--org",
-        "Example Co",
-        "--quota",
-        "3",
-        home=home,
+        "service", "create", "example.org", "--org", ORG, "--quota", "3", home=home
     )
     assert service.returncode == 0, service.stderr
 
