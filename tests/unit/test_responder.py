@@ -45,6 +45,7 @@ from tests.strategies import (
     through_mapper,
     utc_datetimes,
 )
+from tests.unit.eventsupport import events_of
 from tests.unit.responder_support import (
     ALICE,
     ALT,
@@ -378,18 +379,6 @@ def messages() -> st.SearchStrategy[ResponderMessage]:
         sender=st.none() | st.text(),
         exclusions=st.lists(st.text(), max_size=3).map(tuple),
         generation=st.integers(1, 2**31),
-    )
-
-
-def events_of(
-    cls: type[Any], **fields: st.SearchStrategy[Any]
-) -> st.SearchStrategy[Any]:
-    return st.builds(
-        cls,
-        originator_id=st.uuids(),
-        originator_version=st.integers(1, 2**31),
-        timestamp=utc_datetimes(),
-        **fields,
     )
 
 
