@@ -119,6 +119,7 @@ def deliver(
     used: int = 0,
     own: tuple[str, ...] = ("a.smith@example.org",),
     rules: ResponderPolicy = POLICY,
+    decided: datetime | None = None,
 ) -> Decision:
     return decide(
         config,
@@ -130,6 +131,7 @@ def deliver(
         budget_used=used,
         policy=rules,
         own_addresses=own,
+        decided_at=decided,
     )
 
 

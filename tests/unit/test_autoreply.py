@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.autoreply import decide, record_reply, window_id_for
+from domain.autoreply import record_reply, window_id_for
 from domain.errors import NotPermitted
 from domain.replychecks import CHECKS
 from domain.replyplan import Check, Decision
@@ -29,7 +29,6 @@ from tests.unit.autoreply_support import (
     ORDINARY,
     POLICY,
     T0,
-    as_email_message,
     deliver,
     raw,
     responder,
@@ -581,17 +580,7 @@ def test_the_window_and_the_cap_use_the_decision_time_not_the_mta_time() -> None
     old = T0 - timedelta(days=8)
 
     def at(received: datetime, decided: datetime) -> Decision:
-        return decide(
-            CONFIG,
-            recipient=ADDRESS,
-            envelope_sender="bob@other.org",
-            headers=as_email_message(text),
-            received_at=received,
-            decided_at=decided,
-            window_last_sent=last,
-            budget_used=0,
-            policy=POLICY,
-        )
+        return deliver(text, at=received, decided=decided, last_sent=last, own=())
 
     # Dated 8 days back by the MTA, decided now: 6 days after the last reply.
     assert at(old, T0).check is Check.REPLIED_RECENTLY
@@ -612,17 +601,7 @@ def test_the_schedule_is_chosen_by_the_time_the_message_arrived() -> None:
     text = raw(*ORDINARY, f"To: {ADDRESS}")
     arrived, later = T0 + timedelta(minutes=20), T0 + timedelta(hours=2)
     assert deliver(text, config=config, at=later).check is Check.SCHEDULE
-    decision = decide(
-        config,
-        recipient=ADDRESS,
-        envelope_sender="bob@other.org",
-        headers=as_email_message(text),
-        received_at=arrived,
-        decided_at=later,
-        window_last_sent=None,
-        budget_used=0,
-        policy=POLICY,
-    )
+    decision = deliver(text, config=config, at=arrived, decided=later, own=())
     assert decision.reply, decision
 
 
