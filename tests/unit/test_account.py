@@ -900,16 +900,31 @@ def drive(
             yield f"refused:{type(refused).__name__}"
 
 
-@given(
-    policy=security_policies(),
-    start=utc_datetimes(),
-    plan=st.lists(account_steps, max_size=60),
-)
+Test = Callable[..., None]
+
+
+def given_account_plans(max_steps: int) -> Callable[[Test], Test]:
+    """Hypothesis draws a policy, a start and a plan of at most ``max_steps`` steps."""
+    return given(
+        policy=security_policies(),
+        start=utc_datetimes(),
+        plan=st.lists(account_steps, max_size=max_steps),
+    )
+
+
+def driven(
+    policy: SecurityPolicy, start: datetime, plan: list[Step]
+) -> tuple[UserAccount, list[str]]:
+    """An account registered at ``start`` and driven through ``plan``, and the outcomes."""
+    account = register(at=start)
+    return account, list(drive(account, plan, policy))
+
+
+@given_account_plans(60)
 def test_replaying_the_stored_account_events_gives_the_live_account(
     policy: SecurityPolicy, start: datetime, plan: list[Step]
 ) -> None:
-    account = register(at=start)
-    outcomes = list(drive(account, plan, policy))
+    account, outcomes = driven(policy, start, plan)
     event(f"refusals: {min(sum(o.startswith('refused') for o in outcomes), 3)}")
     events = list(account.collect_events())
     event(f"throttled: {any(type(e) is UserAccount.LoginThrottled for e in events)}")
@@ -968,17 +983,12 @@ def test_every_account_event_class_is_in_the_activity_list() -> None:
     assert set(event_classes_of(UserAccount)) == set(ACTIVITY_EVENTS)
 
 
-@given(
-    policy=security_policies(),
-    start=utc_datetimes(),
-    plan=st.lists(account_steps, max_size=40),
-)
+@given_account_plans(40)
 def test_every_account_event_is_described(
     policy: SecurityPolicy, start: datetime, plan: list[Step]
 ) -> None:
     # rule SEC-3, ADV-5 (no link in what the user is shown)
-    account = register(at=start)
-    list(drive(account, plan, policy))
+    account, _ = driven(policy, start, plan)
     for stored in through_mapper(account.collect_events()):
         entry = describe(stored)
         assert entry is not None, stored
