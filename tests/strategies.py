@@ -22,6 +22,7 @@ from eventsourcing.persistence import JSONTranscoder
 from hypothesis import strategies as st
 
 from domain.address import EmailAddress
+from domain.importplan import MessageKey, SourceFolder, SpecialUse
 from domain.phone import PhoneNumber
 from domain.security import LoginContext, NotificationPreferences, SecurityPolicy
 from infrastructure.mapper import CattrsMapper
@@ -368,3 +369,91 @@ def redirect_targets(max_size: int = 3) -> st.SearchStrategy[list[str]]:
     return st.lists(
         st.sampled_from(EXTERNAL_TARGETS), min_size=1, max_size=max_size, unique=True
     )
+
+
+# -- mailbox import (IMP-1..IMP-9) -------------------------------------------------------
+# A small pool of keys, so generated source and destination contents share keys, hold
+# twins (the same key twice in one folder) and keys present on one side only.
+
+IMPORT_KEY_POOL = tuple(
+    MessageKey(digest=f"{n:064x}", size=size)
+    for n, size in ((1, 100), (2, 100), (3, 2048), (4, 0), (5, 7_000_000))
+)
+# Same digest, other size: a distinct key (the size is part of it).
+IMPORT_KEY_POOL += (MessageKey(digest=IMPORT_KEY_POOL[0].digest, size=101),)
+
+
+def message_keys(
+    pool: Sequence[MessageKey] = IMPORT_KEY_POOL,
+) -> st.SearchStrategy[MessageKey]:
+    return st.sampled_from(pool)
+
+
+def folder_contents(*, max_size: int = 12) -> st.SearchStrategy[list[MessageKey]]:
+    """The keys of one folder in UID order, twins likely."""
+    return st.lists(message_keys(), max_size=max_size)
+
+
+def source_and_destination() -> st.SearchStrategy[
+    tuple[list[MessageKey], list[MessageKey]]
+]:
+    """A source folder and the destination folder it goes to (which may hold some of its
+    messages already, twins included)."""
+    return st.tuples(folder_contents(), folder_contents())
+
+
+# Folder name parts: non-ASCII (modified UTF-7 on the wire), dots and "~" (separators on
+# some servers), spaces, the special-use names, and INBOX in other cases.
+FOLDER_PARTS = (
+    "INBOX",
+    "inbox",
+    "Sent",
+    "Sent Items",
+    "Deleted Messages",
+    "Spam",
+    "Junk E-mail",
+    "Archive",
+    "Drafts",
+    "Work",
+    "a.b",
+    "~notes",
+    "Entwürfe",
+    "Données",
+    "日本語",
+    "[Gmail]",
+    "x/y",
+)
+
+
+def folder_paths(*, max_depth: int = 3) -> st.SearchStrategy[tuple[str, ...]]:
+    return st.lists(
+        st.one_of(
+            st.sampled_from(FOLDER_PARTS),
+            st.text(
+                st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")),
+                min_size=1,
+                max_size=8,
+            ),
+        ),
+        min_size=1,
+        max_size=max_depth,
+    ).map(tuple)
+
+
+def source_folders(separator: str = "/") -> st.SearchStrategy[SourceFolder]:
+    return st.builds(
+        lambda path, selectable, use: SourceFolder(
+            name=separator.join(path),
+            path=path,
+            selectable=selectable,
+            special_use=use,
+        ),
+        folder_paths(),
+        st.booleans(),
+        st.none() | st.sampled_from(SpecialUse),
+    )
+
+
+def folder_names() -> st.SearchStrategy[str]:
+    """A decoded folder name as a job records it (non-empty)."""
+    return folder_paths().map("/".join)
