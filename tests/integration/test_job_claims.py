@@ -51,13 +51,19 @@ def reply_job(n: int) -> Job:
     return Job.of(SEND_AUTO_REPLY, f"reply-{n}", due_at=NOW)
 
 
+def claimed(table: JobTable, n: int, holder: str, lease: float) -> tuple[Job, float]:
+    """Reply job ``n``, scheduled and claimed now by ``holder``; and that wall time."""
+    job = reply_job(n)
+    schedule(table, job)
+    wall = time.time()
+    assert table.claim(job.job_id, holder, wall=wall, lease=lease)
+    return job, wall
+
+
 def test_two_claims_of_one_job_one_wins_and_only_its_token_finishes_it(
     table: JobTable,
 ) -> None:
-    job = reply_job(1)
-    schedule(table, job)
-    wall = time.time()
-    assert table.claim(job.job_id, "a", wall=wall, lease=60)
+    job, wall = claimed(table, 1, "a", lease=60)
     assert not table.claim(job.job_id, "b", wall=wall, lease=60)
     table.complete([job.job_id], "b", NOW)  # a late worker's token: nothing happens
     assert table.unfinished(NOW) == 1
@@ -72,10 +78,7 @@ def test_two_claims_of_one_job_one_wins_and_only_its_token_finishes_it(
 def test_a_claim_left_by_a_dead_worker_expires_and_counts_an_attempt(
     table: JobTable,
 ) -> None:
-    job = reply_job(2)
-    schedule(table, job)
-    wall = time.time()
-    assert table.claim(job.job_id, "dead", wall=wall, lease=5)
+    job, wall = claimed(table, 2, "dead", lease=5)
     assert table.hand_over(NOW, wall=wall + 1, lease=5) == []  # held: no relay takes it
     [again] = table.hand_over(NOW, wall=wall + 6, lease=5)
     assert again.job_id == job.job_id
@@ -86,10 +89,7 @@ def test_a_claim_left_by_a_dead_worker_expires_and_counts_an_attempt(
 
 
 def test_a_released_job_waits_for_its_retry_time(table: JobTable) -> None:
-    job = reply_job(3)
-    schedule(table, job)
-    wall = time.time()
-    assert table.claim(job.job_id, "a", wall=wall, lease=60)
+    job, wall = claimed(table, 3, "a", lease=60)
     table.release([job.job_id], "a", "SMTPServerDisconnected", retry_at=wall + 15)
     assert table.hand_over(NOW, wall=wall + 1, lease=5) == []
     assert [j.job_id for j in table.hand_over(NOW, wall=wall + 16, lease=5)] == [
