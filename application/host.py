@@ -6,11 +6,19 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Self
 
-from attrs import define
+from attrs import define, field, frozen
 
 from application.accounts import Accounts
 from application.addresses import Addresses
 from application.alerts import SecurityAlerts
+from application.importcopy import CopyPolicy
+from application.importports import (
+    HostedSource,
+    ImportDestination,
+    ImportQueries,
+    MailSource,
+)
+from application.imports import Imports
 from application.log import MailHostLog
 from application.mailservices import MailServices
 from application.organisations import Organisations
@@ -29,6 +37,7 @@ from application.ports import (
     OwnedSecrets,
     PasswordHasher,
     ResponderQueries,
+    Sealer,
 )
 from application.responders import Responders
 from application.sending import Sending, SendingLimits
@@ -57,6 +66,7 @@ class MailHost:
     directory: DirectoryQueries
     advisories: AdvisoryQueries
     responders: Responders
+    imports: Imports
     background: Background | None = None
     orphans: OrphanSweep | None = None
 
@@ -80,6 +90,7 @@ class MailHost:
         policy: SecurityPolicy | None = None,
         limits: SendingLimits | None = None,
         responder_policy: ResponderPolicy | None = None,
+        imports: ImportAdapters | None = None,
     ) -> MailHost:
         services = MailServices(log, clock)
         # Positional wiring, kept compact (fmt: skip) so the whole assembly reads at once.
@@ -95,6 +106,12 @@ class MailHost:
             log, services, fingerprints, credentials, mail, clock, alert_sender,
             responder_views, responder_policy or ResponderPolicy(),
         )  # fmt: skip
+        adapters = imports or ImportAdapters()
+        import_cases = Imports(
+            log, services, credentials, hasher, mail, clock, alert_sender,
+            adapters.sealer, adapters.source, adapters.destination, adapters.hosted,
+            adapters.queries, adapters.policy,
+        )  # fmt: skip
         return cls(
             log=log,
             organisations=Organisations(log, clock),
@@ -108,6 +125,7 @@ class MailHost:
             directory=directory,
             advisories=advisories,
             responders=responders,
+            imports=import_cases,
         )
 
     def advise(self, domain: str) -> list[Advice]:
@@ -147,6 +165,19 @@ class MailHost:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@frozen
+class ImportAdapters:
+    """What imports read from and write to; without them ``host.imports`` refuses to
+    run (a request needs the ``sealer``, a copy the source and destination)."""
+
+    sealer: Sealer | None = None
+    source: MailSource | None = None
+    destination: ImportDestination | None = None
+    hosted: HostedSource | None = None
+    queries: ImportQueries | None = None
+    policy: CopyPolicy = field(factory=CopyPolicy)
 
 
 def _orphan_sweep(

@@ -10,8 +10,9 @@ rule compares like with like.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
+from uuid import UUID
 
 from attrs import frozen
 
@@ -70,7 +71,9 @@ class SourceMailbox(Protocol):
         """
         ...
 
-    def fetch(self, folder: SourceFolder, uids: Sequence[int]) -> Iterator[SourceMessage]:
+    def fetch(
+        self, folder: SourceFolder, uids: Sequence[int]
+    ) -> Iterator[SourceMessage]:
         """The messages of ``uids`` in that order, streamed in batches bounded in bytes.
 
         A UID expunged meanwhile is skipped, not an error.
@@ -120,12 +123,93 @@ class ImportDestination(Protocol):
         ...
 
 
+class HostedSource(Protocol):
+    """An address of this provider read as a source (IMP-5), through its own store.
+
+    No password travels: the address's password was checked when the import was
+    requested, and the store is read as the provider (maildirs, or the master login).
+    """
+
+    def open(self, address: str) -> SourceMailbox: ...
+
+
+# -- the read model of imports (projections.imports) -------------------------------------
+
+
+@frozen
+class SourceProgress:
+    """One source of an import: who, and what became of its messages."""
+
+    label: str  # "user at host", or the hosted address
+    copied: int = 0
+    skipped: int = 0
+    failed: int = 0
+    reason: str | None = None  # a FailureReason value when this source failed
+
+
+@frozen
+class ImportProgress:
+    """One import as its users see it; ``rate`` and ``eta`` are derived, never stored."""
+
+    job_id: UUID
+    destination: str
+    state: str  # requested | running | completed | failed | cancelled
+    requested_at: datetime
+    messages_done: int = 0
+    messages_total: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+    copied: int = 0
+    skipped: int = 0
+    failed: int = 0
+    current_folder: str | None = None
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    finished_at: datetime | None = None
+    reason: str | None = None
+    sources: tuple[SourceProgress, ...] = ()
+
+    @property
+    def rate(self) -> float | None:
+        """Messages per second since the start, or None before anything was timed."""
+        if self.started_at is None or self.updated_at is None:
+            return None
+        seconds = (self.updated_at - self.started_at).total_seconds()
+        if seconds <= 0 or self.messages_done == 0:
+            return None
+        return self.messages_done / seconds
+
+    def eta(self, now: datetime) -> datetime | None:
+        """When the copy should end at the rate so far; None when not running or unknown."""
+        rate = self.rate
+        if self.state != "running" or rate is None or self.updated_at is None:
+            return None
+        left = max(self.messages_total - self.messages_done, 0)
+        return max(now, self.updated_at + timedelta(seconds=left / rate))
+
+
+class ImportQueries(Protocol):
+    def progress(self, job_id: UUID) -> ImportProgress | None: ...
+
+    def for_user(self, user_id: UUID) -> list[ImportProgress]:
+        """The imports a user requested or whose destination they use, newest first."""
+        ...
+
+    def for_destination(self, address: str) -> list[ImportProgress]:
+        """The imports into an address, newest first."""
+        ...
+
+
 __all__ = [
     "DestinationMailbox",
     "FolderTotal",
+    "HostedSource",
     "ImportDestination",
+    "ImportProgress",
+    "ImportQueries",
     "ImportSourceError",
     "MailSource",
     "SourceMailbox",
     "SourceMessage",
+    "SourceProgress",
 ]

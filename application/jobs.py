@@ -14,6 +14,8 @@ from attrs import frozen
 
 from domain.account import UserAccount
 from domain.autoreply import AutoReply
+from domain.importjob import ImportJob
+from domain.importlane import ImportLane
 from domain.mailbox import Mailbox
 from domain.security import AlertKind, alert_key
 
@@ -21,6 +23,9 @@ JOB_NAMESPACE = UUID("0b8c4f0e-3f59-5d7e-8a55-6a3c1f2d9e41")
 SEND_SECURITY_ALERT = "send_security_alert"
 SEND_AUTO_REPLY = "send_auto_reply"
 SYNC_MAIL_STORE = "sync_mail_store"
+RUN_IMPORT = "run_import"
+SEND_IMPORT_CONFIRMATION = "send_import_confirmation"
+FORGET_IMPORT_CREDENTIALS = "forget_import_credentials"
 AS_SOON_AS_POSSIBLE = datetime.min.replace(tzinfo=UTC)
 # The events that can start a job: the job schedule reads only these from the log.
 TRIGGERS: tuple[type, ...] = (
@@ -32,6 +37,11 @@ TRIGGERS: tuple[type, ...] = (
     Mailbox.Created,
     Mailbox.PasswordChanged,
     Mailbox.Deleted,
+    ImportJob.Requested,
+    ImportJob.Completed,
+    ImportJob.Failed,
+    ImportJob.Cancelled,
+    ImportLane.Released,
 )
 
 
@@ -82,7 +92,34 @@ def jobs_for(event: object) -> list[Job]:
                     due_at=AS_SOON_AS_POSSIBLE,
                 )
             ]
+    return _import_jobs(event)
+
+
+def _import_jobs(event: object) -> list[Job]:
+    """An import runs when requested or when its lane's release makes it the head;
+    its mail and the forgetting of its passwords follow its end."""
+    match event:
+        case ImportJob.Requested(originator_id=job_id):
+            return [_import(RUN_IMPORT, job_id)]
+        case ImportLane.Released(next_head=UUID() as next_head):
+            # Another job id than the request's: that one ran (and found a head).
+            version = str(event.originator_version)
+            return [_import(RUN_IMPORT, next_head, version)]
+        case (
+            ImportJob.Completed(originator_id=job_id)
+            | ImportJob.Failed(originator_id=job_id)
+        ):
+            return [
+                _import(SEND_IMPORT_CONFIRMATION, job_id),
+                _import(FORGET_IMPORT_CREDENTIALS, job_id),
+            ]
+        case ImportJob.Cancelled(originator_id=job_id):
+            return [_import(FORGET_IMPORT_CREDENTIALS, job_id)]
     return []
+
+
+def _import(actor: str, job_id: UUID, *more: str) -> Job:
+    return Job.of(actor, str(job_id), *more, due_at=AS_SOON_AS_POSSIBLE)
 
 
 def _alert(account_id: UUID, key: str, due: datetime) -> Job:

@@ -9,7 +9,10 @@ from eventsourcing.utils import get_topic
 
 from application.ports import ActivityEntry
 from domain.account import UserAccount
+from domain.importjob import ImportJob
+from domain.mailbox import Mailbox
 from domain.security import LoginContext
+from projections import activityimports as imports
 from projections.storage import Cursor, Database
 
 EVENTS = (
@@ -23,12 +26,28 @@ EVENTS = (
     UserAccount.NotificationPreferencesChanged,
     UserAccount.SecurityAlertSent,
 )
+# The destination's users see its imports (started, completed, failed): the mailbox's
+# users are followed here, and each job's destination, so an entry goes to each of them.
+IMPORT_EVENTS = (
+    Mailbox.Created,
+    Mailbox.UserAssigned,
+    Mailbox.UserUnassigned,
+    ImportJob.Requested,
+    ImportJob.Started,
+    ImportJob.Completed,
+    ImportJob.Failed,
+)
 
 
 class RecentActivity:
     name = "recent_activity"
-    tables: tuple[str, ...] = ("mh_activity",)
-    topics: tuple[str, ...] = tuple(get_topic(cls) for cls in EVENTS)
+    tables: tuple[str, ...] = (
+        "mh_activity",
+        "mh_activity_imports",
+        "mh_activity_mailbox_users",
+        "mh_activity_import_jobs",
+    )
+    topics: tuple[str, ...] = tuple(get_topic(cls) for cls in EVENTS + IMPORT_EVENTS)
     schema: tuple[str, ...] = (
         (
             "CREATE TABLE IF NOT EXISTS mh_activity ("
@@ -41,9 +60,28 @@ class RecentActivity:
             "CREATE INDEX IF NOT EXISTS mh_activity_by_account"
             " ON mh_activity (account_id, position)"
         ),
+        (
+            "CREATE TABLE IF NOT EXISTS mh_activity_imports ("
+            " position BIGINT NOT NULL, account_id TEXT NOT NULL, at TEXT NOT NULL,"
+            " kind TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL,"
+            " PRIMARY KEY (account_id, position))"
+        ),
+        (
+            "CREATE TABLE IF NOT EXISTS mh_activity_mailbox_users ("
+            " mailbox_id TEXT NOT NULL, account_id TEXT NOT NULL,"
+            " PRIMARY KEY (mailbox_id, account_id))"
+        ),
+        (
+            "CREATE TABLE IF NOT EXISTS mh_activity_import_jobs ("
+            " job_id TEXT PRIMARY KEY, mailbox_id TEXT NOT NULL,"
+            " destination TEXT NOT NULL)"
+        ),
     )
 
     def process(self, event: object, position: int, cursor: Cursor) -> None:
+        if isinstance(event, Mailbox.Event | ImportJob.Event):
+            imports.process(event, position, cursor)
+            return
         entry = describe(event)
         if entry is None or not isinstance(event, UserAccount.Event):
             return
@@ -178,10 +216,12 @@ class SqlActivityQueries:
     def recent(self, account_id: UUID, limit: int = 50) -> list[ActivityEntry]:
         with self.database.transaction() as cursor:
             cursor.execute(
-                "SELECT at, kind, outcome, place, network, device, detail, repeats"
-                " FROM mh_activity"
-                " WHERE account_id = ? ORDER BY position DESC LIMIT ?",
-                (str(account_id), limit),
+                "SELECT at, kind, outcome, place, network, device, detail, repeats,"
+                " position FROM mh_activity WHERE account_id = ?"
+                " UNION ALL SELECT at, kind, outcome, '', '', '', detail, 1, position"
+                " FROM mh_activity_imports WHERE account_id = ?"
+                " ORDER BY position DESC LIMIT ?",
+                (str(account_id), str(account_id), limit),
             )
             rows = cursor.fetchall()
         return [

@@ -152,6 +152,23 @@ class JobTable:
                 )
         return [_job(row) for row in rows]
 
+    def renew(self, job_id: str, token: str, wall: float, lease: float) -> bool:
+        """Extend a claim still held by ``token`` to ``wall + lease``; False if lost.
+
+        A long run (an import) calls it between batches: while it returns True no other
+        worker can take the job, and once it returns False another has claimed it (a
+        claim always takes a fresh token), so the run stops at once rather than work
+        beside it. An expired claim nobody took yet is still this token's to renew.
+        """
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "UPDATE mh_jobs SET claimed_until = ?"
+                " WHERE job_id = ? AND claim_token = ? AND done_at IS NULL"
+                " RETURNING job_id",
+                (wall + lease, job_id, token),
+            )
+            return cursor.fetchone() is not None
+
     def complete(self, job_ids: list[str], token: str, at: datetime) -> None:
         """Mark done, but only jobs this token still holds (a late worker changes nothing)."""
         self._update_held(

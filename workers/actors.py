@@ -12,12 +12,22 @@ from collections.abc import Callable
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from application.jobs import SEND_AUTO_REPLY, SEND_SECURITY_ALERT, SYNC_MAIL_STORE
+from application.jobs import (
+    FORGET_IMPORT_CREDENTIALS,
+    RUN_IMPORT,
+    SEND_AUTO_REPLY,
+    SEND_IMPORT_CONFIRMATION,
+    SEND_SECURITY_ALERT,
+    SYNC_MAIL_STORE,
+)
 from workers.broker import QUEUE, current
 from workers.context import engine
-from workers.execution import run_message
+from workers.execution import IMPORT_QUEUE, run_message
 
 broker = current()
+# A whole mailbox takes hours; Dramatiq's default ten minutes would cut it. The claim,
+# renewed between batches, is what says the run is alive.
+IMPORT_TIME_LIMIT_MS = 24 * 3600 * 1000
 
 
 def _declared(name: str) -> Callable[[Callable[..., None]], dramatiq.Actor[..., None]]:
@@ -57,8 +67,37 @@ def sync_mail_store(mailbox_id: str, version: str) -> None:
     _run(SYNC_MAIL_STORE, mailbox_id, version)
 
 
+@dramatiq.actor(
+    actor_name=RUN_IMPORT,
+    queue_name=IMPORT_QUEUE,
+    broker=broker,
+    max_retries=20,
+    min_backoff=15_000,
+    max_backoff=3_600_000,
+    time_limit=IMPORT_TIME_LIMIT_MS,
+)
+def run_import(job_id: str, *_lane_version: str) -> None:
+    """IMP-1..IMP-3: the copy, resumed where the log says; a repeat copies nothing new."""
+    _run(RUN_IMPORT, job_id, *_lane_version)
+
+
+@_declared(SEND_IMPORT_CONFIRMATION)
+def send_import_confirmation(job_id: str) -> None:
+    """IMP-4: the mail of a finished import; a repeat finds it recorded and sends nothing."""
+    _run(SEND_IMPORT_CONFIRMATION, job_id)
+
+
+@_declared(FORGET_IMPORT_CREDENTIALS)
+def forget_import_credentials(job_id: str) -> None:
+    """IMP-9: the sealed source passwords of a job that is over, deleted."""
+    _run(FORGET_IMPORT_CREDENTIALS, job_id)
+
+
 ACTORS: list[dramatiq.Actor[..., None]] = [
     send_security_alert,
     send_auto_reply,
     sync_mail_store,
+    run_import,
+    send_import_confirmation,
+    forget_import_credentials,
 ]

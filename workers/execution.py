@@ -16,14 +16,28 @@ from uuid import UUID, uuid4
 from attrs import frozen
 
 from application.host import MailHost
-from application.jobs import SEND_AUTO_REPLY, SEND_SECURITY_ALERT, SYNC_MAIL_STORE, Job
+from application.jobs import (
+    FORGET_IMPORT_CREDENTIALS,
+    RUN_IMPORT,
+    SEND_AUTO_REPLY,
+    SEND_IMPORT_CONFIRMATION,
+    SEND_SECURITY_ALERT,
+    SYNC_MAIL_STORE,
+    Job,
+)
 from projections.jobs import JobTable
+from workers.broker import QUEUE
 
 log = logging.getLogger(__name__)
 
 # The mail store takes many addresses in one write: a bulk creation of 20,000 addresses
 # is a few dozen passwd-file rewrites, not 20,000.
 STORE_BATCH = 500
+# Imports run for hours on a queue of their own, so a worker process can be given to
+# them (``dramatiq ... --queues``) and the short jobs never wait behind one.
+IMPORT_QUEUE = "mailhost-import"
+# A failed import attempt waits longer each time (15 s, 30 s, ... at most an hour).
+MAX_IMPORT_RETRY_S = 3600.0
 
 
 @frozen
@@ -53,7 +67,18 @@ Handler = Callable[[MailHost, Sequence[str]], object]
 HANDLERS: dict[str, Handler] = {
     SEND_SECURITY_ALERT: lambda host, args: host.alerts.send(UUID(args[0]), args[1]),
     SEND_AUTO_REPLY: lambda host, args: host.responders.send_reply(UUID(args[0])),
+    SEND_IMPORT_CONFIRMATION: lambda host, args: host.imports.send_confirmation(
+        UUID(args[0])
+    ),
+    FORGET_IMPORT_CREDENTIALS: lambda host, args: host.imports.forget_credentials(
+        UUID(args[0])
+    ),
 }
+
+
+def queue_of(actor: str) -> str:
+    """The Dramatiq queue an actor's messages go to."""
+    return IMPORT_QUEUE if actor == RUN_IMPORT else QUEUE
 
 
 def new_token() -> str:
@@ -116,8 +141,13 @@ def execute(running: Running, claimed: Sequence[Job], token: str) -> int:
         mailbox_ids = list(dict.fromkeys(UUID(job.args[0]) for job in store))
         sync = partial(host.addresses.sync_store, mailbox_ids)
         failure = _attempt(running, [j.job_id for j in store], token, sync)
-    for job in claimed:
+    # Imports last: the short jobs claimed with them are done before their claims
+    # could expire behind an hour-long copy.
+    for job in sorted(claimed, key=lambda j: j.actor == RUN_IMPORT):
         if job.actor == SYNC_MAIL_STORE:
+            continue
+        if job.actor == RUN_IMPORT:
+            failure = _run_import(running, job, token) or failure
             continue
         handler = HANDLERS.get(job.actor)
         if handler is None:
@@ -130,8 +160,41 @@ def execute(running: Running, claimed: Sequence[Job], token: str) -> int:
     return len(claimed)
 
 
+def _run_import(running: Running, job: Job, token: str) -> Exception | None:
+    """The copy under a claim it keeps alive; retried later and later when it fails.
+
+    The claim is renewed between batches; once it cannot be (another worker took the
+    job after this one stalled past its lease) the copy stops at once and this run
+    leaves the job to the new holder. The claim's count of attempts bounds the retries
+    of a source that stays unreachable.
+    """
+    jobs, leases = running.jobs, running.leases
+    attempt = max(jobs.attempts(job.job_id), 1)
+    held = [True]
+
+    def keep_alive() -> bool:
+        held[0] = held[0] and jobs.renew(
+            job.job_id, token, wall=time.time(), lease=leases.claim
+        )
+        return held[0]
+
+    def run() -> None:
+        running.host.imports.run(UUID(job.args[0]), keep_alive, attempt=attempt)
+
+    retry = min(leases.retry * 2 ** (attempt - 1), MAX_IMPORT_RETRY_S)
+    failure = _attempt(running, [job.job_id], token, run, retry=retry)
+    if failure is None and not held[0]:
+        log.info("import job %s was taken over by another worker", job.job_id)
+    return failure
+
+
 def _attempt(
-    running: Running, job_ids: list[str], token: str, run: Callable[[], object]
+    running: Running,
+    job_ids: list[str],
+    token: str,
+    run: Callable[[], object],
+    *,
+    retry: float | None = None,
 ) -> Exception | None:
     jobs = running.jobs
     try:
@@ -141,7 +204,7 @@ def _attempt(
             job_ids,
             token,
             type(e).__name__,
-            retry_at=time.time() + running.leases.retry,
+            retry_at=time.time() + (running.leases.retry if retry is None else retry),
         )
         return e
     jobs.complete(job_ids, token, running.host.alerts.clock.now())

@@ -22,7 +22,7 @@ from application.ports import Clock
 from projections.jobs import JobTable
 from projections.runner import ProjectionRunner
 from workers.broker import QUEUE
-from workers.execution import Leases
+from workers.execution import IMPORT_QUEUE, Leases, queue_of
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class Relay:
         for job in due:
             self.broker.enqueue(
                 dramatiq.Message(
-                    queue_name=QUEUE,
+                    queue_name=queue_of(job.actor),
                     actor_name=job.actor,
                     args=tuple(json.loads(json.dumps(job.args))),
                     kwargs={},
@@ -119,13 +119,16 @@ class Relay:
         while True:
             self.step()
             if isinstance(self.broker, StubBroker):
-                left_ms = int(max(deadline - time.monotonic(), 0.1) * 1000)
-                try:
-                    self.broker.join(QUEUE, timeout=left_ms, fail_fast=False)
-                except QueueJoinTimeout:
-                    raise TimeoutError(
-                        "background jobs did not finish in time"
-                    ) from None
+                for queue in (QUEUE, IMPORT_QUEUE):
+                    if queue not in self.broker.get_declared_queues():
+                        continue
+                    left_ms = int(max(deadline - time.monotonic(), 0.1) * 1000)
+                    try:
+                        self.broker.join(queue, timeout=left_ms, fail_fast=False)
+                    except QueueJoinTimeout:
+                        raise TimeoutError(
+                            "background jobs did not finish in time"
+                        ) from None
             if self.runner.is_current() and self.jobs.unfinished(self.clock.now()) == 0:
                 return
             if time.monotonic() > deadline:

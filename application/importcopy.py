@@ -1,0 +1,348 @@
+"""The copy of one import job: resumable, idempotent, one message never twice (IMP-1..3).
+
+A worker runs it under a claim on the job. Everything it decides is recomputed from the
+two sides and the log on every run, so a run killed anywhere (kill -9 mid-folder) and
+run again converges: folders whose checkpoint (``FolderFinished``) is in the log are
+skipped, and inside a folder the multiset rule (``copies_needed``) against what the
+destination already holds chooses exactly the messages still missing.
+
+Errors are sorted by what a retry can change. A permanent source error (a refused
+password, a failed TLS handshake) fails that source at once, with its reason. A
+transient one (a dropped connection) is raised, so the job is retried with backoff,
+until the ``attempt`` reaches the policy's bound: then the source fails ``unreachable``.
+A message the destination refuses is counted with its reason and the copy goes on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from uuid import UUID
+
+from attrs import define, frozen
+
+from application.importports import (
+    DestinationMailbox,
+    HostedSource,
+    ImportDestination,
+    ImportSourceError,
+    MailSource,
+    SourceMailbox,
+    SourceMessage,
+)
+from application.log import MailHostLog
+from application.ports import Clock, CredentialStore, SealBroken, Sealer
+from domain.importfacts import FailureReason, FolderTotal, SourceRef
+from domain.importjob import ImportJob, ImportLane, lane_id
+from domain.importplan import SourceFolder, copies_needed, destination_path
+
+KeepAlive = Callable[[], bool]
+
+
+@frozen
+class CopyPolicy:
+    """How a run batches its work and how long transient errors are retried.
+
+    ``batch_messages`` bounds a FETCH/APPEND round and so how much a kill can leave to
+    redo; ``batch_bytes`` bounds the memory a batch holds (large attachments included).
+    """
+
+    max_attempts: int = 6
+    batch_messages: int = 100
+    batch_bytes: int = 8 * 1024 * 1024
+
+
+def seal_context(job_id: UUID, source_index: int) -> str:
+    """What a source password is sealed for: this job's source, and nothing else."""
+    return f"mailhost/import/{job_id}/{source_index}"
+
+
+class _Stopped(Exception):  # noqa: N818 - reads as what happened
+    """The claim on the job was lost: another worker may run it now; stop at once."""
+
+
+class _Tally:
+    """A folder's running counts; the log's last progress is where a resumed run starts."""
+
+    def __init__(self, copied: int, skipped: int, size: int) -> None:
+        self.copied, self.skipped, self.size = copied, skipped, size
+        self.failures: Counter[str] = Counter()
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+
+@define
+class ImportCopy:
+    log: MailHostLog
+    credentials: CredentialStore
+    sealer: Sealer
+    sources: MailSource
+    destination: ImportDestination
+    clock: Clock
+    hosted: HostedSource | None = None
+    policy: CopyPolicy = CopyPolicy()
+
+    def run(self, job_id: UUID, keep_alive: KeepAlive, *, attempt: int = 1) -> None:
+        """Copy what is missing, then complete or fail the job and release its lane.
+
+        Does nothing for a job that is over, or that is not its lane's head yet (the
+        lane's release starts it later). Returns early, writing nothing more, as soon
+        as ``keep_alive`` says the claim is lost.
+        """
+        job = self.log.find(job_id, ImportJob)
+        if job is None or job.is_over:
+            return
+        lane = self.log.find(lane_id(job.destination), ImportLane)
+        if lane is None or lane.head != job_id or not keep_alive():
+            return
+        if not job.is_running:
+            job.start(at=self.clock.now())
+            self.log.save(job)
+        try:
+            self._copy_sources(job, keep_alive, attempt)
+        except _Stopped:
+            return
+        self._finish(job_id)
+
+    def _copy_sources(
+        self, job: ImportJob, keep_alive: KeepAlive, attempt: int
+    ) -> None:
+        pending = [i for i in range(len(job.sources)) if not job.source_done(i)]
+        if not pending:
+            return
+        destination = self.destination.open(job.destination)
+        try:
+            for index in pending:
+                try:
+                    self._copy_source(job, index, destination, keep_alive)
+                except ImportSourceError as e:
+                    if e.transient and attempt < self.policy.max_attempts:
+                        raise
+                    reason = FailureReason.UNREACHABLE if e.transient else _reason(e)
+                    self._fail_source(job, index, reason)
+        finally:
+            destination.close()
+
+    def _fail_source(self, job: ImportJob, index: int, reason: FailureReason) -> None:
+        job.fail_source(index, reason, at=self.clock.now())
+        self.log.save(job)
+
+    def _copy_source(
+        self,
+        job: ImportJob,
+        index: int,
+        destination: DestinationMailbox,
+        keep_alive: KeepAlive,
+    ) -> None:
+        mailbox = self._open(job, index)
+        if mailbox is None:
+            return
+        try:
+            folders = mailbox.folders()
+            if index not in job.surveys:
+                totals = tuple(_total(mailbox, f) for f in folders if f.selectable)
+                job.survey(index, totals, at=self.clock.now())
+                self.log.save(job)
+            special = destination.special_folders()
+            done = job.finished_folders(index)
+            for folder in folders:
+                path = destination_path(folder, special)
+                if not folder.selectable:
+                    destination.ensure_folder(path, container=True)
+                elif folder.name not in done:
+                    copy = _FolderCopy(self, job, index, folder, path, keep_alive)
+                    copy.run(mailbox, destination)
+            self._vanished(job, index, {f.name for f in folders})
+        finally:
+            mailbox.close()
+
+    def _vanished(self, job: ImportJob, index: int, listed: set[str]) -> None:
+        """Folders an earlier run surveyed that the source no longer lists: finished,
+        with their messages counted as failed ``folder_vanished``."""
+        for total in job.surveys.get(index, ()):
+            if total.name in listed or total.name in job.finished_folders(index):
+                continue
+            job.finish_folder(
+                index,
+                total.name,
+                destination_folder="",
+                copied=0,
+                skipped=0,
+                failures=(
+                    (FailureReason.FOLDER_VANISHED.value, max(total.messages, 1)),
+                ),
+                size=0,
+                at=self.clock.now(),
+            )
+            self.log.save(job)
+
+    def _open(self, job: ImportJob, index: int) -> SourceMailbox | None:
+        """The source logged in to, or None once its failure is recorded."""
+        ref: SourceRef = job.sources[index]
+        if ref.hosted:
+            if self.hosted is None:
+                self._fail_source(job, index, FailureReason.SOURCE_REFUSED)
+                return None
+            return self.hosted.open(ref.user)
+        sealed = self.credentials.secret(ref.credential_id)
+        if sealed is None:
+            self._fail_source(job, index, FailureReason.CREDENTIALS_MISSING)
+            return None
+        try:
+            password = self.sealer.unseal(sealed, context=seal_context(job.id, index))
+        except SealBroken:
+            self._fail_source(job, index, FailureReason.CREDENTIALS_MISSING)
+            return None
+        return self.sources.open(ref.source, password.decode())
+
+    def _finish(self, job_id: UUID) -> None:
+        """Completed or Failed, saved together with the lane's release (one write)."""
+
+        def attempt() -> None:
+            job = self.log.load(job_id, ImportJob, f"import {job_id}")
+            if job.is_over:
+                return
+            lane = self.log.load(lane_id(job.destination), ImportLane, "import lane")
+            at = self.clock.now()
+            job.conclude(at=at)
+            lane.release(job_id, at=at)
+            self.log.save(job, lane)
+
+        self.log.retrying(attempt)
+
+
+@define
+class _FolderCopy:
+    """One folder: what is missing, fetched and appended in batches, then the checkpoint."""
+
+    copy: ImportCopy
+    job: ImportJob
+    index: int
+    folder: SourceFolder
+    path: tuple[str, ...]
+    keep_alive: KeepAlive
+
+    def run(self, mailbox: SourceMailbox, destination: DestinationMailbox) -> None:
+        destination.ensure_folder(self.path)
+        try:
+            keys = mailbox.keys(self.folder)
+        except ImportSourceError as e:
+            if e.reason != FailureReason.FOLDER_VANISHED:
+                raise
+            self._finished(_Tally(0, 0, 0), vanished=True)
+            return
+        needed = copies_needed([k for _, k in keys], destination.keys(self.path))
+        tally = self._resumed(len(keys) - len(needed))
+        uids = [keys[i][0] for i in needed]
+        for batch in _chunks(uids, self.copy.policy.batch_messages):
+            if not self.keep_alive():
+                raise _Stopped
+            for messages in self._fetched(mailbox, batch):
+                self._append(destination, messages, tally)
+            self._progress(tally)
+        self._finished(tally)
+
+    def _resumed(self, present: int) -> _Tally:
+        """Counts that go on from the last run's progress (a kill mid-folder).
+
+        What that run copied is present now and would count as skipped; it stays
+        counted as copied instead.
+        """
+        before = self.job.folder_counts(self.index, self.folder.name)
+        copied = min(before.copied, present)
+        return _Tally(copied, present - copied, before.size if copied else 0)
+
+    def _fetched(
+        self, mailbox: SourceMailbox, uids: Sequence[int]
+    ) -> Iterator[list[SourceMessage]]:
+        """The batch's messages in groups bounded in bytes (memory stays flat)."""
+        group: list[SourceMessage] = []
+        size = 0
+        for message in mailbox.fetch(self.folder, uids):
+            group.append(message)
+            size += len(message.raw)
+            if size >= self.copy.policy.batch_bytes:
+                yield group
+                group, size = [], 0
+        if group:
+            yield group
+
+    def _append(
+        self,
+        destination: DestinationMailbox,
+        messages: list[SourceMessage],
+        tally: _Tally,
+    ) -> None:
+        results = destination.append(self.path, messages)
+        for message, refused in zip(messages, results, strict=True):
+            if refused is None:
+                tally.copied += 1
+                tally.size += len(message.raw)
+            else:
+                tally.failures[_message_reason(refused)] += 1
+
+    def _progress(self, tally: _Tally) -> None:
+        self.job.record_progress(
+            self.index,
+            self.folder.name,
+            copied=tally.copied,
+            skipped=tally.skipped,
+            failed=tally.failed,
+            size=tally.size,
+            at=self.copy.clock.now(),
+        )
+        self.copy.log.save(self.job)
+
+    def _finished(self, tally: _Tally, *, vanished: bool = False) -> None:
+        failures = dict(tally.failures)
+        if vanished:
+            surveyed = {
+                t.name: t.messages for t in self.job.surveys.get(self.index, ())
+            }
+            failures[FailureReason.FOLDER_VANISHED.value] = max(
+                surveyed.get(self.folder.name, 0) - tally.copied, 1
+            )
+        self.job.finish_folder(
+            self.index,
+            self.folder.name,
+            destination_folder="/".join(self.path),
+            copied=tally.copied,
+            skipped=tally.skipped,
+            failures=tuple(sorted(failures.items())),
+            size=tally.size,
+            at=self.copy.clock.now(),
+        )
+        self.copy.log.save(self.job)
+
+
+def _total(mailbox: SourceMailbox, folder: SourceFolder) -> FolderTotal:
+    """The folder's size for progress; one that vanished since LIST counts as empty."""
+    try:
+        total = mailbox.total(folder)
+    except ImportSourceError as e:
+        if e.reason != FailureReason.FOLDER_VANISHED:
+            raise
+        return FolderTotal(folder.name, 0, 0)
+    return FolderTotal(folder.name, total.messages, total.size)
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _reason(error: ImportSourceError) -> FailureReason:
+    """The named reason of a permanent source error; an unknown name is a refusal."""
+    try:
+        return FailureReason(error.reason)
+    except ValueError:
+        return FailureReason.SOURCE_REFUSED
+
+
+def _message_reason(refused: str) -> str:
+    try:
+        return FailureReason(refused).value
+    except ValueError:
+        return FailureReason.MESSAGE_REFUSED.value
