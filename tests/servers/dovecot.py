@@ -11,6 +11,7 @@ import shutil
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -24,11 +25,13 @@ from tests.servers.process import (
     account_of,
     chown_to,
     find_binary,
+    free_port,
     launch,
     log_file,
     private_workdir,
     service_account,
 )
+from tests.servers.tlsca import make_server_certificate
 
 _DOVECOT_MASTER_USER: Final = "master"
 # Dovecot's clock and ours are the same clock; this only covers rounding.
@@ -43,7 +46,7 @@ log_path = /dev/stderr
 
 protocols = imap
 listen = {host}
-ssl = no
+{ssl_settings}
 auth_mechanisms = plain login
 disable_plaintext_auth = no
 # Tests check refused logins; the default 2 s delay would only slow them.
@@ -78,7 +81,7 @@ passdb {{
 userdb {{
   driver = passwd-file
   args = {passwd_file}
-  default_fields = home={homes}/%u
+  default_fields = home={homes}/{home_template}
 }}
 
 protocol imap {{
@@ -94,7 +97,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = {host}
+    port = {imaps_port}
   }}
 }}
 service anvil {{
@@ -105,7 +109,65 @@ service anvil {{
     mode = 0
   }}
 }}
+{extra}"""
+
+
+# Dovecot's layout for mailbox names with LAYOUT=fs is "/"-separated; these are the
+# folders Debian's 15-mailboxes.conf declares, plus Archive, created and subscribed.
+_SPECIAL_USE_NAMESPACE: Final = """
+namespace inbox {
+  inbox = yes
+  mailbox Drafts {
+    special_use = \\Drafts
+    auto = subscribe
+  }
+  mailbox Junk {
+    special_use = \\Junk
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \\Trash
+    auto = subscribe
+  }
+  mailbox Sent {
+    special_use = \\Sent
+    auto = subscribe
+  }
+  mailbox Archive {
+    special_use = \\Archive
+    auto = subscribe
+  }
+}
 """
+
+# The quota plugin without a limit on the total, only on one message's size: APPEND of
+# a larger message is refused with a NO, which is how a provider refuses it too.
+_QUOTA_SETTINGS: Final = """
+mail_plugins = $mail_plugins quota
+plugin {{
+  quota = maildir:User quota
+  quota_max_mail_size = {max_mail_size}
+}}
+"""
+
+
+@dataclass(frozen=True)
+class DovecotOptions:
+    """What a test may ask of its own Dovecot beyond the session's plain one.
+
+    ``tls``: a private CA made for the run (``RunningDovecot.ca_file``), STARTTLS on the
+    plain port and an implicit-TLS listener (``tls_port``); the certificate names
+    127.0.0.1 only, so a client reaching it as ``localhost`` must refuse it.
+    ``special_use``: Drafts, Junk, Trash, Sent and Archive exist with their RFC 6154
+    flags. ``home_template``: the home under ``home_root``; ``"%d/%n"`` is the layout
+    of the embedded maildir store. ``max_mail_size``: e.g. ``"1M"``, larger APPENDs
+    are refused.
+    """
+
+    tls: bool = False
+    special_use: bool = False
+    home_template: str = "%u"
+    max_mail_size: str | None = None
 
 
 class RunningDovecot(ServerProcess):
@@ -134,11 +196,17 @@ class RunningDovecot(ServerProcess):
         self.master_password = master_password
         self._account = account
         self._lock = threading.Lock()
+        self.options = DovecotOptions()
+        self.ca_file: Path | None = None
+        self.tls_port: int | None = None
 
     def __repr__(self) -> str:
         return f"RunningDovecot(host={self.host!r}, port={self.port}, pid={self.pid})"
 
     def home(self, name: str) -> Path:
+        if self.options.home_template == "%d/%n":
+            local, _, domain = name.rpartition("@")
+            return self.home_root / domain / local
         return self.home_root / name
 
     def add_user(self, name: str, password: str) -> None:
@@ -252,14 +320,22 @@ def _populate_dovecot_dir(workdir: Path, account: Account | None) -> str:
 
 
 def _write_dovecot_config(
-    workdir: Path, port: int, me: Account, greeting: str, account: Account | None
+    workdir: Path,
+    ports: tuple[int, int],
+    me: Account,
+    greeting: str,
+    account: Account | None,
+    *,
+    options: DovecotOptions,
 ) -> Path:
+    port, imaps_port = ports
     config = workdir / "dovecot.conf"
     config.write_text(
         _DOVECOT_CONFIG.format(
             workdir=workdir,
             host=LOCALHOST,
             port=port,
+            imaps_port=imaps_port,
             greeting=greeting,
             user=me.name,
             group=me.group,
@@ -268,13 +344,45 @@ def _write_dovecot_config(
             master_file=workdir / "master-users",
             passwd_file=workdir / "users",
             homes=workdir / "home",
+            home_template=options.home_template,
+            ssl_settings=_ssl_settings(workdir) if options.tls else "ssl = no",
+            extra=_extra_settings(options),
         )
     )
     chown_to(config, account)
     return config
 
 
-def start_dovecot(tmpdir: Path | str) -> RunningDovecot:
+def _ssl_settings(workdir: Path) -> str:
+    tls = workdir / "tls"
+    return (
+        f"ssl = yes\nssl_cert = <{tls / 'server.pem'}\nssl_key = <{tls / 'server.key'}"
+    )
+
+
+def _extra_settings(options: DovecotOptions) -> str:
+    parts = []
+    if options.special_use:
+        parts.append(_SPECIAL_USE_NAMESPACE)
+    if options.max_mail_size is not None:
+        parts.append(_QUOTA_SETTINGS.format(max_mail_size=options.max_mail_size))
+    return "".join(parts)
+
+
+def _make_certificate(workdir: Path, account: Account | None) -> Path:
+    """A private CA and a certificate for 127.0.0.1 (no host name) in workdir/tls."""
+    directory = workdir / "tls"
+    made = make_server_certificate(directory)
+    for path in (directory, made.cert_file, made.key_file, made.ca_file):
+        chown_to(path, account)
+    return made.ca_file
+
+
+def start_dovecot(
+    tmpdir: Path | str, options: DovecotOptions | None = None
+) -> RunningDovecot:
+    """Start Dovecot; without ``options`` exactly as every existing fixture expects."""
+    options = options or DovecotOptions()
     binary = find_binary("dovecot", "dovecot-imapd")
     _check_dovecot_imap(binary)
     account = service_account("dovecot", "Dovecot")
@@ -286,12 +394,18 @@ def start_dovecot(tmpdir: Path | str) -> RunningDovecot:
     root = Path(tmpdir).resolve()
     workdir, owned = private_workdir(root, "dovecot", account)
     greeting = f"mailhost-test-{secrets.token_hex(6)}"
+    imaps_ports: list[int] = []
     try:
         master_password = _populate_dovecot_dir(workdir, account)
+        ca_file = _make_certificate(workdir, account) if options.tls else None
         log = log_file(root, "dovecot")
 
         def argv(port: int) -> list[str]:
-            config = _write_dovecot_config(workdir, port, me, greeting, account)
+            imaps_ports.append(free_port() if options.tls else 0)
+            ports = (port, imaps_ports[-1])
+            config = _write_dovecot_config(
+                workdir, ports, me, greeting, account, options=options
+            )
             return [binary, "-F", "-c", str(config)]
 
         spec = Spawn("dovecot", log, workdir, account)
@@ -301,6 +415,10 @@ def start_dovecot(tmpdir: Path | str) -> RunningDovecot:
         if owned:
             shutil.rmtree(workdir, ignore_errors=True)
         raise
-    return RunningDovecot(
+    running = RunningDovecot(
         started, workdir=workdir, master_password=master_password, account=account
     )
+    running.options = options
+    running.ca_file = ca_file
+    running.tls_port = imaps_ports[-1] if options.tls else None
+    return running
