@@ -57,6 +57,19 @@ def case(
     return Case(id_, tuple(argv), tuple(field), stdin, env or {}, files or {})
 
 
+def command(
+    id_: str,
+    field: Sequence[str],
+    *arguments: str | bytes,
+    stdin: bytes = b"",
+    env: Mapping[str, str] | None = None,
+    files: Mapping[str, bytes] | None = None,
+) -> Case:
+    """A case whose id names the command ("responder show/..."): its argv starts so."""
+    words = id_.split("/", 1)[0].split()
+    return case(id_, [*words, *arguments], field, stdin, env=env, files=files)
+
+
 NUL, ESC, CRLF = "\x00", "\x1b[31m\x07", "\r\nBcc: evil@example.net"
 HUGE = "x" * 100_000
 CSV_HEADER = b"address,kind,users,targets,signature\n"
@@ -116,15 +129,11 @@ def csv_import(what: str, field: Sequence[str], row: bytes) -> Case:
 
 IN_PROCESS: list[Case] = [
     # org, user, activity
-    case("org create/name[nul]", ["org", "create", f"Ex{NUL}ample"], ["organisation"]),
-    case("org create/name[esc]", ["org", "create", f"Ex{ESC}ample"], ["organisation"]),
-    case(
-        "org create/name[crlf]", ["org", "create", f"Example{CRLF}"], ["organisation"]
-    ),
-    case(
-        "org create/name[u2028]", ["org", "create", "Ex\u2028ample"], ["organisation"]
-    ),
-    case("org create/name[huge]", ["org", "create", HUGE], ["organisation"]),
+    command("org create/name[nul]", ["organisation"], f"Ex{NUL}ample"),
+    command("org create/name[esc]", ["organisation"], f"Ex{ESC}ample"),
+    command("org create/name[crlf]", ["organisation"], f"Example{CRLF}"),
+    command("org create/name[u2028]", ["organisation"], "Ex\u2028ample"),
+    command("org create/name[huge]", ["organisation"], HUGE),
     user_create(
         "user create/login[nul]", ["login"], PASSWORD, login=f"carol{NUL}@example.org"
     ),
@@ -160,19 +169,9 @@ IN_PROCESS: list[Case] = [
     ),
     user_create("user create/password[nul]", ["password"], b"a long\x00passphrase"),
     user_create("user create/password[huge]", ["password"], b"p" * MB),
-    case(
-        "activity/login[nul]",
-        ["activity", f"ann{NUL}@example.org"],
-        ["login", "account"],
-    ),
-    case(
-        "activity/login[esc]",
-        ["activity", f"{ESC}ann@example.org"],
-        ["login", "account"],
-    ),
-    case(
-        "activity/--limit[huge]", ["activity", ANN, "--limit", str(10**30)], ["limit"]
-    ),
+    command("activity/login[nul]", ["login", "account"], f"ann{NUL}@example.org"),
+    command("activity/login[esc]", ["login", "account"], f"{ESC}ann@example.org"),
+    command("activity/--limit[huge]", ["limit"], ANN, "--limit", str(10**30)),
     # service
     service_create(
         "service create/domain[nul]", ["domain"], domain=f"other{NUL}.example"
@@ -183,293 +182,266 @@ IN_PROCESS: list[Case] = [
     ),
     service_create("service create/--quota[huge]", ["quota"], quota=str(10**30)),
     service_create("service create/--quota[nan]", ["quota"], quota="nan"),
-    case(
-        "service quota/--add[huge]",
-        ["service", "quota", DOMAIN, "--add", str(10**30)],
-        ["quota", "--add"],
+    command(
+        "service quota/--add[huge]", ["quota", "--add"], DOMAIN, "--add", str(10**30)
     ),
-    case(
-        "service quota/--add[negative]",
-        ["service", "quota", DOMAIN, "--add", "-5"],
-        ["quota", "--add"],
-    ),
-    case(
+    command("service quota/--add[negative]", ["quota", "--add"], DOMAIN, "--add", "-5"),
+    command(
         "service catch-all/address[traversal]",
-        ["service", "catch-all", DOMAIN, "../../etc/passwd@example.org"],
         ["address"],
+        DOMAIN,
+        "../../etc/passwd@example.org",
     ),
-    case(
-        "service catch-all/address[nul]",
-        ["service", "catch-all", DOMAIN, f"ann{NUL}@example.org"],
-        ["address"],
+    command(
+        "service catch-all/address[nul]", ["address"], DOMAIN, f"ann{NUL}@example.org"
     ),
-    case(
-        "service permissions/permissions[nul]",
-        ["service", "permissions", DOMAIN, f"send{NUL}"],
-        ["permission"],
+    command(
+        "service permissions/permissions[nul]", ["permission"], DOMAIN, f"send{NUL}"
     ),
-    case(
-        "service permissions/permissions[esc]",
-        ["service", "permissions", DOMAIN, f"send,{ESC}"],
-        ["permission"],
+    command(
+        "service permissions/permissions[esc]", ["permission"], DOMAIN, f"send,{ESC}"
     ),
-    case(
+    command(
         "service template/name[nul]",
-        ["service", "template", DOMAIN, f"Sig{NUL}"],
         ["template", "name"],
-        b"Regards",
+        DOMAIN,
+        f"Sig{NUL}",
+        stdin=b"Regards",
     ),
-    case(
+    command(
         "service template/name[esc]",
-        ["service", "template", DOMAIN, f"Sig{ESC}"],
         ["template", "name"],
-        b"Regards",
+        DOMAIN,
+        f"Sig{ESC}",
+        stdin=b"Regards",
     ),
-    case(
+    command(
         "service template/text[esc]",
-        ["service", "template", DOMAIN, "Other"],
         ["template", "signature"],
-        b"Regards\x1b[2J",
+        DOMAIN,
+        "Other",
+        stdin=b"Regards\x1b[2J",
     ),
-    case(
+    command(
         "service template/text[nul]--apply",
-        ["service", "template", DOMAIN, "Other", "--apply"],
         ["template", "signature"],
-        b"Regards\x00",
+        DOMAIN,
+        "Other",
+        "--apply",
+        stdin=b"Regards\x00",
     ),
-    case(
+    command(
         "service template/text[huge]",
-        ["service", "template", DOMAIN, "Other"],
         ["template", "signature"],
-        b"x" * MB,
+        DOMAIN,
+        "Other",
+        stdin=b"x" * MB,
     ),
-    case(
-        "service dmarc/record[crlf]",
-        ["service", "dmarc", DOMAIN, f"v=DMARC1; p=reject{CRLF}"],
-        ["dmarc"],
+    command(
+        "service dmarc/record[crlf]", ["dmarc"], DOMAIN, f"v=DMARC1; p=reject{CRLF}"
     ),
-    case(
+    command(
         "service dmarc/record[esc]",
-        [
-            "service",
-            "dmarc",
-            DOMAIN,
-            f"v=DMARC1; p=reject; rua=mailto:{ESC}x@example.org",
-        ],
         ["dmarc"],
+        DOMAIN,
+        f"v=DMARC1; p=reject; rua=mailto:{ESC}x@example.org",
     ),
     # address
-    case(
-        "address create/address[traversal]",
-        ["address", "create", "../../etc/passwd@example.org"],
-        ["address"],
+    command(
+        "address create/address[traversal]", ["address"], "../../etc/passwd@example.org"
     ),
-    case(
-        "address create/address[slash]",
-        ["address", "create", "carol/../../x@example.org"],
-        ["address"],
+    command("address create/address[slash]", ["address"], "carol/../../x@example.org"),
+    command(
+        "address create/address[master-login]", ["address"], "carol*master@example.org"
     ),
-    case(
-        "address create/address[master-login]",
-        ["address", "create", "carol*master@example.org"],
-        ["address"],
-    ),
-    case(
+    command(
         "address create/address[passwd-colon]",
-        ["address", "create", '"carol:{PLAIN}pw::::::"@example.org'],
         ["address"],
+        '"carol:{PLAIN}pw::::::"@example.org',
     ),
-    case(
-        "address create/address[nul]",
-        ["address", "create", f"carol{NUL}@example.org"],
-        ["address"],
-    ),
-    case(
+    command("address create/address[nul]", ["address"], f"carol{NUL}@example.org"),
+    command(
         "address create/address[crlf]",
-        ["address", "create", f"carol@example.org{CRLF}"],
         ["address", "domain"],
+        f"carol@example.org{CRLF}",
     ),
-    case(
+    command(
         "address create/--for[nul]",
-        ["address", "create", "carol@example.org", "--for", f"ann{NUL}@example.org"],
         ["user", "login"],
+        "carol@example.org",
+        "--for",
+        f"ann{NUL}@example.org",
     ),
-    case(
+    command(
         "address create/--send-to[crlf]",
-        [
-            "address",
-            "create",
-            "carol@example.org",
-            "--invite",
-            "--send-to",
-            f"dave@example.net{CRLF}",
-        ],
         ["invitee", "send-to"],
+        "carol@example.org",
+        "--invite",
+        "--send-to",
+        f"dave@example.net{CRLF}",
     ),
-    case(
+    command(
         "address create/--send-to[nul]",
-        [
-            "address",
-            "create",
-            "carol@example.org",
-            "--invite",
-            "--send-to",
-            f"dave{NUL}@example.net",
-        ],
         ["invitee", "send-to"],
+        "carol@example.org",
+        "--invite",
+        "--send-to",
+        f"dave{NUL}@example.net",
     ),
-    case(
+    command(
         "address create/--redirect[crlf]",
-        [
-            "address",
-            "create",
-            "fwd@example.org",
-            "--redirect",
-            f"dave@example.net{CRLF}",
-        ],
         ["target", "redirect"],
+        "fwd@example.org",
+        "--redirect",
+        f"dave@example.net{CRLF}",
     ),
-    case(
+    command(
         "address create/--signature[nul]",
-        [
-            "address",
-            "create",
-            "carol@example.org",
-            "--for",
-            ANN,
-            "--signature",
-            f"Std{NUL}",
-        ],
         ["signature", "template"],
+        "carol@example.org",
+        "--for",
+        ANN,
+        "--signature",
+        f"Std{NUL}",
     ),
-    case(
+    command(
         "address create/--responder-template[esc]",
-        [
-            "address",
-            "create",
-            "carol@example.org",
-            "--for",
-            ANN,
-            "--responder-template",
-            f"Closed{ESC}",
-        ],
         ["template"],
+        "carol@example.org",
+        "--for",
+        ANN,
+        "--responder-template",
+        f"Closed{ESC}",
     ),
-    case(
+    command(
         "address create/--self password[nul]",
-        ["address", "create", "carol@example.org", "--self", ANN, "--password-stdin"],
         ["password"],
-        b"a long\x00passphrase",
+        "carol@example.org",
+        "--self",
+        ANN,
+        "--password-stdin",
+        stdin=b"a long\x00passphrase",
     ),
-    case(
+    command(
         "address create/--password-stdin[huge]",
-        ["address", "create", "carol@example.org", "--password-stdin"],
         ["password"],
-        b"p" * MB,
+        "carol@example.org",
+        "--password-stdin",
+        stdin=b"p" * MB,
     ),
-    case(
-        "address alias/alias[traversal]",
-        ["address", "alias", ANN, "../../etc/passwd"],
-        ["alias", "address"],
+    command(
+        "address alias/alias[traversal]", ["alias", "address"], ANN, "../../etc/passwd"
     ),
-    case(
-        "address alias/alias[master-login]",
-        ["address", "alias", ANN, "anna*master"],
-        ["alias", "address"],
+    command(
+        "address alias/alias[master-login]", ["alias", "address"], ANN, "anna*master"
     ),
-    case(
-        "address alias/alias[nul]",
-        ["address", "alias", ANN, f"an{NUL}na"],
-        ["alias", "address"],
-    ),
-    case(
+    command("address alias/alias[nul]", ["alias", "address"], ANN, f"an{NUL}na"),
+    command(
         "address reinvite/--send-to[crlf]",
-        ["address", "reinvite", seed.INVITED, "--send-to", f"dave@example.net{CRLF}"],
         ["invitee", "send-to"],
+        seed.INVITED,
+        "--send-to",
+        f"dave@example.net{CRLF}",
     ),
-    case(
+    command(
         "address resync/address[traversal]",
-        ["address", "resync", "../../../etc/passwd@example.org"],
         ["address"],
+        "../../../etc/passwd@example.org",
     ),
-    case(
-        "address resync/address[nul]",
-        ["address", "resync", f"ann{NUL}@example.org"],
-        ["address"],
-    ),
-    case(
+    command("address resync/address[nul]", ["address"], f"ann{NUL}@example.org"),
+    command(
         "address delete/addresses[traversal]",
-        ["address", "delete", "../../etc/passwd@example.org"],
         ["address"],
+        "../../etc/passwd@example.org",
     ),
-    case(
-        "address delete/addresses[master-login]",
-        ["address", "delete", "ann*master@example.org"],
-        ["address"],
+    command(
+        "address delete/addresses[master-login]", ["address"], "ann*master@example.org"
     ),
-    case(
-        "address list/domain[nul]", ["address", "list", f"example{NUL}.org"], ["domain"]
-    ),
-    case(
-        "address list/domain[esc]", ["address", "list", f"{ESC}example.org"], ["domain"]
-    ),
-    case(
+    command("address list/domain[nul]", ["domain"], f"example{NUL}.org"),
+    command("address list/domain[esc]", ["domain"], f"{ESC}example.org"),
+    command(
         "address password/password[nul]",
-        ["address", "password", ANN, "--password-stdin"],
         ["password"],
-        b"a long\x00passphrase",
+        ANN,
+        "--password-stdin",
+        stdin=b"a long\x00passphrase",
     ),
-    case(
+    command(
         "address password/password[huge]",
-        ["address", "password", ANN, "--password-stdin"],
         ["password"],
-        b"p" * MB,
+        ANN,
+        "--password-stdin",
+        stdin=b"p" * MB,
     ),
-    case(
+    command(
         "address permission/permission[two]",
-        ["address", "permission", ANN, BOB, "send,change_password", "deny"],
         ["permission"],
+        ANN,
+        BOB,
+        "send,change_password",
+        "deny",
     ),
-    case(
+    command(
         "address permission/permission[nul]",
-        ["address", "permission", ANN, BOB, f"send{NUL}", "deny"],
         ["permission"],
+        ANN,
+        BOB,
+        f"send{NUL}",
+        "deny",
     ),
-    case(
+    command(
         "address permission/user[nul]",
-        ["address", "permission", ANN, f"bob{NUL}@example.org", "send", "deny"],
         ["user"],
+        ANN,
+        f"bob{NUL}@example.org",
+        "send",
+        "deny",
     ),
     # send, advise
     send("send/--to[crlf]", ["to"], to=f"dave@example.net{CRLF}"),
     send("send/--bcc[nul]", ["bcc"], options=["--bcc", f"e{NUL}@example.net"]),
-    case(
+    command(
         "send/--from[traversal]",
-        ["send", "--from", "../../etc/passwd@example.org", "--to", "dave@example.net"],
         ["address", "from"],
-        b"Hello",
+        "--from",
+        "../../etc/passwd@example.org",
+        "--to",
+        "dave@example.net",
+        stdin=b"Hello",
     ),
     send("send/--subject[crlf]", ["subject"], subject=f"Hi{CRLF}"),
     send("send/--subject[vt]", ["subject"], subject="Hi\x0bthere"),
     send("send/--subject[u2028]", ["subject"], subject="Hi\u2028there"),
     send("send/--subject[esc]", ["subject"], subject=f"Hi{ESC}"),
     send("send/body[nul]", ["body"], body=b"Hel\x00lo"),
-    case("advise/domain[nul]", ["advise", f"example{NUL}.org"], ["domain"]),
+    command("advise/domain[nul]", ["domain"], f"example{NUL}.org"),
     # responder
-    case(
+    command(
         "responder add/--name[nul]",
-        ["responder", "add", ANN, "--name", f"Away{NUL}", "--body", "Away."],
         ["name"],
+        ANN,
+        "--name",
+        f"Away{NUL}",
+        "--body",
+        "Away.",
     ),
-    case(
+    command(
         "responder add/--name[crlf]",
-        ["responder", "add", ANN, "--name", f"Away{CRLF}", "--body", "Away."],
         ["name"],
+        ANN,
+        "--name",
+        f"Away{CRLF}",
+        "--body",
+        "Away.",
     ),
-    case(
+    command(
         "responder add/--body[esc]",
-        ["responder", "add", ANN, "--name", "Away", "--body", f"Away{ESC}"],
         ["body"],
+        ANN,
+        "--name",
+        "Away",
+        "--body",
+        f"Away{ESC}",
     ),
     responder_add(
         "responder add/--subject[crlf]", ["subject"], "--subject", f"Away{CRLF}"
@@ -506,131 +478,123 @@ IN_PROCESS: list[Case] = [
         "--timezone",
         "/etc/localtime",
     ),
-    case(
+    command(
         "responder edit/--body[nul]",
-        ["responder", "edit", ANN, "--name", seed.MESSAGE, "--body", f"Back{NUL}"],
         ["body"],
+        ANN,
+        "--name",
+        seed.MESSAGE,
+        "--body",
+        f"Back{NUL}",
     ),
-    case(
+    command(
         "responder edit/--end[9999]",
-        [
-            "responder",
-            "edit",
-            ANN,
-            "--name",
-            seed.MESSAGE,
-            "--body",
-            "Back.",
-            "--end",
-            "9999-12-31T23:59",
-        ],
         ["end"],
+        ANN,
+        "--name",
+        seed.MESSAGE,
+        "--body",
+        "Back.",
+        "--end",
+        "9999-12-31T23:59",
     ),
-    case(
-        "responder activate/name[nul]",
-        ["responder", "activate", ANN, f"Holi{NUL}days"],
-        ["message", "name"],
-    ),
-    case(
-        "responder reset/name[esc]",
-        ["responder", "reset", ANN, f"{ESC}Holidays"],
-        ["message", "name"],
-    ),
-    case(
-        "responder delete/name[huge]",
-        ["responder", "delete", ANN, HUGE],
-        ["message", "name"],
-    ),
-    case(
+    command("responder activate/name[nul]", ["message", "name"], ANN, f"Holi{NUL}days"),
+    command("responder reset/name[esc]", ["message", "name"], ANN, f"{ESC}Holidays"),
+    command("responder delete/name[huge]", ["message", "name"], ANN, HUGE),
+    command(
         "responder deactivate/address[traversal]",
-        ["responder", "deactivate", "../../etc/passwd@example.org"],
         ["address"],
+        "../../etc/passwd@example.org",
     ),
-    case(
-        "responder show/address[nul]",
-        ["responder", "show", f"ann{NUL}@example.org"],
-        ["address"],
-    ),
-    case(
-        "responder show/--limit[huge]",
-        ["responder", "show", ANN, "--limit", str(10**30)],
-        ["limit"],
-    ),
-    case(
+    command("responder show/address[nul]", ["address"], f"ann{NUL}@example.org"),
+    command("responder show/--limit[huge]", ["limit"], ANN, "--limit", str(10**30)),
+    command(
         "responder verify-sender/sender[crlf]",
-        ["responder", "verify-sender", ANN, f"office@example.org{CRLF}"],
         ["sender"],
+        ANN,
+        f"office@example.org{CRLF}",
     ),
-    case(
+    command(
         "responder verify-sender/sender[nul]",
-        ["responder", "verify-sender", ANN, f"off{NUL}ice@example.org"],
         ["sender"],
+        ANN,
+        f"off{NUL}ice@example.org",
     ),
-    case(
+    command(
         "responder confirm-sender/code[nul]",
-        ["responder", "confirm-sender", ANN, seed.PENDING_SENDER, f"1234{NUL}5678"],
         ["code"],
+        ANN,
+        seed.PENDING_SENDER,
+        f"1234{NUL}5678",
     ),
-    case(
+    command(
         "responder confirm-sender/code[huge]",
-        ["responder", "confirm-sender", ANN, seed.PENDING_SENDER, "1" * 100_000],
         ["code"],
+        ANN,
+        seed.PENDING_SENDER,
+        "1" * 100_000,
     ),
-    case(
+    command(
         "responder template/name[nul]",
-        ["responder", "template", DOMAIN, f"Closed{NUL}", "--body", "Closed."],
         ["template", "name"],
+        DOMAIN,
+        f"Closed{NUL}",
+        "--body",
+        "Closed.",
     ),
-    case(
+    command(
         "responder template/--body[esc]--apply",
-        ["responder", "template", DOMAIN, "Other", "--body", f"Closed{ESC}", "--apply"],
         ["template", "body"],
+        DOMAIN,
+        "Other",
+        "--body",
+        f"Closed{ESC}",
+        "--apply",
     ),
-    case(
+    command(
         "responder template/--subject[crlf]",
-        [
-            "responder",
-            "template",
-            DOMAIN,
-            "Other",
-            "--body",
-            "Closed.",
-            "--subject",
-            f"Closed{CRLF}",
-        ],
         ["subject"],
+        DOMAIN,
+        "Other",
+        "--body",
+        "Closed.",
+        "--subject",
+        f"Closed{CRLF}",
     ),
     # invalid UTF-8 in arguments reaches Python as lone surrogates (surrogateescape)
-    case(
-        "org create/name[invalid-utf8]",
-        ["org", "create", "Ex\udcffample"],
-        ["organisation"],
-    ),
+    command("org create/name[invalid-utf8]", ["organisation"], "Ex\udcffample"),
     service_create(
         "service create/domain[invalid-utf8]", ["domain"], domain="exa\udcffmple.org"
     ),
-    case(
+    command(
         "service dmarc/record[invalid-utf8]",
-        ["service", "dmarc", DOMAIN, "v=DMARC1; p=\udcffreject"],
         ["dmarc"],
+        DOMAIN,
+        "v=DMARC1; p=\udcffreject",
     ),
-    case("advise/domain[invalid-utf8]", ["advise", "exa\udcffmple.org"], ["domain"]),
-    case(
+    command("advise/domain[invalid-utf8]", ["domain"], "exa\udcffmple.org"),
+    command(
         "responder add/--name[invalid-utf8]",
-        ["responder", "add", ANN, "--name", "Away\udcff", "--body", "Away."],
         ["name"],
+        ANN,
+        "--name",
+        "Away\udcff",
+        "--body",
+        "Away.",
     ),
-    case(
+    command(
         "responder verify-sender/sender[invalid-utf8]",
-        ["responder", "verify-sender", ANN, "off\udcffice@example.org"],
         ["sender"],
+        ANN,
+        "off\udcffice@example.org",
     ),
     send("send/body[invalid-utf8]", ["body", "utf-8"], body=b"Hel\xfflo"),
-    case(
+    command(
         "address password/password[invalid-utf8]",
-        ["address", "password", ANN, "--password-stdin"],
         ["password"],
-        b"\xff\xfe a long passphrase",
+        ANN,
+        "--password-stdin",
+        stdin=b"\xff\xfe a long passphrase",
     ),
     # configuration read by every command
     env_case("env MAILHOST_LOGIN_THROTTLE[nan]", {"MAILHOST_LOGIN_THROTTLE": "nan"}),
@@ -714,76 +678,72 @@ IN_A_PROCESS: list[Case] = [
         ["password"],
         b"a long passphrase \xff\xfe",
     ),
-    case(
+    command(
         "service template/text[invalid-utf8]--apply",
-        ["service", "template", DOMAIN, "Other", "--apply"],
         ["template", "signature", "utf-8"],
-        b"Regards \xff\xfe",
+        DOMAIN,
+        "Other",
+        "--apply",
+        stdin=b"Regards \xff\xfe",
     ),
-    case(
-        "address create/address[invalid-utf8]",
-        ["address", "create", b"car\xffol@example.org"],
-        ["address"],
+    command(
+        "address create/address[invalid-utf8]", ["address"], b"car\xffol@example.org"
     ),
-    case(
+    command(
         "address permission/permission[two]",
-        ["address", "permission", ANN, BOB, "send,change_password", "deny"],
         ["permission"],
+        ANN,
+        BOB,
+        "send,change_password",
+        "deny",
     ),
     send("send/--subject[vt]", ["subject"], subject="Hi\x0bthere"),
     responder_add("responder add/--end[9999]", ["end"], "--end", "9999-12-31T23:59"),
-    case(
-        "responder show/address[invalid-utf8]",
-        ["responder", "show", b"ann\xff@example.org"],
-        ["address"],
+    command(
+        "responder show/address[invalid-utf8]", ["address"], b"ann\xff@example.org"
     ),
-    case(
+    command(
         "deliver/--received-at[year-1]",
-        [
-            "deliver",
-            "--recipient",
-            ANN,
-            "--sender",
-            "bob@example.net",
-            "--received-at",
-            "0001-01-01T00:00+00:00",
-        ],
         ["received"],
-        b"Subject: hi\r\n\r\nx",
+        "--recipient",
+        ANN,
+        "--sender",
+        "bob@example.net",
+        "--received-at",
+        "0001-01-01T00:00+00:00",
+        stdin=b"Subject: hi\r\n\r\nx",
     ),
-    case(
+    command(
         "deliver/--received-at[1970]",
-        [
-            "deliver",
-            "--recipient",
-            ANN,
-            "--sender",
-            "bob@example.net",
-            "--received-at",
-            "1970-01-01T00:00+00:00",
-        ],
         ["received"],
-        b"Subject: hi\r\n\r\nx",
+        "--recipient",
+        ANN,
+        "--sender",
+        "bob@example.net",
+        "--received-at",
+        "1970-01-01T00:00+00:00",
+        stdin=b"Subject: hi\r\n\r\nx",
     ),
-    case(
+    command(
         "deliver/stdin[over-50-MB]",
-        ["deliver", "--recipient", ANN, "--sender", "bob@example.net"],
         ["message", "bytes", "larger"],
-        b"Subject: big\r\n\r\n" + b"x" * (50 * MB + 10),
+        "--recipient",
+        ANN,
+        "--sender",
+        "bob@example.net",
+        stdin=b"Subject: big\r\n\r\n" + b"x" * (50 * MB + 10),
     ),
-    case(
+    command(
         "run/MAILHOST_BROKER_URL[amqp]",
-        ["run"],
         ["MAILHOST_BROKER_URL"],
         env={"MAILHOST_BROKER_URL": "amqp://127.0.0.1:5672/"},
     ),
-    case(
+    command(
         "run/MAILHOST_LOGIN_THROTTLE[nan]",
-        ["run"],
         ["MAILHOST_LOGIN_THROTTLE"],
         env={"MAILHOST_LOGIN_THROTTLE": "nan"},
     ),
-    case("demo/--window[nan]", ["demo", "--window", "nan"], ["window"]),
+    command("demo/--window[nan]", ["window"], "--window", "nan"),
 ]
 
 
@@ -848,32 +808,34 @@ def test_deliver_answers_a_hostile_message_with_a_decision(
 
 
 CONTROLS: list[Case] = [
-    case("org create", ["org", "create", "Other Co"], []),
-    case(
+    command("org create", [], "Other Co"),
+    command(
         "responder add",
-        [
-            "responder",
-            "add",
-            ANN,
-            "--name",
-            "Away",
-            "--body",
-            "Away.",
-            "--end",
-            "2027-01-03",
-        ],
         [],
+        ANN,
+        "--name",
+        "Away",
+        "--body",
+        "Away.",
+        "--end",
+        "2027-01-03",
     ),
-    case(
+    command(
         "send",
-        ["send", "--from", ANN, "--to", "dave@example.net", "--subject", "Hi"],
         [],
-        b"Hello",
+        "--from",
+        ANN,
+        "--to",
+        "dave@example.net",
+        "--subject",
+        "Hi",
+        stdin=b"Hello",
     ),
-    case(
+    command(
         "address import-csv",
-        ["address", "import-csv", DOMAIN, "{dir}/p.csv"],
         [],
+        DOMAIN,
+        "{dir}/p.csv",
         files={"p.csv": CSV_HEADER + b"carol,mailbox,ann@example.org,,Standard\n"},
     ),
 ]
