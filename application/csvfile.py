@@ -72,19 +72,28 @@ class Refused:
     count: int = 0
 
 
-def split_file(data: bytes) -> Records | Refused:
-    """The header and the data records, or the file's refusal."""
+def split_file(
+    data: bytes,
+    *,
+    columns: tuple[str, ...] = COLUMNS,
+    required: str = "address",
+) -> Records | Refused:
+    """The header and the data records, or the file's refusal.
+
+    ``columns`` and ``required`` are the address file's unless another file of this
+    format (the batch import's, application/importbatch.py) names its own.
+    """
     text = _decode(data)
     if isinstance(text, RowError):
         return Refused((text,))
     records = _records(text, _delimiter(text))
     header = next(records, None)
     if header is None:
-        return _refused(FILE, _EMPTY)
+        return _refused(FILE, _empty(columns))
     line, cells = header
     if isinstance(cells, csv.Error):
         return _refused(line, csv_problem(cells))
-    columns, problems = _columns(cells)
+    names, problems = _columns(cells, columns, required)
     if problems:
         return Refused(tuple(RowError(line, "", p) for p in problems))
     body = tuple(itertools.islice(records, MAX_ROWS + 1))
@@ -96,7 +105,7 @@ def split_file(data: bytes) -> Records | Refused:
             f"line {line:,}): split it",
             count=len(body),
         )
-    return Records(tuple(columns), body)
+    return Records(tuple(names), body)
 
 
 def csv_problem(error: csv.Error) -> str:
@@ -118,9 +127,9 @@ def _refused(line: int, message: str, *, count: int = 0) -> Refused:
     return Refused((RowError(line, "", message),), count)
 
 
-_EMPTY = (
-    f"the file is empty: its first line must be the header, e.g. {','.join(COLUMNS)}"
-)
+def _empty(columns: tuple[str, ...]) -> str:
+    example = ",".join(columns)
+    return f"the file is empty: its first line must be the header, e.g. {example}"
 
 
 def _decode(data: bytes) -> str | RowError:
@@ -180,28 +189,30 @@ def _blank(cells: list[str] | csv.Error) -> bool:
     return isinstance(cells, list) and all(not c.strip() for c in cells)
 
 
-def _columns(cells: list[str]) -> tuple[list[str], list[str]]:
+def _columns(
+    cells: list[str], columns: tuple[str, ...], required: str
+) -> tuple[list[str], list[str]]:
     """The column name of each position ("" for an unnamed one), and what is wrong."""
     names = [cell.strip().casefold() for cell in cells]
     problems: list[str] = []
-    unknown = list(dict.fromkeys(n for n in names if n and n not in COLUMNS))
+    unknown = list(dict.fromkeys(n for n in names if n and n not in columns))
     if unknown:
-        problems.append(_unknown_columns(unknown))
-    counts = Counter(n for n in names if n in COLUMNS)
+        problems.append(_unknown_columns(unknown, columns))
+    counts = Counter(n for n in names if n in columns)
     twice = sorted(n for n, seen in counts.items() if seen > 1)
     if twice:
         problems.append(
             f"column(s) {', '.join(twice)} appear more than once in the header"
         )
-    if "address" not in names:
+    if required not in names:
         problems.append(
-            "the header has no address column (required); the first line must be the "
-            f"header, e.g. {','.join(COLUMNS)}"
+            f"the header has no {required} column (required); the first line must be "
+            f"the header, e.g. {','.join(columns)}"
         )
     return names, problems
 
 
-def _unknown_columns(unknown: list[str]) -> str:
+def _unknown_columns(unknown: list[str], columns: tuple[str, ...]) -> str:
     hint = (
         "; passwords are not taken from a file, they are generated and shown once"
         if "password" in unknown
@@ -211,5 +222,5 @@ def _unknown_columns(unknown: list[str]) -> str:
     more = f" and {len(unknown) - MAX_NAMED:,} more" if len(unknown) > MAX_NAMED else ""
     return (
         f"unknown column(s) {shown_names}{more}: the columns are "
-        f"{', '.join(COLUMNS)}{hint}"
+        f"{', '.join(columns)}{hint}"
     )

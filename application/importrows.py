@@ -1,0 +1,314 @@
+"""The rows of a batch-import CSV file (IMP-8): each cell read for what its column means.
+
+The file format (bytes, UTF-8, header, delimiter, quoting, blank rows) is the address
+file's, application/csvfile.py; only the columns differ:
+
+``destination``
+    Required. An address of the domain's service, in full (``ann@example.org``) or as
+    its local part (``ann``); it must exist and have a mailbox (not a redirect).
+``host``
+    Required. The source IMAP server: a host name or an IP address, or the name of a
+    preset (``yahoo``, ``icloud``, ... ``domain.importsource.PRESETS``), which then
+    gives the port and security the row leaves empty.
+``port``
+    1 to 65535; empty: 993 for ``tls``, 143 otherwise.
+``security``
+    ``tls`` (the default), ``starttls`` or ``none``; ``none`` only for a server on this
+    machine (a batch has no ``--insecure``).
+``user``
+    Required. The login at the source.
+``password``
+    Required. The source password, taken exactly as written (not trimmed: a space may
+    be part of it). It is sealed into the credential store by the job's request and is
+    never quoted in a report, an error or a log.
+
+Refused per row: a provider that only accepts OAuth2 logins (Google, Microsoft 365:
+``domain.importsource.needs_oauth``, by server or by the user's address), and a row
+that repeats another (same destination, server, port and user). Every other cell
+follows the address file's rules: trimmed, no control character, no cell starting like
+a spreadsheet formula (the password excepted: it is never exported).
+"""
+
+from __future__ import annotations
+
+import csv
+
+from attrs import field, frozen
+
+from application.csvfile import (
+    FILE,
+    FORMULA_START,
+    MAX_FIELD,
+    Record,
+    Refused,
+    RowError,
+    csv_problem,
+    quoted,
+    split_file,
+)
+from domain.address import identity
+from domain.errors import InvalidInput, NotFound
+from domain.hosted import AddressKind, parse_local_part
+from domain.importsource import (
+    PRESETS,
+    ImportSource,
+    Security,
+    needs_oauth,
+    parse_host,
+    parse_port,
+    parse_security,
+    parse_user,
+)
+from domain.mailservice import MailService
+from domain.text import forbidden_character
+
+COLUMNS = ("destination", "host", "port", "security", "user", "password")
+REQUIRED = "destination"
+MAX_BATCH_ROWS = 25  # IMP-8
+# An alias names its mailbox, which receives the import.
+RECEIVES_IMPORTS = frozenset({AddressKind.MAILBOX, AddressKind.ALIAS})
+
+
+@frozen
+class BatchRow:
+    """A row that passed every check: one import job to request."""
+
+    line: int
+    destination: str
+    source: ImportSource
+    password: str = field(repr=False)
+
+    @property
+    def identity(self) -> tuple[str, str, int, str]:
+        """Two rows with one identity import the same mailbox into the same address."""
+        source = self.source
+        return (
+            identity(self.destination),
+            source.host.lower(),
+            source.port,
+            source.user.casefold(),
+        )
+
+
+@frozen
+class ReadBatch:
+    """The rows that passed, how many data rows there were, and every problem found."""
+
+    rows: tuple[BatchRow, ...]
+    count: int
+    errors: tuple[RowError, ...]
+
+
+def read_batch(data: bytes, service: MailService) -> ReadBatch:
+    """Decode, split and check every row against the service's addresses."""
+    split = split_file(data, columns=COLUMNS, required=REQUIRED)
+    if isinstance(split, Refused):
+        return ReadBatch((), split.count, split.errors)
+    if len(split.body) > MAX_BATCH_ROWS:
+        line = split.body[MAX_BATCH_ROWS][0]
+        return ReadBatch(
+            (),
+            len(split.body),
+            (
+                RowError(
+                    FILE,
+                    "",
+                    f"the file has {len(split.body):,} rows; a batch import takes at "
+                    f"most {MAX_BATCH_ROWS} (IMP-8; row {MAX_BATCH_ROWS + 1} is on line "
+                    f"{line:,}): split it into files of {MAX_BATCH_ROWS} rows or fewer",
+                ),
+            ),
+        )
+    reader = _Reader(service, split.columns)
+    for record in split.body:
+        reader.read(record)
+    if reader.count == 0:
+        reader.errors.append(RowError(FILE, "", "the file has a header but no rows"))
+    return ReadBatch(tuple(reader.rows), reader.count, tuple(reader.errors))
+
+
+class _Reader:
+    """Reads the data rows one by one, keeping each good row and each problem."""
+
+    def __init__(self, service: MailService, columns: tuple[str, ...]) -> None:
+        self.service = service
+        self.columns = columns
+        self.rows: list[BatchRow] = []
+        self.errors: list[RowError] = []
+        self.count = 0
+        self._first_line: dict[tuple[str, str, int, str], int] = {}
+
+    def read(self, record: Record) -> None:
+        line, cells = record
+        self.count += 1
+        if isinstance(cells, csv.Error):
+            self._error(line, "", csv_problem(cells))
+            return
+        if len(cells) > len(self.columns) and any(
+            c.strip() for c in cells[len(self.columns) :]
+        ):
+            self._error(
+                line,
+                "",
+                f"the row has {len(cells):,} cells but the header {len(self.columns)} "
+                "columns: quote a cell that holds the delimiter",
+            )
+            return
+        values = self._values(line, cells)
+        if values is None:
+            return
+        row = self._row(line, values)
+        if row is not None:
+            self._keep(row)
+
+    def _values(self, line: int, cells: list[str]) -> dict[str, str] | None:
+        """Each named column's cell (trimmed, the password excepted); None: refused."""
+        values: dict[str, str] = {}
+        refused = False
+        for position, raw in enumerate(cells):
+            name = self.columns[position] if position < len(self.columns) else ""
+            if not name:
+                if raw.strip():
+                    self._error(
+                        line,
+                        "",
+                        f"cell {position + 1} has a value but its column has no name "
+                        "in the header",
+                    )
+                    refused = True
+                continue
+            problem = _cell_problem(raw, password=name == "password")
+            if problem is not None:
+                self._error(line, name, problem)
+                refused = True
+                continue
+            values[name] = raw if name == "password" else raw.strip()
+        return None if refused else values
+
+    def _row(self, line: int, values: dict[str, str]) -> BatchRow | None:
+        errors_before = len(self.errors)
+        destination = self._destination(line, values.get("destination", ""))
+        source = self._source(line, values)
+        password = values.get("password", "")
+        if not password:
+            self._error(
+                line, "password", "the password is empty; give the source password"
+            )
+        if len(self.errors) > errors_before or destination is None or source is None:
+            return None
+        return BatchRow(line, destination, source, password)
+
+    def _destination(self, line: int, value: str) -> str | None:
+        if not value:
+            self._error(line, "destination", "the destination address is empty")
+            return None
+        service = self.service
+        try:
+            local = parse_local_part(value, service.domain)
+            entry = service.entry(local)
+        except (InvalidInput, NotFound) as e:
+            self._error(line, "destination", str(e))
+            return None
+        if entry.kind not in RECEIVES_IMPORTS:
+            kind = entry.kind.value.replace("_", "-")
+            self._error(
+                line,
+                "destination",
+                f"{service.address_of(entry)} is a {kind} address: only a mailbox can "
+                "receive an import",
+            )
+            return None
+        return service.address_of(entry)
+
+    def _source(self, line: int, values: dict[str, str]) -> ImportSource | None:
+        """The source of the row, each problem at its own column."""
+        host, port, security = _with_preset(
+            values.get("host", ""), values.get("port", ""), values.get("security", "")
+        )
+        checks = (
+            ("host", lambda: parse_host(host)),
+            ("port", lambda: parse_port(port) if port else None),
+            ("security", lambda: parse_security(security) if security else None),
+            ("user", lambda: parse_user(values.get("user", ""))),
+        )
+        failed = False
+        for column, check in checks:
+            try:
+                check()
+            except InvalidInput as e:
+                self._error(line, column, str(e))
+                failed = True
+        if failed:
+            return None
+        try:
+            source = ImportSource.of(
+                host, port or None, security or Security.TLS, values.get("user", "")
+            )
+        except InvalidInput as e:  # security none off this machine
+            self._error(line, "security", str(e))
+            return None
+        provider = needs_oauth(source.host, source.user)
+        if provider is not None:
+            self._error(
+                line,
+                "host",
+                f"{source.user} at {source.host} is a {provider} mailbox, which only "
+                "accepts OAuth2 (XOAUTH2) logins, not passwords: a batch import "
+                f"cannot read it (IMP-8); import it from {provider}'s own export",
+            )
+            return None
+        return source
+
+    def _keep(self, row: BatchRow) -> None:
+        first = self._first_line.setdefault(row.identity, row.line)
+        if first != row.line:
+            self._error(
+                row.line,
+                "",
+                f"the row repeats line {first}: the same source ({row.source.user} at "
+                f"{row.source.host}:{row.source.port}) into {row.destination}",
+            )
+            return
+        self.rows.append(row)
+
+    def _error(self, line: int, column: str, message: str) -> None:
+        self.errors.append(RowError(line, column, message))
+
+
+def _with_preset(host: str, port: str, security: str) -> tuple[str, str, str]:
+    """A preset's name in the host cell gives its server, port and security."""
+    found = PRESETS.get(host.strip().lower())
+    if found is None:
+        return host, port, security
+    return found.host, port or str(found.port), security or found.security.value
+
+
+def _cell_problem(raw: str, *, password: bool) -> str | None:
+    """Why a cell is refused whatever its column, or None (a password never quoted)."""
+    if len(raw) > MAX_FIELD:
+        return f"the cell is {len(raw):,} characters long; at most {MAX_FIELD:,}"
+    if "\x00" in raw:
+        return "the cell contains a NUL byte"
+    if password:
+        # Named without the character or its place: the cell is a secret.
+        bad = forbidden_character(raw) is not None
+        return "the password contains a control character" if bad else None
+    return _text_problem(raw)
+
+
+def _text_problem(raw: str) -> str | None:
+    if raw.startswith(("\t", "\r")):
+        return (
+            "the cell begins with a tab or carriage return, which a spreadsheet may run "
+            "as a formula"
+        )
+    value = raw.strip()
+    control = forbidden_character(value)
+    if control is not None:
+        return f"the cell contains the control character {control}"
+    if value.startswith(FORMULA_START):
+        return (
+            f"the cell {quoted(value)} begins with {value[0]!r}, which makes a "
+            "spreadsheet run it as a formula; not accepted"
+        )
+    return None

@@ -1,0 +1,231 @@
+"""Batch import from a CSV file (``application/importbatch.py``, rule IMP-8).
+
+Every row is checked first and the file requests one job per row or none; the report
+names each bad row's line and column, and never the password. Requesting needs no
+source server (the copy is a later job), so these tests run on a real embedded engine
+without one: the jobs are left requested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from application.importbatch import BatchReport, ImportBatch, batch_id
+from application.importrows import MAX_BATCH_ROWS
+from domain.errors import NotPermitted
+from domain.importjob import ImportJob
+from infrastructure.bootstrap import Engine, open_engine
+
+DOMAIN = "example.org"
+HEADER = "destination,host,port,security,user,password\n"
+CANARY = "Canary-Pw-7f3e9a"  # a password that must never be shown
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """Example Co with example.org: ann and bob mailboxes, team a redirect."""
+    engine = open_engine(tmp_path, background=False)
+    host = engine.host
+    host.organisations.found("Example Co")
+    host.services.create("Example Co", DOMAIN, quota=10)
+    host.addresses.create_unassigned(f"ann@{DOMAIN}")
+    host.addresses.create_unassigned(f"bob@{DOMAIN}")
+    host.addresses.create_redirect(f"team@{DOMAIN}", [f"ann@{DOMAIN}"])
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+def batch(engine: Engine) -> ImportBatch:
+    host = engine.host
+    return ImportBatch(host.log, host.services, host.imports)
+
+
+def import_events(engine: Engine) -> list[str]:
+    """The topics of every ImportJob event in the log."""
+    notes = engine.host.log.recorder.select_notifications(start=1, limit=1_000_000)
+    return [n.topic for n in notes if "ImportJob" in n.topic]
+
+
+def csv(*rows: str) -> bytes:
+    return (HEADER + "".join(f"{row}\n" for row in rows)).encode()
+
+
+GOOD = f"ann,imap.old.example,993,tls,ann.old,{CANARY}"
+
+
+def refused(report: BatchReport) -> list[tuple[int, str]]:
+    assert not report.ok
+    assert not report.applied
+    assert not report.jobs
+    return [(e.line, e.column) for e in report.errors]
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "words"),
+    [
+        (f"carol,imap.old.example,993,tls,c,{CANARY}", "destination", "does not exist"),
+        (f"team,imap.old.example,993,tls,t,{CANARY}", "destination", "only a mailbox"),
+        (f"ann@other.example,imap.old.example,,,a,{CANARY}", "destination", "domain"),
+        (f"ann,imap..old,993,tls,a,{CANARY}", "host", "not a host name"),
+        (f"ann,bad_host!,993,tls,a,{CANARY}", "host", "not a host name"),
+        (f"ann,imap.old.example,0,tls,a,{CANARY}", "port", "1 to 65535"),
+        (f"ann,imap.old.example,70000,tls,a,{CANARY}", "port", "1 to 65535"),
+        (f"ann,imap.old.example,imap,tls,a,{CANARY}", "port", "not a number"),
+        (f"ann,imap.old.example,993,ssl,a,{CANARY}", "security", "not one of"),
+        (f"ann,imap.old.example,143,none,a,{CANARY}", "security", "in clear"),
+        (f"ann,imap.old.example,993,tls,,{CANARY}", "user", "user is empty"),
+        ("ann,imap.old.example,993,tls,ann.old,", "password", "password is empty"),
+        (f"ann,imap.gmail.com,993,tls,ann,{CANARY}", "host", "Google"),
+        (f"ann,gmail,,,ann,{CANARY}", "host", "Google"),
+        (f"ann,imap.old.example,993,tls,ann@gmail.com,{CANARY}", "host", "Google"),
+        (f"ann,outlook.office365.com,993,tls,a,{CANARY}", "host", "Microsoft 365"),
+        (f"ann,imap.old.example,993,tls,=cmd(),{CANARY}", "user", "formula"),
+    ],
+)
+def test_a_bad_row_is_refused_naming_its_line_and_column_and_nothing_is_requested(
+    engine: Engine, row: str, column: str, words: str
+) -> None:
+    # rule IMP-8 (every row validated first; OAuth providers refused naming the row)
+    data = csv(GOOD.replace("ann,", "bob,", 1), row)
+    for report in (
+        batch(engine).check(DOMAIN, data),
+        batch(engine).apply(DOMAIN, data),
+    ):
+        assert refused(report) == [(3, column)]
+        assert words in report.errors[0].message
+        assert CANARY not in repr(report)
+        assert all(CANARY not in e.message for e in report.errors)
+    assert import_events(engine) == []
+
+
+def test_a_file_of_26_rows_is_refused_naming_the_limit(engine: Engine) -> None:
+    # rule IMP-8: at most 25 rows per batch
+    rows = [
+        f"ann,imap.old.example,993,tls,user{i},{CANARY}"
+        for i in range(MAX_BATCH_ROWS + 1)
+    ]
+    report = batch(engine).apply(DOMAIN, csv(*rows))
+    assert refused(report) == [(0, "")]
+    assert "26 rows" in report.errors[0].message
+    assert "at most 25" in report.errors[0].message
+    assert import_events(engine) == []
+
+
+def test_a_repeated_row_is_refused(engine: Engine) -> None:
+    # rule IMP-8 (duplicate rows refused), rule IMP-3
+    repeat = GOOD.replace("imap.old.example", "IMAP.Old.Example").replace(
+        "ann.old", "ANN.OLD"
+    )
+    report = batch(engine).apply(
+        DOMAIN, csv(GOOD, f"ann@{DOMAIN.upper()}" + repeat[3:])
+    )
+    assert refused(report) == [(3, "")]
+    assert "repeats line 2" in report.errors[0].message
+    assert import_events(engine) == []
+
+
+def test_a_control_character_in_a_password_is_refused_without_showing_it(
+    engine: Engine,
+) -> None:
+    report = batch(engine).check(DOMAIN, csv(GOOD.replace(CANARY, CANARY + "\x1b")))
+    assert refused(report) == [(2, "password")]
+    assert CANARY not in repr(report)
+
+
+def test_a_wrong_header_is_refused(engine: Engine) -> None:
+    report = batch(engine).check(DOMAIN, b"address,host\nann,imap.old.example\n")
+    assert not report.ok
+    messages = " ".join(e.message for e in report.errors)
+    assert "destination" in messages
+    assert "unknown column" in messages
+
+
+def test_a_good_file_requests_one_job_per_row_sharing_one_batch_id(
+    engine: Engine,
+) -> None:
+    # rule IMP-8 (each row one job; the linked-destination rule does not apply)
+    data = csv(
+        GOOD,
+        f"bob,imap.mail.me.com,,,bob@icloud.com,{CANARY}-2",
+        f"ann,icloud,,,ann@icloud.com,{CANARY}-3",
+        f"ann,127.0.0.1,1143,none,local,{CANARY}-4",
+    )
+    assert batch(engine).check(DOMAIN, data).ok
+    assert import_events(engine) == []
+    report = batch(engine).apply(DOMAIN, data)
+    assert report.ok, report.errors
+    assert report.applied
+    assert [j.line for j in report.jobs] == [2, 3, 4, 5]
+    assert report.batch_id == batch_id(DOMAIN, data)
+    jobs = [engine.host.imports.get(j.job_id) for j in report.jobs]
+    assert {job.batch_id for job in jobs} == {report.batch_id}
+    assert [job.destination for job in jobs] == [
+        f"ann@{DOMAIN}",
+        f"bob@{DOMAIN}",
+        f"ann@{DOMAIN}",
+        f"ann@{DOMAIN}",
+    ]
+    sources = [
+        (s.host, s.port, s.security.value, s.user) for j in jobs for s in j.sources
+    ]
+    assert sources == [
+        ("imap.old.example", 993, "tls", "ann.old"),
+        ("imap.mail.me.com", 993, "tls", "bob@icloud.com"),
+        ("imap.mail.me.com", 993, "tls", "ann@icloud.com"),
+        ("127.0.0.1", 1143, "none", "local"),
+    ]
+    assert CANARY not in repr(report)
+    assert all(job.requested_by is None for job in jobs)
+
+
+def test_a_rerun_of_the_same_file_is_recognised_and_requests_nothing_twice(
+    engine: Engine,
+) -> None:
+    # rule IMP-3 (nothing doubled), rule IMP-8
+    data = csv(GOOD, f"bob,imap.old.example,993,tls,bob.old,{CANARY}")
+    first = batch(engine).apply(DOMAIN, data)
+    again = batch(engine).apply(DOMAIN, data)
+    assert again.ok
+    assert again.batch_id == first.batch_id
+    assert [j.job_id for j in again.jobs] == [j.job_id for j in first.jobs]
+    assert all(j.existing for j in again.jobs)
+    assert import_events(engine).count("domain.importjob:ImportJob.Requested") == 2
+    # Once a job is over, the same file requests that row again (it copies only what
+    # is new): here the first row's job is cancelled.
+    engine.host.imports.cancel(first.jobs[0].job_id)
+    third = batch(engine).apply(DOMAIN, data)
+    assert [j.existing for j in third.jobs] == [False, True]
+    assert third.jobs[0].job_id != first.jobs[0].job_id
+
+
+def test_a_file_of_25_rows_is_accepted(engine: Engine) -> None:
+    # rule IMP-8: 25 rows is the limit, not past it
+    rows = [
+        f"ann,imap.old.example,993,tls,user{i},{CANARY}" for i in range(MAX_BATCH_ROWS)
+    ]
+    report = batch(engine).apply(DOMAIN, csv(*rows))
+    assert report.ok, report.errors
+    assert len(report.jobs) == MAX_BATCH_ROWS
+    jobs = {engine.host.imports.get(j.job_id).id for j in report.jobs}
+    assert len(jobs) == MAX_BATCH_ROWS
+
+
+def test_only_an_admin_may_apply_a_batch(engine: Engine) -> None:
+    host = engine.host
+    host.accounts.register("Example Co", "adm@example.net", "adm-pw-1", admin=True)
+    host.accounts.register("Example Co", "eve@example.net", "eve-password-1")
+    eve = host.accounts.get("eve@example.net").id
+    with pytest.raises(NotPermitted, match="only an admin"):
+        batch(engine).apply(DOMAIN, csv(GOOD), by=eve)
+    assert import_events(engine) == []
+
+
+def test_the_job_aggregate_is_what_the_batch_names(engine: Engine) -> None:
+    report = batch(engine).apply(DOMAIN, csv(GOOD))
+    job = engine.host.log.load(report.jobs[0].job_id, ImportJob, "import")
+    assert job.batch_id == report.batch_id
