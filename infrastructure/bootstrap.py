@@ -14,22 +14,29 @@ from typing import TypeVar
 
 from attrs import define
 
-from application.host import MailHost
+from application.host import ImportAdapters, MailHost
+from application.importcopy import CopyPolicy
 from application.log import MailHostLog
 from application.ports import Clock, MailSender
 from infrastructure.clock import SystemClock
 from infrastructure.credentials import SqlCredentialStore
 from infrastructure.files import secure_home
 from infrastructure.geolocation import RangeTableGeolocator
+from infrastructure.hostedsource import hosted_source
+from infrastructure.imapsource import ImapMailSource
+from infrastructure.importdestination import import_destination
 from infrastructure.mail import OutboxMailSender, SmtpMailSender
+from infrastructure.maildir import MaildirMailStore
 from infrastructure.mailstore import mail_store
 from infrastructure.passwords import Argon2Hasher
+from infrastructure.sealing import AesGcmSealer
 from infrastructure.secrets import SecretKey
 from infrastructure.settings import ConfigurationError, Settings
 from infrastructure.sql import Database, PostgresDatabase, SqliteDatabase
 from projections.activity import RecentActivity, SqlActivityQueries
 from projections.advisories import Advisories, SqlAdvisoryQueries
 from projections.directory import AddressDirectory, SqlDirectoryQueries
+from projections.imports import ImportViews, SqlImportQueries
 from projections.jobs import JobSchedule, JobTable
 from projections.responders import ResponderViews, SqlResponderQueries
 from projections.runner import Projection, ProjectionRunner
@@ -127,6 +134,7 @@ def open_engine(
         policy=settings.policy,
         limits=settings.limits,
         responder_policy=settings.responder_policy,
+        imports=_import_adapters(settings, fingerprints, views),
     )
     databases = (views,) if secrets_db is views else (views, secrets_db)
     engine = Engine(settings, host, runner, jobs, databases, _leases(settings))
@@ -144,7 +152,27 @@ def _projections() -> list[Projection]:
         AddressDirectory(),
         Advisories(),
         ResponderViews(),
+        ImportViews(),
     ]
+
+
+def _import_adapters(
+    settings: Settings, fingerprints: SecretKey, views: Database
+) -> ImportAdapters:
+    """Any IMAP server as a source; the provider's own store (maildirs under the mail
+    root, or Dovecot with the master login) as the destination; passwords sealed under
+    a key derived from the engine's secret key."""
+    source = ImapMailSource()
+    return ImportAdapters(
+        sealer=AesGcmSealer.derived_from(fingerprints),
+        source=source,
+        destination=import_destination(settings.home, settings.dovecot),
+        hosted=hosted_source(
+            MaildirMailStore(settings.home / "mail"), settings.dovecot, source
+        ),
+        queries=SqlImportQueries(views),
+        policy=CopyPolicy(max_attempts=settings.import_attempts),
+    )
 
 
 def _adapters(settings: Settings) -> tuple[MailSender, SecretKey, RangeTableGeolocator]:

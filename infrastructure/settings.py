@@ -61,6 +61,8 @@ class Settings:
     job_handoff_lease: float = 60.0
     # The provider's Dovecot (MAILHOST_IMAP_*), or None for the embedded maildirs.
     dovecot: DovecotAccess | None = field(default=None, repr=False)
+    # Attempts of an import whose source stays unreachable before it fails so.
+    import_attempts: int = 6
 
     @property
     def uses_postgres(self) -> bool:
@@ -139,6 +141,7 @@ class Settings:
                 600 if broker_url else 60,
             ),
             dovecot=_dovecot(merged),
+            import_attempts=_whole(merged, "MAILHOST_IMPORT_ATTEMPTS", 6),
         )
 
 
