@@ -630,6 +630,13 @@ def _argv(c: Case, root: Path, home: Path) -> list[str | bytes]:
     return [*argv, "--home", str(home)]
 
 
+def _in_place(c: Case, root: Path, home: Path) -> list[str]:
+    """The case's files written under ``root``; its argv as this process passes it."""
+    for name, data in c.files.items():
+        (root / name).write_bytes(data)
+    return [a if isinstance(a, str) else a.decode() for a in _argv(c, root, home)]
+
+
 def _check(c: Case, outcome: Outcome, before: Snapshot, after: Snapshot) -> None:
     problems = []
     if outcome.code != 2:
@@ -660,12 +667,10 @@ def test_command_refuses_hostile_input(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for name, data in c.files.items():
-        (tmp_path / name).write_bytes(data)
+    argv = _in_place(c, tmp_path, home)
     for name, value in c.env.items():
         monkeypatch.setenv(name, value)
     before = snapshot(tmp_path)
-    argv = [a if isinstance(a, str) else a.decode() for a in _argv(c, tmp_path, home)]
     outcome = run_in_process(argv, c.stdin, monkeypatch, capsys)
     _check(c, outcome, before, snapshot(tmp_path))
 
@@ -850,8 +855,6 @@ def test_ordinary_values_are_accepted(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Without these a case could pass because its command failed for another reason."""
-    for name, data in c.files.items():
-        (tmp_path / name).write_bytes(data)
-    argv = [a if isinstance(a, str) else a.decode() for a in _argv(c, tmp_path, home)]
+    argv = _in_place(c, tmp_path, home)
     outcome = run_in_process(argv, c.stdin, monkeypatch, capsys)
     assert outcome.code == 0, outcome.describe()
