@@ -15,6 +15,7 @@ from email.message import EmailMessage, Message
 from domain.address import EmailAddress
 from domain.autoreply import decide
 from domain.incoming import Headers, HeaderSource, header_block
+from domain.replymail import compose_reply
 from domain.replyplan import Decision, ReplyPlan
 from domain.responder import AutoResponder
 from domain.respondermessage import MessageDraft, ResponderConfig
@@ -133,6 +134,31 @@ def deliver(
         own_addresses=own,
         decided_at=decided,
     )
+
+
+def decided_and_composed(
+    headers: HeaderSource | Headers | Mapping[str, list[str]],
+    *,
+    config: ResponderConfig = CONFIG,
+    sender: str = "bob@other.org",
+    rules: ResponderPolicy = POLICY,
+) -> Decision:
+    """A decision on any headers: its reason starts with its rule, its reply composes."""
+    decision = decide(
+        config,
+        recipient=ADDRESS,
+        envelope_sender=sender,
+        headers=headers,
+        received_at=T0,
+        window_last_sent=None,
+        budget_used=0,
+        policy=rules,
+    )
+    assert decision.reason.startswith(decision.rule + ": ")
+    if decision.plan is not None:
+        composed = compose_reply(decision.plan, date=T0)
+        assert composed.message.as_bytes()
+    return decision
 
 
 def plan_for(

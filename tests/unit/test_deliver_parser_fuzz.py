@@ -20,10 +20,10 @@ from domain import incoming
 from domain.address import EmailAddress
 from domain.autoreply import decide
 from domain.incoming import Headers, header_block
-from domain.replymail import compose_reply
 from domain.responder import AutoResponder
 from domain.respondermessage import MessageDraft, ResponderConfig
 from domain.responderpolicy import ResponderPolicy
+from tests.unit.autoreply_support import decided_and_composed
 
 T0 = datetime(2024, 7, 3, 10, 0, tzinfo=UTC)
 ADDRESS = "alice@example.org"
@@ -109,20 +109,7 @@ def header_ish(draw: st.DrawFn) -> bytes:
 def _decides(raw: bytes, sender: str = "bob@other.org") -> None:
     headers = header_block(raw)
     for policy in (POLICY, LENIENT):
-        decision = decide(
-            CONFIG,
-            recipient=ADDRESS,
-            envelope_sender=sender,
-            headers=headers,
-            received_at=T0,
-            window_last_sent=None,
-            budget_used=0,
-            policy=policy,
-        )
-        assert decision.reason.startswith(decision.rule + ": ")
-        if decision.plan is not None:
-            composed = compose_reply(decision.plan, date=T0)
-            assert composed.message.as_bytes()
+        decided_and_composed(headers, config=CONFIG, sender=sender, rules=policy)
 
 
 @given(raw=st.binary(max_size=4096))

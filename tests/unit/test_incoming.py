@@ -9,17 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.autoreply import decide
 from domain.incoming import Headers, OriginalMessage, header_block, summarise
-from domain.replymail import compose_reply
 from domain.replyplan import Check
 from domain.responderpolicy import ResponderPolicy
 from tests.unit.autoreply_support import (
     ADDRESS,
-    CONFIG,
     ORDINARY,
-    POLICY,
-    T0,
+    decided_and_composed,
     deliver,
     raw,
 )
@@ -72,20 +68,7 @@ header_names = st.sampled_from(
 def test_any_header_values_give_a_decision_never_an_error(
     fields: dict[str, list[str]],
 ) -> None:
-    decision = decide(
-        CONFIG,
-        recipient=ADDRESS,
-        envelope_sender="bob@other.org",
-        headers=fields,
-        received_at=T0,
-        window_last_sent=None,
-        budget_used=0,
-        policy=POLICY,
-    )
-    assert decision.reason.startswith(decision.rule + ": ")
-    if decision.plan is not None:
-        composed = compose_reply(decision.plan, date=T0)
-        composed.message.as_bytes()
+    decided_and_composed(fields)
 
 
 def test_summarise_reads_ids_from_folded_fields() -> None:
@@ -170,15 +153,8 @@ def test_the_header_block_is_read_up_to_its_bound_and_no_further() -> None:
     over = header_block(head + b"\r\n\r\nbody", limit=len(head) - 1)
     assert over.oversized == len(head) - 1
     assert over.names == []
-    decision = decide(
-        CONFIG,
-        recipient=ADDRESS,
-        envelope_sender="bob@other.org",
-        headers=over,
-        received_at=T0,
-        window_last_sent=None,
-        budget_used=0,
-        policy=ResponderPolicy(require_explicit_recipient=False),
+    decision = decided_and_composed(
+        over, rules=ResponderPolicy(require_explicit_recipient=False)
     )
     assert decision.check is Check.OVERSIZED_HEADER
     assert decision.reason.startswith("RSP-7: the header block is larger than")
