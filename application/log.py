@@ -14,6 +14,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.account import UserAccount
 from domain.errors import AlreadyExists, NotFound
+from domain.importjob import ImportJob
 from domain.mailbox import Mailbox
 from domain.mailservice import MailService
 from domain.replywindow import ReplyBudget
@@ -30,13 +31,15 @@ class MailHostLog(Application[UUID]):
     # PostgreSQL names its tables after this; renaming it would point at empty tables.
     name = "mailhost"
     # Accounts gain an event per login, mailboxes one per message sent, services one
-    # per address created: a snapshot every 50-100 events keeps loading them flat.
+    # per address created, imports one per batch copied: a snapshot every 50-100
+    # events keeps loading them flat.
     snapshotting_intervals: ClassVar[dict[Any, int]] = {
         UserAccount: 50,
         Mailbox: 100,
         MailService: 100,
         AutoResponder: 100,
         ReplyBudget: 100,
+        ImportJob: 100,
     }
 
     def load(self, aggregate_id: UUID, kind: type[A], what: str) -> A:
