@@ -25,10 +25,11 @@ from imapclient.exceptions import (
 )
 
 from application.importports import FolderTotal, ImportSourceError, SourceMessage
-from domain.importplan import MessageKey, SourceFolder, SpecialUse, message_key
+from domain.importplan import MessageKey, SourceFolder, message_key
 from domain.importsource import ImportSource, Security
 from domain.text import neutralise
 from infrastructure.imap import DEFAULT_TIMEOUT, as_text, close_connection
+from infrastructure.imapfolders import folder_tree
 
 __all__ = [
     "BATCH_BYTES",
@@ -36,6 +37,7 @@ __all__ = [
     "ImapMailSource",
     "ImapSourceMailbox",
     "as_source_error",
+    "folder_tree",
     "read_keys",
     "uid_batches",
 ]
@@ -48,15 +50,6 @@ _SIZE_BATCH: Final = 2000
 _HEADER: Final = b"BODY[HEADER]"
 _BODY: Final = b"BODY[]"
 _SIZE: Final = b"RFC822.SIZE"
-
-# RFC 6154 attributes, and the XLIST names (Gmail's older extension) for the same uses.
-_SPECIAL: Final = {
-    **{use.value.lower(): use for use in SpecialUse},
-    "\\allmail": SpecialUse.ALL,
-    "\\spam": SpecialUse.JUNK,
-    "\\starred": SpecialUse.FLAGGED,
-}
-_UNSELECTABLE: Final = frozenset({"\\noselect", "\\nonexistent"})
 
 
 def is_loopback(host: str) -> bool:
@@ -344,48 +337,6 @@ def _foreign_prefixes(client: Any) -> tuple[str, ...]:  # noqa: ANN401 - imapcli
         for prefix, _delimiter in group or ()
     )
     return tuple(prefix for prefix in prefixes if prefix)
-
-
-def _special_use(flags: Sequence[bytes | str]) -> SpecialUse | None:
-    for flag in flags:
-        use = _SPECIAL.get(as_text(flag).lower())
-        if use is not None:
-            return use
-    return None
-
-
-def folder_tree(
-    listed: Sequence[tuple[Sequence[bytes | str], bytes | str | None, str]],
-    foreign: tuple[str, ...] = (),
-) -> list[SourceFolder]:
-    """LIST answers as folders, parents before children, missing parents as containers."""
-    folders: dict[tuple[str, ...], SourceFolder] = {}
-    for flags, delimiter, name in listed:
-        text = as_text(name)
-        separator = as_text(delimiter) if delimiter else ""
-        if foreign and (text + separator).startswith(foreign):
-            continue
-        path = tuple(text.split(separator)) if separator else (text,)
-        if path[0].upper() == "INBOX" and len(path) == 1:
-            path = ("INBOX",)
-        lowered = {as_text(flag).lower() for flag in flags}
-        folders[path] = SourceFolder(
-            name=text,
-            path=path,
-            selectable=not (lowered & _UNSELECTABLE),
-            special_use=_special_use(flags),
-        )
-        for depth in range(1, len(path)):
-            parent = path[:depth]
-            if parent not in folders:
-                folders[parent] = SourceFolder(
-                    name=separator.join(parent), path=parent, selectable=False
-                )
-    # A parent added as a container before the server listed it is replaced above.
-    return sorted(
-        folders.values(),
-        key=lambda folder: (folder.path[0].upper() != "INBOX", folder.path),
-    )
 
 
 class ImapMailSource:

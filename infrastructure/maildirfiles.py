@@ -213,7 +213,7 @@ class MaildirFolder:
         self._counter += 1
         host = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
         unique = (
-            f"{int(now)}.M{int(now * 1e6) % 1_000_000}P{os.getpid()}"
+            f"{int(now)}.M{int(now * 1e6) % 1_000_000:06d}P{os.getpid()}"
             f"Q{self._counter}R{secrets.token_hex(4)}.{host}"
         )
         name = f"{unique},S={len(raw)},W={vsize_of(raw)}"
