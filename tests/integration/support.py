@@ -6,8 +6,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from application.mailservices import split_address
 from infrastructure.bootstrap import Engine, open_engine
+
+if TYPE_CHECKING:
+    from tests.servers import SmtpSink
 
 PASSWORD = "canary-Passw0rd-7f3a91"  # a canary: it must never appear in a store
 ORG = "Example Co"
@@ -51,6 +56,30 @@ def with_user(opened: Engine, login: str = LOGIN, password: str = PASSWORD) -> N
     if not _org_exists(opened):
         host.organisations.found(ORG)
     host.accounts.register(ORG, login, password, display_name="Ann")
+
+
+def with_unassigned_address(
+    opened: Engine, address: str, admin: str = "admin@example.net"
+) -> None:
+    """``admin``'s organisation, a mail service of five slots, ``address`` in it."""
+    with_user(opened, admin)
+    opened.host.services.create(ORG, split_address(address)[1], quota=5)
+    opened.host.addresses.create_unassigned(address)
+
+
+def with_active_responder(opened: Engine, address: str) -> None:
+    """``address`` answering every sender with its active message, "Holidays"."""
+    with_unassigned_address(opened, address)
+    opened.host.responders.add(address, "Holidays", body="Away this week.")
+    opened.host.responders.activate(address, "Holidays")
+
+
+def process_env(home: Path, smtp: SmtpSink, *more: Mapping[str, str]) -> dict[str, str]:
+    """A child process's settings: the engine's ``home``, the SMTP sink, then ``more``."""
+    env = {"MAILHOST_HOME": str(home), "MAILHOST_SMTP_URL": smtp.url}
+    for settings in more:
+        env.update(settings)
+    return env
 
 
 def _org_exists(opened: Engine) -> bool:

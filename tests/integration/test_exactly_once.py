@@ -21,14 +21,19 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from application.jobs import SEND_AUTO_REPLY, SEND_SECURITY_ALERT
 from infrastructure.bootstrap import Engine
-from tests.integration.support import ORG, engine, with_user
+from tests.integration.support import (
+    ORG,
+    engine,
+    process_env,
+    with_active_responder,
+)
 from tests.integration.workerprocesses import DRAMATIQ_WORKERS, REPO
 from tests.servers import RunningRedis, SmtpSink
 
@@ -110,12 +115,15 @@ def logs(folder: Path) -> str:
     )
 
 
-def prepare(e: Engine) -> None:
-    with_user(e, "admin@example.net")
-    e.host.services.create(ORG, DOMAIN, quota=5)
-    e.host.addresses.create_unassigned(INFO)
-    e.host.responders.add(INFO, "Holidays", body="Away this week.")
-    e.host.responders.activate(INFO, "Holidays")
+@contextmanager
+def relaying(
+    home: Path, env: dict[str, str], argvs: list[list[str]], folder: Path
+) -> Iterator[tuple[Engine, list[Follower]]]:
+    """This process's engine with INFO answering, and the followers started on it."""
+    with engine(home, env, background=False) as e:
+        with_active_responder(e, INFO)
+        with followers(argvs, env, folder) as running:
+            yield e, running
 
 
 def decide_mails(e: Engine, pause: float = 0.0) -> int:
@@ -184,10 +192,8 @@ def test_many_embedded_relays_send_each_mail_once(
 ) -> None:
     # rule RSP-8, rule SEC-1: one mail per decided reply and alert, whoever relays
     home = tmp_path / "home"
-    env = {"MAILHOST_HOME": str(home), "MAILHOST_SMTP_URL": smtp.url, **LEASES}
-    with engine(home, env, background=False) as e, ExitStack() as stack:
-        prepare(e)
-        stack.enter_context(followers([RUN] * FOLLOWERS, env, tmp_path))
+    env = process_env(home, smtp, LEASES)
+    with relaying(home, env, [RUN] * FOLLOWERS, tmp_path) as (e, _):
         expected = decide_mails(e)
         wait_all_done(e, expected, tmp_path)
         counts = by_message_id(smtp)
@@ -200,10 +206,8 @@ def test_kill_9_of_embedded_relays_loses_no_mail_and_repeats_only_the_interrupte
 ) -> None:
     # rule RSP-8, rule SEC-1
     home = tmp_path / "home"
-    env = {"MAILHOST_HOME": str(home), "MAILHOST_SMTP_URL": smtp.url, **LEASES}
-    with engine(home, env, background=False) as e, ExitStack() as stack:
-        prepare(e)
-        running = stack.enter_context(followers([RUN] * FOLLOWERS, env, tmp_path))
+    env = process_env(home, smtp, LEASES)
+    with relaying(home, env, [RUN] * FOLLOWERS, tmp_path) as (e, running):
         expected = decide_mails(e, pause=0.05)
         kills = killer(running, time.monotonic() + 4, seed=7)
         wait_all_done(e, expected, tmp_path)
@@ -218,18 +222,10 @@ def test_relays_and_dramatiq_workers_on_postgres_and_redis_survive_kill_9(
 ) -> None:
     # rule RSP-8, rule SEC-1
     home = tmp_path / "home"
-    env = {
-        "MAILHOST_HOME": str(home),
-        "MAILHOST_SMTP_URL": smtp.url,
-        "MAILHOST_BROKER_URL": redis_server.url,
-        **postgres_env,
-        **LEASES,
-    }
-    with engine(home, env, background=False) as e, ExitStack() as stack:
-        prepare(e)
-        running = stack.enter_context(
-            followers([RUN, RUN, DRAMATIQ_WORKERS, DRAMATIQ_WORKERS], env, tmp_path)
-        )
+    broker = {"MAILHOST_BROKER_URL": redis_server.url}
+    env = process_env(home, smtp, broker, postgres_env, LEASES)
+    argvs = [RUN, RUN, DRAMATIQ_WORKERS, DRAMATIQ_WORKERS]
+    with relaying(home, env, argvs, tmp_path) as (e, running):
         expected = decide_mails(e, pause=0.05)
         kills = killer(running, time.monotonic() + 4, seed=11)
         wait_all_done(e, expected, tmp_path, timeout=120)

@@ -15,7 +15,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from tests.integration.support import ORG, engine, with_user
+from tests.integration.support import engine, process_env, with_active_responder
 from tests.integration.workerprocesses import DRAMATIQ_WORKERS, child
 from tests.servers import RunningRedis, SmtpSink
 
@@ -71,21 +71,13 @@ def test_two_processes_one_sender_one_reply(
 ) -> None:
     # rule RSP-9, rule RSP-4, rule RSP-8
     home = tmp_path / "home"
-    env = {
-        "MAILHOST_HOME": str(home),
-        "MAILHOST_BROKER_URL": redis_server.url,
-        "MAILHOST_SMTP_URL": smtp.url,
-    }
+    env = process_env(home, smtp, {"MAILHOST_BROKER_URL": redis_server.url})
     rounds = SAME_SENDER_ROUNDS + TWO_SENDER_ROUNDS
     logs = [tmp_path / name for name in ("racer-A.out", "racer-B.out")]
     with ExitStack() as stack:
         # The engine of this process relays the send jobs to Redis (its relay).
         e = stack.enter_context(engine(home, env))
-        with_user(e, "admin@example.net")
-        e.host.services.create(ORG, DOMAIN, quota=5)
-        e.host.addresses.create_unassigned(INFO)
-        e.host.responders.add(INFO, "Holidays", body="Away this week.")
-        e.host.responders.activate(INFO, "Holidays")
+        with_active_responder(e, INFO)
         worker_procs = [
             stack.enter_context(
                 child(DRAMATIQ_WORKERS, env, tmp_path / f"workers{i}.log")
