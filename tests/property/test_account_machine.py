@@ -121,6 +121,16 @@ class AccountMachine(RuleBasedStateMachine):
 
     # -- plumbing ------------------------------------------------------------------
 
+    def expect_security_change_alert(self, version: int) -> None:
+        """The model's alert for a security change, if wanted; then collect the jobs."""
+        m = self.model
+        jobs = []
+        if m.preferences.security_change:
+            key = alert_key(AlertKind.SECURITY_CHANGE, version)
+            m.pending[key] = Alert(AlertKind.SECURITY_CHANGE, 1, m.now)
+            jobs.append((key, m.now))
+        self.collect(jobs)
+
     def collect(self, expected_jobs: list[tuple[str, datetime]]) -> None:
         """Take the new events, check their jobs, and fold them onto the replay."""
         new = list(self.account.collect_events())
@@ -301,12 +311,7 @@ class AccountMachine(RuleBasedStateMachine):
         m.epochs.append([])
         m.throttled_until = None
         m.episodes = {}
-        jobs = []
-        if m.preferences.security_change:
-            key = alert_key(AlertKind.SECURITY_CHANGE, version)
-            m.pending[key] = Alert(AlertKind.SECURITY_CHANGE, 1, m.now)
-            jobs.append((key, m.now))
-        self.collect(jobs)
+        self.expect_security_change_alert(version)
         assert self.account.credential_id == credential
 
     @rule(phone=st.sampled_from(PHONE_POOL))
@@ -322,12 +327,7 @@ class AccountMachine(RuleBasedStateMachine):
         self.account.change_recovery_phone(phone, at=m.now)
         version = self.step()
         m.phone = phone.e164
-        jobs = []
-        if m.preferences.security_change:
-            key = alert_key(AlertKind.SECURITY_CHANGE, version)
-            m.pending[key] = Alert(AlertKind.SECURITY_CHANGE, 1, m.now)
-            jobs.append((key, m.now))
-        self.collect(jobs)
+        self.expect_security_change_alert(version)
 
     @rule(preferences=notification_preferences())
     def choose_notifications(self, preferences: NotificationPreferences) -> None:
