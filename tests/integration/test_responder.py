@@ -29,7 +29,13 @@ from domain.permissions import Permission
 from domain.replyplan import Check, Decision, auto_reply_id, reply_message_id
 from infrastructure.bootstrap import Engine
 from tests.integration.clisupport import mailhost_bytes
-from tests.integration.support import ORG, ManualClock, engine, with_user
+from tests.integration.support import (
+    ORG,
+    ManualClock,
+    engine,
+    with_unassigned_address,
+    with_user,
+)
 from tests.servers import ReceivedMessage, SmtpSink
 
 REPO = Path(__file__).resolve().parents[2]
@@ -460,6 +466,18 @@ def mailhost(
     )
 
 
+def deliver_to_info(
+    home: Path, sender: str, *options: str, stdin: bytes, smtp_url: str | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """``mailhost deliver`` of a message from ``sender`` to INFO, as the MTA pipes it."""
+    return mailhost(
+        home,
+        *("deliver", "--recipient", INFO, "--sender", sender, *options),
+        stdin=stdin,
+        smtp_url=smtp_url,
+    )
+
+
 def crlf(text: str) -> bytes:
     return text.replace("\n", "\r\n").encode()
 
@@ -731,17 +749,8 @@ def test_deliver_pipe_decides_real_world_messages(
     row: Row, pipe_home: Path, smtp: SmtpSink
 ) -> None:
     # rule RSP-7, rule RSP-4, rule RSP-8
-    result = mailhost(
-        pipe_home,
-        "deliver",
-        "--recipient",
-        INFO,
-        "--sender",
-        row.sender,
-        "--received-at",
-        RECENT,
-        stdin=row.raw,
-        smtp_url=smtp.url,
+    result = deliver_to_info(
+        pipe_home, row.sender, "--received-at", RECENT, stdin=row.raw, smtp_url=smtp.url
     )
     assert result.returncode == 0, result.stderr.decode()
     [line] = result.stdout.decode().splitlines()  # one JSON object per call
@@ -821,12 +830,8 @@ def test_deliver_pipe_sends_its_reply_even_with_a_received_at_ahead_of_the_clock
     # Its own folder: the reply left behind must not reach another test's sink.
     pipe_home = make_pipe_home(tmp_path / "home")
     ahead = (datetime.now(UTC) + timedelta(minutes=2)).isoformat(timespec="seconds")
-    result = mailhost(
+    result = deliver_to_info(
         pipe_home,
-        "deliver",
-        "--recipient",
-        INFO,
-        "--sender",
         "skewed.clock@example.net",
         "--received-at",
         ahead,
@@ -851,9 +856,7 @@ def test_operator_cli_schedule_across_the_autumn_dst_change(
     # hours, from 2026-10-24T22:00Z to 2026-10-25T23:00Z.
     home = tmp_path / "home"
     with engine(home, background=False) as e:
-        with_user(e, ADMIN)
-        e.host.services.create(ORG, DOMAIN, quota=5)
-        e.host.addresses.create_unassigned(INFO)
+        with_unassigned_address(e, INFO, ADMIN)
     for args in (
         (
             "add",
@@ -936,9 +939,7 @@ def test_reply_recorded_and_shown_on_postgres(
     env = {**postgres_env, "MAILHOST_SMTP_URL": smtp.url}
     with engine(tmp_path / "home", env, clock=clock) as e:
         assert e.settings.uses_postgres
-        with_user(e, ADMIN)
-        e.host.services.create(ORG, DOMAIN, quota=5)
-        e.host.addresses.create_unassigned(INFO)
+        with_unassigned_address(e, INFO, ADMIN)
         r = e.host.responders
         r.add(INFO, "Holidays", body=AWAY, time_zone="Europe/Zurich")
         r.activate(INFO, "Holidays")
@@ -1189,15 +1190,8 @@ def test_deliver_with_the_mail_server_down_records_queues_and_exits_0(
         probe.bind(("127.0.0.1", 0))
         closed = f"smtp://127.0.0.1:{probe.getsockname()[1]}"
     pipe_home = make_pipe_home(tmp_path / "home")
-    result = mailhost(
-        pipe_home,
-        "deliver",
-        "--recipient",
-        INFO,
-        "--sender",
-        "jane.roe@example.net",
-        stdin=ORDINARY,
-        smtp_url=closed,
+    result = deliver_to_info(
+        pipe_home, "jane.roe@example.net", stdin=ORDINARY, smtp_url=closed
     )
     err = result.stderr.decode()
     assert result.returncode == 0, err
@@ -1255,14 +1249,8 @@ def test_deliver_reads_a_bounded_message_and_refuses_a_larger_one(
     # issue 7 item 12: refused by its size after reading one byte more than the limit
     from application.replydelivery import MAX_MESSAGE_BYTES  # noqa: PLC0415
 
-    result = mailhost(
-        pipe_home,
-        "deliver",
-        "--recipient",
-        INFO,
-        "--sender",
-        "jane.roe@example.net",
-        stdin=ORDINARY + b"x" * MAX_MESSAGE_BYTES,
+    result = deliver_to_info(
+        pipe_home, "jane.roe@example.net", stdin=ORDINARY + b"x" * MAX_MESSAGE_BYTES
     )
     assert result.returncode == 2, result.stderr.decode()
     assert b"larger than" in result.stderr
