@@ -199,6 +199,10 @@ class ImportQueries(Protocol):
         """The imports into an address, newest first."""
         ...
 
+    def recent(self, limit: int) -> list[ImportProgress]:
+        """Every import, newest first, at most ``limit`` (``mailhost import status``)."""
+        ...
+
 
 __all__ = [
     "DestinationMailbox",

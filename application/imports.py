@@ -222,6 +222,10 @@ class Imports:
         _, mailbox = self.services.mailbox(address)
         return self._queries().for_destination(mailbox.address)
 
+    def recent(self, limit: int = 200) -> list[ImportProgress]:
+        """Every import, newest first (the operator's view)."""
+        return self._queries().recent(limit)
+
     # -- checks ---------------------------------------------------------------------
 
     def _destination(

@@ -246,3 +246,6 @@ class SqlImportQueries:
 
     def for_destination(self, address: str) -> list[ImportProgress]:
         return self._rows("destination = ?", (address,))
+
+    def recent(self, limit: int) -> list[ImportProgress]:
+        return self._rows("1 = 1", ())[:limit]
