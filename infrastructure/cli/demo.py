@@ -19,6 +19,7 @@ from infrastructure.cli.accounts import activity_table, entry_json
 from infrastructure.cli.addresses import directory_table
 from infrastructure.cli.arguments import Subcommands, add_command
 from infrastructure.cli.bulkreport import report_text
+from infrastructure.cli.demoimport import demo_import
 from infrastructure.cli.importcsv import bulk_creation
 from infrastructure.settings import ConfigurationError, Settings
 
@@ -80,6 +81,7 @@ def run_demo(*, home: str | None, window: float, as_json: bool) -> int:
         _report(engine, login, tell, as_json=as_json)
         domain = _mail_service(engine, login, tell)
         _responder(engine, domain, tell)
+        demo_import(engine, domain, tell, step=20)
         _where(engine, tell)
     finally:
         engine.close()

@@ -13,7 +13,7 @@ import re
 import secrets
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from uuid import UUID
 
@@ -33,10 +33,14 @@ CANARY = "Canary-Argv-Pw-51c2"
 
 
 def run_cli(
-    *args: str, home: Path, stdin: str = "", fds: Sequence[int] = ()
+    *args: str,
+    home: Path,
+    stdin: str = "",
+    fds: Sequence[int] = (),
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``mailhost`` in a real process, with descriptors ``fds`` passed to it."""
-    env = {**os.environ, "MAILHOST_HOME": str(home)}
+    env = {**os.environ, "MAILHOST_HOME": str(home), **(env or {})}
     env.pop("MAILHOST_BROKER_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "infrastructure.cli", *args],
@@ -351,3 +355,30 @@ def test_a_batch_waits_for_every_job(
     assert "1 import(s) requested" in result.stdout
     assert copied(result.stdout) == (count, 0, 0)
     assert password not in result.stdout + result.stderr
+
+
+def test_the_demo_imports_a_configured_mailbox_twice(
+    tmp_path: Path, dovecot_server: RunningDovecot
+) -> None:
+    # rule IMP-1, rule IMP-3 (the second import copies nothing), rule IMP-4
+    user, password, count = source_user(dovecot_server, 8, seed=61)
+    env = {
+        "MAILHOST_DEMO_IMPORT_HOST": dovecot_server.host,
+        "MAILHOST_DEMO_IMPORT_PORT": str(dovecot_server.port),
+        "MAILHOST_DEMO_IMPORT_SECURITY": "none",
+        "MAILHOST_DEMO_IMPORT_USER": user,
+        "MAILHOST_DEMO_IMPORT_PASSWORD": password,
+    }
+    home = tmp_path / "demo"
+    result = run_cli("demo", "--home", str(home), "--window", "1", home=home, env=env)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"20. Import of the mailbox {user} at 127.0.0.1" in out
+    assert (
+        f"first import: completed, copied {count}, skipped as present already 0" in out
+    )
+    assert (
+        f"the same import again: completed, copied 0, skipped as present already {count}"
+        in out
+    )
+    assert password not in out + result.stderr
