@@ -58,8 +58,12 @@ def follow_all(engine: Engine, job_ids: Sequence[UUID]) -> int:
             err=True,
         )
         return 130
-    display.end()
     _settle(engine)
+    for job_id in job_ids:  # the last word of each, from a read model now current
+        row = engine.host.imports.progress(job_id)
+        if row is not None:
+            display.show(row, engine.host.alerts.clock.now())
+    display.end()
     return max((_outcome(engine, job_id) for job_id in job_ids), default=0)
 
 
