@@ -22,7 +22,17 @@ from eventsourcing.persistence import JSONTranscoder
 from hypothesis import strategies as st
 
 from domain.address import EmailAddress
+from domain.importfacts import (
+    MAX_SOURCES,
+    FailureReason,
+    FolderCounts,
+    FolderResult,
+    FolderTotal,
+    SourceRef,
+    merge_failures,
+)
 from domain.importplan import MessageKey, SourceFolder, SpecialUse
+from domain.importsource import Security
 from domain.phone import PhoneNumber
 from domain.security import LoginContext, NotificationPreferences, SecurityPolicy
 from infrastructure.mapper import CattrsMapper
@@ -457,3 +467,87 @@ def source_folders(separator: str = "/") -> st.SearchStrategy[SourceFolder]:
 def folder_names() -> st.SearchStrategy[str]:
     """A decoded folder name as a job records it (non-empty)."""
     return folder_paths().map("/".join)
+
+
+def failure_reasons() -> st.SearchStrategy[FailureReason]:
+    return st.sampled_from(FailureReason)
+
+
+# Hosts a source may name once checked (IMP-6): IDNA, IP literals of both families,
+# this machine, and generated names.
+SOURCE_HOSTS = (
+    "imap.gmx.net",
+    "xn--bcher-kva.example",
+    "192.0.2.7",
+    "2001:db8::1",
+    "::1",
+    "localhost",
+)
+
+# Logins a source server may take: not always an address, sometimes not ASCII.
+SOURCE_USERS = ("ann@old.example", "jörg@exämple.de", "o'neil", "DOMAIN\\ann", "用户")
+
+
+def _source_texts() -> st.SearchStrategy[str]:
+    return st.text(
+        st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")),
+        min_size=1,
+        max_size=20,
+    )
+
+
+@st.composite
+def external_source_refs(draw: st.DrawFn) -> SourceRef:
+    """An IMAP source of any security; a CA file only where TLS is spoken."""
+    security = draw(st.sampled_from(Security))
+    ca_files = st.sampled_from(("/etc/ssl/ca.pem", "/srv/zertifikäte/ca 1.pem"))
+    return SourceRef(
+        host=draw(st.one_of(st.sampled_from(SOURCE_HOSTS), domains())),
+        port=draw(st.integers(1, 65535)),
+        security=security,
+        user=draw(st.one_of(st.sampled_from(SOURCE_USERS), _source_texts())),
+        credential_id=draw(st.uuids()),
+        ca_file=None if security is Security.NONE else draw(st.none() | ca_files),
+        insecure=draw(st.booleans()),
+    )
+
+
+def hosted_source_refs() -> st.SearchStrategy[SourceRef]:
+    """An address of this provider read through its own store (IMP-5)."""
+    return st.builds(SourceRef.hosted_address, login_texts(), st.uuids())
+
+
+def source_refs() -> st.SearchStrategy[SourceRef]:
+    return external_source_refs() | hosted_source_refs()
+
+
+def job_sources() -> st.SearchStrategy[tuple[SourceRef, ...]]:
+    """The one or two sources of a job (IMP-7)."""
+    return st.lists(source_refs(), min_size=1, max_size=MAX_SOURCES).map(tuple)
+
+
+_COUNTS = st.integers(0, 10**6)
+_SIZES = st.integers(0, 2**40)
+
+
+def folder_totals() -> st.SearchStrategy[FolderTotal]:
+    return st.builds(FolderTotal, folder_names(), _COUNTS, _SIZES)
+
+
+def folder_counts() -> st.SearchStrategy[FolderCounts]:
+    return st.builds(FolderCounts, _COUNTS, _COUNTS, _COUNTS, _SIZES)
+
+
+def folder_results() -> st.SearchStrategy[FolderResult]:
+    """A folder's checkpoint; failures merged per reason as the job records them."""
+    failures = st.lists(
+        st.tuples(failure_reasons().map(str), st.integers(0, 1000)), max_size=6
+    ).map(merge_failures)
+    return st.builds(
+        FolderResult,
+        destination_folder=folder_names(),
+        copied=_COUNTS,
+        skipped=_COUNTS,
+        failures=failures,
+        size=_SIZES,
+    )
