@@ -8,7 +8,7 @@ engine here too.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -63,17 +63,19 @@ class Engine:
         """What the actors and a draining process run a job against."""
         return Running(self.host, self.jobs, self.leases)
 
-    def drain(self, timeout: float = 30.0) -> int:
+    def drain(self, timeout: float = 30.0, *, exclude: Collection[str] = ()) -> int:
         """Run, in this process, the due jobs no other process holds; how many ran.
 
         For a short-lived process on the embedded engine (a command-line call): what its
         commands started (a mail-store write, a mail) happens before it exits. A job that
-        fails stays scheduled for the next process that runs jobs.
+        fails stays scheduled for the next process that runs jobs; the ``exclude``
+        kinds are left to the workers.
         """
         if self.settings.broker_url:
             return 0  # the workers of the Redis queue run them
         self.runner.catch_up()
-        return drain(self.running(), deadline=time.monotonic() + timeout)
+        deadline = time.monotonic() + timeout
+        return drain(self.running(), deadline=deadline, exclude=exclude)
 
     def close(self) -> None:
         if self.relay is not None:

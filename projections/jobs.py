@@ -23,6 +23,7 @@ must not expire a claim still in flight.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from eventsourcing.utils import get_topic
@@ -131,11 +132,23 @@ class JobTable:
         wall: float,
         lease: float,
         actor: str | None = None,
+        exclude: Collection[str] = (),
         limit: int = 100,
     ) -> list[Job]:
-        """Claim due jobs directly (a batch of one kind, or a draining process's own)."""
+        """Claim due jobs directly (a batch of one kind, or a draining process's own).
+
+        ``exclude`` names kinds left to the workers (a short-lived command does not
+        run an hour-long import).
+        """
         kind = " AND actor = ?" if actor is not None else ""
-        params = (_iso(now), wall, wall, *((actor,) if actor is not None else ()))
+        kind += _not_in(exclude)
+        params = (
+            _iso(now),
+            wall,
+            wall,
+            *((actor,) if actor is not None else ()),
+            *exclude,
+        )
         with self.database.transaction() as cursor:
             cursor.execute(
                 "SELECT job_id, actor, args, due_at FROM mh_jobs"  # noqa: S608 - constant
@@ -216,12 +229,13 @@ class JobTable:
                     (*values, job_id, token),
                 )
 
-    def unfinished(self, now: datetime) -> int:
-        """Jobs due by ``now`` and not done."""
+    def unfinished(self, now: datetime, *, exclude: Collection[str] = ()) -> int:
+        """Jobs due by ``now`` and not done (but those of the ``exclude`` kinds)."""
         with self.database.transaction() as cursor:
             cursor.execute(
-                "SELECT COUNT(*) FROM mh_jobs WHERE done_at IS NULL AND due_at <= ?",
-                (_iso(now),),
+                "SELECT COUNT(*) FROM mh_jobs"  # noqa: S608 - placeholders only
+                f" WHERE done_at IS NULL AND due_at <= ?{_not_in(exclude)}",
+                (_iso(now), *exclude),
             )
             row = cursor.fetchone()
         return int(row[0]) if row else 0
@@ -257,3 +271,10 @@ def _add_missing_columns(database: Database) -> None:
         for name, kind in JobSchedule.columns:
             if present and name not in present:
                 cursor.execute(f"ALTER TABLE mh_jobs ADD COLUMN {name} {kind}")
+
+
+def _not_in(kinds: Collection[str]) -> str:
+    """A condition leaving out jobs of ``kinds``: one placeholder per kind."""
+    if not kinds:
+        return ""
+    return f" AND actor NOT IN ({', '.join('?' * len(kinds))})"

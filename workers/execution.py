@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import partial
 from uuid import UUID, uuid4
 
@@ -106,11 +106,12 @@ def run_message(running: Running, job_id: str, actor: str, args: Sequence[str]) 
     return True
 
 
-def drain(running: Running, *, deadline: float) -> int:
+def drain(running: Running, *, deadline: float, exclude: Collection[str] = ()) -> int:
     """Claim and run every due job nobody holds, until none is left or time is up.
 
     A job that fails is given back with a retry time, so this loop moves on to the
-    others rather than trying it again at once.
+    others rather than trying it again at once. Jobs of the ``exclude`` kinds stay
+    due for the workers.
     """
     host, jobs, leases = running.host, running.jobs, running.leases
     done = 0
@@ -121,6 +122,7 @@ def drain(running: Running, *, deadline: float) -> int:
             token,
             wall=time.time(),
             lease=leases.claim,
+            exclude=exclude,
             limit=STORE_BATCH,
         )
         if not claimed:

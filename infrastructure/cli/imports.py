@@ -48,7 +48,7 @@ from infrastructure.cli.importview import (
     status_table,
     status_text,
 )
-from infrastructure.cli.output import Parser, emit, engine_for, read_password
+from infrastructure.cli.output import Parser, emit, engine_for, read_password, say
 
 MAX_PASSWORD_BYTES = 4096  # more than any password; a descriptor is not read whole
 MAX_STATUS = 1000
@@ -226,6 +226,12 @@ def _start(args: argparse.Namespace) -> int:
     with engine_for(args) as engine:
         job_id = _request(engine, args, requests)
         _announce(args, job_id)
+        if not engine.settings.broker_url:
+            say(
+                "mailhost: the import runs when the workers run (`mailhost run`); "
+                "`--wait` runs them here and follows the job",
+                err=True,
+            )
     return 0
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
+from application.jobs import RUN_IMPORT
 from domain.errors import InvalidInput
 from domain.text import printable
 from infrastructure.bootstrap import Engine, open_engine
@@ -28,6 +29,11 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, printable(f"{self.prog}: error: {message}") + "\n")
 
 
+# An import runs for minutes or hours: a short-lived command leaves it to `mailhost run`
+# (or to `mailhost import start --wait`, which runs the workers while it follows).
+WORKERS_ONLY = (RUN_IMPORT,)
+
+
 @contextmanager
 def engine_for(args: argparse.Namespace) -> Iterator[Engine]:
     """The engine on ``--home`` (or the environment), without background threads.
@@ -39,8 +45,9 @@ def engine_for(args: argparse.Namespace) -> Iterator[Engine]:
     engine = open_engine(args.home, background=False)
     try:
         yield engine
-        engine.drain()
-        left = engine.jobs.unfinished(engine.host.alerts.clock.now())
+        engine.drain(exclude=WORKERS_ONLY)
+        now = engine.host.alerts.clock.now()
+        left = engine.jobs.unfinished(now, exclude=WORKERS_ONLY)
         if left and not engine.settings.broker_url:
             say(
                 f"mailhost: {left} background job(s) could not run yet; "

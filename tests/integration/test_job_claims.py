@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from application.jobs import SEND_AUTO_REPLY, SYNC_MAIL_STORE, Job
+from application.jobs import RUN_IMPORT, SEND_AUTO_REPLY, SYNC_MAIL_STORE, Job
 from infrastructure.sql import Database, PostgresDatabase, SqliteDatabase, ensure_schema
 from projections.jobs import JobSchedule, JobTable
 
@@ -129,3 +129,20 @@ def test_a_batch_claim_takes_only_free_jobs_of_its_kind(table: JobTable) -> None
     )
     assert sorted(j.job_id for j in batch) == sorted(j.job_id for j in store[1:])
     assert {j.args for j in batch} == {(f"box-{n}", "1") for n in range(1, 5)}
+
+
+def test_a_draining_command_leaves_the_excluded_kinds_to_the_workers(
+    table: JobTable,
+) -> None:
+    # A short-lived command runs what it started, not an hour-long import.
+    store = Job.of(SYNC_MAIL_STORE, "box", "1", due_at=NOW)
+    long_run = Job.of(RUN_IMPORT, "job", due_at=NOW)
+    schedule(table, long_run, store)
+    wall = time.time()
+    got = table.claim_due(NOW, "cli", wall=wall, lease=60, exclude=(RUN_IMPORT,))
+    assert [job.job_id for job in got] == [store.job_id]
+    table.complete([store.job_id], "cli", NOW)
+    assert table.unfinished(NOW, exclude=(RUN_IMPORT,)) == 0
+    assert table.unfinished(NOW) == 1
+    worker = table.claim_due(NOW, "worker", wall=wall, lease=60)
+    assert [job.job_id for job in worker] == [long_run.job_id]
