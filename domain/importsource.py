@@ -214,7 +214,6 @@ PRESETS: Mapping[str, Preset] = {
             Security.TLS,
             ("icloud.com", "me.com", "mac.com"),
         ),
-        Preset("infomaniak", "mail.infomaniak.com", 993, Security.TLS, ("ik.me",)),
         Preset("mailbox.org", "imap.mailbox.org", 993, Security.TLS, ("mailbox.org",)),
         Preset(
             "outlook",
