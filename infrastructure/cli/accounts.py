@@ -8,9 +8,11 @@ from collections.abc import Sequence
 from application.ports import ActivityEntry
 from domain.text import neutralise
 from infrastructure.cli.arguments import (
+    JSON,
+    Command,
     Subcommands,
-    add_command,
     add_group,
+    argument,
     bounded_int,
 )
 from infrastructure.cli.output import Parser, emit, engine_for, read_password
@@ -20,63 +22,10 @@ MAX_ACTIVITY_LIMIT = 10_000
 
 
 def register(sub: Subcommands, common: Parser) -> None:
-    add_group(sub, common, "org", "organisations", (_declare_org_create,))
-    add_group(sub, common, "user", "user accounts", (_declare_user_create,))
-    _declare_activity(sub, common)
-
-
-def _declare_org_create(commands: Subcommands, common: Parser) -> None:
-    create = add_command(
-        commands,
-        common,
-        "create",
-        summary="found an organisation",
-        handler=_org_create,
-        example='mailhost org create "Example Co"',
-    )
-    create.add_argument("name")
-    create.add_argument("--json", action="store_true")
-
-
-def _declare_user_create(commands: Subcommands, common: Parser) -> None:
-    create = add_command(
-        commands,
-        common,
-        "create",
-        summary="register a user in an organisation",
-        handler=_user_create,
-        example="mailhost user create ann@example.org --org 'Example Co' "
-        "--password-stdin < pw.txt",
-    )
-    create.add_argument("login")
-    create.add_argument("--org", required=True)
-    create.add_argument("--name", default="", help="display name")
-    create.add_argument(
-        "--password-stdin",
-        action="store_true",
-        required=True,
-        help="read the password from standard input (never an argument)",
-    )
-    create.add_argument("--json", action="store_true")
-
-
-def _declare_activity(sub: Subcommands, common: Parser) -> None:
-    activity = add_command(
-        sub,
-        common,
-        "activity",
-        summary="a user's recent activity (SEC-3)",
-        handler=_activity,
-        example="mailhost activity ann@example.org --limit 20 --json",
-    )
-    activity.add_argument("login")
-    activity.add_argument(
-        "--limit",
-        type=bounded_int(1, MAX_ACTIVITY_LIMIT),
-        default=50,
-        help=f"newest entries to show (1 to {MAX_ACTIVITY_LIMIT}, default 50)",
-    )
-    activity.add_argument("--json", action="store_true")
+    org_create, user_create, activity = _commands()
+    add_group(sub, common, "org", "organisations", (org_create,))
+    add_group(sub, common, "user", "user accounts", (user_create,))
+    activity.add_to(sub, common)
 
 
 def _org_create(args: argparse.Namespace) -> int:
@@ -159,3 +108,50 @@ def _device(device: str) -> str:
     if not separator:
         return neutralise(device) if device else ""
     return f"{neutralise(client) or 'unknown device'} [{neutralise(tag, max_length=20)}"
+
+
+def _commands() -> tuple[Command, Command, Command]:
+    """``org create``, ``user create`` and ``activity``."""
+    org_create = Command(
+        "create",
+        "found an organisation",
+        _org_create,
+        (argument("name"), JSON),
+        example='mailhost org create "Example Co"',
+    )
+    user_create = Command(
+        "create",
+        "register a user in an organisation",
+        _user_create,
+        (
+            argument("login"),
+            argument("--org", required=True),
+            argument("--name", default="", help="display name"),
+            argument(
+                "--password-stdin",
+                action="store_true",
+                required=True,
+                help="read the password from standard input (never an argument)",
+            ),
+            JSON,
+        ),
+        example="mailhost user create ann@example.org --org 'Example Co' "
+        "--password-stdin < pw.txt",
+    )
+    activity = Command(
+        "activity",
+        "a user's recent activity (SEC-3)",
+        _activity,
+        (
+            argument("login"),
+            argument(
+                "--limit",
+                type=bounded_int(1, MAX_ACTIVITY_LIMIT),
+                default=50,
+                help=f"newest entries to show (1 to {MAX_ACTIVITY_LIMIT}, default 50)",
+            ),
+            JSON,
+        ),
+        example="mailhost activity ann@example.org --limit 20 --json",
+    )
+    return org_create, user_create, activity

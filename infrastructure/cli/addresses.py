@@ -17,7 +17,13 @@ from domain.invitation import LoginChoice
 from domain.permissions import parse_permissions
 from infrastructure.bootstrap import Engine
 from infrastructure.cli import importcsv
-from infrastructure.cli.arguments import Subcommands, add_command, add_group
+from infrastructure.cli.arguments import (
+    JSON,
+    Command,
+    Subcommands,
+    add_group,
+    argument,
+)
 from infrastructure.cli.output import Parser, emit, engine_for, read_password, say
 
 CREATE_EXAMPLES = """\
@@ -31,170 +37,7 @@ examples:
 
 
 def register(sub: Subcommands, common: Parser) -> None:
-    add_group(
-        sub,
-        common,
-        "address",
-        "addresses of a mail service",
-        (
-            _declare_create,
-            _declare_alias,
-            importcsv.declare,
-            _declare_reinvite,
-            _declare_resync,
-            _declare_delete,
-            _declare_list,
-            _declare_password,
-            _declare_permission,
-        ),
-    )
-
-
-def _declare_create(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "create",
-        summary="create an address",
-        handler=_address_create,
-        epilog=CREATE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    cmd.add_argument("address", help="LOCAL@DOMAIN")
-    cmd.add_argument(
-        "--for",
-        dest="users",
-        action="append",
-        default=[],
-        metavar="USER",
-        help="a member of the organisation (ADR-4; repeat for several)",
-    )
-    cmd.add_argument(
-        "--self",
-        dest="creator",
-        metavar="USER",
-        help="for that user themself (ADR-3): needs --password-stdin",
-    )
-    cmd.add_argument("--invite", action="store_true", help="invite by mail (ADR-5)")
-    cmd.add_argument("--send-to", help="with --invite: the person's existing address")
-    cmd.add_argument(
-        "--own-login",
-        action="store_true",
-        help="with --invite: the user chooses their login",
-    )
-    cmd.add_argument(
-        "--redirect",
-        action="append",
-        default=[],
-        metavar="TARGET",
-        help="a redirection to TARGET (ADR-10; repeat for several)",
-    )
-    cmd.add_argument(
-        "--no-reply", action="store_true", help="a send-only address (ADR-8)"
-    )
-    cmd.add_argument("--signature", help="a signature template of the service")
-    cmd.add_argument(
-        "--responder-template",
-        help="a responder template of the service, saved (ADR-12)",
-    )
-    cmd.add_argument("--password-stdin", action="store_true")
-    cmd.add_argument("--json", action="store_true")
-
-
-def _declare_alias(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "alias",
-        summary="add an alias to a mailbox",
-        handler=_address_alias,
-        example="mailhost address alias ann@example.org anna",
-    )
-    cmd.add_argument("address")
-    cmd.add_argument("alias")
-
-
-def _declare_reinvite(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "reinvite",
-        summary="a new invitation for an address nobody accepted yet (ADR-5)",
-        handler=_address_reinvite,
-        example="mailhost address reinvite new@example.org --send-to x@mail.example",
-    )
-    cmd.add_argument("address")
-    cmd.add_argument("--send-to", help="the person's existing address")
-    cmd.add_argument(
-        "--own-login", action="store_true", help="the user chooses their login"
-    )
-
-
-def _declare_resync(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "resync",
-        summary="write an address's password hash to the mail store again",
-        handler=_address_resync,
-        example="mailhost address resync ann@example.org",
-    )
-    cmd.add_argument("address")
-
-
-def _declare_delete(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "delete",
-        summary="delete addresses and their content",
-        handler=_address_delete,
-        example="mailhost address delete a@example.org b@example.org",
-    )
-    cmd.add_argument("addresses", nargs="+")
-    cmd.add_argument("--json", action="store_true")
-
-
-def _declare_list(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "list",
-        summary="the address directory of a domain",
-        handler=_address_list,
-        example="mailhost address list example.org --json",
-    )
-    cmd.add_argument("domain")
-    cmd.add_argument("--json", action="store_true")
-
-
-def _declare_password(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "password",
-        summary="set an address password (PWD-1)",
-        handler=_address_password,
-        example="mailhost address password ann@example.org --password-stdin",
-    )
-    cmd.add_argument("address")
-    cmd.add_argument("--password-stdin", action="store_true", required=True)
-
-
-def _declare_permission(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "permission",
-        summary="grant or withdraw (ORG-3)",
-        handler=_address_permission,
-        example="mailhost address permission ann@example.org "
-        "bob@example.org change_password deny",
-    )
-    cmd.add_argument("address")
-    cmd.add_argument("user")
-    cmd.add_argument("permission")
-    cmd.add_argument("decision", choices=["allow", "deny", "default"])
+    add_group(sub, common, "address", "addresses of a mail service", _commands())
 
 
 def _password(args: argparse.Namespace) -> str | None:
@@ -384,3 +227,124 @@ def _address_permission(args: argparse.Namespace) -> int:
         e.host.addresses.set_permission(args.address, args.user, permission, allowed)
     say(f"{args.address}: {permission.value} for {args.user}: {args.decision}")
     return 0
+
+
+def _commands() -> tuple[Command, ...]:
+    create = Command(
+        "create",
+        "create an address",
+        _address_create,
+        (
+            argument("address", help="LOCAL@DOMAIN"),
+            argument(
+                "--for",
+                dest="users",
+                action="append",
+                default=[],
+                metavar="USER",
+                help="a member of the organisation (ADR-4; repeat for several)",
+            ),
+            argument(
+                "--self",
+                dest="creator",
+                metavar="USER",
+                help="for that user themself (ADR-3): needs --password-stdin",
+            ),
+            argument("--invite", action="store_true", help="invite by mail (ADR-5)"),
+            argument("--send-to", help="with --invite: the person's existing address"),
+            argument(
+                "--own-login",
+                action="store_true",
+                help="with --invite: the user chooses their login",
+            ),
+            argument(
+                "--redirect",
+                action="append",
+                default=[],
+                metavar="TARGET",
+                help="a redirection to TARGET (ADR-10; repeat for several)",
+            ),
+            argument(
+                "--no-reply", action="store_true", help="a send-only address (ADR-8)"
+            ),
+            argument("--signature", help="a signature template of the service"),
+            argument(
+                "--responder-template",
+                help="a responder template of the service, saved (ADR-12)",
+            ),
+            argument("--password-stdin", action="store_true"),
+            JSON,
+        ),
+        epilog=CREATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return (
+        create,
+        Command(
+            "alias",
+            "add an alias to a mailbox",
+            _address_alias,
+            (argument("address"), argument("alias")),
+            example="mailhost address alias ann@example.org anna",
+        ),
+        importcsv.command(),
+        Command(
+            "reinvite",
+            "a new invitation for an address nobody accepted yet (ADR-5)",
+            _address_reinvite,
+            (
+                argument("address"),
+                argument("--send-to", help="the person's existing address"),
+                argument(
+                    "--own-login",
+                    action="store_true",
+                    help="the user chooses their login",
+                ),
+            ),
+            example="mailhost address reinvite new@example.org --send-to x@mail.example",
+        ),
+        Command(
+            "resync",
+            "write an address's password hash to the mail store again",
+            _address_resync,
+            (argument("address"),),
+            example="mailhost address resync ann@example.org",
+        ),
+        Command(
+            "delete",
+            "delete addresses and their content",
+            _address_delete,
+            (argument("addresses", nargs="+"), JSON),
+            example="mailhost address delete a@example.org b@example.org",
+        ),
+        Command(
+            "list",
+            "the address directory of a domain",
+            _address_list,
+            (argument("domain"), JSON),
+            example="mailhost address list example.org --json",
+        ),
+        Command(
+            "password",
+            "set an address password (PWD-1)",
+            _address_password,
+            (
+                argument("address"),
+                argument("--password-stdin", action="store_true", required=True),
+            ),
+            example="mailhost address password ann@example.org --password-stdin",
+        ),
+        Command(
+            "permission",
+            "grant or withdraw (ORG-3)",
+            _address_permission,
+            (
+                argument("address"),
+                argument("user"),
+                argument("permission"),
+                argument("decision", choices=["allow", "deny", "default"]),
+            ),
+            example="mailhost address permission ann@example.org "
+            "bob@example.org change_password deny",
+        ),
+    )

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from infrastructure.cli.arguments import Subcommands, add_command
+from infrastructure.cli.arguments import JSON, Command, Subcommands, argument
 from infrastructure.cli.output import Parser, emit, engine_for
 
 
 def register(sub: Subcommands, common: Parser) -> None:
-    advise = add_command(
-        sub,
-        common,
-        "advise",
-        summary="advisories (ADV-1..4)",
-        handler=_advise,
-        example="mailhost advise example.org --json",
-    )
-    advise.add_argument("domain")
-    advise.add_argument("--json", action="store_true")
+    _command().add_to(sub, common)
 
 
 def _advise(args: argparse.Namespace) -> int:
@@ -32,3 +23,13 @@ def _advise(args: argparse.Namespace) -> int:
         "\n".join(lines) or f"{args.domain}: nothing to advise",
     )
     return 0
+
+
+def _command() -> Command:
+    return Command(
+        "advise",
+        "advisories (ADV-1..4)",
+        _advise,
+        (argument("domain"), JSON),
+        example="mailhost advise example.org --json",
+    )

@@ -1,10 +1,19 @@
-"""What the command groups' parsers share: how a command is added, argument types."""
+"""What the command groups' parsers share: commands declared as data, argument types.
+
+Each group lists its commands as :class:`Command` values (name, help line, handler,
+example, arguments) rather than a function of ``add_argument`` calls per command: the
+table is the command line's shape, read in one place, and a command differs from its
+neighbours only where its data does. A module builds its table in a function that
+runs when the parser is built, so each handler is the module's function at that moment.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterable
-from typing import TypeAlias
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol, TypeAlias
+
+from attrs import field, frozen
 
 from domain.address import shown
 from infrastructure.cli.output import Parser
@@ -13,7 +22,89 @@ from infrastructure.cli.output import Parser
 # class is not subscriptable at run time, only in the type stubs.
 Subcommands: TypeAlias = "argparse._SubParsersAction[Parser]"  # noqa: SLF001 - argparse names the type only privately
 Handler: TypeAlias = Callable[[argparse.Namespace], int]
-Declaration: TypeAlias = Callable[[Subcommands, Parser], None]
+# Where arguments go: a parser, an argument group or a mutually exclusive group.
+Container: TypeAlias = "argparse._ActionsContainer"  # noqa: SLF001 - argparse names the type only privately
+
+
+class Declares(Protocol):
+    """One entry of a command's argument list: it adds itself to ``container``."""
+
+    def add_to(self, container: Container) -> None: ...
+
+
+@frozen
+class Argument:
+    """One ``add_argument`` call: its names and options, exactly as argparse takes them."""
+
+    names: tuple[str, ...]
+    options: Mapping[str, Any]
+
+    def add_to(self, container: Container) -> None:
+        container.add_argument(*self.names, **self.options)
+
+
+def argument(*names: str, **options: Any) -> Argument:  # noqa: ANN401 - argparse's own options are untyped
+    return Argument(names, options)
+
+
+# The machine-readable output of a command that prints a result.
+JSON = argument("--json", action="store_true")
+
+
+@frozen
+class OneOf:
+    """Arguments of which at most one (with ``required``, exactly one) may be given."""
+
+    arguments: tuple[Declares, ...]
+    required: bool = False
+
+    def add_to(self, container: Container) -> None:
+        exclusive = container.add_mutually_exclusive_group(required=self.required)
+        for entry in self.arguments:
+            entry.add_to(exclusive)
+
+
+@frozen
+class Section:
+    """Arguments listed under their own heading in ``--help``."""
+
+    title: str
+    arguments: tuple[Declares, ...]
+
+    def add_to(self, container: Container) -> None:
+        section = container.add_argument_group(self.title)
+        for entry in self.arguments:
+            entry.add_to(section)
+
+
+@frozen
+class Command:
+    """A command as data; :meth:`add_to` declares it with :func:`add_command`."""
+
+    name: str
+    summary: str
+    handler: Handler
+    arguments: tuple[Declares, ...] = ()
+    example: str = ""
+    epilog: str | None = None
+    formatter_class: type[argparse.HelpFormatter] = argparse.HelpFormatter
+    defaults: Mapping[str, object] = field(factory=dict)
+
+    def add_to(self, commands: Subcommands, common: Parser) -> Parser:
+        cmd = add_command(
+            commands,
+            common,
+            self.name,
+            summary=self.summary,
+            handler=self.handler,
+            example=self.example,
+            epilog=self.epilog,
+            formatter_class=self.formatter_class,
+            defaults=dict(self.defaults),
+        )
+        for entry in self.arguments:
+            entry.add_to(cmd)
+        return cmd
 
 
 def add_group(
@@ -21,12 +112,12 @@ def add_group(
     common: Parser,
     name: str,
     summary: str,
-    declarations: Iterable[Declaration],
+    commands: Iterable[Command],
 ) -> None:
-    """A command group (``mailhost NAME ...``), its commands added in ``declarations``' order."""
-    commands = sub.add_parser(name, help=summary).add_subparsers(parser_class=Parser)
-    for declare in declarations:
-        declare(commands, common)
+    """A command group (``mailhost NAME ...``), its commands added in ``commands``' order."""
+    group = sub.add_parser(name, help=summary).add_subparsers(parser_class=Parser)
+    for command in commands:
+        command.add_to(group, common)
 
 
 def add_command(

@@ -17,7 +17,7 @@ from infrastructure.bootstrap import Engine, open_engine
 from infrastructure.cli import output
 from infrastructure.cli.accounts import activity_table, entry_json
 from infrastructure.cli.addresses import directory_table
-from infrastructure.cli.arguments import Subcommands, add_command
+from infrastructure.cli.arguments import Command, Subcommands, argument
 from infrastructure.cli.bulkreport import report_text
 from infrastructure.cli.demoimport import demo_import
 from infrastructure.cli.importcsv import bulk_creation
@@ -40,22 +40,22 @@ Say = Callable[[str], None]
 
 
 def register(sub: Subcommands, common: output.Parser) -> None:
-    demo = add_command(
-        sub,
-        common,
+    Command(
         "demo",
-        summary="run a realistic scenario on the embedded defaults",
-        handler=_demo,
+        "run a realistic scenario on the embedded defaults",
+        _demo,
+        (
+            argument("--json", action="store_true", help="print the activity as JSON"),
+            argument(
+                "--window",
+                type=float,
+                default=3.0,
+                metavar="SECONDS",
+                help="failed-login alert window for the demo (default 3 s)",
+            ),
+        ),
         example="mailhost demo --home /tmp/mh",
-    )
-    demo.add_argument("--json", action="store_true", help="print the activity as JSON")
-    demo.add_argument(
-        "--window",
-        type=float,
-        default=3.0,
-        metavar="SECONDS",
-        help="failed-login alert window for the demo (default 3 s)",
-    )
+    ).add_to(sub, common)
 
 
 def _demo(args: argparse.Namespace) -> int:

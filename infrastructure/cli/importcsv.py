@@ -12,34 +12,10 @@ from application.csvfile import MAX_FILE_BYTES
 from application.host import MailHost
 from application.ports import Sealer
 from domain.errors import InvalidInput
-from infrastructure.cli.arguments import Subcommands, add_command
+from infrastructure.cli.arguments import JSON, Command, argument
 from infrastructure.cli.bulkreport import report_json, report_text
-from infrastructure.cli.output import Parser, emit, engine_for
+from infrastructure.cli.output import emit, engine_for
 from infrastructure.sealing import AesGcmSealer
-
-
-def declare(commands: Subcommands, common: Parser) -> None:
-    """Added to ``mailhost address`` (its place in that group's list is set there)."""
-    cmd = add_command(
-        commands,
-        common,
-        "import-csv",
-        summary="create addresses from a CSV (ADR-9)",
-        handler=_address_import,
-        example="mailhost address import-csv example.org people.csv --check",
-    )
-    cmd.add_argument("domain")
-    cmd.add_argument("file", type=Path)
-    cmd.add_argument(
-        "--check", action="store_true", help="validate only, create nothing"
-    )
-    cmd.add_argument(
-        "--recover",
-        action="store_true",
-        help="only show the passwords of an earlier run of this file that was "
-        "interrupted after it saved (once), create nothing",
-    )
-    cmd.add_argument("--json", action="store_true")
 
 
 def _address_import(args: argparse.Namespace) -> int:
@@ -99,3 +75,27 @@ def _read_file(path: Path) -> bytes:
             return f.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         raise InvalidInput(f"file: cannot read {path}: {error.strerror}") from None
+
+
+def command() -> Command:
+    """Added to ``mailhost address`` (its place in that group's list is set there)."""
+    return Command(
+        "import-csv",
+        "create addresses from a CSV (ADR-9)",
+        _address_import,
+        (
+            argument("domain"),
+            argument("file", type=Path),
+            argument(
+                "--check", action="store_true", help="validate only, create nothing"
+            ),
+            argument(
+                "--recover",
+                action="store_true",
+                help="only show the passwords of an earlier run of this file that was "
+                "interrupted after it saved (once), create nothing",
+            ),
+            JSON,
+        ),
+        example="mailhost address import-csv example.org people.csv --check",
+    )

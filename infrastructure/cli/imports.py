@@ -35,9 +35,14 @@ from domain.importsource import (
 )
 from infrastructure.bootstrap import Engine, open_engine
 from infrastructure.cli.arguments import (
+    JSON,
+    Command,
+    Declares,
+    OneOf,
+    Section,
     Subcommands,
-    add_command,
     add_group,
+    argument,
     bounded_int,
 )
 from infrastructure.cli.importfollow import follow, follow_all
@@ -76,7 +81,7 @@ def register(sub: Subcommands, common: Parser) -> None:
         common,
         "import",
         "mailbox imports over IMAP (IMP-1..IMP-9)",
-        (_declare_start, _declare_batch, _declare_status),
+        _commands(),
     )
 
 
@@ -96,118 +101,6 @@ class _NoPasswordOnArgv(argparse.Action):
             "user of the machine can read it); give it on standard input with "
             "--password-stdin, a second one with --second-password-fd N"
         )
-
-
-def _declare_start(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "start",
-        summary="import a mailbox over IMAP into an address (prints the job id)",
-        handler=_start,
-        epilog=START_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    cmd.add_argument("--destination", required=True, metavar="ADDR")
-    _declare_source(cmd, "", required=True)
-    cmd.add_argument("--user", required=True, help="the login at the source")
-    cmd.add_argument(
-        "--password-stdin",
-        action="store_true",
-        required=True,
-        help="read the source password from standard input (never an argument)",
-    )
-    second = cmd.add_argument_group("a second source (IMP-7)")
-    _declare_source(second, "second-", required=False)
-    second.add_argument("--second-user", metavar="U2")
-    second.add_argument(
-        "--second-password-fd",
-        type=bounded_int(0, 65535),
-        metavar="N",
-        help="read the second password from file descriptor N (3 or more)",
-    )
-    cmd.add_argument(
-        "--by",
-        metavar="LOGIN",
-        help="the requesting user: the destination must be linked to their mail app "
-        "(IMP-7); default: the operator",
-    )
-    cmd.add_argument(
-        "--wait",
-        action="store_true",
-        help="follow the job to its end (exit 0 completed, 1 failed)",
-    )
-    cmd.add_argument("--json", action="store_true")
-    cmd.add_argument(
-        "--password",
-        "--second-password",
-        nargs="?",
-        action=_NoPasswordOnArgv,
-        help=argparse.SUPPRESS,
-    )
-
-
-def _declare_source(
-    group: argparse._ActionsContainer,
-    prefix: str,
-    *,
-    required: bool,
-) -> None:
-    where = group.add_mutually_exclusive_group(required=required)
-    where.add_argument(f"--{prefix}host", metavar="H", help="the IMAP server")
-    where.add_argument(f"--{prefix}preset", metavar="NAME", help="a provider's server")
-    where.add_argument(
-        f"--{prefix}hosted",
-        action="store_true",
-        help="an address of this provider (IMP-5)",
-    )
-    group.add_argument(f"--{prefix}port", type=bounded_int(1, 65535), metavar="P")
-    group.add_argument(
-        f"--{prefix}security", choices=[s.value for s in Security], default=None
-    )
-    group.add_argument(
-        f"--{prefix}ca-file", metavar="F", help="PEM file of a private CA"
-    )
-    group.add_argument(
-        f"--{prefix}insecure",
-        action="store_true",
-        help="allow --security none to a server that is not this machine",
-    )
-
-
-def _declare_batch(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "batch",
-        summary="one import per row of a CSV file, at most 25 rows (IMP-8)",
-        handler=_batch,
-        example="mailhost import batch example.org imports.csv --check",
-    )
-    cmd.add_argument("domain")
-    cmd.add_argument("file", type=Path)
-    cmd.add_argument(
-        "--check", action="store_true", help="validate only, request nothing"
-    )
-    cmd.add_argument("--by", metavar="LOGIN", help="an admin of the organisation")
-    cmd.add_argument("--wait", action="store_true", help="follow every job to its end")
-    cmd.add_argument("--json", action="store_true")
-
-
-def _declare_status(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "status",
-        summary="one import's progress, or every import (newest first)",
-        handler=_status,
-        example="mailhost import status 0b8c4f0e-3f59-5d7e-8a55-6a3c1f2d9e41 --json",
-    )
-    cmd.add_argument("job", nargs="?", metavar="JOB")
-    cmd.add_argument(
-        "--destination", metavar="ADDR", help="only the imports into this address"
-    )
-    cmd.add_argument("--json", action="store_true")
 
 
 # -- start --------------------------------------------------------------------------
@@ -468,3 +361,118 @@ def _job_id(text: str) -> UUID:
         return UUID(text)
     except ValueError:
         raise InvalidInput(f"JOB: {shown(text)} is not an import id (a UUID)") from None
+
+
+def _source_options(prefix: str, *, required: bool) -> tuple[Declares, ...]:
+    """Where a source is (``--host``, ``--preset`` or ``--hosted``) and how to reach it."""
+    return (
+        OneOf(
+            (
+                argument(f"--{prefix}host", metavar="H", help="the IMAP server"),
+                argument(
+                    f"--{prefix}preset", metavar="NAME", help="a provider's server"
+                ),
+                argument(
+                    f"--{prefix}hosted",
+                    action="store_true",
+                    help="an address of this provider (IMP-5)",
+                ),
+            ),
+            required=required,
+        ),
+        argument(f"--{prefix}port", type=bounded_int(1, 65535), metavar="P"),
+        argument(
+            f"--{prefix}security", choices=[s.value for s in Security], default=None
+        ),
+        argument(f"--{prefix}ca-file", metavar="F", help="PEM file of a private CA"),
+        argument(
+            f"--{prefix}insecure",
+            action="store_true",
+            help="allow --security none to a server that is not this machine",
+        ),
+    )
+
+
+def _commands() -> tuple[Command, ...]:
+    start = Command(
+        "start",
+        "import a mailbox over IMAP into an address (prints the job id)",
+        _start,
+        (
+            argument("--destination", required=True, metavar="ADDR"),
+            *_source_options("", required=True),
+            argument("--user", required=True, help="the login at the source"),
+            argument(
+                "--password-stdin",
+                action="store_true",
+                required=True,
+                help="read the source password from standard input (never an argument)",
+            ),
+            Section(
+                "a second source (IMP-7)",
+                (
+                    *_source_options("second-", required=False),
+                    argument("--second-user", metavar="U2"),
+                    argument(
+                        "--second-password-fd",
+                        type=bounded_int(0, 65535),
+                        metavar="N",
+                        help="read the second password from file descriptor N (3 or more)",
+                    ),
+                ),
+            ),
+            argument(
+                "--by",
+                metavar="LOGIN",
+                help="the requesting user: the destination must be linked to their mail "
+                "app (IMP-7); default: the operator",
+            ),
+            argument(
+                "--wait",
+                action="store_true",
+                help="follow the job to its end (exit 0 completed, 1 failed)",
+            ),
+            JSON,
+            argument(
+                "--password",
+                "--second-password",
+                nargs="?",
+                action=_NoPasswordOnArgv,
+                help=argparse.SUPPRESS,
+            ),
+        ),
+        epilog=START_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    batch = Command(
+        "batch",
+        "one import per row of a CSV file, at most 25 rows (IMP-8)",
+        _batch,
+        (
+            argument("domain"),
+            argument("file", type=Path),
+            argument(
+                "--check", action="store_true", help="validate only, request nothing"
+            ),
+            argument("--by", metavar="LOGIN", help="an admin of the organisation"),
+            argument("--wait", action="store_true", help="follow every job to its end"),
+            JSON,
+        ),
+        example="mailhost import batch example.org imports.csv --check",
+    )
+    status = Command(
+        "status",
+        "one import's progress, or every import (newest first)",
+        _status,
+        (
+            argument("job", nargs="?", metavar="JOB"),
+            argument(
+                "--destination",
+                metavar="ADDR",
+                help="only the imports into this address",
+            ),
+            JSON,
+        ),
+        example="mailhost import status 0b8c4f0e-3f59-5d7e-8a55-6a3c1f2d9e41 --json",
+    )
+    return start, batch, status

@@ -1,6 +1,6 @@
 """``mailhost responder ...``: auto-responders from the shell (RSP-1..RSP-9).
 
-Each subcommand declares its arguments in its own function; the fields of a message are
+Each subcommand is one entry of the command table at the end; the fields of a message are
 read into one :class:`MessageDraft`, checked where they enter. ``mailhost deliver`` is
 :mod:`infrastructure.cli.deliver`, registered from here after the responder commands.
 """
@@ -14,7 +14,15 @@ from datetime import date, datetime
 from domain.errors import InvalidInput
 from domain.respondermessage import MessageDraft
 from infrastructure.cli import deliver
-from infrastructure.cli.arguments import Subcommands, add_command
+from infrastructure.cli.arguments import (
+    JSON,
+    Argument,
+    Command,
+    Handler,
+    Subcommands,
+    add_group,
+    argument,
+)
 from infrastructure.cli.output import Parser, emit, engine_for, say
 from infrastructure.cli.responderview import status_data, status_lines
 
@@ -52,150 +60,8 @@ def _draft(args: argparse.Namespace) -> MessageDraft:
 
 
 def register(sub: Subcommands, common: Parser) -> None:
-    responder = sub.add_parser("responder", help="auto-responders (RSP-1..RSP-9)")
-    r = responder.add_subparsers(parser_class=type(common))
-    _register_message(r, common, "add")
-    _register_message(r, common, "edit")
-    for verb, helptext in (
-        ("activate", "make NAME the active message (RSP-1)"),
-        ("reset", "reset the 7-day memory of NAME (RSP-5)"),
-        ("delete", "delete the message NAME"),
-    ):
-        _register_named(r, common, verb, helptext)
-    _register_deactivate(r, common)
-    _register_show(r, common)
-    _register_senders(r, common)
-    _register_template(r, common)
+    add_group(sub, common, "responder", "auto-responders (RSP-1..RSP-9)", _commands())
     deliver.register(sub, common)
-
-
-def _register_message(r: Subcommands, common: Parser, verb: str) -> None:
-    cmd = add_command(
-        r,
-        common,
-        verb,
-        summary=f"{verb} a message",
-        handler=_add if verb == "add" else _edit,
-        example=f"mailhost responder {verb} ann@example.org --name Holidays "
-        "--body 'Back on Monday.' --start 2026-12-20 --end 2027-01-03 "
-        "--timezone Europe/Zurich --exclude @example.org",
-    )
-    cmd.add_argument("address")
-    cmd.add_argument("--name", required=True)
-    cmd.add_argument("--body", required=True)
-    cmd.add_argument("--subject")
-    cmd.add_argument("--start", help="ISO 8601 date or date-time (mailbox zone)")
-    cmd.add_argument("--end", help="ISO 8601; a date covers that whole day")
-    cmd.add_argument("--weekdays", help="e.g. mon,tue,fri")
-    cmd.add_argument(
-        "--exclude",
-        action="append",
-        default=[],
-        help="an address or @domain that never gets the reply",
-    )
-    cmd.add_argument("--sender", help="a verified alternative From address")
-    if verb == "add":
-        cmd.add_argument(
-            "--timezone", help="IANA zone of the mailbox, e.g. Europe/Zurich"
-        )
-    else:
-        cmd.add_argument(
-            "--reset", action="store_true", help="also reset the 7-day memory"
-        )
-    cmd.add_argument("--json", action="store_true")
-
-
-def _register_named(
-    r: Subcommands,
-    common: Parser,
-    verb: str,
-    helptext: str,
-) -> None:
-    cmd = add_command(
-        r,
-        common,
-        verb,
-        summary=helptext,
-        handler=_simple,
-        example=f"mailhost responder {verb} ann@example.org Holidays",
-        defaults={"verb": verb},
-    )
-    cmd.add_argument("address")
-    cmd.add_argument("name")
-
-
-def _register_deactivate(r: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        r,
-        common,
-        "deactivate",
-        summary="no message active",
-        handler=_simple,
-        example="mailhost responder deactivate ann@example.org",
-        defaults={"verb": "deactivate", "name": None},
-    )
-    cmd.add_argument("address")
-
-
-def _register_show(r: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        r,
-        common,
-        "show",
-        summary="status and per-sender history",
-        handler=_show,
-        example="mailhost responder show ann@example.org --json",
-    )
-    cmd.add_argument("address")
-    cmd.add_argument("--limit", type=int, default=50)
-    cmd.add_argument("--json", action="store_true")
-
-
-def _register_senders(r: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        r,
-        common,
-        "verify-sender",
-        summary="mail a code to an alternative sender (RSP-2)",
-        handler=_verify,
-        example="mailhost responder verify-sender ann@example.org office@example.org",
-    )
-    cmd.add_argument("address")
-    cmd.add_argument("sender")
-    cmd = add_command(
-        r,
-        common,
-        "confirm-sender",
-        summary="enter the mailed code",
-        handler=_confirm,
-        example="mailhost responder confirm-sender ann@example.org "
-        "office@example.org 12345678",
-    )
-    cmd.add_argument("address")
-    cmd.add_argument("sender")
-    cmd.add_argument("code")
-
-
-def _register_template(r: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        r,
-        common,
-        "template",
-        summary="save a responder template (ADR-12)",
-        handler=_template,
-        example="mailhost responder template example.org Holidays "
-        "--body 'Closed until January.' --apply --activate",
-    )
-    cmd.add_argument("domain")
-    cmd.add_argument("name")
-    cmd.add_argument("--body", required=True)
-    cmd.add_argument("--subject")
-    cmd.add_argument(
-        "--apply", action="store_true", help="save it on every mailbox now"
-    )
-    cmd.add_argument(
-        "--activate", action="store_true", help="with --apply: and activate it"
-    )
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -296,3 +162,116 @@ def _template(args: argparse.Namespace) -> int:
         + (f", applied to {applied} mailbox(es)" if args.apply else "")
     )
     return 0
+
+
+def _message(verb: str, handler: Handler, own: Argument) -> Command:
+    """``add`` or ``edit``: every field of a message, and the one option of its own."""
+    return Command(
+        verb,
+        f"{verb} a message",
+        handler,
+        (
+            argument("address"),
+            argument("--name", required=True),
+            argument("--body", required=True),
+            argument("--subject"),
+            argument("--start", help="ISO 8601 date or date-time (mailbox zone)"),
+            argument("--end", help="ISO 8601; a date covers that whole day"),
+            argument("--weekdays", help="e.g. mon,tue,fri"),
+            argument(
+                "--exclude",
+                action="append",
+                default=[],
+                help="an address or @domain that never gets the reply",
+            ),
+            argument("--sender", help="a verified alternative From address"),
+            own,
+            JSON,
+        ),
+        example=f"mailhost responder {verb} ann@example.org --name Holidays "
+        "--body 'Back on Monday.' --start 2026-12-20 --end 2027-01-03 "
+        "--timezone Europe/Zurich --exclude @example.org",
+    )
+
+
+def _named(verb: str, summary: str) -> Command:
+    """A command on one message, NAME, of an address."""
+    return Command(
+        verb,
+        summary,
+        _simple,
+        (argument("address"), argument("name")),
+        example=f"mailhost responder {verb} ann@example.org Holidays",
+        defaults={"verb": verb},
+    )
+
+
+def _commands() -> tuple[Command, ...]:
+    return (
+        _message(
+            "add",
+            _add,
+            argument("--timezone", help="IANA zone of the mailbox, e.g. Europe/Zurich"),
+        ),
+        _message(
+            "edit",
+            _edit,
+            argument(
+                "--reset", action="store_true", help="also reset the 7-day memory"
+            ),
+        ),
+        _named("activate", "make NAME the active message (RSP-1)"),
+        _named("reset", "reset the 7-day memory of NAME (RSP-5)"),
+        _named("delete", "delete the message NAME"),
+        Command(
+            "deactivate",
+            "no message active",
+            _simple,
+            (argument("address"),),
+            example="mailhost responder deactivate ann@example.org",
+            defaults={"verb": "deactivate", "name": None},
+        ),
+        Command(
+            "show",
+            "status and per-sender history",
+            _show,
+            (argument("address"), argument("--limit", type=int, default=50), JSON),
+            example="mailhost responder show ann@example.org --json",
+        ),
+        Command(
+            "verify-sender",
+            "mail a code to an alternative sender (RSP-2)",
+            _verify,
+            (argument("address"), argument("sender")),
+            example="mailhost responder verify-sender ann@example.org office@example.org",
+        ),
+        Command(
+            "confirm-sender",
+            "enter the mailed code",
+            _confirm,
+            (argument("address"), argument("sender"), argument("code")),
+            example="mailhost responder confirm-sender ann@example.org "
+            "office@example.org 12345678",
+        ),
+        Command(
+            "template",
+            "save a responder template (ADR-12)",
+            _template,
+            (
+                argument("domain"),
+                argument("name"),
+                argument("--body", required=True),
+                argument("--subject"),
+                argument(
+                    "--apply", action="store_true", help="save it on every mailbox now"
+                ),
+                argument(
+                    "--activate",
+                    action="store_true",
+                    help="with --apply: and activate it",
+                ),
+            ),
+            example="mailhost responder template example.org Holidays "
+            "--body 'Closed until January.' --apply --activate",
+        ),
+    )

@@ -6,19 +6,17 @@ import argparse
 import time
 
 from infrastructure.bootstrap import open_engine
-from infrastructure.cli.arguments import Subcommands, add_command
+from infrastructure.cli.arguments import Command, Subcommands
 from infrastructure.cli.output import Parser, say
 
 
 def register(sub: Subcommands, common: Parser) -> None:
-    add_command(
-        sub,
-        common,
+    Command(
         "run",
-        summary="follow the log (projections, job relay; embedded: workers) until stopped",
-        handler=_run,
+        "follow the log (projections, job relay; embedded: workers) until stopped",
+        _run,
         example="MAILHOST_BROKER_URL=redis://127.0.0.1:6379/0 mailhost run",
-    )
+    ).add_to(sub, common)
 
 
 def _run(args: argparse.Namespace) -> int:

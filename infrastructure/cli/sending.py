@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from infrastructure.cli.arguments import Subcommands, add_command
+from infrastructure.cli.arguments import JSON, Command, Subcommands, argument
 from infrastructure.cli.output import Parser, emit, engine_for, read_stdin
 
 
 def register(sub: Subcommands, common: Parser) -> None:
-    send = add_command(
-        sub,
-        common,
-        "send",
-        summary="send a message (body on stdin)",
-        handler=_send,
-        example="mailhost send --from ann@example.org --to bob@example.net "
-        "--bcc boss@example.org --subject Hi < body.txt",
-    )
-    send.add_argument("--from", dest="sender", required=True)
-    send.add_argument("--to", action="append", default=[])
-    send.add_argument("--cc", action="append", default=[])
-    send.add_argument("--bcc", action="append", default=[])
-    send.add_argument("--subject", default="")
-    send.add_argument("--json", action="store_true")
+    _command().add_to(sub, common)
 
 
 def _send(args: argparse.Namespace) -> int:
@@ -43,3 +29,21 @@ def _send(args: argparse.Namespace) -> int:
         f"sent {sent.message_id} to {len(sent.recipients)} recipient(s)",
     )
     return 0
+
+
+def _command() -> Command:
+    return Command(
+        "send",
+        "send a message (body on stdin)",
+        _send,
+        (
+            argument("--from", dest="sender", required=True),
+            argument("--to", action="append", default=[]),
+            argument("--cc", action="append", default=[]),
+            argument("--bcc", action="append", default=[]),
+            argument("--subject", default=""),
+            JSON,
+        ),
+        example="mailhost send --from ann@example.org --to bob@example.net "
+        "--bcc boss@example.org --subject Hi < body.txt",
+    )

@@ -6,119 +6,18 @@ import argparse
 
 from domain.errors import InvalidInput
 from domain.permissions import Permission, parse_permissions
-from infrastructure.cli.arguments import Subcommands, add_command, add_group
+from infrastructure.cli.arguments import (
+    JSON,
+    Command,
+    Subcommands,
+    add_group,
+    argument,
+)
 from infrastructure.cli.output import Parser, emit, engine_for, read_stdin, say
 
 
 def register(sub: Subcommands, common: Parser) -> None:
-    add_group(
-        sub,
-        common,
-        "service",
-        "mail services (one domain each)",
-        (
-            _declare_create,
-            _declare_quota,
-            _declare_catch_all,
-            _declare_permissions,
-            _declare_template,
-            _declare_dmarc,
-        ),
-    )
-
-
-def _declare_create(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "create",
-        summary="create a mail service",
-        handler=_service_create,
-        example='mailhost service create example.org --org "Example Co" --quota 10',
-    )
-    cmd.add_argument("domain")
-    cmd.add_argument("--org", required=True)
-    cmd.add_argument(
-        "--quota", type=int, required=True, help="number of addresses (ADR-1)"
-    )
-    cmd.add_argument("--json", action="store_true")
-
-
-def _declare_quota(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "quota",
-        summary="order more address slots",
-        handler=_service_quota,
-        example="mailhost service quota example.org --add 5",
-    )
-    cmd.add_argument("domain")
-    cmd.add_argument("--add", type=int, required=True)
-    cmd.add_argument("--json", action="store_true")
-
-
-def _declare_catch_all(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "catch-all",
-        summary="set or clear the catch-all (ADR-8)",
-        handler=_service_catch_all,
-        example="mailhost service catch-all example.org info@example.org",
-    )
-    cmd.add_argument("domain")
-    cmd.add_argument(
-        "address", nargs="?", help="the mailbox that receives; omit with --none"
-    )
-    cmd.add_argument("--none", action="store_true", help="no catch-all")
-
-
-def _declare_permissions(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "permissions",
-        summary="default permissions (ORG-3)",
-        handler=_service_permissions,
-        example="mailhost service permissions example.org send,manage_signature",
-    )
-    cmd.add_argument("domain")
-    cmd.add_argument(
-        "permissions",
-        help=f"comma-separated names of: {', '.join(p.value for p in Permission)}",
-    )
-
-
-def _declare_template(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "template",
-        summary="save a signature template (ADR-12)",
-        handler=_service_template,
-        example="mailhost service template example.org Standard < sig.txt",
-    )
-    cmd.add_argument("domain")
-    cmd.add_argument("name")
-    cmd.add_argument(
-        "--apply", action="store_true", help="also apply it to every mailbox now"
-    )
-
-
-def _declare_dmarc(commands: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        commands,
-        common,
-        "dmarc",
-        summary="record the domain's DMARC record (ADV-4)",
-        handler=_service_dmarc,
-        example='mailhost service dmarc example.org "v=DMARC1; p=quarantine"',
-    )
-    cmd.add_argument("domain")
-    cmd.add_argument(
-        "record", nargs="?", default="", help="the TXT record; empty: none found"
-    )
+    add_group(sub, common, "service", "mail services (one domain each)", _commands())
 
 
 def _service_create(args: argparse.Namespace) -> int:
@@ -184,3 +83,90 @@ def _service_dmarc(args: argparse.Namespace) -> int:
         e.host.services.record_dmarc(args.domain, args.record or None)
     say(f"{args.domain}: DMARC {'recorded' if args.record else 'recorded as missing'}")
     return 0
+
+
+def _commands() -> tuple[Command, ...]:
+    return (
+        Command(
+            "create",
+            "create a mail service",
+            _service_create,
+            (
+                argument("domain"),
+                argument("--org", required=True),
+                argument(
+                    "--quota",
+                    type=int,
+                    required=True,
+                    help="number of addresses (ADR-1)",
+                ),
+                JSON,
+            ),
+            example='mailhost service create example.org --org "Example Co" --quota 10',
+        ),
+        Command(
+            "quota",
+            "order more address slots",
+            _service_quota,
+            (argument("domain"), argument("--add", type=int, required=True), JSON),
+            example="mailhost service quota example.org --add 5",
+        ),
+        Command(
+            "catch-all",
+            "set or clear the catch-all (ADR-8)",
+            _service_catch_all,
+            (
+                argument("domain"),
+                argument(
+                    "address",
+                    nargs="?",
+                    help="the mailbox that receives; omit with --none",
+                ),
+                argument("--none", action="store_true", help="no catch-all"),
+            ),
+            example="mailhost service catch-all example.org info@example.org",
+        ),
+        Command(
+            "permissions",
+            "default permissions (ORG-3)",
+            _service_permissions,
+            (
+                argument("domain"),
+                argument(
+                    "permissions",
+                    help=f"comma-separated names of: {', '.join(p.value for p in Permission)}",
+                ),
+            ),
+            example="mailhost service permissions example.org send,manage_signature",
+        ),
+        Command(
+            "template",
+            "save a signature template (ADR-12)",
+            _service_template,
+            (
+                argument("domain"),
+                argument("name"),
+                argument(
+                    "--apply",
+                    action="store_true",
+                    help="also apply it to every mailbox now",
+                ),
+            ),
+            example="mailhost service template example.org Standard < sig.txt",
+        ),
+        Command(
+            "dmarc",
+            "record the domain's DMARC record (ADV-4)",
+            _service_dmarc,
+            (
+                argument("domain"),
+                argument(
+                    "record",
+                    nargs="?",
+                    default="",
+                    help="the TXT record; empty: none found",
+                ),
+            ),
+            example='mailhost service dmarc example.org "v=DMARC1; p=quarantine"',
+        ),
+    )
