@@ -31,23 +31,20 @@ templates there are, and the quota are asked of the aggregates (application/bulk
 
 from __future__ import annotations
 
-import csv
 from uuid import UUID
 
 from attrs import frozen
 
 from application.accounts import account_key
 from application.csvfile import (
-    FILE,
     FORMULA_START,
     MAX_FIELD,
-    Record,
     Refused,
     RowError,
-    csv_problem,
     quoted,
     split_file,
 )
+from application.csvreader import RowReader
 from domain.address import identity
 from domain.errors import InvalidInput
 from domain.hosted import AddressKind, local_key, parse_local_part
@@ -90,68 +87,34 @@ def read_file(data: bytes, domain: str) -> ReadFile:
     split = split_file(data)
     if isinstance(split, Refused):
         return ReadFile((), split.count, split.errors)
-    reader = RowReader(domain, split.columns)
-    for record in split.body:
-        reader.read(record)
-    if reader.count == 0:
-        reader.errors.append(RowError(FILE, "", "the file has a header but no rows"))
+    reader = _AddressReader(domain, split.columns)
+    reader.read_all(split.body)
     return ReadFile(tuple(reader.rows), reader.count, tuple(reader.errors))
 
 
-class RowReader:
-    """Reads the data rows one by one, keeping what each parsed to and each problem."""
+class _AddressReader(RowReader[ParsedRow]):
+    """Reads each row for what it parsed to: a part that did not parse is None."""
 
     def __init__(self, domain: str, columns: tuple[str, ...]) -> None:
+        super().__init__(columns)
         self.domain = domain
-        self.columns = columns
-        self.rows: list[ParsedRow] = []
-        self.errors: list[RowError] = []
-        self.count = 0
         self._first_line: dict[str, int] = {}
         self._logins: dict[str, UUID | str] = {}
 
-    def read(self, record: Record) -> None:
-        line, cells = record
-        self.count += 1
-        if isinstance(cells, csv.Error):
-            self._error(line, "", csv_problem(cells))
-            return
-        if len(cells) > len(self.columns) and any(
-            c.strip() for c in cells[len(self.columns) :]
-        ):
-            self._error(
-                line,
-                "",
-                f"the row has {len(cells):,} cells but the header {len(self.columns)} "
-                "columns: quote a cell that holds the delimiter",
-            )
-            return
+    def take(self, line: int, cells: list[str]) -> None:
         self.rows.append(self._row(line, self._values(line, cells)))
 
     def _values(self, line: int, cells: list[str]) -> dict[str, str | None]:
         """Each named column's trimmed cell; None: a refused cell, already reported."""
         values: dict[str, str | None] = {}
-        for position, raw in enumerate(cells):
-            name = self.columns[position] if position < len(self.columns) else ""
-            if not name:
-                if raw.strip():
-                    self._error(
-                        line,
-                        "",
-                        f"cell {position + 1} has a value but its column has no name "
-                        "in the header",
-                    )
-                continue
+        for name, raw in self.named_cells(line, cells):
             problem = _cell_problem(raw)
             if problem is not None:
-                self._error(line, name, problem)
+                self.error(line, name, problem)
                 values[name] = None
                 continue
             values[name] = raw.strip()
         return values
-
-    def _error(self, line: int, column: str, message: str) -> None:
-        self.errors.append(RowError(line, column, message))
 
     def _row(self, line: int, values: dict[str, str | None]) -> ParsedRow:
         local = self._address(line, values.get("address", ""))
@@ -162,7 +125,7 @@ class RowReader:
         name = values.get("signature", "") or ""
         signature = clean_line(name, field="signature", max_length=MAX_FIELD) or None
         if signature is not None and kind is AddressKind.REDIRECT:
-            self._error(
+            self.error(
                 line,
                 "signature",
                 "a redirect sends no mail of its own: it has no signature",
@@ -175,10 +138,10 @@ class RowReader:
             return None
         if not value:
             if "address" in self.columns:
-                self._error(line, "address", "the address is empty")
+                self.error(line, "address", "the address is empty")
             return None
         if len(value) > MAX_ADDRESS:
-            self._error(
+            self.error(
                 line,
                 "address",
                 f"the address is {len(value)} characters long; at most {MAX_ADDRESS}",
@@ -187,11 +150,11 @@ class RowReader:
         try:
             local = parse_local_part(value, self.domain)
         except InvalidInput as e:
-            self._error(line, "address", str(e))
+            self.error(line, "address", str(e))
             return None
         first = self._first_line.setdefault(local_key(local), line)
         if first != line:
-            self._error(
+            self.error(
                 line,
                 "address",
                 f"address {local}@{self.domain} is listed twice: on line {first} and "
@@ -207,7 +170,7 @@ class RowReader:
             return AddressKind.MAILBOX
         kind = KINDS.get(value.casefold())
         if kind is None:
-            self._error(
+            self.error(
                 line,
                 "kind",
                 f"kind {quoted(value)} is not mailbox, redirect or no_reply",
@@ -221,7 +184,7 @@ class RowReader:
             return ()
         logins = _items(value)
         if logins and kind is AddressKind.REDIRECT:
-            self._error(
+            self.error(
                 line,
                 "users",
                 "a redirect has no users: it only forwards to its targets",
@@ -231,7 +194,7 @@ class RowReader:
         for login in logins:
             parsed = self._login(login)
             if isinstance(parsed, str):
-                self._error(line, "users", parsed)
+                self.error(line, "users", parsed)
             else:
                 found.setdefault(parsed, login)
         return tuple((login, account) for account, login in found.items())
@@ -264,7 +227,7 @@ class RowReader:
         items = _items(value)
         if kind is not AddressKind.REDIRECT:
             if items and kind is not None:
-                self._error(
+                self.error(
                     line,
                     "targets",
                     f"only a redirect has targets (this row's kind is {kind.value}): "
@@ -272,24 +235,24 @@ class RowReader:
                 )
             return ()
         if not items:
-            self._error(line, "targets", "a redirect needs at least one target address")
+            self.error(line, "targets", "a redirect needs at least one target address")
             return ()
         own = f"{local}@{self.domain}" if local else ""
         clean: dict[str, str] = {}
         for item in items:
             problem = _formula_problem(item, quoted(item))
             if problem is not None:
-                self._error(line, "targets", f"target {problem}")
+                self.error(line, "targets", f"target {problem}")
                 continue
             try:
                 target = redirect_target(item, own=own)
             except InvalidInput as e:
-                self._error(line, "targets", str(e))
+                self.error(line, "targets", str(e))
                 continue
             clean.setdefault(identity(target), target)
         too_many = too_many_targets(len(clean))
         if too_many is not None:
-            self._error(line, "targets", too_many)
+            self.error(line, "targets", too_many)
         return tuple(clean.values())
 
 

@@ -31,21 +31,18 @@ a spreadsheet formula (the password excepted: it is never exported).
 
 from __future__ import annotations
 
-import csv
-
 from attrs import field, frozen
 
 from application.csvfile import (
     FILE,
     FORMULA_START,
     MAX_FIELD,
-    Record,
     Refused,
     RowError,
-    csv_problem,
     quoted,
     split_file,
 )
+from application.csvreader import RowReader
 from domain.address import identity
 from domain.errors import InvalidInput, NotFound
 from domain.hosted import AddressKind, parse_local_part
@@ -120,40 +117,19 @@ def read_batch(data: bytes, service: MailService) -> ReadBatch:
             ),
         )
     reader = _Reader(service, split.columns)
-    for record in split.body:
-        reader.read(record)
-    if reader.count == 0:
-        reader.errors.append(RowError(FILE, "", "the file has a header but no rows"))
+    reader.read_all(split.body)
     return ReadBatch(tuple(reader.rows), reader.count, tuple(reader.errors))
 
 
-class _Reader:
+class _Reader(RowReader[BatchRow]):
     """Reads the data rows one by one, keeping each good row and each problem."""
 
     def __init__(self, service: MailService, columns: tuple[str, ...]) -> None:
+        super().__init__(columns)
         self.service = service
-        self.columns = columns
-        self.rows: list[BatchRow] = []
-        self.errors: list[RowError] = []
-        self.count = 0
         self._first_line: dict[tuple[str, str, int, str], int] = {}
 
-    def read(self, record: Record) -> None:
-        line, cells = record
-        self.count += 1
-        if isinstance(cells, csv.Error):
-            self._error(line, "", csv_problem(cells))
-            return
-        if len(cells) > len(self.columns) and any(
-            c.strip() for c in cells[len(self.columns) :]
-        ):
-            self._error(
-                line,
-                "",
-                f"the row has {len(cells):,} cells but the header {len(self.columns)} "
-                "columns: quote a cell that holds the delimiter",
-            )
-            return
+    def take(self, line: int, cells: list[str]) -> None:
         values = self._values(line, cells)
         if values is None:
             return
@@ -163,27 +139,15 @@ class _Reader:
 
     def _values(self, line: int, cells: list[str]) -> dict[str, str] | None:
         """Each named column's cell (trimmed, the password excepted); None: refused."""
+        errors_before = len(self.errors)
         values: dict[str, str] = {}
-        refused = False
-        for position, raw in enumerate(cells):
-            name = self.columns[position] if position < len(self.columns) else ""
-            if not name:
-                if raw.strip():
-                    self._error(
-                        line,
-                        "",
-                        f"cell {position + 1} has a value but its column has no name "
-                        "in the header",
-                    )
-                    refused = True
-                continue
+        for name, raw in self.named_cells(line, cells):
             problem = _cell_problem(raw, password=name == "password")
             if problem is not None:
-                self._error(line, name, problem)
-                refused = True
+                self.error(line, name, problem)
                 continue
             values[name] = raw if name == "password" else raw.strip()
-        return None if refused else values
+        return None if len(self.errors) > errors_before else values
 
     def _row(self, line: int, values: dict[str, str]) -> BatchRow | None:
         errors_before = len(self.errors)
@@ -191,7 +155,7 @@ class _Reader:
         source = self._source(line, values)
         password = values.get("password", "")
         if not password:
-            self._error(
+            self.error(
                 line, "password", "the password is empty; give the source password"
             )
         if len(self.errors) > errors_before or destination is None or source is None:
@@ -200,18 +164,18 @@ class _Reader:
 
     def _destination(self, line: int, value: str) -> str | None:
         if not value:
-            self._error(line, "destination", "the destination address is empty")
+            self.error(line, "destination", "the destination address is empty")
             return None
         service = self.service
         try:
             local = parse_local_part(value, service.domain)
             entry = service.entry(local)
         except (InvalidInput, NotFound) as e:
-            self._error(line, "destination", str(e))
+            self.error(line, "destination", str(e))
             return None
         if entry.kind not in RECEIVES_IMPORTS:
             kind = entry.kind.value.replace("_", "-")
-            self._error(
+            self.error(
                 line,
                 "destination",
                 f"{service.address_of(entry)} is a {kind} address: only a mailbox can "
@@ -236,7 +200,7 @@ class _Reader:
             try:
                 check()
             except InvalidInput as e:
-                self._error(line, column, str(e))
+                self.error(line, column, str(e))
                 failed = True
         if failed:
             return None
@@ -245,11 +209,11 @@ class _Reader:
                 host, port or None, security or Security.TLS, values.get("user", "")
             )
         except InvalidInput as e:  # security none off this machine
-            self._error(line, "security", str(e))
+            self.error(line, "security", str(e))
             return None
         provider = needs_oauth(source.host, source.user)
         if provider is not None:
-            self._error(
+            self.error(
                 line,
                 "host",
                 f"{source.user} at {source.host} is a {provider} mailbox, which only "
@@ -262,7 +226,7 @@ class _Reader:
     def _keep(self, row: BatchRow) -> None:
         first = self._first_line.setdefault(row.identity, row.line)
         if first != row.line:
-            self._error(
+            self.error(
                 row.line,
                 "",
                 f"the row repeats line {first}: the same source ({row.source.user} at "
@@ -270,9 +234,6 @@ class _Reader:
             )
             return
         self.rows.append(row)
-
-    def _error(self, line: int, column: str, message: str) -> None:
-        self.errors.append(RowError(line, column, message))
 
 
 def _with_preset(host: str, port: str, security: str) -> tuple[str, str, str]:
