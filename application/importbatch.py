@@ -40,7 +40,7 @@ from attrs import frozen
 
 from application.authorization import OPERATOR, require_admin
 from application.csvfile import RowError
-from application.importrows import BatchRow, read_batch
+from application.importrows import BatchRow, ReadBatch, read_batch
 from application.imports import Imports, SourceRequest
 from application.log import MailHostLog
 from application.mailservices import MailServices
@@ -96,18 +96,14 @@ class ImportBatch:
         self, domain: str, data: bytes, *, by: UUID | None = OPERATOR
     ) -> BatchReport:
         """Validate every row against the file format and the domain; change nothing."""
-        service = self._service(domain, by)
-        batch = batch_id(service.domain, data)
-        read = read_batch(data, service)
+        batch, read = self._read(domain, data, by)
         return _report(read.count, batch, read.errors)
 
     def apply(
         self, domain: str, data: bytes, *, by: UUID | None = OPERATOR
     ) -> BatchReport:
         """Check, then request one job per row (sharing the batch id), or none."""
-        service = self._service(domain, by)
-        batch = batch_id(service.domain, data)
-        read = read_batch(data, service)
+        batch, read = self._read(domain, data, by)
         if read.errors:
             return _report(read.count, batch, read.errors)
         jobs: list[BatchJob] = []
@@ -130,6 +126,13 @@ class ImportBatch:
         return BatchReport(
             ok=True, rows=read.count, batch_id=batch, jobs=tuple(jobs), applied=True
         )
+
+    def _read(
+        self, domain: str, data: bytes, by: UUID | None
+    ) -> tuple[UUID, ReadBatch]:
+        """The file's batch id (from its digest) and its rows read against the domain."""
+        service = self._service(domain, by)
+        return batch_id(service.domain, data), read_batch(data, service)
 
     def _service(self, domain: str, by: UUID | None) -> MailService:
         service = self.services.get(domain)
