@@ -8,6 +8,7 @@ broker as this module is imported, so whoever installs a broker does it first.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
@@ -30,15 +31,27 @@ broker = current()
 IMPORT_TIME_LIMIT_MS = 24 * 3600 * 1000
 
 
-def _declared(name: str) -> Callable[[Callable[..., None]], dramatiq.Actor[..., None]]:
-    """An actor on the process's broker, retried 20 times, at most ten minutes apart."""
+def _declared(
+    name: str,
+    *,
+    queue: str = QUEUE,
+    min_backoff: int = 1_000,
+    max_backoff: int = 600_000,
+    time_limit: int | None = None,
+) -> Callable[[Callable[..., None]], dramatiq.Actor[..., None]]:
+    """An actor on the process's broker, retried 20 times, at most ten minutes apart.
+
+    An import's actor waits longer between tries and may run for hours (``time_limit``).
+    """
+    limits: dict[str, Any] = {} if time_limit is None else {"time_limit": time_limit}
     return dramatiq.actor(
         actor_name=name,
-        queue_name=QUEUE,
+        queue_name=queue,
         broker=broker,
         max_retries=20,
-        min_backoff=1_000,
-        max_backoff=600_000,
+        min_backoff=min_backoff,
+        max_backoff=max_backoff,
+        **limits,
     )
 
 
@@ -67,11 +80,9 @@ def sync_mail_store(mailbox_id: str, version: str) -> None:
     _run(SYNC_MAIL_STORE, mailbox_id, version)
 
 
-@dramatiq.actor(
-    actor_name=RUN_IMPORT,
-    queue_name=IMPORT_QUEUE,
-    broker=broker,
-    max_retries=20,
+@_declared(
+    RUN_IMPORT,
+    queue=IMPORT_QUEUE,
     min_backoff=15_000,
     max_backoff=3_600_000,
     time_limit=IMPORT_TIME_LIMIT_MS,
