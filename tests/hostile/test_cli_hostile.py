@@ -127,6 +127,16 @@ def csv_import(what: str, field: Sequence[str], row: bytes) -> Case:
     )
 
 
+# Run in this process and again in a process of its own (argv bytes as a shell passes them).
+TWO_PERMISSIONS = command(
+    "address permission/permission[two]",
+    ["permission"],
+    ANN,
+    BOB,
+    "send,change_password",
+    "deny",
+)
+
 IN_PROCESS: list[Case] = [
     # org, user, activity
     command("org create/name[nul]", ["organisation"], f"Ex{NUL}ample"),
@@ -373,14 +383,7 @@ IN_PROCESS: list[Case] = [
         "--password-stdin",
         stdin=b"p" * MB,
     ),
-    command(
-        "address permission/permission[two]",
-        ["permission"],
-        ANN,
-        BOB,
-        "send,change_password",
-        "deny",
-    ),
+    TWO_PERMISSIONS,
     command(
         "address permission/permission[nul]",
         ["permission"],
@@ -694,14 +697,7 @@ IN_A_PROCESS: list[Case] = [
     command(
         "address create/address[invalid-utf8]", ["address"], b"car\xffol@example.org"
     ),
-    command(
-        "address permission/permission[two]",
-        ["permission"],
-        ANN,
-        BOB,
-        "send,change_password",
-        "deny",
-    ),
+    TWO_PERMISSIONS,
     send("send/--subject[vt]", ["subject"], subject="Hi\x0bthere"),
     responder_add("responder add/--end[9999]", ["end"], "--end", "9999-12-31T23:59"),
     command(

@@ -80,15 +80,8 @@ def external(user: str, host: str) -> SourceRef:
     )
 
 
-def finished_job(
-    refs: Sequence[SourceRef],
-    copied: Sequence[int],
-    *,
-    folder: str = "INBOX",
-    failed_source: int | None = None,
-) -> ImportJob:
-    """A job over every source: each copies ``copied[i]`` (and skips 2) from ``folder``,
-    except ``failed_source``, which fails ``authentication_failed``."""
+def started_job(refs: Sequence[SourceRef]) -> ImportJob:
+    """A job of the operator's into DESTINATION over ``refs``, started, nothing copied."""
     job = ImportJob.request(
         uuid4(),
         destination=DESTINATION,
@@ -99,6 +92,19 @@ def finished_job(
         at=T0,
     )
     job.start(at=T0)
+    return job
+
+
+def finished_job(
+    refs: Sequence[SourceRef],
+    copied: Sequence[int],
+    *,
+    folder: str = "INBOX",
+    failed_source: int | None = None,
+) -> ImportJob:
+    """A job over every source: each copies ``copied[i]`` (and skips 2) from ``folder``,
+    except ``failed_source``, which fails ``authentication_failed``."""
+    job = started_job(refs)
     for index, count in enumerate(copied):
         if index == failed_source:
             job.fail_source(index, FailureReason.AUTHENTICATION_FAILED, at=T0)
@@ -249,16 +255,7 @@ def test_the_failure_notice_names_the_reason_and_goes_to_the_destination() -> No
 
 def test_a_job_not_over_gets_no_mail() -> None:
     # rule IMP-4: "when done"
-    job = ImportJob.request(
-        uuid4(),
-        destination=DESTINATION,
-        mailbox_id=uuid4(),
-        domain="example.org",
-        requested_by=None,
-        sources=(external("carol@old.example", "imap.old.example"),),
-        at=T0,
-    )
-    job.start(at=T0)
+    job = started_job((external("carol@old.example", "imap.old.example"),))
     log, sender = new_log(), RecordingSender()
     log.save(job)
     assert not mailer(log, sender).send(job.id)
