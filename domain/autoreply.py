@@ -35,10 +35,11 @@ either says so); folded and RFC 2047-encoded values are read decoded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from uuid import UUID
 
+from attrs import frozen
 from eventsourcing.domain import Aggregate
 
 from domain.address import EmailAddress
@@ -57,7 +58,7 @@ from domain.replyplan import (
 from domain.replywindow import ReplyBudget, ReplyWindow
 from domain.respondermessage import ResponderConfig
 from domain.responderpolicy import ResponderPolicy, address_key, reply_window_id
-from domain.senders import base_address, parse_envelope_sender
+from domain.senders import base_address, display_name_of, parse_envelope_sender
 from domain.time import utc
 
 # decide, record_reply, window_id_for and the aggregate; Decision and compose_reply are
@@ -71,7 +72,7 @@ __all__ = [
 ]
 
 
-def _reply(d: Delivery) -> Decision:
+def _reply(d: Delivery, addressed: str) -> Decision:
     message, at = d.message, d.at
     plan = ReplyPlan(
         address=d.responder.address,
@@ -80,7 +81,7 @@ def _reply(d: Delivery) -> Decision:
         generation=message.generation,
         to=str(d.sender),
         sender_key=d.sender.identity,
-        from_address=message.sender or d.responder.address,
+        from_address=message.sender or addressed,
         subject=message.subject,
         body=message.body,
         received_at=d.received_at,
@@ -89,6 +90,7 @@ def _reply(d: Delivery) -> Decision:
         ),
         original=summarise(d.headers),
         decided_at=at,
+        to_name=display_name_of(d.headers, d.sender),
     )
     history = (
         "first reply to this sender"
@@ -141,15 +143,16 @@ def decide(
     sender = _sender_of(envelope_sender)
     if isinstance(sender, Decision):
         return sender
+    own = MailboxAddresses.of(
+        responder.address, recipient, own_addresses, policy.subaddress_separator
+    )
     delivery = Delivery(
         responder=responder,
         message=message,
         at=at,
         received_at=arrived,
         sender=sender,
-        own=_own(
-            (responder.address, recipient, *own_addresses), policy.subaddress_separator
-        ),
+        own=own.keys,
         headers=headers if isinstance(headers, Headers) else Headers(headers),
         window_last_sent=window_last_sent,
         budget_used=budget_used,
@@ -159,7 +162,7 @@ def decide(
         refused = check(delivery)
         if refused is not None:
             return refused
-    return _reply(delivery)
+    return _reply(delivery, own.addressed_as(delivery.headers))
 
 
 def _sender_of(envelope_sender: str) -> EmailAddress | Decision:
@@ -178,11 +181,56 @@ def _sender_of(envelope_sender: str) -> EmailAddress | Decision:
     return sender
 
 
-def _own(addresses: Iterable[str], separator: str) -> frozenset[str]:
-    """The address's own addresses as compared, subaddresses dropped (RFC 5233)."""
-    return frozenset(
-        base_address(address_key(a), separator) for a in addresses if a.strip()
-    )
+# Pigeonhole's _my_address_headers, in its order.
+_ADDRESSED_FIELDS = ("to", "cc", "bcc", "resent-to", "resent-cc", "resent-bcc")
+
+
+@frozen
+class MailboxAddresses:
+    """The mailbox's own addresses as written (the primary, then its aliases), keyed as
+    compared (subaddresses dropped, RFC 5233), and the key the MTA delivered to."""
+
+    spelled: Mapping[str, str]
+    recipient: str
+    separator: str
+
+    @classmethod
+    def of(
+        cls, address: str, recipient: str, aliases: Iterable[str], separator: str
+    ) -> MailboxAddresses:
+        spelled: dict[str, str] = {}
+        for a in (address, *aliases):
+            if a.strip():
+                spelled.setdefault(cls._key(a, separator), a.strip())
+        delivered = cls._key(recipient if recipient.strip() else address, separator)
+        spelled.setdefault(delivered, delivered)
+        return cls(spelled, delivered, separator)
+
+    @staticmethod
+    def _key(address: str, separator: str) -> str:
+        return base_address(address_key(address), separator)
+
+    @property
+    def keys(self) -> frozenset[str]:
+        return frozenset(self.spelled)
+
+    def addressed_as(self, headers: Headers) -> str:
+        """Which own address the message was sent to: the reply's ``From``.
+
+        As Pigeonhole chooses among the recipient and ``:addresses``: the first field of
+        To, Cc, Bcc and their Resent- forms that names an own address decides, the
+        address delivered to first, then the primary and the aliases in order; a message
+        naming none (a list or Bcc copy) is answered from the address delivered to.
+        A subaddress is the user's filing tag, not an address: never the ``From``.
+        """
+        for name in _ADDRESSED_FIELDS:
+            listed = {self._key(a, self.separator) for a in headers.addresses(name)}
+            if self.recipient in listed:
+                return self.spelled[self.recipient]
+            found = next((k for k in self.spelled if k in listed), None)
+            if found is not None:
+                return self.spelled[found]
+        return self.spelled[self.recipient]
 
 
 def window_id_for(

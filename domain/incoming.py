@@ -22,7 +22,9 @@ HeaderSource: TypeAlias = Message | Mapping[str, str | Sequence[str]]
 """A parsed message, or its header fields by name (raw values, as on the wire)."""
 
 # RFC 5322 3.6.4 lets References grow without bound; like netnews (RFC 5537 3.4.4) a
-# reply keeps the first id and the latest ones, enough to thread.
+# reply keeps the first id and the latest ones, enough to thread. An id is written
+# unbroken on a line of its own at worst, so it must fit the 998 octets of a line
+# (RFC 5322 2.1.1) with the field name; 250 holds every real one (Exchange's are ~100).
 MAX_REFERENCES = 20
 MAX_ID_LENGTH = 250
 
@@ -41,7 +43,10 @@ _REGISTRY = HeaderRegistry()
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _LINE_BREAK = re.compile(r"[\r\n]+")
 _COMMENT = re.compile(r"\([^()]*\)")
-_MSG_ID = re.compile(r"<[^<>\s]+>")
+# RFC 5322 3.6.4: a msg-id is printable ASCII between angle brackets. An id holding
+# anything else (a control character, raw UTF-8) cannot be written back into the
+# reply's In-Reply-To or References as it was, so it is not kept.
+_MSG_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+>")
 
 
 # The stdlib's structured parsers are superlinear on hostile values (one To field of
@@ -139,16 +144,23 @@ class Headers:
 
     def addresses(self, name: str) -> list[str]:
         """The addr-specs of each occurrence (group syntax and display names handled)."""
-        found: list[str] = []
+        return [address for _, address in self.mailboxes(name)]
+
+    def mailboxes(self, name: str) -> list[tuple[str, str]]:
+        """The (display name, addr-spec) of each mailbox of each occurrence, decoded.
+
+        A value too large to parse has its addresses found by a scan, without names.
+        """
+        found: list[tuple[str, str]] = []
         for value in self._fields(name):
             if isinstance(value, _Unparsed):
-                found.extend(_ADDR_SPEC.findall(value))
+                found.extend(("", a) for a in _ADDR_SPEC.findall(value))
                 continue
             groups = getattr(value, "groups", None)
             if groups is None:
                 continue
             found.extend(
-                a.addr_spec
+                (a.display_name, a.addr_spec)
                 for group in groups
                 for a in group.addresses
                 if a.username and a.domain
@@ -205,6 +217,11 @@ def header_block(raw: bytes, *, limit: int = MAX_HEADER_BYTES) -> Headers:
         )
         for name, lines in fields
     )
+
+
+def is_msg_id(text: str) -> bool:
+    """Whether ``text`` is one msg-id a reply may write back as it is (RFC 5322 3.6.4)."""
+    return len(text) <= MAX_ID_LENGTH and _MSG_ID.fullmatch(text) is not None
 
 
 def first_and_latest(ids: tuple[str, ...]) -> tuple[str, ...]:

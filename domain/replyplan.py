@@ -80,6 +80,12 @@ class ReplyPlan:
     the new 7-day window and counts in that hour's budget (RSP-4): a timestamp the MTA
     writes must not move a window or a cap. Plans recorded before it existed have
     ``None`` and used ``received_at`` for both.
+
+    ``from_address`` is the verified alternative sender, else the mailbox's own address
+    the message was sent to (an alias or the primary, as Pigeonhole chooses among
+    ``:addresses``). ``to_name`` is the display name the sender gave themselves in the
+    ``Sender``, ``Resent-From`` or ``From`` field whose address is the envelope sender,
+    neutralised; ``None`` when none matched, and in plans recorded before it existed.
     """
 
     address: str
@@ -95,6 +101,7 @@ class ReplyPlan:
     message_id: str
     original: OriginalMessage
     decided_at: datetime | None = None
+    to_name: str | None = None
 
     @property
     def window_id(self) -> UUID:

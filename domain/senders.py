@@ -1,4 +1,4 @@
-"""Who sent a delivery: the envelope sender, subaddresses, and system senders (RSP-7).
+"""Who sent a delivery: the envelope sender, its name, subaddresses, system senders (RSP-7).
 
 Addresses are compared by :func:`domain.responderpolicy.address_key`: NFC and
 lower-cased, never case-folded (``straße@`` is not ``strasse@``), an IDN domain in its
@@ -11,7 +11,9 @@ import re
 from collections.abc import Callable
 
 from domain.address import EmailAddress
+from domain.incoming import Headers
 from domain.responderpolicy import address_key, split_key
+from domain.text import LINK_REMOVED, neutralise
 
 
 def parse_envelope_sender(text: str) -> EmailAddress | None:
@@ -74,3 +76,27 @@ def system_sender(key: str, separator: str = "+") -> str | None:
     if base in _SYSTEM_NAMES:
         return _SYSTEM_NAMES[base]
     return next((kind for matches, kind in _SYSTEM_PATTERNS if matches(base)), None)
+
+
+# Pigeonhole's _sender_headers, in its order: the agent who sent the message first.
+_SENDER_FIELDS = ("sender", "resent-from", "from")
+MAX_DISPLAY_NAME = 100
+
+
+def display_name_of(headers: Headers, sender: EmailAddress) -> str | None:
+    """The name the envelope sender gives themselves, to address the reply to them.
+
+    Pigeonhole's vacation replies to the ``Sender``, ``Resent-From`` or ``From``
+    mailbox whose address is the envelope sender, display name included; the first
+    match decides, even when it has no name. The name is outside text: neutralised,
+    and dropped when it held link-like text (a name that is a link is bait, not a name).
+    """
+    for name in _SENDER_FIELDS:
+        for display, address in headers.mailboxes(name):
+            if address_key(address) != sender.identity:
+                continue
+            clean = neutralise(display, max_length=MAX_DISPLAY_NAME)
+            if not clean or LINK_REMOVED in clean:
+                return None
+            return clean
+    return None

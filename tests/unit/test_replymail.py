@@ -88,8 +88,9 @@ def test_the_message_subject_and_verified_sender_are_used() -> None:
         ("AUTO: Lunch?", "AUTO: Lunch?"),
         ("  spaced \t out ", "Auto: spaced out"),
         ("Injected\r\nBcc: x@y.org", "Auto: Injected Bcc: x@y.org"),
-        ("", "Auto: (no subject)"),
-        (None, "Auto: (no subject)"),
+        # Pigeonhole's default subject for a message without one (issue 13).
+        ("", "Automated reply"),
+        (None, "Automated reply"),
     ],
 )
 def test_the_subject_is_derived_without_stacking(
