@@ -1,0 +1,172 @@
+"""``mailhost lmtp``: the auto-responder's long-running LMTP listener (RFC 2033).
+
+One process, one engine with its relay in the background (the reply jobs are sent while
+it runs), any number of MTA connections. It exits 0 after SIGTERM or SIGINT once the
+transactions in flight have their replies; 2 for bad options or configuration, 1 when
+it cannot listen or open its store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from application.replydelivery import MAX_MESSAGE_BYTES
+from domain.text import printable
+from infrastructure.bootstrap import Engine, open_engine
+from infrastructure.cli.arguments import Subcommands, add_command, bounded_int
+from infrastructure.cli.output import Parser
+from infrastructure.lmtp import ListenerLimits
+from infrastructure.lmtpserver import serve
+from infrastructure.lmtpwire import ENV_LMTP, ListenAddress, parse_listen
+from infrastructure.settings import ConfigurationError, Settings
+
+log = logging.getLogger("mailhost.lmtp")
+# Replies still queued at the stop get this long to leave; the rest stay due and the
+# next process that runs jobs sends them.
+SETTLE_S = 5.0
+MAX_WORKERS = 64
+MAX_LOG_LINE = 500
+MAX_CONNECTIONS = 100_000
+
+
+def register(sub: Subcommands, common: Parser) -> None:
+    cmd = add_command(
+        sub,
+        common,
+        "lmtp",
+        summary="serve LMTP: an auto-reply decision per recipient, until SIGTERM",
+        handler=_lmtp,
+        example="mailhost lmtp --socket /run/mailhost/lmtp.sock --ready-file "
+        "/run/mailhost/lmtp.ready",
+    )
+    where = cmd.add_mutually_exclusive_group()
+    where.add_argument(
+        "--listen", metavar="IP:PORT", help=f"TCP, loopback only (default ${ENV_LMTP})"
+    )
+    where.add_argument("--socket", metavar="PATH", help="a unix socket, mode 0660")
+    cmd.add_argument(
+        "--public", action="store_true", help="allow a --listen address off loopback"
+    )
+    cmd.add_argument(
+        "--max-size",
+        type=bounded_int(1, MAX_MESSAGE_BYTES),
+        default=MAX_MESSAGE_BYTES,
+        help="SIZE: bytes per message (552 beyond)",
+    )
+    cmd.add_argument(
+        "--workers",
+        type=bounded_int(1, MAX_WORKERS),
+        default=4,
+        help="decisions at once",
+    )
+    cmd.add_argument(
+        "--max-connections",
+        type=bounded_int(1, MAX_CONNECTIONS),
+        default=1000,
+        help="sessions at once (421 beyond)",
+    )
+    cmd.add_argument(
+        "--timeout",
+        type=bounded_int(1, 3600),
+        default=300,
+        help="seconds a session may stay silent",
+    )
+    cmd.add_argument(
+        "--grace",
+        type=bounded_int(0, 3600),
+        default=30,
+        help="seconds in-flight transactions get after SIGTERM",
+    )
+    cmd.add_argument(
+        "--reject-unknown",
+        action="store_true",
+        help="550 5.1.1 for an address not hosted here (default: 250 with its JSON)",
+    )
+    cmd.add_argument(
+        "--ready-file", type=Path, help="written once listening, removed at the stop"
+    )
+
+
+def _address(args: argparse.Namespace) -> ListenAddress:
+    if args.socket:
+        if not Path(args.socket).is_absolute():
+            msg = f"--socket {args.socket!r} must be an absolute path"
+            raise ConfigurationError(msg)
+        return ListenAddress(path=Path(args.socket))
+    if args.listen:
+        try:
+            address = parse_listen(args.listen, any_port=True)
+        except ValueError as e:
+            raise ConfigurationError(f"--listen: {e}") from None
+    else:
+        configured = Settings.from_env(home=args.home).lmtp
+        if configured is None:
+            msg = f"give --listen 127.0.0.1:PORT or --socket PATH (or set {ENV_LMTP})"
+            raise ConfigurationError(msg)
+        address = configured
+    if not address.is_loopback and not args.public:
+        msg = f"{address} is not a loopback address; give --public to listen there"
+        raise ConfigurationError(msg)
+    return address
+
+
+class _OneLine(logging.Formatter):
+    """Every record as one line: no traceback, every control shown as a code.
+
+    Outside values (addresses) arrive quoted by ``shown``; link-like text is kept, as
+    an address is the point of the line, and no reader clicks a log.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            text += f" ({type(error).__name__}: {error})"
+        level = record.levelname.lower()
+        line = printable(" ".join(text.split()))[:MAX_LOG_LINE]
+        return f"mailhost lmtp: {level}: {line}"
+
+
+def _logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    log.setLevel(logging.INFO)
+    # aiosmtpd logs every command line and address at INFO: our own lines say what
+    # happened, neutralised, and never a message's content.
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
+
+
+def _lmtp(args: argparse.Namespace) -> int:
+    address = _address(args)
+    limits = ListenerLimits(
+        max_size=args.max_size,
+        workers=args.workers,
+        max_connections=args.max_connections,
+        timeout=float(args.timeout),
+        grace=float(args.grace),
+        reject_unknown=args.reject_unknown,
+    )
+    _logging()
+    engine = open_engine(args.home, background=True)
+    try:
+        serve(
+            engine.host.responders.deliver, address, limits, ready_file=args.ready_file
+        )
+    finally:
+        _close(engine)
+    return 0
+
+
+def _close(engine: Engine) -> None:
+    """Give queued replies a moment to leave, then stop the relay and the stores."""
+    try:
+        engine.host.settle(SETTLE_S)
+    except Exception as e:  # noqa: BLE001 - the decisions stand; their jobs stay due
+        log.warning("replies still queued at the stop: %s: %s", type(e).__name__, e)
+    engine.close()
