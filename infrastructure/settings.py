@@ -24,6 +24,7 @@ from infrastructure.imap import (
     ENV_URL,
     ImapEndpoint,
 )
+from infrastructure.lmtpwire import ENV_LMTP, ListenAddress, parse_listen
 
 ENV_PASSWD_FILE: Final = "MAILHOST_IMAP_PASSWD_FILE"  # noqa: S105 - a name, not a secret
 SQLITE = "eventsourcing.sqlite"
@@ -63,6 +64,8 @@ class Settings:
     dovecot: DovecotAccess | None = field(default=None, repr=False)
     # Attempts of an import whose source stays unreachable before it fails so.
     import_attempts: int = 6
+    # MAILHOST_LMTP: where `mailhost lmtp` listens by default (and clients connect).
+    lmtp: ListenAddress | None = None
 
     @property
     def uses_postgres(self) -> bool:
@@ -142,7 +145,19 @@ class Settings:
             ),
             dovecot=_dovecot(merged),
             import_attempts=_whole(merged, "MAILHOST_IMPORT_ATTEMPTS", 6),
+            lmtp=_lmtp(merged),
         )
+
+
+def _lmtp(env: Mapping[str, str]) -> ListenAddress | None:
+    """``unix:/path`` or ``127.0.0.1:PORT``; unset: no listener is configured."""
+    raw = (env.get(ENV_LMTP) or "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_listen(raw)
+    except ValueError as e:
+        raise ConfigurationError(f"{ENV_LMTP}: {e}") from None
 
 
 def _persistence(env: Mapping[str, str]) -> str:
