@@ -23,6 +23,7 @@ from infrastructure.cli import (
     advise,
     demo,
     imports,
+    lmtp,
     responder,
     run,
     sending,
@@ -53,6 +54,7 @@ GROUPS = (
     sending.register,
     advise.register,
     responder.register,
+    lmtp.register,
 )
 
 
