@@ -169,9 +169,14 @@ def _ca_file(ca_file: str | None, security: Security) -> str | None:
 
 
 def is_loopback(host: str) -> bool:
-    """This machine: ``localhost`` (RFC 6761) or a loopback address."""
+    """This machine: ``localhost`` or a loopback address.
+
+    The one rule for every adapter that lets plain text through on loopback only.
+    Names under ``.localhost`` are not taken: RFC 6761 asks resolvers to map them to
+    loopback, but not every resolver does, and the adapter connects by name.
+    """
     name = host.strip().removesuffix(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
+    if name == "localhost":
         return True
     literal = name[1:-1] if name.startswith("[") and name.endswith("]") else name
     try:

@@ -7,7 +7,6 @@ bottom, an IMAP server that could not be reached or refused what was asked.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import ssl
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -15,6 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientError, LoginError
+
+from domain.importsource import is_loopback
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -37,15 +38,6 @@ ENV_MASTER_PASSWORD: Final = "MAILHOST_IMAP_MASTER_PASSWORD"  # noqa: S105 - a n
 
 class MailStoreError(RuntimeError):
     """The mail store could not do what was asked; names the address, never a password."""
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -85,7 +77,7 @@ class ImapEndpoint:
         if parts.path not in {"", "/"} or parts.fragment:
             raise ValueError("the URL must have no path or fragment")
         insecure = _insecure(parts.query)
-        loopback = _is_loopback(host)
+        loopback = is_loopback(host)
         if insecure and not loopback:
             raise ValueError("insecure=1 is allowed for loopback servers only")
         if scheme == "imaps":

@@ -94,6 +94,9 @@ def test_plaintext_elsewhere_needs_insecure() -> None:
 
 def test_a_host_that_only_looks_local_is_not_loopback() -> None:
     assert not is_loopback("localhost.example.com")
+    # A resolver need not map .localhost names to loopback: the adapter would then
+    # send a password in clear to wherever the name points.
+    assert not is_loopback("mail.localhost")
     assert not is_loopback("10.0.0.1")
     with pytest.raises(InvalidInput):
         ImportSource.of("127.0.0.1.example.com", 143, "none", "u")
