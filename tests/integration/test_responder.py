@@ -161,7 +161,8 @@ def test_the_reply_reaches_the_smtp_server_once_with_rfc3834_headers(
     assert reply.rcpt_tos == ["Bob.Smith@example.net"]
     m = reply.message
     assert m["From"] == INFO
-    assert m["To"] == "Bob.Smith@example.net"
+    # The display name of the From whose address is the envelope sender (Pigeonhole).
+    assert m["To"] == "Sender <Bob.Smith@example.net>"
     assert m["Auto-Submitted"] == "auto-replied"
     assert m["In-Reply-To"] == "<q3-report.2@example.net>"
     assert m["References"].split() == [
@@ -226,7 +227,7 @@ def test_a_verified_alternative_sender_and_the_messages_own_subject(
     assert reply.mail_from in {"", "<>"}
     assert reply.rcpt_tos == [BOB]
     assert reply.message["From"] == OFFICE
-    assert reply.message["To"] == BOB
+    assert reply.message["To"] == f"Sender <{BOB}>"
     assert reply.message["Subject"] == "Out of the office"
     assert reply.message["Auto-Submitted"] == "auto-replied"
 
