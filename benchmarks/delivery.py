@@ -12,7 +12,8 @@ delivered by every case, each to responders of its own that answered nobody befo
   leave through the listener's relay after it, and the sink must get exactly as many
   as the decisions said (the seconds that took are a note).
 - ``deliver_pipe_msgs_per_s``: one ``mailhost deliver`` process per message, sequential,
-  with ``MAILHOST_LMTP`` naming the listener (the thin client forwards it).
+  with ``MAILHOST_LMTP`` naming the listener (the thin client forwards it; until
+  ``infrastructure.entrypoint`` exists it is the full CLI, on the cold count).
 - ``deliver_cold_msgs_per_s``: no listener (stopped by then), the same command deciding
   in its own process, on the first ``COLD`` messages of the set (fewer: a second each).
 - ``lmtp_peak_rss_mb``: the listener's VmHWM (``/proc/PID/status``) after its loads;
@@ -148,14 +149,18 @@ def deliver_argv() -> tuple[list[str], str]:
     script = Path(sys.executable).with_name("mailhost")
     if script.is_file() and "entrypoint" in script.read_text(errors="replace"):
         return [str(script)], "the mailhost console script (infrastructure.entrypoint)"
-    if importlib.util.find_spec("infrastructure.entrypoint") is None:
+    if not thin_client():
         return [
             sys.executable,
             "-m",
             "infrastructure.cli",
-        ], "the full CLI (no thin client)"
+        ], "the full CLI: no thin client yet, so the cold count"
     code = "import sys\nfrom infrastructure.entrypoint import main\nsys.exit(main())"
     return [sys.executable, "-c", code], "infrastructure.entrypoint:main"
+
+
+def thin_client() -> bool:
+    return importlib.util.find_spec("infrastructure.entrypoint") is not None
 
 
 def pipe_once(argv: Sequence[str], env: dict[str, str], delivery: Delivery) -> bytes:
@@ -283,7 +288,13 @@ def run(options: Options, report: Report) -> None:
         theirs = Side(report, sinks[1], PEER_DOMAIN, ours=False)
         try:
             rates = side_by_side(
-                ours, listener, env=env, theirs=theirs, peer=peer, items=items
+                ours,
+                listener,
+                env=env,
+                theirs=theirs,
+                peer=peer,
+                items=items,
+                pipe_items=items if thin_client() else cold,
             )
         except BaseException:
             report.note(f"listener log:\n{log_tail(listener.log_path)}")
@@ -328,6 +339,7 @@ def side_by_side(
     theirs: Side,
     peer: DovecotPeer | None,
     items: list[Item],
+    pipe_items: list[Item],
 ) -> dict[str, float]:
     """Each case of ours, then the peer's counterpart at once; warm-ups first."""
     argv, _ = deliver_argv()
@@ -347,7 +359,7 @@ def side_by_side(
         runner(load.render("warm" if side.ours else "pwarm", warm, SEED, side.domain))
     rates = {}
     for side, name, runner in cases:
-        rates[name] = side.case(name, items, runner)
+        rates[name] = side.case(name, pipe_items if name == "pipe" else items, runner)
         if name == "lmtp1":
             rates["rss_first"] = vm_hwm_mb(listener.pid)
     return rates
