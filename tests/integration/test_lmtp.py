@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from infrastructure.cli import main
 from infrastructure.lmtpwire import MAX_REPLY_LINE, decided_reply, parse_decided
 from tests.integration.lmtpsupport import (
     INFO,
@@ -297,3 +298,30 @@ def test_a_reply_line_fits_512_octets_shortening_only_the_reason() -> None:
     again = parse_decided(recipient, text)
     assert again["to"] == wide["to"]
     assert again["from"] == wide["from"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--listen", "192.0.2.1:2424"], "not a loopback address"),
+        (["--listen", "mail.example:24"], "not an IP address"),
+        (["--socket", "relative.sock"], "absolute"),
+        ([], "give --listen"),
+        (["--listen", "127.0.0.1:0", "--workers", "0"], "--workers"),
+        (["--listen", "127.0.0.1:0", "--max-size", "999999999999"], "--max-size"),
+    ],
+)
+def test_bad_options_exit_2_before_any_engine(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    says: str,
+) -> None:
+    monkeypatch.delenv("MAILHOST_LMTP", raising=False)
+    home = tmp_path / "home"
+    with pytest.raises(SystemExit) as exited:
+        raise SystemExit(main(["lmtp", "--home", str(home), *argv]))
+    assert exited.value.code == 2
+    assert says in capsys.readouterr().err
+    assert not home.exists()  # nothing opened, nothing written
