@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 from attrs import define, frozen
@@ -32,9 +33,15 @@ from application.importports import (
 )
 from application.log import MailHostLog
 from application.ports import Clock, CredentialStore, SealBroken, Sealer
+from application.prefetch import Prefetched
 from domain.importfacts import FailureReason, FolderTotal, SourceRef
 from domain.importjob import ImportJob, ImportLane, lane_id
-from domain.importplan import SourceFolder, copies_needed, destination_path
+from domain.importplan import (
+    MessageKey,
+    SourceFolder,
+    copies_needed,
+    destination_path,
+)
 
 KeepAlive = Callable[[], bool]
 
@@ -227,22 +234,42 @@ class _FolderCopy:
     def run(self, mailbox: SourceMailbox, destination: DestinationMailbox) -> None:
         destination.ensure_folder(self.path)
         try:
-            keys = mailbox.keys(self.folder)
+            keys, present = _both_keys(mailbox, self.folder, destination, self.path)
         except ImportSourceError as e:
             if e.reason != FailureReason.FOLDER_VANISHED:
                 raise
             self._finished(_Tally(0, 0, 0), vanished=True)
             return
-        needed = copies_needed([k for _, k in keys], destination.keys(self.path))
+        needed = copies_needed([k for _, k in keys], present)
         tally = self._resumed(len(keys) - len(needed))
         uids = [keys[i][0] for i in needed]
-        for batch in _chunks(uids, self.copy.policy.batch_messages):
-            if not self.keep_alive():
-                raise _Stopped
-            for messages in self._fetched(mailbox, batch):
-                self._append(destination, messages, tally)
-            self._progress(tally)
+        del keys, present, needed  # a big folder's keys are not kept through its copy
+        # The source is read in a thread, a group ahead of the appends: the two
+        # connections wait on their servers at the same time. Only the thread uses
+        # the source until the block has joined it.
+        with Prefetched(lambda: self._groups(mailbox, uids), depth=1) as groups:
+            batch_starts = True
+            for messages, batch_ends in groups:
+                if batch_starts and not self.keep_alive():
+                    raise _Stopped
+                if messages:
+                    self._append(destination, messages, tally)
+                batch_starts = batch_ends
+                if batch_ends:
+                    self._progress(tally)
         self._finished(tally)
+
+    def _groups(
+        self, mailbox: SourceMailbox, uids: Sequence[int]
+    ) -> Iterator[tuple[list[SourceMessage], bool]]:
+        """Each batch's groups, the last one marked (an empty batch yields one, empty)."""
+        for batch in _chunks(uids, self.copy.policy.batch_messages):
+            pending: list[SourceMessage] | None = None
+            for messages in self._fetched(mailbox, batch):
+                if pending is not None:
+                    yield pending, False
+                pending = messages
+            yield (pending or []), True
 
     def _resumed(self, present: int) -> _Tally:
         """Counts that go on from the last run's progress (a kill mid-folder).
@@ -315,6 +342,20 @@ class _FolderCopy:
             at=self.copy.clock.now(),
         )
         self.copy.log.save(self.job)
+
+
+def _both_keys(
+    mailbox: SourceMailbox,
+    folder: SourceFolder,
+    destination: DestinationMailbox,
+    path: tuple[str, ...],
+) -> tuple[list[tuple[int, MessageKey]], list[MessageKey]]:
+    """The source's and the destination's keys, read at the same time (two servers,
+    two connections: the destination's is used by a thread until it has answered)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-keys") as pool:
+        present = pool.submit(destination.keys, path)
+        keys = mailbox.keys(folder)
+        return keys, present.result()
 
 
 def _total(mailbox: SourceMailbox, folder: SourceFolder) -> FolderTotal:

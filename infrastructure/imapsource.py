@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from imapclient import IMAPClient, SocketTimeout
+from imapclient.datetime_util import parse_to_datetime
 from imapclient.exceptions import (
     CapabilityError,
     IMAPClientAbortError,
@@ -29,6 +30,7 @@ from domain.importplan import MessageKey, SourceFolder, message_key
 from domain.importsource import ImportSource, Security
 from domain.text import neutralise
 from infrastructure.imap import DEFAULT_TIMEOUT, as_text, close_connection
+from infrastructure.imapfetch import fetch_uids
 from infrastructure.imapfolders import folder_tree
 
 __all__ = [
@@ -50,6 +52,7 @@ _SIZE_BATCH: Final = 2000
 _HEADER: Final = b"BODY[HEADER]"
 _BODY: Final = b"BODY[]"
 _SIZE: Final = b"RFC822.SIZE"
+_BODY_ITEMS: Final[tuple[str, ...]] = ("BODY.PEEK[]", "FLAGS", "INTERNALDATE")
 
 
 def is_loopback(host: str) -> bool:
@@ -143,11 +146,27 @@ def connect(source: ImportSource, password: str, timeout: float) -> Any:  # noqa
     return client
 
 
-def _fetch(client: Any, uids: Sequence[int], items: list[str]) -> dict[int, Any]:  # noqa: ANN401 - imapclient is untyped
-    """UID FETCH (a few thousand UIDs fit Dovecot's 64 kB line); strays dropped."""
-    wanted = set(uids)
-    result: dict[int, Any] = client.fetch(list(uids), items)
-    return {uid: data for uid, data in result.items() if uid in wanted}
+def _fetch(client: Any, uids: Sequence[int], items: Sequence[str]) -> dict[int, Any]:  # noqa: ANN401 - imapclient is untyped
+    """UID FETCH (runs of UIDs as ranges, so thousands fit a line); strays dropped."""
+    return fetch_uids(client, uids, items)
+
+
+def _literal(data: dict[bytes, Any], name: bytes, uid: int) -> bytes:
+    value = data.get(name)
+    if not isinstance(value, bytes):
+        raise IMAPClientError(f"the server sent no {name.decode()} for UID {uid}")
+    return value
+
+
+def _number(data: dict[bytes, Any], name: bytes, uid: int) -> int:
+    value = data.get(name)
+    if not isinstance(value, bytes) or not value.isdigit():
+        raise IMAPClientError(f"the server sent no {name.decode()} for UID {uid}")
+    return int(value)
+
+
+def _key_of(uid: int, data: dict[bytes, Any]) -> MessageKey:
+    return message_key(_literal(data, _HEADER, uid), _number(data, _SIZE, uid))
 
 
 def all_uids(client: Any) -> list[int]:  # noqa: ANN401 - imapclient is untyped
@@ -161,11 +180,7 @@ def read_keys(client: Any, batch: int = _KEY_BATCH) -> list[tuple[int, MessageKe
     for start in range(0, len(uids), batch):
         chunk = uids[start : start + batch]
         found = _fetch(client, chunk, ["BODY.PEEK[HEADER]", "RFC822.SIZE"])
-        keys.extend(
-            (uid, message_key(found[uid][_HEADER], int(found[uid][_SIZE])))
-            for uid in chunk
-            if uid in found
-        )
+        keys.extend((uid, _key_of(uid, found[uid])) for uid in chunk if uid in found)
     return keys
 
 
@@ -196,13 +211,28 @@ def _aware(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def source_message(uid: int, data: Any) -> SourceMessage:  # noqa: ANN401 - imapclient is untyped
+def _internal_date(data: dict[bytes, Any], uid: int) -> datetime:
+    value = data.get(b"INTERNALDATE")
+    try:
+        return _aware(
+            parse_to_datetime(_literal(data, b"INTERNALDATE", uid), normalise=False)
+        )
+    except ValueError:
+        detail = f"unreadable INTERNALDATE {value!r:.60} for UID {uid}"
+        raise IMAPClientError(detail) from None
+
+
+def source_message(
+    uid: int, data: dict[bytes, Any], key: MessageKey | None = None
+) -> SourceMessage:
+    """The message of a FETCH answer; ``key`` known from the keys pass, else computed."""
+    flags = data.get(b"FLAGS") or ()
     return SourceMessage(
         uid=uid,
-        raw=bytes(data[_BODY]),
-        flags=_flags(data.get(b"FLAGS", ())),
-        internal_date=_aware(data[b"INTERNALDATE"]),
-        key=message_key(data[_HEADER], int(data[_SIZE])),
+        raw=_literal(data, _BODY, uid),
+        flags=_flags([f for f in flags if isinstance(f, bytes)]),
+        internal_date=_internal_date(data, uid),
+        key=key if key is not None else _key_of(uid, data),
     )
 
 
@@ -221,6 +251,11 @@ class ImapSourceMailbox:
         self.where = where
         self.batch_bytes = batch_bytes
         self.batch_messages = batch_messages
+        # The last keys pass: (folder, UIDVALIDITY) and each UID's key. A UID names one
+        # immutable message while UIDVALIDITY holds, so ``fetch`` reuses sizes and keys
+        # instead of asking for them again.
+        self._known: tuple[str, object] | None = None
+        self._known_keys: dict[int, MessageKey] = {}
 
     def __repr__(self) -> str:
         return f"ImapSourceMailbox({self.where!r})"
@@ -253,13 +288,17 @@ class ImapSourceMailbox:
     def keys(self, folder: SourceFolder) -> list[tuple[int, MessageKey]]:
         if not folder.selectable:
             return []
+        self._known, self._known_keys = None, {}
         try:
-            self._examine(folder)
-            return read_keys(self.client)
+            validity = self._examine(folder)
+            keys = read_keys(self.client)
         except ImportSourceError:
             raise
         except (IMAPClientError, OSError, EOFError) as exc:
             raise self._folder_error(exc, folder) from None
+        if validity is not None:
+            self._known, self._known_keys = (folder.name, validity), dict(keys)
+        return keys
 
     def fetch(
         self, folder: SourceFolder, uids: Sequence[int]
@@ -267,24 +306,24 @@ class ImapSourceMailbox:
         if not uids:
             return
         try:
-            self._examine(folder)
-            sizes = dict(self._sizes(uids))
-            present = [(uid, sizes[uid]) for uid in uids if uid in sizes]
+            validity = self._examine(folder)
+            known = (
+                self._known_keys
+                if validity is not None and self._known == (folder.name, validity)
+                else {}
+            )
+            if all(uid in known for uid in uids):
+                present = [(uid, known[uid].size) for uid in uids]
+                items = _BODY_ITEMS
+            else:  # no keys pass for this folder: sizes and headers asked for
+                sizes = dict(self._sizes(uids))
+                present = [(uid, sizes[uid]) for uid in uids if uid in sizes]
+                items, known = (*_BODY_ITEMS, "BODY.PEEK[HEADER]", "RFC822.SIZE"), {}
             for batch in uid_batches(present, self.batch_bytes, self.batch_messages):
-                found = _fetch(
-                    self.client,
-                    batch,
-                    [
-                        "BODY.PEEK[]",
-                        "BODY.PEEK[HEADER]",
-                        "RFC822.SIZE",
-                        "FLAGS",
-                        "INTERNALDATE",
-                    ],
-                )
+                found = _fetch(self.client, batch, items)
                 for uid in batch:
                     if uid in found:  # expunged meanwhile: skipped
-                        yield source_message(uid, found.pop(uid))
+                        yield source_message(uid, found.pop(uid), known.get(uid))
         except ImportSourceError:
             raise
         except (IMAPClientError, OSError, EOFError) as exc:
@@ -293,9 +332,11 @@ class ImapSourceMailbox:
     def close(self) -> None:
         close_connection(self.client)
 
-    def _examine(self, folder: SourceFolder) -> None:
+    def _examine(self, folder: SourceFolder) -> object:
+        """EXAMINE the folder; its UIDVALIDITY, or None when the server gave none."""
         try:
-            self.client.select_folder(folder.name, readonly=True)
+            answer = self.client.select_folder(folder.name, readonly=True)
+            return answer.get(b"UIDVALIDITY")
         except IMAPClientAbortError:
             raise
         except IMAPClientError as exc:
