@@ -8,6 +8,8 @@ messages; one test runs the same flow on PostgreSQL.
 
 from __future__ import annotations
 
+import base64
+import email.policy
 import json
 import os
 import re
@@ -17,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from email.parser import BytesParser
 from pathlib import Path
 from uuid import UUID
 
@@ -1363,3 +1366,41 @@ def test_responder_show_refuses_a_limit_out_of_bounds_with_status_2(
         assert result.returncode == 2, err
         assert "limit" in err
         assert "Traceback" not in err
+
+
+def test_a_reply_as_a_client_reads_it_from_the_smtp_server(world: World) -> None:
+    # rule RSP-8, issue 13: an Exchange-like long Message-ID threads as a plain msg-id
+    # (RFC 5322 3.6.4, RFC 2047 5); the To keeps the sender's name; the From is the
+    # alias the message was sent to; the subject is decoded, bounded and re-encoded.
+    r = world.e.host.responders
+    alias = world.e.host.addresses.add_alias(INFO, "sales")
+    r.add(INFO, "Holidays", body=AWAY)
+    r.activate(INFO, "Holidays")
+    long_id = (
+        "<DB9PR08MB7162A1E2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5F6"
+        "@DB9PR08MB7162.eurprd08.prod.outlook.com>"
+    )
+    subject = "=?utf-8?b?" + base64.b64encode(("Überweisung " * 40).encode()).decode()
+    raw = mail(
+        sender=BOB, to=f"Sales <{alias}>", subject=subject + "?=", message_id=long_id
+    )
+    raw = raw.replace(b"From: Sender <", b"From: =?utf-8?q?J=C3=BCrg_M=C3=BCller?= <")
+    decision = world.deliver(BOB, T0, raw)
+    assert decision.reply, decision
+    [received] = world.smtp.messages
+    assert b"=?" not in b"".join(
+        line
+        for line in received.data.split(b"\r\n")
+        if line.lower().startswith((b"in-reply-to:", b"references:", b"message-id:"))
+    )
+    seen = BytesParser(policy=email.policy.default).parsebytes(received.data)
+    assert seen["In-Reply-To"] == long_id
+    assert seen["References"].split() == [long_id]
+    [to] = seen["To"].addresses
+    assert (to.display_name, to.addr_spec) == ("Jürg Müller", BOB)
+    assert seen["From"].addresses[0].addr_spec == alias
+    assert seen["Subject"].startswith("Auto: Überweisung Überweisung")
+    assert seen["Subject"].endswith("\u2026")
+    assert len(seen["Subject"]) <= 256
+    assert max(len(line) for line in received.data.split(b"\r\n")) <= 998
+    assert decision.as_dict()["from"] == alias
