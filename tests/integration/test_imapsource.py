@@ -12,6 +12,7 @@ import pytest
 from application.importports import ImportSourceError
 from domain.importplan import SpecialUse, message_key
 from domain.importsource import ImportSource, Security
+from infrastructure import imapsource
 from infrastructure.imapsource import ImapMailSource
 from tests.integration.importsupport import (
     PASSWORD,
@@ -107,7 +108,7 @@ def test_keys_and_fetch_keep_flags_dates_and_twins_without_marking_seen(
 
 
 def test_fetch_streams_in_batches_bounded_in_bytes(
-    dovecot_server: RunningDovecot,
+    dovecot_server: RunningDovecot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = new_user(dovecot_server)
     attachment = base64.encodebytes(os.urandom(1_500_000))
@@ -124,14 +125,14 @@ def test_fetch_streams_in_batches_bounded_in_bytes(
     source = ImapMailSource(batch_bytes=4_500_000, batch_messages=200)
     mailbox = source.open(plain_source(dovecot_server, user), PASSWORD)
     fetched: list[list[int]] = []
-    real_fetch = mailbox.client.fetch
+    real_fetch = imapsource._fetch
 
-    def spy(uids: list[int], items: list[str], *args: Any) -> Any:  # noqa: ANN401 - imapclient is untyped
+    def spy(client: Any, uids: list[int], items: list[str]) -> Any:  # noqa: ANN401 - imapclient is untyped
         if "BODY.PEEK[]" in items:
             fetched.append(list(uids))
-        return real_fetch(uids, items, *args)
+        return real_fetch(client, uids, items)
 
-    mailbox.client.fetch = spy
+    monkeypatch.setattr(imapsource, "_fetch", spy)
     try:
         folder = next(f for f in mailbox.folders() if f.path == ("Big",))
         keys = mailbox.keys(folder)
