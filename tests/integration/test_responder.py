@@ -805,10 +805,10 @@ def test_deliver_pipe_decides_real_world_messages(
         "received-at-year-9999-overflow",
     ],
 )
-def test_deliver_pipe_refuses_bad_input_with_status_2(
+def test_deliver_pipe_refuses_bad_input_with_sysexits(
     args: tuple[str, str], problem: str, pipe_home: Path
 ) -> None:
-    # rule RSP-7
+    # rule RSP-7; issue 13: 67 (EX_NOUSER) for an unknown address, 65 (EX_DATAERR) else
     defaults = {"--recipient": INFO, "--received-at": RECENT}
     defaults[args[0]] = args[1]
     result = mailhost(
@@ -819,7 +819,7 @@ def test_deliver_pipe_refuses_bad_input_with_status_2(
         *(x for pair in defaults.items() for x in pair),
         stdin=ORDINARY,
     )
-    assert result.returncode == 2, result
+    assert result.returncode == (67 if problem == "does not exist" else 65), result
     assert result.stdout == b""  # no decision printed
     err = result.stderr.decode()
     assert err.startswith("mailhost: "), err
@@ -842,7 +842,7 @@ def test_deliver_pipe_sends_its_reply_even_with_a_received_at_ahead_of_the_clock
         stdin=ORDINARY,
         smtp_url=smtp.url,
     )
-    if result.returncode == 2:  # refusing a time in the future is a fix too
+    if result.returncode == 65:  # refusing a time in the future is a fix too
         assert "future" in result.stderr.decode()
         return
     assert result.returncode == 0, result.stderr.decode()
@@ -1256,7 +1256,7 @@ def test_deliver_reads_a_bounded_message_and_refuses_a_larger_one(
     result = deliver_to_info(
         pipe_home, "jane.roe@example.net", stdin=ORDINARY + b"x" * MAX_MESSAGE_BYTES
     )
-    assert result.returncode == 2, result.stderr.decode()
+    assert result.returncode == 65, result.stderr.decode()  # EX_DATAERR (issue 13)
     assert b"larger than" in result.stderr
 
 

@@ -2,8 +2,9 @@
 and what ``mailhost responder show`` may write to a terminal (issue 7, item 2).
 
 0 once the decision is recorded (``queued`` when the send did not happen before exit),
-75 (EX_TEMPFAIL) when nothing was decided, 2 for bad input; stdin is read only up to one
-byte past the size limit.
+75 (EX_TEMPFAIL) when nothing was decided, 65 (EX_DATAERR) for bad input and 67
+(EX_NOUSER) for an unknown address (issue 13: sysexits.h, not 2); stdin is read only up
+to one byte past the size limit.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,7 +22,7 @@ from typing import Any
 import pytest
 
 from application.ports import MessageStatus, ReplyHistoryEntry, ResponderStatus
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, NotFound
 from domain.replyplan import Check, Decision
 from domain.schedule import Schedule
 from infrastructure.cli import deliver as delivercli
@@ -35,12 +37,15 @@ class Stdin:
 class FakeEngine:
     def __init__(self, deliver: Any, settle: Any = None) -> None:  # noqa: ANN401 - fakes
         self.closed = False
+        self.settle = settle or (lambda _timeout: None)
         responders = SimpleNamespace(
             deliver=deliver, reply_sent=lambda _decision: False
         )
-        self.host = SimpleNamespace(
-            responders=responders, settle=settle or (lambda _timeout: None)
-        )
+        self.host = SimpleNamespace(responders=responders)
+
+    def drain(self, timeout: float, **_kinds: object) -> int:
+        self.settle(timeout)
+        return 0
 
     def close(self) -> None:
         self.closed = True
@@ -69,8 +74,7 @@ def test_stdin_is_read_only_one_byte_past_the_limit(
         raise InvalidInput("the message is larger than the limit")
 
     monkeypatch.setattr(delivercli, "MAX_MESSAGE_BYTES", 1000)
-    with pytest.raises(InvalidInput):
-        run(monkeypatch, FakeEngine(deliver), size=50_000)
+    assert run(monkeypatch, FakeEngine(deliver), size=50_000) == delivercli.EX_DATAERR
     assert seen == [1001]
 
 
@@ -90,7 +94,24 @@ def test_a_decision_whose_send_is_pending_exits_0_and_says_queued(
     assert engine.closed
 
 
-def test_nothing_decided_exits_75_and_bad_input_is_raised_for_status_2(
+def test_a_send_still_under_way_at_the_deadline_is_left_to_its_job(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # issue 13: the cold path never waits on a thread past SETTLE_S (a silent mail
+    # server); the engine stays open under the send, the job's claim expires and retries
+    release = threading.Event()
+    engine = FakeEngine(lambda *_a: REPLY, lambda _timeout: release.wait())
+    monkeypatch.setattr(delivercli, "SETTLE_S", 0.01)
+    try:
+        assert run(monkeypatch, engine) == 0
+    finally:
+        release.set()
+    decision = json.loads(capsys.readouterr().out)
+    assert (decision["reply"], decision["queued"]) == (True, True)
+    assert not engine.closed
+
+
+def test_nothing_decided_exits_75_bad_input_65_an_unknown_address_67(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # issue 7 item 13: EX_TEMPFAIL only where nothing was recorded
@@ -107,8 +128,17 @@ def test_nothing_decided_exits_75_and_bad_input_is_raised_for_status_2(
     def bad(*_a: object) -> Decision:
         raise InvalidInput("received_at is more than 7 days before this host's clock")
 
-    with pytest.raises(InvalidInput):
-        run(monkeypatch, FakeEngine(bad))
+    # issue 13: sysexits.h statuses an MTA reads (65 bounces, 67 "no such user")
+    assert run(monkeypatch, FakeEngine(bad)) == delivercli.EX_DATAERR == 65
+    assert capsys.readouterr().err == (
+        "mailhost: received_at is more than 7 days before this host's clock\n"
+    )
+
+    def unknown(*_a: object) -> Decision:
+        raise NotFound("address nobody@example.org does not exist")
+
+    assert run(monkeypatch, FakeEngine(unknown)) == delivercli.EX_NOUSER == 67
+    assert capsys.readouterr().err.endswith("nobody@example.org does not exist\n")
 
 
 def test_received_at_at_the_calendar_edge_is_bad_input() -> None:
