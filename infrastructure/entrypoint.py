@@ -26,8 +26,7 @@ import smtplib
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-
-from attrs import frozen
+from typing import NamedTuple
 
 from domain.errors import InvalidInput
 from domain.text import neutralise, printable
@@ -61,9 +60,8 @@ _EOL = re.compile(rb"\r\n|\n|\r(?!\n)")
 _GREETING, _OK, _CONTINUE, _NO_MAILBOX = 220, 250, 354, 550
 
 
-@frozen
-class Request:
-    """The arguments of ``mailhost deliver``."""
+class Request(NamedTuple):
+    """The arguments of ``mailhost deliver`` (not attrs: ~25 ms of import for one value)."""
 
     recipient: str
     sender: str
