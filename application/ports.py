@@ -98,8 +98,18 @@ class PasswordHasher(Protocol):
 
 @frozen
 class SessionRecord:
+    """What a session token opens; the log decides whether the session is still live.
+
+    ``persistent`` false: the embedding service keeps the cookie for the browser session
+    only, so every browser start asks for a login (MFA-6). ``restricted``: a session that
+    may only enrol a second factor, opened where the organisation enforces two-step
+    verification and the user has none yet (MFA-7).
+    """
+
     account_id: UUID
     session_id: UUID
+    persistent: bool = True
+    restricted: bool = False
 
 
 class CredentialStore(Protocol):
@@ -116,6 +126,21 @@ class CredentialStore(Protocol):
     def secret(self, credential_id: UUID) -> str | None: ...
 
     def forget_secret(self, credential_id: UUID) -> None: ...
+
+    def take_secret(self, credential_id: UUID) -> str | None:
+        """Read and delete in one step: of concurrent takers exactly one gets the row.
+
+        What makes a one-time secret (a pending login, an SMS code) single use.
+        """
+        ...
+
+    def swap_secret(self, credential_id: UUID, expected: str, new: str) -> bool:
+        """Replace the row's value only if it still is ``expected`` (compare-and-set).
+
+        False when another writer changed (or deleted) it first: a WebAuthn signature
+        counter moves forward once per assertion, never back.
+        """
+        ...
 
     def put_session(self, token_digest: str, record: SessionRecord) -> None: ...
 

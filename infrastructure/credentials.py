@@ -27,12 +27,17 @@ SCHEMA = (
     ),
     (
         "CREATE TABLE IF NOT EXISTS mh_sessions (token_digest TEXT PRIMARY KEY,"
-        " account_id TEXT NOT NULL, session_id TEXT NOT NULL)"
+        " account_id TEXT NOT NULL, session_id TEXT NOT NULL,"
+        " persistent BIGINT, restricted BIGINT)"
     ),
     "CREATE INDEX IF NOT EXISTS mh_sessions_by_id ON mh_sessions (session_id)",
 )
-# Added to a table made before the orphan sweep; both nullable, so no row is rewritten.
-ADDED_COLUMNS = (("owner", "TEXT"), ("stored_at", "BIGINT"))
+# Added to tables made before the orphan sweep and two-step verification; all nullable,
+# so no row is rewritten (a session row without the flags reads persistent, unrestricted).
+ADDED_COLUMNS = {
+    "mh_secrets": (("owner", "TEXT"), ("stored_at", "BIGINT")),
+    "mh_sessions": (("persistent", "BIGINT"), ("restricted", "BIGINT")),
+}
 PAGE = 1_000  # rows handed to the sweep at a time
 
 
@@ -76,6 +81,30 @@ class SqlCredentialStore:
                 "DELETE FROM mh_secrets WHERE credential_id = ?", (str(credential_id),)
             )
 
+    def take_secret(self, credential_id: UUID) -> str | None:
+        """Delete the row and return what it held, in one statement.
+
+        ``DELETE ... RETURNING`` is atomic on both databases: of two processes taking
+        the same row at once, one gets it and the other finds nothing.
+        """
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "DELETE FROM mh_secrets WHERE credential_id = ? RETURNING encoded",
+                (str(credential_id),),
+            )
+            rows = cursor.fetchall()
+        return str(rows[0][0]) if rows else None
+
+    def swap_secret(self, credential_id: UUID, expected: str, new: str) -> bool:
+        """One conditional update: it changes the row only while it holds ``expected``."""
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "UPDATE mh_secrets SET encoded = ? WHERE credential_id = ?"
+                " AND encoded = ? RETURNING credential_id",
+                (new, str(credential_id), expected),
+            )
+            return bool(cursor.fetchall())
+
     # -- the orphan sweep's port (application.credentials.OwnedSecrets) ----------------
 
     def unconfirmed_secrets(
@@ -118,18 +147,33 @@ class SqlCredentialStore:
     def put_session(self, token_digest: str, record: SessionRecord) -> None:
         with self.database.transaction() as cursor:
             cursor.execute(
-                "INSERT INTO mh_sessions (token_digest, account_id, session_id) VALUES (?, ?, ?)",
-                (token_digest, str(record.account_id), str(record.session_id)),
+                "INSERT INTO mh_sessions (token_digest, account_id, session_id,"
+                " persistent, restricted) VALUES (?, ?, ?, ?, ?)",
+                (
+                    token_digest,
+                    str(record.account_id),
+                    str(record.session_id),
+                    int(record.persistent),
+                    int(record.restricted),
+                ),
             )
 
     def session(self, token_digest: str) -> SessionRecord | None:
         with self.database.transaction() as cursor:
             cursor.execute(
-                "SELECT account_id, session_id FROM mh_sessions WHERE token_digest = ?",
+                "SELECT account_id, session_id, persistent, restricted FROM mh_sessions"
+                " WHERE token_digest = ?",
                 (token_digest,),
             )
             row = cursor.fetchone()
-        return None if row is None else SessionRecord(UUID(row[0]), UUID(row[1]))
+        if row is None:
+            return None
+        return SessionRecord(
+            UUID(row[0]),
+            UUID(row[1]),
+            persistent=row[2] is None or bool(row[2]),
+            restricted=bool(row[3]),
+        )
 
     def forget_sessions(self, session_ids: tuple[UUID, ...]) -> None:
         with self.database.transaction() as cursor:
@@ -140,36 +184,38 @@ class SqlCredentialStore:
 
 
 def _add_missing_columns(database: Database) -> None:
-    """Give a table made before the sweep its two columns (SQLite and PostgreSQL).
+    """Give tables made before the sweep and two-step verification their new columns.
 
     SQLite: the check and the ALTER run in one ``BEGIN IMMEDIATE`` transaction, so two
     processes starting at once cannot both add a column. PostgreSQL: ``ADD COLUMN IF NOT
     EXISTS`` checks under the table lock the ALTER takes; it runs only when a column is
     missing, so a normal start takes no exclusive lock.
     """
-    with database.transaction() as cursor:
-        present = _columns(database, cursor)
-        missing = [(name, kind) for name, kind in ADDED_COLUMNS if name not in present]
-        if not missing:
-            return
-        if not getattr(database, "create_tables", True):
-            names = ", ".join(name for name, _ in missing)
-            raise ConfigurationError(
-                f"CREATE_TABLE is no but table mh_secrets lacks column(s) {names}: add "
-                "them (nullable) with your migration tool, or start once with "
-                "CREATE_TABLE=yes"
-            )
-        for name, kind in missing:
-            guard = " IF NOT EXISTS" if database.dialect == "postgres" else ""
-            cursor.execute(f"ALTER TABLE mh_secrets ADD COLUMN{guard} {name} {kind}")
+    for table, added in ADDED_COLUMNS.items():
+        with database.transaction() as cursor:
+            present = _columns(database, cursor, table)
+            missing = [(name, kind) for name, kind in added if name not in present]
+            if not missing:
+                continue
+            if not getattr(database, "create_tables", True):
+                names = ", ".join(name for name, _ in missing)
+                raise ConfigurationError(
+                    f"CREATE_TABLE is no but table {table} lacks column(s) {names}: "
+                    "add them (nullable) with your migration tool, or start once with "
+                    "CREATE_TABLE=yes"
+                )
+            for name, kind in missing:
+                guard = " IF NOT EXISTS" if database.dialect == "postgres" else ""
+                cursor.execute(f"ALTER TABLE {table} ADD COLUMN{guard} {name} {kind}")
 
 
-def _columns(database: Database, cursor: Cursor) -> set[str]:
+def _columns(database: Database, cursor: Cursor, table: str) -> set[str]:
     if database.dialect == "postgres":
         cursor.execute(
             "SELECT column_name FROM information_schema.columns"
-            " WHERE table_name = 'mh_secrets' AND table_schema = current_schema()"
+            " WHERE table_name = ? AND table_schema = current_schema()",
+            (table,),
         )
         return {str(row[0]) for row in cursor.fetchall()}
-    cursor.execute("PRAGMA table_info(mh_secrets)")
+    cursor.execute(f"PRAGMA table_info({table})")
     return {str(row[1]) for row in cursor.fetchall()}
