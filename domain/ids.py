@@ -41,3 +41,8 @@ def account_id(login: str) -> UUID:
     ligatures) or that was typed decomposed derives another id than before.
     """
     return uuid5(NAMESPACE, f"account:{identity(login)}")
+
+
+def two_step_id(account_id: UUID) -> UUID:
+    """The account's one TwoStep aggregate: a second "open" conflicts on save."""
+    return uuid5(NAMESPACE, f"two-step:{account_id}")
