@@ -1,4 +1,8 @@
-"""Organisations (ORG-1): users, mail services and addresses are managed inside one."""
+"""Organisations (ORG-1): users, mail services and addresses are managed inside one.
+
+ORG-2 / MFA-7: an organisation may enforce two-step verification on its users; the
+application then gives a user without it a session that can only enrol.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ class Role(StrEnum):
 class Organisation(Aggregate):
     name: str
     members: dict[UUID, Role]
+    # A class default: an organisation founded before ORG-2 replays without it.
+    two_step_enforced: bool = False
 
     class Founded(Aggregate.Created):
         name: str
@@ -31,6 +37,7 @@ class Organisation(Aggregate):
     def __init__(self, name: str) -> None:
         self.name = name
         self.members: dict[UUID, Role] = {}
+        self.two_step_enforced = False
 
     @classmethod
     def found(cls, name: str, *, at: datetime) -> Organisation:
@@ -61,3 +68,33 @@ class Organisation(Aggregate):
 
     def is_admin(self, account_id: UUID) -> bool:
         return self.members.get(account_id) is Role.ADMIN
+
+    @property
+    def enforces_two_step(self) -> bool:
+        return self.two_step_enforced
+
+    class TwoStepEnforced(Aggregate.Event):
+        by: UUID | None
+
+        def apply(self, aggregate: Organisation) -> None:
+            aggregate.two_step_enforced = True
+
+    def enforce_two_step(self, by: UUID | None, *, at: datetime) -> None:
+        """ORG-2: every user without two-step verification must enrol (MFA-7).
+
+        ``by`` is the admin (None: the operator); who may is the application's check.
+        """
+        if self.two_step_enforced:
+            raise InvalidInput(f"{self.name} enforces two-step verification already")
+        self.trigger_event(self.TwoStepEnforced, timestamp=utc(at), by=by)
+
+    class TwoStepRelaxed(Aggregate.Event):
+        by: UUID | None
+
+        def apply(self, aggregate: Organisation) -> None:
+            aggregate.two_step_enforced = False
+
+    def relax_two_step(self, by: UUID | None, *, at: datetime) -> None:
+        if not self.two_step_enforced:
+            raise InvalidInput(f"{self.name} does not enforce two-step verification")
+        self.trigger_event(self.TwoStepRelaxed, timestamp=utc(at), by=by)
