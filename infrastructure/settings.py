@@ -64,6 +64,9 @@ class Settings:
     dovecot: DovecotAccess | None = field(default=None, repr=False)
     # Attempts of an import whose source stays unreachable before it fails so.
     import_attempts: int = 6
+    # Seconds one read from an import source may wait; a whole answer gets ten times
+    # that (infrastructure.imapguard).
+    import_timeout: float = 30.0
     # MAILHOST_LMTP: where `mailhost lmtp` listens by default (and clients connect).
     lmtp: ListenAddress | None = None
 
@@ -145,6 +148,7 @@ class Settings:
             ),
             dovecot=_dovecot(merged),
             import_attempts=_whole(merged, "MAILHOST_IMPORT_ATTEMPTS", 6),
+            import_timeout=_number(merged, "MAILHOST_IMPORT_TIMEOUT", 30, 3600),
             lmtp=_lmtp(merged),
         )
 
