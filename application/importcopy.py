@@ -9,12 +9,18 @@ destination already holds chooses exactly the messages still missing.
 Errors are sorted by what a retry can change. A permanent source error (a refused
 password, a failed TLS handshake) fails that source at once, with its reason. A
 transient one (a dropped connection) is raised, so the job is retried with backoff,
-until the ``attempt`` reaches the policy's bound: then the source fails ``unreachable``.
-A message the destination refuses is counted with its reason and the copy goes on.
+until the ``attempt`` reaches the policy's bound: then the source fails ``unreachable``
+(or, for a destination error, ``destination_failed``: the destination is not the
+source). Any other exception (a bug, or a server answer no adapter foresaw) is raised
+for a retry too, and at the last attempt fails the source ``source_refused``: the job
+always ends, and its lane and sealed password are released. A message the destination
+refuses, or one above ``max_message_size``, is counted with its reason and the copy goes
+on; so is a folder the destination cannot hold (``FolderRefused``).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +29,10 @@ from uuid import UUID
 from attrs import define, frozen
 
 from application.importports import (
+    MAX_MESSAGE_BYTES,
+    DestinationError,
     DestinationMailbox,
+    FolderRefused,
     HostedSource,
     ImportDestination,
     ImportSourceError,
@@ -52,11 +61,14 @@ class CopyPolicy:
 
     ``batch_messages`` bounds a FETCH/APPEND round and so how much a kill can leave to
     redo; ``batch_bytes`` bounds the memory a batch holds (large attachments included).
+    A message above ``max_message_size`` (by the size the source announces) is not
+    fetched: it is counted failed ``too_large``.
     """
 
     max_attempts: int = 6
     batch_messages: int = 100
     batch_bytes: int = 8 * 1024 * 1024
+    max_message_size: int = MAX_MESSAGE_BYTES
 
 
 def seal_context(job_id: UUID, source_index: int) -> str:
@@ -121,14 +133,20 @@ class ImportCopy:
             return
         destination = self.destination.open(job.destination)
         try:
+            last = attempt >= self.policy.max_attempts
             for index in pending:
                 try:
                     self._copy_source(job, index, destination, keep_alive)
+                except _Stopped:
+                    raise
                 except ImportSourceError as e:
-                    if e.transient and attempt < self.policy.max_attempts:
+                    if e.transient and not last:
                         raise
-                    reason = FailureReason.UNREACHABLE if e.transient else _reason(e)
-                    self._fail_source(job, index, reason)
+                    self._fail_source(job, index, _final_reason(e))
+                except Exception:
+                    if not last:
+                        raise
+                    self._fail_source(job, index, FailureReason.SOURCE_REFUSED)
         finally:
             destination.close()
 
@@ -157,7 +175,8 @@ class ImportCopy:
             for folder in folders:
                 path = destination_path(folder, special)
                 if not folder.selectable:
-                    destination.ensure_folder(path, container=True)
+                    with contextlib.suppress(FolderRefused):  # its children fail alone
+                        destination.ensure_folder(path, container=True)
                 elif folder.name not in done:
                     copy = _FolderCopy(self, job, index, folder, path, keep_alive)
                     copy.run(mailbox, destination)
@@ -232,17 +251,23 @@ class _FolderCopy:
     keep_alive: KeepAlive
 
     def run(self, mailbox: SourceMailbox, destination: DestinationMailbox) -> None:
-        destination.ensure_folder(self.path)
         try:
+            destination.ensure_folder(self.path)
             keys, present = _both_keys(mailbox, self.folder, destination, self.path)
+        except FolderRefused:
+            self._finished(_Tally(0, 0, 0), lost=FailureReason.DESTINATION_FAILED)
+            return
         except ImportSourceError as e:
             if e.reason != FailureReason.FOLDER_VANISHED:
                 raise
-            self._finished(_Tally(0, 0, 0), vanished=True)
+            self._finished(_Tally(0, 0, 0), lost=FailureReason.FOLDER_VANISHED)
             return
         needed = copies_needed([k for _, k in keys], present)
         tally = self._resumed(len(keys) - len(needed))
-        uids = [keys[i][0] for i in needed]
+        limit = self.copy.policy.max_message_size
+        uids = [keys[i][0] for i in needed if keys[i][1].size <= limit]
+        if len(uids) < len(needed):
+            tally.failures[FailureReason.TOO_LARGE.value] += len(needed) - len(uids)
         del keys, present, needed  # a big folder's keys are not kept through its copy
         # The source is read in a thread, a group ahead of the appends: the two
         # connections wait on their servers at the same time. Only the thread uses
@@ -322,13 +347,15 @@ class _FolderCopy:
         )
         self.copy.log.save(self.job)
 
-    def _finished(self, tally: _Tally, *, vanished: bool = False) -> None:
+    def _finished(self, tally: _Tally, *, lost: FailureReason | None = None) -> None:
+        """The checkpoint; ``lost``: the folder could not be read or written at all,
+        and its surveyed messages are counted failed for that reason."""
         failures = dict(tally.failures)
-        if vanished:
+        if lost is not None:
             surveyed = {
                 t.name: t.messages for t in self.job.surveys.get(self.index, ())
             }
-            failures[FailureReason.FOLDER_VANISHED.value] = max(
+            failures[lost.value] = max(
                 surveyed.get(self.folder.name, 0) - tally.copied, 1
             )
         self.job.finish_folder(
@@ -372,6 +399,14 @@ def _total(mailbox: SourceMailbox, folder: SourceFolder) -> FolderTotal:
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _final_reason(error: ImportSourceError) -> FailureReason:
+    """Why a source fails on this error: a transient source error left after the last
+    attempt is ``unreachable``; a destination error keeps its own reason."""
+    if error.transient and not isinstance(error, DestinationError):
+        return FailureReason.UNREACHABLE
+    return _reason(error)
 
 
 def _reason(error: ImportSourceError) -> FailureReason:

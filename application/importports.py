@@ -11,13 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Final, Protocol
 from uuid import UUID
 
 from attrs import frozen
 
 from domain.importplan import MessageKey, SourceFolder, SpecialUse
 from domain.importsource import ImportSource
+
+# No message above this is read from a source: a server announcing a larger literal is
+# refused unread (memory stays bounded whatever it claims), and a message whose
+# RFC822.SIZE is above it is counted ``too_large`` without being fetched.
+MAX_MESSAGE_BYTES: Final = 256 * 1024 * 1024
 
 
 @frozen
@@ -52,6 +57,21 @@ class ImportSourceError(Exception):
         self.reason = reason
         self.detail = detail
         self.transient = transient
+
+
+class DestinationError(ImportSourceError):
+    """The destination, not the source, failed: never counted as a source ``unreachable``.
+
+    ``reason`` is ``destination_failed`` unless a narrower one applies.
+    """
+
+
+class FolderRefused(DestinationError):  # noqa: N818 - reads as what happened
+    """The destination cannot hold this folder (its name is too long for the store, or
+    not a name it accepts): that folder fails for good, the others are still copied."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("destination_failed", detail, transient=False)
 
 
 class SourceMailbox(Protocol):
@@ -205,7 +225,10 @@ class ImportQueries(Protocol):
 
 
 __all__ = [
+    "MAX_MESSAGE_BYTES",
+    "DestinationError",
     "DestinationMailbox",
+    "FolderRefused",
     "FolderTotal",
     "HostedSource",
     "ImportDestination",

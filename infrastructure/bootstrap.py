@@ -164,7 +164,10 @@ def _import_adapters(
     """Any IMAP server as a source; the provider's own store (maildirs under the mail
     root, or Dovecot with the master login) as the destination; passwords sealed under
     a key derived from the engine's secret key."""
-    source = ImapMailSource()
+    policy = CopyPolicy(max_attempts=settings.import_attempts)
+    source = ImapMailSource(
+        timeout=settings.import_timeout, max_message=policy.max_message_size
+    )
     return ImportAdapters(
         sealer=AesGcmSealer.derived_from(fingerprints),
         source=source,
@@ -173,7 +176,7 @@ def _import_adapters(
             MaildirMailStore(settings.home / "mail"), settings.dovecot, source
         ),
         queries=SqlImportQueries(views),
-        policy=CopyPolicy(max_attempts=settings.import_attempts),
+        policy=policy,
     )
 
 

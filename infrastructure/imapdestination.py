@@ -14,25 +14,41 @@ from typing import Any, Final
 
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from application.importports import ImportSourceError, SourceMessage
+from application.importports import (
+    DestinationError,
+    FolderRefused,
+    ImportSourceError,
+    SourceMessage,
+)
 from domain.importplan import MessageKey, SpecialUse
 from domain.text import neutralise
 from infrastructure.imap import as_text, close_connection
+from infrastructure.imaplogin import as_source_error
 from infrastructure.imapsource import (
     BATCH_BYTES,
-    as_source_error,
     folder_tree,
     read_keys,
     uid_batches,
 )
 from infrastructure.importnames import store_path
 
-__all__ = ["ImapDestinationMailbox"]
+__all__ = ["ImapDestinationMailbox", "destination_error"]
 
 # RFC 3501 flag: "\" atom or atom; a keyword with an atom-special cannot be sent.
 _FLAG: Final = re.compile(r"\\?[^\x00-\x20\x7f(){%*\"\\\]]+")
 _TOO_LARGE: Final = ("[LIMIT]", "[TOOBIG]", "TOO LARGE", "TOO BIG")
 _DEFAULT_BATCH: Final = 100
+
+
+def destination_error(
+    exc: BaseException, where: str, *, login: bool = False
+) -> DestinationError:
+    """A failure talking to the provider's Dovecot: the destination's, never the source's
+    (a lost connection is still worth retrying)."""
+    mapped = as_source_error(exc, where, login=login)
+    return DestinationError(
+        "destination_failed", mapped.detail, transient=mapped.transient
+    )
 
 
 def _sendable(flags: Sequence[str]) -> list[str]:
@@ -80,7 +96,7 @@ class ImapDestinationMailbox:
         except ImportSourceError:
             raise
         except (IMAPClientError, OSError, EOFError) as exc:
-            raise as_source_error(exc, f"{self.where} (destination)") from None
+            raise destination_error(exc, f"{self.where} (destination)") from None
 
     def _namespace(self) -> None:
         listed = self.client.list_folders("", "")
@@ -131,7 +147,7 @@ class ImapDestinationMailbox:
             if not container:
                 self.client.subscribe_folder(name)
         except IMAPClientAbortError as exc:
-            raise as_source_error(exc, f"{self.where} (destination)") from None
+            raise destination_error(exc, f"{self.where} (destination)") from None
         except IMAPClientError as exc:
             self._listed = None  # created meanwhile by someone else is fine
             state = self._exists(name)
@@ -139,11 +155,9 @@ class ImapDestinationMailbox:
                 said = neutralise(as_text(exc), max_length=120)
                 shown = neutralise(name, max_length=80)
                 detail = f"{self.where}: cannot create {shown!r}: {said}"
-                raise ImportSourceError(
-                    "source_refused", detail, transient=False
-                ) from None
+                raise FolderRefused(detail) from None
         except OSError as exc:
-            raise as_source_error(exc, f"{self.where} (destination)") from None
+            raise destination_error(exc, f"{self.where} (destination)") from None
         self._listed = None
 
     def keys(self, path: tuple[str, ...]) -> list[MessageKey]:

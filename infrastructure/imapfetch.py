@@ -8,6 +8,12 @@ line after it, and a small token grammar (numbers, atoms, quoted strings, NIL,
 parenthesised lists, literals) that is everything a FETCH answer holds. Answers other
 than FETCH (EXPUNGE, EXISTS, OK...) are skipped; a BYE or a tagged NO/BAD raises the
 exceptions imapclient itself raises, so callers map errors exactly as before.
+
+A server cannot make the reader hold more than it should: a literal above
+``max_literal`` is refused unread (``LiteralTooLarge``, the connection is unusable
+after it), and more than ``MAX_OTHER_LINES`` answers that are not FETCH ends the read
+(``AnswerTooLong``). The deadline of the whole answer is the connection's guard
+(``infrastructure.imapguard``), which these reads go through.
 """
 
 from __future__ import annotations
@@ -18,7 +24,10 @@ from typing import Any, Final
 
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-__all__ = ["fetch_uids", "uid_set"]
+from application.importports import MAX_MESSAGE_BYTES
+from infrastructure.imapguard import AnswerTooLong, LiteralTooLarge
+
+__all__ = ["MAX_OTHER_LINES", "fetch_uids", "uid_set"]
 
 # One token of a FETCH answer's text (literals are announced at a line's end).
 _TOKEN: Final = re.compile(
@@ -39,6 +48,8 @@ _SIMPLE_ITEM: Final = re.compile(
     rb' ([A-Z0-9.]+) (?:(\d+)|\(([^()"{}]*)\)|"([^"\\]*)")', re.IGNORECASE
 )
 _MAX_DEPTH: Final = 8
+# Untagged answers other than FETCH (EXISTS, EXPUNGE, OK...) one FETCH may carry.
+MAX_OTHER_LINES: Final = 10_000
 
 
 def uid_set(uids: Sequence[int]) -> bytes:
@@ -59,8 +70,9 @@ def uid_set(uids: Sequence[int]) -> bytes:
 class _Reader:
     """The answer lines of one command, literals spliced in as tokens."""
 
-    def __init__(self, imap: Any) -> None:  # noqa: ANN401 - imaplib.IMAP4 is untyped here
+    def __init__(self, imap: Any, max_literal: int) -> None:  # noqa: ANN401 - imaplib.IMAP4 is untyped here
         self.imap = imap
+        self.max_literal = max_literal
 
     def line(self) -> bytes:
         line: bytes = self.imap.readline()
@@ -71,6 +83,8 @@ class _Reader:
         return line[:-2]
 
     def literal(self, size: int) -> bytes:
+        if size > self.max_literal:
+            raise LiteralTooLarge(size, self.max_literal)
         data: bytes = self.imap.read(size)
         if len(data) != size:
             raise IMAPClientAbortError("socket error: EOF in a literal")
@@ -139,6 +153,8 @@ def fetch_uids(
     client: Any,  # noqa: ANN401 - imapclient is untyped
     uids: Sequence[int],
     items: Sequence[str],
+    *,
+    max_literal: int = MAX_MESSAGE_BYTES,
 ) -> dict[int, dict[bytes, Any]]:
     """``UID FETCH`` of ``uids``: each wanted UID's items (strays and answers without a
     UID dropped; two answers for one UID merged). Values are raw: bytes for atoms,
@@ -155,8 +171,9 @@ def fetch_uids(
         " ".join(items).encode("ascii"),
     )
     imap.send(command)
-    reader = _Reader(imap)
+    reader = _Reader(imap, max_literal)
     found: dict[int, dict[bytes, Any]] = {}
+    others = 0
     while True:
         line = reader.line()
         if line.startswith(tag + b" "):
@@ -168,6 +185,12 @@ def fetch_uids(
         if line.startswith(b"* BYE"):
             raise IMAPClientAbortError(line[2:].decode("utf-8", "replace"))
         fetched = _answer(reader, line)
+        if fetched is None:
+            others += 1
+            if others > MAX_OTHER_LINES:
+                raise AnswerTooLong(
+                    f"the server sent more than {MAX_OTHER_LINES} other answers in a FETCH"
+                )
         uid = None if fetched is None else fetched.get(b"UID")
         if isinstance(uid, bytes) and uid.isdigit() and int(uid) in wanted:
             found.setdefault(int(uid), {}).update(fetched or {})

@@ -1,37 +1,46 @@
 """Reading a mailbox from any IMAP server for an import, with imapclient.
 
-The connection follows the ``ImportSource``: implicit TLS or mandatory STARTTLS with the
-certificate and host name verified (against ``ca_file`` alone when one is given), plain
-text only on loopback or when explicitly insecure. Folders are opened read-only
+Connecting and logging in is ``infrastructure.imaplogin``. Folders are opened read-only
 (EXAMINE) and bodies fetched with ``BODY.PEEK``, so the import never changes the source.
 Bodies are fetched in batches bounded in bytes and messages: memory stays flat whatever
-the mailbox holds.
+the mailbox holds. What the server may make the adapter wait for or hold is bounded
+(``infrastructure.imapguard``): each answer has a deadline and a line cap, and no literal
+above ``max_message`` bytes (``MAX_MESSAGE_BYTES``, 256 MiB) is read; a body literal
+may not exceed the size the keys pass announced by more than ``_SIZE_SLACK``.
+
+An answer the adapter cannot read (a size missing, NIL or negative, a folder name that
+is not modified UTF-7) is ``source_refused``, never an exception the worker would retry
+for ever.
+
+imapclient logs every server line at DEBUG on ``imapclient.imaplib``, and a server may
+echo the password: building the source sets that logger to WARNING (and the adapter's
+connections stop imaplib's own formatting of those lines).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import ssl
+import logging
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from imapclient import IMAPClient, SocketTimeout
 from imapclient.datetime_util import parse_to_datetime
-from imapclient.exceptions import (
-    CapabilityError,
-    IMAPClientAbortError,
-    IMAPClientError,
-    LoginError,
-)
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from application.importports import FolderTotal, ImportSourceError, SourceMessage
+from application.importports import (
+    MAX_MESSAGE_BYTES,
+    FolderTotal,
+    ImportSourceError,
+    SourceMessage,
+)
 from domain.importplan import MessageKey, SourceFolder, message_key
-from domain.importsource import ImportSource, Security
+from domain.importsource import ImportSource, is_loopback
 from domain.text import neutralise
 from infrastructure.imap import DEFAULT_TIMEOUT, as_text, close_connection
 from infrastructure.imapfetch import fetch_uids
 from infrastructure.imapfolders import folder_tree
+from infrastructure.imaplogin import as_source_error, connect
 
 __all__ = [
     "BATCH_BYTES",
@@ -40,6 +49,7 @@ __all__ = [
     "ImapSourceMailbox",
     "as_source_error",
     "folder_tree",
+    "is_loopback",
     "read_keys",
     "uid_batches",
 ]
@@ -53,102 +63,20 @@ _HEADER: Final = b"BODY[HEADER]"
 _BODY: Final = b"BODY[]"
 _SIZE: Final = b"RFC822.SIZE"
 _BODY_ITEMS: Final[tuple[str, ...]] = ("BODY.PEEK[]", "FLAGS", "INTERNALDATE")
+# A body may differ from its RFC822.SIZE by line ends a server counts its own way.
+_SIZE_SLACK: Final = 64 * 1024
+# What a server answer can hold that the adapter cannot read: a malformed answer.
+_MALFORMED: Final = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _server_text(exc: BaseException, password: str | None = None) -> str:
-    """What the server or library said, safe to keep: never the password, no controls."""
-    text = as_text(exc.args[0]) if exc.args else type(exc).__name__
-    if password:
-        text = text.replace(password, "***")
-    return neutralise(text, max_length=200)
-
-
-def as_source_error(
-    exc: BaseException, where: str, password: str | None = None
-) -> ImportSourceError:
-    """The named reason for a failure while talking to ``where`` (host:port)."""
-    said = _server_text(exc, password)
-    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
-        return ImportSourceError(
-            "tls_failed", f"{where}: TLS failed: {said}", transient=False
-        )
-    if isinstance(exc, LoginError):
-        if "UNAVAILABLE" in said.upper():  # RFC 5530: the server's auth is down
-            return ImportSourceError(
-                "unreachable", f"{where}: login unavailable: {said}", transient=True
-            )
-        return ImportSourceError(
-            "authentication_failed", f"{where}: login refused: {said}", transient=False
-        )
-    if isinstance(exc, IMAPClientAbortError | OSError | EOFError):
-        return ImportSourceError(
-            "unreachable", f"{where}: connection lost: {said}", transient=True
-        )
-    return ImportSourceError("source_refused", f"{where}: {said}", transient=False)
-
-
-def _ssl_context(source: ImportSource, where: str) -> ssl.SSLContext:
-    try:
-        return ssl.create_default_context(cafile=source.ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        detail = (
-            f"{where}: cannot use the CA file {source.ca_file!r}: {_server_text(exc)}"
-        )
-        raise ImportSourceError("tls_failed", detail, transient=False) from None
-
-
-def connect(source: ImportSource, password: str, timeout: float) -> Any:  # noqa: ANN401 - imapclient is untyped
-    """A logged-in IMAPClient, or ImportSourceError naming why not."""
-    where = f"{source.host}:{source.port}"
-    if source.security is Security.NONE and not (
-        source.insecure or is_loopback(source.host)
-    ):
-        detail = f"{where}: plain text is refused off loopback; use tls or starttls"
-        raise ImportSourceError("tls_failed", detail, transient=False)
-    context = None if source.security is Security.NONE else _ssl_context(source, where)
-    try:
-        client = IMAPClient(
-            source.host,
-            port=source.port,
-            ssl=source.security is Security.TLS,
-            ssl_context=context,
-            timeout=SocketTimeout(connect=timeout, read=timeout),
-        )
-    except (IMAPClientError, OSError, EOFError) as exc:
-        raise as_source_error(exc, where) from None
-    try:
-        if source.security is Security.STARTTLS:
-            if not client.has_capability("STARTTLS"):
-                detail = f"{where}: the server does not offer STARTTLS"
-                raise ImportSourceError("tls_failed", detail, transient=False)  # noqa: TRY301 - closed below
-            client.starttls(context)
-        client.login(source.user, password)
-    except ImportSourceError:
-        close_connection(client)
-        raise
-    except CapabilityError:
-        close_connection(client)
-        detail = f"{where}: the server does not offer STARTTLS"
-        raise ImportSourceError("tls_failed", detail, transient=False) from None
-    except (IMAPClientError, OSError, EOFError) as exc:
-        close_connection(client)
-        raise as_source_error(exc, where, password) from None
-    client.normalise_times = False  # aware datetimes, not local naive ones
-    return client
-
-
-def _fetch(client: Any, uids: Sequence[int], items: Sequence[str]) -> dict[int, Any]:  # noqa: ANN401 - imapclient is untyped
+def _fetch(
+    client: Any,  # noqa: ANN401 - imapclient is untyped
+    uids: Sequence[int],
+    items: Sequence[str],
+    max_literal: int = MAX_MESSAGE_BYTES,
+) -> dict[int, Any]:
     """UID FETCH (runs of UIDs as ranges, so thousands fit a line); strays dropped."""
-    return fetch_uids(client, uids, items)
+    return fetch_uids(client, uids, items, max_literal=max_literal)
 
 
 def _literal(data: dict[bytes, Any], name: bytes, uid: int) -> bytes:
@@ -173,13 +101,17 @@ def all_uids(client: Any) -> list[int]:  # noqa: ANN401 - imapclient is untyped
     return sorted(int(uid) for uid in client.search(["ALL"]))
 
 
-def read_keys(client: Any, batch: int = _KEY_BATCH) -> list[tuple[int, MessageKey]]:  # noqa: ANN401 - imapclient is untyped
+def read_keys(
+    client: Any,  # noqa: ANN401 - imapclient is untyped
+    batch: int = _KEY_BATCH,
+    max_literal: int = MAX_MESSAGE_BYTES,
+) -> list[tuple[int, MessageKey]]:
     """(UID, key) of every message of the selected folder in UID order, headers only."""
     keys: list[tuple[int, MessageKey]] = []
     uids = all_uids(client)
     for start in range(0, len(uids), batch):
         chunk = uids[start : start + batch]
-        found = _fetch(client, chunk, ["BODY.PEEK[HEADER]", "RFC822.SIZE"])
+        found = _fetch(client, chunk, ["BODY.PEEK[HEADER]", "RFC822.SIZE"], max_literal)
         keys.extend((uid, _key_of(uid, found[uid])) for uid in chunk if uid in found)
     return keys
 
@@ -246,11 +178,13 @@ class ImapSourceMailbox:
         *,
         batch_bytes: int = BATCH_BYTES,
         batch_messages: int = BATCH_MESSAGES,
+        max_message: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.client = client
         self.where = where
         self.batch_bytes = batch_bytes
         self.batch_messages = batch_messages
+        self.max_message = max_message
         # The last keys pass: (folder, UIDVALIDITY) and each UID's key. A UID names one
         # immutable message while UIDVALIDITY holds, so ``fetch`` reuses sizes and keys
         # instead of asking for them again.
@@ -261,41 +195,31 @@ class ImapSourceMailbox:
         return f"ImapSourceMailbox({self.where!r})"
 
     def folders(self) -> list[SourceFolder]:
-        try:
+        with self._mapped(None):
             listed = self.client.list_folders()
             foreign = _foreign_prefixes(self.client)
-        except (IMAPClientError, OSError, EOFError) as exc:
-            raise as_source_error(exc, self.where) from None
-        return folder_tree(listed, foreign)
+            return folder_tree(listed, foreign)
 
     def total(self, folder: SourceFolder) -> FolderTotal:
         if not folder.selectable:
             return FolderTotal(messages=0, size=0)
-        try:
+        with self._mapped(folder):
             if self.client.has_capability("STATUS=SIZE"):
                 status = self.client.folder_status(folder.name, ["MESSAGES", "SIZE"])
                 return FolderTotal(
-                    messages=int(status[b"MESSAGES"]), size=int(status[b"SIZE"])
+                    messages=_count(status, b"MESSAGES"), size=_count(status, b"SIZE")
                 )
             self._examine(folder)
             sizes = self._sizes(all_uids(self.client))
-        except ImportSourceError:
-            raise
-        except (IMAPClientError, OSError, EOFError) as exc:
-            raise self._folder_error(exc, folder) from None
         return FolderTotal(messages=len(sizes), size=sum(size for _, size in sizes))
 
     def keys(self, folder: SourceFolder) -> list[tuple[int, MessageKey]]:
         if not folder.selectable:
             return []
         self._known, self._known_keys = None, {}
-        try:
+        with self._mapped(folder):
             validity = self._examine(folder)
-            keys = read_keys(self.client)
-        except ImportSourceError:
-            raise
-        except (IMAPClientError, OSError, EOFError) as exc:
-            raise self._folder_error(exc, folder) from None
+            keys = read_keys(self.client, max_literal=self.max_message)
         if validity is not None:
             self._known, self._known_keys = (folder.name, validity), dict(keys)
         return keys
@@ -305,7 +229,7 @@ class ImapSourceMailbox:
     ) -> Iterator[SourceMessage]:
         if not uids:
             return
-        try:
+        with self._mapped(folder):
             validity = self._examine(folder)
             known = (
                 self._known_keys
@@ -319,18 +243,37 @@ class ImapSourceMailbox:
                 sizes = dict(self._sizes(uids))
                 present = [(uid, sizes[uid]) for uid in uids if uid in sizes]
                 items, known = (*_BODY_ITEMS, "BODY.PEEK[HEADER]", "RFC822.SIZE"), {}
+            size_of = dict(present)
             for batch in uid_batches(present, self.batch_bytes, self.batch_messages):
-                found = _fetch(self.client, batch, items)
+                # No literal longer than the largest size announced (and the cap).
+                largest = max(size_of[uid] for uid in batch)
+                cap = min(self.max_message, largest + _SIZE_SLACK)
+                found = _fetch(self.client, batch, items, cap)
                 for uid in batch:
                     if uid in found:  # expunged meanwhile: skipped
                         yield source_message(uid, found.pop(uid), known.get(uid))
-        except ImportSourceError:
-            raise
-        except (IMAPClientError, OSError, EOFError) as exc:
-            raise self._folder_error(exc, folder) from None
 
     def close(self) -> None:
         close_connection(self.client)
+
+    @contextmanager
+    def _mapped(self, folder: SourceFolder | None) -> Iterator[None]:
+        """Every failure inside as an ``ImportSourceError`` with its named reason."""
+        try:
+            yield
+        except ImportSourceError:
+            raise
+        except (IMAPClientError, OSError, EOFError) as exc:
+            if folder is None:
+                raise as_source_error(exc, self.where) from None
+            raise self._folder_error(exc, folder) from None
+        except _MALFORMED as exc:
+            where = self.where if folder is None else self._where(folder)
+            detail = f"{where}: an answer the import cannot read: {_said(exc)}"
+            raise ImportSourceError("source_refused", detail, transient=False) from None
+
+    def _where(self, folder: SourceFolder) -> str:
+        return f"{self.where} folder {neutralise(folder.name, max_length=80)!r}"
 
     def _examine(self, folder: SourceFolder) -> object:
         """EXAMINE the folder; its UIDVALIDITY, or None when the server gave none."""
@@ -347,24 +290,39 @@ class ImapSourceMailbox:
         for start in range(0, len(uids), _SIZE_BATCH):
             chunk = uids[start : start + _SIZE_BATCH]
             found = _fetch(self.client, chunk, ["RFC822.SIZE"])
-            sizes.extend((uid, int(found[uid][_SIZE])) for uid in chunk if uid in found)
+            sizes.extend(
+                (uid, _number(found[uid], _SIZE, uid)) for uid in chunk if uid in found
+            )
         return sizes
 
     def _folder_error(
         self, exc: BaseException, folder: SourceFolder
     ) -> ImportSourceError:
-        shown = neutralise(folder.name, max_length=80)
         if isinstance(exc, IMAPClientError) and not isinstance(
             exc, IMAPClientAbortError
         ):
-            said = _server_text(exc)
+            said = _said(exc)
             if "NONEXISTENT" in said.upper() or "exist" in said.lower():
                 return ImportSourceError(
                     "folder_vanished",
-                    f"{self.where}: the folder {shown!r} is gone: {said}",
+                    f"{self._where(folder)} is gone: {said}",
                     transient=False,
                 )
-        return as_source_error(exc, f"{self.where} folder {shown!r}")
+        return as_source_error(exc, self._where(folder))
+
+
+def _said(exc: BaseException) -> str:
+    text = as_text(exc.args[0]) if exc.args else type(exc).__name__
+    return neutralise(text, max_length=200)
+
+
+def _count(status: dict[bytes, Any], name: bytes) -> int:
+    value = status.get(name)
+    if isinstance(value, int) and value >= 0:
+        return value
+    if isinstance(value, bytes) and value.isdigit():
+        return int(value)
+    raise IMAPClientError(f"the server sent no {name.decode()} in STATUS")
 
 
 def _foreign_prefixes(client: Any) -> tuple[str, ...]:  # noqa: ANN401 - imapclient is untyped
@@ -389,16 +347,21 @@ class ImapMailSource:
         timeout: float = DEFAULT_TIMEOUT,
         batch_bytes: int = BATCH_BYTES,
         batch_messages: int = BATCH_MESSAGES,
+        max_message: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.timeout = timeout
         self.batch_bytes = batch_bytes
         self.batch_messages = batch_messages
+        self.max_message = max_message
+        # imapclient logs every server line here at DEBUG, an echoed password too.
+        logging.getLogger("imapclient.imaplib").setLevel(logging.WARNING)
 
     def open(self, source: ImportSource, password: str) -> ImapSourceMailbox:
-        client = connect(source, password, self.timeout)
+        client = connect(source, password, self.timeout, self.max_message)
         return ImapSourceMailbox(
             client,
             f"{source.host}:{source.port}",
             batch_bytes=self.batch_bytes,
             batch_messages=self.batch_messages,
+            max_message=self.max_message,
         )

@@ -10,6 +10,7 @@ computed from what they hold, so a re-run compares like with like.
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,7 +19,11 @@ from typing import Final
 
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from application.importports import ImportSourceError, SourceMessage
+from application.importports import (
+    DestinationError,
+    FolderRefused,
+    SourceMessage,
+)
 from domain.importplan import MessageKey, SpecialUse
 from domain.text import neutralise
 from infrastructure.dovecot import MASTER_SEPARATOR, DovecotAccess, check_master_user
@@ -30,8 +35,8 @@ from infrastructure.imap import (
     as_text,
     close_connection,
 )
-from infrastructure.imapdestination import ImapDestinationMailbox
-from infrastructure.imapsource import BATCH_BYTES, as_source_error
+from infrastructure.imapdestination import ImapDestinationMailbox, destination_error
+from infrastructure.imapsource import BATCH_BYTES
 from infrastructure.importnames import folder_part, store_path
 from infrastructure.maildir import MaildirMailStore
 from infrastructure.maildirfiles import (
@@ -144,14 +149,17 @@ class MaildirDestinationMailbox:
         self._folders.clear()
 
 
-def _file_error(exc: OSError, path: Sequence[str]) -> ImportSourceError:
-    # A full disk or a permission problem: worth retrying once an operator acted.
+# The store cannot hold this name, whatever an operator does: that folder fails alone.
+_NAME_ERRORS: Final = frozenset({errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL})
+
+
+def _file_error(exc: OSError, path: Sequence[str]) -> DestinationError:
     shown = neutralise("/".join(path), max_length=80)
-    return ImportSourceError(
-        "message_refused",
-        f"the mail store cannot write {shown!r}: {exc.strerror or exc}",
-        transient=True,
-    )
+    detail = f"the mail store cannot write {shown!r}: {exc.strerror or exc}"
+    if exc.errno in _NAME_ERRORS:
+        return FolderRefused(detail)
+    # A full disk or a permission problem: worth retrying once an operator acted.
+    return DestinationError("destination_failed", detail, transient=True)
 
 
 class ImapImportDestination:
@@ -202,7 +210,7 @@ class ImapImportDestination:
             try:
                 client = self.endpoint.connect(self.timeout)
             except (IMAPClientError, OSError, EOFError) as exc:
-                raise as_source_error(exc, where) from None
+                raise destination_error(exc, where) from None
             try:
                 client.login(login, self._master_password)
             except LoginError as exc:
@@ -216,10 +224,12 @@ class ImapImportDestination:
                     f"{where}: the master login for {user} was refused ({said}); check "
                     f"{ENV_MASTER_USER} and {ENV_MASTER_PASSWORD}"
                 )
-                raise ImportSourceError("unreachable", detail, transient=True) from None
+                raise DestinationError(
+                    "destination_failed", detail, transient=True
+                ) from None
             except (IMAPClientError, OSError, EOFError) as exc:
                 close_connection(client)
-                raise as_source_error(exc, where, self._master_password) from None
+                raise destination_error(exc, where, login=True) from None
             client.normalise_times = False
             use_multi = (
                 client.has_capability("MULTIAPPEND")

@@ -127,10 +127,10 @@ def test_fetch_streams_in_batches_bounded_in_bytes(
     fetched: list[list[int]] = []
     real_fetch = imapsource._fetch
 
-    def spy(client: Any, uids: list[int], items: list[str]) -> Any:  # noqa: ANN401 - imapclient is untyped
+    def spy(client: Any, uids: list[int], items: list[str], *cap: int) -> Any:  # noqa: ANN401 - imapclient is untyped
         if "BODY.PEEK[]" in items:
             fetched.append(list(uids))
-        return real_fetch(client, uids, items)
+        return real_fetch(client, uids, items, *cap)
 
     monkeypatch.setattr(imapsource, "_fetch", spy)
     try:
