@@ -728,14 +728,18 @@ def test_security_none_to_a_remote_host_is_refused() -> None:
 
 def test_security_none_accepted_at_start_is_accepted_by_the_adapter() -> None:
     # What the request accepts as loopback the adapter must connect to, or the job is
-    # accepted only to fail: ``mail.localhost`` passes domain.importsource.is_loopback.
+    # accepted only to fail: both use domain.importsource.is_loopback, the one rule.
+    from domain import importsource  # noqa: PLC0415
+    from infrastructure import imaplogin  # noqa: PLC0415
     from infrastructure.imapsource import is_loopback as adapter_loopback  # noqa: PLC0415
 
-    source = ImportSource.of("mail.localhost", 143, "none", "u")
-    assert adapter_loopback(source.host), (
-        f"{source.host} with security none is accepted by the request but refused by "
-        "the IMAP adapter (infrastructure.imapsource.is_loopback)"
-    )
+    assert adapter_loopback is importsource.is_loopback
+    assert imaplogin.is_loopback is importsource.is_loopback
+    for host in ("localhost", "Localhost.", "127.0.0.1", "127.1.2.3", "[::1]"):
+        source = ImportSource.of(host, 143, "none", "u")
+        assert adapter_loopback(source.host), host
+    with pytest.raises(InvalidInput, match="security none"):
+        ImportSource.of("mail.localhost", 143, "none", "u")
 
 
 def test_security_none_to_a_remote_host_is_refused_by_the_cli(
