@@ -8,14 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from typing import TypeVar
 from uuid import UUID, uuid4
 
 from attrs import field, frozen
 
+from application.apppasswords import AppPasswords
+from application.challenges import Challenges
 from application.credentials import staged_secret
 from application.log import MailHostLog
+from application.logincontext import (
+    MAX_TOKEN,
+    LoginRefused,
+    LoginResult,
+    Outcome,
+    account_key,
+    network_of,
+)
+from application.loginflow import PendingLogins
 from application.ports import (
     Clock,
     CredentialStore,
@@ -24,10 +34,12 @@ from application.ports import (
     PasswordHasher,
     SessionRecord,
 )
+from application.secondfactor import SecondFactor
+from application.signin import SignIn
 from domain import ids
 from domain.account import UserAccount
-from domain.address import EmailAddress, shown
-from domain.errors import AlreadyExists, InvalidInput, NotFound, NotPermitted
+from domain.address import EmailAddress
+from domain.errors import AlreadyExists, InvalidInput, NotPermitted
 from domain.organisation import Organisation, Role
 from domain.phone import PhoneNumber
 from domain.security import (
@@ -35,13 +47,19 @@ from domain.security import (
     NotificationPreferences,
     PasswordPolicy,
     SecurityPolicy,
-    is_unicode_text,
 )
-from domain.text import forbidden_character
+from domain.twostep import TwoStep
 
-MAX_USER_AGENT = 512
-# Tokens this service issues are far shorter; anything longer was not issued here.
-MAX_TOKEN = 256
+# Embedders import these from here; they live with the sign-in.
+__all__ = [
+    "Accounts",
+    "LoginRefused",
+    "LoginResult",
+    "Outcome",
+    "account_key",
+    "enrol",
+    "network_of",
+]
 # Where a re-entered password was checked: the account settings, not a login page.
 SETTINGS_CONTEXT = LoginContext(
     device="account-settings",
@@ -49,30 +67,6 @@ SETTINGS_CONTEXT = LoginContext(
     user_agent="password re-entry",
 )
 T = TypeVar("T")
-
-
-class LoginRefused(NotPermitted):
-    """One answer for an unknown login, a wrong password and a throttled account.
-
-    Telling them apart would let anyone enumerate accounts (ASVS 6.3.8).
-    """
-
-    def __init__(self) -> None:
-        super().__init__(
-            "login refused: unknown login or wrong password, or too many attempts "
-            "(try again later)"
-        )
-
-
-@frozen
-class LoginResult:
-    """What the client keeps: the session token, and the device token to send next time."""
-
-    account_id: UUID
-    session_id: UUID
-    session_token: str = field(repr=False)
-    device_token: str = field(repr=False)
-    alerted: bool
 
 
 def enrol(
@@ -102,6 +96,11 @@ class Accounts:
     clock: Clock
     policy: SecurityPolicy = field(factory=SecurityPolicy)
     passwords: PasswordPolicy = field(factory=PasswordPolicy)
+    # Two-step verification (None: an engine assembled without it).
+    second: SecondFactor | None = None
+    challenges: Challenges | None = None
+    apps: AppPasswords | None = None
+    pending: PendingLogins | None = None
 
     def register(
         self,
@@ -147,9 +146,13 @@ class Accounts:
             account = self.log.retrying(attempt)
         return account.id
 
-    def get(self, login_or_id: str | UUID) -> UserAccount:
-        key = login_or_id if isinstance(login_or_id, UUID) else account_key(login_or_id)
-        return self.log.load(key, UserAccount, f"account {login_or_id!s}")
+    @property
+    def signin(self) -> SignIn:
+        return SignIn(
+            self.log, self.credentials, self.hasher, self.fingerprints,
+            self.geolocator, self.clock, self.policy, self.passwords, self.second,
+            self.challenges, self.apps, self.pending,
+        )  # fmt: skip
 
     def login(
         self,
@@ -159,83 +162,45 @@ class Accounts:
         ip: str,
         user_agent: str = "",
         device_token: str | None = None,
+        code: str | None = None,
+        persistent: bool = True,
     ) -> LoginResult:
         """Check a password and open a session, or raise LoginRefused.
 
-        A client without a device token (a new browser, private browsing) gets a new one,
-        which is what makes the device "new" for SEC-1.
+        See ``application.signin.SignIn.login``: with two-step verification on, the
+        outcome is ``second-factor-required`` unless ``code`` (TOTP or backup code)
+        completes it; ``persistent`` false ends the session with the browser (MFA-6).
         """
-        context, device_token = self._context(ip, user_agent, device_token)
-        try:
-            key = account_key(login)
-        except InvalidInput:
-            key = None
-        if key is None or not self._checkable(password):
-            self._spend_one_check(password)
-            raise LoginRefused
-        return self._login(key, password, context, device_token)
+        return self.signin.login(
+            login,
+            password,
+            ip=ip,
+            user_agent=user_agent,
+            device_token=device_token,
+            code=code,
+            persistent=persistent,
+        )
 
-    def _checkable(self, password: str) -> bool:
-        """Whether ``password`` could be anyone's: not over-long, encodable."""
-        return len(password) <= self.passwords.max_length and is_unicode_text(password)
-
-    def _spend_one_check(self, password: str) -> None:
-        """One dummy verification, whatever the password holds.
-
-        An unknown login, a throttled source and a wrong password all cost one hash,
-        so the time of a refusal does not tell them apart (ASVS 6.3.8).
-        """
-        dummy = password[: self.passwords.max_length]
-        if not is_unicode_text(dummy):
-            dummy = dummy.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-        self.hasher.verify_dummy(dummy)
-
-    def _login(
-        self, key: UUID, password: str, context: LoginContext, device_token: str
+    def complete_login(
+        self,
+        pending_token: str,
+        *,
+        code: str | None = None,
+        push: UUID | None = None,
+        key_response: str | None = None,
     ) -> LoginResult:
-        checked: dict[UUID, bool] = {}
-        spent: list[bool] = []
+        """The second step of a ``second-factor-required`` login (single-use token)."""
+        return self.signin.complete_login(
+            pending_token, code=code, push=push, key_response=key_response
+        )
 
-        def spend() -> None:
-            if not spent:
-                spent.append(True)
-                self._spend_one_check(password)
+    def protocol_login(self, login: str, password: str, protocol: str) -> UUID:
+        """A sync tool's login; with two-step on only an app password works (MFA-4)."""
+        return self.signin.protocol_login(login, password, protocol)
 
-        def attempt() -> LoginResult:
-            at = self.clock.now()
-            try:
-                account = self.log.load(key, UserAccount, "account")
-            except NotFound:
-                spend()
-                raise LoginRefused from None
-            if account.is_throttled(at, self.policy, context):
-                # Refused without a check, but at the cost of one: a throttled account
-                # must not answer faster than an unknown login (a timing oracle).
-                spend()
-                if account.record_throttled(context, at=at, policy=self.policy):
-                    self.log.save(account)
-                raise LoginRefused
-            # One slow hash per attempt, not per conflict retry; checked again only if
-            # the password changed meanwhile.
-            if account.credential_id not in checked:
-                checked[account.credential_id] = self._verify(account, password)
-            if not checked[account.credential_id]:
-                account.fail_login(context, at=at, policy=self.policy)
-                self.log.save(account)
-                raise LoginRefused
-            session_id = uuid4()
-            session_token = self.fingerprints.new_token()
-            alerted = account.log_in(session_id, context, at=at, policy=self.policy)
-            self.credentials.put_session(
-                self.fingerprints.digest(session_token),
-                SessionRecord(account.id, session_id),
-            )
-            self.log.save(account)
-            return LoginResult(
-                account.id, session_id, session_token, device_token, alerted
-            )
-
-        return self.log.retrying(attempt)
+    def get(self, login_or_id: str | UUID) -> UserAccount:
+        key = login_or_id if isinstance(login_or_id, UUID) else account_key(login_or_id)
+        return self.log.load(key, UserAccount, f"account {login_or_id!s}")
 
     def session(self, session_token: str) -> SessionRecord:
         """The session a token opens; the log, not the token store, decides if it is live."""
@@ -277,24 +242,49 @@ class Accounts:
         old_credential = account.credential_id
         credential_id = uuid4()
         encoded = self.hasher.hash(new_password)
+        revoked: list[UUID] = []
+
+        def attempt() -> tuple[UUID, ...]:
+            at = self.clock.now()
+            changed = self.log.load(account.id, UserAccount, "account")
+            ended = changed.change_password(credential_id, keep_session=keep, at=at)
+            # SEC-4: every app password goes with the old password, in the same save.
+            two_step = self.log.find(ids.two_step_id(account.id), TwoStep)
+            revoked.clear()
+            if two_step is not None and two_step.app_passwords:
+                revoked.extend(a.credential_id for a in two_step.app_passwords)
+                two_step.revoke_all_app_passwords("password changed", at=at)
+                self.log.save(changed, two_step)
+            else:
+                self.log.save(changed)
+            return ended
+
         with staged_secret(self.credentials, credential_id, encoded, owner=account.id):
-            ended = self._update(
-                account.id,
-                lambda a: a.change_password(
-                    credential_id, keep_session=keep, at=self.clock.now()
-                ),
-            )
+            ended = self.log.retrying(attempt)
         self.credentials.forget_secret(old_credential)
+        for row in revoked:
+            self.credentials.forget_secret(row)
         self.credentials.forget_sessions(ended)
         return ended
 
     def change_recovery_phone(
-        self, login: str | UUID, country_code: str, number: str, *, password: str
+        self,
+        login: str | UUID,
+        country_code: str,
+        number: str,
+        *,
+        password: str,
+        code: str | None = None,
     ) -> str:
-        """SEC-5: country calling code + number, the account password re-entered."""
+        """SEC-5: country calling code + number, the account password re-entered.
+
+        With two-step verification on, a second-factor ``code`` too (a fresh
+        re-authentication, as every sensitive change needs).
+        """
         account = self.get(login)
         phone = PhoneNumber.parse(country_code, number)
         self._require_password(account, password)
+        self.require_second_factor(account.id, code)
         self._update(
             account.id, lambda a: a.change_recovery_phone(phone, at=self.clock.now())
         )
@@ -325,7 +315,8 @@ class Accounts:
             raise NotPermitted(
                 "too many wrong passwords for this account; try again later"
             )
-        if password and self._checkable(password) and self._verify(account, password):
+        signin = self.signin
+        if password and signin.checkable(password) and signin.verify(account, password):
             return
 
         def record(a: UserAccount) -> None:
@@ -335,60 +326,12 @@ class Accounts:
         self._update(account.id, record)
         raise NotPermitted("the account password is wrong")
 
-    def _verify(self, account: UserAccount, password: str) -> bool:
-        encoded = self.credentials.secret(account.credential_id)
-        return encoded is not None and self.hasher.verify(encoded, password)
-
-    def _context(
-        self, ip: str, user_agent: str, device_token: str | None
-    ) -> tuple[LoginContext, str]:
-        address = _client_address(ip)
-        # A token this service did not issue (non-ASCII, over-long) is no device it
-        # knows: the client gets a new one, as one without a token would.
-        issued = (
-            device_token
-            if device_token
-            and device_token.isascii()
-            and device_token.isprintable()
-            and len(device_token) <= MAX_TOKEN
-            else None
-        )
-        token = issued or self.fingerprints.new_token()
-        context = LoginContext(
-            device=self.fingerprints.digest(f"device:{token}"),
-            network=network_of(address),
-            place=self.geolocator.locate(address),
-            user_agent=" ".join(user_agent.split())[:MAX_USER_AGENT],
-        )
-        return context, token
-
-
-def _client_address(ip: str) -> IPv4Address | IPv6Address:
-    """The client's address, or ``InvalidInput`` naming the IP address.
-
-    ``ip_address`` accepts an IPv6 zone id (``fe80::1%eth0``) of any characters, escape
-    sequences included; a zone names an interface of the host that saw the address, so
-    it is no part of where a remote client is, and it would be stored and shown.
-    """
-    bad = forbidden_character(ip)
-    if bad is not None:
-        raise InvalidInput(
-            f"IP address {shown(ip)} contains a control character ({bad})"
-        )
-    try:
-        address = ip_address(ip.strip())
-    except ValueError:
-        raise InvalidInput(f"IP address {shown(ip)} is not valid") from None
-    if isinstance(address, IPv6Address) and address.scope_id is not None:
-        raise InvalidInput(f"IP address {shown(ip)} has a zone id (%...)")
-    return address
-
-
-def network_of(address: IPv4Address | IPv6Address) -> str:
-    """The /24 or /48 around an address: a location, without the host part."""
-    prefix = 24 if address.version == 4 else 48  # noqa: PLR2004 - IP versions
-    return str(ip_network(f"{address}/{prefix}", strict=False))
-
-
-def account_key(login: str, *, what: str = "login") -> UUID:
-    return ids.account_id(str(EmailAddress.parse(login, what=what)))
+    def require_second_factor(self, account_id: UUID, code: str | None) -> None:
+        """With two-step verification on, a fresh second factor; without it, nothing."""
+        if self.second is None or not self.second.enabled(account_id):
+            return
+        if code is None:
+            raise NotPermitted(
+                "two-step verification is on: this change needs a code as well"
+            )
+        self.second.check_code(account_id, code)

@@ -11,6 +11,8 @@ from attrs import define, field, frozen
 from application.accounts import Accounts
 from application.addresses import Addresses
 from application.alerts import SecurityAlerts
+from application.apppasswords import AppPasswords
+from application.challenges import Challenges
 from application.importcopy import CopyPolicy
 from application.importports import (
     HostedSource,
@@ -20,6 +22,7 @@ from application.importports import (
 )
 from application.imports import Imports
 from application.log import MailHostLog
+from application.loginflow import PendingLogins
 from application.mailservices import MailServices
 from application.organisations import Organisations
 from application.orphans import DEFAULT_GRACE, OrphanSweep
@@ -40,7 +43,12 @@ from application.ports import (
     Sealer,
 )
 from application.responders import Responders
+from application.secondfactor import SecondFactor
 from application.sending import Sending, SendingLimits
+from application.twostep import TwoStepVerification
+from application.twostepenrol import Enrolling
+from application.twostepnotices import TwoStepNotices
+from application.twostepports import TwoStepAdapters
 from domain.advice import Advice
 from domain.errors import NotFound
 from domain.responderpolicy import ResponderPolicy
@@ -69,6 +77,9 @@ class MailHost:
     imports: Imports
     background: Background | None = None
     orphans: OrphanSweep | None = None
+    # Two-step verification (None: assembled without its adapters).
+    twostep: TwoStepVerification | None = None
+    notices: TwoStepNotices | None = None
 
     @classmethod
     def assemble(
@@ -91,12 +102,15 @@ class MailHost:
         limits: SendingLimits | None = None,
         responder_policy: ResponderPolicy | None = None,
         imports: ImportAdapters | None = None,
+        twostep: TwoStepAdapters | None = None,
     ) -> MailHost:
         services = MailServices(log, clock)
+        parts = _two_step_parts(log, credentials, hasher, fingerprints, clock, twostep)
         # Positional wiring, kept compact (fmt: skip) so the whole assembly reads at once.
         accounts = Accounts(
             log, credentials, hasher, fingerprints, geolocator, clock,
-            policy or SecurityPolicy(),
+            policy or SecurityPolicy(), second=parts.second,
+            challenges=parts.challenges, apps=parts.apps, pending=parts.pending,
         )  # fmt: skip
         addresses = Addresses(
             log, services, credentials, hasher, fingerprints, store, mail, clock,
@@ -126,6 +140,8 @@ class MailHost:
             advisories=advisories,
             responders=responders,
             imports=import_cases,
+            twostep=parts.verification(accounts),
+            notices=_notices(log, mail, clock, alert_sender, parts, twostep),
         )
 
     def advise(self, domain: str) -> list[Advice]:
@@ -178,6 +194,65 @@ class ImportAdapters:
     hosted: HostedSource | None = None
     queries: ImportQueries | None = None
     policy: CopyPolicy = field(factory=CopyPolicy)
+
+
+@frozen
+class _TwoStepParts:
+    second: SecondFactor | None = None
+    challenges: Challenges | None = None
+    apps: AppPasswords | None = None
+    pending: PendingLogins | None = None
+    enrolling: Enrolling | None = None
+
+    def verification(self, accounts: Accounts) -> TwoStepVerification | None:
+        if (
+            self.second is None
+            or self.challenges is None
+            or self.enrolling is None
+            or self.apps is None
+            or self.pending is None
+        ):
+            return None
+        return TwoStepVerification(
+            accounts, self.second, self.challenges, self.enrolling, self.apps,
+            self.pending,
+        )  # fmt: skip
+
+
+def _two_step_parts(  # noqa: PLR0917 - the ports two-step verification needs
+    log: MailHostLog,
+    credentials: CredentialStore,
+    hasher: PasswordHasher,
+    fingerprints: Fingerprints,
+    clock: Clock,
+    adapters: TwoStepAdapters | None,
+) -> _TwoStepParts:
+    apps = AppPasswords(log, credentials, hasher, fingerprints, clock)
+    if adapters is None:
+        return _TwoStepParts(apps=apps)
+    sealer = adapters.sealer
+    second = SecondFactor(log, credentials, sealer, adapters, clock)
+    challenges = Challenges(log, credentials, sealer, adapters, clock)
+    return _TwoStepParts(
+        second,
+        challenges,
+        apps,
+        PendingLogins(credentials, fingerprints),
+        Enrolling(log, credentials, sealer, adapters, clock, second, challenges),
+    )
+
+
+def _notices(  # noqa: PLR0917 - the notices' ports
+    log: MailHostLog,
+    mail: MailSender,
+    clock: Clock,
+    sender: str,
+    parts: _TwoStepParts,
+    adapters: TwoStepAdapters | None,
+) -> TwoStepNotices:
+    push = adapters.push if adapters else None
+    sms = adapters.sms if adapters else None
+    return TwoStepNotices(log, mail, clock, sender, parts.challenges, push, sms)
 
 
 def _orphan_sweep(

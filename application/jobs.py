@@ -7,7 +7,7 @@ it twice still causes the effect once (the use case checks the log first).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid5
 
 from attrs import frozen
@@ -18,6 +18,7 @@ from domain.importjob import ImportJob
 from domain.importlane import ImportLane
 from domain.mailbox import Mailbox
 from domain.security import AlertKind, alert_key
+from domain.twostep import TwoStep
 
 JOB_NAMESPACE = UUID("0b8c4f0e-3f59-5d7e-8a55-6a3c1f2d9e41")
 SEND_SECURITY_ALERT = "send_security_alert"
@@ -26,6 +27,11 @@ SYNC_MAIL_STORE = "sync_mail_store"
 RUN_IMPORT = "run_import"
 SEND_IMPORT_CONFIRMATION = "send_import_confirmation"
 FORGET_IMPORT_CREDENTIALS = "forget_import_credentials"
+SEND_TWO_STEP_NOTICE = "send_two_step_notice"
+SEND_SMS_CODE = "send_sms_code"
+SEND_PUSH = "send_push"
+# Failed second factors after a right password: one mail per window, with the count.
+SECOND_FACTOR_FAILURE_WINDOW = timedelta(minutes=15)
 AS_SOON_AS_POSSIBLE = datetime.min.replace(tzinfo=UTC)
 # The events that can start a job: the job schedule reads only these from the log.
 TRIGGERS: tuple[type, ...] = (
@@ -42,6 +48,28 @@ TRIGGERS: tuple[type, ...] = (
     ImportJob.Failed,
     ImportJob.Cancelled,
     ImportLane.Released,
+    TwoStep.FactorConfirmed,
+    TwoStep.FactorRemoved,
+    TwoStep.Disabled,
+    TwoStep.BackupCodesIssued,
+    TwoStep.AppPasswordCreated,
+    TwoStep.AppPasswordRevoked,
+    TwoStep.AppPasswordsRevoked,
+    TwoStep.SecondFactorFailed,
+    TwoStep.CloneSuspected,
+    TwoStep.SmsCodeIssued,
+    TwoStep.PushIssued,
+)
+# The two-step changes each mailed as a notice (no secret, no link).
+TWO_STEP_CHANGES: tuple[type, ...] = (
+    TwoStep.FactorConfirmed,
+    TwoStep.FactorRemoved,
+    TwoStep.Disabled,
+    TwoStep.BackupCodesIssued,
+    TwoStep.AppPasswordCreated,
+    TwoStep.AppPasswordRevoked,
+    TwoStep.AppPasswordsRevoked,
+    TwoStep.CloneSuspected,
 )
 
 
@@ -59,7 +87,7 @@ class Job:
         )
 
 
-def jobs_for(event: object) -> list[Job]:
+def jobs_for(event: object) -> list[Job]:  # noqa: PLR0911 - one case per event
     """The jobs an event starts; most events start none."""
     match event:
         case UserAccount.LoggedIn(alert=True):
@@ -92,7 +120,41 @@ def jobs_for(event: object) -> list[Job]:
                     due_at=AS_SOON_AS_POSSIBLE,
                 )
             ]
+    if isinstance(event, TwoStep.Event):
+        return _two_step_jobs(event)
     return _import_jobs(event)
+
+
+def _two_step_jobs(event: TwoStep.Event) -> list[Job]:
+    """Notices of changes, the lock and a cloned key; SMS codes and pushes to send.
+
+    Only ids go into the job: the SMS code is read from the credential store by the
+    job that sends it, never from the event (which does not carry it).
+    """
+    aggregate, version = str(event.originator_id), str(event.originator_version)
+    match event:
+        case TwoStep.SmsCodeIssued(challenge_id=challenge):
+            return [
+                Job.of(
+                    SEND_SMS_CODE, aggregate, str(challenge), due_at=AS_SOON_AS_POSSIBLE
+                )
+            ]
+        case TwoStep.PushIssued(challenge_id=challenge):
+            return [
+                Job.of(SEND_PUSH, aggregate, str(challenge), due_at=AS_SOON_AS_POSSIBLE)
+            ]
+        case TwoStep.SecondFactorFailed(notify=True):
+            return [
+                Job.of(SEND_TWO_STEP_NOTICE, aggregate, version, due_at=event.timestamp)
+            ]
+        case TwoStep.SecondFactorFailed(failures=1):
+            due = event.timestamp + SECOND_FACTOR_FAILURE_WINDOW
+            return [Job.of(SEND_TWO_STEP_NOTICE, aggregate, version, due_at=due)]
+    if isinstance(event, TWO_STEP_CHANGES):
+        return [
+            Job.of(SEND_TWO_STEP_NOTICE, aggregate, version, due_at=event.timestamp)
+        ]
+    return []
 
 
 def _import_jobs(event: object) -> list[Job]:
