@@ -33,6 +33,7 @@ from infrastructure.sealing import AesGcmSealer
 from infrastructure.secrets import SecretKey
 from infrastructure.settings import ConfigurationError, Settings
 from infrastructure.sql import Database, PostgresDatabase, SqliteDatabase
+from infrastructure.twostepsetup import two_step_adapters
 from projections.activity import RecentActivity, SqlActivityQueries
 from projections.advisories import Advisories, SqlAdvisoryQueries
 from projections.directory import AddressDirectory, SqlDirectoryQueries
@@ -137,6 +138,7 @@ def open_engine(
         limits=settings.limits,
         responder_policy=settings.responder_policy,
         imports=_import_adapters(settings, fingerprints, views),
+        twostep=two_step_adapters(settings, fingerprints),
     )
     databases = (views,) if secrets_db is views else (views, secrets_db)
     engine = Engine(settings, host, runner, jobs, databases, _leases(settings))
