@@ -21,7 +21,10 @@ from application.jobs import (
     RUN_IMPORT,
     SEND_AUTO_REPLY,
     SEND_IMPORT_CONFIRMATION,
+    SEND_PUSH,
     SEND_SECURITY_ALERT,
+    SEND_SMS_CODE,
+    SEND_TWO_STEP_NOTICE,
     SYNC_MAIL_STORE,
     Job,
 )
@@ -72,6 +75,15 @@ HANDLERS: dict[str, Handler] = {
     ),
     FORGET_IMPORT_CREDENTIALS: lambda host, args: host.imports.forget_credentials(
         UUID(args[0])
+    ),
+    SEND_TWO_STEP_NOTICE: lambda host, args: (
+        host.notices and host.notices.send_notice(UUID(args[0]), int(args[1]))
+    ),
+    SEND_SMS_CODE: lambda host, args: (
+        host.notices and host.notices.send_sms_code(UUID(args[0]), UUID(args[1]))
+    ),
+    SEND_PUSH: lambda host, args: (
+        host.notices and host.notices.send_push(UUID(args[0]), UUID(args[1]))
     ),
 }
 
