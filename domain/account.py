@@ -7,12 +7,14 @@ outcome and a keyed fingerprint of the device, so replaying the log reveals no s
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
-from attrs import evolve
 from eventsourcing.domain import Aggregate
 
+from domain import accountalerts as alerts
+from domain import accountsessions as sessions
+from domain import accountthrottle as throttle
 from domain import ids
 from domain.address import EmailAddress
 from domain.errors import InvalidInput, NotFound, NotPermitted
@@ -27,13 +29,7 @@ from domain.security import (
 )
 from domain.text import clean_line
 from domain.throttle import (
-    ceiling_end,
-    ceiling_reached,
-    open_episodes,
     remember_failure,
-    source_limit_end,
-    source_limit_reached,
-    throttle_source,
 )
 from domain.time import utc
 
@@ -59,6 +55,11 @@ class UserAccount(Aggregate):
     # restores without them (both are replaced, never changed in place).
     source_failures: tuple[tuple[str, datetime], ...] = ()
     throttle_episodes: tuple[tuple[str, datetime], ...] = ()
+    # Likewise for sessions before MFA-6/MFA-7 and re-authentication: persistent, not
+    # restricted, never re-authenticated (domain/accountsessions.py).
+    transient_sessions: frozenset[UUID] = frozenset()
+    restricted_sessions: frozenset[UUID] = frozenset()
+    reauthentications: sessions.Reauthentications = ()
 
     class Registered(Aggregate.Created):
         organisation_id: UUID
@@ -115,7 +116,7 @@ class UserAccount(Aggregate):
 
     def throttle_source(self, context: LoginContext) -> str:
         """Where an attempt counts for the throttle: see ``domain.throttle``."""
-        return throttle_source(context, self.known_devices)
+        return throttle.source_of(self, context)
 
     def is_throttled(
         self,
@@ -129,12 +130,7 @@ class UserAccount(Aggregate):
         or ``account_limit`` from all sources together. Without a context: whether every
         source is refused (the account-wide ceiling).
         """
-        if ceiling_reached(self.recent_failures, utc(at), policy):
-            return True
-        if context is None:
-            return False
-        source = self.throttle_source(context)
-        return source_limit_reached(self.source_failures, source, utc(at), policy)
+        return throttle.is_throttled(self, utc(at), policy, context)
 
     class LoggedIn(Aggregate.Event):
         session_id: UUID
@@ -142,11 +138,15 @@ class UserAccount(Aggregate):
         new_device: bool
         new_location: bool
         alert: bool
+        # Defaults: older events are of persistent, unrestricted sessions.
+        persistent: bool = True
+        restricted: bool = False
 
         def apply(self, aggregate: UserAccount) -> None:
             aggregate.known_devices.add(self.context.device)
             aggregate.known_locations.add(self.context.location)
             aggregate.active_sessions.add(self.session_id)
+            aggregate._session_facts(sessions.opened(aggregate, self))
             if self.alert:
                 kind = AlertKind.NEW_LOCATION
                 aggregate.pending_alerts[alert_key(kind, self.originator_version)] = (
@@ -160,12 +160,16 @@ class UserAccount(Aggregate):
         *,
         at: datetime,
         policy: SecurityPolicy,
+        persistent: bool = True,
+        restricted: bool = False,
     ) -> bool:
         """Record a login whose password the application verified; True if it alerts.
 
         SEC-1: a device or a location never seen before alerts, once; the first login of
         a new account alerts too (the account has seen nothing yet), which is what a
-        user who just registered from a shared computer would want.
+        user who just registered from a shared computer would want. A session that is
+        not ``persistent`` ends with the browser (MFA-6); a ``restricted`` one may only
+        enrol a second factor (MFA-7).
         """
         at = utc(at)
         if self.is_throttled(at, policy, context):
@@ -183,6 +187,8 @@ class UserAccount(Aggregate):
             new_device=new_device,
             new_location=new_location,
             alert=alert,
+            persistent=persistent,
+            restricted=restricted,
         )
         return alert
 
@@ -198,19 +204,9 @@ class UserAccount(Aggregate):
                 aggregate.throttle_source(self.context),
                 self.timestamp,
             )
-            if self.alert_due is not None and self.alert_key is not None:
-                aggregate.failure_window = (self.alert_due, self.alert_key)
-                aggregate.pending_alerts[self.alert_key] = PendingAlert.raised(
-                    AlertKind.FAILED_LOGIN, self.timestamp, context=self.context
-                )
-            elif self.alert_key is not None:
-                pending = aggregate.pending_alerts[self.alert_key]
-                aggregate.pending_alerts[self.alert_key] = evolve(
-                    pending,
-                    last_at=self.timestamp,
-                    count=pending.count + 1,
-                    context=self.context,
-                )
+            aggregate.failure_window, aggregate.pending_alerts = alerts.after_failure(
+                aggregate, self
+            )
 
     def fail_login(
         self, context: LoginContext, *, at: datetime, policy: SecurityPolicy
@@ -224,14 +220,7 @@ class UserAccount(Aggregate):
         at = utc(at)
         if self.is_throttled(at, policy, context):
             raise NotPermitted("password check refused: the account is throttled")
-        key: str | None = None
-        due: datetime | None = None
-        if self.failure_window is not None and at < self.failure_window[0]:
-            if self.failure_window[1] in self.pending_alerts:
-                key = self.failure_window[1]
-        elif self.preferences.failed_login:
-            key = alert_key(AlertKind.FAILED_LOGIN, self.version + 1)
-            due = at + policy.failed_login_window
+        key, due = alerts.failure_alert(self, at, policy)
         self.trigger_event(
             self.LoginFailed,
             timestamp=at,
@@ -245,16 +234,8 @@ class UserAccount(Aggregate):
         until: datetime
 
         def apply(self, aggregate: UserAccount) -> None:
-            if (
-                aggregate.throttled_until is None
-                or self.until > aggregate.throttled_until
-            ):
-                aggregate.throttled_until = self.until
-            aggregate.throttle_episodes = open_episodes(
-                aggregate.throttle_episodes,
-                aggregate.throttle_source(self.context),
-                self.timestamp,
-                self.until,
+            aggregate.throttled_until, aggregate.throttle_episodes = (
+                throttle.after_refusal(aggregate, self)
             )
 
     def record_throttled(
@@ -271,15 +252,9 @@ class UserAccount(Aggregate):
         at = utc(at)
         if not self.is_throttled(at, policy, context):
             raise InvalidInput("the account is not throttled at this time")
-        if ceiling_reached(self.recent_failures, at, policy):
-            if self.throttled_until is not None and at < self.throttled_until:
-                return False
-            until = ceiling_end(self.recent_failures, at, policy)
-        else:
-            source = self.throttle_source(context)
-            if any(s == source and at < u for s, u in self.throttle_episodes):
-                return False
-            until = source_limit_end(self.source_failures, source, at, policy)
+        until = throttle.episode_end(self, context, at, policy)
+        if until is None:
+            return False
         self.trigger_event(
             self.LoginThrottled, timestamp=at, context=context, until=until
         )
@@ -292,11 +267,45 @@ class UserAccount(Aggregate):
 
         def apply(self, aggregate: UserAccount) -> None:
             aggregate.active_sessions.discard(self.session_id)
+            aggregate._session_facts(sessions.live_only(aggregate))
 
     def log_out(self, session_id: UUID, *, at: datetime) -> None:
         if session_id not in self.active_sessions:
             raise NotFound(f"session {session_id} is not active")
         self.trigger_event(self.LoggedOut, timestamp=utc(at), session_id=session_id)
+
+    def is_persistent(self, session_id: UUID) -> bool:
+        return session_id not in self.transient_sessions
+
+    def is_restricted(self, session_id: UUID) -> bool:
+        return session_id in self.restricted_sessions
+
+    class Reauthenticated(Aggregate.Event):
+        session_id: UUID
+
+        def apply(self, aggregate: UserAccount) -> None:
+            aggregate.reauthentications = sessions.reauthenticated(
+                aggregate.reauthentications, self.session_id, self.timestamp
+            )
+
+    def reauthenticate(self, session_id: UUID, *, at: datetime) -> None:
+        """The password (and second factor) checked again in this session: a security
+        change may follow within the policy's window."""
+        if session_id not in self.active_sessions:
+            raise NotFound(f"session {session_id} is not active")
+        self.trigger_event(
+            self.Reauthenticated, timestamp=utc(at), session_id=session_id
+        )
+
+    def recently_reauthenticated(
+        self, session_id: UUID, at: datetime, window: timedelta
+    ) -> bool:
+        return sessions.is_recent(self, session_id, utc(at), window)
+
+    def _session_facts(self, facts: sessions.Facts) -> None:
+        self.transient_sessions, self.restricted_sessions, self.reauthentications = (
+            facts
+        )
 
     class PasswordChanged(Aggregate.Event):
         credential_id: UUID
@@ -310,7 +319,11 @@ class UserAccount(Aggregate):
             aggregate.source_failures = ()
             aggregate.throttled_until = None
             aggregate.throttle_episodes = ()
-            aggregate._note_change(self, "The account password was changed.")
+            aggregate._session_facts(sessions.live_only(aggregate))
+            what = "The account password was changed."
+            aggregate.pending_alerts = alerts.after_change(
+                aggregate.pending_alerts, self, what
+            )
 
     def change_password(
         self, credential_id: UUID, *, keep_session: UUID | None, at: datetime
@@ -335,7 +348,10 @@ class UserAccount(Aggregate):
 
         def apply(self, aggregate: UserAccount) -> None:
             aggregate.recovery_phone = self.phone.e164
-            aggregate._note_change(self, "The recovery phone number was changed.")
+            what = "The recovery phone number was changed."
+            aggregate.pending_alerts = alerts.after_change(
+                aggregate.pending_alerts, self, what
+            )
 
     def change_recovery_phone(self, phone: PhoneNumber, *, at: datetime) -> None:
         if phone.e164 == self.recovery_phone:
@@ -361,15 +377,6 @@ class UserAccount(Aggregate):
             timestamp=utc(at),
             preferences=preferences,
         )
-
-    def _note_change(
-        self, event: PasswordChanged | RecoveryPhoneChanged, what: str
-    ) -> None:
-        if event.alert:
-            kind = AlertKind.SECURITY_CHANGE
-            self.pending_alerts[alert_key(kind, event.originator_version)] = (
-                PendingAlert.raised(kind, event.timestamp, detail=what)
-            )
 
     # -- alert mails -----------------------------------------------------------------
 

@@ -7,6 +7,7 @@ this mapper structures every field back to the exact type its event class declar
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import typing
 from datetime import datetime
@@ -50,6 +51,17 @@ def _fields(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
         fields.append((f.name, Any if isinstance(hint, typing.TypeVar) else hint))
     _FIELDS[cls] = tuple(fields)
     return _FIELDS[cls]
+
+
+@functools.cache
+def _defaulted(cls: type[Any]) -> frozenset[str]:
+    """The fields of an event class that have a default."""
+    return frozenset(
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is not dataclasses.MISSING
+        or f.default_factory is not dataclasses.MISSING
+    )
 
 
 # Attributes eventsourcing keeps on every aggregate, beside the declared ones.
@@ -128,9 +140,12 @@ class CattrsMapper(Mapper[UUID]):
             if self.compressor:
                 data = self.compressor.decompress(data)
             raw = json.loads(data.decode("utf-8", "surrogatepass"))
+            # A field added later with a default (UserAccount.LoggedIn.persistent) is
+            # absent from older events: the class default stands in for it.
             state = {
                 name: CONVERTER.structure(raw[name], hint)
                 for name, hint in _fields(cls)
+                if name in raw or name not in _defaulted(cls)
             }
             if issubclass(cls, Snapshot):
                 state["state"] = _snapshot_state(

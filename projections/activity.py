@@ -25,6 +25,7 @@ EVENTS = (
     UserAccount.RecoveryPhoneChanged,
     UserAccount.NotificationPreferencesChanged,
     UserAccount.SecurityAlertSent,
+    UserAccount.Reauthenticated,
 )
 # The destination's users see its imports (started, completed, failed): the mailbox's
 # users are followed here, and each job's destination, so an entry goes to each of them.
@@ -160,7 +161,7 @@ def _named(*flags: tuple[str, bool]) -> list[str]:
     return [name for name, on in flags if on]
 
 
-def describe(event: object) -> ActivityEntry | None:  # noqa: PLR0911 - one case per event
+def describe(event: object) -> ActivityEntry | None:  # noqa: C901, PLR0911 - one case per event
     """The line a user sees for an event; secrets were never in the event to show."""
     match event:
         case UserAccount.Registered(timestamp=at):
@@ -181,6 +182,10 @@ def describe(event: object) -> ActivityEntry | None:  # noqa: PLR0911 - one case
             )
         case UserAccount.LoggedOut(timestamp=at):
             return ActivityEntry(at=at, kind="session", outcome="signed out")
+        case UserAccount.Reauthenticated(timestamp=at):
+            return ActivityEntry(
+                at=at, kind="session", outcome="password checked again"
+            )
         case UserAccount.PasswordChanged(timestamp=at, ended_sessions=ended):
             return _security(
                 at, "password changed", f"{len(ended)} other session(s) ended"
