@@ -45,6 +45,7 @@ from domain.replywindow import ReplyBudget, ReplyWindow
 from domain.responder import AutoResponder
 from domain.schedule import Schedule, Weekday
 from domain.security import AlertKind, LoginContext, NotificationPreferences
+from domain.twostep import TwoStep
 from infrastructure.mapper import CattrsMapper
 from tests.strategies import (
     any_login_contexts,
@@ -154,6 +155,8 @@ EVENT_STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {
         new_device=st.booleans(),
         new_location=st.booleans(),
         alert=st.booleans(),
+        persistent=st.booleans(),
+        restricted=st.booleans(),
     ),
     UserAccount.LoginFailed: events_of(
         UserAccount.LoginFailed,
@@ -245,6 +248,36 @@ EVENT_STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {
     ImportLane.Released: events_of(
         ImportLane.Released, job_id=st.uuids(), next_head=optional(st.uuids())
     ),
+    # Two-step verification (MFA-1..MFA-7, ORG-2), each field drawn from its annotation.
+    **{
+        cls: derived(cls)
+        for cls in (
+            UserAccount.Reauthenticated,
+            Organisation.TwoStepEnforced,
+            Organisation.TwoStepRelaxed,
+            TwoStep.Opened,
+            TwoStep.EnrolmentStarted,
+            TwoStep.FactorConfirmed,
+            TwoStep.FactorRemoved,
+            TwoStep.Disabled,
+            TwoStep.TotpAccepted,
+            TwoStep.BackupCodesIssued,
+            TwoStep.BackupCodeUsed,
+            TwoStep.SecondFactorFailed,
+            TwoStep.AppPasswordCreated,
+            TwoStep.AppPasswordUsed,
+            TwoStep.AppPasswordRevoked,
+            TwoStep.AppPasswordsRevoked,
+            TwoStep.PushIssued,
+            TwoStep.PushApproved,
+            TwoStep.PushDenied,
+            TwoStep.SmsCodeIssued,
+            TwoStep.SmsCodeUsed,
+            TwoStep.KeyChallengeIssued,
+            TwoStep.KeyChallengeUsed,
+            TwoStep.CloneSuspected,
+        )
+    },
     # The other aggregates' events, each field drawn from its annotation. A new event
     # class fails test_every_event_class_of_the_domain_has_a_strategy until listed here.
     **{

@@ -30,6 +30,7 @@ STORED_EVENT_TOPICS = (
     "domain.account:UserAccount.NotificationPreferencesChanged",
     "domain.account:UserAccount.PasswordChanged",
     "domain.account:UserAccount.RecoveryPhoneChanged",
+    "domain.account:UserAccount.Reauthenticated",
     "domain.account:UserAccount.Registered",
     "domain.account:UserAccount.SecurityAlertSent",
     "domain.autoreply:AutoReply.Decided",
@@ -74,6 +75,8 @@ STORED_EVENT_TOPICS = (
     "domain.mailservice:MailService.SignatureTemplateSaved",
     "domain.organisation:Organisation.Founded",
     "domain.organisation:Organisation.MemberJoined",
+    "domain.organisation:Organisation.TwoStepEnforced",
+    "domain.organisation:Organisation.TwoStepRelaxed",
     "domain.responder:AutoResponder.MemoryReset",
     "domain.responder:AutoResponder.MessageActivated",
     "domain.responder:AutoResponder.MessageDeactivated",
@@ -90,6 +93,28 @@ STORED_EVENT_TOPICS = (
     "domain.responder:ReplyBudget.ReplyCounted",
     "domain.responder:ReplyWindow.Opened",
     "domain.responder:ReplyWindow.ReplySent",
+    # Two-step verification (issue 10, MFA-1..MFA-5).
+    "domain.twostep:TwoStep.AppPasswordCreated",
+    "domain.twostep:TwoStep.AppPasswordRevoked",
+    "domain.twostep:TwoStep.AppPasswordUsed",
+    "domain.twostep:TwoStep.AppPasswordsRevoked",
+    "domain.twostep:TwoStep.BackupCodeUsed",
+    "domain.twostep:TwoStep.BackupCodesIssued",
+    "domain.twostep:TwoStep.CloneSuspected",
+    "domain.twostep:TwoStep.Disabled",
+    "domain.twostep:TwoStep.EnrolmentStarted",
+    "domain.twostep:TwoStep.FactorConfirmed",
+    "domain.twostep:TwoStep.FactorRemoved",
+    "domain.twostep:TwoStep.KeyChallengeIssued",
+    "domain.twostep:TwoStep.KeyChallengeUsed",
+    "domain.twostep:TwoStep.Opened",
+    "domain.twostep:TwoStep.PushApproved",
+    "domain.twostep:TwoStep.PushDenied",
+    "domain.twostep:TwoStep.PushIssued",
+    "domain.twostep:TwoStep.SecondFactorFailed",
+    "domain.twostep:TwoStep.SmsCodeIssued",
+    "domain.twostep:TwoStep.SmsCodeUsed",
+    "domain.twostep:TwoStep.TotpAccepted",
 )
 
 STORED_AGGREGATE_TOPICS = (
@@ -107,6 +132,7 @@ STORED_AGGREGATE_TOPICS = (
     "domain.responder:AutoResponder",
     "domain.responder:ReplyBudget",
     "domain.responder:ReplyWindow",
+    "domain.twostep:TwoStep",
 )
 
 
