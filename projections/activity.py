@@ -12,6 +12,7 @@ from domain.account import UserAccount
 from domain.importjob import ImportJob
 from domain.mailbox import Mailbox
 from domain.security import LoginContext
+from domain.twostep import TwoStep
 from projections import activityimports as imports
 from projections.storage import Cursor, Database
 
@@ -27,6 +28,19 @@ EVENTS = (
     UserAccount.SecurityAlertSent,
     UserAccount.Reauthenticated,
 )
+# Two-step changes, the lock and a cloned key show as security lines of the account
+# (SEC-3); the TwoStep aggregate names its account, kept here per aggregate id.
+TWO_STEP_EVENTS: dict[type, tuple[str, str]] = {
+    TwoStep.FactorConfirmed: ("two-step method added", ""),
+    TwoStep.FactorRemoved: ("two-step method removed", ""),
+    TwoStep.Disabled: ("two-step verification turned off", ""),
+    TwoStep.BackupCodesIssued: ("new backup codes", "the old ones no longer work"),
+    TwoStep.BackupCodeUsed: ("backup code used", ""),
+    TwoStep.AppPasswordCreated: ("app password created", ""),
+    TwoStep.AppPasswordRevoked: ("app password revoked", ""),
+    TwoStep.AppPasswordsRevoked: ("every app password revoked", ""),
+    TwoStep.CloneSuspected: ("security key refused", "it may have been copied"),
+}
 # The destination's users see its imports (started, completed, failed): the mailbox's
 # users are followed here, and each job's destination, so an entry goes to each of them.
 IMPORT_EVENTS = (
@@ -47,8 +61,18 @@ class RecentActivity:
         "mh_activity_imports",
         "mh_activity_mailbox_users",
         "mh_activity_import_jobs",
+        "mh_activity_two_step",
     )
-    topics: tuple[str, ...] = tuple(get_topic(cls) for cls in EVENTS + IMPORT_EVENTS)
+    topics: tuple[str, ...] = tuple(
+        get_topic(cls)
+        for cls in (
+            *EVENTS,
+            *IMPORT_EVENTS,
+            TwoStep.Opened,
+            TwoStep.SecondFactorFailed,
+            *TWO_STEP_EVENTS,
+        )
+    )
     schema: tuple[str, ...] = (
         (
             "CREATE TABLE IF NOT EXISTS mh_activity ("
@@ -73,6 +97,10 @@ class RecentActivity:
             " PRIMARY KEY (mailbox_id, account_id))"
         ),
         (
+            "CREATE TABLE IF NOT EXISTS mh_activity_two_step ("
+            " two_step_id TEXT PRIMARY KEY, account_id TEXT NOT NULL)"
+        ),
+        (
             "CREATE TABLE IF NOT EXISTS mh_activity_import_jobs ("
             " job_id TEXT PRIMARY KEY, mailbox_id TEXT NOT NULL,"
             " destination TEXT NOT NULL)"
@@ -82,6 +110,9 @@ class RecentActivity:
     def process(self, event: object, position: int, cursor: Cursor) -> None:
         if isinstance(event, Mailbox.Event | ImportJob.Event):
             imports.process(event, position, cursor)
+            return
+        if isinstance(event, TwoStep.Event):
+            _two_step(event, position, cursor)
             return
         entry = describe(event)
         if entry is None or not isinstance(event, UserAccount.Event):
@@ -130,6 +161,36 @@ class RecentActivity:
             (entry.at.isoformat(), last[0]),
         )
         return True
+
+
+def _two_step(event: TwoStep.Event, position: int, cursor: Cursor) -> None:
+    """A security line on the account's list; its account is the aggregate's."""
+    if isinstance(event, TwoStep.Opened):
+        cursor.execute(
+            "INSERT INTO mh_activity_two_step (two_step_id, account_id) VALUES (?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (str(event.originator_id), str(event.account_id)),
+        )
+        return
+    if isinstance(event, TwoStep.SecondFactorFailed):
+        outcome = "wrong two-step code" + (", locked" if event.locked_until else "")
+        detail = f"{event.failures} in a row"
+    elif type(event) in TWO_STEP_EVENTS:
+        outcome, detail = TWO_STEP_EVENTS[type(event)]
+    else:
+        return
+    cursor.execute(
+        "SELECT account_id FROM mh_activity_two_step WHERE two_step_id = ?",
+        (str(event.originator_id),),
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return
+    cursor.execute(
+        "INSERT INTO mh_activity (position, account_id, at, kind, outcome, place,"
+        " network, device, detail) VALUES (?, ?, ?, 'security', ?, '', '', '', ?)",
+        (position, str(row[0]), event.timestamp.isoformat(), outcome, detail),
+    )
 
 
 def _client(device: str) -> str:

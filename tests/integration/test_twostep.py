@@ -149,6 +149,22 @@ def test_app_passwords_and_password_change(tmp_path: Path) -> None:
         assert twostep(e).app_passwords(LOGIN) == []
         with pytest.raises(LoginRefused):
             e.host.accounts.protocol_login(LOGIN, created.password, "imap")
+        # rule SEC-3: the changes are in recent activity, and each mailed a notice.
+        e.runner.catch_up()
+        outcomes = {a.outcome for a in e.host.activity.recent(account_id)}
+        assert {
+            "two-step method added",
+            "new backup codes",
+            "app password created",
+            "every app password revoked",
+        } <= outcomes
+        e.drain()
+        bodies = [m.read_text() for m in (tmp_path / "outbox").glob("*.eml")]
+        notices = [b for b in bodies if "application password was created" in b]
+        assert len(notices) == 1
+        assert not any(
+            marker in notices[0] for marker in ("http", "www.", created.password)
+        )
 
 
 def test_reauthentication_needs_the_second_factor(tmp_path: Path) -> None:
