@@ -551,3 +551,56 @@ def folder_results() -> st.SearchStrategy[FolderResult]:
         failures=failures,
         size=_SIZES,
     )
+
+
+# -- two-step verification (MFA-1..MFA-7) -------------------------------------------------
+# Small limits, so the lock (max_failures) and the push/SMS rate limits are reached
+# within a short run; TOTP steps of the real 30 s.
+
+
+def two_step_policies() -> st.SearchStrategy[Any]:
+    from domain.twostepfacts import TwoStepPolicy  # noqa: PLC0415 - this section only
+
+    return st.builds(
+        TwoStepPolicy,
+        max_failures=st.integers(1, 6),
+        lock=minutes(1, 30),
+        push_per_window=st.integers(1, 4),
+        push_window=minutes(1, 20),
+        sms_per_window=st.integers(1, 4),
+        sms_window=minutes(1, 90),
+    )
+
+
+def _sms_examples() -> list[tuple[str, str, bool]]:
+    """(E.164, region, is mobile) of phonenumbers' example mobile and fixed-line
+    numbers of every region of the calling codes 1..999 (the MFA-1 table)."""
+    kinds = {
+        phonenumbers.PhoneNumberType.MOBILE: True,
+        phonenumbers.PhoneNumberType.FIXED_LINE: False,
+    }
+    table = []
+    for code in range(1, 1000):
+        for region in phonenumbers.region_codes_for_country_code(code):
+            for kind, mobile in kinds.items():
+                example = phonenumbers.example_number_for_type(region, kind)
+                if example is None or phonenumbers.number_type(example) != kind:
+                    continue
+                e164 = phonenumbers.format_number(
+                    example, phonenumbers.PhoneNumberFormat.E164
+                )
+                table.append((str(e164), region, mobile))
+    return table
+
+
+SMS_EXAMPLES = _sms_examples()
+# Mobile numbers SMS may go to, and look-alikes it may not (+262 RE, +423 LI, fixed).
+SMS_POOL = ("+41781234567", "+33612345678", "+32470123456", "+4915123456789")
+SMS_REFUSED = ("+262692123456", "+41212345678", "+33123456789", "+4930123456")
+
+
+def sms_examples() -> st.SearchStrategy[tuple[str, str, bool]]:
+    return st.sampled_from(SMS_EXAMPLES)
+
+
+# -- end of two-step verification ----------------------------------------------------
