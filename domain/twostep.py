@@ -445,13 +445,15 @@ class TwoStep(Aggregate):
     ) -> PushIssued:
         """A push to the device, ``number`` shown on the login page, rate limited."""
         self._require_factor(FactorKind.PUSH, "push device")
+        shown = check.push_number(number)
+        until = check.expiry(expires_at, utc(at), policy.push_expiry)
         self._fresh(challenge_id, ChallengeKind.PUSH, at, policy)
         return self._record(
             self.PushIssued,
             at,
             challenge_id=challenge_id,
-            number=check.push_number(number),
-            expires_at=check.expiry(expires_at, utc(at), policy.push_expiry),
+            number=shown,
+            expires_at=until,
         )
 
     class PushApproved(Aggregate.Event):
@@ -514,13 +516,14 @@ class TwoStep(Aggregate):
     ) -> SmsCodeIssued:
         """An SMS code (its digest stored under ``credential_id``), rate limited."""
         self._require_factor(FactorKind.SMS, "SMS number")
+        until = check.expiry(expires_at, utc(at), policy.sms_expiry)
         self._fresh(challenge_id, ChallengeKind.SMS, at, policy)
         return self._record(
             self.SmsCodeIssued,
             at,
             challenge_id=challenge_id,
             credential_id=credential_id,
-            expires_at=check.expiry(expires_at, utc(at), policy.sms_expiry),
+            expires_at=until,
         )
 
     class SmsCodeUsed(Aggregate.Event):

@@ -153,7 +153,7 @@ def rate_limit(
     else:
         window, most, what = policy.sms_window, policy.sms_per_window, "SMS codes"
     if issued_within(dict(challenges), kind, at, window) >= most:
-        raise NotPermitted(f"too many {what} requested; try again later")
+        raise NotPermitted(f"too many {what} in a short time; try again later")
 
 
 def fresh_challenge(challenges: Mapping[UUID, Challenge], challenge_id: UUID) -> None:
