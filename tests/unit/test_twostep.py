@@ -85,7 +85,8 @@ def test_one_two_step_per_account_its_id_derived() -> None:
     assert two_step.id != ids.two_step_id(uuid4())
     assert two_step.account_id == ACCOUNT
     assert not two_step.enabled
-    assert two_step.factors == two_step.app_passwords == ()
+    assert two_step.factors == ()
+    assert two_step.app_passwords == ()
     replays(two_step)
 
 
@@ -208,7 +209,8 @@ def test_remove_and_disable() -> None:
     disabled = two_step.disable(at=NOW)
     assert (disabled.factor_ids, disabled.app_ids) == ((key,), (app,))
     assert not two_step.enabled
-    assert two_step.factors == two_step.app_passwords == ()
+    assert two_step.factors == ()
+    assert two_step.app_passwords == ()
     assert two_step.backup_remaining == 0
     assert two_step.backup_set is None
     message = refused(two_step, InvalidInput, lambda: two_step.disable(at=NOW))
