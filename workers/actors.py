@@ -18,7 +18,10 @@ from application.jobs import (
     RUN_IMPORT,
     SEND_AUTO_REPLY,
     SEND_IMPORT_CONFIRMATION,
+    SEND_PUSH,
     SEND_SECURITY_ALERT,
+    SEND_SMS_CODE,
+    SEND_TWO_STEP_NOTICE,
     SYNC_MAIL_STORE,
 )
 from workers.broker import QUEUE, current
@@ -104,6 +107,24 @@ def forget_import_credentials(job_id: str) -> None:
     _run(FORGET_IMPORT_CREDENTIALS, job_id)
 
 
+@_declared(SEND_TWO_STEP_NOTICE)
+def send_two_step_notice(two_step_id: str, version: str) -> None:
+    """A two-step change, lock or clone suspicion mailed; a repeat finds it recorded."""
+    _run(SEND_TWO_STEP_NOTICE, two_step_id, version)
+
+
+@_declared(SEND_SMS_CODE)
+def send_sms_code(two_step_id: str, challenge_id: str) -> None:
+    """The code is read sealed from the credential store, never from the message."""
+    _run(SEND_SMS_CODE, two_step_id, challenge_id)
+
+
+@_declared(SEND_PUSH)
+def send_push(two_step_id: str, challenge_id: str) -> None:
+    """A push approval request to the user's device (MFA-1)."""
+    _run(SEND_PUSH, two_step_id, challenge_id)
+
+
 ACTORS: list[dramatiq.Actor[..., None]] = [
     send_security_alert,
     send_auto_reply,
@@ -111,4 +132,7 @@ ACTORS: list[dramatiq.Actor[..., None]] = [
     run_import,
     send_import_confirmation,
     forget_import_credentials,
+    send_two_step_notice,
+    send_sms_code,
+    send_push,
 ]

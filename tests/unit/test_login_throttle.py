@@ -243,7 +243,7 @@ def test_a_password_change_that_is_not_saved_leaves_no_hash_behind(
     def crash(*_: object, **__: object) -> None:
         raise DomainError("the save did not happen")
 
-    monkeypatch.setattr(s.log, "update", crash)
+    monkeypatch.setattr(s.log, "save", crash)  # the account and its TwoStep, one save
     with pytest.raises(DomainError, match="did not happen"):
         s.accounts.change_password(ANN, PASSWORD, "a new passphrase")
     assert s.credentials.secrets == before
