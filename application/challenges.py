@@ -23,11 +23,16 @@ from application.credentials import staged_secret
 from application.log import MailHostLog
 from application.ports import Clock, CredentialStore, Sealer
 from application.secondfactor import SecondFactorRefused
-from application.twostepports import KeyRefused, SecurityKeys, TwoStepAdapters
+from application.twostepports import (
+    KeyRefused,
+    RegisteredKey,
+    SecurityKeys,
+    TwoStepAdapters,
+)
 from domain.errors import InvalidInput, NotPermitted
 from domain.ids import two_step_id
 from domain.twostep import TwoStep
-from domain.twostepfacts import ChallengeState, FactorKind, KeyPurpose
+from domain.twostepfacts import ChallengeKind, ChallengeState, FactorKind, KeyPurpose
 
 T = TypeVar("T")
 CHALLENGE_NAMESPACE = UUID("a41f2b7e-9c3d-5e08-b6f1-0d2c4e6a8b13")
@@ -43,6 +48,24 @@ def sms_context(challenge_id: UUID) -> str:
 def key_row(challenge_id: UUID) -> UUID:
     """The credential row of a WebAuthn challenge's bytes, derived from its id."""
     return uuid5(CHALLENGE_NAMESPACE, f"key-challenge:{challenge_id}")
+
+
+class SecurityKeyRefused(SecondFactorRefused):
+    """A security key's response refused; ``reason`` names why (``clone_suspected``,
+    ``wrong_origin``, ``wrong_challenge``...), as the SecurityKeys port does."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class WrongPushNumber(SecondFactorRefused):
+    """The device approved with a number the sign-in page did not show."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the number does not match the one shown on the sign-in page: refused"
+        )
 
 
 @frozen
@@ -77,14 +100,24 @@ class Challenges:
 
     # -- push ---------------------------------------------------------------------------
 
-    def issue_push(self, account_id: UUID) -> tuple[UUID, int]:
-        """A push to the user's app; the number to show beside the login (matching)."""
+    def issue_push(
+        self, account_id: UUID, factor_id: UUID | None = None
+    ) -> tuple[UUID, int]:
+        """A push to the user's app; the number to show beside the login (matching).
+
+        The number is shown by the sign-in page only; the push names the challenge,
+        and the user types the number on the device (``answer_push``). ``factor_id``:
+        the push that confirms a device being enrolled (not yet confirmed).
+        """
         challenge_id = uuid4()
         number = 10 + secrets.randbelow(90)
         policy = self.adapters.policy
 
         def decide(two_step: TwoStep) -> None:
-            self._needs(two_step, FactorKind.PUSH)
+            if factor_id is None:
+                self._needs(two_step, FactorKind.PUSH)
+            else:
+                two_step.factor(factor_id)
             at = self.clock.now()
             two_step.issue_push(
                 challenge_id, number, at + policy.push_expiry, policy, at=at
@@ -96,13 +129,23 @@ class Challenges:
     def answer_push(
         self, account_id: UUID, challenge_id: UUID, *, approved: bool, number: int
     ) -> None:
-        """The device's answer; a wrong number is refused and counted (push-bombing)."""
-        self._update(
+        """The device's answer; a wrong number is refused and counted (push-bombing).
+
+        The denial and the failure are saved first, then ``WrongPushNumber`` tells the
+        device: a guess is never silently taken for a yes.
+        """
+        answer = self._update(
             account_id,
             lambda t: t.answer_push(
-                challenge_id, approved, number, at=self.clock.now()
+                challenge_id,
+                approved,
+                number,
+                at=self.clock.now(),
+                policy=self.adapters.policy,
             ),
         )
+        if isinstance(answer, TwoStep.PushDenied) and answer.wrong_number:
+            raise WrongPushNumber
 
     def push_approved(self, account_id: UUID, challenge_id: UUID) -> None:
         """Refused unless the device approved this very challenge."""
@@ -208,18 +251,71 @@ class Challenges:
         )
         return base64.urlsafe_b64decode(raw)
 
+    def _open_key_challenge(
+        self, account_id: UUID, challenge_id: UUID, purpose: KeyPurpose
+    ) -> tuple[str, bytes]:
+        """The stored row and bytes of a pending, unexpired challenge for ``purpose``,
+        left in place: a response that does not verify uses nothing up."""
+        two_step = self.log.load(two_step_id(account_id), TwoStep, "two-step")
+        challenge = two_step.challenges.get(challenge_id)
+        raw = self.credentials.secret(key_row(challenge_id))
+        if (
+            challenge is None
+            or challenge.kind is not ChallengeKind.KEY
+            or challenge.purpose is not purpose
+            or not challenge.is_open(self.clock.now())
+            or raw is None
+        ):
+            raise SecondFactorRefused("this security-key challenge was used or expired")
+        return raw, base64.urlsafe_b64decode(raw)
+
+    def _use_key_challenge(self, account_id: UUID, challenge_id: UUID) -> None:
+        """After the response verified: taken at once (only one of two racing
+        responses finds the row), then recorded as used."""
+        if self.credentials.take_secret(key_row(challenge_id)) is None:
+            raise SecondFactorRefused("this security-key challenge was used or expired")
+        self._update(
+            account_id,
+            lambda t: t.use_key_challenge(challenge_id, at=self.clock.now()),
+        )
+
+    def verify_registration(
+        self, account_id: UUID, challenge_id: UUID, response_json: str
+    ) -> RegisteredKey:
+        """A new key's registration checked against its challenge, then the challenge
+        used; a refused one (another origin, another challenge) changes nothing."""
+        keys = self.keys()
+        _bounded(response_json)
+        _, challenge = self._open_key_challenge(
+            account_id, challenge_id, KeyPurpose.REGISTER
+        )
+        try:
+            registered = keys.verify_registration(
+                response_json, challenge, self.adapters.origins, self.adapters.rp_id
+            )
+        except KeyRefused as refused:
+            raise InvalidInput(str(refused)) from None
+        self._use_key_challenge(account_id, challenge_id)
+        return registered
+
     def verify_key(
         self, account_id: UUID, challenge_id: UUID, response_json: str
     ) -> UUID:
         """Check an assertion against the key it names; the factor id it came from.
 
-        The counter moves by compare-and-set: two assertions racing on one stored count
-        cannot both advance it. A count not above the stored one is a cloned key:
-        refused, recorded (a mail follows) and counted as a failure.
+        The challenge is used up only once the assertion verified, so a response for
+        another origin or challenge changes nothing; then it is taken atomically, so a
+        replay (the only stop for a key whose counter stays 0) finds none. The counter
+        moves by compare-and-set: two assertions racing on one stored count cannot
+        both advance it. A count not above the stored one is a cloned key: refused,
+        recorded (a mail follows) and counted as a failure.
         """
         keys = self.keys()
         _bounded(response_json)
-        challenge = self.take_key_challenge(account_id, challenge_id)
+        claimed = _response_id(response_json)
+        _, challenge = self._open_key_challenge(
+            account_id, challenge_id, KeyPurpose.AUTHENTICATE
+        )
         two_step = self.log.load(two_step_id(account_id), TwoStep, "two-step")
         for factor in two_step.confirmed_factors:
             if factor.kind is not FactorKind.SECURITY_KEY:
@@ -228,7 +324,7 @@ class Challenges:
             if raw is None:
                 continue
             stored = StoredKey.decoded(raw)
-            if _response_id(response_json) != stored.credential_id_b64:
+            if claimed != stored.credential_id_b64:
                 continue
             try:
                 count = keys.verify_authentication(
@@ -242,14 +338,17 @@ class Challenges:
             except KeyRefused as refused:
                 if refused.reason == "clone_suspected":
                     self._clone_suspected(account_id, factor.factor_id)
-                raise SecondFactorRefused(str(refused)) from None
+                raise SecurityKeyRefused(refused.reason, str(refused)) from None
+            self._use_key_challenge(account_id, challenge_id)
             moved = StoredKey(stored.credential_id_b64, stored.public_key_b64, count)
             if not self.credentials.swap_secret(
                 factor.credential_id, raw, moved.encoded()
             ):
                 raise SecondFactorRefused("the security key was used at the same time")
             return factor.factor_id
-        raise SecondFactorRefused("this security key is not registered for the account")
+        raise SecurityKeyRefused(
+            "unknown_key", "this security key is not registered for the account"
+        )
 
     def _clone_suspected(self, account_id: UUID, factor_id: UUID) -> None:
         """Recorded (a notice mail follows) and counted as a failed second factor."""

@@ -1,0 +1,220 @@
+"""Push approval end to end (MFA-1, ASVS 6.6.4): number matching, expiry, push-bombing.
+
+The sign-in page shows a number; the push the job writes to the outbox names the
+challenge but not the number, so approving needs the user to type on the device the
+number the page shows. A yes with another number is a guess: refused and counted.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from application.accounts import Outcome
+from application.challenges import WrongPushNumber
+from application.secondfactor import SecondFactorRefused
+from application.twostep import Reauth
+from domain.errors import InvalidInput, NotPermitted
+from infrastructure.bootstrap import Engine
+from tests.integration.support import (
+    LOGIN,
+    PASSWORD,
+    ManualClock,
+    engine,
+    event_count,
+)
+from tests.integration.test_twostep import code_at, enrolled, twostep
+
+IP = "192.0.2.10"
+DEVICE = "Ann's phone"
+
+
+def log_size(e: Engine) -> int:
+    return len(e.host.log.recorder.select_notifications(start=1, limit=10**6))
+
+
+def pushes(home: Path) -> list[dict[str, Any]]:
+    path = home / "outbox" / "push.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def with_push(e: Engine, clock: ManualClock) -> str:
+    """Ann with TOTP and a confirmed push device; the push window is empty again."""
+    seed, _ = enrolled(e, clock)
+    two = twostep(e)
+    enrolment = two.enrol(
+        LOGIN,
+        "push",
+        Reauth(password=PASSWORD, code=code_at(seed, clock)),
+        label=DEVICE,
+    )
+    account_id = e.host.accounts.get(LOGIN).id
+    # The push that proves the new device (what enrolment should start itself).
+    challenge_id, number = two.challenges.issue_push(account_id, enrolment.factor_id)
+    two.answer_push(LOGIN, challenge_id, approved=True, number=number)
+    two.confirm(LOGIN, enrolment.factor_id, push=challenge_id)
+    assert "push" in {f.kind.value for f in two.status(LOGIN).factors if f.confirmed}
+    clock.advance(two.second.adapters.policy.push_window + timedelta(seconds=1))
+    return seed
+
+
+def pending_push(e: Engine) -> tuple[str, UUID, int]:
+    """A sign-in waiting for the push: its token, the challenge, the number shown."""
+    pending = e.host.accounts.login(LOGIN, PASSWORD, ip=IP)
+    assert pending.outcome is Outcome.SECOND_FACTOR_REQUIRED
+    assert "push" in pending.methods
+    number = twostep(e).start_push(pending.pending_token)
+    challenge_id = twostep(e).push_challenge(pending.pending_token)
+    assert challenge_id is not None
+    return pending.pending_token, challenge_id, number
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def env(request: pytest.FixtureRequest) -> dict[str, str]:
+    if request.param == "sqlite":
+        return {}
+    return dict(request.getfixturevalue("postgres_env"))
+
+
+def test_approved_with_the_typed_number_signs_in(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    # rule MFA-1: push approval with number matching
+    clock = ManualClock()
+    with engine(tmp_path, env, background=False, clock=clock) as e:
+        with_push(e, clock)
+        token, challenge_id, number = pending_push(e)
+        assert 10 <= number <= 99
+        # Not approved yet: refused, and the pending sign-in stays.
+        with pytest.raises(SecondFactorRefused, match="not approved"):
+            e.host.accounts.complete_login(token, push=challenge_id)
+        e.drain()
+        [*_, sent] = pushes(tmp_path)
+        assert (sent["challenge_id"], sent["device"]) == (str(challenge_id), DEVICE)
+        twostep(e).answer_push(LOGIN, challenge_id, approved=True, number=number)
+        done = e.host.accounts.complete_login(token, push=challenge_id)
+        assert done.outcome is Outcome.SIGNED_IN
+        assert done.session_id is not None
+        # The pending token was used up with the approval.
+        with pytest.raises(NotPermitted):
+            e.host.accounts.complete_login(token, push=challenge_id)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="application/twostepnotices.py send_push passes challenge.number to the "
+    "gateway: the push carries the number the page shows (see the report)",
+)
+def test_the_push_does_not_carry_the_number(tmp_path: Path) -> None:
+    # ASVS 6.6.4: the user must read the number off the sign-in page
+    clock = ManualClock()
+    with engine(tmp_path, background=False, clock=clock) as e:
+        with_push(e, clock)
+        _, challenge_id, number = pending_push(e)
+        e.drain()
+        [*_, sent] = pushes(tmp_path)
+        assert sent["challenge_id"] == str(challenge_id)
+        assert sent.get("number") in {None, ""}
+        assert str(number) not in sent["text"]
+
+
+def test_denied_refuses(tmp_path: Path) -> None:
+    clock = ManualClock()
+    with engine(tmp_path, background=False, clock=clock) as e:
+        with_push(e, clock)
+        token, challenge_id, number = pending_push(e)
+        twostep(e).answer_push(LOGIN, challenge_id, approved=False, number=number)
+        with pytest.raises(SecondFactorRefused, match="not approved"):
+            e.host.accounts.complete_login(token, push=challenge_id)
+        # Answered already: a later yes changes nothing.
+        before = log_size(e)
+        with pytest.raises(NotPermitted, match="denied already"):
+            twostep(e).answer_push(LOGIN, challenge_id, approved=True, number=number)
+        assert log_size(e) == before
+        with pytest.raises(SecondFactorRefused):
+            e.host.accounts.complete_login(token, push=challenge_id)
+
+
+def test_a_wrong_number_refuses_and_counts_as_a_failure(tmp_path: Path) -> None:
+    # ASVS 6.6.4: a yes with a guessed number is no yes
+    clock = ManualClock()
+    with engine(tmp_path, background=False, clock=clock) as e:
+        with_push(e, clock)
+        token, challenge_id, number = pending_push(e)
+        failures = event_count(e, "SecondFactorFailed")
+        wrong = 10 + (number - 10 + 1) % 90
+        with pytest.raises(WrongPushNumber, match="does not match"):
+            twostep(e).answer_push(LOGIN, challenge_id, approved=True, number=wrong)
+        assert event_count(e, "SecondFactorFailed") == failures + 1
+        assert event_count(e, "PushDenied") == 1
+        # The right number after the guess: the challenge is spent.
+        with pytest.raises(NotPermitted, match="denied already"):
+            twostep(e).answer_push(LOGIN, challenge_id, approved=True, number=number)
+        with pytest.raises(SecondFactorRefused):
+            e.host.accounts.complete_login(token, push=challenge_id)
+
+
+def test_expired_and_answered_challenges_are_refused(tmp_path: Path) -> None:
+    clock = ManualClock()
+    with engine(tmp_path, background=False, clock=clock) as e:
+        with_push(e, clock)
+        expiry = twostep(e).second.adapters.policy.push_expiry
+        token, challenge_id, number = pending_push(e)
+        clock.advance(expiry)
+        before = log_size(e)
+        with pytest.raises(NotPermitted, match="expired"):
+            twostep(e).answer_push(LOGIN, challenge_id, approved=True, number=number)
+        assert log_size(e) == before
+        with pytest.raises(SecondFactorRefused):
+            e.host.accounts.complete_login(token, push=challenge_id)
+        # Unknown challenge: a clear error, nothing recorded.
+        with pytest.raises(LookupError):
+            twostep(e).answer_push(LOGIN, UUID(int=7), approved=True, number=number)
+        assert log_size(e) == before
+        # Answered once: the same yes again is refused.
+        token, challenge_id, number = pending_push(e)
+        twostep(e).answer_push(LOGIN, challenge_id, approved=True, number=number)
+        before = log_size(e)
+        with pytest.raises(NotPermitted, match="approved already"):
+            twostep(e).answer_push(LOGIN, challenge_id, approved=True, number=number)
+        assert log_size(e) == before
+        assert e.host.accounts.complete_login(token, push=challenge_id).session_id
+
+
+def test_push_bombing_is_rate_limited(tmp_path: Path) -> None:
+    # ASVS 6.6.4: a stolen password cannot bomb the phone into a yes
+    clock = ManualClock()
+    with engine(tmp_path, background=False, clock=clock) as e:
+        with_push(e, clock)
+        policy = twostep(e).second.adapters.policy
+        for _ in range(policy.push_per_window):
+            pending_push(e)
+        pending = e.host.accounts.login(LOGIN, PASSWORD, ip=IP)
+        before = log_size(e)
+        with pytest.raises(NotPermitted, match="too many push requests"):
+            twostep(e).start_push(pending.pending_token)
+        assert log_size(e) == before
+        assert twostep(e).push_challenge(pending.pending_token) is None
+        e.drain()
+        assert len(pushes(tmp_path)) == policy.push_per_window
+        clock.advance(policy.push_window)
+        assert pending_push(e)[2] in range(10, 100)
+
+
+def test_push_needs_a_device(tmp_path: Path) -> None:
+    # Bad input: no push device enrolled, a clear error, nothing recorded
+    clock = ManualClock()
+    with engine(tmp_path, background=False, clock=clock) as e:
+        enrolled(e, clock)
+        pending = e.host.accounts.login(LOGIN, PASSWORD, ip=IP)
+        before = log_size(e)
+        with pytest.raises(InvalidInput, match="no confirmed push factor"):
+            twostep(e).start_push(pending.pending_token)
+        assert log_size(e) == before
