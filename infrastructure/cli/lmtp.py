@@ -1,16 +1,21 @@
 """``mailhost lmtp``: the auto-responder's long-running LMTP listener (RFC 2033).
 
-One process, one engine with its relay in the background (the reply jobs are sent while
-it runs), any number of MTA connections. It exits 0 after SIGTERM or SIGINT once the
-transactions in flight have their replies; 2 for bad options or configuration, 1 when
-it cannot listen or open its store.
+One process deciding, any number of MTA connections; the reply jobs are sent by a
+second process it starts and stops (``infrastructure.lmtpsender``), or with
+``--send-in-process`` by the relay of its own engine, or by the Redis workers. It exits
+0 after SIGTERM or SIGINT once the transactions in flight have their replies; 2 for
+bad options or configuration, 1 when it cannot listen or open its store.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from application.replydelivery import MAX_MESSAGE_BYTES
@@ -19,6 +24,7 @@ from infrastructure.bootstrap import Engine, open_engine
 from infrastructure.cli.arguments import Subcommands, add_command, bounded_int
 from infrastructure.cli.output import Parser
 from infrastructure.lmtp import ListenerLimits
+from infrastructure.lmtpsender import READY, Sender
 from infrastructure.lmtpserver import serve
 from infrastructure.lmtpwire import ENV_LMTP, ListenAddress, parse_listen
 from infrastructure.settings import ConfigurationError, Settings
@@ -30,6 +36,17 @@ SETTLE_S = 5.0
 MAX_WORKERS = 64
 MAX_LOG_LINE = 500
 MAX_CONNECTIONS = 100_000
+SENDER_EXIT_S = 15.0  # beyond the settle time: closing the relay and the stores
+# eventsourcing's repository cache, read under the log's name (``mailhost``) from the
+# process environment. A decision loads five aggregates (service, mailbox, responder,
+# window, budget); cached, each is fast-forwarded by one read of the events after the
+# cached version instead of replayed from its snapshot, which halves a decision's
+# cost. The log stays the only truth: every load still reads it, and a stale cached
+# copy only means the save conflicts and the decision is taken again (RSP-9). An LRU
+# of this many aggregates bounds the memory; 0 would mean unbounded and is refused.
+CACHE_VARIABLE = "MAILHOST_AGGREGATE_CACHE_MAXSIZE"
+AGGREGATE_CACHE = 2048
+MAX_AGGREGATE_CACHE = 1_000_000
 
 
 def register(sub: Subcommands, common: Parser) -> None:
@@ -87,6 +104,11 @@ def register(sub: Subcommands, common: Parser) -> None:
     )
     cmd.add_argument(
         "--ready-file", type=Path, help="written once listening, removed at the stop"
+    )
+    cmd.add_argument(
+        "--send-in-process",
+        action="store_true",
+        help="send the replies from this process (default: a second process does)",
     )
 
 
@@ -153,14 +175,73 @@ def _lmtp(args: argparse.Namespace) -> int:
         reject_unknown=args.reject_unknown,
     )
     _logging()
-    engine = open_engine(args.home, background=True)
+    # With Redis the workers are other processes already; embedded, the jobs get a
+    # process of their own unless told otherwise.
+    separate = (
+        not args.send_in_process and not Settings.from_env(home=args.home).broker_url
+    )
+    # The sender's interpreter starts while this one opens its engine.
+    sender = Sender(args.home, SETTLE_S, SENDER_EXIT_S) if separate else None
     try:
+        with _aggregate_cache():
+            engine = open_engine(args.home, background=not separate)
+    except BaseException:
+        if sender is not None:
+            sender.stop()
+        raise
+    try:
+        if sender is not None:
+            sender.start()
         serve(
             engine.host.responders.deliver, address, limits, ready_file=args.ready_file
         )
     finally:
+        if sender is not None:
+            sender.stop()
         _close(engine)
     return 0
+
+
+def run_sender() -> None:
+    """The sender process (``infrastructure.lmtpsender``): the relay until stdin closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the listener says when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _logging()
+    home = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    # No aggregate cache here: a reply is loaded twice, once from the log either way,
+    # and a cached copy costs a deep copy on every load.
+    engine = open_engine(home, background=True)
+    try:
+        sys.stdout.buffer.write(READY)
+        sys.stdout.buffer.flush()
+        sys.stdin.buffer.read()
+    finally:
+        _close(engine)
+
+
+@contextlib.contextmanager
+def _aggregate_cache() -> Iterator[None]:
+    """The listener's log with a bounded aggregate cache (the operator's size, if set).
+
+    Only this process's engine is opened with it: the variable is put back as it was
+    once the log is built, so an embedder calling this command keeps its own setting.
+    """
+    configured = os.environ.get(CACHE_VARIABLE)
+    if configured is not None:
+        size = configured.strip()
+        if not size.isdigit() or not 1 <= int(size) <= MAX_AGGREGATE_CACHE:
+            msg = (
+                f"{CACHE_VARIABLE} must be a number of aggregates from 1 to "
+                f"{MAX_AGGREGATE_CACHE}, not {configured!r}"
+            )
+            raise ConfigurationError(msg)
+        yield
+        return
+    os.environ[CACHE_VARIABLE] = str(AGGREGATE_CACHE)
+    try:
+        yield
+    finally:
+        os.environ.pop(CACHE_VARIABLE, None)
 
 
 def _close(engine: Engine) -> None:
