@@ -19,18 +19,23 @@ wrong, as ever), an envelope address the wire cannot hold unambiguously, a
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import smtplib
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import NamedTuple
 
 from domain.errors import InvalidInput
-from domain.text import neutralise, printable
-from infrastructure.lmtpwire import ENV_LMTP, ListenAddress, parse_decided, parse_listen
+from infrastructure.lmtpclient import (
+    Client,
+    LmtpError,
+    Reply,
+    crlf,
+    extensions,
+)
+from infrastructure.lmtpwire import ENV_LMTP, listen_parts, parse_decided
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~2 ms)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
 
 # sysexits.h, as a pipe transport (Postfix pipe(8), Exim) reads them.
 EX_DATAERR = 65
@@ -44,29 +49,53 @@ MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 # decision waits for the listener's pool under load.
 CONNECT_TIMEOUT_S = 5.0
 TRANSACTION_TIMEOUT_S = 60.0
+QUIT_TIMEOUT_S = 1.0  # the decision is printed by then: QUIT is a courtesy
 # The LHLO keyword and MAIL parameter that carry the MTA's --received-at, in UTC (only
 # xtext characters, RFC 3461 section 4: no "+"), e.g. 2026-06-01T08:00:00Z.
 RECEIVED_AT = "X-RECEIVED-AT"
 UNKNOWN_ADDRESS = "unknown-address"  # the check of the listener's "no such address"
+CLIENT_NAME = "mailhost-deliver"  # the LHLO argument
 _FLAGS = {
     "--recipient": "recipient",
     "--sender": "sender",
     "--received-at": "received_at",
     "--home": "home",
 }
-# Characters an envelope address cannot carry between angle brackets unambiguously.
-_UNWIRED = re.compile(r"[<>\s\x00-\x1f\x7f]")
-_EOL = re.compile(rb"\r\n|\n|\r(?!\n)")
+_UNWIRED = "<>\x7f"  # with blanks and controls: what ends a path between brackets
 _GREETING, _OK, _CONTINUE, _NO_MAILBOX = 220, 250, 354, 550
 
 
-class Request(NamedTuple):
-    """The arguments of ``mailhost deliver`` (not attrs: ~25 ms of import for one value)."""
+class Request:
+    """The arguments of ``mailhost deliver`` (a plain class, not attrs nor NamedTuple:
+    their imports, ~25 ms and ~2 ms, are most of a thin client's budget)."""
 
-    recipient: str
-    sender: str
-    received_at: str | None = None
-    home: str | None = None
+    __slots__ = ("home", "received_at", "recipient", "sender")
+
+    def __init__(
+        self,
+        recipient: str,
+        sender: str,
+        received_at: str | None = None,
+        home: str | None = None,
+    ) -> None:
+        self.recipient = recipient
+        self.sender = sender
+        self.received_at = received_at
+        self.home = home
+
+    def _key(self) -> tuple[str, str, str | None, str | None]:
+        return (self.recipient, self.sender, self.received_at, self.home)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Request):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "Request({!r}, {!r}, received_at={!r}, home={!r})".format(*self._key())
 
 
 class _Refusal(Exception):  # noqa: N818 - an outcome, carried to the one place that exits
@@ -90,6 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _in_process(words: list[str]) -> int:
     """The full command. ``deliver`` then leaves without the interpreter's teardown of
     every engine module (~100 ms): its output is flushed and its engine closed."""
+    if sys.flags.no_site:  # `python -S -m infrastructure.entrypoint`: the fast start
+        import site  # noqa: PLC0415 - the engine's dependencies live in site-packages
+
+        site.main()
     from infrastructure.cli import main as full  # noqa: PLC0415 - the engine only here
 
     status = full(words)
@@ -129,6 +162,8 @@ def received_at(text: str | None) -> datetime | None:
     test pins the two alike)."""
     if not text:
         return None
+    from datetime import UTC, datetime  # noqa: PLC0415 - only when the MTA passes one
+
     try:
         received = datetime.fromisoformat(text)
     except ValueError:
@@ -149,118 +184,149 @@ def forward(request: Request, where: str) -> int | None:
     """The exit status of the message forwarded to the listener at ``where``; None when
     it is decided in this process instead (nothing has been read or sent then)."""
     try:
-        address = parse_listen(where)
+        address = listen_parts(where)
     except ValueError:
         return None  # the full command names the variable (a configuration error)
     try:
         at = received_at(request.received_at)
     except InvalidInput as e:
         return _said(_Refusal(EX_DATAERR, str(e)))
-    lmtp = _listener_for(request, address, at)
-    if lmtp is None:
+    greeted = _listener_for(request, address, at)
+    if greeted is None:
         return None
+    lmtp, offered = greeted
     try:
-        decision = _forwarded(lmtp, request, at)
+        decision = _forwarded(lmtp, offered, request, at)
     except _Refusal as refusal:
         return _said(refusal)
     finally:
         _hang_up(lmtp)
-    print(json.dumps(decision))  # noqa: T201 - ASCII JSON, as the in-process command prints
+    sys.stdout.write(printed(decision) + "\n")  # ASCII JSON, as the in-process command
     sys.stdout.flush()
     return 0
 
 
+def printed(decision: dict[str, object]) -> str:
+    """``json.dumps(decision)`` as the in-process command prints it, by the C encoder
+    ``json.dumps`` itself uses with its defaults (``json``'s import compiles ``re``
+    patterns: ~5 ms of a thin client's ~20); a test pins the two alike."""
+    try:
+        from _json import encode_basestring_ascii, make_encoder  # noqa: PLC0415
+    except ImportError:  # another interpreter: the module it accelerates
+        import json  # noqa: PLC0415
+
+        return json.dumps(decision)
+    encode = make_encoder(
+        {},  # markers: check_circular
+        _unserialisable,
+        encode_basestring_ascii,  # ensure_ascii
+        None,  # indent
+        ": ",
+        ", ",
+        False,  # noqa: FBT003 - sort_keys, positional in the C signature
+        False,  # noqa: FBT003 - skipkeys
+        True,  # noqa: FBT003 - allow_nan
+    )
+    return "".join(encode(decision, 0))
+
+
+def _unserialisable(value: object) -> object:
+    msg = f"Object of type {type(value).__name__} is not JSON serializable"
+    raise TypeError(msg)
+
+
+Greeted = tuple[Client, dict[str, str]]
+
+
 def _listener_for(
-    request: Request, address: ListenAddress, at: datetime | None
-) -> smtplib.LMTP | None:
-    """A greeted client of a listener that takes this envelope as it is, or None."""
+    request: Request, address: str | tuple[str, int], at: datetime | None
+) -> Greeted | None:
+    """A greeted client of a listener that takes this envelope as it is, and the
+    extensions it offered; or None."""
     if not (_wired(request.recipient) and _wired(request.sender)):
         return None
-    lmtp = _connected(address)
-    if lmtp is not None and not _carries(lmtp, request, at):
-        _hang_up(lmtp)
+    greeted = _connected(address)
+    if greeted is not None and not _carries(greeted[1], request, at):
+        _hang_up(greeted[0])
         return None
-    return lmtp
+    return greeted
 
 
 def _forwarded(
-    lmtp: smtplib.LMTP, request: Request, at: datetime | None
+    lmtp: Client, offered: dict[str, str], request: Request, at: datetime | None
 ) -> dict[str, object]:
     # At most one byte more than the limit, as in process: a message of any size costs
-    # at most that much memory.
+    # at most that much memory. One read: BufferedReader.read(n) loops to EOF itself.
     raw = sys.stdin.buffer.read(MAX_MESSAGE_BYTES + 1)
     if len(raw) > MAX_MESSAGE_BYTES:
         text = f"the message is larger than {MAX_MESSAGE_BYTES} bytes"
         raise _Refusal(EX_DATAERR, text)
     try:
-        return _transaction(lmtp, request, at, raw)
-    except (OSError, smtplib.SMTPException) as e:
+        return _transaction(lmtp, offered, request, at, raw)
+    except (OSError, LmtpError) as e:
         raise _went_away(e) from e
 
 
 def _wired(address: str) -> bool:
-    """Whether LMTP carries ``address`` as it is: UTF-8, nothing that ends the path."""
+    """Whether LMTP carries ``address`` as it is: UTF-8, nothing that ends the path
+    (angle brackets, blanks, controls)."""
     try:
         address.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: bytes that were not UTF-8
         return False
-    return _UNWIRED.search(address) is None
+    return not any(c in _UNWIRED or c < " " or c.isspace() for c in address)
 
 
-def _connected(address: ListenAddress) -> smtplib.LMTP | None:
+def _connected(address: str | tuple[str, int]) -> Greeted | None:
     """A greeted client (LHLO answered), or None: no listener answered in time."""
-    lmtp = smtplib.LMTP(timeout=CONNECT_TIMEOUT_S)
     try:
-        if address.path is not None:
-            code, _ = lmtp.connect(str(address.path))
-        else:
-            code, _ = lmtp.connect(str(address.host), address.port or 0)
-        if code == _GREETING:
-            code, _ = lmtp.ehlo()  # LHLO: smtplib.LMTP sends it for ehlo
-    except (OSError, smtplib.SMTPException):
-        code = 0
-    if code != _OK:  # a 421 greeting (too many connections, stopping) among others
+        lmtp = Client.connect(address, CONNECT_TIMEOUT_S)
+    except (OSError, ValueError):  # ValueError: a host that is no IP literal
+        return None
+    try:
+        hello = lmtp.reply()
+        if hello.code == _GREETING:
+            hello = lmtp.command(f"LHLO {CLIENT_NAME}")
+    except (OSError, LmtpError):
+        hello = Reply(0, [])
+    if hello.code != _OK:  # a 421 greeting (too many connections, stopping), or none
         _hang_up(lmtp)
         return None
-    if lmtp.sock is not None:
-        lmtp.sock.settimeout(TRANSACTION_TIMEOUT_S)
-    return lmtp
+    lmtp.settimeout(TRANSACTION_TIMEOUT_S)
+    return lmtp, extensions(hello)
 
 
-def _carries(lmtp: smtplib.LMTP, request: Request, at: datetime | None) -> bool:
+def _carries(offered: dict[str, str], request: Request, at: datetime | None) -> bool:
     """Whether this listener takes the envelope as given (else: decided in process)."""
-    if not (request.recipient + request.sender).isascii() and not lmtp.has_extn(
-        "smtputf8"
-    ):
+    if not (request.recipient + request.sender).isascii() and "smtputf8" not in offered:
         return False
-    return at is None or lmtp.has_extn(RECEIVED_AT.lower())
+    return at is None or RECEIVED_AT.lower() in offered
 
 
 def _transaction(
-    lmtp: smtplib.LMTP, request: Request, at: datetime | None, raw: bytes
+    lmtp: Client,
+    offered: dict[str, str],
+    request: Request,
+    at: datetime | None,
+    raw: bytes,
 ) -> dict[str, object]:
     """MAIL, RCPT, DATA; the decision replied for the recipient, or ``_Refusal``."""
-    wire = _EOL.sub(
-        b"\r\n", raw
-    )  # RFC 5321 section 2.3.8: lines end in CRLF on the wire
+    wire = crlf(raw)
     options: list[str] = []
-    if lmtp.has_extn("size"):
+    if "size" in offered:
         options.append(f"SIZE={len(wire)}")
-    if not wire.isascii() and lmtp.has_extn("8bitmime"):
+    if not wire.isascii() and "8bitmime" in offered:
         options.append("BODY=8BITMIME")
+    encoding = "ascii"
     if not (request.recipient + request.sender).isascii():
         options.append("SMTPUTF8")
-        lmtp.command_encoding = "utf-8"
+        encoding = "utf-8"
     if at is not None:
         options.append(f"{RECEIVED_AT}={at.isoformat().replace('+00:00', 'Z')}")
-    _expect(lmtp.docmd("MAIL", " ".join([f"FROM:<{request.sender}>", *options])))
-    _expect(lmtp.docmd("RCPT", f"TO:<{request.recipient}>"))
-    reply: tuple[int, bytes | str]
-    try:
-        reply = lmtp.data(wire)
-    except smtplib.SMTPDataError as e:
-        reply = (e.smtp_code, e.smtp_error)
-    _, text = _expect(reply)
+    mail = " ".join([f"MAIL FROM:<{request.sender}>", *options])
+    _expect(lmtp.command(mail, encoding))
+    _expect(lmtp.command(f"RCPT TO:<{request.recipient}>", encoding))
+    text = _expect(lmtp.data(wire))
     try:
         decision = parse_decided(request.recipient, text)
     except ValueError as e:
@@ -272,12 +338,13 @@ def _transaction(
     return decision
 
 
-def _expect(reply: tuple[int, bytes | str]) -> tuple[int, str]:
-    """A positive reply's code and text; ``_Refusal`` with the exit status otherwise."""
-    code, raw = reply
-    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+def _expect(reply: Reply) -> str:
+    """A positive reply's text; ``_Refusal`` with the exit status otherwise."""
+    code, text = reply.code, reply.text
     if code // 100 == 2 or code == _CONTINUE:  # noqa: PLR2004 - 2yz
-        return code, text
+        return text
+    from domain.text import neutralise  # noqa: PLC0415 - a refusal's cost only
+
     said = neutralise(" ".join(text.split()), max_length=300)
     if code // 100 == 4:  # noqa: PLR2004 - 4yz: transient (RFC 5321 section 4.2.1)
         raise _Refusal(EX_TEMPFAIL, f"temporary failure, nothing decided: {said}")
@@ -289,22 +356,32 @@ def _expect(reply: tuple[int, bytes | str]) -> tuple[int, str]:
 
 
 def _went_away(error: Exception) -> _Refusal:
+    from domain.text import neutralise  # noqa: PLC0415 - a failure's cost only
+
     text = neutralise(f"{type(error).__name__}: {error}", max_length=300)
     return _Refusal(EX_TEMPFAIL, f"temporary failure, the listener went away: {text}")
 
 
 def _said(refusal: _Refusal) -> int:
     """The refusal on stderr in one line, as the in-process command says it."""
+    from domain.text import printable  # noqa: PLC0415 - a refusal's cost only
+
     print(printable(f"mailhost: {refusal}"), file=sys.stderr)  # noqa: T201 - stderr
     return refusal.status
 
 
-def _hang_up(lmtp: smtplib.LMTP) -> None:
+def _hang_up(lmtp: Client) -> None:
     """QUIT where the listener still listens; the socket closed in any case."""
     try:
-        if lmtp.sock is not None:
-            lmtp.quit()
-    except (OSError, smtplib.SMTPException):
+        lmtp.settimeout(QUIT_TIMEOUT_S)
+        lmtp.command("QUIT")
+    except (OSError, LmtpError):
         pass
     finally:
         lmtp.close()
+
+
+if (
+    __name__ == "__main__"
+):  # `python -S /srv/mh/infrastructure/entrypoint.py deliver ...`
+    sys.exit(main())

@@ -1,8 +1,11 @@
 """The LMTP listener's wire contract: where it listens, and how a decision is replied.
 
 Shared by the listener (``infrastructure.lmtp``) and any client of it (the thin
-``mailhost deliver``), so both read one definition; it imports only the standard library
-and attrs, so a client that forwards one message pays for nothing more.
+``mailhost deliver``), so both read one definition. A client forwarding one message
+imports this module on every delivery, so it loads nothing at import but ``os``
+(already loaded by the interpreter): ``pathlib``, ``ipaddress`` and ``json`` come with
+the functions that need them, and only the listener's side calls those (a client reads
+the address with ``listen_parts`` and the decision with a ``_json`` scanner).
 
 After DATA, each accepted recipient gets one reply (RFC 2033 section 4.2). A decision
 reads ``250 2.0.0 <rcpt> decided {json}``: the JSON is the decision object, compact and
@@ -15,12 +18,12 @@ without separators, the lines give the JSON back.
 
 from __future__ import annotations
 
-import ipaddress
-import json
-from collections.abc import Mapping
-from pathlib import Path
+import os
 
-from attrs import frozen
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~2 ms)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
 
 MAX_REPLY_LINE = 512  # octets, CRLF included (RFC 5321 section 4.5.3.1.5)
 _CRLF = 2
@@ -29,13 +32,48 @@ ENV_LMTP = "MAILHOST_LMTP"
 MAX_PORT = 65535
 
 
-@frozen
 class ListenAddress:
-    """A loopback (or explicitly public) TCP address, or a unix socket path."""
+    """A loopback (or explicitly public) TCP address, or a unix socket path.
 
-    host: str | None = None
-    port: int | None = None
-    path: Path | None = None
+    Immutable, compared and hashed by value (a plain class, not attrs: this module is
+    imported by every thin client, and attrs' import is ~25 ms of it).
+    """
+
+    __slots__ = ("host", "path", "port")
+    host: str | None
+    port: int | None
+    path: Path | None
+
+    def __init__(
+        self, host: str | None = None, port: int | None = None, path: Path | None = None
+    ) -> None:
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "path", path)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        msg = f"ListenAddress is immutable: cannot set {name}"
+        raise AttributeError(msg)
+
+    def __delattr__(self, name: str) -> None:
+        msg = f"ListenAddress is immutable: cannot delete {name}"
+        raise AttributeError(msg)
+
+    def _key(self) -> tuple[str | None, int | None, Path | None]:
+        return (self.host, self.port, self.path)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ListenAddress):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"ListenAddress(host={self.host!r}, port={self.port!r}, path={self.path!r})"
+        )
 
     @property
     def is_unix(self) -> bool:
@@ -45,6 +83,8 @@ class ListenAddress:
     def is_loopback(self) -> bool:
         if self.path is not None:
             return True
+        import ipaddress  # noqa: PLC0415 - the listener's question; a client never asks
+
         return ipaddress.ip_address(self.host or "").is_loopback
 
     def __str__(self) -> str:
@@ -62,35 +102,65 @@ def parse_listen(text: str, *, any_port: bool = False) -> ListenAddress:
     kernel picks one, the ready file names it) is allowed, for a listener only.
     """
     raw = text.strip()
-    if raw.startswith("unix:"):
-        path = Path(raw.removeprefix("unix:"))
-        if not path.is_absolute():
-            msg = (
-                f"the socket path of {raw!r} must be absolute (unix:/run/mailhost.sock)"
-            )
-            raise ValueError(msg)
-        return ListenAddress(path=path)
-    host, sep, port_text = raw.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host:
-        msg = f"{raw!r} is neither IP:PORT (127.0.0.1:2424) nor unix:/path"
-        raise ValueError(msg)
+    parts = _split(raw)
+    if isinstance(parts, str):
+        from pathlib import Path  # noqa: PLC0415 - ~5 ms a thin client does not pay
+
+        return ListenAddress(path=Path(parts))
+    host, port_text = parts
+    import ipaddress  # noqa: PLC0415 - as pathlib above
+
     try:
         ipaddress.ip_address(host)
     except ValueError:
         msg = f"{host!r} is not an IP address (give 127.0.0.1, not a host name)"
         raise ValueError(msg) from None
+    return ListenAddress(host=host, port=_port(raw, port_text, any_port=any_port))
+
+
+def listen_parts(text: str) -> str | tuple[str, int]:
+    """What ``parse_listen`` reads, as a client connects to it: the socket path, or the
+    host and port (the host's literal checked by the connect, ``lmtpclient``)."""
+    raw = text.strip()
+    parts = _split(raw)
+    if isinstance(parts, str):
+        return parts
+    host, port_text = parts
+    return host, _port(raw, port_text, any_port=False)
+
+
+def _split(raw: str) -> str | tuple[str, str]:
+    """The absolute socket path of ``unix:PATH``, or the host and port text of the rest."""
+    if raw.startswith("unix:"):
+        path = raw.removeprefix("unix:")
+        if not os.path.isabs(path):  # noqa: PTH117 - pathlib is not imported here
+            msg = (
+                f"the socket path of {raw!r} must be absolute (unix:/run/mailhost.sock)"
+            )
+            raise ValueError(msg)
+        return path
+    host, sep, port_text = raw.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host:
+        msg = f"{raw!r} is neither IP:PORT (127.0.0.1:2424) nor unix:/path"
+        raise ValueError(msg)
+    return host, port_text
+
+
+def _port(raw: str, port_text: str, *, any_port: bool) -> int:
     lowest = 0 if any_port else 1
     if not (port_text.isascii() and port_text.isdigit()) or not (
         lowest <= int(port_text) <= MAX_PORT
     ):
         msg = f"the port of {raw!r} must be a number from {lowest} to {MAX_PORT}"
         raise ValueError(msg)
-    return ListenAddress(host=host, port=int(port_text))
+    return int(port_text)
 
 
 def decision_json(decision: Mapping[str, object]) -> str:
     """The decision as the wire carries it: compact, ASCII only, one line."""
+    import json  # noqa: PLC0415 - the listener's side; a client parses with _json
+
     return json.dumps(decision, separators=(",", ":"), ensure_ascii=True)
 
 
@@ -151,8 +221,47 @@ def parse_decided(recipient: str, text: str) -> dict[str, object]:
     if not joined.startswith(prefix):
         msg = f"the reply is not a decision for <{recipient}>"
         raise ValueError(msg)
-    found = json.loads(joined.removeprefix(prefix).lstrip(" "))
+    found = json_value(joined.removeprefix(prefix))
     if not isinstance(found, dict):
         msg = "the decision in the reply is not a JSON object"
         raise ValueError(msg)  # noqa: TRY004 - bad data on the wire, one error for a client
     return found
+
+
+class _Strict:
+    """What ``json.loads`` gives the C scanner (``json.decoder.JSONDecoder``'s
+    defaults): the same values for the same text."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = staticmethod(
+        {"-Infinity": -float("inf"), "Infinity": float("inf"), "NaN": float("nan")}.get
+    )
+
+
+def json_value(text: str) -> object:
+    """``json.loads(text)`` by its own C scanner, without importing ``json`` (which
+    compiles its ``re`` patterns at import: ~5 ms of a thin client's ~20); ValueError
+    for anything but one JSON value, blanks around it allowed, as ``json.loads``."""
+    try:
+        from _json import make_scanner  # noqa: PLC0415 - CPython's accelerator
+    except ImportError:  # another interpreter: the module it accelerates
+        import json  # noqa: PLC0415
+
+        found: object = json.loads(text)
+        return found
+    body = text.strip(" \t\n\r")
+    try:
+        # The scanner reads six attributes of its context (typeshed wants a scanner).
+        scan = make_scanner(_Strict)  # type: ignore[arg-type]
+        value, end = scan(body, 0)
+    except StopIteration as e:
+        msg = f"no JSON value at {e.value}"
+        raise ValueError(msg) from None
+    if end != len(body):
+        msg = f"extra data after the JSON value at {end}"
+        raise ValueError(msg)
+    return value

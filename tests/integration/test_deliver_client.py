@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from application.replydelivery import MAX_MESSAGE_BYTES
 from domain.errors import InvalidInput
@@ -40,6 +42,13 @@ from tests.integration.lmtpsupport import (
 UNKNOWN = "nobody@example.org"
 # Modules the thin path must not load: the engine, its store, its queue, the full CLI.
 ENGINE_MODULES = ("eventsourcing", "dramatiq", "infrastructure.bootstrap")
+# What the fastest start (``-S`` and infrastructure/mtapipe.py) must not load either:
+# each is milliseconds of a ~40 ms budget (issue 13), and the client needs none.
+HEAVY_MODULES = (
+    "attr", "attrs", "smtplib", "email", "ssl", "json", "re", "typing", "pathlib",
+    "ipaddress", "socket", "datetime", "runpy", "site", "domain.text",
+)  # fmt: skip
+PIPE = (sys.executable, "-S", str(REPO / "infrastructure" / "mtapipe.py"))
 WAIT_S = 60.0
 
 
@@ -50,17 +59,19 @@ def deliver(
     raw: bytes,
     *options: str,
     python: tuple[str, ...] = (),
+    command: tuple[str, ...] = (),
+    cwd: Path = REPO,
 ) -> subprocess.CompletedProcess[bytes]:
-    """``mailhost deliver`` in a process of its own, the message on stdin."""
+    """``mailhost deliver`` in a process of its own, the message on stdin (``command``
+    instead of the console script: another way an MTA may start it)."""
     return subprocess.run(
         [
-            *python,
-            str(MAILHOST),
+            *(command or (*python, str(MAILHOST))),
             *("deliver", "--recipient", recipient, "--sender", sender, *options),
         ],
         input=raw,
         capture_output=True,
-        cwd=REPO,
+        cwd=cwd,
         env=env,
         timeout=120,
         check=False,
@@ -204,11 +215,7 @@ def test_the_thin_path_loads_no_engine_module(
         )
         assert result.returncode == 0, result.stderr[-2000:]
         assert json.loads(result.stdout)["queued"] is True  # the listener decided
-        imported = {
-            line.rsplit("|", 1)[-1].strip()
-            for line in result.stderr.decode().splitlines()
-            if line.startswith("import time:")
-        }
+        imported = imported_by(result.stderr)
         assert "infrastructure.entrypoint" in imported
         loaded = sorted(
             name
@@ -217,6 +224,71 @@ def test_the_thin_path_loads_no_engine_module(
         )
         assert loaded == [], loaded
         assert running.terminate() == 0
+
+
+def imported_by(stderr: bytes) -> set[str]:
+    """The modules ``-X importtime`` reported."""
+    return {
+        line.rsplit("|", 1)[-1].strip()
+        for line in stderr.decode().splitlines()
+        if line.startswith("import time:")
+    }
+
+
+def test_the_fastest_start_loads_only_the_client(
+    tmp_path: Path, homes: tuple[dict[str, str], dict[str, str]]
+) -> None:
+    # issue 13: `python -S infrastructure/mtapipe.py`, from any folder, as an MTA runs it
+    env = homes[0]
+    with listener(tmp_path, env) as running:
+        for name, recipient, sender, raw, options in CASES[:2]:  # decided: 0
+            result = deliver(
+                {**env, "MAILHOST_LMTP": running.listen},
+                recipient,
+                sender,
+                raw,
+                *options,
+                command=(PIPE[0], "-X", "importtime", *PIPE[1:]),
+                cwd=tmp_path,
+            )
+            assert result.returncode == STATUS[name], result.stderr[-2000:]
+            loaded = imported_by(result.stderr)
+            assert "infrastructure.entrypoint" in loaded
+            heavy = sorted(
+                m
+                for m in loaded
+                if m.split(".")[0] in HEAVY_MODULES or m in HEAVY_MODULES
+            )
+            assert heavy == [], (name, heavy)
+            if name == "reply":
+                assert json.loads(result.stdout)["queued"] is True  # the listener's
+        assert running.terminate() == 0
+
+
+def test_the_fastest_start_without_a_listener_decides_in_process(
+    tmp_path: Path, homes: tuple[dict[str, str], dict[str, str]]
+) -> None:
+    # -S skips site: the fallback runs it before it imports the engine
+    env = {**homes[1], "MAILHOST_LMTP": f"127.0.0.1:{free_port()}"}
+    raw = message("ivy@example.net", 1)
+    result = deliver(env, INFO, "ivy@example.net", raw, command=PIPE, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["queued"] is False  # decided here
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+    max_leaves=20,
+)
+
+
+@given(decision=st.dictionaries(st.text(), JSON, max_size=8))
+def test_the_decision_is_printed_as_json_dumps_prints_it(
+    decision: dict[str, object],
+) -> None:
+    # the thin path prints what the in-process command prints (json.dumps defaults)
+    assert entrypoint.printed(decision) == json.dumps(decision)
 
 
 def _wchan(pid: int) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,8 @@ from hypothesis import strategies as st
 from infrastructure.lmtpwire import (
     ListenAddress,
     decided_reply,
+    json_value,
+    listen_parts,
     parse_decided,
     parse_listen,
 )
@@ -89,3 +93,60 @@ def test_any_decision_reply_fits_and_parses_back(reason: str, to: str) -> None:
         reason.startswith(str(back["reason"]).removesuffix("...").rstrip())
         or back["reason"] == reason
     )
+
+
+def test_a_listen_address_is_an_immutable_value() -> None:
+    # not attrs (its import is most of a thin client's budget), still a value
+    address = parse_listen("127.0.0.1:24")
+    assert address == ListenAddress(host="127.0.0.1", port=24)
+    assert hash(address) == hash(ListenAddress(host="127.0.0.1", port=24))
+    assert address != ListenAddress(path=Path("/run/x.sock"))
+    assert repr(address) == "ListenAddress(host='127.0.0.1', port=24, path=None)"
+    with pytest.raises(AttributeError):
+        address.port = 25  # the point: frozen
+
+
+def test_a_client_reads_the_address_the_listener_reads() -> None:
+    assert listen_parts(" 127.0.0.1:2424 ") == ("127.0.0.1", 2424)
+    assert listen_parts("[::1]:24") == ("::1", 24)
+    assert listen_parts("unix:/run/mh.sock") == "/run/mh.sock"
+    for bad in ("127.0.0.1:0", "unix:rel.sock", ":24", "127.0.0.1:x"):
+        with pytest.raises(ValueError, match=r"\S"):
+            listen_parts(bad)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+    max_leaves=20,
+)
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+@given(value=JSON, blanks=st.sampled_from(["", " ", "\t\r\n "]))
+def test_the_decision_scanner_reads_what_json_loads_reads(
+    value: object, blanks: str
+) -> None:
+    # json_value is json.loads by its C scanner (no json import in a thin client)
+    for text in (json.dumps(value), json.dumps(value, separators=(",", ":"))):
+        assert _same(json_value(blanks + text + blanks), json.loads(text))
+
+
+@given(text=st.text(max_size=40))
+def test_the_decision_scanner_refuses_what_json_loads_refuses(text: str) -> None:
+    try:
+        expected: object = json.loads(text)
+    except ValueError:
+        with pytest.raises(ValueError):  # noqa: PT011 - json's own error types vary
+            json_value(text)
+    else:
+        assert _same(json_value(text), expected)
