@@ -15,81 +15,43 @@ source). Any other exception (a bug, or a server answer no adapter foresaw) is r
 for a retry too, and at the last attempt fails the source ``source_refused``: the job
 always ends, and its lane and sealed password are released. A message the destination
 refuses, or one above ``max_message_size``, is counted with its reason and the copy goes
-on; so is a folder the destination cannot hold (``FolderRefused``).
+on; so is a folder the destination cannot hold (``FolderRefused``). The copy of one
+folder, and the shortcut for an unchanged one, is ``application.importfolder``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from uuid import UUID
 
-from attrs import define, frozen
+from attrs import define, field
 
+from application.importfolder import CopyPolicy, FolderCopy, KeepAlive, Stopped
 from application.importports import (
-    MAX_MESSAGE_BYTES,
     DestinationError,
     DestinationMailbox,
     FolderRefused,
+    FolderState,
     HostedSource,
     ImportDestination,
+    ImportQueries,
     ImportSourceError,
     MailSource,
     SourceMailbox,
-    SourceMessage,
 )
 from application.log import MailHostLog
 from application.ports import Clock, CredentialStore, SealBroken, Sealer
-from application.prefetch import Prefetched
 from domain.importfacts import FailureReason, FolderTotal, SourceRef
 from domain.importjob import ImportJob, ImportLane, lane_id
-from domain.importplan import (
-    MessageKey,
-    SourceFolder,
-    copies_needed,
-    destination_path,
-)
+from domain.importplan import SourceFolder, destination_path
 
-KeepAlive = Callable[[], bool]
-
-
-@frozen
-class CopyPolicy:
-    """How a run batches its work and how long transient errors are retried.
-
-    ``batch_messages`` bounds a FETCH/APPEND round and so how much a kill can leave to
-    redo; ``batch_bytes`` bounds the memory a batch holds (large attachments included).
-    A message above ``max_message_size`` (by the size the source announces) is not
-    fetched: it is counted failed ``too_large``.
-    """
-
-    max_attempts: int = 6
-    batch_messages: int = 100
-    batch_bytes: int = 8 * 1024 * 1024
-    max_message_size: int = MAX_MESSAGE_BYTES
+__all__ = ["CopyPolicy", "ImportCopy", "seal_context"]
 
 
 def seal_context(job_id: UUID, source_index: int) -> str:
     """What a source password is sealed for: this job's source, and nothing else."""
     return f"mailhost/import/{job_id}/{source_index}"
-
-
-class _Stopped(Exception):  # noqa: N818 - reads as what happened
-    """The claim on the job was lost: another worker may run it now; stop at once."""
-
-
-class _Tally:
-    """A folder's running counts; the log's last progress is where a resumed run starts."""
-
-    def __init__(self, copied: int, skipped: int, size: int) -> None:
-        self.copied, self.skipped, self.size = copied, skipped, size
-        self.failures: Counter[str] = Counter()
-
-    @property
-    def failed(self) -> int:
-        return sum(self.failures.values())
 
 
 @define
@@ -101,7 +63,8 @@ class ImportCopy:
     destination: ImportDestination
     clock: Clock
     hosted: HostedSource | None = None
-    policy: CopyPolicy = CopyPolicy()
+    policy: CopyPolicy = field(factory=CopyPolicy)
+    queries: ImportQueries | None = None
 
     def run(self, job_id: UUID, keep_alive: KeepAlive, *, attempt: int = 1) -> None:
         """Copy what is missing, then complete or fail the job and release its lane.
@@ -121,7 +84,7 @@ class ImportCopy:
             self.log.save(job)
         try:
             self._copy_sources(job, keep_alive, attempt)
-        except _Stopped:
+        except Stopped:
             return
         self._finish(job_id)
 
@@ -137,7 +100,7 @@ class ImportCopy:
             for index in pending:
                 try:
                     self._copy_source(job, index, destination, keep_alive)
-                except _Stopped:
+                except Stopped:
                     raise
                 except ImportSourceError as e:
                     if e.transient and not last:
@@ -172,17 +135,34 @@ class ImportCopy:
                 self.log.save(job)
             special = destination.special_folders()
             done = job.finished_folders(index)
+            recorded = self._recorded(job, index)
             for folder in folders:
                 path = destination_path(folder, special)
                 if not folder.selectable:
                     with contextlib.suppress(FolderRefused):  # its children fail alone
                         destination.ensure_folder(path, container=True)
                 elif folder.name not in done:
-                    copy = _FolderCopy(self, job, index, folder, path, keep_alive)
-                    copy.run(mailbox, destination)
+                    FolderCopy(
+                        self.log,
+                        self.clock,
+                        self.policy,
+                        job,
+                        index,
+                        folder,
+                        path,
+                        keep_alive,
+                        recorded.get(folder.name),
+                    ).run(mailbox, destination)
             self._vanished(job, index, {f.name for f in folders})
         finally:
             mailbox.close()
+
+    def _recorded(self, job: ImportJob, index: int) -> Mapping[str, FolderState]:
+        """The folder states the last finished import of this source left (none
+        without a read model)."""
+        if self.queries is None:
+            return {}
+        return self.queries.folder_states(job.destination, job.sources[index].identity)
 
     def _vanished(self, job: ImportJob, index: int, listed: set[str]) -> None:
         """Folders an earlier run surveyed that the source no longer lists: finished,
@@ -239,152 +219,6 @@ class ImportCopy:
         self.log.retrying(attempt)
 
 
-@define
-class _FolderCopy:
-    """One folder: what is missing, fetched and appended in batches, then the checkpoint."""
-
-    copy: ImportCopy
-    job: ImportJob
-    index: int
-    folder: SourceFolder
-    path: tuple[str, ...]
-    keep_alive: KeepAlive
-
-    def run(self, mailbox: SourceMailbox, destination: DestinationMailbox) -> None:
-        try:
-            destination.ensure_folder(self.path)
-            keys, present = _both_keys(mailbox, self.folder, destination, self.path)
-        except FolderRefused:
-            self._finished(_Tally(0, 0, 0), lost=FailureReason.DESTINATION_FAILED)
-            return
-        except ImportSourceError as e:
-            if e.reason != FailureReason.FOLDER_VANISHED:
-                raise
-            self._finished(_Tally(0, 0, 0), lost=FailureReason.FOLDER_VANISHED)
-            return
-        needed = copies_needed([k for _, k in keys], present)
-        tally = self._resumed(len(keys) - len(needed))
-        limit = self.copy.policy.max_message_size
-        uids = [keys[i][0] for i in needed if keys[i][1].size <= limit]
-        if len(uids) < len(needed):
-            tally.failures[FailureReason.TOO_LARGE.value] += len(needed) - len(uids)
-        del keys, present, needed  # a big folder's keys are not kept through its copy
-        # The source is read in a thread, a group ahead of the appends: the two
-        # connections wait on their servers at the same time. Only the thread uses
-        # the source until the block has joined it.
-        with Prefetched(lambda: self._groups(mailbox, uids), depth=1) as groups:
-            batch_starts = True
-            for messages, batch_ends in groups:
-                if batch_starts and not self.keep_alive():
-                    raise _Stopped
-                if messages:
-                    self._append(destination, messages, tally)
-                batch_starts = batch_ends
-                if batch_ends:
-                    self._progress(tally)
-        self._finished(tally)
-
-    def _groups(
-        self, mailbox: SourceMailbox, uids: Sequence[int]
-    ) -> Iterator[tuple[list[SourceMessage], bool]]:
-        """Each batch's groups, the last one marked (an empty batch yields one, empty)."""
-        for batch in _chunks(uids, self.copy.policy.batch_messages):
-            pending: list[SourceMessage] | None = None
-            for messages in self._fetched(mailbox, batch):
-                if pending is not None:
-                    yield pending, False
-                pending = messages
-            yield (pending or []), True
-
-    def _resumed(self, present: int) -> _Tally:
-        """Counts that go on from the last run's progress (a kill mid-folder).
-
-        What that run copied is present now and would count as skipped; it stays
-        counted as copied instead.
-        """
-        before = self.job.folder_counts(self.index, self.folder.name)
-        copied = min(before.copied, present)
-        return _Tally(copied, present - copied, before.size if copied else 0)
-
-    def _fetched(
-        self, mailbox: SourceMailbox, uids: Sequence[int]
-    ) -> Iterator[list[SourceMessage]]:
-        """The batch's messages in groups bounded in bytes (memory stays flat)."""
-        group: list[SourceMessage] = []
-        size = 0
-        for message in mailbox.fetch(self.folder, uids):
-            group.append(message)
-            size += len(message.raw)
-            if size >= self.copy.policy.batch_bytes:
-                yield group
-                group, size = [], 0
-        if group:
-            yield group
-
-    def _append(
-        self,
-        destination: DestinationMailbox,
-        messages: list[SourceMessage],
-        tally: _Tally,
-    ) -> None:
-        results = destination.append(self.path, messages)
-        for message, refused in zip(messages, results, strict=True):
-            if refused is None:
-                tally.copied += 1
-                tally.size += len(message.raw)
-            else:
-                tally.failures[_message_reason(refused)] += 1
-
-    def _progress(self, tally: _Tally) -> None:
-        self.job.record_progress(
-            self.index,
-            self.folder.name,
-            copied=tally.copied,
-            skipped=tally.skipped,
-            failed=tally.failed,
-            size=tally.size,
-            at=self.copy.clock.now(),
-        )
-        self.copy.log.save(self.job)
-
-    def _finished(self, tally: _Tally, *, lost: FailureReason | None = None) -> None:
-        """The checkpoint; ``lost``: the folder could not be read or written at all,
-        and its surveyed messages are counted failed for that reason."""
-        failures = dict(tally.failures)
-        if lost is not None:
-            surveyed = {
-                t.name: t.messages for t in self.job.surveys.get(self.index, ())
-            }
-            failures[lost.value] = max(
-                surveyed.get(self.folder.name, 0) - tally.copied, 1
-            )
-        self.job.finish_folder(
-            self.index,
-            self.folder.name,
-            destination_folder="/".join(self.path),
-            copied=tally.copied,
-            skipped=tally.skipped,
-            failures=tuple(sorted(failures.items())),
-            size=tally.size,
-            at=self.copy.clock.now(),
-        )
-        self.copy.log.save(self.job)
-
-
-def _both_keys(
-    mailbox: SourceMailbox,
-    folder: SourceFolder,
-    destination: DestinationMailbox,
-    path: tuple[str, ...],
-) -> tuple[list[tuple[int, MessageKey]], list[MessageKey]]:
-    """The source's and the destination's keys, read at the same time (two servers,
-    two connections: the destination's is used by a thread until it has answered)."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-keys") as pool:
-        present = pool.submit(destination.keys, path)
-        keys = mailbox.keys(folder)
-        return keys, present.result()
-
-
 def _total(mailbox: SourceMailbox, folder: SourceFolder) -> FolderTotal:
     """The folder's size for progress; one that vanished since LIST counts as empty."""
     try:
@@ -394,11 +228,6 @@ def _total(mailbox: SourceMailbox, folder: SourceFolder) -> FolderTotal:
             raise
         return FolderTotal(folder.name, 0, 0)
     return FolderTotal(folder.name, total.messages, total.size)
-
-
-def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _final_reason(error: ImportSourceError) -> FailureReason:
@@ -415,10 +244,3 @@ def _reason(error: ImportSourceError) -> FailureReason:
         return FailureReason(error.reason)
     except ValueError:
         return FailureReason.SOURCE_REFUSED
-
-
-def _message_reason(refused: str) -> str:
-    try:
-        return FailureReason(refused).value
-    except ValueError:
-        return FailureReason.MESSAGE_REFUSED.value

@@ -100,6 +100,11 @@ class SourceMailbox(Protocol):
         """
         ...
 
+    def state(self, folder: SourceFolder) -> str:
+        """What changes whenever a message is added to or removed from the folder (for
+        IMAP: UIDVALIDITY, UIDNEXT and MESSAGES); "" when the server cannot say."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -132,6 +137,12 @@ class DestinationMailbox(Protocol):
         does not fail the others. A lost connection raises ``ImportSourceError``
         (transient), and the caller recomputes what is missing from ``keys``.
         """
+        ...
+
+    def state(self, path: tuple[str, ...]) -> str:
+        """What changes whenever a message is added to or removed from the folder
+        (Dovecot: UIDVALIDITY, UIDNEXT, MESSAGES; maildir: the count and a digest of
+        the message files' unique names); "" for a missing folder or when unknown."""
         ...
 
     def close(self) -> None: ...
@@ -208,6 +219,20 @@ class ImportProgress:
         return max(now, self.updated_at + timedelta(seconds=left / rate))
 
 
+@frozen
+class FolderState:
+    """A source folder as the last import that finished it left both sides.
+
+    The states are the adapters' ``state`` strings; equal states on both sides now mean
+    the folder needs nothing copied (RFC 3501: an append raises UIDNEXT, an expunge
+    lowers MESSAGES or comes with an append).
+    """
+
+    source_state: str
+    destination_folder: str  # "/"-joined path parts, as in ``FolderResult``
+    destination_state: str
+
+
 class ImportQueries(Protocol):
     def progress(self, job_id: UUID) -> ImportProgress | None: ...
 
@@ -223,12 +248,21 @@ class ImportQueries(Protocol):
         """Every import, newest first, at most ``limit`` (``mailhost import status``)."""
         ...
 
+    def folder_states(
+        self, destination: str, source: tuple[str, int, str]
+    ) -> Mapping[str, FolderState]:
+        """Per source folder, the states the last finished copy of this source
+        (``SourceRef.identity``) into this address left; a lagging read model only
+        offers fewer."""
+        ...
+
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
     "DestinationError",
     "DestinationMailbox",
     "FolderRefused",
+    "FolderState",
     "FolderTotal",
     "HostedSource",
     "ImportDestination",

@@ -183,6 +183,7 @@ class Imports:
             self.clock,
             self.hosted,
             self.policy,
+            self.queries,
         ).run(job_id, keep_alive, attempt=attempt)
 
     def send_confirmation(self, job_id: UUID) -> bool:

@@ -237,6 +237,11 @@ class ImportJob(JobRecord, Aggregate):
         source_index: int
         folder: str
         result: FolderResult
+        # Both sides' folder states when the copy of this folder left nothing missing
+        # (opaque to the domain, compared by the next import of the same source into
+        # the same address: equal states mean nothing to copy). None in older events.
+        source_state: str | None = None
+        destination_state: str | None = None
 
         def apply(self, aggregate: ImportJob) -> None:
             aggregate.finished.setdefault(self.source_index, {})[self.folder] = (
@@ -256,13 +261,16 @@ class ImportJob(JobRecord, Aggregate):
         skipped: int,
         failures: Iterable[tuple[str, int]] = (),
         size: int | None = None,
+        source_state: str | None = None,
+        destination_state: str | None = None,
         at: datetime,
     ) -> None:
         """The checkpoint of a folder: a resumed run skips it (IMP-2).
 
         ``failures``: (``FailureReason`` value, number of messages). ``size`` defaults to
         the last progress's bytes, else the survey's. Finishing a finished folder again
-        is a no-op: the first checkpoint stands.
+        is a no-op: the first checkpoint stands. The states are kept only when both are
+        given and nothing failed (a later import may then skip an unchanged folder).
         """
         self._active_source(source_index)
         if folder in self.finished.get(source_index, {}):
@@ -277,12 +285,15 @@ class ImportJob(JobRecord, Aggregate):
             if size is None
             else count_of(size, "size"),
         )
+        kept = bool(source_state and destination_state) and not result.failures
         self.trigger_event(
             self.FolderFinished,
             timestamp=utc(at),
             source_index=source_index,
             folder=folder,
             result=result,
+            source_state=source_state if kept else None,
+            destination_state=destination_state if kept else None,
         )
 
     class SourceFailed(Aggregate.Event):

@@ -26,6 +26,7 @@ from infrastructure.imap import as_text, close_connection
 from infrastructure.imaplogin import as_source_error
 from infrastructure.imapsource import (
     BATCH_BYTES,
+    folder_state,
     folder_tree,
     read_keys,
     uid_batches,
@@ -167,6 +168,12 @@ class ImapDestinationMailbox:
         self._call(lambda: self.client.select_folder(name, readonly=True))
         keys: list[tuple[int, MessageKey]] = self._call(read_keys, self.client)
         return [key for _uid, key in keys]
+
+    def state(self, path: tuple[str, ...]) -> str:
+        name = self.name(path)
+        if not self._exists(name):
+            return ""
+        return str(self._call(folder_state, self.client, name))
 
     def append(
         self, path: tuple[str, ...], messages: Sequence[SourceMessage]

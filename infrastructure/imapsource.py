@@ -48,6 +48,7 @@ __all__ = [
     "ImapMailSource",
     "ImapSourceMailbox",
     "as_source_error",
+    "folder_state",
     "folder_tree",
     "is_loopback",
     "read_keys",
@@ -114,6 +115,30 @@ def read_keys(
         found = _fetch(client, chunk, ["BODY.PEEK[HEADER]", "RFC822.SIZE"], max_literal)
         keys.extend((uid, _key_of(uid, found[uid])) for uid in chunk if uid in found)
     return keys
+
+
+_STATE_ITEMS: Final = (b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES")
+
+
+def folder_state(client: Any, name: str) -> str:  # noqa: ANN401 - imapclient is untyped
+    """STATUS (UIDVALIDITY UIDNEXT MESSAGES) as one string; "" when one is missing.
+
+    RFC 3501: an appended message gets a UID of at least UIDNEXT (which then grows),
+    an expunge lowers MESSAGES unless an append came with it, and a folder whose UIDs
+    were renumbered has a new UIDVALIDITY: equal strings, the same messages.
+    """
+    try:
+        status = client.folder_status(name, [item.decode() for item in _STATE_ITEMS])
+    except IMAPClientAbortError:
+        raise
+    except IMAPClientError:  # no STATUS, or not for this folder: no shortcut
+        return ""
+    values = [status.get(item) for item in _STATE_ITEMS]
+    if not all(
+        isinstance(v, int) or (isinstance(v, bytes) and v.isdigit()) for v in values
+    ):
+        return ""
+    return "imap " + " ".join(str(int(v)) for v in values)
 
 
 def uid_batches(
@@ -252,6 +277,12 @@ class ImapSourceMailbox:
                 for uid in batch:
                     if uid in found:  # expunged meanwhile: skipped
                         yield source_message(uid, found.pop(uid), known.get(uid))
+
+    def state(self, folder: SourceFolder) -> str:
+        if not folder.selectable:
+            return ""
+        with self._mapped(folder):
+            return folder_state(self.client, folder.name)
 
     def close(self) -> None:
         close_connection(self.client)

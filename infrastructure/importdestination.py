@@ -130,6 +130,15 @@ class MaildirDestinationMailbox:
         except OSError as exc:
             raise _file_error(exc, path) from None
 
+    def state(self, path: tuple[str, ...]) -> str:
+        folder = self._folder(path)
+        if not folder.exists:
+            return ""
+        try:
+            return folder.state()
+        except OSError as exc:
+            raise _file_error(exc, path) from None
+
     def append(
         self, path: tuple[str, ...], messages: Sequence[SourceMessage]
     ) -> list[str | None]:

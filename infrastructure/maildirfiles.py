@@ -13,6 +13,7 @@ none), size counted with CRLF line ends (``W=`` in the name when present).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import secrets
@@ -142,6 +143,16 @@ class MaildirFolder:
                     if entry.is_file() and not entry.name.startswith("."):
                         found[entry.name.split(":", 1)[0]] = Path(entry.path)
         return [found[base] for base in sorted(found)]
+
+    def state(self) -> str:
+        """The count and a digest of the message files' unique names (the part before
+        ``:``, which a flag change leaves alone): any message added or removed changes
+        it, and it costs two directory listings."""
+        names = [path.name.split(":", 1)[0] for path in self.files()]
+        digest = hashlib.sha256(
+            "\n".join(names).encode("utf-8", "surrogateescape")
+        ).hexdigest()
+        return f"maildir {len(names)} {digest[:32]}"
 
     def keys(self) -> list[MessageKey]:
         keys: list[MessageKey] = []

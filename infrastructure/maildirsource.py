@@ -126,5 +126,11 @@ class MaildirSourceMailbox:
                 key=message_key(header, vsize),
             )
 
+    def state(self, folder: SourceFolder) -> str:
+        maildir_folder = self._folder(folder)
+        if not folder.selectable or not maildir_folder.exists:
+            return ""
+        return maildir_folder.state()
+
     def close(self) -> None:
         self._files.clear()

@@ -5,6 +5,12 @@ they are summed from (as JSON), so every event updates the row from the event al
 a rebuild from the log gives the same rows. The destination's users are followed here
 too (their mailbox's assignments), so "my imports" includes those into an address a
 user shares, whoever requested them.
+
+``mh_import_folder_states`` keeps, per destination, source identity (host, port, user
+as ``SourceRef.identity``) and source folder, the two folder states of the last
+``FolderFinished`` that carried them: a later import of the same source into the same
+address skips a folder whose states are unchanged (``application.importcopy``). A
+finish without states removes the row, so a stale state is never offered.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
-from application.importports import ImportProgress, SourceProgress
+from application.importports import FolderState, ImportProgress, SourceProgress
 from domain.importjob import ImportJob
 from domain.mailbox import Mailbox
 from projections.storage import Cursor, Database
@@ -56,7 +62,11 @@ def _instant(text: object) -> datetime | None:
 
 class ImportViews:
     name = "import_views"
-    tables: tuple[str, ...] = ("mh_imports", "mh_import_users")
+    tables: tuple[str, ...] = (
+        "mh_imports",
+        "mh_import_users",
+        "mh_import_folder_states",
+    )
     topics: tuple[str, ...] = tuple(get_topic(cls) for cls in EVENTS)
     schema: tuple[str, ...] = (
         (
@@ -72,6 +82,12 @@ class ImportViews:
             "CREATE TABLE IF NOT EXISTS mh_import_users (mailbox_id TEXT NOT NULL,"
             " account_id TEXT NOT NULL, PRIMARY KEY (mailbox_id, account_id))"
         ),
+        (
+            "CREATE TABLE IF NOT EXISTS mh_import_folder_states (destination TEXT"
+            " NOT NULL, source TEXT NOT NULL, folder TEXT NOT NULL, source_state TEXT"
+            " NOT NULL, destination_folder TEXT NOT NULL, destination_state TEXT"
+            " NOT NULL, PRIMARY KEY (destination, source, folder))"
+        ),
     )
 
     def process(self, event: object, position: int, cursor: Cursor) -> None:
@@ -81,7 +97,13 @@ class ImportViews:
         if isinstance(event, ImportJob.Requested):
             detail: dict[str, Any] = {
                 "sources": [
-                    {"label": ref.label, "surveyed": {}, "folders": {}, "reason": None}
+                    {
+                        "label": ref.label,
+                        "identity": source_key(ref.identity),
+                        "surveyed": {},
+                        "folders": {},
+                        "reason": None,
+                    }
                     for ref in event.sources
                 ]
             }
@@ -103,6 +125,49 @@ class ImportViews:
             return
         if isinstance(event, ImportJob.Event):
             _update(event, cursor)
+        if isinstance(event, ImportJob.FolderFinished):
+            _record_states(event, cursor)
+
+
+def source_key(identity: tuple[str, int, str]) -> str:
+    """A source identity as the folder-state rows name it."""
+    return json.dumps(list(identity), ensure_ascii=False)
+
+
+def _record_states(event: ImportJob.FolderFinished, cursor: Cursor) -> None:
+    cursor.execute(
+        "SELECT destination, detail FROM mh_imports WHERE job_id = ?",
+        (str(event.originator_id),),
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return
+    sources: list[dict[str, Any]] = json.loads(str(row[1]))["sources"]
+    source = sources[event.source_index].get("identity")
+    if source is None:
+        return
+    key = (str(row[0]), str(source), event.folder)
+    if event.source_state is None or event.destination_state is None:
+        cursor.execute(
+            "DELETE FROM mh_import_folder_states WHERE destination = ? AND source = ?"
+            " AND folder = ?",
+            key,
+        )
+        return
+    cursor.execute(
+        "INSERT INTO mh_import_folder_states (destination, source, folder,"
+        " source_state, destination_folder, destination_state)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (destination, source, folder)"
+        " DO UPDATE SET source_state = excluded.source_state,"
+        " destination_folder = excluded.destination_folder,"
+        " destination_state = excluded.destination_state",
+        (
+            *key,
+            event.source_state,
+            event.result.destination_folder,
+            event.destination_state,
+        ),
+    )
 
 
 def _follow_users(event: Mailbox.Event, cursor: Cursor) -> None:
@@ -249,3 +314,15 @@ class SqlImportQueries:
 
     def recent(self, limit: int) -> list[ImportProgress]:
         return self._rows("1 = 1", ())[:limit]
+
+    def folder_states(
+        self, destination: str, source: tuple[str, int, str]
+    ) -> dict[str, FolderState]:
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "SELECT folder, source_state, destination_folder, destination_state"
+                " FROM mh_import_folder_states WHERE destination = ? AND source = ?",
+                (destination, source_key(source)),
+            )
+            rows = cursor.fetchall()
+        return {str(r[0]): FolderState(str(r[1]), str(r[2]), str(r[3])) for r in rows}

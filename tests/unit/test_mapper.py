@@ -227,6 +227,8 @@ EVENT_STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {
         source_index=st.integers(0, 1),
         folder=folder_names(),
         result=folder_results(),
+        source_state=st.none() | st.text(max_size=80),
+        destination_state=st.none() | st.text(max_size=80),
     ),
     ImportJob.SourceFailed: events_of(
         ImportJob.SourceFailed,
