@@ -137,7 +137,7 @@ def open_engine(
         policy=settings.policy,
         limits=settings.limits,
         responder_policy=settings.responder_policy,
-        imports=_import_adapters(settings, fingerprints, views),
+        imports=_import_adapters(settings, fingerprints, views, runner),
         twostep=two_step_adapters(settings, fingerprints),
     )
     databases = (views,) if secrets_db is views else (views, secrets_db)
@@ -161,11 +161,16 @@ def _projections() -> list[Projection]:
 
 
 def _import_adapters(
-    settings: Settings, fingerprints: SecretKey, views: Database
+    settings: Settings,
+    fingerprints: SecretKey,
+    views: Database,
+    runner: ProjectionRunner,
 ) -> ImportAdapters:
     """Any IMAP server as a source; the provider's own store (maildirs under the mail
     root, or Dovecot with the master login) as the destination; passwords sealed under
-    a key derived from the engine's secret key."""
+    a key derived from the engine's secret key. The folder states a re-run compares
+    are read after catching up the import view (its other queries may lag)."""
+    view = next(p for p in runner.projections if p.name == ImportViews.name)
     policy = CopyPolicy(max_attempts=settings.import_attempts)
     source = ImapMailSource(
         timeout=settings.import_timeout, max_message=policy.max_message_size
@@ -177,7 +182,7 @@ def _import_adapters(
         hosted=hosted_source(
             MaildirMailStore(settings.home / "mail"), settings.dovecot, source
         ),
-        queries=SqlImportQueries(views),
+        queries=SqlImportQueries(views, catch_up=lambda: runner.catch_up_one(view)),
         policy=policy,
     )
 

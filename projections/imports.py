@@ -16,6 +16,7 @@ finish without states removes the row, so a stale state is never offered.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -285,8 +286,15 @@ def _progress(row: tuple[Any, ...]) -> ImportProgress:
 
 
 class SqlImportQueries:
-    def __init__(self, database: Database) -> None:
+    """``ImportQueries``; ``catch_up``, when given, brings this view up to the log
+    before ``folder_states`` answers, so an import run right after another one (before
+    any background runner went by) still finds the states it left."""
+
+    def __init__(
+        self, database: Database, *, catch_up: Callable[[], object] | None = None
+    ) -> None:
         self.database = database
+        self.catch_up = catch_up
 
     def _rows(self, where: str, params: tuple[object, ...]) -> list[ImportProgress]:
         with self.database.transaction() as cursor:
@@ -318,6 +326,8 @@ class SqlImportQueries:
     def folder_states(
         self, destination: str, source: tuple[str, int, str]
     ) -> dict[str, FolderState]:
+        if self.catch_up is not None:
+            self.catch_up()
         with self.database.transaction() as cursor:
             cursor.execute(
                 "SELECT folder, source_state, destination_folder, destination_state"
