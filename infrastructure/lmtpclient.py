@@ -135,12 +135,21 @@ class Client:
         self._sock.sendall(line.encode(encoding) + _CRLF)
         return self.reply()
 
+    def pipelined(self, lines: list[str], encoding: str = "ascii") -> list[Reply]:
+        """``lines`` sent in one write, then their replies in order (RFC 2920, where the
+        peer offers PIPELINING; DATA, if there, must be the last)."""
+        self._sock.sendall(b"".join(line.encode(encoding) + _CRLF for line in lines))
+        return [self.reply() for _ in lines]
+
     def data(self, wire: bytes) -> Reply:
-        """DATA and the message (``wire``: lines already in CRLF) in one write; the
-        reply for the one recipient, or the refusal of DATA itself."""
+        """DATA, then the message; the reply for the one recipient, or the refusal of
+        DATA itself."""
         go = self.command("DATA")
-        if go.code != _DATA_GO:
-            return go
+        return self.message(wire) if go.code == _DATA_GO else go
+
+    def message(self, wire: bytes) -> Reply:
+        """After a 354: the message (``wire``: lines already in CRLF) in one write, and
+        the reply for the one recipient."""
         self._sock.sendall(dot_stuffed(wire))
         return self.reply()
 

@@ -8,7 +8,10 @@ dot-stuffing: section 4.5.2; one reply per recipient after DATA: RFC 2033 sectio
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from infrastructure import entrypoint
 from infrastructure.lmtpclient import (
     MAX_LINE,
     MAX_LINES,
@@ -29,6 +33,7 @@ from infrastructure.lmtpclient import (
 from infrastructure.lmtpwire import parse_decided
 from tests.integration.lmtpsupport import (
     INFO,
+    REPO,
     child_env,
     listener,
     message,
@@ -153,6 +158,79 @@ def test_data_sends_the_message_dot_stuffed_in_one_transaction() -> None:
     assert server.read == [b"DATA\r\n"]
     with scripted((True, b"503 5.5.1 need RCPT\r\n")) as (server, client):
         assert client.data(b"never sent\r\n").code == 503
+
+
+def test_pipelined_commands_go_in_one_write_and_replies_come_in_order() -> None:
+    # RFC 2920 section 3.1: MAIL, RCPT and DATA in one group, DATA last
+    script = (
+        (True, b"250 2.1.0 ok\r\n"),
+        (True, b"250 2.1.5 ok\r\n"),
+        (True, b"354 go ahead\r\n"),
+    )
+    with scripted(*script) as (server, client):
+        replies = client.pipelined(["MAIL FROM:<a@x>", "RCPT TO:<b@x>", "DATA"])
+        assert [reply.code for reply in replies] == [250, 250, 354]
+    assert server.read == [b"MAIL FROM:<a@x>\r\n", b"RCPT TO:<b@x>\r\n", b"DATA\r\n"]
+
+
+LHLO = b"250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250 8BITMIME\r\n"
+
+
+PIPE = (sys.executable, "-S", str(REPO / "infrastructure" / "mtapipe.py"))
+
+
+def deliver_to(server: Scripted) -> subprocess.CompletedProcess[bytes]:
+    """``mailhost deliver`` (the fastest start) at the scripted server."""
+    env = {**os.environ, "MAILHOST_LMTP": f"127.0.0.1:{server.port}"}
+    return subprocess.run(
+        [*PIPE, "deliver", "--recipient", "b@x.test", "--sender", "a@x.test"],
+        input=b"Subject: hi\r\n\r\nbody\r\n",
+        capture_output=True,
+        env=env,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+
+def test_a_temporary_refusal_of_mail_exits_tempfail() -> None:
+    # RFC 5321 section 4.2.1: 4yz, nothing decided: EX_TEMPFAIL, the MTA retries
+    server = Scripted(
+        [
+            (False, b"220 mx.test\r\n"),
+            (True, LHLO),
+            (True, b"451 4.3.0 store unreachable\r\n"),
+            (True, b"503 5.5.1 no sender\r\n"),
+            (True, b"503 5.5.1 no recipient\r\n"),
+            (True, b"221 bye\r\n"),
+        ]
+    )
+    result = deliver_to(server)
+    server.stop()
+    assert result.returncode == entrypoint.EX_TEMPFAIL, result.stderr
+    assert result.stderr.startswith(
+        b"mailhost: temporary failure, nothing decided: 4.3.0"
+    )
+    assert server.read[-1] == b"QUIT\r\n"
+
+
+def test_a_354_after_a_refused_recipient_ends_an_empty_message() -> None:
+    # RFC 2920 section 3.1 forbids it; if a server does, nothing of the message is sent
+    server = Scripted(
+        [
+            (False, b"220 mx.test\r\n"),
+            (True, LHLO),
+            (True, b"250 2.1.0 ok\r\n"),
+            (True, b"550 5.1.1 <b@x.test> unknown address\r\n"),
+            (True, b"354 go ahead anyway\r\n"),
+            (True, b"554 5.5.1 no valid recipients\r\n"),
+            (True, b"221 bye\r\n"),
+        ]
+    )
+    result = deliver_to(server)
+    server.stop()
+    assert result.returncode == entrypoint.EX_NOUSER, result.stderr
+    assert server.read[-2:] == [b".\r\n", b"QUIT\r\n"]
+    assert server.read[1].startswith(b"MAIL FROM:<a@x.test> SIZE=")
 
 
 def test_the_wire_form_of_a_message() -> None:
