@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -85,6 +86,9 @@ def _bad_path(address: str) -> bool:
     return len(octets) > MAX_PATH or forbidden_character(address) is not None
 
 
+# An MTA names the same recipients over and over; parsing one costs more than the rest
+# of the RCPT command. Bounded: at most this many paths of at most MAX_PATH octets.
+@functools.lru_cache(maxsize=4096)
 def _valid_recipient(address: str) -> bool:
     try:
         EmailAddress.parse(address, what="recipient")

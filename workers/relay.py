@@ -31,6 +31,11 @@ POLL_S = 0.1
 # first sweep waits a minute, so a short-lived process (a `deliver` call) never sweeps.
 SWEEP_INTERVAL_S = 3600.0
 FIRST_SWEEP_S = 60.0
+HAND_OVER_BATCH = 100
+# The in-memory queue holds at most this many jobs waiting: a backlog (the mail server
+# down, a burst of replies faster than they can be sent) stays in the job table rather
+# than in this process's memory, and is handed over as the workers take jobs.
+MAX_QUEUED = 500
 
 
 class Relay:
@@ -98,8 +103,11 @@ class Relay:
         The hand-over is recorded as the jobs are read: a crash before the broker has them
         leaves them handed over until the lease runs out, then any relay takes them again.
         """
+        room = self._room()
+        if room <= 0:
+            return 0
         due = self.jobs.hand_over(
-            self.clock.now(), wall=time.time(), lease=self.leases.handoff
+            self.clock.now(), wall=time.time(), lease=self.leases.handoff, limit=room
         )
         for job in due:
             self.broker.enqueue(
@@ -113,6 +121,13 @@ class Relay:
                 )
             )
         return len(due)
+
+    def _room(self) -> int:
+        """How many jobs to hand over now; Redis keeps its queue out of this process."""
+        if not isinstance(self.broker, StubBroker):
+            return HAND_OVER_BATCH
+        waiting = sum(queue.qsize() for queue in self.broker.queues.values())
+        return min(HAND_OVER_BATCH, MAX_QUEUED - waiting)
 
     def settle(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
