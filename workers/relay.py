@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from queue import Queue
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
@@ -126,7 +127,8 @@ class Relay:
         """How many jobs to hand over now; Redis keeps its queue out of this process."""
         if not isinstance(self.broker, StubBroker):
             return HAND_OVER_BATCH
-        waiting = sum(queue.qsize() for queue in self.broker.queues.values())
+        queues: dict[str, Queue[bytes]] = self.broker.queues
+        waiting = sum(queue.qsize() for queue in queues.values())
         return min(HAND_OVER_BATCH, MAX_QUEUED - waiting)
 
     def settle(self, timeout: float = 30.0) -> None:
