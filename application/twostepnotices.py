@@ -42,6 +42,7 @@ LOCKED = (
     "Too many wrong two-step verification codes were entered after your correct "
     "password. Two-step verification is locked for a while."
 )
+PUSH_TEXT = "Sign-in request: type the number shown on the sign-in page."
 CLONE = (
     "A security key of your account answered with a signature counter that did not "
     "increase: the key may have been copied. The sign-in was refused."
@@ -169,7 +170,6 @@ class TwoStepNotices:
         self.push.send(
             devices[-1] if devices else "",
             str(challenge_id),
-            str(challenge.number or ""),
-            "Approve the sign-in: pick the number shown on the sign-in page.",
+            PUSH_TEXT,  # never the number: the user reads it off the page (ASVS 6.6.4)
         )
         return True

@@ -108,10 +108,12 @@ class SecurityKeys(Protocol):
 
 
 class PushGateway(Protocol):
-    def send(
-        self, device_label: str, challenge_id: str, number: str, text: str
-    ) -> None:
-        """Hand a push challenge to the provider's app; returning means accepted."""
+    def send(self, device_label: str, challenge_id: str, text: str) -> None:
+        """Hand a push challenge to the provider's app; returning means accepted.
+
+        No number: the sign-in page shows it and the user types it on the device
+        (number matching is worth nothing if the push tells the device the answer).
+        """
         ...
 
 

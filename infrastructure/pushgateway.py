@@ -1,7 +1,8 @@
 """Push challenges to the provider's app: an outbox file by default, or a signed POST.
 
-The message names the device, the challenge and the number the login page shows, so the
-app can ask the user to pick it (number matching against push-bombing, ASVS 6.6.4).
+The message names the device and the challenge, never the number the sign-in page shows:
+the app asks the user to type that number (number matching against push-bombing, ASVS
+6.6.4), so approving needs someone who sees the sign-in page.
 """
 
 from __future__ import annotations
@@ -13,14 +14,11 @@ from infrastructure.gateways import DEFAULT_TIMEOUT_S, JsonLinesOutbox, SignedPo
 OUTBOX_NAME = "push.jsonl"
 
 
-def push_message(
-    device_label: str, challenge_id: str, number: str, text: str
-) -> dict[str, object]:
+def push_message(device_label: str, challenge_id: str, text: str) -> dict[str, object]:
     return {
         "kind": "push",
         "device": device_label,
         "challenge_id": challenge_id,
-        "number": number,
         "text": text,
     }
 
@@ -38,10 +36,8 @@ class OutboxPushGateway:
     def __repr__(self) -> str:
         return f"OutboxPushGateway({str(self.path)!r})"
 
-    def send(
-        self, device_label: str, challenge_id: str, number: str, text: str
-    ) -> None:
-        self._file.append(push_message(device_label, challenge_id, number, text))
+    def send(self, device_label: str, challenge_id: str, text: str) -> None:
+        self._file.append(push_message(device_label, challenge_id, text))
 
 
 class HttpPushGateway:
@@ -55,7 +51,5 @@ class HttpPushGateway:
     def __repr__(self) -> str:
         return f"HttpPushGateway({self._poster!r})"
 
-    def send(
-        self, device_label: str, challenge_id: str, number: str, text: str
-    ) -> None:
-        self._poster.post(push_message(device_label, challenge_id, number, text))
+    def send(self, device_label: str, challenge_id: str, text: str) -> None:
+        self._poster.post(push_message(device_label, challenge_id, text))
