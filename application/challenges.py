@@ -240,17 +240,6 @@ class Challenges:
             self._update(account_id, decide)
         return challenge_id, challenge
 
-    def take_key_challenge(self, account_id: UUID, challenge_id: UUID) -> bytes:
-        """The challenge's bytes, used up: a replayed assertion finds none (single use)."""
-        raw = self.credentials.take_secret(key_row(challenge_id))
-        if raw is None:
-            raise SecondFactorRefused("this security-key challenge was used or expired")
-        self._update(
-            account_id,
-            lambda t: t.use_key_challenge(challenge_id, at=self.clock.now()),
-        )
-        return base64.urlsafe_b64decode(raw)
-
     def _open_key_challenge(
         self, account_id: UUID, challenge_id: UUID, purpose: KeyPurpose
     ) -> tuple[str, bytes]:

@@ -23,7 +23,7 @@ from application.secondfactor import (
     opened,
     seed_context,
 )
-from application.twostepports import KeyRefused, TwoStepAdapters
+from application.twostepports import TwoStepAdapters
 from domain.errors import InvalidInput
 from domain.twostep import TwoStep
 from domain.twostepfacts import (
@@ -206,14 +206,11 @@ class Enrolling:
     ) -> None:
         if key_response is None or challenge_id is None:
             raise InvalidInput("a security key is confirmed with its registration")
-        keys = self.challenges.keys()
-        challenge = self.challenges.take_key_challenge(account_id, challenge_id)
-        try:
-            registered = keys.verify_registration(
-                key_response, challenge, self.adapters.origins, self.adapters.rp_id
-            )
-        except KeyRefused as refused:
-            raise InvalidInput(str(refused)) from None
+        # Verified before the challenge is used: another origin's response leaves the
+        # challenge usable and the log unchanged.
+        registered = self.challenges.verify_registration(
+            account_id, challenge_id, key_response
+        )
         stored = StoredKey(
             registered.credential_id_b64,
             registered.public_key_b64,

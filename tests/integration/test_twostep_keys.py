@@ -164,11 +164,6 @@ def test_a_response_for_another_origin_changes_nothing(tmp_path: Path) -> None:
         assert done.outcome is Outcome.SIGNED_IN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="application/twostepenrol.py _register takes the challenge before the "
-    "response is verified; it should call Challenges.verify_registration",
-)
 def test_a_registration_for_another_origin_changes_nothing(tmp_path: Path) -> None:
     clock = ManualClock()
     with engine(tmp_path, background=False, clock=clock) as e:
