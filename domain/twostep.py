@@ -5,7 +5,8 @@ sealed seed, a backup code or app password with its digest, a WebAuthn assertion
 the public key) and hands over only what it found: which factor, which time step, which
 code index, which challenge. The aggregate decides what may count, so a replayed code,
 a used challenge or a locked factor is refused here whatever the caller does. The
-checks themselves are in domain/twostepchecks.py.
+state, queries and the checks each command runs are in domain/twosteprecord.py (the
+base class), the checks of single values in domain/twostepchecks.py.
 """
 
 from __future__ import annotations
@@ -19,14 +20,11 @@ from eventsourcing.domain import Aggregate
 
 from domain import ids
 from domain import twostepchecks as check
-from domain.errors import AlreadyExists, InvalidInput, NotFound, NotPermitted
+from domain.errors import AlreadyExists, InvalidInput
 from domain.phone import PhoneNumber
 from domain.time import utc
 from domain.twostepfacts import (
     DEFAULT_POLICY,
-    LAST_USE_RESOLUTION,
-    MAX_APP_PASSWORDS,
-    MAX_FACTORS,
     AppPassword,
     Challenge,
     ChallengeKind,
@@ -37,40 +35,26 @@ from domain.twostepfacts import (
     TwoStepPolicy,
     kept_challenges,
 )
+from domain.twosteprecord import TwoStepRecord
 
 E = TypeVar("E", bound=Aggregate.Event)
-two_step_id = ids.two_step_id
 
 
-class TwoStep(Aggregate):
-    # Declared for snapshots: the mapper restores each attribute to this type.
-    account_id: UUID
-    enrolled: dict[UUID, Factor]
-    steps: dict[UUID, int]
-    backup_set: UUID | None
-    backup_codes: tuple[UUID, ...]
-    backup_used: frozenset[int]
-    passwords: dict[UUID, AppPassword]
-    challenges: dict[UUID, Challenge]
-    failures: int
-    locked_until: datetime | None
-
+class TwoStep(TwoStepRecord, Aggregate):
     class Opened(Aggregate.Created):
         account_id: UUID
 
     def __init__(self, account_id: UUID) -> None:
         self.account_id = account_id
-        self.enrolled: dict[UUID, Factor] = {}
-        # The last accepted TOTP step per factor (MFA-3), kept after a removal: an id
-        # enrolled again never accepts a step twice.
-        self.steps: dict[UUID, int] = {}
-        self.backup_set: UUID | None = None
-        self.backup_codes: tuple[UUID, ...] = ()
-        self.backup_used: frozenset[int] = frozenset()
-        self.passwords: dict[UUID, AppPassword] = {}
-        self.challenges: dict[UUID, Challenge] = {}
+        self.enrolled = {}
+        self.steps = {}
+        self.backup_set = None
+        self.backup_codes = ()
+        self.backup_used = frozenset()
+        self.passwords = {}
+        self.challenges = {}
         self.failures = 0
-        self.locked_until: datetime | None = None
+        self.locked_until = None
 
     @classmethod
     def open(cls, account_id: UUID, *, at: datetime) -> TwoStep:
@@ -80,65 +64,6 @@ class TwoStep(Aggregate):
             timestamp=utc(at),
             account_id=account_id,
         )
-
-    # -- queries -----------------------------------------------------------------------
-
-    @property
-    def factors(self) -> tuple[Factor, ...]:
-        """Every factor, confirmed or not, in the order they were enrolled."""
-        return tuple(self.enrolled.values())
-
-    @property
-    def confirmed_factors(self) -> tuple[Factor, ...]:
-        return tuple(f for f in self.enrolled.values() if f.confirmed)
-
-    @property
-    def enabled(self) -> bool:
-        """Two-step verification is on once any factor is confirmed."""
-        return bool(self.confirmed_factors)
-
-    def factor(self, factor_id: UUID) -> Factor:
-        found = self.enrolled.get(factor_id)
-        if found is None:
-            raise NotFound(f"two-step factor {factor_id} is not enrolled")
-        return found
-
-    def is_locked(self, at: datetime) -> bool:
-        return self.locked_until is not None and utc(at) < self.locked_until
-
-    def last_step(self, factor_id: UUID) -> int | None:
-        return self.steps.get(factor_id)
-
-    @property
-    def backup_remaining(self) -> int:
-        return len(self.backup_codes) - len(self.backup_used)
-
-    @property
-    def unused_backup_codes(self) -> tuple[tuple[int, UUID], ...]:
-        """(index, credential id) of each usable code: what a typed code is checked
-        against."""
-        codes = enumerate(self.backup_codes)
-        return tuple((i, c) for i, c in codes if i not in self.backup_used)
-
-    @property
-    def app_passwords(self) -> tuple[AppPassword, ...]:
-        return tuple(self.passwords.values())
-
-    def app_password(self, app_id: UUID) -> AppPassword:
-        found = self.passwords.get(app_id)
-        if found is None:
-            raise NotFound(f"application password {app_id} does not exist")
-        return found
-
-    def challenge(self, challenge_id: UUID) -> Challenge:
-        found = self.challenges.get(challenge_id)
-        if found is None:
-            raise NotFound(f"challenge {challenge_id} does not exist (or is too old)")
-        return found
-
-    def pending_push(self, challenge_id: UUID) -> Challenge:
-        """The push challenge in whatever state it is (the login page polls it)."""
-        return check.find_challenge(self.challenges, challenge_id, ChallengeKind.PUSH)
 
     # -- enrolment ---------------------------------------------------------------------
 
@@ -171,15 +96,7 @@ class TwoStep(Aggregate):
         at: datetime,
     ) -> EnrolmentStarted:
         """A factor set up and not yet proved: it counts once confirmed."""
-        method = check.factor_kind(kind)
-        if factor_id in self.enrolled:
-            raise AlreadyExists(f"two-step factor {factor_id} is enrolled already")
-        if len(self.enrolled) >= MAX_FACTORS:
-            raise NotPermitted(f"an account has at most {MAX_FACTORS} two-step methods")
-        number = check.enrolment_phone(method, phone)
-        if number is not None and any(f.phone == number for f in self.factors):
-            raise AlreadyExists(f"{number} is enrolled for SMS already")
-        label = check.factor_label(method, label)
+        method, label, number = self._check_enrolment(factor_id, kind, label, phone)
         return self._record(
             self.EnrolmentStarted,
             at,
@@ -205,16 +122,7 @@ class TwoStep(Aggregate):
         self, factor_id: UUID, step: int | None = None, *, at: datetime
     ) -> FactorConfirmed:
         """The user proved the new factor; a TOTP one by the step its code matched."""
-        factor = self.factor(factor_id)
-        if factor.confirmed:
-            raise InvalidInput(f"two-step factor {factor.label!r} is confirmed already")
-        check.locked(self.locked_until, at)
-        if factor.kind is FactorKind.TOTP:
-            if step is None:
-                raise InvalidInput("a TOTP factor is confirmed with a code")
-            check.require_new_step(self.steps, factor_id, step)
-        elif step is not None:
-            raise InvalidInput(f"a {factor.kind} factor is not confirmed with a code")
+        self._check_confirmation(factor_id, step, at)
         return self._record(self.FactorConfirmed, at, factor_id=factor_id, step=step)
 
     class FactorRemoved(Aggregate.Event):
@@ -260,11 +168,7 @@ class TwoStep(Aggregate):
         once. Two processes accepting one code save the same version: one conflicts,
         reloads and is refused here.
         """
-        factor = self.factor(factor_id)
-        if factor.kind is not FactorKind.TOTP or not factor.confirmed:
-            raise NotPermitted(f"{factor.label!r} is not a confirmed TOTP factor")
-        check.locked(self.locked_until, at)
-        check.require_new_step(self.steps, factor_id, step)
+        self._check_totp(factor_id, step, at)
         return self._record(self.TotpAccepted, at, factor_id=factor_id, step=step)
 
     class BackupCodesIssued(Aggregate.Event):
@@ -299,14 +203,7 @@ class TwoStep(Aggregate):
 
     def use_backup_code(self, index: int, *, at: datetime) -> BackupCodeUsed:
         """The code at ``index`` of the current set matched; it works this once."""
-        if self.backup_set is None:
-            raise NotFound("no backup codes were issued")
-        if not 0 <= index < len(self.backup_codes):
-            raise InvalidInput(f"backup code index {index} is not in the current set")
-        if index in self.backup_used:
-            raise NotPermitted("this backup code was already used")  # rule MFA-2
-        check.locked(self.locked_until, at)
-        set_id = self.backup_set
+        set_id = self._check_backup_code(index, at)
         return self._record(self.BackupCodeUsed, at, set_id=set_id, index=index)
 
     class SecondFactorFailed(Aggregate.Event):
@@ -327,16 +224,13 @@ class TwoStep(Aggregate):
         While locked, failures are refused (nothing checked, nothing recorded): an
         attacker can neither grow the log nor the count of mails.
         """
-        check.locked(self.locked_until, at)
-        failures = self.failures + 1
-        locking = failures >= policy.max_failures
-        until = utc(at) + policy.lock if locking else None
+        failures, until = self._check_failure(at, policy)
         return self._record(
             self.SecondFactorFailed,
             at,
             failures=failures,
             locked_until=until,
-            notify=locking,
+            notify=until is not None,
         )
 
     # -- application passwords (MFA-4) -----------------------------------------------------
@@ -354,13 +248,7 @@ class TwoStep(Aggregate):
     def create_app_password(
         self, app_id: UUID, name: str, credential_id: UUID, *, at: datetime
     ) -> AppPasswordCreated:
-        name = check.app_password_name(name)
-        if app_id in self.passwords:
-            raise AlreadyExists(f"application password {app_id} exists already")
-        if any(p.name.casefold() == name.casefold() for p in self.app_passwords):
-            raise AlreadyExists(f"an application password named {name!r} exists")
-        if len(self.passwords) >= MAX_APP_PASSWORDS:
-            raise NotPermitted(f"at most {MAX_APP_PASSWORDS} application passwords")
+        name = self._check_app_password(app_id, name)
         return self._record(
             self.AppPasswordCreated,
             at,
@@ -384,15 +272,10 @@ class TwoStep(Aggregate):
     ) -> AppPasswordUsed | None:
         """Note a login with the password; None (nothing recorded) when the same
         protocol used it within LAST_USE_RESOLUTION: the list shows it to the hour."""
-        used, protocol = self.app_password(app_id), check.protocol_name(protocol)
-        last = used.last_used_at
-        if (
-            used.last_protocol == protocol
-            and last
-            and utc(at) - last < LAST_USE_RESOLUTION
-        ):
+        recorded = self._use_to_record(app_id, protocol, at)
+        if recorded is None:
             return None
-        return self._record(self.AppPasswordUsed, at, app_id=app_id, protocol=protocol)
+        return self._record(self.AppPasswordUsed, at, app_id=app_id, protocol=recorded)
 
     class AppPasswordRevoked(Aggregate.Event):
         app_id: UUID
@@ -444,10 +327,7 @@ class TwoStep(Aggregate):
         at: datetime,
     ) -> PushIssued:
         """A push to the device, ``number`` shown on the login page, rate limited."""
-        self._require_factor(FactorKind.PUSH, "push device")
-        shown = check.push_number(number)
-        until = check.expiry(expires_at, utc(at), policy.push_expiry)
-        self._fresh(challenge_id, ChallengeKind.PUSH, at, policy)
+        shown, until = self._check_push(challenge_id, number, expires_at, policy, at)
         return self._record(
             self.PushIssued,
             at,
@@ -481,9 +361,7 @@ class TwoStep(Aggregate):
     ) -> PushApproved | PushDenied:
         """The device's answer. A yes with the wrong number is a guess, not a yes: the
         challenge is denied and a failed second factor recorded (it may lock)."""
-        challenge = check.open_challenge(
-            self.challenges, challenge_id, ChallengeKind.PUSH, at
-        )
+        challenge = self._open_challenge(challenge_id, ChallengeKind.PUSH, at)
         if not approved:
             return self._record(
                 self.PushDenied, at, challenge_id=challenge_id, wrong_number=False
@@ -515,9 +393,7 @@ class TwoStep(Aggregate):
         at: datetime,
     ) -> SmsCodeIssued:
         """An SMS code (its digest stored under ``credential_id``), rate limited."""
-        self._require_factor(FactorKind.SMS, "SMS number")
-        until = check.expiry(expires_at, utc(at), policy.sms_expiry)
-        self._fresh(challenge_id, ChallengeKind.SMS, at, policy)
+        until = self._check_sms(challenge_id, expires_at, policy, at)
         return self._record(
             self.SmsCodeIssued,
             at,
@@ -535,8 +411,7 @@ class TwoStep(Aggregate):
 
     def use_sms_code(self, challenge_id: UUID, *, at: datetime) -> SmsCodeUsed:
         """The code sent matched: it works once, before it expires."""
-        check.open_challenge(self.challenges, challenge_id, ChallengeKind.SMS, at)
-        check.locked(self.locked_until, at)
+        self._check_use(challenge_id, ChallengeKind.SMS, at)
         return self._record(self.SmsCodeUsed, at, challenge_id=challenge_id)
 
     class KeyChallengeIssued(Aggregate.Event):
@@ -557,18 +432,15 @@ class TwoStep(Aggregate):
         at: datetime,
     ) -> KeyChallengeIssued:
         """A WebAuthn challenge (its random bytes are in the credential store)."""
-        purpose = check.key_purpose(purpose)
-        if purpose is KeyPurpose.AUTHENTICATE:
-            if not self._has(FactorKind.SECURITY_KEY, confirmed=True):
-                raise InvalidInput("no security key is enrolled")
-            check.locked(self.locked_until, at)
-        check.fresh_challenge(self.challenges, challenge_id)
+        purpose, until = self._check_key_challenge(
+            challenge_id, purpose, expires_at, policy, at
+        )
         return self._record(
             self.KeyChallengeIssued,
             at,
             challenge_id=challenge_id,
             purpose=purpose,
-            expires_at=check.expiry(expires_at, utc(at), policy.challenge_expiry),
+            expires_at=until,
         )
 
     class KeyChallengeUsed(Aggregate.Event):
@@ -584,11 +456,7 @@ class TwoStep(Aggregate):
     ) -> KeyChallengeUsed:
         """The response to the challenge verified; it never verifies again (for a key
         whose counter stays 0, single use is what stops a replay)."""
-        challenge = check.open_challenge(
-            self.challenges, challenge_id, ChallengeKind.KEY, at
-        )
-        if challenge.purpose is KeyPurpose.AUTHENTICATE:
-            check.locked(self.locked_until, at)
+        self._check_use(challenge_id, ChallengeKind.KEY, at)
         return self._record(self.KeyChallengeUsed, at, challenge_id=challenge_id)
 
     class CloneSuspected(Aggregate.Event):
@@ -609,27 +477,6 @@ class TwoStep(Aggregate):
     def _record(self, event_class: type[E], at: datetime, **fields: Any) -> E:  # noqa: ANN401 - the event's own fields
         self.trigger_event(event_class, timestamp=utc(at), **fields)
         return cast("E", self.pending_events[-1])
-
-    def _has(self, kind: FactorKind, *, confirmed: bool = False) -> bool:
-        return any(
-            f.kind is kind and (f.confirmed or not confirmed)
-            for f in self.enrolled.values()
-        )
-
-    def _require_factor(self, kind: FactorKind, what: str) -> None:
-        if not self._has(kind):
-            raise InvalidInput(f"no {what} is enrolled")
-
-    def _fresh(
-        self,
-        challenge_id: UUID,
-        kind: ChallengeKind,
-        at: datetime,
-        policy: TwoStepPolicy,
-    ) -> None:
-        check.locked(self.locked_until, at)
-        check.fresh_challenge(self.challenges, challenge_id)
-        check.rate_limit(self.challenges, kind, utc(at), policy)
 
     def _issue(self, event: Any, kind: ChallengeKind, **facts: Any) -> None:  # noqa: ANN401 - one of the three issued events
         new = Challenge(

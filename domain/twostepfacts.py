@@ -204,16 +204,20 @@ def sms_allowed(region: str, is_mobile: bool) -> None:
         )
 
 
+# Said with every refusal of a number, so the user learns which numbers do work.
+SMS_RULE = "SMS codes go only to mobile numbers of CH, FR, BE or DE (rule MFA-1)"
+
+
 def sms_number(e164: str) -> str:
     """The E.164 number an SMS factor may use, checked by the rule MFA-1."""
     try:
         parsed = phonenumbers.parse(str(e164), None)
     except phonenumbers.NumberParseException:
         raise InvalidInput(
-            "SMS number is not an international (E.164) phone number"
+            f"SMS number is not an international (E.164) phone number; {SMS_RULE}"
         ) from None
     if not phonenumbers.is_valid_number(parsed):
-        raise InvalidInput("SMS number is not a valid phone number")
+        raise InvalidInput(f"SMS number is not a valid phone number; {SMS_RULE}")
     region = phonenumbers.region_code_for_number(parsed) or ""
     is_mobile = phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.MOBILE
     sms_allowed(region, is_mobile)

@@ -159,6 +159,17 @@ def test_a_number_that_is_no_valid_international_number_is_refused(typed: str) -
         sms_number(typed)
 
 
+@pytest.mark.parametrize("typed", ["+41 78 123", "+999123", "0781234567"])
+def test_an_invalid_number_is_refused_naming_the_rule(typed: str) -> None:
+    # rule MFA-1: the refusal says which numbers do work
+    with pytest.raises(InvalidInput) as refused:
+        sms_number(typed)
+    assert (
+        "SMS codes go only to mobile numbers of CH, FR, BE or DE (rule MFA-1)"
+        in str(refused.value)
+    )
+
+
 def test_a_number_typed_with_separators_is_kept_normalised() -> None:
     assert sms_number("+41 78 123 45 67") == "+41781234567"
 
