@@ -11,14 +11,28 @@ from __future__ import annotations
 
 import base64
 import hmac
-import json
 import secrets
-from collections.abc import Callable
-from typing import Any, TypeVar
-from uuid import UUID, uuid4, uuid5
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import TypeVar
+from uuid import UUID, uuid4
 
 from attrs import frozen
 
+from application.challengefacts import (
+    CHALLENGE_BYTES,
+    SMS_DIGITS,
+    Issue,
+    SecurityKeyRefused,
+    StoredKey,
+    WrongPushNumber,
+    bounded_response,
+    key_row,
+    push_row,
+    push_use,
+    response_id,
+    sms_context,
+)
 from application.credentials import staged_secret
 from application.log import MailHostLog
 from application.ports import Clock, CredentialStore, Sealer
@@ -35,56 +49,13 @@ from domain.twostep import TwoStep
 from domain.twostepfacts import ChallengeKind, ChallengeState, FactorKind, KeyPurpose
 
 T = TypeVar("T")
-CHALLENGE_NAMESPACE = UUID("a41f2b7e-9c3d-5e08-b6f1-0d2c4e6a8b13")
-CHALLENGE_BYTES = 32  # WebAuthn asks for at least 16 random bytes
-SMS_DIGITS = 6
-MAX_RESPONSE = 64 * 1024
-
-
-def sms_context(challenge_id: UUID) -> str:
-    return f"mailhost/sms-code:{challenge_id}"
-
-
-def key_row(challenge_id: UUID) -> UUID:
-    """The credential row of a WebAuthn challenge's bytes, derived from its id."""
-    return uuid5(CHALLENGE_NAMESPACE, f"key-challenge:{challenge_id}")
-
-
-class SecurityKeyRefused(SecondFactorRefused):
-    """A security key's response refused; ``reason`` names why (``clone_suspected``,
-    ``wrong_origin``, ``wrong_challenge``...), as the SecurityKeys port does."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class WrongPushNumber(SecondFactorRefused):
-    """The device approved with a number the sign-in page did not show."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "the number does not match the one shown on the sign-in page: refused"
-        )
-
-
-@frozen
-class StoredKey:
-    """A registered key's public half, as its credential row holds it (JSON)."""
-
-    credential_id_b64: str
-    public_key_b64: str
-    sign_count: int
-
-    def encoded(self) -> str:
-        return json.dumps(
-            [self.credential_id_b64, self.public_key_b64, self.sign_count]
-        )
-
-    @classmethod
-    def decoded(cls, raw: str) -> StoredKey:
-        cid, key, count = json.loads(raw)
-        return cls(str(cid), str(key), int(count))
+__all__ = [
+    "Challenges",
+    "Issue",
+    "SecurityKeyRefused",
+    "StoredKey",
+    "WrongPushNumber",
+]
 
 
 @frozen
@@ -98,16 +69,31 @@ class Challenges:
     def _update(self, account_id: UUID, decide: Callable[[TwoStep], T]) -> T:
         return self.log.update(two_step_id(account_id), TwoStep, "two-step", decide)
 
+    @contextmanager
+    def issuing(self, account_id: UUID, issue: Issue | None) -> Iterator[None]:
+        """The issue's rows stored for the block that saves it; taken back on refusal."""
+        owner = two_step_id(account_id)
+        with ExitStack() as stack:
+            for row, value in () if issue is None else issue.rows:
+                stack.enter_context(
+                    staged_secret(self.credentials, row, value, owner=owner)
+                )
+            yield
+
+    def _issued(self, account_id: UUID, issue: Issue) -> Issue:
+        with self.issuing(account_id, issue):
+            self._update(account_id, issue.decide)
+        return issue
+
     # -- push ---------------------------------------------------------------------------
 
-    def issue_push(
-        self, account_id: UUID, factor_id: UUID | None = None
-    ) -> tuple[UUID, int]:
-        """A push to the user's app; the number to show beside the login (matching).
+    def push_issue(self, factor_id: UUID | None = None) -> Issue:
+        """A push to the user's app and the number to show beside the login (matching).
 
         The number is shown by the sign-in page only; the push names the challenge,
         and the user types the number on the device (``answer_push``). ``factor_id``:
-        the push that confirms a device being enrolled (not yet confirmed).
+        the push that confirms a device being enrolled (not yet confirmed). Its row
+        says what it may be used for, once (``push_approved``).
         """
         challenge_id = uuid4()
         number = 10 + secrets.randbelow(90)
@@ -123,8 +109,15 @@ class Challenges:
                 challenge_id, number, at + policy.push_expiry, policy, at=at
             )
 
-        self._update(account_id, decide)
-        return challenge_id, number
+        row = (push_row(challenge_id), push_use(factor_id))
+        return Issue(challenge_id, decide, (row,), number)
+
+    def issue_push(
+        self, account_id: UUID, factor_id: UUID | None = None
+    ) -> tuple[UUID, int]:
+        """Issue ``push_issue``: the challenge and the number the page shows."""
+        issue = self._issued(account_id, self.push_issue(factor_id))
+        return issue.challenge_id, int(issue.number or 0)
 
     def answer_push(
         self, account_id: UUID, challenge_id: UUID, *, approved: bool, number: int
@@ -147,16 +140,35 @@ class Challenges:
         if isinstance(answer, TwoStep.PushDenied) and answer.wrong_number:
             raise WrongPushNumber
 
-    def push_approved(self, account_id: UUID, challenge_id: UUID) -> None:
-        """Refused unless the device approved this very challenge."""
+    def push_approved(
+        self, account_id: UUID, challenge_id: UUID, factor_id: UUID | None = None
+    ) -> None:
+        """Use up the push the device approved, or refuse: single use (rule MFA-1).
+
+        A push issued for a sign-in (``factor_id`` None) signs in once; one issued to
+        confirm a device confirms that factor once. Its row is taken atomically, so of
+        two racing uses only one finds it. A push not approved yet is left untouched.
+        """
         two_step = self.log.load(two_step_id(account_id), TwoStep, "two-step")
         challenge = two_step.challenges.get(challenge_id)
-        if challenge is None or challenge.state is not ChallengeState.APPROVED:
+        if (
+            challenge is None
+            or challenge.kind is not ChallengeKind.PUSH
+            or challenge.state is not ChallengeState.APPROVED
+        ):
             raise SecondFactorRefused("the push was not approved on your device")
+        row = push_row(challenge_id)
+        if (
+            self.credentials.secret(row) != push_use(factor_id)
+            or self.credentials.take_secret(row) is None
+        ):
+            raise SecondFactorRefused(
+                "this approved push was used already or was for another request"
+            )
 
     # -- SMS ----------------------------------------------------------------------------
 
-    def issue_sms(self, account_id: UUID, factor_id: UUID | None = None) -> UUID:
+    def sms_issue(self, factor_id: UUID | None = None) -> Issue:
         """A code sealed in the credential store, sent by a job (never in the event)."""
         challenge_id = uuid4()
         credential_id = uuid4()
@@ -176,10 +188,11 @@ class Challenges:
                 at=at,
             )
 
-        owner = two_step_id(account_id)
-        with staged_secret(self.credentials, credential_id, sealed, owner=owner):
-            self._update(account_id, decide)
-        return challenge_id
+        return Issue(challenge_id, decide, ((credential_id, sealed),))
+
+    def issue_sms(self, account_id: UUID, factor_id: UUID | None = None) -> UUID:
+        """Issue ``sms_issue``: the challenge the code belongs to."""
+        return self._issued(account_id, self.sms_issue(factor_id)).challenge_id
 
     def sms_code(self, account_id: UUID, challenge_id: UUID) -> str | None:
         """The code to send (for the sending job), or None when used or gone."""
@@ -274,7 +287,7 @@ class Challenges:
         """A new key's registration checked against its challenge, then the challenge
         used; a refused one (another origin, another challenge) changes nothing."""
         keys = self.keys()
-        _bounded(response_json)
+        bounded_response(response_json)
         _, challenge = self._open_key_challenge(
             account_id, challenge_id, KeyPurpose.REGISTER
         )
@@ -300,8 +313,8 @@ class Challenges:
         recorded (a mail follows) and counted as a failure.
         """
         keys = self.keys()
-        _bounded(response_json)
-        claimed = _response_id(response_json)
+        bounded_response(response_json)
+        claimed = response_id(response_json)
         _, challenge = self._open_key_challenge(
             account_id, challenge_id, KeyPurpose.AUTHENTICATE
         )
@@ -354,18 +367,3 @@ class Challenges:
     def _needs(two_step: TwoStep, kind: FactorKind) -> None:
         if not any(f.kind is kind for f in two_step.confirmed_factors):
             raise InvalidInput(f"no confirmed {kind.value.replace('_', ' ')} factor")
-
-
-def _bounded(response_json: str) -> None:
-    if not isinstance(response_json, str) or len(response_json) > MAX_RESPONSE:
-        raise InvalidInput("the security-key response is malformed")
-
-
-def _response_id(response_json: str) -> str:
-    try:
-        data: Any = json.loads(response_json)
-    except ValueError:
-        raise InvalidInput("the security-key response is not JSON") from None
-    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
-        raise InvalidInput("the security-key response names no credential id")
-    return str(data["id"])

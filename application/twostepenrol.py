@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4
 
-from attrs import frozen
+from attrs import evolve, frozen
 
-from application.challenges import Challenges, StoredKey
+from application.challenges import Challenges, Issue, StoredKey
 from application.credentials import staged_secret
 from application.log import MailHostLog
 from application.ports import Clock, CredentialStore, Sealer
@@ -36,7 +36,12 @@ from domain.twostepfacts import (
 
 @frozen
 class Enrolment:
-    """What the user sees once: the URI (TOTP), the options (key), the backup codes."""
+    """What the user sees once: the URI (TOTP), the options (key), the backup codes.
+
+    ``challenge_id`` is the SMS code sent, the push sent or the key challenge that
+    confirms the factor; ``number`` is the push's number, shown beside the enrolment
+    for the user to type on the device (number matching, ASVS 6.6.4).
+    """
 
     factor_id: UUID
     kind: FactorKind
@@ -44,6 +49,7 @@ class Enrolment:
     key_options: dict[str, Any] | None = None
     challenge_id: UUID | None = None
     backup_codes: tuple[str, ...] = ()
+    number: int | None = None
 
 
 def parse_kind(method: str) -> FactorKind:
@@ -54,6 +60,17 @@ def parse_kind(method: str) -> FactorKind:
         raise InvalidInput(
             f"unknown two-step method {method!r}: one of {names}"
         ) from None
+
+
+def _phone(kind: FactorKind, phone: str | None) -> str | None:
+    """The E.164 number of an SMS factor (none for the others)."""
+    if kind is not FactorKind.SMS:
+        if phone is not None:
+            raise InvalidInput("a phone number is for the sms method only")
+        return None
+    if phone is None:
+        raise InvalidInput("the sms method needs a mobile phone number")
+    return sms_number(phone)  # rule MFA-1: CH, FR, BE, DE mobiles only
 
 
 @frozen
@@ -79,49 +96,47 @@ class Enrolling:
         factor_id = uuid4()
         credential_id = uuid4()
         name = label or DEFAULT_LABELS[kind]
-        number: str | None = None
-        if kind is FactorKind.SMS:
-            if phone is None:
-                raise InvalidInput("the sms method needs a mobile phone number")
-            number = sms_number(phone)  # rule MFA-1: CH, FR, BE, DE mobiles only
-        elif phone is not None:
-            raise InvalidInput("a phone number is for the sms method only")
+        number = _phone(kind, phone)
         uri, secret = self._secret(kind, factor_id, login)
+        # The code or push that proves the new factor is issued in the same save, so
+        # a refusal (the rate limit, MFA-1) leaves no unconfirmed factor behind.
+        issue: Issue | None = None
+        if kind is FactorKind.SMS:
+            issue = self.challenges.sms_issue(factor_id)
+        elif kind is FactorKind.PUSH:
+            issue = self.challenges.push_issue(factor_id)
 
         def decide(two_step: TwoStep) -> None:
             two_step.start_enrolment(
                 factor_id, kind, name, credential_id, number, at=self.clock.now()
             )
+            if issue is not None:
+                issue.decide(two_step)
 
-        with staged_secret(self.credentials, credential_id, secret, owner=key):
+        with (
+            staged_secret(self.credentials, credential_id, secret, owner=key),
+            self.challenges.issuing(account_id, issue),
+        ):
             self.log.update(key, TwoStep, "two-step", decide)
         enrolment = Enrolment(factor_id, kind, otpauth_uri=uri)
-        if kind is FactorKind.SECURITY_KEY:
+        if issue is not None:
+            enrolment = evolve(
+                enrolment, challenge_id=issue.challenge_id, number=issue.number
+            )
+        elif kind is FactorKind.SECURITY_KEY:
             challenge_id, challenge = self.challenges.issue_key_challenge(
                 account_id, KeyPurpose.REGISTER
             )
             options = self.challenges.keys().registration_options(
                 account_id.bytes, login, challenge, self.key_ids(key)
             )
-            enrolment = Enrolment(
-                factor_id, kind, key_options=options, challenge_id=challenge_id
+            enrolment = evolve(
+                enrolment, key_options=options, challenge_id=challenge_id
             )
-        elif kind is FactorKind.SMS:
-            challenge_id = self.challenges.issue_sms(account_id, factor_id)
-            enrolment = Enrolment(factor_id, kind, challenge_id=challenge_id)
-        elif kind is FactorKind.PUSH:
-            enrolment = Enrolment(factor_id, kind)
         two_step = self.log.load(key, TwoStep, "two-step")
         if two_step.backup_set is None:  # rule MFA-2: shown once, with the first factor
             codes = self.issue_backup_codes(account_id)
-            enrolment = Enrolment(
-                enrolment.factor_id,
-                kind,
-                enrolment.otpauth_uri,
-                enrolment.key_options,
-                enrolment.challenge_id,
-                tuple(codes),
-            )
+            enrolment = evolve(enrolment, backup_codes=tuple(codes))
         return enrolment
 
     def _secret(
@@ -171,7 +186,7 @@ class Enrolling:
         elif factor.kind is FactorKind.PUSH:
             if push is None:
                 raise InvalidInput("a push factor is confirmed by an approved push")
-            self.challenges.push_approved(account_id, push)
+            self.challenges.push_approved(account_id, push, factor_id)
         else:
             self._register(account_id, factor.credential_id, key_response, challenge_id)
         self.log.update(

@@ -8,7 +8,7 @@ number the page shows. A yes with another number is a guess: refused and counted
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -17,6 +17,7 @@ import pytest
 
 from application.accounts import Outcome
 from application.challenges import WrongPushNumber
+from application.ports import OwnedSecrets
 from application.secondfactor import SecondFactorRefused
 from application.twostep import Reauth
 from domain.errors import InvalidInput, NotPermitted
@@ -55,14 +56,23 @@ def with_push(e: Engine, clock: ManualClock) -> str:
         Reauth(password=PASSWORD, code=code_at(seed, clock)),
         label=DEVICE,
     )
-    account_id = e.host.accounts.get(LOGIN).id
-    # The push that proves the new device (what enrolment should start itself).
-    challenge_id, number = two.challenges.issue_push(account_id, enrolment.factor_id)
-    two.answer_push(LOGIN, challenge_id, approved=True, number=number)
-    two.confirm(LOGIN, enrolment.factor_id, push=challenge_id)
+    # The enrolment sent the push that proves the new device, and shows its number.
+    assert enrolment.challenge_id is not None
+    assert enrolment.number is not None
+    two.answer_push(
+        LOGIN, enrolment.challenge_id, approved=True, number=enrolment.number
+    )
+    two.confirm(LOGIN, enrolment.factor_id, push=enrolment.challenge_id)
     assert "push" in {f.kind.value for f in two.status(LOGIN).factors if f.confirmed}
     clock.advance(two.second.adapters.policy.push_window + timedelta(seconds=1))
     return seed
+
+
+def unconfirmed_rows(e: Engine) -> list[tuple[UUID, UUID]]:
+    """The credential rows no sweep has confirmed yet (every row written lately)."""
+    store = e.host.accounts.credentials
+    assert isinstance(store, OwnedSecrets)
+    return list(store.unconfirmed_secrets(datetime(9999, 1, 1, tzinfo=UTC)))
 
 
 def pending_push(e: Engine) -> tuple[str, UUID, int]:
@@ -214,3 +224,96 @@ def test_push_needs_a_device(tmp_path: Path) -> None:
         with pytest.raises(InvalidInput, match="no confirmed push factor"):
             twostep(e).start_push(pending.pending_token)
         assert log_size(e) == before
+
+
+def test_enrolment_sends_the_push_that_confirms_the_device(tmp_path: Path) -> None:
+    # rule MFA-1: the enrolment shows the number; the push names only the challenge
+    clock = ManualClock()
+    with engine(tmp_path, background=False, clock=clock) as e:
+        seed, _ = enrolled(e, clock)
+        two = twostep(e)
+        auth = Reauth(password=PASSWORD, code=code_at(seed, clock))
+        enrolment = two.enrol(LOGIN, "push", auth, label=DEVICE)
+        assert enrolment.number is not None
+        assert enrolment.number in range(10, 100)
+        assert enrolment.challenge_id is not None
+        e.drain()
+        [sent] = pushes(tmp_path)
+        assert (sent["challenge_id"], sent["device"]) == (
+            str(enrolment.challenge_id),
+            DEVICE,
+        )
+        assert "number" not in sent
+        # Not approved yet: the factor stays unconfirmed, the push stays usable.
+        with pytest.raises(SecondFactorRefused, match="not approved"):
+            two.confirm(LOGIN, enrolment.factor_id, push=enrolment.challenge_id)
+        two.answer_push(
+            LOGIN, enrolment.challenge_id, approved=True, number=enrolment.number
+        )
+        two.confirm(LOGIN, enrolment.factor_id, push=enrolment.challenge_id)
+        assert any(
+            f.confirmed for f in two.status(LOGIN).factors if f.kind.value == "push"
+        )
+
+
+def test_an_approved_push_is_used_once(tmp_path: Path) -> None:
+    # rule MFA-1: single use; a push approved for one request does not serve another
+    clock = ManualClock()
+    with engine(tmp_path, background=False, clock=clock) as e:
+        seed, _ = enrolled(e, clock)
+        two = twostep(e)
+        account_id = e.host.accounts.get(LOGIN).id
+        phone = two.enrol(
+            LOGIN, "push", Reauth(password=PASSWORD, code=code_at(seed, clock))
+        )
+        assert phone.challenge_id is not None
+        assert phone.number is not None
+        two.answer_push(LOGIN, phone.challenge_id, approved=True, number=phone.number)
+        two.confirm(LOGIN, phone.factor_id, push=phone.challenge_id)
+        clock.advance(timedelta(seconds=30))
+        auth = Reauth(password=PASSWORD, code=code_at(seed, clock))
+        tablet = two.enrol(LOGIN, "push", auth, label="Ann's tablet")
+        assert tablet.challenge_id is not None
+        assert tablet.number is not None
+        two.answer_push(LOGIN, tablet.challenge_id, approved=True, number=tablet.number)
+        before = log_size(e)
+        # The phone's push was used when it confirmed the phone.
+        with pytest.raises(SecondFactorRefused, match="used already"):
+            two.confirm(LOGIN, tablet.factor_id, push=phone.challenge_id)
+        # A sign-in's approved push confirms no device ...
+        token, challenge_id, number = pending_push(e)
+        two.answer_push(LOGIN, challenge_id, approved=True, number=number)
+        before = log_size(e)
+        with pytest.raises(SecondFactorRefused, match="another request"):
+            two.confirm(LOGIN, tablet.factor_id, push=challenge_id)
+        assert log_size(e) == before
+        # ... and signs in once: the refusal above did not use it up.
+        assert e.host.accounts.complete_login(token, push=challenge_id).session_id
+        with pytest.raises(SecondFactorRefused, match="used already"):
+            two.challenges.push_approved(account_id, challenge_id)
+        # The tablet's own push confirms the tablet, once.
+        two.confirm(LOGIN, tablet.factor_id, push=tablet.challenge_id)
+        with pytest.raises(SecondFactorRefused, match="used already"):
+            two.challenges.push_approved(
+                account_id, tablet.challenge_id, tablet.factor_id
+            )
+
+
+def test_a_rate_limited_push_enrolment_leaves_nothing(tmp_path: Path) -> None:
+    # ASVS 6.6.4: the limit is checked before the factor is written
+    clock = ManualClock()
+    with engine(tmp_path, background=False, clock=clock) as e:
+        seed = with_push(e, clock)
+        policy = twostep(e).second.adapters.policy
+        for _ in range(policy.push_per_window):
+            pending_push(e)
+        factors = twostep(e).status(LOGIN).factors
+        before, rows = log_size(e), unconfirmed_rows(e)
+        codes = event_count(e, "TotpAccepted")
+        auth = Reauth(password=PASSWORD, code=code_at(seed, clock))
+        with pytest.raises(NotPermitted, match="too many push requests"):
+            twostep(e).enrol(LOGIN, "push", auth, label="Ann's tablet")
+        # The one new event is the re-authentication's code; no factor, no row.
+        assert event_count(e, "TotpAccepted") == codes + 1
+        assert (log_size(e), unconfirmed_rows(e)) == (before + 1, rows)
+        assert twostep(e).status(LOGIN).factors == factors

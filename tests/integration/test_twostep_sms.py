@@ -27,7 +27,7 @@ from tests.integration.support import (
     event_count,
 )
 from tests.integration.test_twostep import code_at, enrolled, twostep
-from tests.integration.test_twostep_push import log_size
+from tests.integration.test_twostep_push import log_size, unconfirmed_rows
 
 IP = "192.0.2.10"
 # Whole seconds: no microseconds in stored timestamps that a 6-digit code could match.
@@ -221,3 +221,25 @@ def test_sms_codes_are_rate_limited(tmp_path: Path) -> None:
         clock.advance(policy.sms_window)
         token, code = sms_login(e)
         assert e.host.accounts.complete_login(token, code=code).session_id
+
+
+def test_a_rate_limited_sms_enrolment_leaves_nothing(tmp_path: Path) -> None:
+    # rule MFA-1: the limit is checked before the factor is written
+    clock = ManualClock(START)
+    with engine(tmp_path, background=False, clock=clock) as e:
+        seed = with_sms(e, clock)
+        policy = twostep(e).second.adapters.policy
+        for _ in range(policy.sms_per_window):
+            sms_login(e)
+        factors = twostep(e).status(LOGIN).factors
+        before, rows = log_size(e), unconfirmed_rows(e)
+        codes = event_count(e, "TotpAccepted")
+        auth = Reauth(password=PASSWORD, code=code_at(seed, clock))
+        with pytest.raises(NotPermitted, match="too many SMS codes"):
+            twostep(e).enrol(LOGIN, "sms", auth, phone=MOBILES[2])
+        # The one new event is the re-authentication's code; no factor, no row.
+        assert event_count(e, "TotpAccepted") == codes + 1
+        assert (log_size(e), unconfirmed_rows(e)) == (before + 1, rows)
+        assert twostep(e).status(LOGIN).factors == factors
+        e.drain()
+        assert len(sms_codes(tmp_path)) == 1 + policy.sms_per_window
