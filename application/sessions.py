@@ -52,9 +52,8 @@ class Sessions:
                     place=event.context.place,
                     network=event.context.network,
                     user_agent=event.context.user_agent,
-                    # Events recorded before MFA-6/MFA-7 carry neither flag.
-                    persistent=bool(getattr(event, "persistent", True)),
-                    restricted=bool(getattr(event, "restricted", False)),
+                    persistent=event.persistent,
+                    restricted=event.restricted,
                 )
         return sorted(views.values(), key=lambda v: v.started_at)
 

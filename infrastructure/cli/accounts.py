@@ -1,4 +1,9 @@
-"""``mailhost org|user|activity``: organisations, user accounts, a user's activity."""
+"""``mailhost org|user|activity``: organisations, user accounts, a user's activity.
+
+The ``user`` group is what a support desk needs for an account: its settings
+(``usersettings``), its sign-ins (``sessions``) and, nested under it by ``twostep``,
+two-step verification and application passwords.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,11 @@ import argparse
 from collections.abc import Sequence
 
 from application.ports import ActivityEntry
+from domain.account import UserAccount
 from domain.text import neutralise
+from infrastructure.bootstrap import Engine
+from infrastructure.cli import sessions, usersettings
+from infrastructure.cli.accountargs import LOGIN, password_stdin, user_group
 from infrastructure.cli.arguments import (
     JSON,
     Command,
@@ -16,15 +25,26 @@ from infrastructure.cli.arguments import (
     bounded_int,
 )
 from infrastructure.cli.output import Parser, emit, engine_for, read_password
+from infrastructure.cli.usersettings import preferences_json
 
 # More entries than any screen or script wants; the read model is asked for no more.
 MAX_ACTIVITY_LIMIT = 10_000
 
 
 def register(sub: Subcommands, common: Parser) -> None:
-    org_create, user_create, activity = _commands()
-    add_group(sub, common, "org", "organisations", (org_create,))
-    add_group(sub, common, "user", "user accounts", (user_create,))
+    org_commands, user_commands, activity = _commands()
+    add_group(sub, common, "org", "organisations", org_commands)
+    user_group(
+        sub,
+        common,
+        "user",
+        "user accounts",
+        (
+            *user_commands,
+            *sessions.commands(),
+            *usersettings.commands(),
+        ),
+    )
     activity.add_to(sub, common)
 
 
@@ -51,6 +71,66 @@ def _user_create(args: argparse.Namespace) -> int:
         f"user {args.login} registered ({account_id})",
     )
     return 0
+
+
+def _org_enforce(args: argparse.Namespace) -> int:
+    with engine_for(args) as engine:
+        organisations = engine.host.organisations
+        if args.off:
+            organisations.relax_two_step(args.org, by=args.by)
+        else:
+            organisations.enforce_two_step(args.org, by=args.by)
+    state = "no longer enforced" if args.off else "enforced (ORG-2, MFA-7)"
+    emit(
+        args,
+        {"organisation": args.org, "enforces_two_step": not args.off, "by": args.by},
+        f"two-step verification {state} in {args.org!r}",
+    )
+    return 0
+
+
+def _user_show(args: argparse.Namespace) -> int:
+    with engine_for(args) as engine:
+        account = engine.host.accounts.get(args.login)
+        data = account_json(engine, account)
+    emit(args, data, account_text(data))
+    return 0
+
+
+def account_json(engine: Engine, account: UserAccount) -> dict[str, object]:
+    """What a support desk checks first; no secret, no token, no hash reference."""
+    org = engine.host.organisations.get(account.organisation_id)
+    role = org.members.get(account.id)
+    return {
+        "account_id": str(account.id),
+        "login": account.login,
+        "display_name": account.display_name,
+        "organisation": org.name,
+        "organisation_id": str(org.id),
+        "role": str(role) if role else "",
+        "recovery_phone": account.recovery_phone or "",
+        "notifications": preferences_json(account.preferences),
+        "open_sessions": len(account.active_sessions),
+        "known_devices": len(account.known_devices),
+        "throttled_until": (
+            account.throttled_until.isoformat() if account.throttled_until else None
+        ),
+    }
+
+
+def account_text(data: dict[str, object]) -> str:
+    """The account as lines; the display name was typed by a user (outside text)."""
+    name = neutralise(str(data["display_name"]))
+    lines = [
+        f"{data['login']}{f' ({name})' if name else ''}",
+        f"  id:             {data['account_id']}",
+        f"  organisation:   {neutralise(str(data['organisation']))} ({data['role']})",
+        f"  recovery phone: {data['recovery_phone'] or 'none'}",
+        f"  open sessions:  {data['open_sessions']}",
+    ]
+    if data["throttled_until"]:
+        lines.append(f"  throttled until {data['throttled_until']}")
+    return "\n".join(lines)
 
 
 def _activity(args: argparse.Namespace) -> int:
@@ -110,8 +190,8 @@ def _device(device: str) -> str:
     return f"{neutralise(client) or 'unknown device'} [{neutralise(tag, max_length=20)}"
 
 
-def _commands() -> tuple[Command, Command, Command]:
-    """``org create``, ``user create`` and ``activity``."""
+def _commands() -> tuple[tuple[Command, ...], tuple[Command, ...], Command]:
+    """The ``org`` commands, ``user create|show`` and ``activity``."""
     org_create = Command(
         "create",
         "found an organisation",
@@ -127,16 +207,30 @@ def _commands() -> tuple[Command, Command, Command]:
             argument("login"),
             argument("--org", required=True),
             argument("--name", default="", help="display name"),
-            argument(
-                "--password-stdin",
-                action="store_true",
-                required=True,
-                help="read the password from standard input (never an argument)",
-            ),
+            *password_stdin("the new account's password"),
             JSON,
         ),
         example="mailhost user create ann@example.org --org 'Example Co' "
         "--password-stdin < pw.txt",
+    )
+    org_enforce = Command(
+        "enforce-2fa",
+        "require two-step verification of every member (ORG-2)",
+        _org_enforce,
+        (
+            argument("org", metavar="ORG", help="the organisation's name or id"),
+            argument("--by", required=True, metavar="ADMIN", help="the admin's login"),
+            argument("--off", action="store_true", help="stop enforcing it (relax)"),
+            JSON,
+        ),
+        example='mailhost org enforce-2fa "Example Co" --by ann@example.org',
+    )
+    user_show = Command(
+        "show",
+        "an account as a support desk sees it (no secret)",
+        _user_show,
+        (LOGIN, JSON),
+        example="mailhost user show ann@example.org --json",
     )
     activity = Command(
         "activity",
@@ -154,4 +248,4 @@ def _commands() -> tuple[Command, Command, Command]:
         ),
         example="mailhost activity ann@example.org --limit 20 --json",
     )
-    return org_create, user_create, activity
+    return (org_create, org_enforce), (user_create, user_show), activity

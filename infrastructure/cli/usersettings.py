@@ -16,6 +16,7 @@ from infrastructure.cli.accountargs import (
     LOGIN,
     password_stdin,
     read_two_passwords,
+    second_factor_code,
 )
 from infrastructure.cli.arguments import JSON, Command, argument
 from infrastructure.cli.output import emit, engine_for, read_password
@@ -44,7 +45,11 @@ def _phone(args: argparse.Namespace) -> int:
     password = read_password()
     with engine_for(args) as engine:
         e164 = engine.host.accounts.change_recovery_phone(
-            args.login, args.country_code, args.number, password=password
+            args.login,
+            args.country_code,
+            args.number,
+            password=password,
+            code=args.code,
         )
     emit(
         args,
@@ -116,6 +121,11 @@ def commands() -> tuple[Command, ...]:
                     "--number", required=True, help="the number as dialled at home"
                 ),
                 *password_stdin(),
+                argument(
+                    "--code",
+                    type=second_factor_code,
+                    help="with two-step verification on: a code, or a backup code",
+                ),
                 JSON,
             ),
             example="mailhost user phone ann@example.org --country-code 41 "
