@@ -28,6 +28,7 @@ from infrastructure.cli import (
     run,
     sending,
     services,
+    twostep,
 )
 from infrastructure.cli.output import Parser, say
 from infrastructure.settings import ConfigurationError
@@ -47,6 +48,7 @@ examples:
 GROUPS = (
     demo.register,
     accounts.register,
+    twostep.register,  # nested under accounts' `user` group
     run.register,
     services.register,
     addresses.register,
