@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypedDict
 from uuid import UUID
 
 from application.accounts import Accounts, LoginRefused, account_key
@@ -20,6 +21,7 @@ from infrastructure.cli.addresses import directory_table
 from infrastructure.cli.arguments import Command, Subcommands, argument
 from infrastructure.cli.bulkreport import report_text
 from infrastructure.cli.demoimport import demo_import
+from infrastructure.cli.demotwostep import demo_two_step
 from infrastructure.cli.importcsv import bulk_creation
 from infrastructure.settings import ConfigurationError, Settings
 
@@ -34,7 +36,14 @@ SAMPLE_PLACES = """\
 ORGANISATION = "Example Co"
 BURST = 30
 DEMO_MARK = "demo-home"  # names the event store an earlier demo run started empty
-LAPTOP = {"ip": "192.0.2.10", "user_agent": "Firefox 133 on Linux"}
+
+
+class Client(TypedDict):
+    ip: str
+    user_agent: str
+
+
+LAPTOP = Client(ip="192.0.2.10", user_agent="Firefox 133 on Linux")
 
 Say = Callable[[str], None]
 
@@ -76,12 +85,13 @@ def run_demo(*, home: str | None, window: float, as_json: bool) -> int:
 
     engine = open_engine(folder, env)
     try:
-        login = _scenario(engine, tell, window)
+        login, password = _scenario(engine, tell, window)
         engine.host.settle()
         _report(engine, login, tell, as_json=as_json)
         domain = _mail_service(engine, login, tell)
         _responder(engine, domain, tell)
         demo_import(engine, domain, tell, step=20)
+        demo_two_step(engine, login, password, tell, step=21)
         _where(engine, tell)
     finally:
         engine.close()
@@ -123,7 +133,7 @@ def _store_name(settings: Settings) -> str:
     return str(settings.events_file)
 
 
-def _scenario(engine: Engine, say: Say, window: float) -> str:
+def _scenario(engine: Engine, say: Say, window: float) -> tuple[str, str]:
     host = engine.host
     try:
         host.organisations.found(ORGANISATION)
@@ -164,7 +174,7 @@ def _scenario(engine: Engine, say: Say, window: float) -> str:
         f"7. Password changed from the laptop: {len(ended)} other session(s) ended; "
         f"new demo password (shown once): {new_password}"
     )
-    return login
+    return login, new_password
 
 
 def _burst(accounts: Accounts, login: str, say: Say, window: float) -> None:
