@@ -108,12 +108,18 @@ def _verify(args: argparse.Namespace) -> int:
     with engine_for(args) as engine:
         twostep = verification(engine)
         factor = _pending_factor(twostep.status(args.login).factors, args.factor)
-        twostep.confirm(
-            args.login,
-            factor.factor_id,
-            code=args.code,
-            challenge_id=args.challenge,
-        )
+        if factor.kind is FactorKind.PUSH:
+            # Confirmed by the push its enrolment sent, once the device approved it.
+            twostep.confirm(args.login, factor.factor_id, push=args.challenge)
+        else:
+            if args.code is None:
+                raise InvalidInput(f"--code is required to confirm {factor.kind}")
+            twostep.confirm(
+                args.login,
+                factor.factor_id,
+                code=args.code,
+                challenge_id=args.challenge,
+            )
         status = twostep.status(args.login)
     confirmed = next(f for f in status.factors if f.factor_id == factor.factor_id)
     emit(
@@ -275,7 +281,7 @@ def _two_step_commands() -> tuple[Command, ...]:
             _verify,
             (
                 LOGIN,
-                _code(required=True, totp_only=True),
+                _code(totp_only=True),
                 argument(
                     "--factor",
                     type=identifier,
@@ -286,7 +292,8 @@ def _two_step_commands() -> tuple[Command, ...]:
                     "--challenge",
                     type=identifier,
                     metavar="ID",
-                    help="with an SMS factor: the challenge its enrolment printed",
+                    help="with an SMS or push factor: the challenge its enrolment "
+                    "printed",
                 ),
                 JSON,
             ),

@@ -78,6 +78,8 @@ def enrolment_json(enrolment: Enrolment) -> dict[str, object]:
         data["key_options"] = enrolment.key_options
     if enrolment.challenge_id is not None:
         data["challenge_id"] = str(enrolment.challenge_id)
+    if enrolment.number is not None:
+        data["number"] = enrolment.number
     return data
 
 
@@ -88,11 +90,16 @@ def enrolment_text(login: str, enrolment: Enrolment) -> str:
             "add this to the authenticator app (shown this once):",
             f"  {enrolment.otpauth_uri}",
         ]
+    if enrolment.number is not None:
+        lines.append(
+            f"approve the push on the device: its number is {enrolment.number}"
+        )
     if enrolment.key_options is not None:
         lines.append("the browser registers the key with these options: use --json")
     how = {
         FactorKind.TOTP: "--code CODE (a code the app shows)",
         FactorKind.SMS: f"--code CODE --challenge {enrolment.challenge_id}",
+        FactorKind.PUSH: f"--challenge {enrolment.challenge_id} (once approved)",
     }.get(enrolment.kind)
     if how:
         lines.append(f"confirm it: mailhost user 2fa verify {login} {how}")

@@ -322,6 +322,7 @@ def test_disable_needs_the_password_and_a_code(tmp_path: Path) -> None:
         ),
         (("2fa", "backup-codes", ANN, "--password-stdin"), "--code"),
         (("app-password", "revoke", ANN, "not-an-id"), "argument APP_ID"),
+        (("2fa", "verify", ANN), "no enrolment is waiting for a code"),
         (("app-password", "create", ANN, "--password-stdin"), "--name"),
         (
             ("app-password", "create", ANN, "--name", "a\x1b[31m", "--password-stdin"),
