@@ -109,13 +109,16 @@ def open_engine(
     *,
     clock: Clock | None = None,
     background: bool = True,
+    cached: bool = False,
 ) -> Engine:
+    """The engine and its machinery; ``cached``: aggregates kept between loads (a
+    long-running decider), see ``Settings.log_env``."""
     settings = Settings.from_env(env, home=home)
     # The home holds secrets (the key, the credential store, codes in the outbox).
     # Before the log opens: its file is made 0600 before eventsourcing creates it.
     _configured("MAILHOST_HOME", lambda: secure_home(settings))
     clock = clock or SystemClock()
-    log = MailHostLog(env=settings.log_env())
+    log = MailHostLog(env=settings.log_env(cached=cached))
     views, secrets_db = _databases(settings)
     runner = ProjectionRunner(log, views, _projections())
     jobs = JobTable(views)

@@ -67,6 +67,10 @@ class Settings:
     # Seconds one read from an import source may wait; a whole answer gets ten times
     # that (infrastructure.imapguard).
     import_timeout: float = 30.0
+    # Aggregates a long-running decider (``mailhost lmtp``) keeps in eventsourcing's
+    # cache, each brought up to date from the log on every load (MAILHOST_AGGREGATE_
+    # CACHE_MAXSIZE); bounded, since an unbounded cache grows with every address.
+    aggregate_cache: int = 2048
     # MAILHOST_LMTP: where `mailhost lmtp` listens by default (and clients connect).
     lmtp: ListenAddress | None = None
 
@@ -87,8 +91,12 @@ class Settings:
         """``CREATE_TABLE``: no when the operator's migration tool makes the tables."""
         return (self.env.get("CREATE_TABLE") or "y").strip().lower() in _YES
 
-    def log_env(self) -> dict[str, str]:
-        """The variables eventsourcing reads, with the engine's mapper."""
+    def log_env(self, *, cached: bool = False) -> dict[str, str]:
+        """The variables eventsourcing reads, with the engine's mapper.
+
+        ``cached``: the log keeps ``aggregate_cache`` aggregates and fast-forwards each
+        from the log when loaded, so a stale copy only ever makes a save conflict.
+        """
         env = {
             k: v for k, v in self.env.items() if k.startswith(("POSTGRES_", "SQLITE_"))
         }
@@ -100,6 +108,11 @@ class Settings:
         for name in ("CIPHER_TOPIC", "CIPHER_KEY", "COMPRESSOR_TOPIC"):
             if name in self.env:
                 env[name] = self.env[name]
+        # Under the log's name too: eventsourcing looks for MAILHOST_<NAME> first, and
+        # the operator's MAILHOST_AGGREGATE_CACHE_MAXSIZE must not switch it on here.
+        size = str(self.aggregate_cache) if cached else ""
+        env["AGGREGATE_CACHE_MAXSIZE"] = env["MAILHOST_AGGREGATE_CACHE_MAXSIZE"] = size
+        env["AGGREGATE_CACHE_FASTFORWARD"] = "y"
         return env
 
     @classmethod
@@ -148,6 +161,7 @@ class Settings:
             ),
             dovecot=_dovecot(merged),
             import_attempts=_whole(merged, "MAILHOST_IMPORT_ATTEMPTS", 6),
+            aggregate_cache=_whole(merged, "MAILHOST_AGGREGATE_CACHE_MAXSIZE", 2048),
             import_timeout=_number(merged, "MAILHOST_IMPORT_TIMEOUT", 30, 3600),
             lmtp=_lmtp(merged),
         )

@@ -10,12 +10,9 @@ bad options or configuration, 1 when it cannot listen or open its store.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import os
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 from application.replydelivery import MAX_MESSAGE_BYTES
@@ -37,16 +34,6 @@ MAX_WORKERS = 64
 MAX_LOG_LINE = 500
 MAX_CONNECTIONS = 100_000
 SENDER_EXIT_S = 15.0  # beyond the settle time: closing the relay and the stores
-# eventsourcing's repository cache, read under the log's name (``mailhost``) from the
-# process environment. A decision loads five aggregates (service, mailbox, responder,
-# window, budget); cached, each is fast-forwarded by one read of the events after the
-# cached version instead of replayed from its snapshot, which halves a decision's
-# cost. The log stays the only truth: every load still reads it, and a stale cached
-# copy only means the save conflicts and the decision is taken again (RSP-9). An LRU
-# of this many aggregates bounds the memory; 0 would mean unbounded and is refused.
-CACHE_VARIABLE = "MAILHOST_AGGREGATE_CACHE_MAXSIZE"
-AGGREGATE_CACHE = 2048
-MAX_AGGREGATE_CACHE = 1_000_000
 
 
 def register(sub: Subcommands, common: Parser) -> None:
@@ -183,8 +170,7 @@ def _lmtp(args: argparse.Namespace) -> int:
     # The sender's interpreter starts while this one opens its engine.
     sender = Sender(args.home, SETTLE_S, SENDER_EXIT_S) if separate else None
     try:
-        with _aggregate_cache():
-            engine = open_engine(args.home, background=not separate)
+        engine = open_engine(args.home, background=not separate, cached=True)
     except BaseException:
         if sender is not None:
             sender.stop()
@@ -217,31 +203,6 @@ def run_sender() -> None:
         sys.stdin.buffer.read()
     finally:
         _close(engine)
-
-
-@contextlib.contextmanager
-def _aggregate_cache() -> Iterator[None]:
-    """The listener's log with a bounded aggregate cache (the operator's size, if set).
-
-    Only this process's engine is opened with it: the variable is put back as it was
-    once the log is built, so an embedder calling this command keeps its own setting.
-    """
-    configured = os.environ.get(CACHE_VARIABLE)
-    if configured is not None:
-        size = configured.strip()
-        if not size.isdigit() or not 1 <= int(size) <= MAX_AGGREGATE_CACHE:
-            msg = (
-                f"{CACHE_VARIABLE} must be a number of aggregates from 1 to "
-                f"{MAX_AGGREGATE_CACHE}, not {configured!r}"
-            )
-            raise ConfigurationError(msg)
-        yield
-        return
-    os.environ[CACHE_VARIABLE] = str(AGGREGATE_CACHE)
-    try:
-        yield
-    finally:
-        os.environ.pop(CACHE_VARIABLE, None)
 
 
 def _close(engine: Engine) -> None:

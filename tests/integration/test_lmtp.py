@@ -245,7 +245,9 @@ def test_store_unreachable_is_451_per_recipient_and_nothing_recorded(
         )
         assert decided(INFO, again)["reply"] is True
         quietly_close(lmtp)
-        smtp.wait_for(1)
+        # The sender process may have tried while the store was down: its job is
+        # retried after the retry delay (15 s), so allow more than one round.
+        smtp.wait_for(1, timeout=90)
         assert running.terminate() == 0
     assert len(smtp.messages) == 1
 
