@@ -30,6 +30,16 @@ class MemoryCredentials:
         self.secrets.pop(credential_id, None)
         self.owners.pop(credential_id, None)
 
+    def take_secret(self, credential_id: UUID) -> str | None:
+        self.owners.pop(credential_id, None)
+        return self.secrets.pop(credential_id, None)
+
+    def swap_secret(self, credential_id: UUID, expected: str, new: str) -> bool:
+        if self.secrets.get(credential_id) != expected:
+            return False
+        self.secrets[credential_id] = new
+        return True
+
     def put_session(self, token_digest: str, record: SessionRecord) -> None:
         self.sessions[token_digest] = record
 

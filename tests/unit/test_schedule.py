@@ -48,10 +48,15 @@ def covered_span(schedule: Schedule, zone: ZoneInfo, around: datetime) -> timede
 
 
 def dst_day(
-    zone: str, day: tuple[int, ...], first: tuple[int, ...], hours: float
+    zone: str,
+    day: tuple[int, int, int],
+    first: tuple[int, int, int, int] | tuple[int, int, int, int, int],
+    hours: float,
 ) -> tuple[str, date, datetime, float]:
-    """A local day, its first instant in UTC and its real length in hours."""
-    return zone, date(*day), datetime(*first, tzinfo=UTC), hours
+    """A local day, its first instant in UTC (to the minute) and its length in hours."""
+    year, month, mday, hour, *minutes = first
+    start = datetime(year, month, mday, hour, sum(minutes), tzinfo=UTC)
+    return zone, date(*day), start, hours
 
 
 @pytest.mark.parametrize(
