@@ -68,13 +68,35 @@ class MailServices:
             service_id(ascii_domain), MailService, f"mail service {domain}"
         )
 
+    def read(self, domain: str) -> MailService:
+        """The domain's service to read only (``MailHostLog.read``): never mutate it."""
+        ascii_domain, _ = parse_domain(domain)
+        return self.log.read(
+            service_id(ascii_domain), MailService, f"mail service {domain}"
+        )
+
     def mailbox(self, address: str) -> tuple[MailService, Mailbox]:
         """The service and the mailbox an address (or an alias of it) names."""
+        return self._mailbox(address, self.get, self.log.load)
+
+    def read_mailbox(self, address: str) -> tuple[MailService, Mailbox]:
+        """``mailbox`` to read only (``MailHostLog.read``): never mutate either.
+
+        The delivery decision looks both up for every message; the copies ``mailbox``
+        makes are for commands that change them.
+        """
+        return self._mailbox(address, self.read, self.log.read)
+
+    @staticmethod
+    def _mailbox(
+        address: str,
+        service_of: Callable[[str], MailService],
+        get: Callable[[UUID, type[Mailbox], str], Mailbox],
+    ) -> tuple[MailService, Mailbox]:
         local, domain = split_address(address)
-        service = self.get(domain)
+        service = service_of(domain)
         entry = service.entry(parse_local_part(local, service.domain))
-        mailbox = self.log.load(entry.mailbox_id, Mailbox, f"address {address}")
-        return service, mailbox
+        return service, get(entry.mailbox_id, Mailbox, f"address {address}")
 
     def increase_quota(
         self, domain: str, added: int, *, by: UUID | None = OPERATOR

@@ -86,12 +86,13 @@ class ReplyDelivery:
         """Whether the reply of ``decision`` reached the mail server (False: queued)."""
         if decision.plan is None:
             return False
-        reply = self.log.find(auto_reply_id(decision.plan), AutoReply)
+        reply = self.log.read_or_none(auto_reply_id(decision.plan), AutoReply)
         return reply is not None and reply.sent_at is not None
 
     def _recipient_mailbox(self, recipient: str) -> Mailbox:
+        """The mailbox to read only: the decision never changes it (no copy, see read)."""
         try:
-            return self.services.mailbox(recipient)[1]
+            return self.services.read_mailbox(recipient)[1]
         except NotFound:
             local, domain = split_address(recipient)
             separator = self.policy.subaddress_separator
@@ -100,7 +101,7 @@ class ReplyDelivery:
             base = local.split(separator, 1)[0]
             if not base:
                 raise
-            return self.services.mailbox(f"{base}@{domain}")[1]
+            return self.services.read_mailbox(f"{base}@{domain}")[1]
 
     def _decide(
         self,
@@ -112,7 +113,9 @@ class ReplyDelivery:
         received_at: datetime,
         now: datetime,
     ) -> Decision:
-        responder = self.log.find(responder_id(mailbox.address), AutoResponder)
+        # The responder and the mailbox are only read (read_or_none: the cached object,
+        # no copy); the window and budget are recorded on and saved, so they are copies.
+        responder = self.log.read_or_none(responder_id(mailbox.address), AutoResponder)
         config = responder.config() if responder is not None else None
         window_id = window_id_for(config, envelope_sender)
         window = self.log.find(window_id, ReplyWindow) if window_id else None
@@ -139,7 +142,7 @@ class ReplyDelivery:
 
     def send_reply(self, reply_id: UUID) -> bool:
         """The send job: compose from the record, send, mark sent; True if it sent."""
-        reply = self.log.find(reply_id, AutoReply)
+        reply = self.log.read_or_none(reply_id, AutoReply)
         if reply is None or reply.sent_at is not None:
             return False
         composed = compose_reply(reply.plan, date=self.clock.now())
