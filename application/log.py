@@ -62,7 +62,8 @@ class MailHostLog(Application[UUID]):
         and a lookup that only reads (the service and mailbox an address names, the
         responder's config) has no use for it. A command on it would change the cached
         state of every later load without any event saved, so whatever mutates goes
-        through ``load``/``update``. Without the cache it is a fresh replay, as ``load``.
+        through ``load``/``update``. A later load fast-forwards this same object in
+        place, so hold it for one decision only. Without the cache it is a fresh replay.
         """
         return self._get(aggregate_id, kind, what, copy=False)
 
