@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TypeVar
 
@@ -118,8 +119,40 @@ def open_engine(
     # Before the log opens: its file is made 0600 before eventsourcing creates it.
     _configured("MAILHOST_HOME", lambda: secure_home(settings))
     clock = clock or SystemClock()
-    log = MailHostLog(env=settings.log_env(cached=cached))
-    views, secrets_db = _databases(settings)
+    # What is opened before a refusal (CREATE_TABLE=n and a missing table, a bad
+    # adapter setting) is closed again: a pool left to the garbage collector is
+    # collected in one of its own threads.
+    with ExitStack() as opened:
+        log = MailHostLog(env=settings.log_env(cached=cached))
+        opened.callback(log.close)
+        views, secrets_db = _databases(settings)
+        databases = (views,) if secrets_db is views else (views, secrets_db)
+        for database in databases:
+            opened.callback(database.close)
+        engine = _assemble(
+            settings,
+            log=log,
+            views=views,
+            secrets_db=secrets_db,
+            databases=databases,
+            clock=clock,
+        )
+        opened.pop_all()
+    if background:
+        engine.relay = _start_relay(engine, clock)
+        engine.host.background = _Background(engine)
+    return engine
+
+
+def _assemble(
+    settings: Settings,
+    *,
+    log: MailHostLog,
+    views: Database,
+    secrets_db: Database,
+    databases: tuple[Database, ...],
+    clock: Clock,
+) -> Engine:
     runner = ProjectionRunner(log, views, _projections())
     jobs = JobTable(views)
     mail, fingerprints, geolocator = _adapters(settings)
@@ -143,12 +176,7 @@ def open_engine(
         imports=_import_adapters(settings, fingerprints, views, runner),
         twostep=two_step_adapters(settings, fingerprints),
     )
-    databases = (views,) if secrets_db is views else (views, secrets_db)
-    engine = Engine(settings, host, runner, jobs, databases, _leases(settings))
-    if background:
-        engine.relay = _start_relay(engine, clock)
-        host.background = _Background(engine)
-    return engine
+    return Engine(settings, host, runner, jobs, databases, _leases(settings))
 
 
 def _projections() -> list[Projection]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import re
 from pathlib import Path
 
@@ -25,7 +26,10 @@ def test_demo_runs_the_scenario_and_prints_activity(tmp_path: Path) -> None:
     # first device, new place, one aggregated failure mail, the change, two auto-replies;
     # then the two-step part: its browser's first sign-in, and three notices (a method
     # added, backup codes made, an app password created)
-    assert len(mails) == 10
+    subjects = sorted(
+        str(email.message_from_bytes(m.read_bytes())["Subject"]) for m in mails
+    )
+    assert len(mails) == 10, (subjects, result.stderr)
     assert "17. Bob writes again: reply = False (RSP-4" in out
     assert "18. A mailing list writes: reply = False (RSP-7" in out
     assert "19. After a reset of 'Holidays', Bob writes: reply = True" in out
