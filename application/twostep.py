@@ -158,8 +158,12 @@ class TwoStepVerification:
         )
 
     def remove(self, login: str | UUID, factor_id: UUID, auth: Reauth) -> None:
-        account_id = self.require(login, auth)
-        key = two_step_id(account_id)
+        key = two_step_id(self.accounts.get(login).id)
+        two_step = self.accounts.log.load(key, TwoStep, "two-step")
+        others = [f for f in two_step.confirmed_factors if f.factor_id != factor_id]
+        if not others:  # refused before the re-authentication records anything
+            self._refuse_if_enforced(two_step.account_id)
+        self.require(login, auth)
         factor = self.accounts.log.load(key, TwoStep, "two-step").factor(factor_id)
         self.accounts.log.update(
             key,
@@ -171,6 +175,7 @@ class TwoStepVerification:
 
     def disable(self, login: str | UUID, auth: Reauth) -> None:
         """Every factor, the backup codes and the app passwords gone."""
+        self._refuse_if_enforced(self.accounts.get(login).id)
         account_id = self.require(login, auth)
         key = two_step_id(account_id)
         two_step = self.accounts.log.load(key, TwoStep, "two-step")
@@ -185,6 +190,16 @@ class TwoStepVerification:
         )
         for row in rows:
             self.accounts.credentials.forget_secret(row)
+
+    def _refuse_if_enforced(self, account_id: UUID) -> None:
+        """ORG-2: where the organisation enforces it, the last factor cannot go."""
+        account = self.accounts.log.load(account_id, UserAccount, "account")
+        org = self.accounts.log.find(account.organisation_id, Organisation)
+        if org is not None and org.enforces_two_step:
+            raise NotPermitted(
+                "your organisation requires two-step verification (ORG-2): "
+                "add another method before removing this one"
+            )
 
     def regenerate_backup_codes(self, login: str | UUID, auth: Reauth) -> list[str]:
         """A new set of backup codes (shown once); the old set stops working."""

@@ -196,3 +196,20 @@ def test_organisation_enforcement_restricts_sessions(tmp_path: Path) -> None:
         assert bob.outcome is Outcome.ENROL_REQUIRED
         record = e.host.accounts.session(bob.session_token)
         assert (record.restricted, record.persistent) == (True, False)
+
+
+def test_an_enforcing_organisation_keeps_the_last_factor(tmp_path: Path) -> None:
+    # rule ORG-2: a user cannot switch off what the organisation imposes
+    clock = ManualClock()
+    with engine(tmp_path, background=False, clock=clock) as e:
+        seed, _ = enrolled(e, clock)
+        e.host.organisations.enforce_two_step(ORG, by=LOGIN)
+        factor = twostep(e).status(LOGIN).factors[0]
+        auth = Reauth(password=PASSWORD, code=code_at(seed, clock))
+        before = e.host.log.recorder.max_notification_id()
+        with pytest.raises(NotPermitted, match="ORG-2"):
+            twostep(e).disable(LOGIN, auth)
+        with pytest.raises(NotPermitted, match="ORG-2"):
+            twostep(e).remove(LOGIN, factor.factor_id, auth)
+        assert e.host.log.recorder.max_notification_id() == before  # nothing recorded
+        assert twostep(e).status(LOGIN).enabled
