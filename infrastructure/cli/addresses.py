@@ -230,7 +230,47 @@ def _address_permission(args: argparse.Namespace) -> int:
 
 
 def _commands() -> tuple[Command, ...]:
-    create = Command(
+    """The group's commands in ``--help`` order; the longer declarations in their own
+    functions below."""
+    return (
+        _create_command(),
+        Command(
+            "alias",
+            "add an alias to a mailbox",
+            _address_alias,
+            (argument("address"), argument("alias")),
+            example="mailhost address alias ann@example.org anna",
+        ),
+        importcsv.command(),
+        _reinvite_command(),
+        Command(
+            "resync",
+            "write an address's password hash to the mail store again",
+            _address_resync,
+            (argument("address"),),
+            example="mailhost address resync ann@example.org",
+        ),
+        Command(
+            "delete",
+            "delete addresses and their content",
+            _address_delete,
+            (argument("addresses", nargs="+"), JSON),
+            example="mailhost address delete a@example.org b@example.org",
+        ),
+        Command(
+            "list",
+            "the address directory of a domain",
+            _address_list,
+            (argument("domain"), JSON),
+            example="mailhost address list example.org --json",
+        ),
+        _password_command(),
+        _permission_command(),
+    )
+
+
+def _create_command() -> Command:
+    return Command(
         "create",
         "create an address",
         _address_create,
@@ -278,73 +318,50 @@ def _commands() -> tuple[Command, ...]:
         epilog=CREATE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    return (
-        create,
-        Command(
-            "alias",
-            "add an alias to a mailbox",
-            _address_alias,
-            (argument("address"), argument("alias")),
-            example="mailhost address alias ann@example.org anna",
-        ),
-        importcsv.command(),
-        Command(
-            "reinvite",
-            "a new invitation for an address nobody accepted yet (ADR-5)",
-            _address_reinvite,
-            (
-                argument("address"),
-                argument("--send-to", help="the person's existing address"),
-                argument(
-                    "--own-login",
-                    action="store_true",
-                    help="the user chooses their login",
-                ),
+
+
+def _reinvite_command() -> Command:
+    return Command(
+        "reinvite",
+        "a new invitation for an address nobody accepted yet (ADR-5)",
+        _address_reinvite,
+        (
+            argument("address"),
+            argument("--send-to", help="the person's existing address"),
+            argument(
+                "--own-login",
+                action="store_true",
+                help="the user chooses their login",
             ),
-            example="mailhost address reinvite new@example.org --send-to x@mail.example",
         ),
-        Command(
-            "resync",
-            "write an address's password hash to the mail store again",
-            _address_resync,
-            (argument("address"),),
-            example="mailhost address resync ann@example.org",
+        example="mailhost address reinvite new@example.org --send-to x@mail.example",
+    )
+
+
+def _password_command() -> Command:
+    return Command(
+        "password",
+        "set an address password (PWD-1)",
+        _address_password,
+        (
+            argument("address"),
+            argument("--password-stdin", action="store_true", required=True),
         ),
-        Command(
-            "delete",
-            "delete addresses and their content",
-            _address_delete,
-            (argument("addresses", nargs="+"), JSON),
-            example="mailhost address delete a@example.org b@example.org",
+        example="mailhost address password ann@example.org --password-stdin",
+    )
+
+
+def _permission_command() -> Command:
+    return Command(
+        "permission",
+        "grant or withdraw (ORG-3)",
+        _address_permission,
+        (
+            argument("address"),
+            argument("user"),
+            argument("permission"),
+            argument("decision", choices=["allow", "deny", "default"]),
         ),
-        Command(
-            "list",
-            "the address directory of a domain",
-            _address_list,
-            (argument("domain"), JSON),
-            example="mailhost address list example.org --json",
-        ),
-        Command(
-            "password",
-            "set an address password (PWD-1)",
-            _address_password,
-            (
-                argument("address"),
-                argument("--password-stdin", action="store_true", required=True),
-            ),
-            example="mailhost address password ann@example.org --password-stdin",
-        ),
-        Command(
-            "permission",
-            "grant or withdraw (ORG-3)",
-            _address_permission,
-            (
-                argument("address"),
-                argument("user"),
-                argument("permission"),
-                argument("decision", choices=["allow", "deny", "default"]),
-            ),
-            example="mailhost address permission ann@example.org "
-            "bob@example.org change_password deny",
-        ),
+        example="mailhost address permission ann@example.org "
+        "bob@example.org change_password deny",
     )

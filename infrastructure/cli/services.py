@@ -87,23 +87,7 @@ def _service_dmarc(args: argparse.Namespace) -> int:
 
 def _commands() -> tuple[Command, ...]:
     return (
-        Command(
-            "create",
-            "create a mail service",
-            _service_create,
-            (
-                argument("domain"),
-                argument("--org", required=True),
-                argument(
-                    "--quota",
-                    type=int,
-                    required=True,
-                    help="number of addresses (ADR-1)",
-                ),
-                JSON,
-            ),
-            example='mailhost service create example.org --org "Example Co" --quota 10',
-        ),
+        _create_command(),
         Command(
             "quota",
             "order more address slots",
@@ -111,62 +95,98 @@ def _commands() -> tuple[Command, ...]:
             (argument("domain"), argument("--add", type=int, required=True), JSON),
             example="mailhost service quota example.org --add 5",
         ),
-        Command(
-            "catch-all",
-            "set or clear the catch-all (ADR-8)",
-            _service_catch_all,
-            (
-                argument("domain"),
-                argument(
-                    "address",
-                    nargs="?",
-                    help="the mailbox that receives; omit with --none",
-                ),
-                argument("--none", action="store_true", help="no catch-all"),
+        _catch_all_command(),
+        _permissions_command(),
+        _template_command(),
+        _dmarc_command(),
+    )
+
+
+def _create_command() -> Command:
+    return Command(
+        "create",
+        "create a mail service",
+        _service_create,
+        (
+            argument("domain"),
+            argument("--org", required=True),
+            argument(
+                "--quota",
+                type=int,
+                required=True,
+                help="number of addresses (ADR-1)",
             ),
-            example="mailhost service catch-all example.org info@example.org",
+            JSON,
         ),
-        Command(
-            "permissions",
-            "default permissions (ORG-3)",
-            _service_permissions,
-            (
-                argument("domain"),
-                argument(
-                    "permissions",
-                    help=f"comma-separated names of: {', '.join(p.value for p in Permission)}",
-                ),
+        example='mailhost service create example.org --org "Example Co" --quota 10',
+    )
+
+
+def _catch_all_command() -> Command:
+    return Command(
+        "catch-all",
+        "set or clear the catch-all (ADR-8)",
+        _service_catch_all,
+        (
+            argument("domain"),
+            argument(
+                "address",
+                nargs="?",
+                help="the mailbox that receives; omit with --none",
             ),
-            example="mailhost service permissions example.org send,manage_signature",
+            argument("--none", action="store_true", help="no catch-all"),
         ),
-        Command(
-            "template",
-            "save a signature template (ADR-12)",
-            _service_template,
-            (
-                argument("domain"),
-                argument("name"),
-                argument(
-                    "--apply",
-                    action="store_true",
-                    help="also apply it to every mailbox now",
-                ),
+        example="mailhost service catch-all example.org info@example.org",
+    )
+
+
+def _permissions_command() -> Command:
+    return Command(
+        "permissions",
+        "default permissions (ORG-3)",
+        _service_permissions,
+        (
+            argument("domain"),
+            argument(
+                "permissions",
+                help=f"comma-separated names of: {', '.join(p.value for p in Permission)}",
             ),
-            example="mailhost service template example.org Standard < sig.txt",
         ),
-        Command(
-            "dmarc",
-            "record the domain's DMARC record (ADV-4)",
-            _service_dmarc,
-            (
-                argument("domain"),
-                argument(
-                    "record",
-                    nargs="?",
-                    default="",
-                    help="the TXT record; empty: none found",
-                ),
+        example="mailhost service permissions example.org send,manage_signature",
+    )
+
+
+def _template_command() -> Command:
+    return Command(
+        "template",
+        "save a signature template (ADR-12)",
+        _service_template,
+        (
+            argument("domain"),
+            argument("name"),
+            argument(
+                "--apply",
+                action="store_true",
+                help="also apply it to every mailbox now",
             ),
-            example='mailhost service dmarc example.org "v=DMARC1; p=quarantine"',
         ),
+        example="mailhost service template example.org Standard < sig.txt",
+    )
+
+
+def _dmarc_command() -> Command:
+    return Command(
+        "dmarc",
+        "record the domain's DMARC record (ADV-4)",
+        _service_dmarc,
+        (
+            argument("domain"),
+            argument(
+                "record",
+                nargs="?",
+                default="",
+                help="the TXT record; empty: none found",
+            ),
+        ),
+        example='mailhost service dmarc example.org "v=DMARC1; p=quarantine"',
     )

@@ -165,44 +165,7 @@ def sessions_table(login: str, views: Sequence[SessionView]) -> str:
 def commands() -> tuple[Command, ...]:
     """``user login``, ``user sessions`` and ``user log-out``."""
     return (
-        Command(
-            "login",
-            "check a password (and a second factor) as the login page does",
-            _login,
-            (
-                LOGIN,
-                *password_stdin(),
-                argument(
-                    "--code",
-                    type=second_factor_code,
-                    help="a code of the authenticator app, or a backup code",
-                ),
-                argument(
-                    "--ip",
-                    default=LOCAL_CLIENT,
-                    help=f"the client's address (default {LOCAL_CLIENT})",
-                ),
-                argument(
-                    "--user-agent",
-                    default=CLI_AGENT,
-                    metavar="UA",
-                    help="the client's User-Agent",
-                ),
-                argument(
-                    "--no-persist",
-                    action="store_true",
-                    help="a session for this browser start only (MFA-6)",
-                ),
-                argument(
-                    "--show-token",
-                    action="store_true",
-                    help="include the session token in the JSON (a bearer secret)",
-                ),
-                JSON,
-            ),
-            example="mailhost user login ann@example.org --password-stdin "
-            "--code 123456 --json < pw.txt",
-        ),
+        _login_command(),
         Command(
             "sessions",
             "list the user's open sessions",
@@ -210,26 +173,71 @@ def commands() -> tuple[Command, ...]:
             (LOGIN, JSON),
             example="mailhost user sessions ann@example.org --json",
         ),
-        Command(
-            "log-out",
-            "end one open session, or all of them",
-            _log_out,
-            (
-                LOGIN,
-                OneOf(
-                    (
-                        argument(
-                            "--session",
-                            type=identifier,
-                            metavar="ID",
-                            help="the session to end (from user sessions)",
-                        ),
-                        argument("--all", action="store_true", help="every session"),
-                    ),
-                    required=True,
-                ),
-                JSON,
+        _log_out_command(),
+    )
+
+
+def _login_command() -> Command:
+    return Command(
+        "login",
+        "check a password (and a second factor) as the login page does",
+        _login,
+        (
+            LOGIN,
+            *password_stdin(),
+            argument(
+                "--code",
+                type=second_factor_code,
+                help="a code of the authenticator app, or a backup code",
             ),
-            example="mailhost user log-out ann@example.org --all",
+            argument(
+                "--ip",
+                default=LOCAL_CLIENT,
+                help=f"the client's address (default {LOCAL_CLIENT})",
+            ),
+            argument(
+                "--user-agent",
+                default=CLI_AGENT,
+                metavar="UA",
+                help="the client's User-Agent",
+            ),
+            argument(
+                "--no-persist",
+                action="store_true",
+                help="a session for this browser start only (MFA-6)",
+            ),
+            argument(
+                "--show-token",
+                action="store_true",
+                help="include the session token in the JSON (a bearer secret)",
+            ),
+            JSON,
         ),
+        example="mailhost user login ann@example.org --password-stdin "
+        "--code 123456 --json < pw.txt",
+    )
+
+
+def _log_out_command() -> Command:
+    return Command(
+        "log-out",
+        "end one open session, or all of them",
+        _log_out,
+        (
+            LOGIN,
+            OneOf(
+                (
+                    argument(
+                        "--session",
+                        type=identifier,
+                        metavar="ID",
+                        help="the session to end (from user sessions)",
+                    ),
+                    argument("--all", action="store_true", help="every session"),
+                ),
+                required=True,
+            ),
+            JSON,
+        ),
+        example="mailhost user log-out ann@example.org --all",
     )

@@ -10,67 +10,37 @@ on, a code): the re-authentication the use cases require.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from uuid import UUID
 
 from application.twostep import Reauth, TwoStepVerification
 from domain.errors import InvalidInput, NotFound
 from domain.text import neutralise
-from domain.twostepchecks import app_password_name, factor_label
-from domain.twostepfacts import Factor, FactorKind, sms_number
+from domain.twostepfacts import Factor, FactorKind
 from infrastructure.bootstrap import Engine
 from infrastructure.cli import twostepview
 from infrastructure.cli.accountargs import (
     LOGIN,
     identifier,
-    one_time_code,
     password_stdin,
-    second_factor_code,
     subcommands_of,
     user_group,
 )
-from infrastructure.cli.arguments import JSON, Argument, Command, Subcommands, argument
+from infrastructure.cli.arguments import JSON, Command, Subcommands, argument
 from infrastructure.cli.output import Parser, emit, engine_for, read_password
+from infrastructure.cli.twostepargs import (
+    METHODS,
+    app_name,
+    code_option,
+    factor_name,
+    sms_phone,
+)
 from infrastructure.settings import ConfigurationError
-
-# The methods as typed on the command line (a dash, as options are spelled).
-METHODS = {kind.value.replace("_", "-"): kind for kind in FactorKind}
 
 
 def register(sub: Subcommands, common: Parser) -> None:
     user = subcommands_of(sub, "user")
     user_group(user, common, "2fa", "two-step verification", _two_step_commands())
     user_group(user, common, "app-password", "application passwords", _app_commands())
-
-
-def _checked(check: Callable[[str], str], name: str) -> Callable[[str], str]:
-    """An argparse type from a domain check: its refusal is exit 2 naming the option.
-
-    Checked before the engine opens: a bad value must not leave even the two-step
-    record that the use case opens before it reaches its own check.
-    """
-
-    def parse(text: str) -> str:
-        try:
-            return check(text)
-        except InvalidInput as refused:
-            raise argparse.ArgumentTypeError(str(refused)) from None
-
-    parse.__name__ = name
-    return parse
-
-
-# MFA-1: a mobile number of CH, FR, BE or DE, as E.164.
-sms_phone = _checked(lambda text: sms_number(text.strip()), "phone number")
-app_name = _checked(app_password_name, "name")
-
-
-def _label(text: str) -> str:
-    factor_label(FactorKind.TOTP, text)  # refuses what no factor may be named
-    return text
-
-
-factor_name = _checked(_label, "label")
 
 
 def verification(engine: Engine) -> TwoStepVerification:
@@ -234,95 +204,16 @@ def _app_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def _code(*, required: bool = False, totp_only: bool = False) -> Argument:
-    return argument(
-        "--code",
-        required=required,
-        type=one_time_code if totp_only else second_factor_code,
-        help=(
-            "the 6-digit code of the app (or the SMS) being confirmed"
-            if totp_only
-            else "a code of the authenticator app, or a backup code"
-            + ("" if required else " (when two-step verification is on)")
-        ),
-    )
-
-
 def _two_step_commands() -> tuple[Command, ...]:
     return (
-        Command(
-            "enrol",
-            "start enrolling a second factor (the URI and backup codes shown once)",
-            _enrol,
-            (
-                LOGIN,
-                argument("--method", required=True, choices=sorted(METHODS)),
-                argument(
-                    "--label",
-                    type=factor_name,
-                    default="",
-                    help="a name for the factor",
-                ),
-                argument(
-                    "--phone",
-                    type=sms_phone,
-                    help="with --method sms: a CH, FR, BE or DE mobile number, +41...",
-                ),
-                *password_stdin(),
-                _code(),
-                JSON,
-            ),
-            example="mailhost user 2fa enrol ann@example.org --method totp "
-            "--password-stdin --json < pw.txt",
-        ),
-        Command(
-            "verify",
-            "confirm a pending enrolment with a code it produced",
-            _verify,
-            (
-                LOGIN,
-                _code(totp_only=True),
-                argument(
-                    "--factor",
-                    type=identifier,
-                    metavar="ID",
-                    help="the factor (default: the one pending)",
-                ),
-                argument(
-                    "--challenge",
-                    type=identifier,
-                    metavar="ID",
-                    help="with an SMS or push factor: the challenge its enrolment "
-                    "printed",
-                ),
-                JSON,
-            ),
-            example="mailhost user 2fa verify ann@example.org --code 123456",
-        ),
-        Command(
-            "remove",
-            "remove one factor (the others stay)",
-            _remove,
-            (
-                LOGIN,
-                argument(
-                    "factor_id",
-                    type=identifier,
-                    metavar="FACTOR_ID",
-                    help="from status",
-                ),
-                *password_stdin(),
-                _code(),
-                JSON,
-            ),
-            example="mailhost user 2fa remove ann@example.org FACTOR_ID "
-            "--password-stdin --code 123456 < pw.txt",
-        ),
+        _enrol_command(),
+        _verify_command(),
+        _remove_command(),
         Command(
             "disable",
             "turn two-step verification off (factors, codes, app passwords gone)",
             _disable,
-            (LOGIN, *password_stdin(), _code(), JSON),
+            (LOGIN, *password_stdin(), code_option(), JSON),
             example="mailhost user 2fa disable ann@example.org --password-stdin "
             "--code 123456 < pw.txt",
         ),
@@ -330,7 +221,7 @@ def _two_step_commands() -> tuple[Command, ...]:
             "backup-codes",
             "new backup codes, shown once (the old set stops working)",
             _backup_codes,
-            (LOGIN, *password_stdin(), _code(required=True), JSON),
+            (LOGIN, *password_stdin(), code_option(required=True), JSON),
             example="mailhost user 2fa backup-codes ann@example.org --password-stdin "
             "--code 123456 --json < pw.txt",
         ),
@@ -344,27 +235,85 @@ def _two_step_commands() -> tuple[Command, ...]:
     )
 
 
+def _enrol_command() -> Command:
+    return Command(
+        "enrol",
+        "start enrolling a second factor (the URI and backup codes shown once)",
+        _enrol,
+        (
+            LOGIN,
+            argument("--method", required=True, choices=sorted(METHODS)),
+            argument(
+                "--label",
+                type=factor_name,
+                default="",
+                help="a name for the factor",
+            ),
+            argument(
+                "--phone",
+                type=sms_phone,
+                help="with --method sms: a CH, FR, BE or DE mobile number, +41...",
+            ),
+            *password_stdin(),
+            code_option(),
+            JSON,
+        ),
+        example="mailhost user 2fa enrol ann@example.org --method totp "
+        "--password-stdin --json < pw.txt",
+    )
+
+
+def _verify_command() -> Command:
+    return Command(
+        "verify",
+        "confirm a pending enrolment with a code it produced",
+        _verify,
+        (
+            LOGIN,
+            code_option(totp_only=True),
+            argument(
+                "--factor",
+                type=identifier,
+                metavar="ID",
+                help="the factor (default: the one pending)",
+            ),
+            argument(
+                "--challenge",
+                type=identifier,
+                metavar="ID",
+                help="with an SMS or push factor: the challenge its enrolment printed",
+            ),
+            JSON,
+        ),
+        example="mailhost user 2fa verify ann@example.org --code 123456",
+    )
+
+
+def _remove_command() -> Command:
+    return Command(
+        "remove",
+        "remove one factor (the others stay)",
+        _remove,
+        (
+            LOGIN,
+            argument(
+                "factor_id",
+                type=identifier,
+                metavar="FACTOR_ID",
+                help="from status",
+            ),
+            *password_stdin(),
+            code_option(),
+            JSON,
+        ),
+        example="mailhost user 2fa remove ann@example.org FACTOR_ID "
+        "--password-stdin --code 123456 < pw.txt",
+    )
+
+
 def _app_commands() -> tuple[Command, ...]:
     return (
-        Command(
-            "create",
-            "a password for one sync tool (MFA-4), shown once",
-            _app_create,
-            (
-                LOGIN,
-                argument(
-                    "--name",
-                    type=app_name,
-                    required=True,
-                    help="what it is for, e.g. Thunderbird",
-                ),
-                *password_stdin(),
-                _code(),
-                JSON,
-            ),
-            example="mailhost user app-password create ann@example.org --name "
-            "Thunderbird --password-stdin --code 123456 < pw.txt",
-        ),
+        _app_create_command(),
         Command(
             "list",
             "the user's app passwords: name, created, last used, protocol",
@@ -372,20 +321,44 @@ def _app_commands() -> tuple[Command, ...]:
             (LOGIN, JSON),
             example="mailhost user app-password list ann@example.org --json",
         ),
-        Command(
-            "revoke",
-            "revoke one app password",
-            _app_revoke,
-            (
-                LOGIN,
-                argument(
-                    "app_id", type=identifier, metavar="APP_ID", help="from the list"
-                ),
-                *password_stdin(),
-                _code(),
-                JSON,
+        _app_revoke_command(),
+    )
+
+
+def _app_create_command() -> Command:
+    return Command(
+        "create",
+        "a password for one sync tool (MFA-4), shown once",
+        _app_create,
+        (
+            LOGIN,
+            argument(
+                "--name",
+                type=app_name,
+                required=True,
+                help="what it is for, e.g. Thunderbird",
             ),
-            example="mailhost user app-password revoke ann@example.org APP_ID "
-            "--password-stdin --code 123456 < pw.txt",
+            *password_stdin(),
+            code_option(),
+            JSON,
         ),
+        example="mailhost user app-password create ann@example.org --name "
+        "Thunderbird --password-stdin --code 123456 < pw.txt",
+    )
+
+
+def _app_revoke_command() -> Command:
+    return Command(
+        "revoke",
+        "revoke one app password",
+        _app_revoke,
+        (
+            LOGIN,
+            argument("app_id", type=identifier, metavar="APP_ID", help="from the list"),
+            *password_stdin(),
+            code_option(),
+            JSON,
+        ),
+        example="mailhost user app-password revoke ann@example.org APP_ID "
+        "--password-stdin --code 123456 < pw.txt",
     )
