@@ -34,16 +34,11 @@ from domain.importsource import (
     preset,
 )
 from infrastructure.bootstrap import Engine, open_engine
+from infrastructure.cli import importargs
 from infrastructure.cli.arguments import (
-    JSON,
     Command,
-    Declares,
-    OneOf,
-    Section,
     Subcommands,
     add_group,
-    argument,
-    bounded_int,
 )
 from infrastructure.cli.importfollow import follow, follow_all
 from infrastructure.cli.importview import (
@@ -58,22 +53,6 @@ from infrastructure.cli.output import Parser, emit, engine_for, read_password, s
 MAX_PASSWORD_BYTES = 4096  # more than any password; a descriptor is not read whole
 MAX_STATUS = 1000
 
-START_EPILOG = """\
-the source (one of):
-  --host H [--port P] [--security tls|starttls|none] [--ca-file F] [--insecure]
-  --preset NAME       a provider's server (yahoo, icloud, outlook, gmx, ...)
-  --hosted            an address of this provider (--user is that address)
-a second source (IMP-7): --second-user U2 --second-password-fd N, on the first
-source's server unless --second-host/--second-preset/--second-hosted says otherwise.
-
-examples:
-  printf '%s' "$PW" | mailhost import start --destination ann@example.org \\
-      --host imap.old.example --user ann --password-stdin --wait
-  mailhost import start --destination ann@example.org --preset icloud \\
-      --user ann@icloud.com --password-stdin 3<pw2.txt \\
-      --second-user ann.work@icloud.com --second-password-fd 3 < pw.txt
-"""
-
 
 def register(sub: Subcommands, common: Parser) -> None:
     add_group(
@@ -83,24 +62,6 @@ def register(sub: Subcommands, common: Parser) -> None:
         "mailbox imports over IMAP (IMP-1..IMP-9)",
         _commands(),
     )
-
-
-class _NoPasswordOnArgv(argparse.Action):
-    """``--password`` refused without echoing its value (argv is public: ``ps``)."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: str | Sequence[Any] | None,
-        option_string: str | None = None,
-    ) -> None:
-        del namespace, values
-        parser.error(
-            f"{option_string}: a password is never taken from the command line (every "
-            "user of the machine can read it); give it on standard input with "
-            "--password-stdin, a second one with --second-password-fd N"
-        )
 
 
 # -- start --------------------------------------------------------------------------
@@ -363,116 +324,28 @@ def _job_id(text: str) -> UUID:
         raise InvalidInput(f"JOB: {shown(text)} is not an import id (a UUID)") from None
 
 
-def _source_options(prefix: str, *, required: bool) -> tuple[Declares, ...]:
-    """Where a source is (``--host``, ``--preset`` or ``--hosted``) and how to reach it."""
-    return (
-        OneOf(
-            (
-                argument(f"--{prefix}host", metavar="H", help="the IMAP server"),
-                argument(
-                    f"--{prefix}preset", metavar="NAME", help="a provider's server"
-                ),
-                argument(
-                    f"--{prefix}hosted",
-                    action="store_true",
-                    help="an address of this provider (IMP-5)",
-                ),
-            ),
-            required=required,
-        ),
-        argument(f"--{prefix}port", type=bounded_int(1, 65535), metavar="P"),
-        argument(
-            f"--{prefix}security", choices=[s.value for s in Security], default=None
-        ),
-        argument(f"--{prefix}ca-file", metavar="F", help="PEM file of a private CA"),
-        argument(
-            f"--{prefix}insecure",
-            action="store_true",
-            help="allow --security none to a server that is not this machine",
-        ),
-    )
-
-
 def _commands() -> tuple[Command, ...]:
-    start = Command(
-        "start",
-        "import a mailbox over IMAP into an address (prints the job id)",
-        _start,
-        (
-            argument("--destination", required=True, metavar="ADDR"),
-            *_source_options("", required=True),
-            argument("--user", required=True, help="the login at the source"),
-            argument(
-                "--password-stdin",
-                action="store_true",
-                required=True,
-                help="read the source password from standard input (never an argument)",
-            ),
-            Section(
-                "a second source (IMP-7)",
-                (
-                    *_source_options("second-", required=False),
-                    argument("--second-user", metavar="U2"),
-                    argument(
-                        "--second-password-fd",
-                        type=bounded_int(0, 65535),
-                        metavar="N",
-                        help="read the second password from file descriptor N (3 or more)",
-                    ),
-                ),
-            ),
-            argument(
-                "--by",
-                metavar="LOGIN",
-                help="the requesting user: the destination must be linked to their mail "
-                "app (IMP-7); default: the operator",
-            ),
-            argument(
-                "--wait",
-                action="store_true",
-                help="follow the job to its end (exit 0 completed, 1 failed)",
-            ),
-            JSON,
-            argument(
-                "--password",
-                "--second-password",
-                nargs="?",
-                action=_NoPasswordOnArgv,
-                help=argparse.SUPPRESS,
-            ),
+    return (
+        Command(
+            "start",
+            "import a mailbox over IMAP into an address (prints the job id)",
+            _start,
+            importargs.start_arguments(),
+            epilog=importargs.START_EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         ),
-        epilog=START_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    batch = Command(
-        "batch",
-        "one import per row of a CSV file, at most 25 rows (IMP-8)",
-        _batch,
-        (
-            argument("domain"),
-            argument("file", type=Path),
-            argument(
-                "--check", action="store_true", help="validate only, request nothing"
-            ),
-            argument("--by", metavar="LOGIN", help="an admin of the organisation"),
-            argument("--wait", action="store_true", help="follow every job to its end"),
-            JSON,
+        Command(
+            "batch",
+            "one import per row of a CSV file, at most 25 rows (IMP-8)",
+            _batch,
+            importargs.batch_arguments(),
+            example="mailhost import batch example.org imports.csv --check",
         ),
-        example="mailhost import batch example.org imports.csv --check",
-    )
-    status = Command(
-        "status",
-        "one import's progress, or every import (newest first)",
-        _status,
-        (
-            argument("job", nargs="?", metavar="JOB"),
-            argument(
-                "--destination",
-                metavar="ADDR",
-                help="only the imports into this address",
-            ),
-            JSON,
+        Command(
+            "status",
+            "one import's progress, or every import (newest first)",
+            _status,
+            importargs.status_arguments(),
+            example="mailhost import status 0b8c4f0e-3f59-5d7e-8a55-6a3c1f2d9e41 --json",
         ),
-        example="mailhost import status 0b8c4f0e-3f59-5d7e-8a55-6a3c1f2d9e41 --json",
     )
-    return start, batch, status
