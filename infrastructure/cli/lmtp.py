@@ -18,7 +18,14 @@ from pathlib import Path
 from application.replydelivery import MAX_MESSAGE_BYTES
 from domain.text import printable
 from infrastructure.bootstrap import Engine, open_engine
-from infrastructure.cli.arguments import Subcommands, add_command, bounded_int
+from infrastructure.cli.arguments import (
+    Command,
+    Declares,
+    OneOf,
+    Subcommands,
+    argument,
+    bounded_int,
+)
 from infrastructure.cli.output import Parser
 from infrastructure.lmtp import ListenerLimits
 from infrastructure.lmtpsender import READY, Sender
@@ -37,65 +44,88 @@ SENDER_EXIT_S = 15.0  # beyond the settle time: closing the relay and the stores
 
 
 def register(sub: Subcommands, common: Parser) -> None:
-    cmd = add_command(
-        sub,
-        common,
+    Command(
         "lmtp",
-        summary="serve LMTP: an auto-reply decision per recipient, until SIGTERM",
-        handler=_lmtp,
+        "serve LMTP: an auto-reply decision per recipient, until SIGTERM",
+        _lmtp,
+        (
+            *_where(),
+            *_limits(),
+            argument(
+                "--reject-unknown",
+                action="store_true",
+                help="550 5.1.1 for an address not hosted here (default: 250 with its JSON)",
+            ),
+            argument(
+                "--ready-file",
+                type=Path,
+                help="written once listening, removed at the stop",
+            ),
+            argument(
+                "--send-in-process",
+                action="store_true",
+                help="send the replies from this process (default: a second process does)",
+            ),
+        ),
         example="mailhost lmtp --socket /run/mailhost/lmtp.sock --ready-file "
         "/run/mailhost/lmtp.ready",
+    ).add_to(sub, common)
+
+
+def _where() -> tuple[Declares, ...]:
+    """Where the listener listens: TCP (loopback unless ``--public``) or a socket."""
+    return (
+        OneOf(
+            (
+                argument(
+                    "--listen",
+                    metavar="IP:PORT",
+                    help=f"TCP, loopback only (default ${ENV_LMTP})",
+                ),
+                argument("--socket", metavar="PATH", help="a unix socket, mode 0660"),
+            )
+        ),
+        argument(
+            "--public",
+            action="store_true",
+            help="allow a --listen address off loopback",
+        ),
     )
-    where = cmd.add_mutually_exclusive_group()
-    where.add_argument(
-        "--listen", metavar="IP:PORT", help=f"TCP, loopback only (default ${ENV_LMTP})"
-    )
-    where.add_argument("--socket", metavar="PATH", help="a unix socket, mode 0660")
-    cmd.add_argument(
-        "--public", action="store_true", help="allow a --listen address off loopback"
-    )
-    cmd.add_argument(
-        "--max-size",
-        type=bounded_int(1, MAX_MESSAGE_BYTES),
-        default=MAX_MESSAGE_BYTES,
-        help="SIZE: bytes per message (552 beyond)",
-    )
-    cmd.add_argument(
-        "--workers",
-        type=bounded_int(1, MAX_WORKERS),
-        default=4,
-        help="decisions at once",
-    )
-    cmd.add_argument(
-        "--max-connections",
-        type=bounded_int(1, MAX_CONNECTIONS),
-        default=1000,
-        help="sessions at once (421 beyond)",
-    )
-    cmd.add_argument(
-        "--timeout",
-        type=bounded_int(1, 3600),
-        default=300,
-        help="seconds a session may stay silent",
-    )
-    cmd.add_argument(
-        "--grace",
-        type=bounded_int(0, 3600),
-        default=30,
-        help="seconds in-flight transactions get after SIGTERM",
-    )
-    cmd.add_argument(
-        "--reject-unknown",
-        action="store_true",
-        help="550 5.1.1 for an address not hosted here (default: 250 with its JSON)",
-    )
-    cmd.add_argument(
-        "--ready-file", type=Path, help="written once listening, removed at the stop"
-    )
-    cmd.add_argument(
-        "--send-in-process",
-        action="store_true",
-        help="send the replies from this process (default: a second process does)",
+
+
+def _limits() -> tuple[Declares, ...]:
+    """What one listener takes at once and how long it waits (``ListenerLimits``)."""
+    return (
+        argument(
+            "--max-size",
+            type=bounded_int(1, MAX_MESSAGE_BYTES),
+            default=MAX_MESSAGE_BYTES,
+            help="SIZE: bytes per message (552 beyond)",
+        ),
+        argument(
+            "--workers",
+            type=bounded_int(1, MAX_WORKERS),
+            default=4,
+            help="decisions at once",
+        ),
+        argument(
+            "--max-connections",
+            type=bounded_int(1, MAX_CONNECTIONS),
+            default=1000,
+            help="sessions at once (421 beyond)",
+        ),
+        argument(
+            "--timeout",
+            type=bounded_int(1, 3600),
+            default=300,
+            help="seconds a session may stay silent",
+        ),
+        argument(
+            "--grace",
+            type=bounded_int(0, 3600),
+            default=30,
+            help="seconds in-flight transactions get after SIGTERM",
+        ),
     )
 
 

@@ -253,25 +253,29 @@ def _commands() -> tuple[Command, ...]:
             example="mailhost responder confirm-sender ann@example.org "
             "office@example.org 12345678",
         ),
-        Command(
-            "template",
-            "save a responder template (ADR-12)",
-            _template,
-            (
-                argument("domain"),
-                argument("name"),
-                argument("--body", required=True),
-                argument("--subject"),
-                argument(
-                    "--apply", action="store_true", help="save it on every mailbox now"
-                ),
-                argument(
-                    "--activate",
-                    action="store_true",
-                    help="with --apply: and activate it",
-                ),
+        _template_command(),
+    )
+
+
+def _template_command() -> Command:
+    return Command(
+        "template",
+        "save a responder template (ADR-12)",
+        _template,
+        (
+            argument("domain"),
+            argument("name"),
+            argument("--body", required=True),
+            argument("--subject"),
+            argument(
+                "--apply", action="store_true", help="save it on every mailbox now"
             ),
-            example="mailhost responder template example.org Holidays "
-            "--body 'Closed until January.' --apply --activate",
+            argument(
+                "--activate",
+                action="store_true",
+                help="with --apply: and activate it",
+            ),
         ),
+        example="mailhost responder template example.org Holidays "
+        "--body 'Closed until January.' --apply --activate",
     )
