@@ -120,12 +120,6 @@ class MailHost:
             log, services, fingerprints, credentials, mail, clock, alert_sender,
             responder_views, responder_policy or ResponderPolicy(),
         )  # fmt: skip
-        adapters = imports or ImportAdapters()
-        import_cases = Imports(
-            log, services, credentials, hasher, mail, clock, alert_sender,
-            adapters.sealer, adapters.source, adapters.destination, adapters.hosted,
-            adapters.queries, adapters.policy,
-        )  # fmt: skip
         return cls(
             log=log,
             organisations=Organisations(log, clock),
@@ -139,7 +133,9 @@ class MailHost:
             directory=directory,
             advisories=advisories,
             responders=responders,
-            imports=import_cases,
+            imports=(imports or ImportAdapters()).use_cases(
+                log, services, credentials, hasher, mail, clock, alert_sender
+            ),
             twostep=parts.verification(accounts),
             notices=_notices(log, mail, clock, alert_sender, parts, twostep),
         )
@@ -194,6 +190,22 @@ class ImportAdapters:
     hosted: HostedSource | None = None
     queries: ImportQueries | None = None
     policy: CopyPolicy = field(factory=CopyPolicy)
+
+    def use_cases(  # noqa: PLR0917 - the ports an import needs besides these adapters
+        self,
+        log: MailHostLog,
+        services: MailServices,
+        credentials: CredentialStore,
+        hasher: PasswordHasher,
+        mail: MailSender,
+        clock: Clock,
+        alert_sender: str,
+    ) -> Imports:
+        return Imports(
+            log, services, credentials, hasher, mail, clock, alert_sender,
+            self.sealer, self.source, self.destination, self.hosted, self.queries,
+            self.policy,
+        )  # fmt: skip
 
 
 @frozen
