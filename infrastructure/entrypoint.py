@@ -17,7 +17,7 @@ wrong, as ever), an envelope address the wire cannot hold unambiguously, a
 ``--received-at`` the listener does not take. Every other command goes straight there.
 
 A decided message must cost ~40 ms all in (issue 13: half ``dovecot-lda``'s speed), so
-the decided path imports nothing but this package's three small modules and C modules
+the decided path imports nothing but this package's four small modules and C modules
 (``_socket``, ``_json``): no ``typing``, ``re``, ``json``, ``datetime`` or ``pathlib``
 (each 1-5 ms); refusals, ``--received-at`` and the fallback import what they need when
 they need it. A test lists what the fastest start (``infrastructure/mtapipe.py``) loads.
@@ -29,6 +29,7 @@ import os
 import sys
 
 from domain.errors import InvalidInput
+from infrastructure.deliverargs import Request, parse_request, received_at
 from infrastructure.lmtpclient import (
     Client,
     LmtpError,
@@ -61,47 +62,8 @@ QUIT_TIMEOUT_S = 1.0  # the decision is printed by then: QUIT is a courtesy
 RECEIVED_AT = "X-RECEIVED-AT"
 UNKNOWN_ADDRESS = "unknown-address"  # the check of the listener's "no such address"
 CLIENT_NAME = "mailhost-deliver"  # the LHLO argument
-_FLAGS = {
-    "--recipient": "recipient",
-    "--sender": "sender",
-    "--received-at": "received_at",
-    "--home": "home",
-}
 _UNWIRED = "<>\x7f"  # with blanks and controls: what ends a path between brackets
 _GREETING, _OK, _CONTINUE, _NO_MAILBOX = 220, 250, 354, 550
-
-
-class Request:
-    """The arguments of ``mailhost deliver`` (a plain class, not attrs nor NamedTuple:
-    their imports, ~25 ms and ~2 ms, are most of a thin client's budget)."""
-
-    __slots__ = ("home", "received_at", "recipient", "sender")
-
-    def __init__(
-        self,
-        recipient: str,
-        sender: str,
-        received_at: str | None = None,
-        home: str | None = None,
-    ) -> None:
-        self.recipient = recipient
-        self.sender = sender
-        self.received_at = received_at
-        self.home = home
-
-    def _key(self) -> tuple[str, str, str | None, str | None]:
-        return (self.recipient, self.sender, self.received_at, self.home)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Request):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return "Request({!r}, {!r}, received_at={!r}, home={!r})".format(*self._key())
 
 
 class _Refusal(Exception):  # noqa: N818 - an outcome, carried to the one place that exits
@@ -137,53 +99,6 @@ def _in_process(words: list[str]) -> int:
         sys.stderr.flush()
         os._exit(status)
     return status
-
-
-def parse_request(words: Sequence[str]) -> Request | None:
-    """``deliver``'s flags as argparse reads them, or None for anything else.
-
-    None sends the words to the full parser, whose help and usage errors are the ones
-    every ``mailhost`` command gives; what it accepts and this does not merely costs
-    the in-process path.
-    """
-    found: dict[str, str] = {}
-    rest = iter(words)
-    for word in rest:
-        name, equals, value = word.partition("=")
-        if name not in _FLAGS:
-            return None
-        if not equals:
-            following = next(rest, None)
-            if following is None or following.startswith("-"):
-                return None
-            value = following
-        found[_FLAGS[name]] = value
-    if "recipient" not in found or "sender" not in found:
-        return None
-    return Request(**found)
-
-
-def received_at(text: str | None) -> datetime | None:
-    """``--received-at`` as ``infrastructure.cli.deliver`` reads it, with its errors (a
-    test pins the two alike)."""
-    if not text:
-        return None
-    from datetime import UTC, datetime  # noqa: PLC0415 - only when the MTA passes one
-
-    try:
-        received = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"--received-at {text!r} is not ISO 8601") from None
-    if received.tzinfo is None:
-        raise InvalidInput(
-            "--received-at needs a UTC offset, e.g. 2026-11-28T10:00+01:00"
-        )
-    try:
-        return received.astimezone(UTC)
-    except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC instant
-        raise InvalidInput(
-            f"--received-at {text!r} is outside the range of dates this engine keeps"
-        ) from None
 
 
 def forward(request: Request, where: str) -> int | None:
