@@ -268,6 +268,17 @@ def mid_folder(e: Engine, job_id: UUID) -> bool:
     return not job.is_over and any(job.progress.values())
 
 
+def copying(e: Engine, job_id: UUID) -> bool:
+    """Started and not over: the password has been unsealed and is in use.
+
+    A job that ends before a poll sees it running fails the wait at once, rather
+    than after the timeout.
+    """
+    job = e.host.imports.get(job_id)
+    assert not job.is_over, "the copy ended before the scan could catch it running"
+    return job.is_started
+
+
 def all_jobs_done(e: Engine, job_id: UUID) -> Callable[[], bool]:
     def check() -> bool:
         job = e.host.imports.get(job_id)
@@ -322,7 +333,8 @@ def test_the_source_password_is_in_no_stored_byte_redis_log_or_process_title(
     # title; encrypted at rest; the secret row destroyed when the job ends
     caplog.set_level(logging.DEBUG)
     canary = f"imp9-canary-{secrets.token_hex(12)}"
-    corpus = generate(seed=9, messages=800, total_mb=4)
+    # Large enough that the copy lasts seconds, not one poll: the scan must catch it.
+    corpus = generate(seed=9, messages=4000, total_mb=8)
     user = source_user(dovecot_server, canary, corpus)
     home = tmp_path / "home"
     env = process_env(
@@ -352,7 +364,7 @@ def test_the_source_password_is_in_no_stored_byte_redis_log_or_process_title(
             job_id = request(e, dovecot_server, user, canary)
             job = e.host.imports.get(job_id)
             assert len(secret_rows(e, job)) == 1  # sealed, stored, owned by the job
-            wait_until(lambda: mid_folder(e, job_id), worker, tmp_path, 120)
+            wait_until(lambda: copying(e, job_id), worker, tmp_path, 120)
             with frozen(worker):
                 assert not e.host.imports.get(job_id).is_over  # truly mid-copy
                 assert any("mailhost-import" in c.decode() for c in commands)
