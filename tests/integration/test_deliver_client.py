@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from application.replydelivery import MAX_MESSAGE_BYTES
 from domain.errors import InvalidInput
-from infrastructure import entrypoint
+from infrastructure import deliverargs, entrypoint
 from infrastructure.cli import deliver as incli
 from tests.integration.lmtpsupport import (
     INFO,
@@ -356,13 +356,13 @@ def test_a_listener_killed_mid_transaction_is_a_temporary_failure(
 
 def test_the_thin_client_reads_its_flags_as_argparse_does() -> None:
     # The plain flags only; anything else goes to the full parser and its usual errors.
-    read = entrypoint.parse_request
-    assert read(["--recipient", INFO, "--sender", ""]) == entrypoint.Request(INFO, "")
+    read = deliverargs.parse_request
+    assert read(["--recipient", INFO, "--sender", ""]) == deliverargs.Request(INFO, "")
     assert read([f"--recipient={INFO}", "--sender=", "--home", "/h"]) == (
-        entrypoint.Request(INFO, "", home="/h")
+        deliverargs.Request(INFO, "", home="/h")
     )
     assert read(["--sender", "a@x", "--recipient", "b@x", "--received-at", "t"]) == (
-        entrypoint.Request("b@x", "a@x", received_at="t")
+        deliverargs.Request("b@x", "a@x", received_at="t")
     )
     for odd in (
         ["--recipient", INFO],  # --sender missing
@@ -396,7 +396,7 @@ def test_received_at_reads_alike_on_both_paths(text: str) -> None:
         except InvalidInput as e:
             return str(e)
 
-    assert outcome(entrypoint.received_at) == outcome(incli._received_at)
+    assert outcome(deliverargs.received_at) == outcome(incli._received_at)
 
 
 def test_the_size_limit_is_the_engines() -> None:
