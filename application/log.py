@@ -17,6 +17,7 @@ from domain.errors import AlreadyExists, NotFound
 from domain.importjob import ImportJob
 from domain.mailbox import Mailbox
 from domain.mailservice import MailService
+from domain.organisation import Organisation
 from domain.replywindow import ReplyBudget
 from domain.responder import AutoResponder
 
@@ -40,6 +41,8 @@ class MailHostLog(Application[UUID]):
         AutoResponder: 100,
         ReplyBudget: 100,
         ImportJob: 100,
+        # Every sign-in reads its organisation (ORG-2), which gains an event per member.
+        Organisation: 100,
     }
 
     def load(self, aggregate_id: UUID, kind: type[A], what: str) -> A:

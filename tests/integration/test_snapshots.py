@@ -8,7 +8,9 @@ from pathlib import Path
 
 from application.accounts import LoginRefused
 from domain.account import UserAccount
-from tests.integration.support import LOGIN, PASSWORD, engine, with_user
+from domain.ids import organisation_key
+from domain.organisation import Organisation, Role
+from tests.integration.support import LOGIN, ORG, PASSWORD, engine, with_user
 
 
 def test_account_loaded_from_a_snapshot_equals_its_full_replay(tmp_path: Path) -> None:
@@ -32,3 +34,26 @@ def test_account_loaded_from_a_snapshot_equals_its_full_replay(tmp_path: Path) -
         assert isinstance(next(iter(account.active_sessions)), type(account.id))
         assert account.recent_failures
         assert all(isinstance(t, datetime) for t in account.recent_failures)
+
+
+def test_an_organisation_loaded_from_a_snapshot_equals_its_full_replay(
+    tmp_path: Path,
+) -> None:
+    # Sign-ins read the organisation (ORG-2): it is snapshotted like the account.
+    with engine(tmp_path, background=False) as e:
+        with_user(e)
+        for i in range(105):
+            e.host.accounts.register(ORG, f"member{i}@example.org", PASSWORD)
+        e.host.organisations.enforce_two_step(ORG, by=LOGIN)
+        org_id = organisation_key(ORG)
+        org = e.host.log.load(org_id, Organisation, "organisation")
+        assert e.host.log.snapshots is not None
+        assert [s.originator_version for s in e.host.log.snapshots.get(org_id)] == [100]
+        replayed: Organisation | None = None
+        for event in e.host.log.events.get(org_id):
+            assert isinstance(event, Organisation.Event)
+            replayed = event.mutate(replayed)
+        assert replayed == org
+        assert org.two_step_enforced
+        assert {type(k) for k in org.members} == {type(org_id)}
+        assert {type(r) for r in org.members.values()} == {Role}
