@@ -81,8 +81,7 @@ def parse_request(words: Sequence[str]) -> Request | None:
 
 
 def received_at(text: str | None) -> datetime | None:
-    """``--received-at`` as ``infrastructure.cli.deliver`` reads it, with its errors (a
-    test pins the two alike)."""
+    """``--received-at`` read once for both paths (the cold path imports it from here)."""
     if not text:
         return None
     from datetime import UTC, datetime  # noqa: PLC0415 - only when the MTA passes one

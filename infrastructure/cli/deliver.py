@@ -23,16 +23,19 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 from application.replydelivery import MAX_MESSAGE_BYTES
-from domain.errors import DomainError, InvalidInput, NotFound
+from domain.errors import DomainError, NotFound
 from domain.replyplan import Decision
 from domain.text import neutralise
 from infrastructure.bootstrap import Engine, open_engine
 from infrastructure.cli.arguments import Subcommands, add_command
 from infrastructure.cli.output import WORKERS_ONLY, Parser, say
+from infrastructure.deliverargs import received_at
 from infrastructure.settings import ConfigurationError
+
+# One reading of --received-at for both paths: the thin client's (few imports).
+_received_at = received_at
 
 # sysexits.h, as a pipe transport (Postfix pipe(8), Exim) reads them.
 EX_DATAERR = 65  # bad input: the MTA bounces rather than retries
@@ -59,25 +62,6 @@ def register(sub: Subcommands, common: Parser) -> None:
         "--sender", required=True, help="the envelope sender ('' for <>)"
     )
     deliver.add_argument("--received-at", help="ISO 8601 with offset; default now")
-
-
-def _received_at(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        received = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"--received-at {text!r} is not ISO 8601") from None
-    if received.tzinfo is None:
-        raise InvalidInput(
-            "--received-at needs a UTC offset, e.g. 2026-11-28T10:00+01:00"
-        )
-    try:
-        return received.astimezone(UTC)
-    except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC instant
-        raise InvalidInput(
-            f"--received-at {text!r} is outside the range of dates this engine keeps"
-        ) from None
 
 
 class _OneLine(logging.Formatter):
