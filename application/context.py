@@ -59,7 +59,7 @@ class Actor:
         if kind not in ACTOR_KINDS:
             msg = f"unknown actor kind {kind!r}"
             raise ValueError(msg)
-        return cls(kind, ident)  # type: ignore[arg-type]  # checked just above
+        return cls(kind, ident)
 
 
 def actor_of(by: UUID | None) -> Actor:

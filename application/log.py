@@ -9,9 +9,14 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.domain import (
+    Aggregate,
+    DomainEventProtocol,
+    MutableOrImmutableAggregate,
+)
+from eventsourcing.persistence import IntegrityError, Recording
 
+from application import context
 from domain.account import UserAccount
 from domain.errors import AlreadyExists, NotFound
 from domain.importjob import ImportJob
@@ -44,6 +49,20 @@ class MailHostLog(Application[UUID]):
         # Every sign-in reads its organisation (ORG-2), which gains an event per member.
         Organisation: 100,
     }
+
+    def save(
+        self,
+        *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None,
+        **kwargs: Any,  # noqa: ANN401 - passed through to eventsourcing as it takes them
+    ) -> list[Recording[UUID]]:
+        """Every event records who and why; a save outside any command is "unbound".
+
+        Binding here, not in the mapper, gives all events of one save one correlation.
+        """
+        if context.current() is not None:
+            return super().save(*objs, **kwargs)
+        with context.acting(context.UNBOUND):
+            return super().save(*objs, **kwargs)
 
     def load(self, aggregate_id: UUID, kind: type[A], what: str) -> A:
         """The aggregate as a private copy: a command may mutate it and save it."""
