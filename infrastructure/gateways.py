@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import ClassVar, Final, Protocol
 from urllib.parse import urlsplit
 
 from infrastructure.files import PRIVATE_DIR, PRIVATE_FILE, secure_outbox
@@ -152,3 +152,45 @@ def _loopback(host: str) -> bool:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *_: object, **__: object) -> None:
         return None
+
+
+class Delivering(Protocol):
+    """What a gateway's ``send`` builds its message for: either form below."""
+
+    def deliver(self, message: Mapping[str, object]) -> None: ...
+
+
+class OutboxGateway:
+    """The embedded default of a gateway: ``$MAILHOST_HOME/outbox/<name>``, 0600."""
+
+    outbox_name: ClassVar[str]
+
+    def __init__(self, outbox: Path) -> None:
+        self._file = JsonLinesOutbox(outbox / self.outbox_name)
+
+    @property
+    def path(self) -> Path:
+        return self._file.path
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    def deliver(self, message: Mapping[str, object]) -> None:
+        self._file.append(message)
+
+
+class HttpGateway:
+    """POSTs each message as signed JSON to the provider's gateway."""
+
+    what: ClassVar[str]
+
+    def __init__(
+        self, url: str, key: bytes, timeout: float = DEFAULT_TIMEOUT_S
+    ) -> None:
+        self._poster = SignedPoster(url, key, what=self.what, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._poster!r})"
+
+    def deliver(self, message: Mapping[str, object]) -> None:
+        self._poster.post(message)

@@ -7,9 +7,7 @@ the app asks the user to type that number (number matching against push-bombing,
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from infrastructure.gateways import DEFAULT_TIMEOUT_S, JsonLinesOutbox, SignedPoster
+from infrastructure.gateways import Delivering, HttpGateway, OutboxGateway
 
 OUTBOX_NAME = "push.jsonl"
 
@@ -23,33 +21,18 @@ def push_message(device_label: str, challenge_id: str, text: str) -> dict[str, o
     }
 
 
-class OutboxPushGateway:
+class _Push:
+    def send(self: Delivering, device_label: str, challenge_id: str, text: str) -> None:
+        self.deliver(push_message(device_label, challenge_id, text))
+
+
+class OutboxPushGateway(_Push, OutboxGateway):
     """The embedded default: ``$MAILHOST_HOME/outbox/push.jsonl``, 0600."""
 
-    def __init__(self, outbox: Path) -> None:
-        self._file = JsonLinesOutbox(outbox / OUTBOX_NAME)
-
-    @property
-    def path(self) -> Path:
-        return self._file.path
-
-    def __repr__(self) -> str:
-        return f"OutboxPushGateway({str(self.path)!r})"
-
-    def send(self, device_label: str, challenge_id: str, text: str) -> None:
-        self._file.append(push_message(device_label, challenge_id, text))
+    outbox_name = OUTBOX_NAME
 
 
-class HttpPushGateway:
+class HttpPushGateway(_Push, HttpGateway):
     """POSTs the push as signed JSON to the provider's push gateway."""
 
-    def __init__(
-        self, url: str, key: bytes, timeout: float = DEFAULT_TIMEOUT_S
-    ) -> None:
-        self._poster = SignedPoster(url, key, what="push gateway", timeout=timeout)
-
-    def __repr__(self) -> str:
-        return f"HttpPushGateway({self._poster!r})"
-
-    def send(self, device_label: str, challenge_id: str, text: str) -> None:
-        self._poster.post(push_message(device_label, challenge_id, text))
+    what = "push gateway"

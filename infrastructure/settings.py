@@ -135,7 +135,7 @@ class Settings:
             else None,
             policy=SecurityPolicy(
                 failed_login_window=timedelta(
-                    seconds=_number(merged, "MAILHOST_FAILED_LOGIN_WINDOW", 900)
+                    seconds=positive_number(merged, "MAILHOST_FAILED_LOGIN_WINDOW", 900)
                 ),
                 throttle_limit=_whole(merged, "MAILHOST_LOGIN_THROTTLE", 100),
             ),
@@ -151,10 +151,10 @@ class Settings:
                 ).lower()
                 not in {"no", "0", "false"},
             ),
-            job_claim_lease=_number(merged, "MAILHOST_JOB_CLAIM_LEASE", 300),
+            job_claim_lease=positive_number(merged, "MAILHOST_JOB_CLAIM_LEASE", 300),
             # A hand-over to Redis is kept by Redis; one to an in-memory queue dies
             # with its process, so it expires sooner.
-            job_handoff_lease=_number(
+            job_handoff_lease=positive_number(
                 merged,
                 "MAILHOST_JOB_HANDOFF_LEASE",
                 600 if broker_url else 60,
@@ -162,7 +162,7 @@ class Settings:
             dovecot=_dovecot(merged),
             import_attempts=_whole(merged, "MAILHOST_IMPORT_ATTEMPTS", 6),
             aggregate_cache=_whole(merged, "MAILHOST_AGGREGATE_CACHE_MAXSIZE", 2048),
-            import_timeout=_number(merged, "MAILHOST_IMPORT_TIMEOUT", 30, 3600),
+            import_timeout=positive_number(merged, "MAILHOST_IMPORT_TIMEOUT", 30, 3600),
             lmtp=_lmtp(merged),
         )
 
@@ -197,7 +197,7 @@ def _persistence(env: Mapping[str, str]) -> str:
     return persistence
 
 
-def _number(
+def positive_number(
     env: Mapping[str, str], name: str, default: float, maximum: float = MAX_SECONDS
 ) -> float:
     """A positive, finite number of seconds: ``nan``, ``inf`` and ``1e999`` are refused."""
@@ -219,7 +219,7 @@ def _number(
 
 def _whole(env: Mapping[str, str], name: str, default: int) -> int:
     """A count: a whole positive number (``2.5`` is refused, ``1e3`` is 1000)."""
-    value = _number(env, name, default, MAX_WHOLE)
+    value = positive_number(env, name, default, MAX_WHOLE)
     if not float(value).is_integer():
         raise ConfigurationError(
             f"{name} must be a whole number, not {env.get(name)!r}"

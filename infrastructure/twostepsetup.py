@@ -15,8 +15,9 @@ never echoed. Unset gateways mean the embedded outbox files (``push.jsonl``,
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from application.ports import Fingerprints
@@ -26,7 +27,7 @@ from infrastructure.gateways import DEFAULT_TIMEOUT_S, MIN_KEY_BYTES
 from infrastructure.pushgateway import HttpPushGateway, OutboxPushGateway
 from infrastructure.sealing import AesGcmSealer
 from infrastructure.securitykeys import WebAuthnSecurityKeys
-from infrastructure.settings import ConfigurationError, Settings
+from infrastructure.settings import ConfigurationError, Settings, positive_number
 from infrastructure.smsgateway import HttpSmsGateway, OutboxSmsGateway
 from infrastructure.totp import PyotpTotp
 
@@ -39,6 +40,8 @@ SMS_URL, SMS_KEY = "MAILHOST_SMS_GATEWAY_URL", "MAILHOST_SMS_GATEWAY_KEY"
 TIMEOUT = "MAILHOST_GATEWAY_TIMEOUT"
 MAX_TIMEOUT_S = 300.0
 
+G = TypeVar("G")
+
 
 def two_step_adapters(
     settings: Settings, fingerprints: Fingerprints
@@ -48,26 +51,22 @@ def two_step_adapters(
     rp_id = _rp_id(env)
     origins = _origins(env, rp_id)
     timeout = _timeout(env)
-    push: PushGateway
-    sms: SmsGateway
-    push_url, push_key = _gateway(env, PUSH_URL, PUSH_KEY)
-    sms_url, sms_key = _gateway(env, SMS_URL, SMS_KEY)
-    try:
-        push = (
-            HttpPushGateway(push_url, push_key, timeout)
-            if push_url
-            else OutboxPushGateway(settings.outbox)
-        )
-    except ValueError as e:
-        raise ConfigurationError(f"{PUSH_URL}: {e}") from None
-    try:
-        sms = (
-            HttpSmsGateway(sms_url, sms_key, timeout)
-            if sms_url
-            else OutboxSmsGateway(settings.outbox)
-        )
-    except ValueError as e:
-        raise ConfigurationError(f"{SMS_URL}: {e}") from None
+    push: PushGateway = _chosen(
+        settings,
+        PUSH_URL,
+        PUSH_KEY,
+        timeout,
+        http=HttpPushGateway,
+        outbox=OutboxPushGateway,
+    )
+    sms: SmsGateway = _chosen(
+        settings,
+        SMS_URL,
+        SMS_KEY,
+        timeout,
+        http=HttpSmsGateway,
+        outbox=OutboxSmsGateway,
+    )
     return TwoStepAdapters(
         totp=PyotpTotp(),
         backup_codes=KeyedBackupCodes(fingerprints),
@@ -154,14 +153,22 @@ def _gateway(env: Mapping[str, str], url_name: str, key_name: str) -> tuple[str,
     return url, key
 
 
-def _timeout(env: Mapping[str, str]) -> float:
-    raw = env.get(TIMEOUT)
-    if not raw:
-        return DEFAULT_TIMEOUT_S
+def _chosen(
+    settings: Settings,
+    url_name: str,
+    key_name: str,
+    timeout: float,
+    *,
+    http: Callable[[str, bytes, float], G],
+    outbox: Callable[[Path], G],
+) -> G:
+    """The HTTP gateway where its URL is configured, else the outbox file."""
+    url, key = _gateway(settings.env, url_name, key_name)
     try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{TIMEOUT} must be a number of seconds") from None
-    if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT_S:
-        raise ConfigurationError(f"{TIMEOUT} must be between 0 and {MAX_TIMEOUT_S:g} s")
-    return value
+        return http(url, key, timeout) if url else outbox(settings.outbox)
+    except ValueError as e:
+        raise ConfigurationError(f"{url_name}: {e}") from None
+
+
+def _timeout(env: Mapping[str, str]) -> float:
+    return positive_number(env, TIMEOUT, DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S)
