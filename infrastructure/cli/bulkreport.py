@@ -10,7 +10,8 @@ import csv
 import io
 
 from application.bulkreport import BulkReport
-from application.csvfile import FILE, FORMULA_START
+from application.csvfile import FORMULA_START
+from infrastructure.cli.csvinput import problems_lines
 
 
 def report_text(report: BulkReport) -> str:
@@ -41,14 +42,7 @@ def report_text(report: BulkReport) -> str:
 
 
 def _problems_text(report: BulkReport) -> str:
-    read = f" in a file of {report.rows} row(s)" if report.rows else ""
-    lines = [f"nothing was created: {len(report.errors)} problem(s){read}:"]
-    for line, column, message in report.errors:
-        where = "file" if line == FILE else f"line {line}"
-        if column:
-            where += f", column {column}"
-        lines.append(f"  {where}: {message}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(problems_lines("created", report.errors, report.rows)) + "\n"
 
 
 def report_csv(report: BulkReport) -> str:

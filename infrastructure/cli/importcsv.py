@@ -8,12 +8,12 @@ from pathlib import Path
 
 from application.bulk import BulkCreation
 from application.bulkreport import BulkReport
-from application.csvfile import MAX_FILE_BYTES
 from application.host import MailHost
 from application.ports import Sealer
 from domain.errors import InvalidInput
 from infrastructure.cli.arguments import JSON, Command, argument
 from infrastructure.cli.bulkreport import report_json, report_text
+from infrastructure.cli.csvinput import read_csv_file
 from infrastructure.cli.output import emit, engine_for
 from infrastructure.sealing import AesGcmSealer
 
@@ -26,7 +26,7 @@ def _address_import(args: argparse.Namespace) -> int:
     """
     if args.check and args.recover:
         raise InvalidInput("choose --check or --recover, not both")
-    data = _read_file(args.file)
+    data = read_csv_file(args.file, "file")
     with engine_for(args) as e:
         sealer = AesGcmSealer.derived_from(e.host.addresses.fingerprints)
         bulk = bulk_creation(e.host, sealer)
@@ -66,15 +66,6 @@ def _recovered(bulk: BulkCreation, args: argparse.Namespace, data: bytes) -> Bul
             "password)"
         )
     return found
-
-
-def _read_file(path: Path) -> bytes:
-    """At most one byte past the limit: a huge file (or /dev/zero) is not read whole."""
-    try:
-        with path.open("rb") as f:
-            return f.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        raise InvalidInput(f"file: cannot read {path}: {error.strerror}") from None
 
 
 def command() -> Command:

@@ -15,11 +15,9 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from application.csvfile import MAX_FILE_BYTES
 from application.importbatch import BatchReport, ImportBatch
 from application.imports import SourceRequest
 from domain.address import shown
@@ -40,6 +38,7 @@ from infrastructure.cli.arguments import (
     Subcommands,
     add_group,
 )
+from infrastructure.cli.csvinput import read_csv_file
 from infrastructure.cli.importfollow import follow, follow_all
 from infrastructure.cli.importview import (
     batch_json,
@@ -256,7 +255,7 @@ def _read_descriptor(fd: int) -> str:
 def _batch(args: argparse.Namespace) -> int:
     if args.check and args.wait:
         raise InvalidInput("--wait: a --check requests nothing to wait for")
-    data = _read_file(args.file)
+    data = read_csv_file(args.file, "FILE")
     if args.wait:
         engine = open_engine(args.home, background=True)
         try:
@@ -282,15 +281,6 @@ def _batch_report(engine: Engine, args: argparse.Namespace, data: bytes) -> Batc
     if args.check:
         return batch.check(args.domain, data, by=by)
     return batch.apply(args.domain, data, by=by)
-
-
-def _read_file(path: Path) -> bytes:
-    """At most one byte past the limit: a huge file (or /dev/zero) is not read whole."""
-    try:
-        with path.open("rb") as f:
-            return f.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        raise InvalidInput(f"FILE: cannot read {path}: {error.strerror}") from None
 
 
 # -- status -------------------------------------------------------------------------

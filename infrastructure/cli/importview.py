@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from application.csvfile import FILE
 from application.importbatch import BatchReport
 from application.importports import ImportProgress
 from domain.importfacts import FailureReason
 from domain.text import neutralise
+from infrastructure.cli.csvinput import problems_lines
 
 MB = 1_000_000
 BAR_WIDTH = 24
@@ -171,14 +171,7 @@ def status_table(rows: Sequence[ImportProgress]) -> str:
 def batch_text(report: BatchReport) -> str:
     """For a person: the problems, or each row's job."""
     if report.errors:
-        read = f" in a file of {report.rows} row(s)" if report.rows else ""
-        lines = [f"nothing was imported: {len(report.errors)} problem(s){read}:"]
-        for line, column, message in report.errors:
-            where = "file" if line == FILE else f"line {line}"
-            if column:
-                where += f", column {column}"
-            lines.append(f"  {where}: {message}")
-        return "\n".join(lines)
+        return "\n".join(problems_lines("imported", report.errors, report.rows))
     if not report.applied:
         return (
             f"{report.rows} row(s) checked, no problem: applying the file requests "
