@@ -102,6 +102,41 @@ def check_master_user(master_user: str, master_password: str, separator: str) ->
         raise ValueError("the master password is empty")
 
 
+class MasterLogin:
+    """Dovecot's master user, which logs in as any address (``address*master``).
+
+    Checked before any connection; its password is never in a repr or an error.
+    """
+
+    def __init__(
+        self,
+        imap_url: str,
+        master_user: str,
+        master_password: str,
+        *,
+        separator: str = MASTER_SEPARATOR,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.endpoint = ImapEndpoint.parse(imap_url)
+        check_master_user(master_user, master_password, separator)
+        self.master_user = master_user
+        self._password = master_password
+        self.separator = separator
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return (
+            f"host={self.endpoint.host!r}, port={self.endpoint.port}, "
+            f"master_user={self.master_user!r}"
+        )
+
+    def connect(self) -> Any:  # noqa: ANN401 - imapclient is untyped
+        return self.endpoint.connect(self.timeout)
+
+    def log_in(self, client: Any, user: str) -> None:  # noqa: ANN401 - imapclient is untyped
+        client.login(f"{user}{self.separator}{self.master_user}", self._password)
+
+
 class _AlreadyDestroyedError(Exception):
     pass
 
@@ -135,26 +170,27 @@ class DovecotMailStore:
         home_of: Callable[[str], Path] | None = None,
         passwd_owner: tuple[int, int] | None = None,
     ) -> None:
-        self.endpoint = ImapEndpoint.parse(imap_url)
-        check_master_user(master_user, master_password, master_separator)
-        self.master_user = master_user
-        self._master_password = master_password
-        self.separator = master_separator
-        self.timeout = timeout
+        self.master = MasterLogin(
+            imap_url,
+            master_user,
+            master_password,
+            separator=master_separator,
+            timeout=timeout,
+        )
         self.passwd = PasswdFile(passwd_file, owner=passwd_owner)
         self._home_of = home_of
 
     def __repr__(self) -> str:  # no password, even by accident
         return (
-            f"DovecotMailStore(host={self.endpoint.host!r}, port={self.endpoint.port}, "
-            f"master_user={self.master_user!r}, passwd_file={str(self.passwd.path)!r})"
+            f"DovecotMailStore({self.master!r}, passwd_file={str(self.passwd.path)!r})"
         )
 
     def login_name(self, address: str) -> str:
         key = normalise_address(address)
-        if self.separator in key:
+        if self.master.separator in key:
             raise ValueError(
-                f"the address {address!r} contains {self.separator!r}, Dovecot's master "
+                f"the address {address!r} contains {self.master.separator!r}, Dovecot's "
+                "master "
                 "user separator: it could never log in"
             )
         return key
@@ -207,11 +243,10 @@ class DovecotMailStore:
             raise MailStoreError(msg) from exc
 
     def _master_login(self, user: str) -> Any:  # noqa: ANN401 - imapclient is untyped
-        login = f"{user}{self.separator}{self.master_user}"
         for attempt in range(1, _LOGIN_ATTEMPTS + 1):
-            client = self.endpoint.connect(self.timeout)
+            client = self.master.connect()
             try:
-                client.login(login, self._master_password)
+                self.master.log_in(client, user)
             except LoginError as exc:
                 close_connection(client)
                 if not self.passwd.contains(user):

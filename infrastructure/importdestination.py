@@ -26,12 +26,11 @@ from application.importports import (
 )
 from domain.importplan import MessageKey, SpecialUse
 from domain.text import neutralise
-from infrastructure.dovecot import MASTER_SEPARATOR, DovecotAccess, check_master_user
+from infrastructure.dovecot import MASTER_SEPARATOR, DovecotAccess, MasterLogin
 from infrastructure.imap import (
     DEFAULT_TIMEOUT,
     ENV_MASTER_PASSWORD,
     ENV_MASTER_USER,
-    ImapEndpoint,
     as_text,
     close_connection,
 )
@@ -186,12 +185,13 @@ class ImapImportDestination:
         batch_bytes: int = BATCH_BYTES,
         multiappend: bool | None = None,
     ) -> None:
-        self.endpoint = ImapEndpoint.parse(imap_url)
-        check_master_user(master_user, master_password, master_separator)
-        self.master_user = master_user
-        self._master_password = master_password
-        self.separator = master_separator
-        self.timeout = timeout
+        self.master = MasterLogin(
+            imap_url,
+            master_user,
+            master_password,
+            separator=master_separator,
+            timeout=timeout,
+        )
         self.batch_messages = batch_messages
         self.batch_bytes = batch_bytes
         # None: MULTIAPPEND when the server advertises it; False: one APPEND each.
@@ -206,22 +206,19 @@ class ImapImportDestination:
         )
 
     def __repr__(self) -> str:  # no password, even by accident
-        return (
-            f"ImapImportDestination(host={self.endpoint.host!r}, "
-            f"port={self.endpoint.port}, master_user={self.master_user!r})"
-        )
+        return f"ImapImportDestination({self.master!r})"
 
     def open(self, address: str) -> ImapDestinationMailbox:
         user = normalise_address(address)
-        where = f"{self.endpoint.host}:{self.endpoint.port}"
-        login = f"{user}{self.separator}{self.master_user}"
+        endpoint = self.master.endpoint
+        where = f"{endpoint.host}:{endpoint.port}"
         for attempt in range(1, _LOGIN_ATTEMPTS + 1):
             try:
-                client = self.endpoint.connect(self.timeout)
+                client = self.master.connect()
             except (IMAPClientError, OSError, EOFError) as exc:
                 raise destination_error(exc, where) from None
             try:
-                client.login(login, self._master_password)
+                self.master.log_in(client, user)
             except LoginError as exc:
                 close_connection(client)
                 if attempt < _LOGIN_ATTEMPTS:
