@@ -33,7 +33,7 @@ from domain.errors import DomainError, InvalidInput, NotFound
 from domain.incoming import MAX_HEADER_BYTES
 from domain.replyplan import Decision
 from domain.text import forbidden_character, neutralise
-from infrastructure.lmtpwire import decided_reply
+from infrastructure.lmtpwire import decided_reply, plain_path
 
 log = logging.getLogger("mailhost.lmtp")
 
@@ -277,6 +277,16 @@ class LmtpSession(LMTP):
         if isinstance(transport, asyncio.WriteTransport):
             transport.write(b"421 4.3.2 shutting down, try again later\r\n")
         transport.close()
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's path reading, with the plain form an MTA sends read directly."""
+        read = plain_path(arg)
+        if read is None:
+            return super()._getaddr(arg)
+        limit = self.local_part_limit
+        if limit and len(read[0].rpartition("@")[0]) > limit:
+            return None, None
+        return read
 
     async def push(self, status: AnyStr) -> None:
         await super().push(status)

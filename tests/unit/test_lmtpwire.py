@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from email._header_value_parser import get_angle_addr
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from infrastructure.lmtpwire import (
     listen_parts,
     parse_decided,
     parse_listen,
+    plain_path,
 )
 from infrastructure.settings import ConfigurationError, Settings
 
@@ -150,3 +152,45 @@ def test_the_decision_scanner_refuses_what_json_loads_refuses(text: str) -> None
             json_value(text)
     else:
         assert _same(json_value(text), expected)
+
+
+_PATH_CHARS = st.sampled_from(list('ab.@<>  \t()"[]:\\,;!~+-=Z9é'))
+_PATH_TEXT = st.one_of(
+    st.text(alphabet=_PATH_CHARS, max_size=24),
+    st.builds(
+        "<{}@{}>{}".format,
+        st.text(alphabet=_PATH_CHARS, max_size=8),
+        st.text(alphabet=_PATH_CHARS, max_size=8),
+        st.text(alphabet=_PATH_CHARS, max_size=8),
+    ),
+)
+
+
+@given(_PATH_TEXT)
+def test_the_plain_path_reading_is_the_parsers_where_it_reads(arg: str) -> None:
+    """The listener's fast MAIL/RCPT path reading agrees with the RFC 5322 parser."""
+    read = plain_path(arg)
+    if read is None:
+        return
+    parsed, rest = get_angle_addr(arg)
+    assert not parsed.all_defects
+    assert read == (parsed.addr_spec, rest)
+
+
+@pytest.mark.parametrize(
+    ("arg", "read"),
+    [
+        ("<ann@example.org>", ("ann@example.org", "")),
+        (
+            "<a.b+c@mx.example> SIZE=12 BODY=8BITMIME",
+            ("a.b+c@mx.example", "SIZE=12 BODY=8BITMIME"),
+        ),
+        ("<>", None),
+        ("<a..b@c>", None),
+        ('<"x y"@b>', None),
+        ("<@relay:a@b>", None),
+        ("<a@b> (comment)", None),
+    ],
+)
+def test_plain_paths(arg: str, read: tuple[str, str] | None) -> None:
+    assert plain_path(arg) == read
