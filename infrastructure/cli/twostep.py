@@ -10,6 +10,7 @@ on, a code): the re-authentication the use cases require.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from uuid import UUID
 
 from application.twostep import Reauth, TwoStepVerification
@@ -119,14 +120,25 @@ def _pending_factor(factors: tuple[Factor, ...], chosen: UUID | None) -> Factor:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    auth = _auth(args)
-    with engine_for(args) as engine:
-        verification(engine).remove(args.login, args.factor_id, auth)
-    emit(
+    return _withdraw(
         args,
-        {"login": args.login, "removed": str(args.factor_id)},
+        lambda twostep, auth: twostep.remove(args.login, args.factor_id, auth),
+        {"removed": str(args.factor_id)},
         f"factor {args.factor_id} of {args.login} removed",
     )
+
+
+def _withdraw(
+    args: argparse.Namespace,
+    act: Callable[[TwoStepVerification, Reauth], None],
+    data: dict[str, str],
+    text: str,
+) -> int:
+    """A removal that needs the password again (SEC-4), then says what went."""
+    auth = _auth(args)
+    with engine_for(args) as engine:
+        act(verification(engine), auth)
+    emit(args, {"login": args.login, **data}, text)
     return 0
 
 
@@ -193,15 +205,14 @@ def _app_list(args: argparse.Namespace) -> int:
 
 
 def _app_revoke(args: argparse.Namespace) -> int:
-    auth = _auth(args)
-    with engine_for(args) as engine:
-        verification(engine).revoke_app_password(args.login, args.app_id, auth)
-    emit(
+    return _withdraw(
         args,
-        {"login": args.login, "revoked": str(args.app_id)},
+        lambda twostep, auth: twostep.revoke_app_password(
+            args.login, args.app_id, auth
+        ),
+        {"revoked": str(args.app_id)},
         f"app password {args.app_id} of {args.login} revoked",
     )
-    return 0
 
 
 def _two_step_commands() -> tuple[Command, ...]:
