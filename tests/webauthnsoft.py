@@ -15,7 +15,7 @@ import hashlib
 import json
 import secrets
 import struct
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import cbor2
 from cryptography.hazmat.primitives import hashes
@@ -27,6 +27,14 @@ FLAG_UV = 0x04
 FLAG_AT = 0x40
 AAGUID = bytes(16)  # "none" attestation: no maker named
 COSE_EC2, COSE_ES256, COSE_P256 = 2, -7, 1
+
+
+class Bent(TypedDict, total=False):
+    """What a test may bend in a response: the RP id, the challenge, user presence."""
+
+    rp_id: str | None
+    challenge: bytes | None
+    user_present: bool
 
 
 class SoftAuthenticator:
@@ -48,10 +56,8 @@ class SoftAuthenticator:
         options: dict[str, Any],
         origin: str,
         *,
-        rp_id: str | None = None,
-        challenge: bytes | None = None,
-        user_present: bool = True,
         statement: dict[str, Any] | None = None,
+        **bent: Unpack[Bent],
     ) -> dict[str, Any]:
         """The response to ``navigator.credentials.create(options)`` on ``origin``.
 
@@ -59,60 +65,62 @@ class SoftAuthenticator:
         have none), to see a bad attestation refused.
         """
         self.user_handle = base64url_to_bytes(options["user"]["id"])
-        client_data = _client_data(
-            "webauthn.create", challenge or _challenge(options), origin
-        )
-        auth_data = self._auth_data(
-            rp_id or options["rp"]["id"],
-            user_present=user_present,
-            attested=True,
+        client_data, auth_data = self._signed_parts(
+            "webauthn.create", options, options["rp"]["id"], origin, bent
         )
         attestation = cbor2.dumps(
             {"fmt": "none", "attStmt": statement or {}, "authData": auth_data}
         )
-        return {
-            "id": self.credential_id_b64,
-            "rawId": self.credential_id_b64,
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": bytes_to_base64url(client_data),
-                "attestationObject": bytes_to_base64url(attestation),
-                "transports": ["usb"],
-            },
-            "clientExtensionResults": {},
-            "authenticatorAttachment": "cross-platform",
-        }
+        return self._credential(
+            clientDataJSON=bytes_to_base64url(client_data),
+            attestationObject=bytes_to_base64url(attestation),
+            transports=["usb"],
+        )
 
     def get(
-        self,
-        options: dict[str, Any],
-        origin: str,
-        *,
-        rp_id: str | None = None,
-        challenge: bytes | None = None,
-        user_present: bool = True,
+        self, options: dict[str, Any], origin: str, **bent: Unpack[Bent]
     ) -> dict[str, Any]:
         """The response to ``navigator.credentials.get(options)`` on ``origin``."""
-        client_data = _client_data(
-            "webauthn.get", challenge or _challenge(options), origin
-        )
-        auth_data = self._auth_data(
-            rp_id or options["rpId"], user_present=user_present, attested=False
+        client_data, auth_data = self._signed_parts(
+            "webauthn.get", options, options["rpId"], origin, bent
         )
         signature = self._key.sign(
             auth_data + hashlib.sha256(client_data).digest(),
             ec.ECDSA(hashes.SHA256()),
         )
+        return self._credential(
+            clientDataJSON=bytes_to_base64url(client_data),
+            authenticatorData=bytes_to_base64url(auth_data),
+            signature=bytes_to_base64url(signature),
+            userHandle=bytes_to_base64url(self.user_handle or b""),
+        )
+
+    def _signed_parts(
+        self,
+        kind: str,
+        options: dict[str, Any],
+        rp_id: str,
+        origin: str,
+        bent: Bent,
+    ) -> tuple[bytes, bytes]:
+        """The client data and authenticator data of one ceremony, bent as asked."""
+        client_data = _client_data(
+            kind, bent.get("challenge") or _challenge(options), origin
+        )
+        auth_data = self._auth_data(
+            bent.get("rp_id") or rp_id,
+            user_present=bent.get("user_present", True),
+            attested=kind == "webauthn.create",
+        )
+        return client_data, auth_data
+
+    def _credential(self, **response: object) -> dict[str, Any]:
+        """``PublicKeyCredential.toJSON()`` around one ceremony's ``response``."""
         return {
             "id": self.credential_id_b64,
             "rawId": self.credential_id_b64,
             "type": "public-key",
-            "response": {
-                "clientDataJSON": bytes_to_base64url(client_data),
-                "authenticatorData": bytes_to_base64url(auth_data),
-                "signature": bytes_to_base64url(signature),
-                "userHandle": bytes_to_base64url(self.user_handle or b""),
-            },
+            "response": response,
             "clientExtensionResults": {},
             "authenticatorAttachment": "cross-platform",
         }

@@ -3,11 +3,10 @@ named (rule MFA-1), the clone case, and why challenges must be single-use."""
 
 from __future__ import annotations
 
-import functools
 import json
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 from uuid import uuid4
 
 import pytest
@@ -19,7 +18,7 @@ from infrastructure.securitykeys import (
     WebAuthnSecurityKeys,
     credential_id_of,
 )
-from tests.webauthnsoft import SoftAuthenticator
+from tests.webauthnsoft import Bent, SoftAuthenticator
 
 RP_ID = "mail.example.org"
 ORIGIN = "https://mail.example.org"
@@ -50,6 +49,48 @@ def assert_refused(reason: str, call: Callable[[], object]) -> None:
         call()
     assert caught.value.reason == reason
     assert str(caught.value) == EXPLAINED[reason]
+
+
+def verify_login(
+    registered: RegisteredKey, ch: bytes, response: str, stored: int
+) -> int:
+    """The adapter's check of a login, against the key's public key and stored count."""
+    return KEYS.verify_authentication(
+        response, ch, ORIGINS, RP_ID, registered.public_key_b64, stored
+    )
+
+
+def refused_login(
+    reason: str, registered: RegisteredKey, ch: bytes, response: str, stored: int = 1
+) -> None:
+    assert_refused(reason, lambda: verify_login(registered, ch, response, stored))
+
+
+def refused_registration(reason: str, created: str, ch: bytes) -> None:
+    assert_refused(
+        reason, lambda: KEYS.verify_registration(created, ch, ORIGINS, RP_ID)
+    )
+
+
+def registered_login(
+    key: SoftAuthenticator, origin: str = ORIGIN, **bent: Unpack[Bent]
+) -> tuple[RegisteredKey, bytes, str]:
+    """``key`` registered, then its answer to a login challenge on ``origin``."""
+    registered = register(key)
+    ch, options = login_options(key)
+    return registered, ch, json.dumps(key.get(options, origin, **bent))
+
+
+def new_key_created(
+    origin: str = ORIGIN,
+    statement: dict[str, Any] | None = None,
+    **bent: Unpack[Bent],
+) -> tuple[bytes, str]:
+    """A fresh key's answer to a registration challenge on ``origin``."""
+    ch = challenge()
+    reg = KEYS.registration_options(b"u" * 16, "alice", ch, [])
+    key = SoftAuthenticator()
+    return ch, json.dumps(key.create(reg, origin, statement=statement, **bent))
 
 
 def test_registration_options_are_what_a_browser_needs() -> None:
@@ -91,16 +132,10 @@ def test_register_then_authenticate() -> None:
 
 
 def test_the_second_listed_origin_is_accepted_too() -> None:
-    key = SoftAuthenticator()
-    registered = register(key)
-    ch, options = login_options(key)
-    response = json.dumps(key.get(options, "https://webmail.example.org"))
-    assert (
-        KEYS.verify_authentication(
-            response, ch, ORIGINS, RP_ID, registered.public_key_b64, 1
-        )
-        == 2
+    registered, ch, response = registered_login(
+        SoftAuthenticator(), "https://webmail.example.org"
     )
+    assert verify_login(registered, ch, response, 1) == 2
 
 
 @pytest.mark.parametrize(
@@ -113,41 +148,16 @@ def test_the_second_listed_origin_is_accepted_too() -> None:
     ],
 )
 def test_another_origin_is_refused(origin: str) -> None:
-    key = SoftAuthenticator()
-    registered = register(key)
-    ch, options = login_options(key)
-    response = json.dumps(key.get(options, origin))
-    assert_refused(
-        "wrong_origin",
-        lambda: KEYS.verify_authentication(
-            response, ch, ORIGINS, RP_ID, registered.public_key_b64, 1
-        ),
-    )
-    ch = challenge()
-    reg = KEYS.registration_options(b"u" * 16, "alice", ch, [])
-    created = json.dumps(SoftAuthenticator().create(reg, origin))
-    assert_refused(
-        "wrong_origin", lambda: KEYS.verify_registration(created, ch, ORIGINS, RP_ID)
-    )
+    refused_login("wrong_origin", *registered_login(SoftAuthenticator(), origin))
+    ch, created = new_key_created(origin)
+    refused_registration("wrong_origin", created, ch)
 
 
 def test_another_rp_id_is_refused() -> None:
-    key = SoftAuthenticator()
-    registered = register(key)
-    ch, options = login_options(key)
-    response = json.dumps(key.get(options, ORIGIN, rp_id="example.org"))
-    assert_refused(
-        "wrong_rp_id",
-        lambda: KEYS.verify_authentication(
-            response, ch, ORIGINS, RP_ID, registered.public_key_b64, 1
-        ),
-    )
-    ch = challenge()
-    reg = KEYS.registration_options(b"u" * 16, "alice", ch, [])
-    created = json.dumps(SoftAuthenticator().create(reg, ORIGIN, rp_id="evil.example"))
-    assert_refused(
-        "wrong_rp_id", lambda: KEYS.verify_registration(created, ch, ORIGINS, RP_ID)
-    )
+    login = registered_login(SoftAuthenticator(), rp_id="example.org")
+    refused_login("wrong_rp_id", *login)
+    ch, created = new_key_created(rp_id="evil.example")
+    refused_registration("wrong_rp_id", created, ch)
 
 
 def test_a_foreign_or_reused_challenge_is_refused() -> None:
@@ -155,43 +165,19 @@ def test_a_foreign_or_reused_challenge_is_refused() -> None:
     registered = register(key)
     old, options = login_options(key)
     first = json.dumps(key.get(options, ORIGIN))
-    KEYS.verify_authentication(first, old, ORIGINS, RP_ID, registered.public_key_b64, 1)
+    verify_login(registered, old, first, 1)
     # The old response replayed against the next challenge the server issues.
-    fresh = challenge()
-    assert_refused(
-        "wrong_challenge",
-        lambda: KEYS.verify_authentication(
-            first, fresh, ORIGINS, RP_ID, registered.public_key_b64, 2
-        ),
-    )
+    refused_login("wrong_challenge", registered, challenge(), first, 2)
     # A response signed over a challenge the server never issued.
     forged = json.dumps(key.get(options, ORIGIN, challenge=challenge()))
-    assert_refused(
-        "wrong_challenge",
-        lambda: KEYS.verify_authentication(
-            forged, old, ORIGINS, RP_ID, registered.public_key_b64, 2
-        ),
-    )
+    refused_login("wrong_challenge", registered, old, forged, 2)
 
 
 def test_user_presence_is_required() -> None:
-    key = SoftAuthenticator()
-    registered = register(key)
-    ch, options = login_options(key)
-    response = json.dumps(key.get(options, ORIGIN, user_present=False))
-    assert_refused(
-        "user_not_present",
-        lambda: KEYS.verify_authentication(
-            response, ch, ORIGINS, RP_ID, registered.public_key_b64, 1
-        ),
-    )
-    ch = challenge()
-    reg = KEYS.registration_options(b"u" * 16, "alice", ch, [])
-    created = json.dumps(SoftAuthenticator().create(reg, ORIGIN, user_present=False))
-    assert_refused(
-        "user_not_present",
-        lambda: KEYS.verify_registration(created, ch, ORIGINS, RP_ID),
-    )
+    login = registered_login(SoftAuthenticator(), user_present=False)
+    refused_login("user_not_present", *login)
+    ch, created = new_key_created(user_present=False)
+    refused_registration("user_not_present", created, ch)
 
 
 def test_a_counter_that_does_not_increase_is_a_suspected_clone() -> None:
@@ -202,24 +188,8 @@ def test_a_counter_that_does_not_increase_is_a_suspected_clone() -> None:
     ch, options = login_options(key)
     response = json.dumps(key.get(options, ORIGIN))
     for stored in (42, 50):
-        assert_refused(
-            "clone_suspected",
-            functools.partial(
-                KEYS.verify_authentication,
-                response,
-                ch,
-                ORIGINS,
-                RP_ID,
-                registered.public_key_b64,
-                stored,
-            ),
-        )
-    assert (
-        KEYS.verify_authentication(
-            response, ch, ORIGINS, RP_ID, registered.public_key_b64, 41
-        )
-        == 42
-    )
+        refused_login("clone_suspected", registered, ch, response, stored)
+    assert verify_login(registered, ch, response, 41) == 42
 
 
 def test_a_low_counter_with_a_bad_signature_is_not_called_a_clone() -> None:
@@ -231,12 +201,7 @@ def test_a_low_counter_with_a_bad_signature_is_not_called_a_clone() -> None:
     response["response"]["signature"] = SoftAuthenticator().get(options, ORIGIN)[
         "response"
     ]["signature"]
-    assert_refused(
-        "bad_signature",
-        lambda: KEYS.verify_authentication(
-            json.dumps(response), ch, ORIGINS, RP_ID, registered.public_key_b64, 10
-        ),
-    )
+    refused_login("bad_signature", registered, ch, json.dumps(response), 10)
 
 
 def test_another_keys_signature_is_refused() -> None:
@@ -244,12 +209,8 @@ def test_another_keys_signature_is_refused() -> None:
     registered = register(key)
     register(other)
     ch, options = login_options(key)
-    response = json.dumps(other.get(options, ORIGIN))
-    assert_refused(
-        "bad_signature",
-        lambda: KEYS.verify_authentication(
-            response, ch, ORIGINS, RP_ID, registered.public_key_b64, 1
-        ),
+    refused_login(
+        "bad_signature", registered, ch, json.dumps(other.get(options, ORIGIN))
     )
 
 
@@ -257,31 +218,15 @@ def test_an_always_zero_authenticator_passes_the_counter_check() -> None:
     # The library skips the counter check when both counts are 0: the same assertion
     # verifies twice under the same challenge. Only a single-use, expiring challenge
     # on the server (KeyChallengeUsed, MFA-1) stops this replay; the adapter cannot.
-    key = SoftAuthenticator(always_zero=True)
-    registered = register(key)
+    registered, ch, response = registered_login(SoftAuthenticator(always_zero=True))
     assert registered.sign_count == 0
-    ch, options = login_options(key)
-    response = json.dumps(key.get(options, ORIGIN))
     for _ in range(2):
-        assert (
-            KEYS.verify_authentication(
-                response, ch, ORIGINS, RP_ID, registered.public_key_b64, 0
-            )
-            == 0
-        )
+        assert verify_login(registered, ch, response, 0) == 0
 
 
 def test_a_zero_after_a_positive_counter_is_a_clone() -> None:
-    key = SoftAuthenticator(always_zero=True)
-    registered = register(key)
-    ch, options = login_options(key)
-    response = json.dumps(key.get(options, ORIGIN))
-    assert_refused(
-        "clone_suspected",
-        lambda: KEYS.verify_authentication(
-            response, ch, ORIGINS, RP_ID, registered.public_key_b64, 5
-        ),
-    )
+    login = registered_login(SoftAuthenticator(always_zero=True))
+    refused_login("clone_suspected", *login, 5)
 
 
 def test_a_registration_sent_as_a_login_is_refused() -> None:
@@ -298,23 +243,12 @@ def test_a_registration_sent_as_a_login_is_refused() -> None:
         "authenticatorData"
     ]
     created["response"]["signature"] = as_create["response"]["signature"]
-    assert_refused(
-        "wrong_ceremony",
-        lambda: KEYS.verify_authentication(
-            json.dumps(created), reg_ch, ORIGINS, RP_ID, registered.public_key_b64, 1
-        ),
-    )
+    refused_login("wrong_ceremony", registered, reg_ch, json.dumps(created))
 
 
 def test_a_none_attestation_with_a_statement_is_refused() -> None:
-    ch = challenge()
-    reg = KEYS.registration_options(b"u" * 16, "alice", ch, [])
-    created = json.dumps(
-        SoftAuthenticator().create(reg, ORIGIN, statement={"sig": b"\x01"})
-    )
-    assert_refused(
-        "bad_attestation", lambda: KEYS.verify_registration(created, ch, ORIGINS, RP_ID)
-    )
+    ch, created = new_key_created(statement={"sig": b"\x01"})
+    refused_registration("bad_attestation", created, ch)
 
 
 @pytest.mark.parametrize(
@@ -342,16 +276,8 @@ def test_a_none_attestation_with_a_statement_is_refused() -> None:
 def test_garbage_is_an_invalid_response(response: str) -> None:
     registered = register(SoftAuthenticator())
     ch = challenge()
-    assert_refused(
-        "invalid_response",
-        lambda: KEYS.verify_authentication(
-            response, ch, ORIGINS, RP_ID, registered.public_key_b64, 0
-        ),
-    )
-    assert_refused(
-        "invalid_response",
-        lambda: KEYS.verify_registration(response, ch, ORIGINS, RP_ID),
-    )
+    refused_login("invalid_response", registered, ch, response, 0)
+    refused_registration("invalid_response", response, ch)
 
 
 def test_a_truncated_authenticator_data_is_an_invalid_response() -> None:
@@ -362,12 +288,7 @@ def test_a_truncated_authenticator_data_is_an_invalid_response() -> None:
     response["response"]["authenticatorData"] = response["response"][
         "authenticatorData"
     ][:20]
-    assert_refused(
-        "invalid_response",
-        lambda: KEYS.verify_authentication(
-            json.dumps(response), ch, ORIGINS, RP_ID, registered.public_key_b64, 1
-        ),
-    )
+    refused_login("invalid_response", registered, ch, json.dumps(response))
 
 
 def test_the_refusal_never_echoes_what_the_response_claims() -> None:
@@ -376,8 +297,6 @@ def test_the_refusal_never_echoes_what_the_response_claims() -> None:
     ch, options = login_options(key)
     response = json.dumps(key.get(options, "https://evil.example.net/\r\nX: y"))
     with pytest.raises(KeyRefused) as caught:
-        KEYS.verify_authentication(
-            response, ch, ORIGINS, RP_ID, registered.public_key_b64, 1
-        )
+        verify_login(registered, ch, response, 1)
     assert "evil" not in str(caught.value)
     assert caught.value.__cause__ is None

@@ -14,13 +14,13 @@ from application.secondfactor import SecondFactorLocked, SecondFactorRefused
 from application.twostep import Reauth, TwoStepVerification
 from domain.errors import InvalidInput, NotPermitted
 from infrastructure.bootstrap import Engine
+from tests.integration import support
 from tests.integration.support import (
     LOGIN,
     ORG,
     PASSWORD,
     ManualClock,
     engine,
-    event_count,
     with_user,
 )
 
@@ -120,7 +120,7 @@ def test_wrong_codes_lock_and_mail_once(tmp_path: Path) -> None:
                 e.host.accounts.login(LOGIN, PASSWORD, ip=IP, code="000000")
         with pytest.raises(SecondFactorLocked):
             e.host.accounts.login(LOGIN, PASSWORD, ip=IP, code=code_at(seed, clock))
-        assert event_count(e, "SecondFactorFailed") == 5
+        assert support.event_count(e, "SecondFactorFailed") == 5
         clock.advance(timedelta(minutes=16))
         e.drain()
         mails = sorted((tmp_path / "outbox").glob("*.eml"))

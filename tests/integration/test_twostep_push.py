@@ -8,6 +8,8 @@ number the page shows. A yes with another number is a guess: refused and counted
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,21 +24,24 @@ from application.secondfactor import SecondFactorRefused
 from application.twostep import Reauth
 from domain.errors import InvalidInput, NotPermitted
 from infrastructure.bootstrap import Engine
-from tests.integration.support import (
-    LOGIN,
-    PASSWORD,
-    ManualClock,
-    engine,
-    event_count,
-)
+from tests.integration.support import LOGIN, PASSWORD, ManualClock, engine, event_count
 from tests.integration.test_twostep import code_at, enrolled, twostep
 
 IP = "192.0.2.10"
 DEVICE = "Ann's phone"
 
 
-def log_size(e: Engine) -> int:
-    return len(e.host.log.recorder.select_notifications(start=1, limit=10**6))
+def log_size(opened: Engine) -> int:
+    """How many events the log holds."""
+    return len(opened.host.log.recorder.select_notifications(start=1, limit=10**6))
+
+
+@contextmanager
+def unrecorded(opened: Engine) -> Iterator[None]:
+    """What runs inside records nothing: a refusal leaves the log as it was."""
+    before = log_size(opened)
+    yield
+    assert log_size(opened) == before
 
 
 def pushes(home: Path) -> list[dict[str, Any]]:
@@ -86,6 +91,37 @@ def pending_push(e: Engine) -> tuple[str, UUID, int]:
     return pending.pending_token, challenge_id, number
 
 
+@contextmanager
+def pushing(home: Path) -> Iterator[tuple[Engine, ManualClock]]:
+    """An engine on a clock the test moves, Ann with a confirmed push device."""
+    clock = ManualClock()
+    with engine(home, background=False, clock=clock) as e:
+        with_push(e, clock)
+        yield e, clock
+
+
+def spend_window(e: Engine, allowed: int, start: Callable[[Engine], object]) -> str:
+    """The window's ``allowed`` challenges used up; a new sign-in's pending token."""
+    for _ in range(allowed):
+        start(e)
+    return e.host.accounts.login(LOGIN, PASSWORD, ip=IP).pending_token
+
+
+def enrolment_leaves_nothing(
+    e: Engine, auth: Reauth, why: str, enrol: Callable[[Reauth], object]
+) -> None:
+    """A refused enrolment: its one event is the re-authentication's code; no factor,
+    no credential row."""
+    factors = twostep(e).status(LOGIN).factors
+    before, rows = log_size(e), unconfirmed_rows(e)
+    codes = event_count(e, "TotpAccepted")
+    with pytest.raises(NotPermitted, match=why):
+        enrol(auth)
+    assert event_count(e, "TotpAccepted") == codes + 1
+    assert (log_size(e), unconfirmed_rows(e)) == (before + 1, rows)
+    assert twostep(e).status(LOGIN).factors == factors
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def env(request: pytest.FixtureRequest) -> dict[str, str]:
     if request.param == "sqlite":
@@ -119,9 +155,7 @@ def test_approved_with_the_typed_number_signs_in(
 
 def test_the_push_does_not_carry_the_number(tmp_path: Path) -> None:
     # ASVS 6.6.4: the user must read the number off the sign-in page
-    clock = ManualClock()
-    with engine(tmp_path, background=False, clock=clock) as e:
-        with_push(e, clock)
+    with pushing(tmp_path) as (e, _):
         _, challenge_id, number = pending_push(e)
         e.drain()
         [*_, sent] = pushes(tmp_path)
@@ -132,27 +166,21 @@ def test_the_push_does_not_carry_the_number(tmp_path: Path) -> None:
 
 
 def test_denied_refuses(tmp_path: Path) -> None:
-    clock = ManualClock()
-    with engine(tmp_path, background=False, clock=clock) as e:
-        with_push(e, clock)
+    with pushing(tmp_path) as (e, _):
         token, challenge_id, number = pending_push(e)
         twostep(e).answer_push(LOGIN, challenge_id, approved=False, number=number)
         with pytest.raises(SecondFactorRefused, match="not approved"):
             e.host.accounts.complete_login(token, push=challenge_id)
         # Answered already: a later yes changes nothing.
-        before = log_size(e)
-        with pytest.raises(NotPermitted, match="denied already"):
+        with unrecorded(e), pytest.raises(NotPermitted, match="denied already"):
             twostep(e).answer_push(LOGIN, challenge_id, approved=True, number=number)
-        assert log_size(e) == before
         with pytest.raises(SecondFactorRefused):
             e.host.accounts.complete_login(token, push=challenge_id)
 
 
 def test_a_wrong_number_refuses_and_counts_as_a_failure(tmp_path: Path) -> None:
     # ASVS 6.6.4: a yes with a guessed number is no yes
-    clock = ManualClock()
-    with engine(tmp_path, background=False, clock=clock) as e:
-        with_push(e, clock)
+    with pushing(tmp_path) as (e, _):
         token, challenge_id, number = pending_push(e)
         failures = event_count(e, "SecondFactorFailed")
         wrong = 10 + (number - 10 + 1) % 90
@@ -168,46 +196,33 @@ def test_a_wrong_number_refuses_and_counts_as_a_failure(tmp_path: Path) -> None:
 
 
 def test_expired_and_answered_challenges_are_refused(tmp_path: Path) -> None:
-    clock = ManualClock()
-    with engine(tmp_path, background=False, clock=clock) as e:
-        with_push(e, clock)
+    with pushing(tmp_path) as (e, clock):
         expiry = twostep(e).second.adapters.policy.push_expiry
         token, challenge_id, number = pending_push(e)
         clock.advance(expiry)
-        before = log_size(e)
-        with pytest.raises(NotPermitted, match="expired"):
+        with unrecorded(e), pytest.raises(NotPermitted, match="expired"):
             twostep(e).answer_push(LOGIN, challenge_id, approved=True, number=number)
-        assert log_size(e) == before
         with pytest.raises(SecondFactorRefused):
             e.host.accounts.complete_login(token, push=challenge_id)
         # Unknown challenge: a clear error, nothing recorded.
-        with pytest.raises(LookupError):
+        with unrecorded(e), pytest.raises(LookupError):
             twostep(e).answer_push(LOGIN, UUID(int=7), approved=True, number=number)
-        assert log_size(e) == before
         # Answered once: the same yes again is refused.
         token, challenge_id, number = pending_push(e)
         twostep(e).answer_push(LOGIN, challenge_id, approved=True, number=number)
-        before = log_size(e)
-        with pytest.raises(NotPermitted, match="approved already"):
+        with unrecorded(e), pytest.raises(NotPermitted, match="approved already"):
             twostep(e).answer_push(LOGIN, challenge_id, approved=True, number=number)
-        assert log_size(e) == before
         assert e.host.accounts.complete_login(token, push=challenge_id).session_id
 
 
 def test_push_bombing_is_rate_limited(tmp_path: Path) -> None:
     # ASVS 6.6.4: a stolen password cannot bomb the phone into a yes
-    clock = ManualClock()
-    with engine(tmp_path, background=False, clock=clock) as e:
-        with_push(e, clock)
+    with pushing(tmp_path) as (e, clock):
         policy = twostep(e).second.adapters.policy
-        for _ in range(policy.push_per_window):
-            pending_push(e)
-        pending = e.host.accounts.login(LOGIN, PASSWORD, ip=IP)
-        before = log_size(e)
-        with pytest.raises(NotPermitted, match="too many push requests"):
-            twostep(e).start_push(pending.pending_token)
-        assert log_size(e) == before
-        assert twostep(e).push_challenge(pending.pending_token) is None
+        pending = spend_window(e, policy.push_per_window, pending_push)
+        with unrecorded(e), pytest.raises(NotPermitted, match="too many push requests"):
+            twostep(e).start_push(pending)
+        assert twostep(e).push_challenge(pending) is None
         e.drain()
         assert len(pushes(tmp_path)) == policy.push_per_window
         clock.advance(policy.push_window)
@@ -220,10 +235,11 @@ def test_push_needs_a_device(tmp_path: Path) -> None:
     with engine(tmp_path, background=False, clock=clock) as e:
         enrolled(e, clock)
         pending = e.host.accounts.login(LOGIN, PASSWORD, ip=IP)
-        before = log_size(e)
-        with pytest.raises(InvalidInput, match="no confirmed push factor"):
+        with (
+            unrecorded(e),
+            pytest.raises(InvalidInput, match="no confirmed push factor"),
+        ):
             twostep(e).start_push(pending.pending_token)
-        assert log_size(e) == before
 
 
 def test_enrolment_sends_the_push_that_confirms_the_device(tmp_path: Path) -> None:
@@ -276,17 +292,14 @@ def test_an_approved_push_is_used_once(tmp_path: Path) -> None:
         assert tablet.challenge_id is not None
         assert tablet.number is not None
         two.answer_push(LOGIN, tablet.challenge_id, approved=True, number=tablet.number)
-        before = log_size(e)
         # The phone's push was used when it confirmed the phone.
         with pytest.raises(SecondFactorRefused, match="used already"):
             two.confirm(LOGIN, tablet.factor_id, push=phone.challenge_id)
         # A sign-in's approved push confirms no device ...
         token, challenge_id, number = pending_push(e)
         two.answer_push(LOGIN, challenge_id, approved=True, number=number)
-        before = log_size(e)
-        with pytest.raises(SecondFactorRefused, match="another request"):
+        with unrecorded(e), pytest.raises(SecondFactorRefused, match="another request"):
             two.confirm(LOGIN, tablet.factor_id, push=challenge_id)
-        assert log_size(e) == before
         # ... and signs in once: the refusal above did not use it up.
         assert e.host.accounts.complete_login(token, push=challenge_id).session_id
         with pytest.raises(SecondFactorRefused, match="used already"):
@@ -304,16 +317,10 @@ def test_a_rate_limited_push_enrolment_leaves_nothing(tmp_path: Path) -> None:
     clock = ManualClock()
     with engine(tmp_path, background=False, clock=clock) as e:
         seed = with_push(e, clock)
-        policy = twostep(e).second.adapters.policy
-        for _ in range(policy.push_per_window):
-            pending_push(e)
-        factors = twostep(e).status(LOGIN).factors
-        before, rows = log_size(e), unconfirmed_rows(e)
-        codes = event_count(e, "TotpAccepted")
-        auth = Reauth(password=PASSWORD, code=code_at(seed, clock))
-        with pytest.raises(NotPermitted, match="too many push requests"):
-            twostep(e).enrol(LOGIN, "push", auth, label="Ann's tablet")
-        # The one new event is the re-authentication's code; no factor, no row.
-        assert event_count(e, "TotpAccepted") == codes + 1
-        assert (log_size(e), unconfirmed_rows(e)) == (before + 1, rows)
-        assert twostep(e).status(LOGIN).factors == factors
+        spend_window(e, twostep(e).second.adapters.policy.push_per_window, pending_push)
+        enrolment_leaves_nothing(
+            e,
+            Reauth(password=PASSWORD, code=code_at(seed, clock)),
+            "too many push requests",
+            lambda auth: twostep(e).enrol(LOGIN, "push", auth, label="Ann's tablet"),
+        )
