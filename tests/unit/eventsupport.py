@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from hypothesis import strategies as st
 
@@ -20,3 +21,9 @@ def events_of(
         timestamp=utc_datetimes(),
         **fields,
     )
+
+
+def fixed_ids(*tails: str) -> tuple[UUID, ...]:
+    """Readable ids for a test's aggregates: ``"b0c1"`` is ...-00000000b0c1, the same
+    on every run, so a failing case names the same aggregate each time."""
+    return tuple(UUID(f"00000000-0000-4000-8000-{tail:0>12}") for tail in tails)

@@ -22,14 +22,11 @@ from domain.importjob import (
 )
 from domain.importsource import ImportSource
 from tests.strategies import MAPPER, replay, through_mapper
+from tests.unit.eventsupport import fixed_ids
 
-JOB = UUID("00000000-0000-4000-8000-00000000d001")
-OTHER_JOB = UUID("00000000-0000-4000-8000-00000000d002")
-THIRD_JOB = UUID("00000000-0000-4000-8000-00000000d003")
-BOX = UUID("00000000-0000-4000-8000-00000000d0b0")
-USER = UUID("00000000-0000-4000-8000-00000000d0c1")
-SECRET_1 = UUID("00000000-0000-4000-8000-00000000d0f1")
-SECRET_2 = UUID("00000000-0000-4000-8000-00000000d0f2")
+JOB, OTHER_JOB, THIRD_JOB = fixed_ids("d001", "d002", "d003")
+BOX, USER = fixed_ids("d0b0", "d0c1")
+SECRET_1, SECRET_2 = fixed_ids("d0f1", "d0f2")
 AT = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 LATER = AT + timedelta(minutes=3)
 DEST = "ann@host.example"

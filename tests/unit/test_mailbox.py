@@ -21,15 +21,11 @@ from domain.mailservice import MailService
 from domain.permissions import ALL_PERMISSIONS, Permission
 from domain.redirect import MAX_REDIRECT_TARGETS
 from tests.strategies import increasing_times, replay, through_mapper
+from tests.unit.eventsupport import fixed_ids
 
-ORG = UUID("00000000-0000-4000-8000-00000000b001")
-BOX = UUID("00000000-0000-4000-8000-00000000b002")
-SERVICE = UUID("00000000-0000-4000-8000-00000000b003")
-CREATOR = UUID("00000000-0000-4000-8000-00000000b0c1")
-ALICE = UUID("00000000-0000-4000-8000-00000000b0c2")
-BOB = UUID("00000000-0000-4000-8000-00000000b0c3")
-OLD_SECRET = UUID("00000000-0000-4000-8000-00000000b0f1")
-NEW_SECRET = UUID("00000000-0000-4000-8000-00000000b0f2")
+ORG, BOX, SERVICE = fixed_ids("b001", "b002", "b003")
+CREATOR, ALICE, BOB = fixed_ids("b0c1", "b0c2", "b0c3")
+OLD_SECRET, NEW_SECRET = fixed_ids("b0f1", "b0f2")
 AT = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 LATER = AT + timedelta(minutes=5)
 DAY = timedelta(hours=24)
