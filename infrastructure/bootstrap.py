@@ -11,8 +11,9 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
+import dramatiq
 from attrs import define
 
 from application.host import ImportAdapters, MailHost
@@ -47,6 +48,8 @@ from workers.execution import Leases, Running, drain
 from workers.relay import Relay
 
 T = TypeVar("T")
+# What an engine's background thread follows: everything, or one side of the split.
+Follow = Literal["all", "projections", "relay"]
 
 
 @define
@@ -111,9 +114,11 @@ def open_engine(
     clock: Clock | None = None,
     background: bool = True,
     cached: bool = False,
+    follow: Follow = "all",
 ) -> Engine:
     """The engine and its machinery; ``cached``: aggregates kept between loads (a
-    long-running decider), see ``Settings.log_env``."""
+    long-running decider), see ``Settings.log_env``; ``follow``: what the background
+    thread does (``mailhost run projections`` / ``relay`` split it between processes)."""
     settings = Settings.from_env(env, home=home)
     # The home holds secrets (the key, the credential store, codes in the outbox).
     # Before the log opens: its file is made 0600 before eventsourcing creates it.
@@ -139,7 +144,7 @@ def open_engine(
         )
         opened.pop_all()
     if background:
-        engine.relay = _start_relay(engine, clock)
+        engine.relay = _start_relay(engine, clock, follow)
         engine.host.background = _Background(engine)
     return engine
 
@@ -260,8 +265,13 @@ def _databases(settings: Settings) -> tuple[Database, Database]:
     return SqliteDatabase(settings.home / "views.sqlite"), SqliteDatabase(secrets_file)
 
 
-def _start_relay(engine: Engine, clock: Clock) -> Relay:
-    if engine.settings.broker_url:
+def _start_relay(engine: Engine, clock: Clock, follow: Follow = "all") -> Relay:
+    runner = engine.runner
+    if follow == "relay":  # the projections (the job schedule too) run elsewhere
+        runner = ProjectionRunner(runner.log, runner.database, [])
+    if follow == "projections":
+        queue_broker: dramatiq.Broker = broker.make_broker(None)
+    elif engine.settings.broker_url:
         queue_broker = broker.make_broker(engine.settings.broker_url)
     else:
         # Declared on the process's broker as they are imported, then moved onto ours.
@@ -270,12 +280,13 @@ def _start_relay(engine: Engine, clock: Clock) -> Relay:
         queue_broker = broker.embedded_broker(ACTORS)
         context.use(engine.running())
     relay = Relay(
-        engine.runner,
+        runner,
         engine.jobs,
         queue_broker,
         clock,
         leases=engine.leases,
         sweep=engine.host.sweep_orphan_credentials,
+        hands_over=follow != "projections",
     )
     relay.start()
     return relay

@@ -73,6 +73,8 @@ class Settings:
     aggregate_cache: int = 2048
     # MAILHOST_LMTP: where `mailhost lmtp` listens by default (and clients connect).
     lmtp: ListenAddress | None = None
+    # MAILHOST_LOG_FORMAT: "json" for one object per line (infrastructure.jsonlog).
+    log_format: str = "text"
 
     @property
     def uses_postgres(self) -> bool:
@@ -164,6 +166,7 @@ class Settings:
             aggregate_cache=_whole(merged, "MAILHOST_AGGREGATE_CACHE_MAXSIZE", 2048),
             import_timeout=positive_number(merged, "MAILHOST_IMPORT_TIMEOUT", 30, 3600),
             lmtp=_lmtp(merged),
+            log_format=_choice(merged, "MAILHOST_LOG_FORMAT", ("text", "json")),
         )
 
 
@@ -176,6 +179,14 @@ def _lmtp(env: Mapping[str, str]) -> ListenAddress | None:
         return parse_listen(raw)
     except ValueError as e:
         raise ConfigurationError(f"{ENV_LMTP}: {e}") from None
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first when unset), case-insensitive."""
+    raw = (env.get(name) or choices[0]).strip().lower()
+    if raw not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}")
+    return raw
 
 
 def _persistence(env: Mapping[str, str]) -> str:

@@ -9,12 +9,16 @@ onto a fresh one of its own.
 
 from __future__ import annotations
 
+import os
+
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage
 
 QUEUE = "mailhost"
+# Dramatiq's variable: set, the worker processes serve its Prometheus metrics there.
+PROMETHEUS_PORT = "dramatiq_prom_port"
 
 _broker: dramatiq.Broker | None = None
 
@@ -35,8 +39,23 @@ def install(broker: dramatiq.Broker) -> dramatiq.Broker:
     """Make ``broker`` the process's: the actors declared after this call run on it."""
     global _broker  # noqa: PLW0603 - Dramatiq's broker is process-wide by design
     _broker = broker
+    if isinstance(broker, RedisBroker) and os.environ.get(PROMETHEUS_PORT):
+        _add_prometheus(broker)
     dramatiq.set_broker(broker)
     return broker
+
+
+def _add_prometheus(broker: dramatiq.Broker) -> None:
+    """Dramatiq's own metrics (messages, errors, retries, durations) for the workers.
+
+    Configured by Dramatiq's own variables, which its middleware reads on import; its
+    exposition server would listen on every interface unless told otherwise, so it is
+    told loopback unless the operator chose.
+    """
+    os.environ.setdefault("dramatiq_prom_host", "127.0.0.1")
+    from dramatiq.middleware.prometheus import Prometheus  # noqa: PLC0415 - reads the variables on import
+
+    broker.add_middleware(Prometheus())
 
 
 def current() -> dramatiq.Broker:

@@ -16,12 +16,14 @@ from collections.abc import Callable
 from queue import Queue
 
 import dramatiq
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.errors import QueueJoinTimeout
 
 from application.ports import Clock
 from projections.jobs import JobTable
 from projections.runner import ProjectionRunner
+from workers.backoff import Backoff
 from workers.broker import QUEUE
 from workers.execution import IMPORT_QUEUE, Leases, queue_of
 
@@ -51,15 +53,18 @@ class Relay:
         *,
         leases: Leases,
         sweep: Callable[[], int] | None = None,
+        hands_over: bool = True,
     ) -> None:
         self.runner = runner
+        # False: this process only keeps the projections (`mailhost run projections`).
+        self.hands_over = hands_over
         self.jobs = jobs
         self.broker = broker
         self.clock = clock
         self.leases = leases
         self.sweep = sweep
         self._next_sweep = time.monotonic() + FIRST_SWEEP_S
-        self.embedded = isinstance(broker, StubBroker)
+        self.embedded = isinstance(broker, StubBroker) and hands_over
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -77,16 +82,22 @@ class Relay:
         self._thread.start()
 
     def _run(self) -> None:
+        backoff = Backoff("the relay (event store or broker)", log)
         while not self._stop.is_set():
             try:
                 self.step()
-            except Exception:
-                log.exception("the relay failed a step; retrying")
-            self._stop.wait(POLL_S)
+            except Exception as e:  # noqa: BLE001 - any failure is retried, logged once
+                delay = backoff.failed(e)
+            else:
+                backoff.succeeded()
+                delay = POLL_S
+            self._stop.wait(delay)
 
     def step(self) -> int:
         with self._lock:
             applied = self.runner.catch_up()
+            if not self.hands_over:
+                return applied
             self._maybe_sweep()
             return applied + self.hand_over_due()
 
@@ -126,6 +137,9 @@ class Relay:
     def _room(self) -> int:
         """How many jobs to hand over now; Redis keeps its queue out of this process."""
         if not isinstance(self.broker, StubBroker):
+            if isinstance(self.broker, RedisBroker):
+                # Redis down: fail before jobs are marked handed over, not after.
+                self.broker.client.ping()
             return HAND_OVER_BATCH
         queues: dict[str, Queue[bytes]] = self.broker.queues
         waiting = sum(queue.qsize() for queue in queues.values())

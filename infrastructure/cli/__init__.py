@@ -22,6 +22,7 @@ from infrastructure.cli import (
     addresses,
     advise,
     demo,
+    health,
     imports,
     lmtp,
     responder,
@@ -50,6 +51,7 @@ GROUPS = (
     accounts.register,
     twostep.register,  # nested under accounts' `user` group
     run.register,
+    health.register,
     services.register,
     addresses.register,
     imports.register,

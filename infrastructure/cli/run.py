@@ -1,13 +1,36 @@
-"""``mailhost run``: the long-running process that follows the log."""
+"""``mailhost run [projections|relay]``: the long-running processes that follow the log.
+
+``mailhost run`` alone keeps the read models, hands jobs over and (embedded) runs them,
+all in one process. Split, ``run projections`` keeps the read models and the job
+schedule, and ``run relay`` hands due jobs to the ``dramatiq`` workers: any number of
+either, each resuming from the stored positions (read models and their position commit
+in one transaction; a hand-over is a lease in the job table), so a kill -9 loses or
+repeats nothing. SIGTERM stops a process cleanly: the step in progress finishes first.
+"""
 
 from __future__ import annotations
 
 import argparse
-import time
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
 
-from infrastructure.bootstrap import open_engine
-from infrastructure.cli.arguments import Command, Subcommands
+from infrastructure.bootstrap import Follow, open_engine
+from infrastructure.cli.arguments import Command, Subcommands, argument
 from infrastructure.cli.output import Parser, say
+from infrastructure.jsonlog import configure
+from infrastructure.metrics import listen_address, serve
+from infrastructure.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PARTS: dict[str, Follow] = {
+    "all": "all",
+    "projections": "projections",
+    "relay": "relay",
+}
 
 
 def register(sub: Subcommands, common: Parser) -> None:
@@ -15,16 +38,63 @@ def register(sub: Subcommands, common: Parser) -> None:
         "run",
         "follow the log (projections, job relay; embedded: workers) until stopped",
         _run,
-        example="MAILHOST_BROKER_URL=redis://127.0.0.1:6379/0 mailhost run",
+        (
+            argument(
+                "part",
+                nargs="?",
+                default="all",
+                choices=tuple(PARTS),
+                help="only the read models (projections) or only the job relay (relay)",
+            ),
+            argument(
+                "--metrics",
+                metavar="[HOST:]PORT",
+                help="serve Prometheus metrics there (a bare port: 127.0.0.1)",
+            ),
+            argument(
+                "--log-format",
+                choices=("text", "json"),
+                help="log lines as text or one JSON object each"
+                " (default: $MAILHOST_LOG_FORMAT or text)",
+            ),
+        ),
+        example="MAILHOST_BROKER_URL=redis://127.0.0.1:6379/0 mailhost run relay"
+        " --metrics 9464",
     ).add_to(sub, common)
 
 
 def _run(args: argparse.Namespace) -> int:
-    """The engine's own threads do the work; this one only waits for Ctrl-C."""
-    engine = open_engine(args.home)
-    say(f"following the log in {engine.settings.home} (Ctrl-C to stop)", err=True)
+    """The engine's own thread does the work; this one waits for SIGTERM or Ctrl-C."""
+    address = listen_address(args.metrics) if args.metrics else None
+    settings = Settings.from_env(home=args.home)
+    configure(args.log_format or settings.log_format)
+    stopping = threading.Event()
+    _on_signals(stopping.set)
+    part = PARTS[args.part]
+    engine = open_engine(args.home, follow=part)
+    stop_metrics: Callable[[], None] | None = None
     try:
-        while True:
-            time.sleep(3600)
+        if address is not None:
+            stop_metrics = serve(engine, address)
+        log.info("mailhost run %s: following the log", part)
+        say(
+            f"following the log in {engine.settings.home} ({part}; Ctrl-C to stop)",
+            err=True,
+        )
+        stopping.wait()
+        log.info("mailhost run %s: stopping", part)
     finally:
+        if stop_metrics is not None:
+            stop_metrics()
         engine.close()
+    return 0
+
+
+def _on_signals(stop: Callable[[], None]) -> None:
+    """SIGTERM (systemd, a container runtime) and SIGINT end the wait, not the process."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
