@@ -3,7 +3,9 @@
 The message set is one list of deliveries used by every case: deliveries go round the
 users (``u0`` .. ``u3``) and, per user, a row of new senders (each answered) alternates
 with a row of senders that user already heard from (each suppressed, RSP-4), so half of
-the messages are answered. A case renders the set with its own name in every address
+the messages are answered. A case is timed in rounds (``interleaved``), each a chunk of
+the set, alternating with the cases it is compared with. A case renders the set with
+its own name in every address
 (``lmtp4-u2@...`` from ``lmtp4-s00017@...``): each case starts with responders that
 answered nobody, on our side and the peer's alike, and the sink tells the cases' replies
 apart by the name in the reply's recipient.
@@ -11,24 +13,30 @@ apart by the name in the reply's recipient.
 
 from __future__ import annotations
 
+import json
+import math
 import random
 import smtplib
+import socket
+import statistics
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aiosmtpd.controller import Controller
 
+from benchmarks._core import ratio
 from tests.servers.process import LOCALHOST, free_port
 
 DOMAIN = "delivery.bench.example"
 SENDER_DOMAINS = 50
 SINK_WAIT_S = 60.0  # our replies leave through the relay, after the decision
+GRACE_S = 0.5  # a duplicate reply sent late would arrive in this time
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,16 @@ def render(
         ).encode()
         out.append(Delivery(item, to, frm, raw))
     return out
+
+
+def greets(port: int, marker: bytes = b"") -> bool:
+    """Readiness: a ``220`` greeting on ``port`` (with ``marker``: this instance's)."""
+    try:
+        with socket.create_connection((LOCALHOST, port), timeout=2) as sock:
+            line = sock.recv(1024)
+    except OSError:
+        return False
+    return line.startswith(b"220") and marker in line
 
 
 class CountingSink:
@@ -211,3 +229,123 @@ def lanes_by_user(deliveries: Sequence[Delivery], lanes: int) -> list[list[Deliv
     for delivery in deliveries:
         out[delivery.item.user % lanes].append(delivery)
     return out
+
+
+class Reporter(Protocol):
+    """What a case writes its notes to (``benchmarks._core.Report``)."""
+
+    def note(self, text: str) -> None: ...
+
+
+Results = list[tuple[Delivery, bytes]]
+Runner = Callable[[list[Delivery]], tuple[float, Results]]
+
+
+def one_by_one(once: Callable[[Delivery], bytes]) -> Runner:
+    """Sequential deliveries, one call each (a process per message for a pipe)."""
+
+    def run(deliveries: list[Delivery]) -> tuple[float, Results]:
+        began = time.perf_counter()
+        out = [(d, once(d)) for d in deliveries]
+        return time.perf_counter() - began, out
+
+    return run
+
+
+def over_lmtp(port: int, lanes: int) -> Runner:
+    def run(deliveries: list[Delivery]) -> tuple[float, Results]:
+        return over_connections(port, lanes_by_user(deliveries, lanes))
+
+    return run
+
+
+def check_decisions(case: str, results: Results) -> int:
+    """The decisions must follow the set; returns the number of replies decided."""
+    replies = 0
+    for delivery, text in results:
+        decision = json.loads(text[text.index(b"{") :])
+        if decision["reply"] is not delivery.item.new:
+            raise RuntimeError(
+                f"{case}: {delivery.recipient} <- {delivery.sender}: expected "
+                f"{'a reply' if delivery.item.new else 'no reply'}, got {decision}"
+            )
+        replies += decision["reply"]
+    return replies
+
+
+def expected_replies(items: Sequence[Item]) -> int:
+    return sum(item.new for item in items)
+
+
+@dataclass(frozen=True)
+class Side:
+    """Ours or the peer's: where its replies arrive, and whether its decisions are read."""
+
+    report: Reporter
+    sink: CountingSink
+    domain: str
+    ours: bool
+
+
+@dataclass
+class Case:
+    """One case's rounds: what each took, and every decision (read after the clock)."""
+
+    side: Side
+    name: str
+    runner: Runner
+    rate: float = math.nan  # msg/s of all rounds, once finished
+    seconds: list[float] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    results: Results = field(default_factory=list)
+
+    def run(self, chunk: list[Delivery]) -> None:
+        seconds, results = self.runner(chunk)
+        self.seconds.append(seconds)
+        self.counts.append(len(chunk))
+        self.results += results
+
+    def rates(self) -> list[float]:
+        return [n / s for n, s in zip(self.counts, self.seconds, strict=True)]
+
+    def finish(self, items: list[Item]) -> float:
+        """Checks the decisions and the replies that arrived; msg/s of all rounds."""
+        side, expected, seconds = self.side, expected_replies(items), sum(self.seconds)
+        decided = check_decisions(self.name, self.results) if side.ours else expected
+        waited = side.sink.wait_for(self.name, expected)
+        time.sleep(GRACE_S)
+        replies, senders = side.sink.replies(self.name)
+        side.report.note(
+            f"{self.name}: {len(items)} messages in {len(self.seconds)} rounds, "
+            f"{seconds:.2f} s; {replies} replies sent to {senders} senders, "
+            f"{expected} expected; the last came {waited:.2f} s after the last delivery"
+        )
+        if side.ours and not replies == senders == decided == expected:
+            raise RuntimeError(
+                f"{self.name}: {decided} replies decided, {replies} sent to {senders} "
+                f"senders; expected {expected}"
+            )
+        return len(items) / seconds
+
+
+def interleaved(
+    cases: Sequence[Case], items: list[Item], rounds: int, seed: int
+) -> None:
+    """Round k of every case before round k+1 of any, the order reversed each round."""
+    size = math.ceil(len(items) / rounds)
+    rendered = [render(case.name, items, seed, case.side.domain) for case in cases]
+    for k in range(rounds):
+        order = list(zip(cases, rendered, strict=True))
+        for case, deliveries in order if k % 2 == 0 else order[::-1]:
+            case.run(deliveries[k * size : (k + 1) * size])
+
+
+def median_ratio(ours: Case, theirs: Case) -> tuple[float, str]:
+    """The median of the per-round ratios, and a note of their range and the total's."""
+    per_round = [ratio(a, b) for a, b in zip(ours.rates(), theirs.rates(), strict=True)]
+    total = ratio(sum(theirs.seconds), sum(ours.seconds))
+    note = (
+        f"median of {len(per_round)} interleaved rounds (from {min(per_round):.2f} "
+        f"to {max(per_round):.2f}; {total:.2f} over the totals)"
+    )
+    return statistics.median(per_round), note

@@ -26,29 +26,42 @@ delivered by every case, each to responders of its own that answered nobody befo
 
 Every case first delivers a few untimed messages to users of its own (``warm``), so
 the first-process and first-connection costs of both servers stay out of the figures.
-Each decision is checked against the set after the timer stops (a reply for a new
-sender, a suppression for a repeat); a difference, or a reply count that is not the
-number of new senders, aborts the group. The peer's reply counts are printed, not
-enforced. One timed pass per case: a pass is hundreds of deliveries, and each case
-needs fresh responders.
+The machine is shared and its speed drifts within seconds, so a case of ours and the
+peer's counterpart are never timed apart: each is cut into ``ROUNDS`` consecutive
+chunks of the one set, and round k of every case in a comparison (``lmtp1`` and
+``plmtp1``; ``lmtp4`` and ``plmtp4``; ``pipe``, ``pipefast`` and ``plda``) runs before
+round k+1 of any, the order reversed each round. A case's msg/s is its messages over
+its seconds; a ratio is the median of the per-round ratios (the note gives their range
+and the ratio of the totals). Each decision is checked against the set after the
+timer stops (a reply for a new sender, a suppression for a repeat); a difference, or a
+reply count that is not the number of new senders, aborts the group. The peer's reply
+counts are printed, not enforced.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
+import math
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import _deliveryload as load
-from benchmarks._core import EMBEDDED_ENV, Options, Report, group, ratio, scratch_dir
-from benchmarks._deliveryload import CountingSink, Delivery, Item
+from benchmarks._core import EMBEDDED_ENV, Options, Report, group, scratch_dir
+from benchmarks._deliveryload import (
+    Case,
+    CountingSink,
+    Delivery,
+    Item,
+    Side,
+    expected_replies,
+    interleaved,
+    median_ratio,
+    one_by_one,
+    over_lmtp,
+)
 from benchmarks._dovecotpeer import DovecotPeer, PeerUsers, start_peer
 from infrastructure.bootstrap import open_engine
 from tests.servers.process import (
@@ -66,6 +79,7 @@ USERS = 4
 MESSAGES, QUICK_MESSAGES = 500, 100
 COLD, QUICK_COLD = 40, 12
 WARM = 8  # untimed deliveries before each case
+ROUNDS, QUICK_ROUNDS = 10, 4  # interleaved chunks of each case (see above)
 ORGANISATION = "Delivery Bench Org"
 SUBJECT = "Auto: on holiday"
 BODY = "I am on holiday until Monday; your mail will be read then."
@@ -74,7 +88,6 @@ PEER = ("pwarm", "plda", "plmtp1", "plmtp4")
 PEER_DOMAIN = "peer.delivery.bench.example"
 LMTP_GOAL, PIPE_GOAL = 1.0, 0.5
 EX_OK = 0
-GRACE_S = 0.5
 
 
 def engine_env(home: Path, sink: CountingSink) -> dict[str, str]:
@@ -110,16 +123,6 @@ def setup_ours(home: Path, env: dict[str, str]) -> None:
         engine.close()
 
 
-def _greets(port: int) -> bool:
-    import socket  # noqa: PLC0415 - only for the readiness check
-
-    try:
-        with socket.create_connection((LOCALHOST, port), timeout=2) as sock:
-            return sock.recv(512).startswith(b"220")
-    except OSError:
-        return False
-
-
 def start_listener(root: Path, env: dict[str, str]) -> ServerProcess:
     """``mailhost lmtp`` on a free port, as a child stopped by its pid (SIGTERM)."""
 
@@ -134,7 +137,7 @@ def start_listener(root: Path, env: dict[str, str]) -> ServerProcess:
         ]
 
     spec = Spawn("mailhost lmtp", log_file(root, "lmtp"), root, None, env)
-    return ServerProcess(launch(argv, _greets, spec))
+    return ServerProcess(launch(argv, load.greets, spec))
 
 
 def vm_hwm_mb(pid: int) -> float:
@@ -149,12 +152,6 @@ def deliver_argv() -> tuple[list[str], str]:
     script = Path(sys.executable).with_name("mailhost")
     if script.is_file() and "entrypoint" in script.read_text(errors="replace"):
         return [str(script)], "the mailhost console script (infrastructure.entrypoint)"
-    if not thin_client():
-        return [
-            sys.executable,
-            "-m",
-            "infrastructure.cli",
-        ], "the full CLI: no thin client yet, so the cold count"
     code = "import sys\nfrom infrastructure.entrypoint import main\nsys.exit(main())"
     return [sys.executable, "-c", code], "infrastructure.entrypoint:main"
 
@@ -165,10 +162,6 @@ FAST_ARGV = [
     "-S",
     str(Path(__file__).resolve().parents[1] / "infrastructure" / "mtapipe.py"),
 ]
-
-
-def thin_client() -> bool:
-    return importlib.util.find_spec("infrastructure.entrypoint") is not None
 
 
 def pipe_once(argv: Sequence[str], env: dict[str, str], delivery: Delivery) -> bytes:
@@ -193,6 +186,17 @@ def pipe_once(argv: Sequence[str], env: dict[str, str], delivery: Delivery) -> b
     return done.stdout
 
 
+PEER_CASES = (
+    ("peer_lda_msgs_per_s", "plda", "dovecot-lda + Sieve vacation"),
+    ("peer_lmtp_msgs_per_s_1conn", "plmtp1", "Dovecot LMTP + Sieve, 1 connection"),
+    ("peer_lmtp_msgs_per_s_4conn", "plmtp4", f"the same, {USERS} connections"),
+)
+RATIOS = (  # ours vs the peer's, as msg/s: name, (ours, theirs), goal
+    ("lmtp_vs_peer_ratio", ("lmtp4", "plmtp4"), LMTP_GOAL),
+    ("lmtp_1conn_vs_peer_ratio", ("lmtp1", "plmtp1"), None),
+    ("pipe_vs_peer_ratio", ("pipe", "plda"), PIPE_GOAL),
+    ("pipe_fast_vs_peer_ratio", ("pipefast", "plda"), None),
+)
 PEER_FIGURES = (
     "peer_lda_msgs_per_s",
     "peer_lmtp_msgs_per_s_1conn",
@@ -200,75 +204,6 @@ PEER_FIGURES = (
     "lmtp_vs_peer_ratio",
     "pipe_vs_peer_ratio",
 )
-Results = list[tuple[Delivery, bytes]]
-Runner = Callable[[list[Delivery]], tuple[float, Results]]
-
-
-def one_by_one(once: Callable[[Delivery], bytes]) -> Runner:
-    """Sequential deliveries, one call each (a process per message for a pipe)."""
-
-    def run(deliveries: list[Delivery]) -> tuple[float, Results]:
-        began = time.perf_counter()
-        out = [(d, once(d)) for d in deliveries]
-        return time.perf_counter() - began, out
-
-    return run
-
-
-def over_lmtp(port: int, lanes: int) -> Runner:
-    def run(deliveries: list[Delivery]) -> tuple[float, Results]:
-        return load.over_connections(port, load.lanes_by_user(deliveries, lanes))
-
-    return run
-
-
-def check_decisions(case: str, results: Results) -> int:
-    """The decisions must follow the set; returns the number of replies decided."""
-    replies = 0
-    for delivery, text in results:
-        decision = json.loads(text[text.index(b"{") :])
-        if decision["reply"] is not delivery.item.new:
-            raise RuntimeError(
-                f"{case}: {delivery.recipient} <- {delivery.sender}: expected "
-                f"{'a reply' if delivery.item.new else 'no reply'}, got {decision}"
-            )
-        replies += decision["reply"]
-    return replies
-
-
-def expected_replies(items: Sequence[Item]) -> int:
-    return sum(item.new for item in items)
-
-
-@dataclass(frozen=True)
-class Side:
-    """Ours or the peer's: where its replies arrive, and whether its decisions are read."""
-
-    report: Report
-    sink: CountingSink
-    domain: str
-    ours: bool
-
-    def case(self, case: str, items: list[Item], runner: Runner) -> float:
-        """One timed pass of ``items`` as ``case``; msg/s. Checked after the clock."""
-        deliveries = load.render(case, items, SEED, self.domain)
-        seconds, results = runner(deliveries)
-        expected = expected_replies(items)
-        decided = check_decisions(case, results) if self.ours else expected
-        waited = self.sink.wait_for(case, expected)
-        time.sleep(GRACE_S)  # a duplicate sent late would arrive in this time
-        replies, senders = self.sink.replies(case)
-        self.report.note(
-            f"{case}: {len(items)} messages in {seconds:.2f} s; {replies} replies "
-            f"sent to {senders} senders, {expected} expected; the last came "
-            f"{waited:.2f} s after the last delivery"
-        )
-        if self.ours and not replies == senders == decided == expected:
-            raise RuntimeError(
-                f"{case}: {decided} replies decided, {replies} sent to {senders} "
-                f"senders; expected {expected}"
-            )
-        return len(items) / seconds
 
 
 @group("delivery", "LMTP listener and mailhost deliver vs Dovecot LMTP/LDA + Sieve")
@@ -276,10 +211,12 @@ def run(options: Options, report: Report) -> None:
     count = QUICK_MESSAGES if options.quick else MESSAGES
     items = load.message_set(count, USERS, SEED)
     cold = items[: QUICK_COLD if options.quick else COLD]
+    rounds = QUICK_ROUNDS if options.quick else ROUNDS
     report.note(
         f"{count} messages round {USERS} users, {expected_replies(items)} from new "
         f"senders (answered), the rest repeats (suppressed); {WARM} untimed before "
-        "each kind of case; our case and the peer's side by side in time"
+        f"each kind of case; each case in {rounds} rounds interleaved with the "
+        "peer's counterpart"
     )
     with scratch_dir("delivery") as root, ExitStack() as stack:
         sinks = CountingSink(), CountingSink()
@@ -292,33 +229,28 @@ def run(options: Options, report: Report) -> None:
         peer = peer_or_notes(root, sinks[1].port, report)
         if peer is not None:
             stack.callback(peer.stop)
-        ours = Side(report, sinks[0], load.DOMAIN, ours=True)
-        theirs = Side(report, sinks[1], PEER_DOMAIN, ours=False)
+        sides = (
+            Side(report, sinks[0], load.DOMAIN, ours=True),
+            Side(report, sinks[1], PEER_DOMAIN, ours=False),
+        )
         try:
-            rates = side_by_side(
-                ours,
-                listener,
-                env=env,
-                theirs=theirs,
-                peer=peer,
-                items=items,
-                pipe_items=items if thin_client() else cold,
+            cases, rss_first = side_by_side(
+                sides, listener, env, peer, items, rounds=rounds
             )
         except BaseException:
             report.note(f"listener log:\n{log_tail(listener.log_path)}")
             raise
-        report_figures(report, rates, listener)
+        report_figures(report, cases, listener, rss_first)
         listener.stop()
         argv, what = deliver_argv()
-        rate = ours.case("cold", cold, one_by_one(pipe(argv, env)))
+        cold_case = Case(sides[0], "cold", one_by_one(pipe(argv, env)))
+        interleaved([cold_case], cold, 1, SEED)
         report.figure(
             "deliver_cold_msgs_per_s",
-            rate,
+            cold_case.finish(cold),
             "msg/s",
             f"{len(cold)} messages, no listener, one process each ({what})",
         )
-    if peer is not None:
-        report_ratios(report, rates)
 
 
 def pipe(argv: Sequence[str], env: dict[str, str]) -> Callable[[Delivery], bytes]:
@@ -339,105 +271,92 @@ def peer_or_notes(root: Path, sink_port: int, report: Report) -> DovecotPeer | N
         return None
 
 
-def side_by_side(
-    ours: Side,
+def comparisons(
+    sides: tuple[Side, Side],
     listener: ServerProcess,
-    *,
     env: dict[str, str],
-    theirs: Side,
     peer: DovecotPeer | None,
-    items: list[Item],
-    pipe_items: list[Item],
-) -> dict[str, float]:
-    """Each case of ours, then the peer's counterpart at once; warm-ups first."""
-    argv, _ = deliver_argv()
+) -> list[list[Case]]:
+    """The cases, each comparison's together: ours first, the peer's where it runs."""
+    ours, theirs = sides
     # An MTA's pipe keeps compiled modules; this environment turns that off, so the
     # processes cache them outside the tree.
     pipe_env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"} | {
         "MAILHOST_LMTP": f"{LOCALHOST}:{listener.port}",
         "PYTHONPYCACHEPREFIX": str(Path(env["MAILHOST_HOME"]).parent / "pycache"),
     }
-    port = listener.port
-    cases: list[tuple[Side, str, Runner]] = [
-        (ours, "lmtp1", over_lmtp(port, 1)),
-        (ours, "lmtp4", over_lmtp(port, USERS)),
-        (ours, "pipe", one_by_one(pipe(argv, pipe_env))),
+    groups = [
+        [Case(ours, "lmtp1", over_lmtp(listener.port, 1))],
+        [Case(ours, "lmtp4", over_lmtp(listener.port, USERS))],
+        [
+            Case(ours, "pipe", one_by_one(pipe(deliver_argv()[0], pipe_env))),
+            Case(ours, "pipefast", one_by_one(pipe(FAST_ARGV, pipe_env))),
+        ],
     ]
-    if thin_client():
-        cases.append((ours, "pipefast", one_by_one(pipe(FAST_ARGV, pipe_env))))
     if peer is not None:
-        cases[1:1] = [(theirs, "plmtp1", over_lmtp(peer.port, 1))]
-        cases[3:3] = [(theirs, "plmtp4", over_lmtp(peer.port, USERS))]
-        cases.append((theirs, "plda", one_by_one(peer.lda_delivery)))
+        groups[0].append(Case(theirs, "plmtp1", over_lmtp(peer.port, 1)))
+        groups[1].append(Case(theirs, "plmtp4", over_lmtp(peer.port, USERS)))
+        groups[2].append(Case(theirs, "plda", one_by_one(peer.lda_delivery)))
+    return groups
+
+
+def side_by_side(
+    sides: tuple[Side, Side],
+    listener: ServerProcess,
+    env: dict[str, str],
+    peer: DovecotPeer | None,
+    items: list[Item],
+    *,
+    rounds: int,
+) -> tuple[dict[str, Case], float]:
+    """Every comparison in interleaved rounds, warm-ups first; the cases by name."""
+    groups = comparisons(sides, listener, env, peer)
     warm = load.message_set(WARM, USERS, SEED + 1)
-    for side, _, runner in cases:  # connections, first processes, caches
-        runner(load.render("warm" if side.ours else "pwarm", warm, SEED, side.domain))
-    rates = {}
-    for side, name, runner in cases:
-        piped = name in {"pipe", "pipefast"}
-        rates[name] = side.case(name, pipe_items if piped else items, runner)
-        if name == "lmtp1":
-            rates["rss_first"] = vm_hwm_mb(listener.pid)
-    return rates
+    for case in (case for comparison in groups for case in comparison):
+        name = "warm" if case.side.ours else "pwarm"
+        case.runner(load.render(name, warm, SEED, case.side.domain))
+    done: dict[str, Case] = {}
+    rss_first = math.nan
+    for comparison in groups:
+        interleaved(comparison, items, rounds, SEED)
+        for case in comparison:
+            case.rate = case.finish(items)
+            done[case.name] = case
+        if math.isnan(rss_first):  # after the first comparison: lmtp1's load
+            rss_first = vm_hwm_mb(listener.pid)
+    return done, rss_first
 
 
 def report_figures(
-    report: Report, rates: dict[str, float], listener: ServerProcess
+    report: Report, cases: dict[str, Case], listener: ServerProcess, rss_first: float
 ) -> None:
-    report.figure("lmtp_msgs_per_s_1conn", rates["lmtp1"], "msg/s", "1 connection")
+    rate = {name: case.rate for name, case in cases.items()}
+    report.figure("lmtp_msgs_per_s_1conn", rate["lmtp1"], "msg/s", "1 connection")
     report.figure(
-        "lmtp_msgs_per_s_4conn", rates["lmtp4"], "msg/s", f"{USERS} connections"
+        "lmtp_msgs_per_s_4conn", rate["lmtp4"], "msg/s", f"{USERS} connections"
     )
     report.figure(
         "deliver_pipe_msgs_per_s",
-        rates["pipe"],
+        rate["pipe"],
         "msg/s",
         f"one process per message, listener running ({deliver_argv()[1]})",
     )
-    if "pipefast" in rates:
-        report.figure(
-            "deliver_pipe_fast_msgs_per_s",
-            rates["pipefast"],
-            "msg/s",
-            "the same, started as the README advises (python -S mtapipe.py)",
-        )
+    report.figure(
+        "deliver_pipe_fast_msgs_per_s",
+        rate["pipefast"],
+        "msg/s",
+        "the same, started as the README advises (python -S mtapipe.py)",
+    )
     report.figure(
         "lmtp_peak_rss_mb",
         vm_hwm_mb(listener.pid),
         "MB",
-        f"VmHWM of the listener after its loads ({rates['rss_first']:.1f} after "
-        "the first)",
+        f"VmHWM of the listener after its loads ({rss_first:.1f} after lmtp1)",
     )
-    if "plda" not in rates:
+    if "plda" not in cases:
         return
-    report.figure(
-        "peer_lda_msgs_per_s", rates["plda"], "msg/s", "dovecot-lda + Sieve vacation"
-    )
-    report.figure(
-        "peer_lmtp_msgs_per_s_1conn", rates["plmtp1"], "msg/s", "Dovecot LMTP + Sieve"
-    )
-    report.figure(
-        "peer_lmtp_msgs_per_s_4conn", rates["plmtp4"], "msg/s", f"{USERS} connections"
-    )
-
-
-def report_ratios(report: Report, rates: dict[str, float]) -> None:
-    report.figure(
-        "lmtp_vs_peer_ratio",
-        ratio(rates["lmtp4"], rates["plmtp4"]),
-        "x",
-        f"{USERS} connections each, goal >= {LMTP_GOAL}",
-    )
-    report.figure(
-        "pipe_vs_peer_ratio",
-        ratio(rates["pipe"], rates["plda"]),
-        "x",
-        f"mailhost deliver vs dovecot-lda, goal >= {PIPE_GOAL}",
-    )
-    if "pipefast" in rates:
-        report.figure(
-            "pipe_fast_vs_peer_ratio",
-            ratio(rates["pipefast"], rates["plda"]),
-            "x",
-            "python -S mtapipe.py deliver vs dovecot-lda",
-        )
+    for name, key, what in PEER_CASES:
+        report.figure(name, rate[key], "msg/s", what)
+    for name, pair, goal in RATIOS:
+        value, note = median_ratio(cases[pair[0]], cases[pair[1]])
+        report.figure(name, value, "x", f"{note}; goal >= {goal}" if goal else note)
