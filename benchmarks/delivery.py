@@ -234,9 +234,8 @@ def run(options: Options, report: Report) -> None:
             Side(report, sinks[1], PEER_DOMAIN, ours=False),
         )
         try:
-            cases, rss_first = side_by_side(
-                sides, listener, env, peer, items, rounds=rounds
-            )
+            groups = comparisons(sides, listener, env, peer)
+            cases, rss_first = side_by_side(groups, listener, items, rounds)
         except BaseException:
             report.note(f"listener log:\n{log_tail(listener.log_path)}")
             raise
@@ -301,16 +300,9 @@ def comparisons(
 
 
 def side_by_side(
-    sides: tuple[Side, Side],
-    listener: ServerProcess,
-    env: dict[str, str],
-    peer: DovecotPeer | None,
-    items: list[Item],
-    *,
-    rounds: int,
+    groups: list[list[Case]], listener: ServerProcess, items: list[Item], rounds: int
 ) -> tuple[dict[str, Case], float]:
     """Every comparison in interleaved rounds, warm-ups first; the cases by name."""
-    groups = comparisons(sides, listener, env, peer)
     warm = load.message_set(WARM, USERS, SEED + 1)
     for case in (case for comparison in groups for case in comparison):
         name = "warm" if case.side.ours else "pwarm"
