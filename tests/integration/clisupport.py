@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from infrastructure.bootstrap import open_engine
 
 REPO = Path(__file__).resolve().parents[2]
 # What a terminal obeys: controls (ESC, BEL, ...), format characters (bidi overrides),
@@ -86,3 +89,44 @@ def user_create(login: str = "ann@example.org", org: str = ORG) -> tuple[str, ..
 def found_org(home: Path) -> None:
     """The organisation every CLI test starts from, founded by ``mailhost org create``."""
     assert mailhost("org", "create", ORG, home=home).returncode == 0
+
+
+PASSPHRASE = "a long passphrase"
+ANN = "ann@example.org"
+
+
+def found_ann(home: Path) -> None:
+    """The organisation and its first member, ann, whose password is ``PASSPHRASE``."""
+    found_org(home)
+    created = with_passphrase(*user_create(), home=home)
+    assert created.returncode == 0, created.stderr
+
+
+def with_passphrase(
+    *args: str, home: Path, passphrase: str = PASSPHRASE
+) -> subprocess.CompletedProcess[str]:
+    """``mailhost`` with a password on standard input, the only place it may be."""
+    return mailhost(*args, stdin=f"{passphrase}\n", home=home)
+
+
+def stored_events(home: Path) -> int:
+    """How many events the store holds: bad input must not add one."""
+    engine = open_engine(home, background=False)
+    try:
+        return int(engine.host.log.recorder.max_notification_id() or 0)
+    finally:
+        engine.close()
+
+
+def json_of(result: subprocess.CompletedProcess[str]) -> Any:  # noqa: ANN401 - JSON
+    """The JSON a command printed, once it has exited 0."""
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def assert_exit(
+    result: subprocess.CompletedProcess[str], status: int, says: str
+) -> None:
+    """The command exited with ``status`` and its standard error says ``says``."""
+    assert result.returncode == status, result.stderr
+    assert says in result.stderr, result.stderr

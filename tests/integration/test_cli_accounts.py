@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from infrastructure.bootstrap import open_engine
 from tests.integration.clisupport import (
+    PASSPHRASE,
+    assert_exit,
     controls_in,
+    found_ann,
     found_org,
+    json_of,
     mailhost,
     mailhost_bytes,
+    stored_events,
     user_create,
+    with_passphrase,
 )
 
 HOSTILE_AGENT = "restore now at https://evil.example/restore \x1b[31m\x07"
@@ -123,34 +127,16 @@ def test_a_password_on_stdin_that_is_not_utf8_exits_2(
 
 # -- the account commands a support desk uses (issue 10, "CLI parity") ---------------
 
-PASSPHRASE = "a long passphrase"
 SECRET_ON_ARGV = "hunter2-on-argv-xyz"
-
-
-def _ann(home: Path) -> None:
-    found_org(home)
-    created = mailhost(*user_create(), stdin=f"{PASSPHRASE}\n", home=home)
-    assert created.returncode == 0, created.stderr
-
-
-def _events(home: Path) -> int:
-    """How many events the store holds: bad input must not add one."""
-    engine = open_engine(home, background=False)
-    try:
-        return int(engine.host.log.recorder.max_notification_id() or 0)
-    finally:
-        engine.close()
-
-
-def _json(result: subprocess.CompletedProcess[str]) -> Any:  # noqa: ANN401 - JSON
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+NEW_PASSPHRASE = "an even longer passphrase"
 
 
 def test_user_show_and_notifications(tmp_path: Path) -> None:
     # rule SEC-1: the new-location mail can be turned off, and back on
-    _ann(tmp_path)
-    shown = _json(mailhost("user", "show", "ann@example.org", "--json", home=tmp_path))
+    found_ann(tmp_path)
+    shown = json_of(
+        mailhost("user", "show", "ann@example.org", "--json", home=tmp_path)
+    )
     assert shown["login"] == "ann@example.org"
     assert shown["role"] == "admin"
     assert shown["open_sessions"] == 0
@@ -160,64 +146,43 @@ def test_user_show_and_notifications(tmp_path: Path) -> None:
         "security-change": True,
     }
     assert "credential" not in json.dumps(shown)
-    off = mailhost(
-        "user",
-        "notifications",
-        "ann@example.org",
-        "--disable",
-        "new-location",
-        "--json",
-        home=tmp_path,
-    )
-    assert _json(off)["new-location"] is False
-    listed = mailhost("user", "notifications", "ann@example.org", home=tmp_path)
+    notify = ("user", "notifications", "ann@example.org")
+    off = mailhost(*notify, "--disable", "new-location", "--json", home=tmp_path)
+    assert json_of(off)["new-location"] is False
+    listed = mailhost(*notify, home=tmp_path)
     assert "new-location     off" in listed.stdout
-    before = _events(tmp_path)
-    both = mailhost(
-        "user",
-        "notifications",
-        "ann@example.org",
-        "--enable",
-        "failed-login",
-        "--disable",
-        "failed-login",
-        home=tmp_path,
+    before = stored_events(tmp_path)
+    both = ("--enable", "failed-login", "--disable", "failed-login")
+    assert_exit(
+        mailhost(*notify, *both, home=tmp_path),
+        2,
+        "--enable and --disable both name failed-login",
     )
-    assert both.returncode == 2
-    assert "--enable and --disable both name failed-login" in both.stderr
-    unknown = mailhost(
-        "user", "notifications", "ann@example.org", "--enable", "spam", home=tmp_path
+    assert_exit(
+        mailhost(*notify, "--enable", "spam", home=tmp_path),
+        2,
+        "argument --enable: invalid choice",
     )
-    assert unknown.returncode == 2
-    assert "argument --enable: invalid choice" in unknown.stderr
-    assert _events(tmp_path) == before
+    assert stored_events(tmp_path) == before
 
 
 def test_user_login_outcomes_and_tokens(tmp_path: Path) -> None:
     # rule MFA-6: --no-persist is recorded on the session
-    _ann(tmp_path)
+    found_ann(tmp_path)
     args = ("user", "login", "ann@example.org", "--password-stdin")
-    signed = mailhost(*args, "--json", stdin=f"{PASSPHRASE}\n", home=tmp_path)
-    data = _json(signed)
+    signed = with_passphrase(*args, "--json", home=tmp_path)
+    data = json_of(signed)
     assert data["outcome"] == "signed-in"
     assert data["second_factor_required"] is False
     assert data["persistent"] is True
     assert "session_token" not in data
     assert "device_token" not in data
-    text = mailhost(*args, stdin=f"{PASSPHRASE}\n", home=tmp_path)
+    text = with_passphrase(*args, home=tmp_path)
     assert text.returncode == 0, text.stderr
     assert "signed in (session" in text.stdout
-    token = mailhost(
-        *args,
-        "--no-persist",
-        "--show-token",
-        "--json",
-        "--ip",
-        "192.0.2.7",
-        stdin=f"{PASSPHRASE}\n",
-        home=tmp_path,
-    )
-    with_token = _json(token)
+    kept = ("--no-persist", "--show-token", "--json")
+    token = with_passphrase(*args, *kept, "--ip", "192.0.2.7", home=tmp_path)
+    with_token = json_of(token)
     assert with_token["persistent"] is False
     assert len(with_token["session_token"]) >= 20
     engine = open_engine(tmp_path, background=False)
@@ -226,26 +191,25 @@ def test_user_login_outcomes_and_tokens(tmp_path: Path) -> None:
         assert str(record.session_id) == with_token["session_id"]
     finally:
         engine.close()
-    no_json = mailhost(*args, "--show-token", stdin=f"{PASSPHRASE}\n", home=tmp_path)
-    assert no_json.returncode == 2
-    assert "--show-token prints tokens only in JSON" in no_json.stderr
+    assert_exit(
+        with_passphrase(*args, "--show-token", home=tmp_path),
+        2,
+        "--show-token prints tokens only in JSON",
+    )
     refused = mailhost(*args, "--json", stdin="wrong password\n", home=tmp_path)
     assert refused.returncode == 1, refused.stderr
     assert json.loads(refused.stdout)["outcome"] == "refused"
-    unknown = mailhost(
+    unknown = with_passphrase(
         "user",
         "login",
         "nobody@example.org",
         "--password-stdin",
-        stdin=f"{PASSPHRASE}\n",
         home=tmp_path,
     )
     assert unknown.returncode == 1
     assert "refused" in unknown.stderr
     assert unknown.stdout == ""
-    bad_ip = mailhost(
-        *args, "--ip", "not-an-ip", stdin=f"{PASSPHRASE}\n", home=tmp_path
-    )
+    bad_ip = with_passphrase(*args, "--ip", "not-an-ip", home=tmp_path)
     assert bad_ip.returncode == 2
     assert "IP address" in bad_ip.stderr
     assert PASSPHRASE not in "".join(
@@ -255,21 +219,18 @@ def test_user_login_outcomes_and_tokens(tmp_path: Path) -> None:
 
 def test_sessions_listed_and_ended(tmp_path: Path) -> None:
     # rule SEC-4: an operator ends a lost device's session by its id
-    _ann(tmp_path)
+    found_ann(tmp_path)
     args = ("user", "login", "ann@example.org", "--password-stdin", "--json")
-    first = _json(
-        mailhost(
+    first = json_of(
+        with_passphrase(
             *args,
             "--user-agent",
             HOSTILE_AGENT,
-            stdin=f"{PASSPHRASE}\n",
             home=tmp_path,
         )
     )
-    second = _json(
-        mailhost(*args, "--no-persist", stdin=f"{PASSPHRASE}\n", home=tmp_path)
-    )
-    listed = _json(
+    second = json_of(with_passphrase(*args, "--no-persist", home=tmp_path))
+    listed = json_of(
         mailhost("user", "sessions", "ann@example.org", "--json", home=tmp_path)
     )
     assert [s["session_id"] for s in listed] == [
@@ -290,91 +251,101 @@ def test_sessions_listed_and_ended(tmp_path: Path) -> None:
         "--json",
         home=tmp_path,
     )
-    assert _json(ended)["ended"] == [first["session_id"]]
-    again = mailhost(
-        "user",
-        "log-out",
-        "ann@example.org",
-        "--session",
-        first["session_id"],
-        home=tmp_path,
+    assert json_of(ended)["ended"] == [first["session_id"]]
+    assert_exit(
+        mailhost(
+            "user",
+            "log-out",
+            "ann@example.org",
+            "--session",
+            first["session_id"],
+            home=tmp_path,
+        ),
+        2,
+        "is not active",
     )
-    assert again.returncode == 2
-    assert "is not active" in again.stderr
-    malformed = mailhost(
-        "user", "log-out", "ann@example.org", "--session", "42", home=tmp_path
+    assert_exit(
+        mailhost(
+            "user", "log-out", "ann@example.org", "--session", "42", home=tmp_path
+        ),
+        2,
+        "argument --session",
     )
-    assert malformed.returncode == 2
-    assert "argument --session" in malformed.stderr
-    neither = mailhost("user", "log-out", "ann@example.org", home=tmp_path)
-    assert neither.returncode == 2
-    assert "--session --all is required" in neither.stderr
-    everything = _json(
+    assert_exit(
+        mailhost("user", "log-out", "ann@example.org", home=tmp_path),
+        2,
+        "--session --all is required",
+    )
+    everything = json_of(
         mailhost("user", "log-out", "ann@example.org", "--all", "--json", home=tmp_path)
     )
     assert everything["ended"] == [second["session_id"]]
     assert (
-        _json(mailhost("user", "sessions", "ann@example.org", "--json", home=tmp_path))
+        json_of(
+            mailhost("user", "sessions", "ann@example.org", "--json", home=tmp_path)
+        )
         == []
     )
 
 
 def test_password_and_phone_changes(tmp_path: Path) -> None:
     # rule SEC-4, rule SEC-5
-    _ann(tmp_path)
+    found_ann(tmp_path)
     login = ("user", "login", "ann@example.org", "--password-stdin", "--json")
-    session = _json(mailhost(*login, stdin=f"{PASSPHRASE}\n", home=tmp_path))
-    before = _events(tmp_path)
-    one_line = mailhost(
-        "user",
-        "password",
-        "ann@example.org",
-        "--password-stdin",
-        stdin=f"{PASSPHRASE}\n",
-        home=tmp_path,
+    session = json_of(with_passphrase(*login, home=tmp_path))
+    before = stored_events(tmp_path)
+    assert_exit(
+        with_passphrase(
+            "user",
+            "password",
+            "ann@example.org",
+            "--password-stdin",
+            home=tmp_path,
+        ),
+        2,
+        "expected two lines",
     )
-    assert one_line.returncode == 2
-    assert "expected two lines" in one_line.stderr
-    assert _events(tmp_path) == before
+    assert stored_events(tmp_path) == before
     changed = mailhost(
         "user",
         "password",
         "ann@example.org",
         "--password-stdin",
         "--json",
-        stdin=f"{PASSPHRASE}\nan even longer passphrase\n",
+        stdin=f"{PASSPHRASE}\n{NEW_PASSPHRASE}\n",
         home=tmp_path,
     )
-    assert _json(changed)["ended_sessions"] == [session["session_id"]]
-    old = mailhost(*login, stdin=f"{PASSPHRASE}\n", home=tmp_path)
+    assert json_of(changed)["ended_sessions"] == [session["session_id"]]
+    old = with_passphrase(*login, home=tmp_path)
     assert old.returncode == 1
-    new = mailhost(*login, stdin="an even longer passphrase\n", home=tmp_path)
-    assert _json(new)["outcome"] == "signed-in"
+    new = with_passphrase(*login, home=tmp_path, passphrase=NEW_PASSPHRASE)
+    assert json_of(new)["outcome"] == "signed-in"
     phone = ("user", "phone", "ann@example.org", "--password-stdin", "--json")
-    moved = mailhost(
+    moved = with_passphrase(
         *phone,
         "--country-code",
         "41",
         "--number",
         "079 123 45 67",
-        stdin="an even longer passphrase\n",
         home=tmp_path,
+        passphrase=NEW_PASSPHRASE,
     )
-    assert _json(moved)["recovery_phone"] == "+41791234567"
-    before = _events(tmp_path)
-    bad = mailhost(
+    assert json_of(moved)["recovery_phone"] == "+41791234567"
+    before = stored_events(tmp_path)
+    bad = with_passphrase(
         *phone,
         "--country-code",
         "41",
         "--number",
         "12",
-        stdin="an even longer passphrase\n",
         home=tmp_path,
+        passphrase=NEW_PASSPHRASE,
     )
-    assert bad.returncode == 2
-    assert "phone number" in bad.stderr
-    assert _events(tmp_path) == before
-    shown = _json(mailhost("user", "show", "ann@example.org", "--json", home=tmp_path))
+    assert_exit(bad, 2, "phone number")
+    assert stored_events(tmp_path) == before
+    shown = json_of(
+        mailhost("user", "show", "ann@example.org", "--json", home=tmp_path)
+    )
     assert shown["recovery_phone"] == "+41791234567"
 
 
@@ -392,8 +363,8 @@ def test_a_password_on_argv_is_refused_and_never_echoed(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
     # rule SEC-6: passwords on stdin only; a mistyped one is not repeated either
-    _ann(tmp_path)
-    before = _events(tmp_path)
+    found_ann(tmp_path)
+    before = stored_events(tmp_path)
     for extra in (
         ("--password", SECRET_ON_ARGV),
         (f"--password={SECRET_ON_ARGV}",),
@@ -401,67 +372,31 @@ def test_a_password_on_argv_is_refused_and_never_echoed(
         (f"--pass={SECRET_ON_ARGV}",),
         ("--password-stdin", SECRET_ON_ARGV),
     ):
-        result = mailhost(*command, *extra, stdin=f"{PASSPHRASE}\n", home=tmp_path)
+        result = with_passphrase(*command, *extra, home=tmp_path)
         assert result.returncode == 2, (extra, result.stderr)
         assert SECRET_ON_ARGV not in result.stdout + result.stderr, extra
         assert "error:" in result.stderr
-    assert _events(tmp_path) == before
+    assert stored_events(tmp_path) == before
 
 
 def test_org_enforce_two_step(tmp_path: Path) -> None:
     # rule ORG-2, rule MFA-7: a member without a factor gets an enrol-only session
-    _ann(tmp_path)
-    bob = mailhost(
-        *user_create("bob@example.org"), stdin=f"{PASSPHRASE}\n", home=tmp_path
-    )
+    found_ann(tmp_path)
+    bob = with_passphrase(*user_create("bob@example.org"), home=tmp_path)
     assert bob.returncode == 0, bob.stderr
-    refused = mailhost(
-        "org", "enforce-2fa", "Example Co", "--by", "bob@example.org", home=tmp_path
-    )
+    enforce = ("org", "enforce-2fa", "Example Co")
+    refused = mailhost(*enforce, "--by", "bob@example.org", home=tmp_path)
     assert refused.returncode == 2, refused.stderr
-    enforced = mailhost(
-        "org",
-        "enforce-2fa",
-        "Example Co",
-        "--by",
-        "ann@example.org",
-        "--json",
-        home=tmp_path,
-    )
-    assert _json(enforced)["enforces_two_step"] is True
-    login = mailhost(
-        "user",
-        "login",
-        "bob@example.org",
-        "--password-stdin",
-        "--json",
-        stdin=f"{PASSPHRASE}\n",
-        home=tmp_path,
-    )
-    data = _json(login)
+    enforced = mailhost(*enforce, "--by", "ann@example.org", "--json", home=tmp_path)
+    assert json_of(enforced)["enforces_two_step"] is True
+    bob_login = ("user", "login", "bob@example.org", "--password-stdin", "--json")
+    data = json_of(with_passphrase(*bob_login, home=tmp_path))
     assert data["outcome"] == "signed-in"
     assert data["enrol_required"] is True
     assert data["restricted"] is True
     relaxed = mailhost(
-        "org",
-        "enforce-2fa",
-        "Example Co",
-        "--off",
-        "--by",
-        "ann@example.org",
-        "--json",
-        home=tmp_path,
+        *enforce, "--off", "--by", "ann@example.org", "--json", home=tmp_path
     )
-    assert _json(relaxed)["enforces_two_step"] is False
-    after = _json(
-        mailhost(
-            "user",
-            "login",
-            "bob@example.org",
-            "--password-stdin",
-            "--json",
-            stdin=f"{PASSPHRASE}\n",
-            home=tmp_path,
-        )
-    )
+    assert json_of(relaxed)["enforces_two_step"] is False
+    after = json_of(with_passphrase(*bob_login, home=tmp_path))
     assert after["restricted"] is False

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests.integration.clisupport import (
     ORG,
+    assert_exit,
     controls_in,
     found_org,
     mailhost,
@@ -87,5 +88,4 @@ def test_a_responder_template_subject_longer_than_a_message_subject_is_refused(
         "Closed",
         home=tmp_path,
     )
-    assert missing.returncode == 2
-    assert "responder template 'Closed' does not exist" in missing.stderr
+    assert_exit(missing, 2, "responder template 'Closed' does not exist")

@@ -11,41 +11,43 @@ import json
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pyotp
 import pytest
 
 from infrastructure.bootstrap import open_engine
-from tests.integration.clisupport import controls_in, found_org, mailhost, user_create
+from tests.integration.clisupport import (
+    ANN,
+    PASSPHRASE,
+    assert_exit,
+    controls_in,
+    found_ann,
+    json_of,
+    mailhost,
+    stored_events,
+    with_passphrase,
+)
 
-PASSPHRASE = "a long passphrase"
-ANN = "ann@example.org"
 STEP = 30
 
 
-def _ann(home: Path) -> None:
-    found_org(home)
-    created = mailhost(*user_create(), stdin=f"{PASSPHRASE}\n", home=home)
-    assert created.returncode == 0, created.stderr
-
-
-def _events(home: Path) -> int:
-    engine = open_engine(home, background=False)
-    try:
-        return int(engine.host.log.recorder.max_notification_id() or 0)
-    finally:
-        engine.close()
-
-
-def _json(result: subprocess.CompletedProcess[str]) -> Any:  # noqa: ANN401 - JSON
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+def _enrol(method: str, phone: str) -> tuple[str, ...]:
+    """``2fa enrol`` with a phone number, the arguments whose checks these cases probe."""
+    return (
+        "2fa",
+        "enrol",
+        ANN,
+        "--method",
+        method,
+        "--phone",
+        phone,
+        "--password-stdin",
+    )
 
 
 def _enrol_totp(home: Path) -> tuple[pyotp.TOTP, list[str], float]:
     """TOTP enrolled and confirmed; the app, its backup codes, the confirmed time."""
-    enrolled = mailhost(
+    enrolled = with_passphrase(
         "user",
         "2fa",
         "enrol",
@@ -54,10 +56,9 @@ def _enrol_totp(home: Path) -> tuple[pyotp.TOTP, list[str], float]:
         "totp",
         "--password-stdin",
         "--json",
-        stdin=f"{PASSPHRASE}\n",
         home=home,
     )
-    data = _json(enrolled)  # exactly one JSON object: json.loads takes nothing else
+    data = json_of(enrolled)  # exactly one JSON object: json.loads takes nothing else
     assert isinstance(data, dict)
     assert data["otpauth_uri"].startswith("otpauth://totp/")
     codes = data["backup_codes"]
@@ -75,23 +76,22 @@ def _enrol_totp(home: Path) -> tuple[pyotp.TOTP, list[str], float]:
 
 
 def _login(home: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return mailhost(
+    return with_passphrase(
         "user",
         "login",
         ANN,
         "--password-stdin",
         "--json",
         *extra,
-        stdin=f"{PASSPHRASE}\n",
         home=home,
     )
 
 
 def test_totp_login_replay_and_backup_codes(tmp_path: Path) -> None:
     # rule MFA-1, rule MFA-2, rule MFA-3
-    _ann(tmp_path)
+    found_ann(tmp_path)
     app, codes, confirmed_at = _enrol_totp(tmp_path)
-    status = _json(mailhost("user", "2fa", "status", ANN, "--json", home=tmp_path))
+    status = json_of(mailhost("user", "2fa", "status", ANN, "--json", home=tmp_path))
     assert status["enabled"] is True
     assert [f["method"] for f in status["factors"]] == ["totp"]
     assert status["backup_codes_left"] == 10
@@ -99,13 +99,13 @@ def test_totp_login_replay_and_backup_codes(tmp_path: Path) -> None:
     assert "two-step verification of ann@example.org: on" in text.stdout
 
     pending = _login(tmp_path)
-    data = _json(pending)
+    data = json_of(pending)
     assert data["outcome"] == "second-factor-required"
     assert "session_id" not in data
     assert "pending_token" not in data
 
     next_code = app.at(confirmed_at + STEP)  # the app's next code: one step of drift
-    signed = _json(_login(tmp_path, "--code", next_code))
+    signed = json_of(_login(tmp_path, "--code", next_code))
     assert signed["outcome"] == "signed-in"
     replayed = _login(tmp_path, "--code", next_code)
     assert replayed.returncode == 1, replayed.stderr
@@ -113,15 +113,15 @@ def test_totp_login_replay_and_backup_codes(tmp_path: Path) -> None:
     older = _login(tmp_path, "--code", app.at(confirmed_at))
     assert older.returncode == 1
 
-    backup = _json(_login(tmp_path, "--code", codes[0]))
+    backup = json_of(_login(tmp_path, "--code", codes[0]))
     assert backup["outcome"] == "signed-in"
     again = _login(tmp_path, "--code", codes[0])
     assert again.returncode == 1
     assert json.loads(again.stdout)["outcome"] == "refused"
-    left = _json(mailhost("user", "2fa", "status", ANN, "--json", home=tmp_path))
+    left = json_of(mailhost("user", "2fa", "status", ANN, "--json", home=tmp_path))
     assert left["backup_codes_left"] == 9
 
-    renewed = mailhost(
+    renewed = with_passphrase(
         "user",
         "2fa",
         "backup-codes",
@@ -130,15 +130,14 @@ def test_totp_login_replay_and_backup_codes(tmp_path: Path) -> None:
         "--code",
         codes[1],
         "--json",
-        stdin=f"{PASSPHRASE}\n",
         home=tmp_path,
     )
-    fresh = _json(renewed)["backup_codes"]
+    fresh = json_of(renewed)["backup_codes"]
     assert len(fresh) == 10
     assert not set(fresh) & set(codes)
     voided = _login(tmp_path, "--code", codes[2])
     assert voided.returncode == 1  # the old set is void
-    assert _json(_login(tmp_path, "--code", fresh[0]))["outcome"] == "signed-in"
+    assert json_of(_login(tmp_path, "--code", fresh[0]))["outcome"] == "signed-in"
 
     stored = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
     assert app.secret.encode() not in stored
@@ -148,9 +147,9 @@ def test_totp_login_replay_and_backup_codes(tmp_path: Path) -> None:
 
 def test_app_passwords_for_sync_tools(tmp_path: Path) -> None:
     # rule MFA-4, rule SEC-4
-    _ann(tmp_path)
+    found_ann(tmp_path)
     _, codes, _ = _enrol_totp(tmp_path)
-    created = mailhost(
+    created = with_passphrase(
         "user",
         "app-password",
         "create",
@@ -161,10 +160,9 @@ def test_app_passwords_for_sync_tools(tmp_path: Path) -> None:
         "--code",
         codes[0],
         "--json",
-        stdin=f"{PASSPHRASE}\n",
         home=tmp_path,
     )
-    app = _json(created)
+    app = json_of(created)
     assert len(app["password"]) >= 20
     engine = open_engine(tmp_path, background=False)
     try:
@@ -174,7 +172,7 @@ def test_app_passwords_for_sync_tools(tmp_path: Path) -> None:
             accounts.protocol_login(ANN, PASSPHRASE, "imap")
     finally:
         engine.close()
-    listed = _json(
+    listed = json_of(
         mailhost("user", "app-password", "list", ANN, "--json", home=tmp_path)
     )
     assert [(a["app_id"], a["last_protocol"]) for a in listed] == [
@@ -187,54 +185,29 @@ def test_app_passwords_for_sync_tools(tmp_path: Path) -> None:
     assert "www.evil.example" not in table.stdout
     assert "Thunderbird at [link removed]" in table.stdout
     revoke = ("user", "app-password", "revoke", ANN, app["app_id"], "--password-stdin")
-    revoked = mailhost(
-        *revoke, "--code", codes[1], stdin=f"{PASSPHRASE}\n", home=tmp_path
-    )
+    revoked = with_passphrase(*revoke, "--code", codes[1], home=tmp_path)
     assert revoked.returncode == 0, revoked.stderr
     assert (
-        _json(mailhost("user", "app-password", "list", ANN, "--json", home=tmp_path))
+        json_of(mailhost("user", "app-password", "list", ANN, "--json", home=tmp_path))
         == []
     )
-    unknown = mailhost(
-        *revoke, "--code", codes[2], stdin=f"{PASSPHRASE}\n", home=tmp_path
-    )
-    assert unknown.returncode == 2
-    assert "does not exist" in unknown.stderr
+    unknown = with_passphrase(*revoke, "--code", codes[2], home=tmp_path)
+    assert_exit(unknown, 2, "does not exist")
 
 
 def test_disable_needs_the_password_and_a_code(tmp_path: Path) -> None:
     # rule MFA-2: off again, every factor and code gone
-    _ann(tmp_path)
+    found_ann(tmp_path)
     _, codes, _ = _enrol_totp(tmp_path)
-    wrong = mailhost(
-        "user",
-        "2fa",
-        "disable",
-        ANN,
-        "--password-stdin",
-        "--code",
-        codes[0],
-        stdin="not the password\n",
-        home=tmp_path,
-    )
+    disable = ("user", "2fa", "disable", ANN, "--password-stdin", "--code", codes[0])
+    wrong = with_passphrase(*disable, home=tmp_path, passphrase="not the password")
     assert wrong.returncode == 2, wrong.stderr
-    off = mailhost(
-        "user",
-        "2fa",
-        "disable",
-        ANN,
-        "--password-stdin",
-        "--code",
-        codes[0],
-        "--json",
-        stdin=f"{PASSPHRASE}\n",
-        home=tmp_path,
-    )
-    assert _json(off)["enabled"] is False
-    status = _json(mailhost("user", "2fa", "status", ANN, "--json", home=tmp_path))
+    off = with_passphrase(*disable, "--json", home=tmp_path)
+    assert json_of(off)["enabled"] is False
+    status = json_of(mailhost("user", "2fa", "status", ANN, "--json", home=tmp_path))
     assert status["enabled"] is False
     assert status["factors"] == []
-    assert _json(_login(tmp_path))["outcome"] == "signed-in"
+    assert json_of(_login(tmp_path))["outcome"] == "signed-in"
 
 
 @pytest.mark.parametrize(
@@ -255,71 +228,11 @@ def test_disable_needs_the_password_and_a_code(tmp_path: Path) -> None:
             ("2fa", "enrol", ANN, "--method", "sms", "--password-stdin"),
             "--phone is required",
         ),
-        (
-            (
-                "2fa",
-                "enrol",
-                ANN,
-                "--method",
-                "totp",
-                "--phone",
-                "+41791234567",
-                "--password-stdin",
-            ),
-            "--phone is for --method sms",
-        ),
-        (
-            (
-                "2fa",
-                "enrol",
-                ANN,
-                "--method",
-                "sms",
-                "--phone",
-                "+262692123456",
-                "--password-stdin",
-            ),
-            "argument --phone",
-        ),
-        (
-            (
-                "2fa",
-                "enrol",
-                ANN,
-                "--method",
-                "sms",
-                "--phone",
-                "+4237901234",
-                "--password-stdin",
-            ),
-            "rule MFA-1",
-        ),
-        (
-            (
-                "2fa",
-                "enrol",
-                ANN,
-                "--method",
-                "sms",
-                "--phone",
-                "+41441234567",
-                "--password-stdin",
-            ),
-            "not a mobile number",
-        ),
-        (
-            (
-                "2fa",
-                "enrol",
-                ANN,
-                "--method",
-                "sms",
-                "--phone",
-                "+14155550100",
-                "--password-stdin",
-            ),
-            "rule MFA-1",
-        ),
+        (_enrol("totp", "+41791234567"), "--phone is for --method sms"),
+        (_enrol("sms", "+262692123456"), "argument --phone"),
+        (_enrol("sms", "+4237901234"), "rule MFA-1"),
+        (_enrol("sms", "+41441234567"), "not a mobile number"),
+        (_enrol("sms", "+14155550100"), "rule MFA-1"),
         (("2fa", "backup-codes", ANN, "--password-stdin"), "--code"),
         (("app-password", "revoke", ANN, "not-an-id"), "argument APP_ID"),
         (("2fa", "verify", ANN), "no enrolment is waiting for a code"),
@@ -333,22 +246,22 @@ def test_disable_needs_the_password_and_a_code(tmp_path: Path) -> None:
 def test_bad_input_exits_2_naming_it_and_changes_nothing(
     tmp_path: Path, args: tuple[str, ...], named: str
 ) -> None:
-    _ann(tmp_path)
-    before = _events(tmp_path)
-    result = mailhost("user", *args, stdin=f"{PASSPHRASE}\n", home=tmp_path)
+    found_ann(tmp_path)
+    before = stored_events(tmp_path)
+    result = with_passphrase("user", *args, home=tmp_path)
     assert result.returncode == 2, result.stderr
     assert named in result.stderr
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
-    assert _events(tmp_path) == before
+    assert stored_events(tmp_path) == before
 
 
 def test_every_two_step_command_takes_json_and_passwords_only_on_stdin(
     tmp_path: Path,
 ) -> None:
     # rule SEC-6: no option takes a password on the command line
-    _ann(tmp_path)
-    before = _events(tmp_path)
+    found_ann(tmp_path)
+    before = stored_events(tmp_path)
     for command in (
         ("2fa", "enrol", ANN, "--method", "totp"),
         ("2fa", "disable", ANN),
@@ -362,4 +275,4 @@ def test_every_two_step_command_takes_json_and_passwords_only_on_stdin(
         assert "hunter2-on-argv" not in result.stderr
         assert "standard input only" in result.stderr
         assert "--json" in mailhost("user", *command[:2], "--help").stdout
-    assert _events(tmp_path) == before
+    assert stored_events(tmp_path) == before
