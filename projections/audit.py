@@ -1,0 +1,232 @@
+"""The auditor's index of the log: who caused each event, counted per actor, day and kind.
+
+An auditor asks the same few questions of a log of millions of events: what did this
+command cause (a correlation id), who did how much of what and when, what did the
+admins of one organisation change lately. A scan of the log decodes every event for
+each answer; this read model keeps one row per event with its recorded context (see
+``application.context``) and the organisation it concerns, so each answer is an
+indexed read. Every row follows from the log alone: ``mailhost audit rebuild``
+replays it into a fresh store and finds it identical.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+from uuid import UUID
+
+from application.context import recorded
+from domain.account import UserAccount
+from domain.autoreply import AutoReply
+from domain.importjob import ImportJob
+from domain.importlane import ImportLane
+from domain.invitation import Invitation
+from domain.mailbox import Mailbox
+from domain.mailservice import MailService, service_id
+from domain.organisation import Organisation, Role
+from domain.replywindow import ReplyBudget, ReplyWindow
+from domain.responder import AutoResponder
+from domain.twostep import TwoStep
+from projections.storage import Cursor
+
+# Shown for events stored before contexts were recorded.
+UNRECORDED = "-"
+# Immutable facts kept in memory (an aggregate's organisation, an admin's role) are
+# dropped past this many, so a long-running process stays bounded.
+CACHE_LIMIT = 100_000
+
+
+def kind_of(event: object) -> str:
+    """The event's class as the auditor reads it: ``UserAccount.LoggedIn``."""
+    return type(event).__qualname__
+
+
+class AuditTrail:
+    name = "audit_trail"
+    tables: tuple[str, ...] = (
+        "mh_audit_events",
+        "mh_audit_counts",
+        "mh_audit_owners",
+        "mh_audit_admins",
+    )
+    # Every event: the trail is the log's index.
+    topics: tuple[str, ...] = ()
+    schema: tuple[str, ...] = (
+        (
+            "CREATE TABLE IF NOT EXISTS mh_audit_events (position BIGINT PRIMARY KEY,"
+            " aggregate_id TEXT NOT NULL, version BIGINT NOT NULL, kind TEXT NOT NULL,"
+            " at TEXT NOT NULL, actor TEXT NOT NULL, correlation TEXT,"
+            " causation BIGINT, organisation_id TEXT, admin INTEGER NOT NULL)"
+        ),
+        (
+            "CREATE INDEX IF NOT EXISTS mh_audit_events_aggregate"
+            " ON mh_audit_events (aggregate_id, version)"
+        ),
+        (
+            "CREATE INDEX IF NOT EXISTS mh_audit_events_correlation"
+            " ON mh_audit_events (correlation)"
+        ),
+        (
+            "CREATE INDEX IF NOT EXISTS mh_audit_events_actor"
+            " ON mh_audit_events (actor, position)"
+        ),
+        (
+            "CREATE INDEX IF NOT EXISTS mh_audit_events_admin"
+            " ON mh_audit_events (organisation_id, admin, position)"
+        ),
+        (
+            "CREATE TABLE IF NOT EXISTS mh_audit_counts (day TEXT NOT NULL,"
+            " actor TEXT NOT NULL, kind TEXT NOT NULL, events BIGINT NOT NULL,"
+            " PRIMARY KEY (day, actor, kind))"
+        ),
+        (
+            "CREATE TABLE IF NOT EXISTS mh_audit_owners (aggregate_id TEXT PRIMARY KEY,"
+            " organisation_id TEXT NOT NULL)"
+        ),
+        (
+            "CREATE TABLE IF NOT EXISTS mh_audit_admins (organisation_id TEXT NOT NULL,"
+            " account_id TEXT NOT NULL, PRIMARY KEY (organisation_id, account_id))"
+        ),
+    )
+
+    def __init__(self) -> None:
+        # Which organisation an aggregate belongs to never changes once created, and
+        # an admin stays one (members only join), so both are safe to remember.
+        self._owners: dict[str, str] = {}
+        self._admins: set[tuple[str, str]] = set()
+
+    def process(self, event: Any, position: int, cursor: Cursor) -> None:  # noqa: ANN401 - any event class
+        aggregate = str(event.originator_id)
+        context = recorded(event)
+        actor = UNRECORDED if context is None else str(context.actor)
+        organisation = self._organisation(event, aggregate, cursor)
+        if isinstance(event, Organisation.MemberJoined) and event.role is Role.ADMIN:
+            self._admit(cursor, aggregate, str(event.account_id))
+        at = event.timestamp.astimezone(UTC)
+        kind = kind_of(event)
+        cursor.execute(
+            "INSERT INTO mh_audit_events (position, aggregate_id, version, kind, at,"
+            " actor, correlation, causation, organisation_id, admin)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                position,
+                aggregate,
+                event.originator_version,
+                kind,
+                at.isoformat(timespec="microseconds"),
+                actor,
+                None if context is None else str(context.correlation_id),
+                None if context is None else context.causation,
+                organisation,
+                int(self._by_admin(cursor, organisation, actor)),
+            ),
+        )
+        cursor.execute(
+            "INSERT INTO mh_audit_counts (day, actor, kind, events) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT (day, actor, kind)"
+            " DO UPDATE SET events = mh_audit_counts.events + 1",
+            (at.date().isoformat(), actor, kind),
+        )
+
+    def _organisation(
+        self, event: object, aggregate: str, cursor: Cursor
+    ) -> str | None:
+        """The organisation the event's aggregate belongs to, recorded at its creation."""
+        created = _created_in(event)
+        if created is None:
+            return self._owner(cursor, aggregate)
+        organisation = (
+            str(created) if isinstance(created, UUID) else self._owner(cursor, created)
+        )
+        if organisation is not None:
+            cursor.execute(
+                "INSERT INTO mh_audit_owners (aggregate_id, organisation_id)"
+                " VALUES (?, ?) ON CONFLICT (aggregate_id) DO NOTHING",
+                (aggregate, organisation),
+            )
+            self._remember(aggregate, organisation)
+        return organisation
+
+    def _owner(self, cursor: Cursor, aggregate: str) -> str | None:
+        known = self._owners.get(aggregate)
+        if known is not None:
+            return known
+        cursor.execute(
+            "SELECT organisation_id FROM mh_audit_owners WHERE aggregate_id = ?",
+            (aggregate,),
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        self._remember(aggregate, str(row[0]))
+        return str(row[0])
+
+    def _remember(self, aggregate: str, organisation: str) -> None:
+        if len(self._owners) >= CACHE_LIMIT:
+            self._owners.clear()
+        self._owners[aggregate] = organisation
+
+    def _admit(self, cursor: Cursor, organisation: str, account: str) -> None:
+        cursor.execute(
+            "INSERT INTO mh_audit_admins (organisation_id, account_id) VALUES (?, ?)"
+            " ON CONFLICT (organisation_id, account_id) DO NOTHING",
+            (organisation, account),
+        )
+
+    def _by_admin(self, cursor: Cursor, organisation: str | None, actor: str) -> bool:
+        """Caused by the operator, or by an admin account of the event's organisation."""
+        if organisation is None:
+            return False
+        if actor == "operator":
+            return True
+        kind, _, account = actor.partition(":")
+        if kind != "account":
+            return False
+        if (organisation, account) in self._admins:
+            return True
+        cursor.execute(
+            "SELECT 1 FROM mh_audit_admins WHERE organisation_id = ? AND account_id = ?",
+            (organisation, account),
+        )
+        if cursor.fetchone() is None:
+            return False
+        if len(self._admins) >= CACHE_LIMIT:
+            self._admins.clear()
+        self._admins.add((organisation, account))
+        return True
+
+
+def _created_in(event: object) -> UUID | str | None:  # noqa: PLR0911 - a case per creation event
+    """For a creation event: its organisation's id, or the aggregate it belongs under.
+
+    None for any other event (its aggregate's organisation is already recorded).
+    """
+    match event:
+        case Organisation.Founded(originator_id=organisation):
+            return UUID(str(organisation))
+        case (
+            UserAccount.Registered(organisation_id=organisation)
+            | MailService.Created(organisation_id=organisation)
+            | Invitation.Sent(organisation_id=organisation)
+        ):
+            return UUID(str(organisation))
+        case Mailbox.Created(service_id=service):
+            return str(service)
+        case TwoStep.Opened(account_id=account):
+            return str(account)
+        case ImportJob.Requested(mailbox_id=mailbox):
+            return str(mailbox)
+        case (
+            AutoResponder.Provisioned(address=address)
+            | ReplyWindow.Opened(address=address)
+            | ReplyBudget.Opened(address=address)
+            | ImportLane.Opened(destination=address)
+        ):
+            return _service_of(address)
+        case AutoReply.Decided(plan=plan):
+            return _service_of(plan.address)
+    return None
+
+
+def _service_of(address: str) -> str:
+    return str(service_id(address.rpartition("@")[2]))
