@@ -38,6 +38,8 @@ from infrastructure.sql import Database, PostgresDatabase, SqliteDatabase
 from infrastructure.twostepsetup import two_step_adapters
 from projections.activity import RecentActivity, SqlActivityQueries
 from projections.advisories import Advisories, SqlAdvisoryQueries
+from projections.audit import AuditTrail
+from projections.auditsubjects import AuditSubjects
 from projections.directory import AddressDirectory, SqlDirectoryQueries
 from projections.imports import ImportViews, SqlImportQueries
 from projections.jobs import JobSchedule, JobTable
@@ -193,6 +195,8 @@ def _projections() -> list[Projection]:
         Advisories(),
         ResponderViews(),
         ImportViews(),
+        AuditTrail(),
+        AuditSubjects(),
     ]
 
 

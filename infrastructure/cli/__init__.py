@@ -21,6 +21,7 @@ from infrastructure.cli import (
     accounts,
     addresses,
     advise,
+    audit,
     demo,
     health,
     imports,
@@ -57,6 +58,7 @@ GROUPS = (
     imports.register,
     sending.register,
     advise.register,
+    audit.register,
     responder.register,
     lmtp.register,
 )
