@@ -52,6 +52,16 @@ def sample_messages() -> list[tuple[bytes, tuple[str, ...], datetime]]:
     ]
 
 
+def mail_store_env(server: RunningDovecot) -> dict[str, str]:
+    """The engine's settings for ``server`` as the mail store it writes through."""
+    return {
+        "MAILHOST_IMAP_URL": f"imap://{server.host}:{server.port}",
+        "MAILHOST_IMAP_MASTER_USER": server.master_user,
+        "MAILHOST_IMAP_MASTER_PASSWORD": server.master_password,
+        "MAILHOST_IMAP_PASSWD_FILE": str(server.passwd_file),
+    }
+
+
 def new_user(server: RunningDovecot) -> str:
     name = f"imp-{secrets.token_hex(4)}@example.org"
     server.add_user(name, PASSWORD)

@@ -7,6 +7,7 @@ from pathlib import Path
 from imapclient import IMAPClient
 
 from infrastructure.imap import imap_login_works
+from tests.integration.importsupport import mail_store_env
 from tests.integration.support import ORG, engine, with_user
 from tests.servers import RunningDovecot
 
@@ -17,13 +18,8 @@ def test_passwords_set_through_the_engine_open_imap_and_deletion_destroys(
     tmp_path: Path, dovecot_server: RunningDovecot
 ) -> None:
     # rule PWD-1, rule ADR-7, rule ADR-11, rule ADR-3, rule ADR-4
-    url = f"imap://{dovecot_server.host}:{dovecot_server.port}"
-    env = {
-        "MAILHOST_IMAP_URL": url,
-        "MAILHOST_IMAP_MASTER_USER": dovecot_server.master_user,
-        "MAILHOST_IMAP_MASTER_PASSWORD": dovecot_server.master_password,
-        "MAILHOST_IMAP_PASSWD_FILE": str(dovecot_server.passwd_file),
-    }
+    env = mail_store_env(dovecot_server)
+    url = env["MAILHOST_IMAP_URL"]
     with engine(tmp_path, env, background=False) as e:
         with_user(e, "admin@example.net")
         e.host.services.create(ORG, DOMAIN, quota=5)

@@ -19,16 +19,15 @@ from typing import Any
 import pytest
 from imapclient import IMAPClient
 
-from application.imports import SourceRequest
 from domain.importfacts import JobState
-from domain.importsource import ImportSource, Security
 from infrastructure.bootstrap import Engine
 from infrastructure.imapdestination import ImapDestinationMailbox
 from infrastructure.imapsource import ImapMailSource, ImapSourceMailbox
 from infrastructure.importdestination import MaildirDestinationMailbox
 from infrastructure.maildir import MaildirMailStore
 from projections.imports import SqlImportQueries
-from tests.integration.support import LOGIN, ORG, PASSWORD, engine, with_user
+from tests.integration.importsupport import mail_store_env
+from tests.integration.support import PASSWORD, engine
 from tests.integration.test_imports import (
     DESTINATION,
     DOMAIN,
@@ -37,10 +36,11 @@ from tests.integration.test_imports import (
     drain,
     fill_source,
     maildir_content,
+    master_of,
     prepare,
+    prepared,
     request,
     source_content,
-    source_of,
 )
 from tests.servers import RunningDovecot
 
@@ -91,8 +91,7 @@ def test_an_unchanged_rerun_reads_no_key_and_a_change_is_copied(
     # rule IMP-3: a second import adds nothing, and now reads nothing either.
     user = fill_source(dovecot_server, per_folder=3)
     home = tmp_path / "home"
-    with engine(home, background=False) as e:
-        prepare(e)
+    with prepared(home) as e:
         first = request(e, dovecot_server, user)
         drain(e)
         assert key_passes["source"] == len(FOLDERS)
@@ -140,8 +139,7 @@ def test_a_lagging_read_model_only_costs_the_shortcut(
     # second import takes the full multiset pass and still copies nothing.
     user = fill_source(dovecot_server, per_folder=2)
     home = tmp_path / "home"
-    with engine(home, background=False) as e:
-        prepare(e)
+    with prepared(home) as e:
         request(e, dovecot_server, user)
         drain(e)
         monkeypatch.setattr(SqlImportQueries, "folder_states", lambda *_: {})
@@ -155,37 +153,21 @@ def test_into_dovecot_an_unchanged_rerun_reads_no_key_and_a_deletion_is_restored
     tmp_path: Path, dovecot_server: RunningDovecot, key_passes: Passes
 ) -> None:
     user = fill_source(dovecot_server, per_folder=2)
-    env = {
-        "MAILHOST_IMAP_URL": f"imap://{dovecot_server.host}:{dovecot_server.port}",
-        "MAILHOST_IMAP_MASTER_USER": dovecot_server.master_user,
-        "MAILHOST_IMAP_MASTER_PASSWORD": dovecot_server.master_password,
-        "MAILHOST_IMAP_PASSWD_FILE": str(dovecot_server.passwd_file),
-    }
+    env = mail_store_env(dovecot_server)
     destination = f"dst-{secrets.token_hex(3)}@{DOMAIN}"
-    master = ImportSource(
-        dovecot_server.host,
-        dovecot_server.port,
-        Security.NONE,
-        f"{destination}*{dovecot_server.master_user}",
-    )
+    master = master_of(dovecot_server, destination)
 
     def start(e: Engine) -> Any:  # noqa: ANN401 - an ImportJob
         e.runner.catch_up()
         key_passes.clear()
-        job_id = e.host.imports.start(
-            destination,
-            [SourceRequest(source_of(dovecot_server, user), user, PASSWORD)],
-            by=LOGIN,
-        )
+        job_id = request(e, dovecot_server, user, destination=destination)
         drain(e)
         job = e.host.imports.get(job_id)
         assert job.state is JobState.COMPLETED
         return job
 
     with engine(tmp_path / "home", env, background=False) as e:
-        with_user(e)
-        e.host.services.create(ORG, DOMAIN, quota=10)
-        e.host.addresses.create_for_users(destination, [LOGIN])
+        prepare(e, destination)
         e.drain()
         dovecot_server.wait_for_passwd_reload()
         first = start(e)

@@ -13,7 +13,8 @@ import secrets
 import sys
 import time
 from collections import Counter
-from contextlib import ExitStack
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -30,6 +31,7 @@ from infrastructure.bootstrap import Engine
 from infrastructure.imapsource import ImapMailSource
 from infrastructure.maildir import MaildirMailStore
 from infrastructure.maildirsource import MaildirMailSource
+from tests.integration.importsupport import mail_store_env
 from tests.integration.support import (
     LOGIN,
     ORG,
@@ -120,10 +122,28 @@ def maildir_content(home: Path, address: str = DESTINATION) -> Content:
     return content(reader.open_address(address))
 
 
-def prepare(e: Engine) -> None:
+def prepare(e: Engine, destination: str = DESTINATION) -> None:
     with_user(e)
     e.host.services.create(ORG, DOMAIN, quota=10)
-    e.host.addresses.create_for_users(DESTINATION, [LOGIN])
+    e.host.addresses.create_for_users(destination, [LOGIN])
+
+
+@contextmanager
+def prepared(home: Path, env: Mapping[str, str] | None = None) -> Iterator[Engine]:
+    """An engine without background jobs, ``DESTINATION`` ready for imports."""
+    with engine(home, env, background=False) as e:
+        prepare(e)
+        yield e
+
+
+def master_of(dovecot: RunningDovecot, destination: str) -> ImportSource:
+    """``destination``'s mailbox as the master login reads it."""
+    return ImportSource(
+        dovecot.host,
+        dovecot.port,
+        Security.NONE,
+        f"{destination}*{dovecot.master_user}",
+    )
 
 
 def drain(e: Engine) -> None:
@@ -143,9 +163,10 @@ def request(
     *,
     password: str = PASSWORD,
     port: int | None = None,
+    destination: str = DESTINATION,
 ) -> UUID:
     return e.host.imports.start(
-        DESTINATION,
+        destination,
         [SourceRequest(source_of(dovecot, user, port=port), user, password)],
         by=LOGIN,
     )
@@ -157,8 +178,7 @@ def test_whole_mailbox_copied_once_confirmed_and_forgotten(
     # rule IMP-1, rule IMP-3, rule IMP-4, rule IMP-9
     user = fill_source(dovecot_server)
     home = tmp_path / "home"
-    with engine(home, {"MAILHOST_SMTP_URL": smtp.url}, background=False) as e:
-        prepare(e)
+    with prepared(home, {"MAILHOST_SMTP_URL": smtp.url}) as e:
         job_id = request(e, dovecot_server, user)
         assert PASSWORD.encode() not in stored_bytes(home)  # rule IMP-9: sealed
         drain(e)
@@ -215,8 +235,7 @@ def test_wrong_password_and_unreachable_fail_with_named_reasons(
     # rule IMP-4 (failure notice), named failure reasons
     user = fill_source(dovecot_server, per_folder=1)
     env = {"MAILHOST_SMTP_URL": smtp.url, "MAILHOST_IMPORT_ATTEMPTS": "1"}
-    with engine(tmp_path / "home", env, background=False) as e:
-        prepare(e)
+    with prepared(tmp_path / "home", env) as e:
         wrong = request(e, dovecot_server, user, password="not the password")
         drain(e)
         unreachable = request(e, dovecot_server, user, port=free_port())
@@ -236,8 +255,7 @@ def test_cancel_before_start_but_not_after(
 ) -> None:
     # rule IMP-2
     user = fill_source(dovecot_server, per_folder=1)
-    with engine(tmp_path / "home", background=False) as e:
-        prepare(e)
+    with prepared(tmp_path / "home") as e:
         first = request(e, dovecot_server, user)
         e.host.imports.cancel(first, by=LOGIN)
         assert e.host.imports.get(first).state is JobState.CANCELLED
@@ -256,8 +274,7 @@ def test_checks_refuse_before_anything_is_stored(
     tmp_path: Path, dovecot_server: RunningDovecot
 ) -> None:
     # rule IMP-7, rule IMP-8
-    with engine(tmp_path / "home", background=False) as e:
-        prepare(e)
+    with prepared(tmp_path / "home") as e:
         e.host.accounts.register(ORG, "eve@example.org", "a long passphrase 42")
         gmail = ImportSource("imap.gmail.com", 993, Security.TLS, "x@gmail.com")
         before = e.host.log.recorder.max_notification_id()
@@ -281,8 +298,7 @@ def test_two_imports_at_once_never_double(
     # rule IMP-3, rule IMP-2: one running import per destination (the lane)
     user = fill_source(dovecot_server, per_folder=3)
     home = tmp_path / "home"
-    with engine(home, background=False) as e:
-        prepare(e)
+    with prepared(home) as e:
         first = request(e, dovecot_server, user)
         second = request(e, dovecot_server, user)
         drain(e)
@@ -296,32 +312,16 @@ def test_into_dovecot_with_the_master_login(
 ) -> None:
     # rule IMP-1: the destination is the provider's own Dovecot
     user = fill_source(dovecot_server, per_folder=2)
-    env = {
-        "MAILHOST_IMAP_URL": f"imap://{dovecot_server.host}:{dovecot_server.port}",
-        "MAILHOST_IMAP_MASTER_USER": dovecot_server.master_user,
-        "MAILHOST_IMAP_MASTER_PASSWORD": dovecot_server.master_password,
-        "MAILHOST_IMAP_PASSWD_FILE": str(dovecot_server.passwd_file),
-    }
+    env = mail_store_env(dovecot_server)
     destination = f"dst-{secrets.token_hex(3)}@{DOMAIN}"
     with engine(tmp_path / "home", env, background=False) as e:
-        with_user(e)
-        e.host.services.create(ORG, DOMAIN, quota=10)
-        e.host.addresses.create_for_users(destination, [LOGIN])
+        prepare(e, destination)
         e.drain()
         dovecot_server.wait_for_passwd_reload()
-        job_id = e.host.imports.start(
-            destination,
-            [SourceRequest(source_of(dovecot_server, user), user, PASSWORD)],
-            by=LOGIN,
-        )
+        job_id = request(e, dovecot_server, user, destination=destination)
         drain(e)
         assert e.host.imports.get(job_id).state is JobState.COMPLETED
-        master = ImportSource(
-            dovecot_server.host,
-            dovecot_server.port,
-            Security.NONE,
-            f"{destination}*{dovecot_server.master_user}",
-        )
+        master = master_of(dovecot_server, destination)
         copied = content(ImapMailSource().open(master, dovecot_server.master_password))
         assert copied == source_content(dovecot_server, user)
 
