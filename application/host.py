@@ -13,6 +13,7 @@ from application.addresses import Addresses
 from application.alerts import SecurityAlerts
 from application.apppasswords import AppPasswords
 from application.challenges import Challenges
+from application.forgetting import Forgetting
 from application.importcopy import CopyPolicy
 from application.importports import (
     HostedSource,
@@ -80,6 +81,7 @@ class MailHost:
     # Two-step verification (None: assembled without its adapters).
     twostep: TwoStepVerification | None = None
     notices: TwoStepNotices | None = None
+    forgetting: Forgetting | None = None  # wired by the bootstrap, over its key ring
 
     @classmethod
     def assemble(

@@ -2,6 +2,11 @@
 
 eventsourcing's default transcoder knows only a few types and turns tuples into lists;
 this mapper structures every field back to the exact type its event class declares.
+
+Beside the fields, each event's JSON holds the audit context it was saved in
+(``"_meta"``, application.context) and its class version (``"_v"``,
+infrastructure.upcasting); personal fields are sealed per person
+(infrastructure.personaldata) once the engine gives the mapper its key ring.
 """
 
 from __future__ import annotations
@@ -12,14 +17,27 @@ import json
 import typing
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import cattrs
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
+from application.context import RECORDED, UNBOUND, CommandContext, current
+from infrastructure import upcasting
+from infrastructure.personaldata import (
+    PERSONAL,
+    KeyRing,
+    open_fields,
+    open_snapshot,
+    seal_fields,
+    seal_snapshot,
+    sorted_list,
+)
+
 _ENVELOPE = frozenset({"originator_id", "originator_version"})
+META = "_meta"
 
 
 def make_converter() -> cattrs.Converter:
@@ -53,15 +71,20 @@ def _fields(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
     return _FIELDS[cls]
 
 
-@functools.cache
+_DEFAULTED: dict[type[Any], frozenset[str]] = {}
+
+
 def _defaulted(cls: type[Any]) -> frozenset[str]:
     """The fields of an event class that have a default."""
-    return frozenset(
-        f.name
-        for f in dataclasses.fields(cls)
-        if f.default is not dataclasses.MISSING
-        or f.default_factory is not dataclasses.MISSING
-    )
+    known = _DEFAULTED.get(cls)
+    if known is None:
+        known = _DEFAULTED[cls] = frozenset(
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING
+            or f.default_factory is not dataclasses.MISSING
+        )
+    return known
 
 
 # Attributes eventsourcing keeps on every aggregate, beside the declared ones.
@@ -96,15 +119,33 @@ def _snapshot_state(
     return out
 
 
-def _sorted_list(value: object) -> list[Any]:
-    """Sets are stored sorted, so equal states store equal bytes."""
-    if isinstance(value, set | frozenset):
-        return sorted(value)
-    msg = f"cannot store a {type(value).__name__}"
-    raise TypeError(msg)
+@functools.lru_cache(maxsize=1024)
+def _stored_context(context: CommandContext) -> dict[str, Any]:
+    """One command's events share one context: its stored form is made once."""
+    return context.as_stored()
+
+
+def _meta(event: object) -> dict[str, Any]:
+    """The context of the save; an event read from a log keeps the one it has."""
+    context = event.__dict__.get(RECORDED) or current()
+    if context is None:  # MailHostLog.save binds one; a bare Application may not
+        return CommandContext(UNBOUND, uuid4()).as_stored()
+    return _stored_context(context)
+
+
+@functools.lru_cache(maxsize=1024)
+def _recorded(actor: str, correlation: str, causation: int | None) -> CommandContext:
+    stored: dict[str, Any] = {"actor": actor, "correlation": correlation}
+    if causation is not None:
+        stored["causation"] = causation
+    return CommandContext.from_stored(stored)
 
 
 class CattrsMapper(Mapper[UUID]):
+    # The per-person keys personal fields are sealed with (set by the engine's
+    # bootstrap); without them they are stored plain, as before sealing existed.
+    keys: KeyRing | None = None
+
     def to_stored_event(self, domain_event: Any) -> StoredEvent:  # noqa: ANN401 - any event class
         cls = type(domain_event)
         state = {
@@ -112,13 +153,28 @@ class CattrsMapper(Mapper[UUID]):
             for name, hint in _fields(cls)
         }
         if isinstance(domain_event, Snapshot):
-            state["state"] = _snapshot_state(
-                domain_event.state, domain_event.topic, encode=True
+            state["state"] = seal_snapshot(
+                self.keys,
+                resolve_topic(domain_event.topic),
+                domain_event.originator_id,
+                domain_event.originator_version,
+                _snapshot_state(domain_event.state, domain_event.topic, encode=True),
             )
+        else:
+            if self.keys is not None and cls in PERSONAL:
+                seal_fields(
+                    self.keys,
+                    cls,
+                    domain_event.originator_id,
+                    domain_event.originator_version,
+                    state,
+                )
+            state[META] = _meta(domain_event)
+            state[upcasting.VERSION_KEY] = upcasting.current(cls)[1]
         # surrogatepass: a lone surrogate in some client-supplied text (a user agent)
         # is stored and read back as it came, rather than failing the command.
         data = json.dumps(
-            state, separators=(",", ":"), ensure_ascii=False, default=_sorted_list
+            state, separators=(",", ":"), ensure_ascii=False, default=sorted_list
         ).encode("utf-8", "surrogatepass")
         if self.compressor:
             data = self.compressor.compress(data)
@@ -133,23 +189,33 @@ class CattrsMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:  # noqa: ANN401 - any event class
         cls = resolve_topic(stored_event.topic)
-        data = stored_event.state
+        originator_id = stored_event.originator_id
+        if not isinstance(originator_id, UUID):
+            originator_id = UUID(str(originator_id))
         try:
-            if self.cipher:
-                data = self.cipher.decrypt(data)
-            if self.compressor:
-                data = self.compressor.decompress(data)
-            raw = json.loads(data.decode("utf-8", "surrogatepass"))
-            # A field added later with a default (UserAccount.LoggedIn.persistent) is
-            # absent from older events: the class default stands in for it.
-            state = {
-                name: CONVERTER.structure(raw[name], hint)
-                for name, hint in _fields(cls)
-                if name in raw or name not in _defaulted(cls)
-            }
+            raw = self._raw(stored_event)
+            meta = raw.pop(META, None)
             if issubclass(cls, Snapshot):
-                state["state"] = _snapshot_state(
-                    state["state"], state["topic"], encode=False
+                raw["state"] = open_snapshot(
+                    self.keys,
+                    originator_id,
+                    stored_event.originator_version,
+                    raw["state"],
+                )
+            else:
+                raw = upcasting.upcast(cls, raw)
+                if cls in PERSONAL:
+                    open_fields(
+                        self.keys,
+                        cls,
+                        originator_id,
+                        stored_event.originator_version,
+                        raw,
+                    )
+            state = _structured(cls, raw)
+            if meta is not None:
+                state[RECORDED] = _recorded(
+                    meta["actor"], meta["correlation"], meta.get("causation")
                 )
         except Exception as e:
             msg = (
@@ -157,13 +223,30 @@ class CattrsMapper(Mapper[UUID]):
                 f"{stored_event.originator_id} v{stored_event.originator_version}: {e}"
             )
             raise MapperDeserialisationError(msg) from e
-        originator_id = stored_event.originator_id
-        state["originator_id"] = (
-            originator_id
-            if isinstance(originator_id, UUID)
-            else UUID(str(originator_id))
-        )
+        state["originator_id"] = originator_id
         state["originator_version"] = stored_event.originator_version
         event = object.__new__(cls)
         object.__setattr__(event, "__dict__", state)
         return event
+
+    def _raw(self, stored_event: StoredEvent) -> dict[str, Any]:
+        data = stored_event.state
+        if self.cipher:
+            data = self.cipher.decrypt(data)
+        if self.compressor:
+            data = self.compressor.decompress(data)
+        raw: dict[str, Any] = json.loads(data.decode("utf-8", "surrogatepass"))
+        return raw
+
+
+def _structured(cls: type[Any], raw: dict[str, Any]) -> dict[str, Any]:
+    # A field added later with a default (UserAccount.LoggedIn.persistent) is
+    # absent from older events: the class default stands in for it.
+    state = {
+        name: CONVERTER.structure(raw[name], hint)
+        for name, hint in _fields(cls)
+        if name in raw or name not in _defaulted(cls)
+    }
+    if issubclass(cls, Snapshot):
+        state["state"] = _snapshot_state(state["state"], state["topic"], encode=False)
+    return state

@@ -23,6 +23,7 @@ from infrastructure.cli import (
     advise,
     audit,
     demo,
+    forget,
     health,
     imports,
     lmtp,
@@ -51,6 +52,7 @@ GROUPS = (
     demo.register,
     accounts.register,
     twostep.register,  # nested under accounts' `user` group
+    forget.register,  # nested under accounts' `user` group
     run.register,
     health.register,
     services.register,
