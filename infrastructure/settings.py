@@ -75,6 +75,10 @@ class Settings:
     lmtp: ListenAddress | None = None
     # MAILHOST_LOG_FORMAT: "json" for one object per line (infrastructure.jsonlog).
     log_format: str = "text"
+    # MAILHOST_AUDIT_KEY: the chain's Ed25519 signing key (default: in the home);
+    # MAILHOST_AUDIT_CHECKPOINT_EVERY: links between signed checkpoints.
+    audit_key: Path | None = None
+    audit_checkpoint_every: int = 1000
 
     @property
     def uses_postgres(self) -> bool:
@@ -83,6 +87,10 @@ class Settings:
     @property
     def events_file(self) -> Path:
         return Path(self.env.get("SQLITE_DBNAME") or self.home / "events.sqlite")
+
+    @property
+    def audit_key_file(self) -> Path:
+        return self.audit_key or self.home / "audit-signing.key"
 
     @property
     def outbox(self) -> Path:
@@ -167,6 +175,12 @@ class Settings:
             import_timeout=positive_number(merged, "MAILHOST_IMPORT_TIMEOUT", 30, 3600),
             lmtp=_lmtp(merged),
             log_format=_choice(merged, "MAILHOST_LOG_FORMAT", ("text", "json")),
+            audit_key=Path(merged["MAILHOST_AUDIT_KEY"])
+            if merged.get("MAILHOST_AUDIT_KEY")
+            else None,
+            audit_checkpoint_every=_whole(
+                merged, "MAILHOST_AUDIT_CHECKPOINT_EVERY", 1000
+            ),
         )
 
 

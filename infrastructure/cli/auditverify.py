@@ -1,0 +1,188 @@
+"""``mailhost audit verify`` and ``mailhost audit checkpoint ...``: the tamper evidence.
+
+``verify`` only reads: it opens the event store, not the engine, so it runs on an
+auditor's copy of the log with nothing but the public key, and it writes no link (a
+link written now would vouch for whatever the log holds now). Exit status 0 when the
+chain and every signed checkpoint hold, 1 when something breaks, naming its position.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from application.log import MailHostLog
+from domain.errors import InvalidInput
+from infrastructure.chain import ChainedRunner, EventTable, HashChain
+from infrastructure.chainverify import Verdict, verify
+from infrastructure.checkpoints import (
+    Checkpoint,
+    SigningKey,
+    exported,
+    load_public_pem,
+    stored_checkpoints,
+)
+from infrastructure.cli.arguments import JSON, Command, Subcommands, add_group, argument
+from infrastructure.cli.output import Parser, emit, engine_for, say
+from infrastructure.settings import Settings
+from infrastructure.sql import Database, PostgresDatabase, SqliteDatabase
+
+SHOWN_BREAKS = 10
+
+
+def register_verify(audit_sub: Subcommands, common: Parser) -> None:
+    """``verify`` and the ``checkpoint`` group, added to ``mailhost audit``."""
+    Command(
+        "verify",
+        "check the hash chain and the signed checkpoints; exit 1 where it breaks",
+        _verify,
+        (
+            JSON,
+            argument(
+                "--public-key",
+                metavar="FILE",
+                help="the signing key's public half (PEM), or the JSON of "
+                "`checkpoint export` (its key and signed heads are checked too); "
+                "default: the key in the engine's home",
+            ),
+        ),
+        example="mailhost audit verify --public-key heads.json",
+    ).add_to(audit_sub, common)
+    add_group(
+        audit_sub,
+        common,
+        "checkpoint",
+        "signed heads of the hash chain",
+        (
+            Command(
+                "export",
+                "print the signed heads and the public key as JSON",
+                _export,
+                (JSON,),
+                example="mailhost audit checkpoint export > heads.json",
+            ),
+            Command(
+                "create",
+                "sign the chain's head now",
+                _create,
+                (JSON,),
+                example="mailhost audit checkpoint create",
+            ),
+        ),
+    )
+
+
+@contextmanager
+def event_store(
+    args: argparse.Namespace,
+) -> Iterator[tuple[Settings, Database, EventTable]]:
+    """The log's own database and where its events are, without the engine."""
+    settings = Settings.from_env(home=args.home)
+    if not settings.uses_postgres and not settings.events_file.exists():
+        raise InvalidInput(f"no event store at {settings.events_file}")
+    log = MailHostLog(env=settings.log_env())
+    database: Database = (
+        PostgresDatabase(settings.env)
+        if settings.uses_postgres
+        else SqliteDatabase(settings.events_file)
+    )
+    try:
+        HashChain(log.recorder, database)  # the chain's tables, where none are yet
+        yield settings, database, EventTable.of(log.recorder)
+    finally:
+        database.close()
+        log.close()
+
+
+def _verify(args: argparse.Namespace) -> int:
+    with event_store(args) as (settings, database, table):
+        public, extra = _trusted(args, settings)
+        verdict = verify(database, table, public, extra=extra)
+    emit(args, verdict.as_json(), verdict_text(verdict))
+    return 0 if verdict.intact else 1
+
+
+def _trusted(
+    args: argparse.Namespace, settings: Settings
+) -> tuple[Ed25519PublicKey | None, list[Checkpoint]]:
+    """The public key to check signatures with, and the heads held outside the log."""
+    if args.public_key is None:
+        return SigningKey(settings.audit_key_file).public(), []
+    try:
+        data = Path(args.public_key).read_bytes()
+    except OSError as e:
+        raise InvalidInput(f"--public-key: {e.strerror}") from None
+    if not data.lstrip().startswith(b"{"):
+        return load_public_pem(data), []
+    try:
+        export: dict[str, Any] = json.loads(data)
+        public = load_public_pem(str(export["public_key"]).encode("ascii"))
+        heads = [Checkpoint.from_json(c) for c in export["checkpoints"]]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise InvalidInput(
+            "--public-key: no checkpoint export (JSON with public_key, checkpoints)"
+        ) from None
+    return public, heads
+
+
+def verdict_text(verdict: Verdict) -> str:
+    first = verdict.first
+    pending = (
+        f"; {verdict.pending} event(s) after it not linked yet"
+        if verdict.pending
+        else ""
+    )
+    reach = (
+        f"{verdict.events} event(s) linked up to position {verdict.head}, "
+        f"{verdict.checkpoints} signed checkpoint(s){pending}"
+    )
+    if first is None:
+        return f"intact: {reach}"
+    lines = [
+        f"BROKEN at position {first.position}: {first.kind.value} ({first.detail})",
+        f"checked: {reach}",
+    ]
+    ordered = sorted(verdict.breaks, key=lambda b: b.position)
+    lines += [
+        f"  position {b.position}: {b.kind.value} ({b.detail})"
+        for b in ordered[1 : SHOWN_BREAKS + 1]
+    ]
+    if len(ordered) > SHOWN_BREAKS + 1 or verdict.stopped:
+        lines.append("  ... more breaks (--json lists them)")
+    return "\n".join(lines)
+
+
+def _export(args: argparse.Namespace) -> int:
+    with event_store(args) as (settings, database, _):
+        with database.transaction() as cursor:
+            checkpoints = stored_checkpoints(cursor)
+        public = SigningKey(settings.audit_key_file).public()
+    say(json.dumps(exported(checkpoints, public), indent=2))
+    return 0
+
+
+def _create(args: argparse.Namespace) -> int:
+    with engine_for(args) as engine:
+        if not isinstance(engine.runner, ChainedRunner):
+            raise TypeError("this engine keeps no hash chain")
+        checkpoint = engine.runner.chain.checkpoint()
+        head = engine.runner.chain.position()
+    if checkpoint is None:
+        text = "nothing to sign: " + (
+            "the log is empty" if head == 0 else f"position {head} is signed already"
+        )
+        emit(args, {"checkpoint": None, "head": head}, text)
+        return 0
+    emit(
+        args,
+        {"checkpoint": checkpoint.as_json(), "head": head},
+        f"signed position {checkpoint.position}: head {checkpoint.head.hex()} "
+        f"(key {checkpoint.key_id}, {checkpoint.signed_at})",
+    )
+    return 0
