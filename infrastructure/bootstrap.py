@@ -20,7 +20,6 @@ from application.host import ImportAdapters, MailHost
 from application.importcopy import CopyPolicy
 from application.log import MailHostLog
 from application.ports import Clock, MailSender
-from infrastructure.chain import chained_runner
 from infrastructure.clock import SystemClock
 from infrastructure.credentials import SqlCredentialStore
 from infrastructure.files import secure_home
@@ -162,8 +161,7 @@ def _assemble(
     databases: tuple[Database, ...],
     clock: Clock,
 ) -> Engine:
-    # The tamper-evidence chain is extended wherever the projections catch up.
-    runner = chained_runner(settings, log, views, _projections(), clock)
+    runner = ProjectionRunner(log, views, _projections())
     jobs = JobTable(views)
     mail, fingerprints, geolocator = _adapters(settings)
     host = MailHost.assemble(
@@ -186,7 +184,6 @@ def _assemble(
         imports=_import_adapters(settings, fingerprints, views, runner),
         twostep=two_step_adapters(settings, fingerprints),
     )
-    databases += runner.chain.owned
     host.forgetting = forgetting(
         log, runner, databases, secrets_db, fingerprints, clock
     )
