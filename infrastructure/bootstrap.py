@@ -20,6 +20,7 @@ from application.host import ImportAdapters, MailHost
 from application.importcopy import CopyPolicy
 from application.log import MailHostLog
 from application.ports import Clock, MailSender
+from infrastructure.chain import chained_runner
 from infrastructure.clock import SystemClock
 from infrastructure.credentials import SqlCredentialStore
 from infrastructure.files import secure_home
@@ -161,7 +162,8 @@ def _assemble(
     databases: tuple[Database, ...],
     clock: Clock,
 ) -> Engine:
-    runner = ProjectionRunner(log, views, _projections())
+    # The tamper-evidence chain is extended wherever the projections catch up.
+    runner = chained_runner(settings, log, views, _projections(), clock)
     jobs = JobTable(views)
     mail, fingerprints, geolocator = _adapters(settings)
     host = MailHost.assemble(
@@ -184,6 +186,7 @@ def _assemble(
         imports=_import_adapters(settings, fingerprints, views, runner),
         twostep=two_step_adapters(settings, fingerprints),
     )
+    databases += runner.chain.owned
     host.forgetting = forgetting(
         log, runner, databases, secrets_db, fingerprints, clock
     )
