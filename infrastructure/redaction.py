@@ -13,13 +13,11 @@ ids, not personal data.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
-from psycopg import sql
 
 from application.log import MailHostLog
 from infrastructure.personaldata import PERSONAL
@@ -93,17 +91,4 @@ def secure_delete(database: object) -> None:
 
 def scrub(database: Database, tables: Iterable[str]) -> None:
     """Compact a store so no deleted row's bytes remain in it."""
-    if isinstance(database, SqliteDatabase):
-        connection = sqlite3.connect(database.path, timeout=30, isolation_level=None)
-        try:
-            connection.execute("PRAGMA secure_delete = ON")
-            connection.execute("VACUUM")
-            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            connection.close()
-        return
-    pool = database._pool  # noqa: SLF001 - VACUUM runs outside a transaction; sql.py has no door for it yet
-    with pool.connection() as pg:
-        pg.autocommit = True
-        for table in sorted(set(tables)):
-            pg.execute(sql.SQL("VACUUM FULL {}").format(sql.Identifier(table)))
+    database.compact(tables)

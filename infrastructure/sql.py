@@ -16,12 +16,13 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.sql
 from eventsourcing.utils import strtobool
 from psycopg_pool import ConnectionPool
 
@@ -79,6 +80,19 @@ class SqliteDatabase:
     def ensure_schema(self, statements: Sequence[str]) -> None:
         ensure_schema(self, statements)
 
+    def compact(self, tables: Iterable[str] = ()) -> None:  # noqa: ARG002 - SQLite compacts the whole file
+        """Rewrite the file so no deleted row's bytes remain in it (or in the WAL).
+
+        VACUUM cannot run inside a transaction, so this uses a connection of its own.
+        """
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            connection.execute("PRAGMA secure_delete = ON")
+            connection.execute("VACUUM")
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            connection.close()
+
     def close(self) -> None:
         with self._lock:
             for connection in self._all:
@@ -124,6 +138,20 @@ class PostgresDatabase:
 
     def ensure_schema(self, statements: Sequence[str]) -> None:
         ensure_schema(self, statements)
+
+    def compact(self, tables: Iterable[str] = ()) -> None:
+        """``VACUUM FULL`` each table: its deleted rows' bytes leave the data files.
+
+        VACUUM cannot run inside a transaction block, hence autocommit.
+        """
+        with self._pool.connection() as connection:
+            connection.autocommit = True
+            for table in sorted(set(tables)):
+                connection.execute(
+                    psycopg.sql.SQL("VACUUM FULL {}").format(
+                        psycopg.sql.Identifier(table)
+                    )
+                )
 
     def close(self) -> None:
         self._pool.close()
