@@ -11,12 +11,9 @@ from datetime import datetime
 from typing import TypeVar
 from uuid import UUID, uuid4
 
-from attrs import field, frozen
+from attrs import frozen
 
-from application.apppasswords import AppPasswords
-from application.challenges import Challenges
 from application.credentials import staged_secret
-from application.log import MailHostLog
 from application.logincontext import (
     MAX_TOKEN,
     LoginRefused,
@@ -25,16 +22,7 @@ from application.logincontext import (
     account_key,
     network_of,
 )
-from application.loginflow import PendingLogins
-from application.ports import (
-    Clock,
-    CredentialStore,
-    Fingerprints,
-    Geolocator,
-    PasswordHasher,
-    SessionRecord,
-)
-from application.secondfactor import SecondFactor
+from application.ports import SessionRecord
 from application.signin import SignIn
 from domain import ids
 from domain.account import UserAccount
@@ -45,8 +33,6 @@ from domain.phone import PhoneNumber
 from domain.security import (
     LoginContext,
     NotificationPreferences,
-    PasswordPolicy,
-    SecurityPolicy,
 )
 from domain.twostep import TwoStep
 
@@ -87,20 +73,12 @@ def enrol(
 
 
 @frozen
-class Accounts:
-    log: MailHostLog
-    credentials: CredentialStore
-    hasher: PasswordHasher
-    fingerprints: Fingerprints
-    geolocator: Geolocator
-    clock: Clock
-    policy: SecurityPolicy = field(factory=SecurityPolicy)
-    passwords: PasswordPolicy = field(factory=PasswordPolicy)
-    # Two-step verification (None: an engine assembled without it).
-    second: SecondFactor | None = None
-    challenges: Challenges | None = None
-    apps: AppPasswords | None = None
-    pending: PendingLogins | None = None
+class Accounts(SignIn):
+    """The sign-in (login, second step, sync tools) and the account's own settings.
+
+    The adapters are the sign-in's; an engine assembled without two-step
+    verification leaves ``second``, ``challenges``, ``apps`` and ``pending`` None.
+    """
 
     def register(
         self,
@@ -145,58 +123,6 @@ class Accounts:
         with staged_secret(self.credentials, credential_id, encoded, owner=owner):
             account = self.log.retrying(attempt)
         return account.id
-
-    @property
-    def signin(self) -> SignIn:
-        return SignIn(
-            self.log, self.credentials, self.hasher, self.fingerprints,
-            self.geolocator, self.clock, self.policy, self.passwords, self.second,
-            self.challenges, self.apps, self.pending,
-        )  # fmt: skip
-
-    def login(
-        self,
-        login: str,
-        password: str,
-        *,
-        ip: str,
-        user_agent: str = "",
-        device_token: str | None = None,
-        code: str | None = None,
-        persistent: bool = True,
-    ) -> LoginResult:
-        """Check a password and open a session, or raise LoginRefused.
-
-        See ``application.signin.SignIn.login``: with two-step verification on, the
-        outcome is ``second-factor-required`` unless ``code`` (TOTP or backup code)
-        completes it; ``persistent`` false ends the session with the browser (MFA-6).
-        """
-        return self.signin.login(
-            login,
-            password,
-            ip=ip,
-            user_agent=user_agent,
-            device_token=device_token,
-            code=code,
-            persistent=persistent,
-        )
-
-    def complete_login(
-        self,
-        pending_token: str,
-        *,
-        code: str | None = None,
-        push: UUID | None = None,
-        key_response: str | None = None,
-    ) -> LoginResult:
-        """The second step of a ``second-factor-required`` login (single-use token)."""
-        return self.signin.complete_login(
-            pending_token, code=code, push=push, key_response=key_response
-        )
-
-    def protocol_login(self, login: str, password: str, protocol: str) -> UUID:
-        """A sync tool's login; with two-step on only an app password works (MFA-4)."""
-        return self.signin.protocol_login(login, password, protocol)
 
     def get(self, login_or_id: str | UUID) -> UserAccount:
         key = login_or_id if isinstance(login_or_id, UUID) else account_key(login_or_id)
@@ -315,8 +241,7 @@ class Accounts:
             raise NotPermitted(
                 "too many wrong passwords for this account; try again later"
             )
-        signin = self.signin
-        if password and signin.checkable(password) and signin.verify(account, password):
+        if password and self.checkable(password) and self.verify(account, password):
             return
 
         def record(a: UserAccount) -> None:

@@ -41,9 +41,7 @@ from domain.security import (
     SecurityPolicy,
     is_unicode_text,
 )
-from domain.text import clean_line
-
-MAX_PROTOCOL = 20
+from domain.twostepchecks import protocol_name
 
 
 @frozen
@@ -223,9 +221,7 @@ class SignIn:
         MFA-4: once two-step verification is on, only an app password opens it: the
         account password alone is refused, since a sync tool cannot ask for a code.
         """
-        proto = clean_line(protocol, field="protocol", max_length=MAX_PROTOCOL).lower()
-        if not proto:
-            raise InvalidInput("protocol is empty")
+        proto = protocol_name(protocol)
         try:
             key = account_key(login)
         except InvalidInput:

@@ -14,7 +14,7 @@ from eventsourcing.domain import Aggregate
 
 from domain import ids
 from domain.errors import AlreadyExists, InvalidInput
-from domain.text import clean_line
+from domain.text import required_line
 from domain.time import utc
 
 MAX_NAME_LENGTH = ids.MAX_ORGANISATION_NAME
@@ -43,9 +43,9 @@ class Organisation(Aggregate):
     def found(cls, name: str, *, at: datetime) -> Organisation:
         # Refused, not folded: a name typed with a line break (a header injection) or a
         # control character is the user's mistake to hear about, by the shared rule.
-        clean = clean_line(name, field="organisation name", max_length=MAX_NAME_LENGTH)
-        if not clean:
-            raise InvalidInput("organisation name is empty")
+        clean = required_line(
+            name, field="organisation name", max_length=MAX_NAME_LENGTH
+        )
         return cls._create(
             cls.Founded, id=ids.organisation_id(clean), timestamp=utc(at), name=clean
         )

@@ -17,7 +17,7 @@ from domain.address import EmailAddress
 from domain.errors import InvalidInput
 from domain.responderpolicy import address_key, name_key, split_key
 from domain.schedule import Schedule, Weekday, parse_time_zone, parse_weekdays
-from domain.text import clean_block, clean_line
+from domain.text import clean_block, clean_line, required_line
 
 MAX_NAME_LENGTH = 100
 MAX_SUBJECT_LENGTH = 200
@@ -28,10 +28,7 @@ MAX_EXCLUSIONS = 1000
 def _clean_name(name: str) -> str:
     # domain.text.clean_line is the rule of every one-line text: a line break or tab
     # typed into a name is refused, not folded into a space (issue 7).
-    clean = clean_line(name, field="message name", max_length=MAX_NAME_LENGTH)
-    if not clean:
-        raise InvalidInput("message name is empty")
-    return clean
+    return required_line(name, field="message name", max_length=MAX_NAME_LENGTH)
 
 
 def _clean_subject(subject: str | None) -> str | None:

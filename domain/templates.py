@@ -14,7 +14,7 @@ from attrs import frozen
 from domain.errors import InvalidInput
 from domain.respondermessage import MAX_NAME_LENGTH, MessageDraft
 from domain.signature import MAX_SIGNATURE, clean_signature
-from domain.text import clean_block, clean_line
+from domain.text import clean_block, required_line
 
 # A responder template's body is bounded like a signature: well below the responder
 # message's own limit, so every saved body fits the message it becomes.
@@ -30,12 +30,12 @@ class ResponderTemplate:
 
 def template_name(name: str, *, field: str = "a template name") -> str:
     """A template's name is also the name of the responder message it becomes."""
-    clean = clean_line(name, field=field, max_length=MAX_NAME_LENGTH)
-    if not clean:
-        raise InvalidInput(
-            f"a template name has 1 to {MAX_NAME_LENGTH} printable characters"
-        )
-    return clean
+    return required_line(
+        name,
+        field=field,
+        max_length=MAX_NAME_LENGTH,
+        empty=f"a template name has 1 to {MAX_NAME_LENGTH} printable characters",
+    )
 
 
 def signature_template(name: str, text: str) -> tuple[str, str]:

@@ -61,6 +61,19 @@ def clean_line(value: str, *, field: str, max_length: int) -> str:
     return text
 
 
+def required_line(
+    value: str, *, field: str, max_length: int, empty: str | None = None
+) -> str:
+    """A one-line text that must say something: :func:`clean_line`, and not blank.
+
+    ``empty`` is the refusal of a blank value when ``field is empty`` says too little.
+    """
+    text = clean_line(value, field=field, max_length=max_length)
+    if not text:
+        raise InvalidInput(empty or f"{field} is empty")
+    return text
+
+
 def clean_block(value: str, *, field: str, max_length: int) -> str:
     """Several lines of a user's own text (a signature, a reply body)."""
     text = value.replace("\r\n", "\n").replace("\r", "\n")

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from domain.errors import AlreadyExists, InvalidInput, NotFound, NotPermitted
 from domain.phone import PhoneNumber
-from domain.text import clean_line
+from domain.text import clean_line, required_line
 from domain.time import utc
 from domain.twostepfacts import (
     DEFAULT_LABELS,
@@ -95,24 +95,20 @@ def backup_credentials(credential_ids: tuple[UUID, ...]) -> tuple[UUID, ...]:
 
 
 def app_password_name(name: str) -> str:
-    clean = clean_line(name, field="application password name", max_length=MAX_LABEL)
-    if not clean:
-        raise InvalidInput("an application password needs a name (the tool using it)")
-    return clean
+    return required_line(
+        name,
+        field="application password name",
+        max_length=MAX_LABEL,
+        empty="an application password needs a name (the tool using it)",
+    )
 
 
 def protocol_name(protocol: str) -> str:
-    clean = clean_line(protocol, field="protocol", max_length=MAX_PROTOCOL).lower()
-    if not clean:
-        raise InvalidInput("protocol is empty")
-    return clean
+    return required_line(protocol, field="protocol", max_length=MAX_PROTOCOL).lower()
 
 
 def revoke_reason(reason: str) -> str:
-    clean = clean_line(reason, field="revocation reason", max_length=MAX_REASON)
-    if not clean:
-        raise InvalidInput("revocation reason is empty")
-    return clean
+    return required_line(reason, field="revocation reason", max_length=MAX_REASON)
 
 
 def push_number(number: int) -> int:
