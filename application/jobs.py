@@ -33,6 +33,17 @@ SEND_PUSH = "send_push"
 # Failed second factors after a right password: one mail per window, with the count.
 SECOND_FACTOR_FAILURE_WINDOW = timedelta(minutes=15)
 AS_SOON_AS_POSSIBLE = datetime.min.replace(tzinfo=UTC)
+# The two-step changes each mailed as a notice (no secret, no link).
+TWO_STEP_CHANGES: tuple[type, ...] = (
+    TwoStep.FactorConfirmed,
+    TwoStep.FactorRemoved,
+    TwoStep.Disabled,
+    TwoStep.BackupCodesIssued,
+    TwoStep.AppPasswordCreated,
+    TwoStep.AppPasswordRevoked,
+    TwoStep.AppPasswordsRevoked,
+    TwoStep.CloneSuspected,
+)
 # The events that can start a job: the job schedule reads only these from the log.
 TRIGGERS: tuple[type, ...] = (
     UserAccount.LoggedIn,
@@ -48,28 +59,10 @@ TRIGGERS: tuple[type, ...] = (
     ImportJob.Failed,
     ImportJob.Cancelled,
     ImportLane.Released,
-    TwoStep.FactorConfirmed,
-    TwoStep.FactorRemoved,
-    TwoStep.Disabled,
-    TwoStep.BackupCodesIssued,
-    TwoStep.AppPasswordCreated,
-    TwoStep.AppPasswordRevoked,
-    TwoStep.AppPasswordsRevoked,
+    *TWO_STEP_CHANGES,
     TwoStep.SecondFactorFailed,
-    TwoStep.CloneSuspected,
     TwoStep.SmsCodeIssued,
     TwoStep.PushIssued,
-)
-# The two-step changes each mailed as a notice (no secret, no link).
-TWO_STEP_CHANGES: tuple[type, ...] = (
-    TwoStep.FactorConfirmed,
-    TwoStep.FactorRemoved,
-    TwoStep.Disabled,
-    TwoStep.BackupCodesIssued,
-    TwoStep.AppPasswordCreated,
-    TwoStep.AppPasswordRevoked,
-    TwoStep.AppPasswordsRevoked,
-    TwoStep.CloneSuspected,
 )
 
 

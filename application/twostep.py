@@ -19,7 +19,7 @@ from application.apppasswords import AppPasswords, AppPasswordView, CreatedAppPa
 from application.challenges import Challenges
 from application.loginflow import PendingLogins
 from application.secondfactor import SecondFactor
-from application.twostepenrol import Enrolling, Enrolment, parse_kind
+from application.twostepenrol import Enrolling, Enrolment, FactorProof, parse_kind
 from domain.account import UserAccount
 from domain.errors import NotPermitted
 from domain.ids import two_step_id
@@ -148,14 +148,8 @@ class TwoStepVerification:
     ) -> None:
         """Prove the new factor works; two-step verification is on from then."""
         account_id = self.accounts.get(login).id
-        self.enrolling.confirm(
-            account_id,
-            factor_id,
-            code=code,
-            key_response=key_response,
-            push=push,
-            challenge_id=challenge_id,
-        )
+        proof = FactorProof(code, key_response, push, challenge_id)
+        self.enrolling.confirm(account_id, factor_id, proof)
 
     def remove(self, login: str | UUID, factor_id: UUID, auth: Reauth) -> None:
         key = two_step_id(self.accounts.get(login).id)

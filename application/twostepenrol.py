@@ -74,6 +74,21 @@ def _phone(kind: FactorKind, phone: str | None) -> str | None:
 
 
 @frozen
+class FactorProof:
+    """What the user gave to prove a new factor; which part counts is the factor's.
+
+    A code for an authenticator app or an SMS factor (with the SMS ``challenge_id``), a
+    registration ``key_response`` for a security key (with its ``challenge_id``), an
+    approved ``push`` for a push device.
+    """
+
+    code: str | None = None
+    key_response: str | None = None
+    push: UUID | None = None
+    challenge_id: UUID | None = None
+
+
+@frozen
 class Enrolling:
     log: MailHostLog
     credentials: CredentialStore
@@ -162,17 +177,10 @@ class Enrolling:
                 ids.append(StoredKey.decoded(raw).credential_id_b64)
         return ids
 
-    def confirm(
-        self,
-        account_id: UUID,
-        factor_id: UUID,
-        *,
-        code: str | None = None,
-        key_response: str | None = None,
-        push: UUID | None = None,
-        challenge_id: UUID | None = None,
-    ) -> None:
+    def confirm(self, account_id: UUID, factor_id: UUID, proof: FactorProof) -> None:
         """The first proof of a new factor: a code (TOTP, SMS), a key or a push."""
+        code, key_response = proof.code, proof.key_response
+        push, challenge_id = proof.push, proof.challenge_id
         key = opened(self.log, account_id, self.clock)
         factor = self.log.load(key, TwoStep, "two-step").factor(factor_id)
         step: int | None = None

@@ -138,13 +138,8 @@ class TwoStepNotices:
         """The code read from the credential store (sealed), sent while still open."""
         if self.challenges is None or self.sms is None:
             return False
-        two_step = self.log.find(aggregate_id, TwoStep)
-        challenge = None if two_step is None else two_step.challenges.get(challenge_id)
-        if (
-            two_step is None
-            or challenge is None
-            or not challenge.is_open(self.clock.now())
-        ):
+        two_step = self._open_challenge(aggregate_id, challenge_id)
+        if two_step is None:
             return False
         code = self.challenges.sms_code(two_step.account_id, challenge_id)
         phones = [f.phone for f in two_step.factors if f.phone]
@@ -155,16 +150,19 @@ class TwoStepNotices:
         )
         return True
 
+    def _open_challenge(self, aggregate_id: UUID, challenge_id: UUID) -> TwoStep | None:
+        """The two-step record while its challenge is still open: else nothing to send."""
+        two_step = self.log.find(aggregate_id, TwoStep)
+        challenge = None if two_step is None else two_step.challenges.get(challenge_id)
+        if challenge is None or not challenge.is_open(self.clock.now()):
+            return None
+        return two_step
+
     def send_push(self, aggregate_id: UUID, challenge_id: UUID) -> bool:
         if self.push is None:
             return False
-        two_step = self.log.find(aggregate_id, TwoStep)
-        challenge = None if two_step is None else two_step.challenges.get(challenge_id)
-        if (
-            two_step is None
-            or challenge is None
-            or not challenge.is_open(self.clock.now())
-        ):
+        two_step = self._open_challenge(aggregate_id, challenge_id)
+        if two_step is None:
             return False
         devices = [f.label for f in two_step.factors if f.kind.value == "push"]
         self.push.send(

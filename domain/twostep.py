@@ -6,7 +6,8 @@ the public key) and hands over only what it found: which factor, which time step
 code index, which challenge. The aggregate decides what may count, so a replayed code,
 a used challenge or a locked factor is refused here whatever the caller does. The
 state, queries and the checks each command runs are in domain/twosteprecord.py (the
-base class), the checks of single values in domain/twostepchecks.py.
+base class), the challenges (push, SMS, key) in domain/twostepchallenges.py, the checks
+of single values in domain/twostepchecks.py.
 """
 
 from __future__ import annotations
@@ -23,24 +24,20 @@ from domain import twostepchecks as check
 from domain.errors import AlreadyExists, InvalidInput
 from domain.phone import PhoneNumber
 from domain.time import utc
+from domain.twostepchallenges import TwoStepChallenges
 from domain.twostepfacts import (
     DEFAULT_POLICY,
     AppPassword,
-    Challenge,
     ChallengeKind,
-    ChallengeState,
     Factor,
     FactorKind,
-    KeyPurpose,
     TwoStepPolicy,
-    kept_challenges,
 )
-from domain.twosteprecord import TwoStepRecord
 
 E = TypeVar("E", bound=Aggregate.Event)
 
 
-class TwoStep(TwoStepRecord, Aggregate):
+class TwoStep(TwoStepChallenges, Aggregate):
     class Opened(Aggregate.Created):
         account_id: UUID
 
@@ -307,48 +304,29 @@ class TwoStep(TwoStepRecord, Aggregate):
             self.AppPasswordsRevoked, at, app_ids=app_ids, reason=reason
         )
 
-    # -- challenges: push, SMS, security key ------------------------------------------------
+    # -- challenges: push, SMS, security key (domain/twostepchallenges.py) ---------------
 
-    class PushIssued(Aggregate.Event):
-        challenge_id: UUID
-        number: int
-        expires_at: datetime
+    # Stored under this class's topics; fields, effects and commands are the mixin's.
+    class PushIssued(TwoStepChallenges.PushIssued):
+        pass
 
-        def apply(self, aggregate: TwoStep) -> None:
-            aggregate._issue(self, ChallengeKind.PUSH, number=self.number)
+    class PushApproved(TwoStepChallenges.PushApproved):
+        pass
 
-    def issue_push(
-        self,
-        challenge_id: UUID,
-        number: int,
-        expires_at: datetime,
-        policy: TwoStepPolicy = DEFAULT_POLICY,
-        *,
-        at: datetime,
-    ) -> PushIssued:
-        """A push to the device, ``number`` shown on the login page, rate limited."""
-        shown, until = self._check_push(challenge_id, number, expires_at, policy, at)
-        return self._record(
-            self.PushIssued,
-            at,
-            challenge_id=challenge_id,
-            number=shown,
-            expires_at=until,
-        )
+    class PushDenied(TwoStepChallenges.PushDenied):
+        pass
 
-    class PushApproved(Aggregate.Event):
-        challenge_id: UUID
+    class SmsCodeIssued(TwoStepChallenges.SmsCodeIssued):
+        pass
 
-        def apply(self, aggregate: TwoStep) -> None:
-            aggregate._settle(self.challenge_id, ChallengeState.APPROVED)
-            aggregate.failures = 0
+    class SmsCodeUsed(TwoStepChallenges.SmsCodeUsed):
+        pass
 
-    class PushDenied(Aggregate.Event):
-        challenge_id: UUID
-        wrong_number: bool
+    class KeyChallengeIssued(TwoStepChallenges.KeyChallengeIssued):
+        pass
 
-        def apply(self, aggregate: TwoStep) -> None:
-            aggregate._settle(self.challenge_id, ChallengeState.DENIED)
+    class KeyChallengeUsed(TwoStepChallenges.KeyChallengeUsed):
+        pass
 
     def answer_push(
         self,
@@ -375,90 +353,6 @@ class TwoStep(TwoStepRecord, Aggregate):
             return denied
         return self._record(self.PushApproved, at, challenge_id=challenge_id)
 
-    class SmsCodeIssued(Aggregate.Event):
-        challenge_id: UUID
-        credential_id: UUID
-        expires_at: datetime
-
-        def apply(self, aggregate: TwoStep) -> None:
-            aggregate._issue(self, ChallengeKind.SMS, credential_id=self.credential_id)
-
-    def issue_sms_code(
-        self,
-        challenge_id: UUID,
-        credential_id: UUID,
-        expires_at: datetime,
-        policy: TwoStepPolicy = DEFAULT_POLICY,
-        *,
-        at: datetime,
-    ) -> SmsCodeIssued:
-        """An SMS code (its digest stored under ``credential_id``), rate limited."""
-        until = self._check_sms(challenge_id, expires_at, policy, at)
-        return self._record(
-            self.SmsCodeIssued,
-            at,
-            challenge_id=challenge_id,
-            credential_id=credential_id,
-            expires_at=until,
-        )
-
-    class SmsCodeUsed(Aggregate.Event):
-        challenge_id: UUID
-
-        def apply(self, aggregate: TwoStep) -> None:
-            aggregate._settle(self.challenge_id, ChallengeState.USED)
-            aggregate.failures = 0
-
-    def use_sms_code(self, challenge_id: UUID, *, at: datetime) -> SmsCodeUsed:
-        """The code sent matched: it works once, before it expires."""
-        self._check_use(challenge_id, ChallengeKind.SMS, at)
-        return self._record(self.SmsCodeUsed, at, challenge_id=challenge_id)
-
-    class KeyChallengeIssued(Aggregate.Event):
-        challenge_id: UUID
-        purpose: KeyPurpose
-        expires_at: datetime
-
-        def apply(self, aggregate: TwoStep) -> None:
-            aggregate._issue(self, ChallengeKind.KEY, purpose=self.purpose)
-
-    def issue_key_challenge(
-        self,
-        challenge_id: UUID,
-        purpose: KeyPurpose | str,
-        expires_at: datetime,
-        policy: TwoStepPolicy = DEFAULT_POLICY,
-        *,
-        at: datetime,
-    ) -> KeyChallengeIssued:
-        """A WebAuthn challenge (its random bytes are in the credential store)."""
-        purpose, until = self._check_key_challenge(
-            challenge_id, purpose, expires_at, policy, at
-        )
-        return self._record(
-            self.KeyChallengeIssued,
-            at,
-            challenge_id=challenge_id,
-            purpose=purpose,
-            expires_at=until,
-        )
-
-    class KeyChallengeUsed(Aggregate.Event):
-        challenge_id: UUID
-
-        def apply(self, aggregate: TwoStep) -> None:
-            used = aggregate._settle(self.challenge_id, ChallengeState.USED)
-            if used.purpose is KeyPurpose.AUTHENTICATE:
-                aggregate.failures = 0
-
-    def use_key_challenge(
-        self, challenge_id: UUID, *, at: datetime
-    ) -> KeyChallengeUsed:
-        """The response to the challenge verified; it never verifies again (for a key
-        whose counter stays 0, single use is what stops a replay)."""
-        self._check_use(challenge_id, ChallengeKind.KEY, at)
-        return self._record(self.KeyChallengeUsed, at, challenge_id=challenge_id)
-
     class CloneSuspected(Aggregate.Event):
         factor_id: UUID
 
@@ -477,17 +371,3 @@ class TwoStep(TwoStepRecord, Aggregate):
     def _record(self, event_class: type[E], at: datetime, **fields: Any) -> E:  # noqa: ANN401 - the event's own fields
         self.trigger_event(event_class, timestamp=utc(at), **fields)
         return cast("E", self.pending_events[-1])
-
-    def _issue(self, event: Any, kind: ChallengeKind, **facts: Any) -> None:  # noqa: ANN401 - one of the three issued events
-        new = Challenge(
-            event.challenge_id, kind, event.timestamp, event.expires_at, **facts
-        )
-        self.challenges = kept_challenges(self.challenges, new)
-
-    def _settle(self, challenge_id: UUID, state: ChallengeState) -> Challenge:
-        challenge = self.challenges[challenge_id]
-        self.challenges = {
-            **self.challenges,
-            challenge_id: evolve(challenge, state=state),
-        }
-        return challenge
