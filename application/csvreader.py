@@ -12,7 +12,16 @@ import csv
 from collections.abc import Iterable, Iterator
 from typing import Generic, TypeVar
 
-from application.csvfile import FILE, Record, RowError, csv_problem
+from application.csvfile import (
+    FILE,
+    FORMULA_START,
+    MAX_FIELD,
+    Record,
+    RowError,
+    csv_problem,
+    quoted,
+)
+from domain.text import forbidden_character
 
 Row = TypeVar("Row")
 
@@ -29,11 +38,15 @@ class RowReader(Generic[Row]):
         self.errors: list[RowError] = []
         self.count = 0
 
-    def read_all(self, body: Iterable[Record]) -> None:
+    def read_all(
+        self, body: Iterable[Record]
+    ) -> tuple[tuple[Row, ...], int, tuple[RowError, ...]]:
+        """The rows made, the rows counted and the problems, in the order met."""
         for record in body:
             self.read(record)
         if self.count == 0:
             self.errors.append(RowError(FILE, "", "the file has a header but no rows"))
+        return tuple(self.rows), self.count, tuple(self.errors)
 
     def read(self, record: Record) -> None:
         line, cells = record
@@ -77,3 +90,39 @@ class RowReader(Generic[Row]):
 
     def error(self, line: int, column: str, message: str) -> None:
         self.errors.append(RowError(line, column, message))
+
+
+def cell_problem(raw: str, *, password: bool = False, show: bool = False) -> str | None:
+    """Why a cell is refused whatever its column, or None.
+
+    A password cell is checked for what would break its transport only, and its value
+    or the place of a bad character is never named (the cell is a secret). ``show``
+    quotes the value in the refusal of a formula.
+    """
+    if len(raw) > MAX_FIELD:
+        return f"the cell is {len(raw):,} characters long; at most {MAX_FIELD:,}"
+    if "\x00" in raw:
+        return "the cell contains a NUL byte"
+    if password:
+        bad = forbidden_character(raw) is not None
+        return "the password contains a control character" if bad else None
+    if raw.startswith(("\t", "\r")):
+        return (
+            "the cell begins with a tab or carriage return, which a spreadsheet may run "
+            "as a formula"
+        )
+    value = raw.strip()
+    control = forbidden_character(value)
+    if control is not None:
+        return f"the cell contains the control character {control}"
+    return formula_problem(value, f"the cell {quoted(value)}" if show else "the cell")
+
+
+def formula_problem(value: str, what: str) -> str | None:
+    """A refusal of ``value`` (named ``what``) if a spreadsheet would run it, or None."""
+    if value.startswith(FORMULA_START):
+        return (
+            f"{what} begins with {value[0]!r}, which makes a spreadsheet run it as a "
+            "formula; not accepted"
+        )
+    return None

@@ -37,19 +37,18 @@ from attrs import frozen
 
 from application.accounts import account_key
 from application.csvfile import (
-    FORMULA_START,
     MAX_FIELD,
     Refused,
     RowError,
     quoted,
     split_file,
 )
-from application.csvreader import RowReader
+from application.csvreader import RowReader, cell_problem, formula_problem
 from domain.address import identity
 from domain.errors import InvalidInput
 from domain.hosted import AddressKind, local_key, parse_local_part
 from domain.redirect import redirect_target, too_many_targets
-from domain.text import clean_line, forbidden_character
+from domain.text import clean_line
 
 MAX_ADDRESS = 254  # RFC 5321 4.5.3.1.3: a path holds at most 256 octets, <> included
 
@@ -87,9 +86,7 @@ def read_file(data: bytes, domain: str) -> ReadFile:
     split = split_file(data)
     if isinstance(split, Refused):
         return ReadFile((), split.count, split.errors)
-    reader = _AddressReader(domain, split.columns)
-    reader.read_all(split.body)
-    return ReadFile(tuple(reader.rows), reader.count, tuple(reader.errors))
+    return ReadFile(*_AddressReader(domain, split.columns).read_all(split.body))
 
 
 class _AddressReader(RowReader[ParsedRow]):
@@ -108,7 +105,7 @@ class _AddressReader(RowReader[ParsedRow]):
         """Each named column's trimmed cell; None: a refused cell, already reported."""
         values: dict[str, str | None] = {}
         for name, raw in self.named_cells(line, cells):
-            problem = _cell_problem(raw)
+            problem = cell_problem(raw)
             if problem is not None:
                 self.error(line, name, problem)
                 values[name] = None
@@ -204,7 +201,7 @@ class _AddressReader(RowReader[ParsedRow]):
         known = self._logins.get(login)
         if known is not None:
             return known
-        problem = _formula_problem(login, quoted(login))
+        problem = formula_problem(login, quoted(login))
         if problem is not None:
             result: UUID | str = f"user {problem}"
         else:
@@ -240,7 +237,7 @@ class _AddressReader(RowReader[ParsedRow]):
         own = f"{local}@{self.domain}" if local else ""
         clean: dict[str, str] = {}
         for item in items:
-            problem = _formula_problem(item, quoted(item))
+            problem = formula_problem(item, quoted(item))
             if problem is not None:
                 self.error(line, "targets", f"target {problem}")
                 continue
@@ -258,30 +255,3 @@ class _AddressReader(RowReader[ParsedRow]):
 
 def _items(value: str) -> list[str]:
     return [item.strip() for item in value.replace(",", ";").split(";") if item.strip()]
-
-
-def _cell_problem(raw: str) -> str | None:
-    """Why a cell is refused whatever its column, or None."""
-    if len(raw) > MAX_FIELD:
-        return f"the cell is {len(raw):,} characters long; at most {MAX_FIELD:,}"
-    if "\x00" in raw:
-        return "the cell contains a NUL byte"
-    if raw.startswith(("\t", "\r")):
-        return (
-            "the cell begins with a tab or carriage return, which a spreadsheet may run "
-            "as a formula"
-        )
-    value = raw.strip()
-    control = forbidden_character(value)
-    if control is not None:
-        return f"the cell contains the control character {control}"
-    return _formula_problem(value, "the cell")
-
-
-def _formula_problem(value: str, what: str) -> str | None:
-    if value.startswith(FORMULA_START):
-        return (
-            f"{what} begins with {value[0]!r}, which makes a spreadsheet run it as a "
-            "formula; not accepted"
-        )
-    return None

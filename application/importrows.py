@@ -35,14 +35,11 @@ from attrs import field, frozen
 
 from application.csvfile import (
     FILE,
-    FORMULA_START,
-    MAX_FIELD,
     Refused,
     RowError,
-    quoted,
     split_file,
 )
-from application.csvreader import RowReader
+from application.csvreader import RowReader, cell_problem
 from domain.address import identity
 from domain.errors import InvalidInput, NotFound
 from domain.hosted import AddressKind, parse_local_part
@@ -57,7 +54,6 @@ from domain.importsource import (
     parse_user,
 )
 from domain.mailservice import MailService
-from domain.text import forbidden_character
 
 COLUMNS = ("destination", "host", "port", "security", "user", "password")
 REQUIRED = "destination"
@@ -116,9 +112,7 @@ def read_batch(data: bytes, service: MailService) -> ReadBatch:
                 ),
             ),
         )
-    reader = _Reader(service, split.columns)
-    reader.read_all(split.body)
-    return ReadBatch(tuple(reader.rows), reader.count, tuple(reader.errors))
+    return ReadBatch(*_Reader(service, split.columns).read_all(split.body))
 
 
 class _Reader(RowReader[BatchRow]):
@@ -142,7 +136,7 @@ class _Reader(RowReader[BatchRow]):
         errors_before = len(self.errors)
         values: dict[str, str] = {}
         for name, raw in self.named_cells(line, cells):
-            problem = _cell_problem(raw, password=name == "password")
+            problem = cell_problem(raw, password=name == "password", show=True)
             if problem is not None:
                 self.error(line, name, problem)
                 continue
@@ -242,34 +236,3 @@ def _with_preset(host: str, port: str, security: str) -> tuple[str, str, str]:
     if found is None:
         return host, port, security
     return found.host, port or str(found.port), security or found.security.value
-
-
-def _cell_problem(raw: str, *, password: bool) -> str | None:
-    """Why a cell is refused whatever its column, or None (a password never quoted)."""
-    if len(raw) > MAX_FIELD:
-        return f"the cell is {len(raw):,} characters long; at most {MAX_FIELD:,}"
-    if "\x00" in raw:
-        return "the cell contains a NUL byte"
-    if password:
-        # Named without the character or its place: the cell is a secret.
-        bad = forbidden_character(raw) is not None
-        return "the password contains a control character" if bad else None
-    return _text_problem(raw)
-
-
-def _text_problem(raw: str) -> str | None:
-    if raw.startswith(("\t", "\r")):
-        return (
-            "the cell begins with a tab or carriage return, which a spreadsheet may run "
-            "as a formula"
-        )
-    value = raw.strip()
-    control = forbidden_character(value)
-    if control is not None:
-        return f"the cell contains the control character {control}"
-    if value.startswith(FORMULA_START):
-        return (
-            f"the cell {quoted(value)} begins with {value[0]!r}, which makes a "
-            "spreadsheet run it as a formula; not accepted"
-        )
-    return None
