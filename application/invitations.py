@@ -8,14 +8,13 @@ sent is followed by ``reinvite``, which makes a new code.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import make_msgid
 from uuid import UUID, uuid4
 
 from attrs import field, frozen
-from eventsourcing.domain import Aggregate
 
 from application.accounts import enrol
 from application.authorization import OPERATOR, require_admin
@@ -79,24 +78,8 @@ class Invitations:
         The address and its invitation are saved together. The code is in the mail only
         (its digest is kept): if the mail cannot be sent, ``reinvite`` sends a new one.
         """
-        target = _invitee(send_to)
-        invitation_id = uuid4()
-        with self._staged_code(invitation_id) as (token, token_id):
-
-            def invitation_for(
-                service: MailService, mailbox: Mailbox
-            ) -> list[Aggregate]:
-                return [
-                    self._invitation(
-                        invitation_id,
-                        service,
-                        mailbox,
-                        sent_to=target,
-                        login_choice=login_choice,
-                        token_id=token_id,
-                    )
-                ]
-
+        staged = self._staged(_invitee(send_to), login_choice)
+        with staged as (invitation_id, token, invitation_for):
             self.creation.create(
                 address,
                 AddressKind.MAILBOX,
@@ -104,7 +87,7 @@ class Invitations:
                 by=by,
                 signature=signature,
                 encoded=None,
-                companions=invitation_for,
+                companions=lambda service, mailbox: [invitation_for(service, mailbox)],
             )
         self._mail_invitation(invitation_id, token)
         return invitation_id
@@ -123,52 +106,39 @@ class Invitations:
         require_admin(self.log, service, by)
         if mailbox.mode is not CreationMode.INVITATION or mailbox.users:
             raise InvalidInput(f"{mailbox.address} is not waiting for an invitation")
-        invitation_id = uuid4()
-        with self._staged_code(invitation_id) as (token, token_id):
-            invitation = self._invitation(
-                invitation_id,
-                service,
-                mailbox,
-                sent_to=target,
-                login_choice=login_choice,
-                token_id=token_id,
-            )
+        with self._staged(target, login_choice) as (_, token, invitation_for):
+            invitation = invitation_for(service, mailbox)
             self.log.create(invitation, what="invitation")
         self._mail_invitation(invitation.id, token)
         return invitation.id
 
     @contextmanager
-    def _staged_code(self, invitation_id: UUID) -> Iterator[tuple[str, UUID]]:
-        """A new code, its digest stored for the block that saves the invitation."""
-        token, token_id = self.fingerprints.new_token(), uuid4()
-        with staged_secret(
-            self.credentials,
-            token_id,
-            self.fingerprints.digest(token),
-            owner=invitation_id,
-        ):
-            yield token, token_id
+    def _staged(
+        self, sent_to: str | None, login_choice: LoginChoice
+    ) -> Iterator[tuple[UUID, str, Callable[[MailService, Mailbox], Invitation]]]:
+        """A new invitation's id, its code, and how to make it for an address.
 
-    def _invitation(
-        self,
-        invitation_id: UUID,
-        service: MailService,
-        mailbox: Mailbox,
-        *,
-        sent_to: str | None,
-        login_choice: LoginChoice,
-        token_id: UUID,
-    ) -> Invitation:
-        return Invitation.send(
-            invitation_id,
-            organisation_id=service.organisation_id,
-            mailbox_id=mailbox.id,
-            address=mailbox.address,
-            sent_to=sent_to,
-            login_choice=login_choice,
-            token_id=token_id,
-            at=self.clock.now(),
-        )
+        The code's digest is stored for the block that saves the invitation, and taken
+        back when the save does not happen.
+        """
+        invitation_id = uuid4()
+        token, token_id = self.fingerprints.new_token(), uuid4()
+
+        def invitation_for(service: MailService, mailbox: Mailbox) -> Invitation:
+            return Invitation.send(
+                invitation_id,
+                organisation_id=service.organisation_id,
+                mailbox_id=mailbox.id,
+                address=mailbox.address,
+                sent_to=sent_to,
+                login_choice=login_choice,
+                token_id=token_id,
+                at=self.clock.now(),
+            )
+
+        digest = self.fingerprints.digest(token)
+        with staged_secret(self.credentials, token_id, digest, owner=invitation_id):
+            yield invitation_id, token, invitation_for
 
     def _mail_invitation(self, invitation_id: UUID, token: str) -> None:
         invitation = self.log.load(invitation_id, Invitation, "invitation")
