@@ -25,12 +25,9 @@ from domain.security import (
     NotificationPreferences,
     PendingAlert,
     SecurityPolicy,
-    alert_key,
 )
 from domain.text import clean_line
-from domain.throttle import (
-    remember_failure,
-)
+from domain.throttle import remember_failure
 from domain.time import utc
 
 MAX_DISPLAY_NAME = 200
@@ -147,11 +144,9 @@ class UserAccount(Aggregate):
             aggregate.known_locations.add(self.context.location)
             aggregate.active_sessions.add(self.session_id)
             aggregate._session_facts(sessions.opened(aggregate, self))
-            if self.alert:
-                kind = AlertKind.NEW_LOCATION
-                aggregate.pending_alerts[alert_key(kind, self.originator_version)] = (
-                    PendingAlert.raised(kind, self.timestamp, context=self.context)
-                )
+            aggregate.pending_alerts = alerts.after_login(
+                aggregate.pending_alerts, self
+            )
 
     def log_in(
         self,
@@ -386,12 +381,9 @@ class UserAccount(Aggregate):
         count: int
 
         def apply(self, aggregate: UserAccount) -> None:
-            del aggregate.pending_alerts[self.key]
-            if (
-                aggregate.failure_window is not None
-                and aggregate.failure_window[1] == self.key
-            ):
-                aggregate.failure_window = None
+            aggregate.failure_window, aggregate.pending_alerts = alerts.after_sent(
+                aggregate, self.key
+            )
 
     def record_alert_sent(self, key: str, *, at: datetime) -> None:
         """Record that the mail for ``key`` went out; later deliveries of the job skip it."""

@@ -60,6 +60,19 @@ class Change(Protocol):
     def timestamp(self) -> datetime: ...
 
 
+class Login(Protocol):
+    """A LoggedIn event: whether it alerts, and where it came from."""
+
+    @property
+    def alert(self) -> bool: ...
+    @property
+    def originator_version(self) -> int: ...
+    @property
+    def timestamp(self) -> datetime: ...
+    @property
+    def context(self) -> LoginContext: ...
+
+
 def failure_alert(
     account: Alerting, at: datetime, policy: SecurityPolicy
 ) -> tuple[str | None, datetime | None]:
@@ -96,6 +109,23 @@ def after_failure(account: Alerting, event: Failure) -> tuple[Window, Pending]:
         context=event.context,
     )
     return account.failure_window, {**pending, key: counted}
+
+
+def after_login(pending: Pending, event: Login) -> Pending:
+    """The pending alerts once a login from a new device or location was recorded."""
+    if not event.alert:
+        return pending
+    kind = AlertKind.NEW_LOCATION
+    raised = PendingAlert.raised(kind, event.timestamp, context=event.context)
+    return {**pending, alert_key(kind, event.originator_version): raised}
+
+
+def after_sent(account: Alerting, key: str) -> tuple[Window, Pending]:
+    """The failure window and pending alerts once the mail for ``key`` went out: a
+    window whose alert was sent is closed."""
+    pending = {k: v for k, v in account.pending_alerts.items() if k != key}
+    window = account.failure_window
+    return (None if window is not None and window[1] == key else window), pending
 
 
 def after_change(pending: Pending, event: Change, what: str) -> Pending:

@@ -145,12 +145,7 @@ def parse_user(user: str) -> str:
     text = user.strip() if isinstance(user, str) else ""
     if not text:
         raise InvalidInput("user is empty; give the login at the source server")
-    bad = forbidden_character(text)
-    if bad is not None:
-        raise InvalidInput(f"user contains a control character ({bad})")
-    if len(text) > MAX_USER:
-        raise InvalidInput(f"user is longer than {MAX_USER} characters")
-    return text
+    return _as_given(text, "user", MAX_USER)
 
 
 def _ca_file(ca_file: str | None, security: Security) -> str | None:
@@ -160,12 +155,17 @@ def _ca_file(ca_file: str | None, security: Security) -> str | None:
         raise InvalidInput("ca_file applies to tls and starttls, not to security none")
     if not ca_file.strip():
         raise InvalidInput("ca_file is empty; give the path of a PEM file")
-    bad = forbidden_character(ca_file)
+    return _as_given(ca_file, "ca_file", MAX_PATH)
+
+
+def _as_given(value: str, field: str, max_length: int) -> str:
+    """A login or a path is used as typed (no blanks folded): printable and bounded."""
+    bad = forbidden_character(value)
     if bad is not None:
-        raise InvalidInput(f"ca_file contains a control character ({bad})")
-    if len(ca_file) > MAX_PATH:
-        raise InvalidInput(f"ca_file is longer than {MAX_PATH} characters")
-    return ca_file
+        raise InvalidInput(f"{field} contains a control character ({bad})")
+    if len(value) > max_length:
+        raise InvalidInput(f"{field} is longer than {max_length} characters")
+    return value
 
 
 def is_loopback(host: str) -> bool:
