@@ -532,25 +532,8 @@ class _Places:
 
 def test_the_stored_log_holds_no_password_hash_or_token() -> None:
     # rule SEC-6: the use cases see the secrets; the stored events must not.
-    log = MailHostLog(
-        env={
-            "PERSISTENCE_MODULE": "eventsourcing.popo",
-            "MAPPER_TOPIC": "infrastructure.mapper:CattrsMapper",
-        }
-    )
     credentials = MemoryCredentials()
-    clock = Clock(T0)
-    accounts = Accounts(
-        log=log,
-        credentials=credentials,
-        hasher=Argon2Hasher(),
-        fingerprints=SecretKey(b"s" * 32),
-        geolocator=_Places(),
-        clock=clock,
-        policy=STRICT,
-    )
-    Organisations(log, clock).found("Canary Org")
-    accounts.register("Canary Org", "carol@example.org", CANARY_PASSWORD)
+    accounts, log = _accounts_in_memory("Canary Org", credentials)
     result = accounts.login(
         "carol@example.org", CANARY_PASSWORD, ip="192.0.2.7", device_token=CANARY_TOKEN
     )
@@ -585,7 +568,10 @@ def test_the_stored_log_holds_no_password_hash_or_token() -> None:
         assert secret.encode() not in blob  # ... and never in the log
 
 
-def _accounts_in_memory() -> tuple[Accounts, MailHostLog]:
+def _accounts_in_memory(
+    org: str = "Zone Org", credentials: MemoryCredentials | None = None
+) -> tuple[Accounts, MailHostLog]:
+    """Carol, registered in ``org``, on an in-memory log with the stored-event mapper."""
     log = MailHostLog(
         env={
             "PERSISTENCE_MODULE": "eventsourcing.popo",
@@ -595,15 +581,15 @@ def _accounts_in_memory() -> tuple[Accounts, MailHostLog]:
     clock = Clock(T0)
     accounts = Accounts(
         log=log,
-        credentials=MemoryCredentials(),
+        credentials=MemoryCredentials() if credentials is None else credentials,
         hasher=Argon2Hasher(),
         fingerprints=SecretKey(b"s" * 32),
         geolocator=_Places(),
         clock=clock,
         policy=STRICT,
     )
-    Organisations(log, clock).found("Zone Org")
-    accounts.register("Zone Org", "carol@example.org", CANARY_PASSWORD)
+    Organisations(log, clock).found(org)
+    accounts.register(org, "carol@example.org", CANARY_PASSWORD)
     return accounts, log
 
 
