@@ -12,7 +12,7 @@ UTF-8 arrives as lone surrogates), and ``deliver`` gets hostile messages on stdi
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -113,6 +113,20 @@ def send(
 def responder_add(id_: str, field: Sequence[str], *options: str) -> Case:
     argv = ["responder", "add", ANN, "--name", "Away", "--body", "Away.", *options]
     return case(id_, argv, field)
+
+
+def deliver(id_: str, field: Sequence[str], *more: str, stdin: bytes) -> Case:
+    """``mailhost deliver`` of ``stdin`` from bob to ann, with ``more`` arguments."""
+    return command(
+        id_,
+        field,
+        "--recipient",
+        ANN,
+        "--sender",
+        "bob@example.net",
+        *more,
+        stdin=stdin,
+    )
 
 
 def env_case(id_: str, env: Mapping[str, str]) -> Case:
@@ -667,19 +681,34 @@ def _check(c: Case, outcome: Outcome, before: Snapshot, after: Snapshot) -> None
         )
 
 
-@pytest.mark.parametrize("c", IN_PROCESS, ids=[c.id for c in IN_PROCESS])
-def test_command_refuses_hostile_input(
-    c: Case,
+RunCase = Callable[[Case], tuple[Snapshot, Outcome]]
+
+
+@pytest.fixture
+def run_case(
     home: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+) -> RunCase:
+    """A case run in this process: its files written and environment set first, then
+    the stores as they were before the command, and what the command did."""
+
+    def run(c: Case) -> tuple[Snapshot, Outcome]:
+        argv = _in_place(c, tmp_path, home)
+        for name, value in c.env.items():
+            monkeypatch.setenv(name, value)
+        before = snapshot(tmp_path)
+        return before, run_in_process(argv, c.stdin, monkeypatch, capsys)
+
+    return run
+
+
+@pytest.mark.parametrize("c", IN_PROCESS, ids=[c.id for c in IN_PROCESS])
+def test_command_refuses_hostile_input(
+    c: Case, run_case: RunCase, tmp_path: Path
 ) -> None:
-    argv = _in_place(c, tmp_path, home)
-    for name, value in c.env.items():
-        monkeypatch.setenv(name, value)
-    before = snapshot(tmp_path)
-    outcome = run_in_process(argv, c.stdin, monkeypatch, capsys)
+    before, outcome = run_case(c)
     _check(c, outcome, before, snapshot(tmp_path))
 
 
@@ -708,35 +737,23 @@ IN_A_PROCESS: list[Case] = [
     command(
         "responder show/address[invalid-utf8]", ["address"], b"ann\xff@example.org"
     ),
-    command(
+    deliver(
         "deliver/--received-at[year-1]",
         ["received"],
-        "--recipient",
-        ANN,
-        "--sender",
-        "bob@example.net",
         "--received-at",
         "0001-01-01T00:00+00:00",
         stdin=b"Subject: hi\r\n\r\nx",
     ),
-    command(
+    deliver(
         "deliver/--received-at[1970]",
         ["received"],
-        "--recipient",
-        ANN,
-        "--sender",
-        "bob@example.net",
         "--received-at",
         "1970-01-01T00:00+00:00",
         stdin=b"Subject: hi\r\n\r\nx",
     ),
-    command(
+    deliver(
         "deliver/stdin[over-50-MB]",
         ["message", "bytes", "larger"],
-        "--recipient",
-        ANN,
-        "--sender",
-        "bob@example.net",
         stdin=b"Subject: big\r\n\r\n" + b"x" * (50 * MB + 10),
     ),
     command(
@@ -848,14 +865,7 @@ CONTROLS: list[Case] = [
 
 
 @pytest.mark.parametrize("c", CONTROLS, ids=[c.id for c in CONTROLS])
-def test_ordinary_values_are_accepted(
-    c: Case,
-    home: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_ordinary_values_are_accepted(c: Case, run_case: RunCase) -> None:
     """Without these a case could pass because its command failed for another reason."""
-    argv = _in_place(c, tmp_path, home)
-    outcome = run_in_process(argv, c.stdin, monkeypatch, capsys)
+    _, outcome = run_case(c)
     assert outcome.code == 0, outcome.describe()
