@@ -159,15 +159,6 @@ class ImportJob(JobRecord, Aggregate):
         if source_index in self.failed_sources:
             raise NotPermitted(f"source {source_index} of import {self.id} has failed")
 
-    def _require_folder_open(self, source_index: int, folder: str) -> str:
-        if not isinstance(folder, str) or not folder:
-            raise InvalidInput("folder name is empty")
-        if folder in self.finished.get(source_index, {}):
-            raise NotPermitted(
-                f"folder {folder!r} of source {source_index} is finished"
-            )
-        return folder
-
     # -- the copy ----------------------------------------------------------------------
 
     class Surveyed(Aggregate.Event):

@@ -1,7 +1,8 @@
 """What an import job holds and answers: its state, its counts, what is done.
 
-The queries of :class:`domain.importjob.ImportJob`, apart from its commands so each
-module stays one readable piece; the aggregate inherits them.
+The queries of :class:`domain.importjob.ImportJob` and a check its commands run
+before recording, apart from its commands and events so each module stays one
+readable piece; the aggregate inherits them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from datetime import datetime
 from uuid import UUID
 
 from domain.address import EmailAddress
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, NotPermitted
 from domain.importfacts import (
     OVER,
     FailureReason,
@@ -134,3 +135,14 @@ class JobRecord:
             return progress.size
         survey = self.surveys.get(source_index, ())
         return next((f.size for f in survey if f.name == folder), 0)
+
+    # -- a check its commands run --------------------------------------------------------
+
+    def _require_folder_open(self, source_index: int, folder: str) -> str:
+        if not isinstance(folder, str) or not folder:
+            raise InvalidInput("folder name is empty")
+        if folder in self.finished.get(source_index, {}):
+            raise NotPermitted(
+                f"folder {folder!r} of source {source_index} is finished"
+            )
+        return folder
