@@ -59,6 +59,12 @@ def address(store: DovecotMailStore) -> Iterator[str]:
     store.destroy(name)
 
 
+def _visible(store: DovecotMailStore, address: str, encoded: str) -> None:
+    """``address``'s credential set, and read by Dovecot, before the test logs in."""
+    store.set_password(address, encoded)
+    store.wait_until_visible()
+
+
 def _message(folder: str, n: int) -> bytes:
     return (
         f"From: sender@example.net\r\nTo: box@example.org\r\n"
@@ -123,8 +129,7 @@ def test_argon2id_hash_set_by_the_engine_is_the_imap_password(
     store: DovecotMailStore, url: str, address: str, hasher: Argon2Hasher
 ) -> None:
     # rule PWD-1: the address password is the IMAP credential, handed over as a hash.
-    store.set_password(address, hasher.hash("first Passw0rd"))
-    store.wait_until_visible()
+    _visible(store, address, hasher.hash("first Passw0rd"))
 
     assert imap_login_works(url, address, "first Passw0rd")
     # Dovecot lower-cases the login (%Lu), the store writes lower case.
@@ -136,12 +141,10 @@ def test_a_password_change_refuses_the_old_password(
     store: DovecotMailStore, url: str, address: str, hasher: Argon2Hasher
 ) -> None:
     # rule PWD-1, rule ADR-7: after a change only the new password opens the mailbox.
-    store.set_password(address, hasher.hash("old Passw0rd"))
-    store.wait_until_visible()
+    _visible(store, address, hasher.hash("old Passw0rd"))
     assert imap_login_works(url, address, "old Passw0rd")
 
-    store.set_password(address, hasher.hash("new Passw0rd"))
-    store.wait_until_visible()
+    _visible(store, address, hasher.hash("new Passw0rd"))
 
     assert not imap_login_works(url, address, "old Passw0rd")
     assert imap_login_works(url, address, "new Passw0rd")
@@ -155,8 +158,7 @@ def test_ssha512_for_generated_passwords_is_verified_by_dovecot(
     assert verify_ssha512(encoded, generated)
     assert not verify_ssha512(encoded, generated + "x")
 
-    store.set_password(address, encoded)
-    store.wait_until_visible()
+    _visible(store, address, encoded)
 
     assert imap_login_works(url, address, generated)
     assert not imap_login_works(url, address, generated.upper() + "x")
@@ -197,8 +199,7 @@ def test_destroy_leaves_no_folder_no_message_and_no_login(
     hasher: Argon2Hasher,
 ) -> None:
     # rule ADR-11: deleting an address destroys its content.
-    store.set_password(address, hasher.hash("mailbox Passw0rd"))
-    store.wait_until_visible()
+    _visible(store, address, hasher.hash("mailbox Passw0rd"))
     _fill_mailbox(dovecot_server, address, "mailbox Passw0rd")
     assert _message_files(dovecot_server.home(address))
 
@@ -211,8 +212,7 @@ def test_destroy_leaves_no_folder_no_message_and_no_login(
     assert not _message_files(dovecot_server.home(address))
 
     # A fresh master login needs a credential again; the content must still be gone.
-    store.set_password(address, ssha512_encoding(secrets.token_urlsafe(18)))
-    store.wait_until_visible()
+    _visible(store, address, ssha512_encoding(secrets.token_urlsafe(18)))
     folders, count, subscribed = _master_view(dovecot_server, address)
     assert folders == {"INBOX"}
     assert count == 0
@@ -232,8 +232,7 @@ def test_destroy_with_home_of_also_removes_dovecots_index_cache(
         timeout=10,
         home_of=dovecot_server.home,
     )
-    store.set_password(address, hasher.hash("mailbox Passw0rd"))
-    store.wait_until_visible()
+    _visible(store, address, hasher.hash("mailbox Passw0rd"))
     _fill_mailbox(dovecot_server, address, "mailbox Passw0rd")
     home = dovecot_server.home(address)
     assert any(

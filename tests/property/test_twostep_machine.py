@@ -51,12 +51,14 @@ KINDS = (FactorKind.TOTP, FactorKind.PUSH, FactorKind.SECURITY_KEY, FactorKind.S
 
 @dataclass
 class Pending:
+    """The model's own record of a challenge: what it expects, not the aggregate's."""
+
     kind: str
     issued_at: datetime
     expires_at: datetime
-    state: ChallengeState = ChallengeState.PENDING
     number: int | None = None
     purpose: str | None = None
+    state: ChallengeState = ChallengeState.PENDING
 
 
 @dataclass
@@ -96,6 +98,16 @@ class Model:
     def succeed(self) -> None:
         self.failures = 0
         self.streaks.append(0)
+
+    def fail(self, policy: TwoStepPolicy) -> None:
+        """One failure counted; the last allowed one locks (MFA-3) and starts over."""
+        self.failures += 1
+        self.streaks[-1] += 1
+        if self.failures >= policy.max_failures:
+            self.locked_until = self.now + policy.lock
+            self.failures = 0
+            self.locks += 1
+            self.streaks.append(0)
 
     def remember(self, challenge_id: UUID, pending: Pending) -> None:
         """A challenge issued: the aggregate keeps a day of them (and more than the
@@ -291,13 +303,7 @@ class TwoStepMachine(RuleBasedStateMachine):
                 lambda: self.two_step.fail(self.m.now, self.policy),
             ):
                 return
-            self.m.failures += 1
-            self.m.streaks[-1] += 1
-            if self.m.failures >= self.policy.max_failures:
-                self.m.locked_until = self.m.now + self.policy.lock
-                self.m.failures = 0
-                self.m.locks += 1
-                self.m.streaks.append(0)
+            self.m.fail(self.policy)
 
     @rule(name=st.sampled_from(APP_NAMES))
     def create_app_password(self, name: str) -> None:
@@ -439,13 +445,7 @@ class TwoStepMachine(RuleBasedStateMachine):
         pending.state = ChallengeState.DENIED
         if approved:
             # A wrong number is a failure (the events were collected already).
-            self.m.failures += 1
-            self.m.streaks[-1] += 1
-            if self.m.failures >= self.policy.max_failures:
-                self.m.locked_until = self.m.now + self.policy.lock
-                self.m.failures = 0
-                self.m.locks += 1
-                self.m.streaks.append(0)
+            self.m.fail(self.policy)
 
     @rule(data=st.data(), kind=st.sampled_from(("sms", "key")))
     def use_challenge(self, data: st.DataObject, kind: str) -> None:
