@@ -60,15 +60,9 @@ class Change(Protocol):
     def timestamp(self) -> datetime: ...
 
 
-class Login(Protocol):
-    """A LoggedIn event: whether it alerts, and where it came from."""
+class Login(Change, Protocol):
+    """A LoggedIn event: alerting or not (SEC-1), and where it came from."""
 
-    @property
-    def alert(self) -> bool: ...
-    @property
-    def originator_version(self) -> int: ...
-    @property
-    def timestamp(self) -> datetime: ...
     @property
     def context(self) -> LoginContext: ...
 
