@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,9 @@ def _run(
     stdin: str | bytes,
     home: Path | None,
     env: Mapping[str, str | None],
+    *,
+    fds: Sequence[int] = (),
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[Any]:
     return subprocess.run(
         [sys.executable, "-m", "infrastructure.cli", *args],
@@ -55,7 +58,8 @@ def _run(
         text=isinstance(stdin, str),
         cwd=REPO,
         env=_environment(home, env),
-        timeout=120,
+        pass_fds=tuple(fds),
+        timeout=timeout,
         check=False,
     )
 
@@ -64,6 +68,20 @@ def mailhost(
     *args: str, stdin: str = "", home: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     result: subprocess.CompletedProcess[str] = _run(args, stdin, home, {})
+    return result
+
+
+def mailhost_passing(
+    *args: str,
+    home: Path,
+    stdin: str = "",
+    fds: Sequence[int] = (),
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``mailhost`` with descriptors ``fds`` passed to it, given time for long jobs."""
+    result: subprocess.CompletedProcess[str] = _run(
+        args, stdin, home, env or {}, fds=fds, timeout=300
+    )
     return result
 
 

@@ -31,6 +31,7 @@ from tests.servers import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from contextlib import AbstractContextManager
 
 _T = TypeVar("_T")
 
@@ -46,32 +47,34 @@ def _start(starter: Callable[[], _T]) -> _T:
     pytest.skip(reason)
 
 
+def _served(starter: Callable[[], AbstractContextManager[_T]]) -> Iterator[_T]:
+    """The server ``starter`` starts, for as long as the session runs."""
+    with _start(starter) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRedis]:
-    with _start(lambda: start_redis(tmp_path_factory.mktemp("redis"))) as server:
-        yield server
+    yield from _served(lambda: start_redis(tmp_path_factory.mktemp("redis")))
 
 
 @pytest.fixture(scope="session")
 def postgres_server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningPostgres]:
-    with _start(lambda: start_postgres(tmp_path_factory.mktemp("postgres"))) as server:
-        yield server
+    yield from _served(lambda: start_postgres(tmp_path_factory.mktemp("postgres")))
 
 
 @pytest.fixture(scope="session")
 def smtp_sink() -> Iterator[SmtpSink]:
-    with _start(start_smtp_sink) as sink:
-        yield sink
+    yield from _served(start_smtp_sink)
 
 
 @pytest.fixture(scope="session")
 def dovecot_server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningDovecot]:
-    with _start(lambda: start_dovecot(tmp_path_factory.mktemp("dovecot"))) as server:
-        yield server
+    yield from _served(lambda: start_dovecot(tmp_path_factory.mktemp("dovecot")))
 
 
 @pytest.fixture

@@ -12,8 +12,6 @@ import os
 import re
 import secrets
 import subprocess
-import sys
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from uuid import UUID
 
@@ -22,7 +20,7 @@ from imapclient import IMAPClient
 
 from domain.importfacts import JobState
 from infrastructure.bootstrap import open_engine
-from tests.integration.clisupport import REPO, controls_in, mailhost
+from tests.integration.clisupport import controls_in, mailhost, mailhost_passing
 from tests.mailcorpus import generate
 from tests.mailcorpusimap import load_into
 from tests.servers import RunningDovecot
@@ -30,29 +28,6 @@ from tests.servers import RunningDovecot
 DOMAIN = "example.org"
 DEST = f"ann@{DOMAIN}"
 CANARY = "Canary-Argv-Pw-51c2"
-
-
-def run_cli(
-    *args: str,
-    home: Path,
-    stdin: str = "",
-    fds: Sequence[int] = (),
-    env: Mapping[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """``mailhost`` in a real process, with descriptors ``fds`` passed to it."""
-    env = {**os.environ, "MAILHOST_HOME": str(home), **(env or {})}
-    env.pop("MAILHOST_BROKER_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "infrastructure.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        pass_fds=tuple(fds),
-        timeout=300,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -80,7 +55,9 @@ def import_events(home: Path) -> list[str]:
         engine.close()
 
 
-def start(*extra: str, host: str = "imap.old.example") -> tuple[str, ...]:
+def start(
+    *extra: str, host: str = "imap.old.example", user: str = "ann.old"
+) -> tuple[str, ...]:
     return (
         "import",
         "start",
@@ -89,7 +66,7 @@ def start(*extra: str, host: str = "imap.old.example") -> tuple[str, ...]:
         "--host",
         host,
         "--user",
-        "ann.old",
+        user,
         "--password-stdin",
         *extra,
     )
@@ -137,7 +114,7 @@ def test_bad_input_exits_2_naming_the_argument_and_creates_no_job(
     home: Path, args: tuple[str, ...], named: str
 ) -> None:
     # rule IMP-6 (host, port, TLS checked), rule IMP-8 (OAuth2 providers refused)
-    result = run_cli(*args, home=home, stdin=CANARY + "\n")
+    result = mailhost_passing(*args, home=home, stdin=CANARY + "\n")
     assert result.returncode == 2, result.stdout + result.stderr
     assert named in result.stderr
     assert result.stdout == ""
@@ -153,7 +130,7 @@ def test_a_password_on_the_command_line_is_refused_without_echoing_it(
     home: Path, argv: tuple[str, ...]
 ) -> None:
     # rule IMP-9: a password never in argv (every user can read it with ps)
-    result = run_cli(*start(*argv), home=home, stdin="x\n")
+    result = mailhost_passing(*start(*argv), home=home, stdin="x\n")
     assert result.returncode == 2
     assert "never taken from the command line" in result.stderr
     assert CANARY not in result.stdout + result.stderr
@@ -161,7 +138,7 @@ def test_a_password_on_the_command_line_is_refused_without_echoing_it(
 
 
 def test_an_empty_password_on_stdin_is_refused(home: Path) -> None:
-    result = run_cli(*start(), home=home, stdin="")
+    result = mailhost_passing(*start(), home=home, stdin="")
     assert result.returncode == 2
     assert "password is empty" in result.stderr
     assert import_events(home) == []
@@ -188,7 +165,7 @@ def test_a_batch_of_26_rows_a_google_row_or_an_unknown_destination_is_refused(
     for name, text in files.items():
         path = home / name
         path.write_text(text, encoding="utf-8")
-        result = run_cli("import", "batch", DOMAIN, str(path), home=home)
+        result = mailhost_passing("import", "batch", DOMAIN, str(path), home=home)
         assert result.returncode == 2, result.stderr
         assert expected[name] in result.stdout
         assert "nothing was imported" in result.stdout
@@ -197,10 +174,10 @@ def test_a_batch_of_26_rows_a_google_row_or_an_unknown_destination_is_refused(
 
 
 def test_status_of_an_unknown_or_malformed_job_exits_2(home: Path) -> None:
-    assert "JOB" in run_cli("import", "status", "nope", home=home).stderr
-    unknown = run_cli("import", "status", str(UUID(int=7)), home=home)
+    assert "JOB" in mailhost_passing("import", "status", "nope", home=home).stderr
+    unknown = mailhost_passing("import", "status", str(UUID(int=7)), home=home)
     assert unknown.returncode == 2
-    listed = run_cli("import", "status", "--json", home=home)
+    listed = mailhost_passing("import", "status", "--json", home=home)
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout) == []
 
@@ -223,22 +200,16 @@ def source_user(
 
 
 def dovecot_start(dovecot: RunningDovecot, user: str, *extra: str) -> tuple[str, ...]:
-    return (
-        "import",
-        "start",
-        "--destination",
-        DEST,
-        "--host",
-        dovecot.host,
-        "--port",
-        str(dovecot.port),
-        "--security",
-        "none",
-        "--user",
-        user,
-        "--password-stdin",
-        *extra,
-    )
+    plain = ("--port", str(dovecot.port), "--security", "none")
+    return start(*plain, *extra, host=dovecot.host, user=user)
+
+
+def waited_import(
+    dovecot: RunningDovecot, user: str, password: str, home: Path
+) -> subprocess.CompletedProcess[str]:
+    """``import start --wait`` of ``user``'s mailbox, the password on stdin."""
+    args = dovecot_start(dovecot, user, "--wait")
+    return mailhost_passing(*args, home=home, stdin=password + "\n")
 
 
 def copied(stdout: str) -> tuple[int, int, int]:
@@ -263,8 +234,7 @@ def test_start_wait_copies_the_mailbox_and_a_repeat_copies_nothing_new(
     # rule IMP-1 (every folder, into the address's mailbox), rule IMP-3 (a repeat adds
     # nothing), rule IMP-9 (the password only on stdin)
     user, password, count = source_user(dovecot_server, 60, seed=21)
-    first = run_cli(*dovecot_start(dovecot_server, user, "--wait"), home=home,
-                    stdin=password + "\n")  # fmt: skip
+    first = waited_import(dovecot_server, user, password, home)
     assert first.returncode == 0, first.stderr
     job_id = UUID(first.stdout.splitlines()[0])
     assert copied(first.stdout) == (count, 0, 0)
@@ -273,20 +243,19 @@ def test_start_wait_copies_the_mailbox_and_a_repeat_copies_nothing_new(
     assert password not in first.stdout + first.stderr
     assert maildir_messages(home) == count
 
-    again = run_cli(*dovecot_start(dovecot_server, user, "--wait"), home=home,
-                    stdin=password + "\n")  # fmt: skip
+    again = waited_import(dovecot_server, user, password, home)
     assert again.returncode == 0, again.stderr
     assert UUID(again.stdout.splitlines()[0]) != job_id  # a repeat is a new job
     assert copied(again.stdout) == (0, count, 0)
     assert maildir_messages(home) == count
 
-    status = run_cli("import", "status", str(job_id), "--json", home=home)
+    status = mailhost_passing("import", "status", str(job_id), "--json", home=home)
     assert status.returncode == 0, status.stderr
     row = json.loads(status.stdout)
     assert row["state"] == JobState.COMPLETED.value
     done = (row["copied"], row["messages_done"], row["messages_total"])
     assert done == (count, count, count)
-    listed = run_cli("import", "status", home=home)
+    listed = mailhost_passing("import", "status", home=home)
     assert listed.stdout.index(str(job_id)) > listed.stdout.index(
         again.stdout.splitlines()[0]
     )  # newest first
@@ -304,7 +273,7 @@ def test_a_second_source_from_a_descriptor_is_imported_too(
     os.write(write, second_pw.encode() + b"\n")
     os.close(write)
     try:
-        result = run_cli(
+        result = mailhost_passing(
             *dovecot_start(
                 dovecot_server,
                 first,
@@ -329,8 +298,7 @@ def test_a_wrong_source_password_fails_the_job_with_its_reason_on_stderr(
 ) -> None:
     # rule IMP-9 (the password is not echoed), failures are named reasons
     user, _, _ = source_user(dovecot_server, 1, seed=41)
-    result = run_cli(*dovecot_start(dovecot_server, user, "--wait"), home=home,
-                     stdin=CANARY + "\n")  # fmt: skip
+    result = waited_import(dovecot_server, user, CANARY, home)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "authentication_failed" in result.stderr
     assert CANARY not in result.stdout + result.stderr
@@ -350,7 +318,7 @@ def test_a_batch_waits_for_every_job(
     checked = mailhost("import", "batch", DOMAIN, str(path), "--check", home=home)
     assert checked.returncode == 0, checked.stderr
     assert "1 row(s) checked, no problem" in checked.stdout
-    result = run_cli("import", "batch", DOMAIN, str(path), "--wait", home=home)
+    result = mailhost_passing("import", "batch", DOMAIN, str(path), "--wait", home=home)
     assert result.returncode == 0, result.stderr
     assert "1 import(s) requested" in result.stdout
     assert copied(result.stdout) == (count, 0, 0)
@@ -370,7 +338,9 @@ def test_the_demo_imports_a_configured_mailbox_twice(
         "MAILHOST_DEMO_IMPORT_PASSWORD": password,
     }
     home = tmp_path / "demo"
-    result = run_cli("demo", "--home", str(home), "--window", "1", home=home, env=env)
+    result = mailhost_passing(
+        "demo", "--home", str(home), "--window", "1", home=home, env=env
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert f"20. Import of the mailbox {user} at 127.0.0.1" in out

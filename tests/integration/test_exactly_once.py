@@ -126,6 +126,17 @@ def relaying(
             yield e, running
 
 
+@contextmanager
+def embedded_relays(
+    folder: Path, smtp: SmtpSink
+) -> Iterator[tuple[Engine, list[Follower]]]:
+    """``FOLLOWERS`` embedded ``mailhost run`` relays on one SQLite home in ``folder``."""
+    home = folder / "home"
+    env = process_env(home, smtp, LEASES)
+    with relaying(home, env, [RUN] * FOLLOWERS, folder) as started:
+        yield started
+
+
 def decide_mails(e: Engine, pause: float = 0.0) -> int:
     """Replies to distinct senders and first-login alerts: each must reach the sink."""
     for n in range(REPLIES):
@@ -191,9 +202,7 @@ def test_many_embedded_relays_send_each_mail_once(
     tmp_path: Path, smtp: SmtpSink
 ) -> None:
     # rule RSP-8, rule SEC-1: one mail per decided reply and alert, whoever relays
-    home = tmp_path / "home"
-    env = process_env(home, smtp, LEASES)
-    with relaying(home, env, [RUN] * FOLLOWERS, tmp_path) as (e, _):
+    with embedded_relays(tmp_path, smtp) as (e, _):
         expected = decide_mails(e)
         wait_all_done(e, expected, tmp_path)
         counts = by_message_id(smtp)
@@ -205,9 +214,7 @@ def test_kill_9_of_embedded_relays_loses_no_mail_and_repeats_only_the_interrupte
     tmp_path: Path, smtp: SmtpSink
 ) -> None:
     # rule RSP-8, rule SEC-1
-    home = tmp_path / "home"
-    env = process_env(home, smtp, LEASES)
-    with relaying(home, env, [RUN] * FOLLOWERS, tmp_path) as (e, running):
+    with embedded_relays(tmp_path, smtp) as (e, running):
         expected = decide_mails(e, pause=0.05)
         kills = killer(running, time.monotonic() + 4, seed=7)
         wait_all_done(e, expected, tmp_path)

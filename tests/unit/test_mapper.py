@@ -311,18 +311,18 @@ EVENT_STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {
             MailService.ResponderTemplateSaved,
             AutoReply.Decided,
             AutoReply.Sent,
-            AutoResponder.Provisioned,
-            AutoResponder.TimeZoneChanged,
-            AutoResponder.MessageSaved,
-            AutoResponder.MessageEdited,
-            AutoResponder.MessageDeleted,
+            AutoResponder.MemoryReset,
             AutoResponder.MessageActivated,
             AutoResponder.MessageDeactivated,
-            AutoResponder.MemoryReset,
+            AutoResponder.MessageDeleted,
+            AutoResponder.MessageEdited,
+            AutoResponder.MessageSaved,
+            AutoResponder.Provisioned,
             AutoResponder.Retired,
-            AutoResponder.SenderVerificationRequested,
-            AutoResponder.SenderVerificationFailed,
             AutoResponder.SenderConfirmed,
+            AutoResponder.SenderVerificationFailed,
+            AutoResponder.SenderVerificationRequested,
+            AutoResponder.TimeZoneChanged,
             ReplyBudget.Opened,
             ReplyBudget.ReplyCounted,
             ReplyWindow.Opened,
@@ -408,13 +408,20 @@ def draw_event(data: st.DataObject, cls: type[Any]) -> Event:
     return data.draw(EVENT_STRATEGIES[cls])
 
 
+def stored_draw(
+    mapper: CattrsMapper, data: st.DataObject, cls: type[Any]
+) -> tuple[Event, StoredEvent]:
+    """An event of ``cls`` and what ``mapper`` stores of it."""
+    event = draw_event(data, cls)
+    return event, mapper.to_stored_event(event)
+
+
 @pytest.mark.parametrize("cls", DOMAIN_EVENTS, ids=_name)
 @given(data=st.data())
 def test_every_event_round_trips_through_the_mapper(
     cls: type[Any], data: st.DataObject
 ) -> None:
-    event = draw_event(data, cls)
-    stored = MAPPER.to_stored_event(event)
+    event, stored = stored_draw(MAPPER, data, cls)
     assert stored.topic == get_topic(cls)
     assert stored.originator_id == event.originator_id
     assert stored.originator_version == event.originator_version
@@ -448,8 +455,7 @@ FEW = settings(max_examples=max(5, settings().max_examples // 10))
 def test_events_round_trip_compressed_and_encrypted(
     cls: type[Any], data: st.DataObject
 ) -> None:
-    event = draw_event(data, cls)
-    stored = CIPHERED.to_stored_event(event)
+    event, stored = stored_draw(CIPHERED, data, cls)
     assert stored.state != MAPPER.to_stored_event(event).state
     assert_same_event(CIPHERED.to_domain_event(stored), event)
 
