@@ -101,13 +101,9 @@ def _bulk(engine: Engine, home: Path) -> BulkCreation:
 
         parts = host.accounts
         store = MaildirMailStore(home / "mail")
+    shared = {"credentials": parts.credentials, "hasher": parts.hasher}
     return BulkCreation(
-        log=host.log,
-        services=host.services,
-        credentials=parts.credentials,
-        hasher=parts.hasher,
-        store=store,
-        clock=parts.clock,
+        log=host.log, services=host.services, store=store, clock=parts.clock, **shared
     )
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
+from tests.integration.importsupport import tls_dovecot  # noqa: F401 - a TLS Dovecot's fixture
 from tests.integration.stack import stack_environment  # noqa: F401 - MAILHOST_TEST_STACK's fixture
 from tests.servers import (
     RunningDovecot,

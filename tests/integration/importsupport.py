@@ -24,6 +24,10 @@ from tests.servers.dovecot import DovecotOptions
 PASSWORD: Final = "canary-pass-5e1f"
 MAX_MAIL_SIZE: Final = 1024 * 1024
 
+# Folder names an import must carry over as they are: non-ASCII, dots, "~", nested,
+# a child of INBOX.
+TRICKY_FOLDERS = ("Entwürfe", "v1.2", "a~b", "Archive/2023/Q1", "INBOX/Sub")
+
 
 def sample_messages() -> list[tuple[bytes, tuple[str, ...], datetime]]:
     """(raw, flags, internal date): every case the keys must agree on."""

@@ -16,12 +16,12 @@ from infrastructure import imapsource
 from infrastructure.imapsource import ImapMailSource
 from tests.integration.importsupport import (
     PASSWORD,
+    TRICKY_FOLDERS,
     fill,
     imap,
     new_user,
     plain_source,
     sample_messages,
-    tls_dovecot,
 )
 from tests.servers.process import free_port
 from tests.servers.tlsca import make_ca
@@ -31,9 +31,7 @@ if TYPE_CHECKING:
 
     from tests.servers import RunningDovecot
 
-__all__ = ["tls_dovecot"]  # the fixture, imported for pytest
-
-FOLDERS = ("Entwürfe", "v1.2", "a~b", "Archive/2023/Q1", "INBOX/Sub", "Sent Items")
+FOLDERS = (*TRICKY_FOLDERS, "Sent Items")
 
 
 def _refused(source: ImportSource, password: str = PASSWORD) -> ImportSourceError:

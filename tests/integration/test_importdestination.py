@@ -25,21 +25,19 @@ from infrastructure.maildirsource import MaildirMailSource
 from tests.integration.importsupport import (
     MAX_MAIL_SIZE,
     PASSWORD,
+    TRICKY_FOLDERS,
     fill,
     give_to_dovecot,
     new_user,
     plain_source,
     sample_messages,
-    tls_dovecot,
 )
 
 if TYPE_CHECKING:
     from tests.servers import RunningDovecot
 
-__all__ = ["tls_dovecot"]  # the fixture, imported for pytest
-
-# Source folders and where they land: non-ASCII, dots, "~", nested, a child of INBOX.
-FOLDERS = ("INBOX", "Entwürfe", "v1.2", "a~b", "Archive/2023/Q1", "INBOX/Sub")
+# Source folders, each landing under its own name.
+FOLDERS = ("INBOX", *TRICKY_FOLDERS)
 
 
 def _read_source(server: RunningDovecot) -> dict[tuple[str, ...], list[SourceMessage]]:

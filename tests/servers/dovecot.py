@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from tests.servers import process
 from tests.servers.process import (
     LOCALHOST,
     Account,
     ServerProcess,
     ServiceUnavailable,
-    Spawn,
-    Started,
     account_of,
     chown_to,
     find_binary,
@@ -182,7 +181,7 @@ class RunningDovecot(ServerProcess):
 
     def __init__(
         self,
-        started: Started,
+        started: process.Started,
         *,
         workdir: Path,
         master_password: str,
@@ -333,20 +332,20 @@ def _write_dovecot_config(
     config.write_text(
         _DOVECOT_CONFIG.format(
             workdir=workdir,
-            host=LOCALHOST,
-            port=port,
-            imaps_port=imaps_port,
-            greeting=greeting,
-            user=me.name,
-            group=me.group,
-            uid=me.uid,
-            gid=me.gid,
             master_file=workdir / "master-users",
             passwd_file=workdir / "users",
             homes=workdir / "home",
-            home_template=options.home_template,
+            host=LOCALHOST,
+            port=port,
+            imaps_port=imaps_port,
             ssl_settings=_ssl_settings(workdir) if options.tls else "ssl = no",
+            greeting=greeting,
+            user=me.name,
+            group=me.group,
             extra=_extra_settings(options),
+            uid=me.uid,
+            gid=me.gid,
+            home_template=options.home_template,
         )
     )
     chown_to(config, account)
@@ -408,7 +407,7 @@ def start_dovecot(
             )
             return [binary, "-F", "-c", str(config)]
 
-        spec = Spawn("dovecot", log, workdir, account)
+        spec = process.Spawn("dovecot", log, workdir, account)
         ready = functools.partial(_imap_greets, greeting)
         started = launch(argv, ready, spec, workdir if owned else None)
     except BaseException:

@@ -87,10 +87,10 @@ class RunningPostgres(ServerProcess):
         return make_conninfo(
             host=self.host,
             port=self.port,
+            connect_timeout=10,
+            dbname=dbname,
             user=self.user,
             password=self.password,
-            dbname=dbname,
-            connect_timeout=10,
         )
 
     def env(self, dbname: str) -> dict[str, str]:

@@ -29,11 +29,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Self, TypedDict
+from typing import TYPE_CHECKING, Any, Final, Self, TypedDict
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
-    from types import TracebackType
 
 LOCALHOST: Final = "127.0.0.1"
 
@@ -213,15 +212,19 @@ def _spawn(argv: Sequence[str], spec: Spawn) -> subprocess.Popen[bytes]:
     """
     with spec.log.open("ab") as out:
         return subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=spec.cwd,
-            env=spec.env,
-            start_new_session=True,
-            **as_user(spec.account),
+            argv, stdout=out, stderr=subprocess.STDOUT, **_detached(spec)
         )
+
+
+def _detached(spec: Spawn) -> dict[str, Any]:
+    """A server's own session, folder, environment and account; nothing on its stdin."""
+    return {
+        "stdin": subprocess.DEVNULL,
+        "cwd": spec.cwd,
+        "env": spec.env,
+        "start_new_session": True,
+        **as_user(spec.account),
+    }
 
 
 def _terminate(
@@ -288,12 +291,7 @@ class StoppedOnExit:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *raised: object) -> None:
         self.stop()
 
 
