@@ -27,11 +27,12 @@ from domain.permissions import Permission
 from domain.respondermessage import MAX_SUBJECT_LENGTH
 from domain.templates import MAX_TEMPLATE
 from tests.strategies import local_parts, replay, through_mapper
+from tests.unit.eventsupport import fixed_ids
 
-ORG = UUID("00000000-0000-4000-8000-00000000a002")
 AT = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 LATER = AT + timedelta(hours=1)
 NAIVE = datetime(2024, 5, 1, 9, 0)  # noqa: DTZ001 - a time without zone is refused
+[ORG] = fixed_ids("a002")
 # RFC 5322 atext specials, less "*": the mail store's master-login separator.
 SPECIALS = "!#$%&'+=?^_`{|}~-"
 

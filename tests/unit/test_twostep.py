@@ -34,8 +34,9 @@ from tests.strategies import (
     two_step_policies,
     utc_datetimes,
 )
+from tests.unit.eventsupport import fixed_ids
 
-ACCOUNT = UUID("00000000-0000-4000-8000-0000000000a1")
+[ACCOUNT] = fixed_ids("a1")
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 POLICY = TwoStepPolicy()
 MINUTE = timedelta(minutes=1)
