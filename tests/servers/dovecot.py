@@ -333,19 +333,19 @@ def _write_dovecot_config(
         _DOVECOT_CONFIG.format(
             workdir=workdir,
             master_file=workdir / "master-users",
-            passwd_file=workdir / "users",
-            homes=workdir / "home",
             host=LOCALHOST,
             port=port,
             imaps_port=imaps_port,
-            ssl_settings=_ssl_settings(workdir) if options.tls else "ssl = no",
+            passwd_file=workdir / "users",
             greeting=greeting,
             user=me.name,
             group=me.group,
-            extra=_extra_settings(options),
+            homes=workdir / "home",
             uid=me.uid,
             gid=me.gid,
             home_template=options.home_template,
+            ssl_settings=_ssl_settings(workdir) if options.tls else "ssl = no",
+            extra=_extra_settings(options),
         )
     )
     chown_to(config, account)
