@@ -25,15 +25,43 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from datetime import UTC, datetime
+from uuid import UUID
 
+from attrs import frozen
 from eventsourcing.utils import get_topic
 
+from application.context import recorded
 from application.jobs import TRIGGERS, Job, jobs_for
 from projections.storage import Cursor, Database
 
 
 def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@frozen
+class Scheduled(Job):
+    """A job as its row has it, with why it exists: the events it saves record that."""
+
+    # The correlation id of the command whose event started the job; None for a row
+    # written before jobs carried one.
+    correlation_id: UUID | None = None
+    # The log position of the event the job acts on (the row's ``position``).
+    causation: int | None = None
+
+
+@frozen
+class JobRecord:
+    """A job as an auditor reads it: what ran, when it was due and done, how often tried."""
+
+    job_id: str
+    kind: str
+    args: tuple[str, ...]
+    due_at: datetime
+    done_at: datetime | None
+    attempts: int
+    causation: int
+    last_error: str | None
 
 
 class JobSchedule:
@@ -47,34 +75,46 @@ class JobSchedule:
             " due_at TEXT NOT NULL, position BIGINT NOT NULL,"
             " enqueued_at TEXT, done_at TEXT, handed_until DOUBLE PRECISION,"
             " claim_token TEXT, claimed_until DOUBLE PRECISION,"
-            " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT)"
+            " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
+            " correlation_id TEXT)"
         ),
         "CREATE INDEX IF NOT EXISTS mh_jobs_due ON mh_jobs (done_at, due_at)",
     )
-    # Added to tables made before claims existed (the same as in the CREATE above).
+    # Added to tables made before claims or correlations existed (as in the CREATE).
     columns: tuple[tuple[str, str], ...] = (
         ("handed_until", "DOUBLE PRECISION"),
         ("claim_token", "TEXT"),
         ("claimed_until", "DOUBLE PRECISION"),
         ("attempts", "INTEGER NOT NULL DEFAULT 0"),
         ("last_error", "TEXT"),
+        ("correlation_id", "TEXT"),
     )
 
     def process(self, event: object, position: int, cursor: Cursor) -> None:
+        """The event's jobs, each with the event's correlation; the position is the
+        causation (a job repeated by a later event keeps the first one's)."""
+        context = recorded(event)
+        correlation = None if context is None else str(context.correlation_id)
         for job in jobs_for(event):
             cursor.execute(
-                "INSERT INTO mh_jobs (job_id, actor, args, due_at, position)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id) DO NOTHING",
+                "INSERT INTO mh_jobs"
+                " (job_id, actor, args, due_at, position, correlation_id)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO NOTHING",
                 (
                     job.job_id,
                     job.actor,
                     json.dumps(job.args),
                     _iso(job.due_at),
                     position,
+                    correlation,
                 ),
             )
 
 
+# ``mailhost audit trace`` finds a command's jobs by their correlation id.
+CORRELATION_INDEX = "mh_jobs_correlation"
+# A job's row as ``_job`` reads it.
+_SCHEDULED = "SELECT job_id, actor, args, due_at, correlation_id, position FROM mh_jobs"
 _FREE = (
     "done_at IS NULL AND due_at <= ?"
     " AND (handed_until IS NULL OR handed_until <= ?)"
@@ -95,12 +135,12 @@ class JobTable:
 
     def hand_over(
         self, now: datetime, *, wall: float, lease: float, limit: int = 100
-    ) -> list[Job]:
+    ) -> list[Scheduled]:
         """Due jobs nobody holds, marked handed over (until ``wall + lease``) as read."""
         with self.database.transaction() as cursor:
             cursor.execute(
-                "SELECT job_id, actor, args, due_at FROM mh_jobs"  # noqa: S608 - constant
-                f" WHERE {_FREE} ORDER BY due_at, position LIMIT ?{self._skip_locked}",
+                f"{_SCHEDULED} WHERE {_FREE}"
+                f" ORDER BY due_at, position LIMIT ?{self._skip_locked}",
                 (_iso(now), wall, wall, limit),
             )
             rows = cursor.fetchall()
@@ -111,18 +151,22 @@ class JobTable:
                 )
         return [_job(row) for row in rows]
 
-    def claim(self, job_id: str, token: str, *, wall: float, lease: float) -> bool:
-        """Take the job for one attempt; False if it is done or someone holds it."""
+    def claim(
+        self, job_id: str, token: str, *, wall: float, lease: float
+    ) -> Scheduled | None:
+        """Take the job for one attempt, as its row has it; None if it is done or
+        someone holds it."""
         with self.database.transaction() as cursor:
             cursor.execute(
                 "UPDATE mh_jobs SET claim_token = ?, claimed_until = ?,"
                 " attempts = attempts + 1"
                 " WHERE job_id = ? AND done_at IS NULL"
                 " AND (claimed_until IS NULL OR claimed_until <= ?)"
-                " RETURNING job_id",
+                " RETURNING job_id, actor, args, due_at, correlation_id, position",
                 (token, wall + lease, job_id, wall),
             )
-            return cursor.fetchone() is not None
+            row = cursor.fetchone()
+        return None if row is None else _job(row)
 
     def claim_due(
         self,
@@ -134,7 +178,7 @@ class JobTable:
         actor: str | None = None,
         exclude: Collection[str] = (),
         limit: int = 100,
-    ) -> list[Job]:
+    ) -> list[Scheduled]:
         """Claim due jobs directly (a batch of one kind, or a draining process's own).
 
         ``exclude`` names kinds left to the workers (a short-lived command does not
@@ -151,8 +195,8 @@ class JobTable:
         )
         with self.database.transaction() as cursor:
             cursor.execute(
-                "SELECT job_id, actor, args, due_at FROM mh_jobs"  # noqa: S608 - constant
-                f" WHERE {_FREE}{kind} ORDER BY due_at, position"
+                f"{_SCHEDULED} WHERE {_FREE}{kind}"
+                " ORDER BY due_at, position"
                 f" LIMIT ?{self._skip_locked}",
                 (*params, limit),
             )
@@ -240,6 +284,30 @@ class JobTable:
             row = cursor.fetchone()
         return int(row[0]) if row else 0
 
+    def correlated(self, correlation_id: UUID) -> list[JobRecord]:
+        """The jobs a command's events started (``mailhost audit trace``), in log order."""
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "SELECT job_id, actor, args, due_at, done_at, attempts, position,"
+                " last_error FROM mh_jobs WHERE correlation_id = ?"
+                " ORDER BY position, job_id",
+                (str(correlation_id),),
+            )
+            rows = cursor.fetchall()
+        return [
+            JobRecord(
+                str(r[0]),
+                str(r[1]),
+                tuple(json.loads(str(r[2]))),
+                datetime.fromisoformat(str(r[3])),
+                None if r[4] is None else datetime.fromisoformat(str(r[4])),
+                int(r[5]),
+                int(r[6]),
+                None if r[7] is None else str(r[7]),
+            )
+            for r in rows
+        ]
+
     def attempts(self, job_id: str) -> int:
         with self.database.transaction() as cursor:
             cursor.execute("SELECT attempts FROM mh_jobs WHERE job_id = ?", (job_id,))
@@ -247,30 +315,62 @@ class JobTable:
         return 0 if row is None else int(row[0])
 
 
-def _job(row: tuple[object, ...]) -> Job:
-    return Job(
+def _job(row: tuple[object, ...]) -> Scheduled:
+    return Scheduled(
         str(row[0]),
         str(row[1]),
         tuple(json.loads(str(row[2]))),
         datetime.fromisoformat(str(row[3])),
+        None if row[4] is None else UUID(str(row[4])),
+        int(str(row[5])),
     )
 
 
 def _add_missing_columns(database: Database) -> None:
-    """Bring a table made before claims up to date; a fresh one needs nothing."""
+    """Bring a table made before claims or correlations up to date.
+
+    The correlation index is made here, not in the schema: on an older table the
+    schema runs before its column exists. On PostgreSQL a process that finds something
+    missing locks the table and looks again, so two starting at once change it once.
+    """
     with database.transaction() as cursor:
-        if database.dialect == "postgres":
-            cursor.execute(
-                "SELECT column_name FROM information_schema.columns"
-                " WHERE table_name = 'mh_jobs'"
-            )
-            present = {str(r[0]) for r in cursor.fetchall()}
-        else:
-            cursor.execute("PRAGMA table_info(mh_jobs)")
-            present = {str(r[1]) for r in cursor.fetchall()}
+        missing = _missing(cursor, database.dialect)
+        if missing and database.dialect == "postgres":
+            cursor.execute("LOCK TABLE mh_jobs IN SHARE ROW EXCLUSIVE MODE")
+            missing = _missing(cursor, database.dialect)
         for name, kind in JobSchedule.columns:
-            if present and name not in present:
+            if name in missing:
                 cursor.execute(f"ALTER TABLE mh_jobs ADD COLUMN {name} {kind}")
+        if CORRELATION_INDEX in missing and getattr(database, "create_tables", True):
+            cursor.execute(
+                f"CREATE INDEX IF NOT EXISTS {CORRELATION_INDEX}"
+                " ON mh_jobs (correlation_id)"
+            )
+
+
+def _missing(cursor: Cursor, dialect: str) -> set[str]:
+    """The columns (and the correlation index) an existing table lacks; none if absent."""
+    if dialect == "postgres":
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_name = 'mh_jobs'"
+        )
+        present = {str(r[0]) for r in cursor.fetchall()}
+        cursor.execute("SELECT to_regclass(?) IS NOT NULL", (CORRELATION_INDEX,))
+    else:
+        cursor.execute("PRAGMA table_info(mh_jobs)")
+        present = {str(r[1]) for r in cursor.fetchall()}
+        cursor.execute(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'index' AND name = ?",
+            (CORRELATION_INDEX,),
+        )
+    row = cursor.fetchone()
+    if not present:
+        return set()
+    if row is not None and row[0]:
+        present.add(CORRELATION_INDEX)
+    wanted = {name for name, _ in JobSchedule.columns} | {CORRELATION_INDEX}
+    return wanted - present
 
 
 def _not_in(kinds: Collection[str]) -> str:

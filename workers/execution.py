@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager
 from functools import partial
 from uuid import UUID, uuid4
 
-from attrs import frozen
+from attrs import evolve, frozen
 
+from application.context import Actor, CommandContext, acting
 from application.host import MailHost
 from application.jobs import (
     FORGET_IMPORT_CREDENTIALS,
@@ -26,9 +28,8 @@ from application.jobs import (
     SEND_SMS_CODE,
     SEND_TWO_STEP_NOTICE,
     SYNC_MAIL_STORE,
-    Job,
 )
-from projections.jobs import JobTable
+from projections.jobs import JobTable, Scheduled
 from workers.broker import QUEUE
 
 log = logging.getLogger(__name__)
@@ -93,18 +94,37 @@ def queue_of(actor: str) -> str:
     return IMPORT_QUEUE if actor == RUN_IMPORT else QUEUE
 
 
+def message_options(job: Scheduled) -> dict[str, object]:
+    """What a job's Dramatiq message carries beside its ids: why the job exists.
+
+    The worker reads both from the job's row; in the message they let whoever reads
+    the queue or Dramatiq's logs follow a command into its jobs. Workers that know
+    no such options ignore them.
+    """
+    options: dict[str, object] = {}
+    if job.correlation_id is not None:
+        options["correlation_id"] = str(job.correlation_id)
+    if job.causation is not None:
+        options["causation"] = job.causation
+    return options
+
+
 def new_token() -> str:
     return uuid4().hex
 
 
 def run_message(running: Running, job_id: str, actor: str, args: Sequence[str]) -> bool:
-    """A broker's delivery of job ``job_id``: claimed, run, done; False if not ours."""
+    """A broker's delivery of job ``job_id``: claimed, run, done; False if not ours.
+
+    The message names the job; its row says which command and event it comes from.
+    """
     host, jobs, leases = running.host, running.jobs, running.leases
     token = new_token()
     wall = time.time()
-    if not jobs.claim(job_id, token, wall=wall, lease=leases.claim):
+    row = jobs.claim(job_id, token, wall=wall, lease=leases.claim)
+    if row is None:
         return False  # done already, or another worker holds it
-    claimed = [Job(job_id, actor, tuple(args), host.alerts.clock.now())]
+    claimed = [evolve(row, actor=actor, args=tuple(args))]
     if actor == SYNC_MAIL_STORE:
         claimed += jobs.claim_due(
             host.alerts.clock.now(),
@@ -146,7 +166,7 @@ def drain(running: Running, *, deadline: float, exclude: Collection[str] = ()) -
     return done
 
 
-def execute(running: Running, claimed: Sequence[Job], token: str) -> int:
+def execute(running: Running, claimed: Sequence[Scheduled], token: str) -> int:
     """Run claimed jobs; each failure gives its claim back and is raised after the rest."""
     host = running.host
     failure: Exception | None = None
@@ -154,7 +174,7 @@ def execute(running: Running, claimed: Sequence[Job], token: str) -> int:
     if store:
         mailbox_ids = list(dict.fromkeys(UUID(job.args[0]) for job in store))
         sync = partial(host.addresses.sync_store, mailbox_ids)
-        failure = _attempt(running, [j.job_id for j in store], token, sync)
+        failure = _attempt(running, store, token, sync)
     # Imports last: the short jobs claimed with them are done before their claims
     # could expire behind an hour-long copy.
     for job in sorted(claimed, key=lambda j: j.actor == RUN_IMPORT):
@@ -168,13 +188,13 @@ def execute(running: Running, claimed: Sequence[Job], token: str) -> int:
             log.error("job %s names an unknown actor %r", job.job_id, job.actor)
             continue
         run = partial(handler, host, job.args)
-        failure = _attempt(running, [job.job_id], token, run) or failure
+        failure = _attempt(running, [job], token, run) or failure
     if failure is not None:
         raise failure
     return len(claimed)
 
 
-def _run_import(running: Running, job: Job, token: str) -> Exception | None:
+def _run_import(running: Running, job: Scheduled, token: str) -> Exception | None:
     """The copy under a claim it keeps alive; retried later and later when it fails.
 
     The claim is renewed between batches; once it cannot be (another worker took the
@@ -196,7 +216,7 @@ def _run_import(running: Running, job: Job, token: str) -> Exception | None:
         running.host.imports.run(UUID(job.args[0]), keep_alive, attempt=attempt)
 
     retry = min(leases.retry * 2 ** (attempt - 1), MAX_IMPORT_RETRY_S)
-    failure = _attempt(running, [job.job_id], token, run, retry=retry)
+    failure = _attempt(running, [job], token, run, retry=retry)
     if failure is None and not held[0]:
         log.info("import job %s was taken over by another worker", job.job_id)
     return failure
@@ -204,15 +224,17 @@ def _run_import(running: Running, job: Job, token: str) -> Exception | None:
 
 def _attempt(
     running: Running,
-    job_ids: list[str],
+    claimed: Sequence[Scheduled],
     token: str,
     run: Callable[[], object],
     *,
     retry: float | None = None,
 ) -> Exception | None:
     jobs = running.jobs
+    job_ids = [job.job_id for job in claimed]
     try:
-        run()
+        with _acting_for(claimed):
+            run()
     except Exception as e:  # noqa: BLE001 - any failure: the claim goes back, the job stays
         jobs.release(
             job_ids,
@@ -223,3 +245,20 @@ def _attempt(
         return e
     jobs.complete(job_ids, token, running.host.alerts.clock.now())
     return None
+
+
+def _acting_for(claimed: Sequence[Scheduled]) -> AbstractContextManager[CommandContext]:
+    """The events a run saves record the job as actor, its command and its cause.
+
+    A row from before jobs carried a correlation gets a fresh one for the attempt. A
+    batch (the mail store's) is one run: it keeps the correlation and the causing event
+    its jobs share, if they share one.
+    """
+    correlations = {job.correlation_id for job in claimed}
+    causations = {job.causation for job in claimed}
+    correlation = correlations.pop() if len(correlations) == 1 else None
+    return acting(
+        Actor.worker(claimed[0].actor),
+        correlation_id=correlation or uuid4(),
+        causation=causations.pop() if len(causations) == 1 else None,
+    )

@@ -25,7 +25,7 @@ from projections.jobs import JobTable
 from projections.runner import ProjectionRunner
 from workers.backoff import Backoff
 from workers.broker import QUEUE
-from workers.execution import IMPORT_QUEUE, Leases, queue_of
+from workers.execution import IMPORT_QUEUE, Leases, message_options, queue_of
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class Relay:
                     actor_name=job.actor,
                     args=tuple(json.loads(json.dumps(job.args))),
                     kwargs={},
-                    options={},
+                    options=message_options(job),
                     message_id=job.job_id,
                 )
             )
