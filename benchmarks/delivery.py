@@ -64,6 +64,7 @@ from benchmarks._deliveryload import (
 )
 from benchmarks._dovecotpeer import DovecotPeer, PeerUsers, start_peer
 from infrastructure.bootstrap import open_engine
+from infrastructure.lmtpdecider import CODE as DECIDER_CODE
 from tests.servers.process import (
     LOCALHOST,
     ServerProcess,
@@ -88,6 +89,7 @@ PEER = ("pwarm", "plda", "plmtp1", "plmtp4")
 PEER_DOMAIN = "peer.delivery.bench.example"
 LMTP_GOAL, PIPE_GOAL = 1.0, 0.5
 EX_OK = 0
+PROCESSES_ENV = "BENCH_LMTP_PROCESSES"  # ``mailhost lmtp --processes`` for this run
 
 
 def engine_env(home: Path, sink: CountingSink) -> dict[str, str]:
@@ -134,13 +136,32 @@ def start_listener(root: Path, env: dict[str, str]) -> ServerProcess:
             "lmtp",
             "--listen",
             f"{LOCALHOST}:{port}",
+            "--processes",
+            str(listener_processes()),
         ]
 
     spec = Spawn("mailhost lmtp", log_file(root, "lmtp"), root, None, env)
     return ServerProcess(launch(argv, load.greets, spec))
 
 
+def listener_processes() -> int:
+    """The listener's deciders: one per CPU, as deployed, unless the run says otherwise."""
+    return int(os.environ.get(PROCESSES_ENV) or os.cpu_count() or 1)
+
+
 def vm_hwm_mb(pid: int) -> float:
+    """The listener's peak RSS: its own and its deciders' (not the reply sender's)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    deciders = [
+        int(child)
+        for child in children
+        if DECIDER_CODE.encode()
+        in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+    ]
+    return sum(_vm_hwm_mb(p) for p in (pid, *deciders))
+
+
+def _vm_hwm_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
@@ -216,7 +237,8 @@ def run(options: Options, report: Report) -> None:
         f"{count} messages round {USERS} users, {expected_replies(items)} from new "
         f"senders (answered), the rest repeats (suppressed); {WARM} untimed before "
         f"each kind of case; each case in {rounds} rounds interleaved with the "
-        "peer's counterpart"
+        f"peer's counterpart; the listener has {listener_processes()} decider "
+        f"process(es) (${PROCESSES_ENV})"
     )
     with scratch_dir("delivery") as root, ExitStack() as stack:
         sinks = CountingSink(), CountingSink()
@@ -343,7 +365,8 @@ def report_figures(
         "lmtp_peak_rss_mb",
         vm_hwm_mb(listener.pid),
         "MB",
-        f"VmHWM of the listener after its loads ({rss_first:.1f} after lmtp1)",
+        f"VmHWM of the listener and its deciders, summed, after its loads "
+        f"({rss_first:.1f} after lmtp1)",
     )
     if "plda" not in cases:
         return

@@ -107,6 +107,8 @@ class Listener:
         self.sessions: set[LmtpSession] = set()
         self.stopping = False
         self.idle = asyncio.Event()
+        # A decider process (``infrastructure.lmtpdecider``) tells its parent here.
+        self.on_close: Callable[[LmtpSession], None] | None = None
 
     def protocol(self) -> asyncio.Protocol:
         """A session, or a ``421`` refusal when the cap is reached or the listener stops."""
@@ -120,6 +122,8 @@ class Listener:
 
     def closed(self, session: LmtpSession) -> None:
         self.sessions.discard(session)
+        if self.on_close is not None:
+            self.on_close(session)
         if not self.sessions:
             self.idle.set()
 

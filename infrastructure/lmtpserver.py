@@ -50,66 +50,85 @@ async def _serve(
     listener: Listener, address: ListenAddress, ready_file: Path | None
 ) -> None:
     loop = asyncio.get_running_loop()
-    server = await _bind(loop, listener, address)
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    bound = _bound_address(server, address)
+    sock = bind(address)
+    try:
+        if address.path is None:
+            server = await loop.create_server(listener.protocol, sock=sock)
+        else:
+            server = await loop.create_unix_server(listener.protocol, sock=sock)
+    except BaseException:
+        sock.close()
+        raise
+    stop = stop_signals(loop)
+    bound = bound_address(sock, address)
     if ready_file is not None:
-        _write_ready(ready_file, bound)
+        write_ready(ready_file, bound)
     log.info("listening on %s", bound)
     try:
         await stop.wait()
     finally:
         server.close()
-        _remove(address.path, ready_file)
-        in_flight = sum(s.in_transaction for s in listener.sessions)
-        log.info("stopping: %d transaction(s) in flight", in_flight)
-        listener.stop()
-        try:
-            await asyncio.wait_for(listener.idle.wait(), listener.limits.grace)
-        except TimeoutError:
-            log.warning(
-                "grace period over: closing %d session(s)", len(listener.sessions)
-            )
-            listener.abort()
+        remove(address.path, ready_file)
+        await finish(listener)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 5)
     log.info("stopped")
 
 
-async def _bind(
-    loop: asyncio.AbstractEventLoop, listener: Listener, address: ListenAddress
-) -> asyncio.Server:
+def stop_signals(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+    """Set by SIGTERM or SIGINT: a supervisor's stop, or an operator's."""
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def finish(listener: Listener) -> None:
+    """No new transaction; those in flight get the grace period, then the door."""
+    in_flight = sum(s.in_transaction for s in listener.sessions)
+    log.info("stopping: %d transaction(s) in flight", in_flight)
+    listener.stop()
+    try:
+        await asyncio.wait_for(listener.idle.wait(), listener.limits.grace)
+    except TimeoutError:
+        log.warning("grace period over: closing %d session(s)", len(listener.sessions))
+        listener.abort()
+
+
+def bind(address: ListenAddress) -> socket.socket:
+    """The listening socket, non-blocking; ListenError naming why it cannot be had."""
     if address.path is None:
+        family = socket.AF_INET6 if ":" in (address.host or "") else socket.AF_INET
         try:
-            return await loop.create_server(
-                listener.protocol,
-                address.host,
-                address.port or 0,
-                reuse_address=True,
+            sock = socket.create_server(
+                (address.host or "", address.port or 0),
+                family=family,
                 backlog=BACKLOG,
             )
         except OSError as e:
             msg = f"cannot listen on {address}: {e.strerror or e}"
             raise ListenError(msg) from None
+        sock.settimeout(0.0)
+        return sock
     path = address.path
     _clear_stale(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_mask = os.umask(0o117)  # never a moment with the socket open to everyone
     try:
-        server = await loop.create_unix_server(
-            listener.protocol, str(path), backlog=BACKLOG
-        )
+        sock.bind(str(path))
+        sock.listen(BACKLOG)
     except OSError as e:
+        sock.close()
         msg = f"cannot listen on {address}: {e.strerror or e}"
         raise ListenError(msg) from None
     finally:
         os.umask(old_mask)
     path.chmod(SOCKET_MODE)
-    return server
+    sock.settimeout(0.0)
+    return sock
 
 
-def _remove(*paths: Path | None) -> None:
+def remove(*paths: Path | None) -> None:
     """The socket and the ready file go first: nobody is sent to a stopping listener."""
     for path in paths:
         if path is not None:
@@ -137,17 +156,17 @@ def _clear_stale(path: Path) -> None:
     raise ListenError(msg)
 
 
-def _bound_address(server: asyncio.Server, address: ListenAddress) -> str:
+def bound_address(sock: socket.socket, address: ListenAddress) -> str:
     """Where clients connect: a port of 0 is the one the kernel chose."""
     if address.path is not None:
         return str(address)
-    host, port = server.sockets[0].getsockname()[:2]
+    host, port = sock.getsockname()[:2]
     return str(ListenAddress(host=host, port=port))
 
 
-def _write_ready(ready_file: Path, bound: str) -> None:
+def write_ready(ready_file: Path, bound: str, **more: object) -> None:
     """Readiness for a supervisor (``mailhost health``): where, and which process."""
-    content = json.dumps({"listen": bound, "pid": os.getpid()}) + "\n"
+    content = json.dumps({"listen": bound, "pid": os.getpid(), **more}) + "\n"
     partial = ready_file.with_name(f".{ready_file.name}.{os.getpid()}")
     partial.write_text(content, encoding="ascii")
     partial.replace(ready_file)  # whole or absent: a reader never sees half of it

@@ -1,8 +1,11 @@
 """``mailhost lmtp``: the auto-responder's long-running LMTP listener (RFC 2033).
 
-One process deciding, any number of MTA connections; the reply jobs are sent by a
-second process it starts and stops (``infrastructure.lmtpsender``), or with
-``--send-in-process`` by the relay of its own engine, or by the Redis workers. It exits
+``--processes N`` deciders (default: one per CPU) behind one process that accepts
+(``infrastructure.lmtpprocs``), or with ``--processes 1`` one process doing both; any
+number of MTA connections. The reply jobs are sent by a further process it starts and
+stops (``infrastructure.lmtpsender``), or with ``--send-in-process`` by the relay of
+the listener's own engine (the accepting process's, with several), or by the Redis
+workers. It exits
 0 after SIGTERM or SIGINT once the transactions in flight have their replies; 2 for
 bad options or configuration, 1 when it cannot listen or open its store.
 """
@@ -10,13 +13,14 @@ bad options or configuration, 1 when it cannot listen or open its store.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
 from application.replydelivery import MAX_MESSAGE_BYTES
-from domain.text import printable
 from infrastructure.bootstrap import Engine, open_engine
 from infrastructure.cli.arguments import (
     Command,
@@ -28,18 +32,18 @@ from infrastructure.cli.arguments import (
 )
 from infrastructure.cli.output import Parser
 from infrastructure.lmtp import ListenerLimits
+from infrastructure.lmtpcommon import SETTLE_S, close_engine, log_to_stderr
+from infrastructure.lmtpprocs import serve_processes
 from infrastructure.lmtpsender import READY, Sender
 from infrastructure.lmtpserver import serve
+from infrastructure.lmtpsmtp import keep_sessions
 from infrastructure.lmtpwire import ENV_LMTP, ListenAddress, parse_listen
 from infrastructure.settings import ConfigurationError, Settings
 
 log = logging.getLogger("mailhost.lmtp")
-# Replies still queued at the stop get this long to leave; the rest stay due and the
-# next process that runs jobs sends them.
-SETTLE_S = 5.0
 MAX_WORKERS = 64
-MAX_LOG_LINE = 500
 MAX_CONNECTIONS = 100_000
+MAX_PROCESSES = 64
 SENDER_EXIT_S = 15.0  # beyond the settle time: closing the relay and the stores
 
 
@@ -103,10 +107,16 @@ def _limits() -> tuple[Declares, ...]:
             help="SIZE: bytes per message (552 beyond)",
         ),
         argument(
+            "--processes",
+            type=bounded_int(1, MAX_PROCESSES),
+            default=os.cpu_count() or 1,
+            help="decider processes (default: one per CPU; 1: this process decides)",
+        ),
+        argument(
             "--workers",
             type=bounded_int(1, MAX_WORKERS),
             default=4,
-            help="decisions at once",
+            help="decisions at once, per decider",
         ),
         argument(
             "--max-connections",
@@ -152,35 +162,6 @@ def _address(args: argparse.Namespace) -> ListenAddress:
     return address
 
 
-class _OneLine(logging.Formatter):
-    """Every record as one line: no traceback, every control shown as a code.
-
-    Outside values (addresses) arrive quoted by ``shown``; link-like text is kept, as
-    an address is the point of the line, and no reader clicks a log.
-    """
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
-        if record.exc_info and record.exc_info[1] is not None:
-            error = record.exc_info[1]
-            text += f" ({type(error).__name__}: {error})"
-        level = record.levelname.lower()
-        line = printable(" ".join(text.split()))[:MAX_LOG_LINE]
-        return f"mailhost lmtp: {level}: {line}"
-
-
-def _logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_OneLine())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)
-    log.setLevel(logging.INFO)
-    # aiosmtpd logs every command line and address at INFO: our own lines say what
-    # happened, neutralised, and never a message's content.
-    logging.getLogger("mail.log").setLevel(logging.ERROR)
-
-
 def _lmtp(args: argparse.Namespace) -> int:
     address = _address(args)
     limits = ListenerLimits(
@@ -191,7 +172,7 @@ def _lmtp(args: argparse.Namespace) -> int:
         grace=float(args.grace),
         reject_unknown=args.reject_unknown,
     )
-    _logging()
+    log_to_stderr()
     # With Redis the workers are other processes already; embedded, the jobs get a
     # process of their own unless told otherwise.
     separate = (
@@ -200,7 +181,7 @@ def _lmtp(args: argparse.Namespace) -> int:
     # The sender's interpreter starts while this one opens its engine.
     sender = Sender(args.home, SETTLE_S, SENDER_EXIT_S) if separate else None
     try:
-        engine = open_engine(args.home, background=not separate, cached=True)
+        engine = _own_engine(args, relay=not separate)
     except BaseException:
         if sender is not None:
             sender.stop()
@@ -208,37 +189,45 @@ def _lmtp(args: argparse.Namespace) -> int:
     try:
         if sender is not None:
             sender.start()
-        serve(
-            engine.host.responders.deliver, address, limits, ready_file=args.ready_file
-        )
+        if args.processes > 1 or engine is None:
+            serve_many = serve_processes(
+                args.processes, args.home, address, limits, args.ready_file
+            )
+            asyncio.run(serve_many)
+        else:
+            deliver = engine.host.responders.deliver
+            serve(deliver, address, limits, ready_file=args.ready_file)
     finally:
         if sender is not None:
             sender.stop()
-        _close(engine)
+        if engine is not None:
+            close_engine(engine)
     return 0
+
+
+def _own_engine(args: argparse.Namespace, *, relay: bool) -> Engine | None:
+    """This process's engine: it decides (one process), or runs the relay, or None."""
+    if args.processes == 1:
+        return open_engine(args.home, background=relay, cached=True)
+    return open_engine(args.home, background=True) if relay else None
 
 
 def run_sender() -> None:
     """The sender process (``infrastructure.lmtpsender``): the relay until stdin closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the listener says when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _logging()
+    log_to_stderr("sender")
     home = Path(sys.argv[1]) if len(sys.argv) > 1 else None
     # No aggregate cache here: a reply is loaded twice, once from the log either way,
     # and a cached copy costs a deep copy on every load.
     engine = open_engine(home, background=True)
+    # One reply after another to the same relay: one SMTP session kept, not one each.
+    kept = keep_sessions(engine.host.responders.delivery.mail)
     try:
         sys.stdout.buffer.write(READY)
         sys.stdout.buffer.flush()
         sys.stdin.buffer.read()
     finally:
-        _close(engine)
-
-
-def _close(engine: Engine) -> None:
-    """Give queued replies a moment to leave, then stop the relay and the stores."""
-    try:
-        engine.host.settle(SETTLE_S)
-    except Exception as e:  # noqa: BLE001 - the decisions stand; their jobs stay due
-        log.warning("replies still queued at the stop: %s: %s", type(e).__name__, e)
-    engine.close()
+        close_engine(engine)
+        if kept is not None:
+            kept.close()

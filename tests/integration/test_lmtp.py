@@ -132,10 +132,12 @@ def test_reject_unknown_says_550(tmp_path: Path, smtp: SmtpSink) -> None:
         quietly_close(lmtp)
 
 
+@pytest.mark.parametrize("processes", ["1", "2"])
 def test_four_connections_one_reply_per_sender_window(
-    tmp_path: Path, smtp: SmtpSink
+    tmp_path: Path, smtp: SmtpSink, processes: str
 ) -> None:
-    # rule RSP-9: concurrent decisions for one sender record one reply; rule RSP-4
+    # rule RSP-9: concurrent decisions for one sender record one reply, in one
+    # process or across deciders (issue 13: the peer sent 101 duplicates); rule RSP-4
     home = tmp_path / "home"
     env = child_env(
         home, {"MAILHOST_SMTP_URL": smtp.url, "MAILHOST_RESPONDER_HOURLY_CAP": "1000"}
@@ -147,7 +149,7 @@ def test_four_connections_one_reply_per_sender_window(
 
     def deliver(slot: int) -> None:
         try:
-            lmtp = running.client()
+            lmtp = clients[slot]
             for n in range(50):
                 sender = senders[n % len(senders)]
                 raw = message(sender, f"{slot}-{n}")
@@ -157,7 +159,8 @@ def test_four_connections_one_reply_per_sender_window(
         except BaseException as e:  # noqa: BLE001 - reported by the test thread
             errors.append(e)
 
-    with listener(tmp_path, env, "--workers", "4") as running:
+    with listener(tmp_path, env, "--workers", "4", "--processes", processes) as running:
+        clients = [running.client() for _ in range(4)]  # all open: spread evenly
         threads = [threading.Thread(target=deliver, args=(i,)) for i in range(4)]
         for thread in threads:
             thread.start()
@@ -173,6 +176,9 @@ def test_four_connections_one_reply_per_sender_window(
         }
         smtp.wait_for(len(senders))
         assert running.terminate() == 0  # settles: every queued reply has left
+    if processes == "2":  # two connections each: both decided
+        assert "[decider 0]: info: decided" in running.output()
+        assert "[decider 1]: info: decided" in running.output()
     ids = Counter(m.message["Message-ID"] for m in smtp.messages)
     assert len(ids) == len(senders)
     assert set(ids.values()) == {1}
