@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
+from application.authorization import OPERATOR
 from infrastructure.bootstrap import open_engine
 
 
@@ -20,7 +21,7 @@ def main(writer: int, count: int, start_at: float) -> None:
         time.sleep(max(0.0, start_at - time.time()))
         started = time.perf_counter()
         for n in range(count):
-            engine.host.organisations.found(f"Writer {writer} org {n}")
+            engine.host.organisations.found(f"Writer {writer} org {n}", by=OPERATOR)
         print(time.perf_counter() - started)
     finally:
         engine.close()

@@ -16,6 +16,8 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage
 
+from workers.wakingredis import WakingRedisBroker
+
 QUEUE = "mailhost"
 # Dramatiq's variable: set, the worker processes serve its Prometheus metrics there.
 PROMETHEUS_PORT = "dramatiq_prom_port"
@@ -24,9 +26,13 @@ _broker: dramatiq.Broker | None = None
 
 
 def make_broker(url: str | None) -> dramatiq.Broker:
-    """Redis at ``url`` (checked by the settings), else an in-memory broker."""
+    """Redis at ``url`` (checked by the settings), else an in-memory broker.
+
+    On Redis, an enqueue wakes the idle workers of its queue (``workers.wakingredis``):
+    Dramatiq's own consumer would look again only after sleeping up to a second.
+    """
     if url:
-        broker: dramatiq.Broker = RedisBroker(url=url)  # type: ignore[no-untyped-call]
+        broker: dramatiq.Broker = WakingRedisBroker(url=url)
     else:
         broker = StubBroker()
     # Actors read their message id (the job id) to mark the job done.

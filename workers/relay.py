@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from queue import Queue
+from typing import Protocol
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
@@ -21,7 +22,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.errors import QueueJoinTimeout
 
 from application.ports import Clock
-from projections.jobs import JobTable
+from projections.jobs import JobSchedule, JobTable
 from projections.runner import ProjectionRunner
 from workers.backoff import Backoff
 from workers.broker import QUEUE
@@ -30,6 +31,9 @@ from workers.execution import IMPORT_QUEUE, Leases, message_options, queue_of
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1
+# With a wake-up (PostgreSQL's LISTEN/NOTIFY), a step comes on each commit, and without
+# one at least this often (jobs due later, retries, a notification missed).
+IDLE_S = 0.5
 # Secrets a crash left unnamed are swept this often (the sweep's grace is a day); the
 # first sweep waits a minute, so a short-lived process (a `deliver` call) never sweeps.
 SWEEP_INTERVAL_S = 3600.0
@@ -39,6 +43,14 @@ HAND_OVER_BATCH = 100
 # down, a burst of replies faster than they can be sent) stays in the job table rather
 # than in this process's memory, and is handed over as the workers take jobs.
 MAX_QUEUED = 500
+
+
+class Wakeup(Protocol):
+    """What the relay waits on between steps instead of sleeping a fixed poll."""
+
+    def wait(self, timeout: float) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Relay:
@@ -69,6 +81,20 @@ class Relay:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._worker: dramatiq.Worker | None = None
+        self._wakeup: Wakeup | None = None
+        # A relay whose runner leaves the job schedule to another process (``mailhost
+        # run relay``) keeps it too: a job is handed over as its event commits, not
+        # after the projections process's next step over the chain and every read
+        # model. Whichever of them applies an event first, it is applied once.
+        self._schedule: ProjectionRunner | None = None
+        if hands_over and all(p.name != JobSchedule.name for p in runner.projections):
+            self._schedule = ProjectionRunner(
+                runner.log, runner.database, [JobSchedule()]
+            )
+
+    def wake_on(self, wakeup: Wakeup) -> None:
+        """Step when ``wakeup`` says so (or after ``IDLE_S``), not every ``POLL_S``."""
+        self._wakeup = wakeup
 
     def start(self) -> None:
         if self.embedded:
@@ -90,6 +116,9 @@ class Relay:
                 delay = backoff.failed(e)
             else:
                 backoff.succeeded()
+                if self._wakeup is not None:
+                    self._wakeup.wait(IDLE_S)
+                    continue
                 delay = POLL_S
             self._stop.wait(delay)
 
@@ -98,6 +127,8 @@ class Relay:
             applied = self.runner.catch_up()
             if not self.hands_over:
                 return applied
+            if self._schedule is not None:
+                applied += self._schedule.catch_up()
             self._maybe_sweep()
             return applied + self.hand_over_due()
 
@@ -170,6 +201,8 @@ class Relay:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._wakeup is not None:
+            self._wakeup.close()
         if self._worker is not None:
             # A send blocked on a silent server must not hold the process for
             # Dramatiq's default ten minutes: its job stays claimed and is retried.

@@ -2,10 +2,12 @@
 
 ``mailhost run`` alone keeps the read models, hands jobs over and (embedded) runs them,
 all in one process. Split, ``run projections`` keeps the read models and the job
-schedule, and ``run relay`` hands due jobs to the ``dramatiq`` workers: any number of
-either, each resuming from the stored positions (read models and their position commit
-in one transaction; a hand-over is a lease in the job table), so a kill -9 loses or
-repeats nothing. SIGTERM stops a process cleanly: the step in progress finishes first.
+schedule, and ``run relay`` keeps the job schedule too and hands due jobs to the
+``dramatiq`` workers: any number of either, each resuming from the stored positions
+(read models and their position commit in one transaction; a hand-over is a lease in
+the job table), so a kill -9 loses or repeats nothing. On PostgreSQL each steps when
+the log notifies a commit (and every half second regardless), not on a poll. SIGTERM
+stops a process cleanly: the step in progress finishes first.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from infrastructure.bootstrap import Follow, open_engine
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+from infrastructure.bootstrap import Engine, Follow, open_engine
 from infrastructure.cli.arguments import Command, Subcommands, argument
 from infrastructure.cli.output import Parser, say
 from infrastructure.jsonlog import configure
 from infrastructure.metrics import listen_address, serve
+from infrastructure.pgwakeup import PgWakeup
 from infrastructure.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +77,7 @@ def _run(args: argparse.Namespace) -> int:
     _on_signals(stopping.set)
     part = PARTS[args.part]
     engine = open_engine(args.home, follow=part)
+    _wake_on_commits(engine)
     stop_metrics: Callable[[], None] | None = None
     try:
         if address is not None:
@@ -88,6 +94,17 @@ def _run(args: argparse.Namespace) -> int:
             stop_metrics()
         engine.close()
     return 0
+
+
+def _wake_on_commits(engine: Engine) -> None:
+    """On PostgreSQL, the engine's thread steps on each commit to the log, not on a poll.
+
+    eventsourcing's recorder notifies its channel in every insert; SQLite has no such
+    thing, so there the thread polls.
+    """
+    recorder = engine.runner.log.recorder
+    if engine.relay is not None and isinstance(recorder, PostgresApplicationRecorder):
+        engine.relay.wake_on(PgWakeup(recorder, (recorder.channel_name,)))
 
 
 def _on_signals(stop: Callable[[], None]) -> None:
