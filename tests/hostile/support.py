@@ -142,7 +142,7 @@ def snapshot(root: Path) -> Snapshot:
     stores["files"] = files
     for database in sorted(root.rglob("*.sqlite")):
         name = database.relative_to(root).as_posix()
-        for table, rows in _tables(database).items():
+        for table, rows in stored_tables(database).items():
             stores[f"{name} table {table}"] = rows
     return stores
 
@@ -167,7 +167,8 @@ def assert_unchanged(before: Snapshot, after: Snapshot) -> None:
     assert not written, "a refused command wrote: " + " | ".join(written)
 
 
-def _tables(database: Path) -> dict[str, Counter[str]]:
+def stored_tables(database: Path) -> dict[str, Counter[str]]:
+    """Every row of every table of ``database``, as text, table by table."""
     connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
         names = [

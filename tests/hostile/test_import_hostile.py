@@ -19,7 +19,6 @@ attempt after attempt, and checks what must hold:
 from __future__ import annotations
 
 import logging
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -58,6 +57,7 @@ from tests.hostile.support import (
     raw_controls,
     run_in_process,
     snapshot,
+    stored_tables,
 )
 
 if TYPE_CHECKING:
@@ -363,6 +363,11 @@ def _garbage_search(s: Session, tag: bytes, _args: bytes) -> None:
     s.line(tag + b" OK")
 
 
+def _fetching(answer: Callable[[int], bytes]) -> Script:
+    """One message in INBOX; the server answers its UID FETCH with ``answer(uid)``."""
+    return Script(folders=[inbox("a")], handlers={b"UID FETCH": _fetch_answer(answer)})
+
+
 _HEAD = b"From: a@example.net\r\nSubject: x\r\n\r\n"
 MALFORMED: list[tuple[str, Script]] = [
     (
@@ -371,51 +376,26 @@ MALFORMED: list[tuple[str, Script]] = [
     ),
     (
         "fetch-without-size",
-        Script(
-            folders=[inbox("a")],
-            handlers={
-                b"UID FETCH": _fetch_answer(
-                    lambda uid: (
-                        b"UID %d BODY[HEADER] {%d}\r\n" % (uid, len(_HEAD)) + _HEAD
-                    )
-                )
-            },
+        _fetching(
+            lambda uid: b"UID %d BODY[HEADER] {%d}\r\n" % (uid, len(_HEAD)) + _HEAD
         ),
     ),
     (
         "fetch-size-nil",
-        Script(
-            folders=[inbox("a")],
-            handlers={
-                b"UID FETCH": _fetch_answer(lambda uid: b"UID %d RFC822.SIZE NIL" % uid)
-            },
-        ),
+        _fetching(lambda uid: b"UID %d RFC822.SIZE NIL" % uid),
     ),
     (
         "fetch-negative-size",
-        Script(
-            folders=[inbox("a")],
-            handlers={
-                b"UID FETCH": _fetch_answer(
-                    lambda uid: (
-                        b"UID %d RFC822.SIZE -5 BODY[HEADER] {%d}\r\n"
-                        % (uid, len(_HEAD))
-                        + _HEAD
-                    )
-                )
-            },
+        _fetching(
+            lambda uid: (
+                b"UID %d RFC822.SIZE -5 BODY[HEADER] {%d}\r\n" % (uid, len(_HEAD))
+                + _HEAD
+            )
         ),
     ),
     (
         "fetch-header-nil",
-        Script(
-            folders=[inbox("a")],
-            handlers={
-                b"UID FETCH": _fetch_answer(
-                    lambda uid: b"UID %d RFC822.SIZE 40 BODY[HEADER] NIL" % uid
-                )
-            },
-        ),
+        _fetching(lambda uid: b"UID %d RFC822.SIZE 40 BODY[HEADER] NIL" % uid),
     ),
     (
         "search-garbage",
@@ -640,23 +620,12 @@ def _leaks(password: str, texts: list[str]) -> str | None:
 
 
 def _stored_rows(home: Path) -> list[str]:
-    rows: list[str] = []
-    for database in sorted(home.glob("*.sqlite")):
-        connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-        try:
-            tables = [
-                r[0]
-                for r in connection.execute(
-                    "SELECT name FROM sqlite_master WHERE type='table'"
-                )
-            ]
-            rows.extend(
-                repr(connection.execute(f'SELECT * FROM "{t}"').fetchall())  # noqa: S608 - names from sqlite_master
-                for t in tables
-            )
-        finally:
-            connection.close()
-    return rows
+    return [
+        row
+        for database in sorted(home.glob("*.sqlite"))
+        for table in stored_tables(database).values()
+        for row in table
+    ]
 
 
 TRANSIENT = pytest.mark.parametrize(
@@ -794,12 +763,27 @@ def test_a_deleted_destination_is_refused(engine: Engine, tmp_path: Path) -> Non
     engine.host.addresses.create_for_users(CAROL, [ANN])
     engine.host.addresses.delete([CAROL])
     engine.host.settle()
-    before = snapshot(tmp_path)
-    with pytest.raises((NotFound, InvalidInput), match=CAROL):
+    _start_refused(
+        engine, tmp_path, CAROL, by=None, error=(NotFound, InvalidInput), match=CAROL
+    )
+
+
+def _start_refused(
+    engine: Engine,
+    root: Path,
+    destination: str,
+    *,
+    by: UUID | None,
+    error: type[Exception] | tuple[type[Exception], ...],
+    match: str,
+) -> None:
+    """An import into ``destination`` refused with ``error``; no store written."""
+    before = snapshot(root)
+    with pytest.raises(error, match=match):
         engine.host.imports.start(
-            CAROL, [SourceRequest(_SOURCE, "src", PASSWORD)], by=None
+            destination, [SourceRequest(_SOURCE, "src", PASSWORD)], by=by
         )
-    assert_unchanged(before, snapshot(tmp_path))
+    assert_unchanged(before, snapshot(root))
 
 
 def test_a_destination_not_linked_to_the_user_is_refused(
@@ -808,12 +792,7 @@ def test_a_destination_not_linked_to_the_user_is_refused(
     # IMP-7: dave, a member who is not linked to ann@, may not import into it.
     dave = engine.host.accounts.register(seed.ORG, "dave@example.org", seed.PASSWORD)
     engine.host.settle()
-    before = snapshot(tmp_path)
-    with pytest.raises(NotPermitted, match="linked"):
-        engine.host.imports.start(
-            ANN, [SourceRequest(_SOURCE, "src", PASSWORD)], by=dave
-        )
-    assert_unchanged(before, snapshot(tmp_path))
+    _start_refused(engine, tmp_path, ANN, by=dave, error=NotPermitted, match="linked")
 
 
 def test_the_same_hosted_source_twice_is_refused(

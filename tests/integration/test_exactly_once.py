@@ -137,15 +137,23 @@ def embedded_relays(
         yield started
 
 
+def question(sender: str, n: int) -> bytes:
+    """Question ``n`` from ``sender`` to INFO, a message of its own (its Message-ID)."""
+    headers = {
+        "From": f"<{sender}>",
+        "To": INFO,
+        "Subject": f"question {n}",
+        "Message-ID": f"<q{n}@example.net>",
+    }
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return f"{head}\r\nHello.\r\n".encode()
+
+
 def decide_mails(e: Engine, pause: float = 0.0) -> int:
     """Replies to distinct senders and first-login alerts: each must reach the sink."""
     for n in range(REPLIES):
         sender = f"sender{n}@example.net"
-        raw = (
-            f"From: <{sender}>\r\nTo: {INFO}\r\nSubject: question {n}\r\n"
-            f"Message-ID: <q{n}@example.net>\r\n\r\nHello.\r\n"
-        ).encode()
-        assert e.host.responders.deliver(INFO, sender, raw).reply
+        assert e.host.responders.deliver(INFO, sender, question(sender, n)).reply
         time.sleep(pause)
     for n in range(LOGINS):
         login = f"user{n}@example.net"

@@ -11,10 +11,8 @@ from __future__ import annotations
 import base64
 import email.policy
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -122,6 +120,13 @@ class World:
         self.e.host.settle()
         return decision
 
+    def away(self) -> Responders:
+        """INFO answering with "Holidays" (AWAY); its responders, for the test to use."""
+        responders = self.e.host.responders
+        responders.add(INFO, "Holidays", body=AWAY)
+        responders.activate(INFO, "Holidays")
+        return responders
+
 
 @pytest.fixture
 def world(tmp_path: Path, smtp: SmtpSink) -> Iterator[World]:
@@ -142,9 +147,7 @@ def test_the_reply_reaches_the_smtp_server_once_with_rfc3834_headers(
     world: World,
 ) -> None:
     # rule RSP-8, rule RSP-4
-    r = world.e.host.responders
-    r.add(INFO, "Holidays", body=AWAY)
-    r.activate(INFO, "Holidays")
+    r = world.away()
     sender = "Bob.Smith@Example.NET"
     raw = mail(
         sender=sender,
@@ -240,9 +243,7 @@ def test_a_verified_alternative_sender_and_the_messages_own_subject(
 
 def test_one_reply_per_sender_per_seven_days(world: World) -> None:
     # rule RSP-4
-    r = world.e.host.responders
-    r.add(INFO, "Holidays", body=AWAY)
-    r.activate(INFO, "Holidays")
+    world.away()
     first = "Bob.Smith@Example.NET"
     assert world.deliver(first, T0).reply
     again = world.deliver("bob.smith@example.net", T0 + timedelta(days=2))
@@ -266,9 +267,7 @@ def test_one_reply_per_sender_per_seven_days(world: World) -> None:
 
 def test_reset_answers_again_and_editing_alone_does_not(world: World) -> None:
     # rule RSP-5, rule RSP-4
-    r = world.e.host.responders
-    r.add(INFO, "Holidays", body=AWAY)
-    r.activate(INFO, "Holidays")
+    r = world.away()
     hour = timedelta(hours=1)
     assert world.deliver(BOB, T0).reply
     r.edit(INFO, "Holidays", body="Back on Tuesday instead.")
@@ -1002,9 +1001,7 @@ def test_a_past_dated_delivery_does_not_reopen_the_window(world: World) -> None:
     # rule RSP-4: the 7 days are counted from when the reply was decided (this host's
     # clock), not from the time the MTA wrote; a delivery dated nearly 7 days back
     # used to start a window that had closed by the sender's next mail an hour later.
-    r = world.e.host.responders
-    r.add(INFO, "Holidays", body=AWAY)
-    r.activate(INFO, "Holidays")
+    r = world.away()
     world.clock.at = T0
     first = r.deliver(INFO, BOB, mail(sender=BOB), T0 - timedelta(days=6, hours=23))
     assert first.reply, first
@@ -1021,9 +1018,7 @@ def test_past_dated_deliveries_count_in_the_hour_they_are_answered(
 ) -> None:
     # rule RSP-4, rule RSP-7: the hourly cap (20) is the engine's hour; 25 deliveries
     # dated three hours back and 25 current ones used to send 40 replies.
-    r = world.e.host.responders
-    r.add(INFO, "Holidays", body=AWAY)
-    r.activate(INFO, "Holidays")
+    r = world.away()
     world.clock.at = T0
     decisions = []
     for i in range(50):
@@ -1051,9 +1046,12 @@ def test_a_received_at_no_queue_explains_is_refused_and_stores_nothing(
     world: World, received: datetime
 ) -> None:
     # rule RSP-4: issue 7 item 4; refused by name, nothing recorded
-    r = world.e.host.responders
-    r.add(INFO, "Holidays", body=AWAY)
-    r.activate(INFO, "Holidays")
+    _refused_as_received(world, received)
+
+
+def _refused_as_received(world: World, received: datetime) -> None:
+    """A delivery claiming to have arrived at ``received``: refused, nothing recorded."""
+    r = world.away()
     world.clock.at = T0
     head = world.e.runner.log_position()
     with pytest.raises(InvalidInput, match="received_at"):
@@ -1080,9 +1078,7 @@ def test_a_far_end_and_a_zone_change_leave_deliver_and_show_working(
 
 def test_a_subaddressed_recipient_is_delivered_to_its_address(world: World) -> None:
     # rule RSP-7: ann+tag@ is ann@ (RFC 5233); it is an explicit recipient of ann@
-    r = world.e.host.responders
-    r.add(INFO, "Holidays", body=AWAY)
-    r.activate(INFO, "Holidays")
+    r = world.away()
     world.clock.at = T0
     tagged = f"info+offers@{DOMAIN}"
     decision = r.deliver(tagged, BOB, mail(sender=BOB, to=tagged))
@@ -1111,9 +1107,7 @@ def test_obsolete_header_syntax_is_read_as_the_field_it_names(
 ) -> None:
     # rule RSP-7: RFC 5322 4.5 (obs-optional, 4.5.8) allows blanks before the colon; the
     # stdlib parser ended the header block there and the message was answered.
-    r = world.e.host.responders
-    r.add(INFO, "Holidays", body=AWAY)
-    r.activate(INFO, "Holidays")
+    world.away()
     decision = world.deliver(BOB, T0, mail(sender=BOB, headers=(field,)))
     assert decision.check is check, decision
     assert world.smtp.messages == []
@@ -1123,9 +1117,7 @@ def test_a_header_block_beyond_the_bound_is_not_read_nor_answered(
     world: World,
 ) -> None:
     # rule RSP-7: issue 7 item 12; decided without parsing it, with a named reason
-    r = world.e.host.responders
-    r.add(INFO, "Holidays", body=AWAY)
-    r.activate(INFO, "Holidays")
+    world.away()
     padding = tuple(f"X-Padding-{i}: {'x' * 900}" for i in range(400))
     decision = world.deliver(BOB, T0, mail(sender=BOB, headers=padding))
     assert decision.check is Check.OVERSIZED_HEADER, decision
@@ -1216,9 +1208,7 @@ def test_deliver_exits_75_when_the_store_cannot_be_reached(tmp_path: Path) -> No
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = str(probe.getsockname()[1])
-    env = {
-        **os.environ,
-        "MAILHOST_HOME": str(tmp_path / "home"),
+    unreachable = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": "mailhost",
         "POSTGRES_HOST": "127.0.0.1",
@@ -1227,18 +1217,11 @@ def test_deliver_exits_75_when_the_store_cannot_be_reached(tmp_path: Path) -> No
         "POSTGRES_PASSWORD": "unused",
         "POSTGRES_CONNECT_TIMEOUT": "5",
     }
-    env.pop("MAILHOST_BROKER_URL", None)
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "infrastructure.cli", "deliver"),
-            *("--recipient", INFO, "--sender", "jane.roe@example.net"),
-        ],
-        input=ORDINARY,
-        capture_output=True,
-        cwd=REPO,
-        env=env,
-        timeout=120,
-        check=False,
+    result = mailhost_bytes(
+        *("deliver", "--recipient", INFO, "--sender", "jane.roe@example.net"),
+        stdin=ORDINARY,
+        home=tmp_path / "home",
+        env=unreachable,
     )
     err = result.stderr.decode()
     assert result.returncode == 75, err
@@ -1266,9 +1249,7 @@ def test_deliver_reads_a_bounded_message_and_refuses_a_larger_one(
 def test_strasse_and_strasse_with_eszett_get_a_reply_each(world: World) -> None:
     # rule RSP-4: two senders, two windows (case-folding made them one: the second
     # got nothing for 7 days); issue 7 item 7
-    r = world.e.host.responders
-    r.add(INFO, "Holidays", body=AWAY)
-    r.activate(INFO, "Holidays")
+    world.away()
     eszett, double_s = "straße@example.net", "strasse@example.net"
     assert world.deliver(eszett, T0, mail(sender=eszett)).reply
     second = world.deliver(double_s, T0 + timedelta(minutes=1), mail(sender=double_s))
@@ -1281,9 +1262,7 @@ def test_strasse_and_strasse_with_eszett_get_a_reply_each(world: World) -> None:
 def test_the_history_shows_when_the_reply_was_decided(world: World) -> None:
     # rule RSP-4: the window starts when the engine decided, and the history says so;
     # the MTA's received_at (here 3 days earlier) only chose the schedule
-    r = world.e.host.responders
-    r.add(INFO, "Holidays", body=AWAY)
-    r.activate(INFO, "Holidays")
+    r = world.away()
     world.clock.at = T0
     decision = r.deliver(INFO, BOB, mail(sender=BOB), T0 - timedelta(days=3))
     assert decision.reply
@@ -1345,15 +1324,7 @@ def test_a_malformed_code_is_refused_and_uses_up_no_attempt(world: World) -> Non
 
 def test_a_naive_received_at_is_refused_by_name(world: World) -> None:
     # issue 7 item 4: an MTA's time is an instant; without an offset it is no time
-    r = world.e.host.responders
-    r.add(INFO, "Holidays", body=AWAY)
-    r.activate(INFO, "Holidays")
-    world.clock.at = T0
-    head = world.e.runner.log_position()
-    naive = T0.replace(tzinfo=None)
-    with pytest.raises(InvalidInput, match="received_at"):
-        r.deliver(INFO, BOB, mail(sender=BOB), naive)
-    assert world.e.runner.log_position() == head
+    _refused_as_received(world, T0.replace(tzinfo=None))
 
 
 def test_responder_show_refuses_a_limit_out_of_bounds_with_status_2(
