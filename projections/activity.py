@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -14,6 +15,7 @@ from domain.mailbox import Mailbox
 from domain.security import LoginContext
 from domain.twostep import TwoStep
 from projections import activityimports as imports
+from projections.activitylines import ActivityPage
 from projections.storage import Cursor, Database
 
 EVENTS = (
@@ -108,59 +110,25 @@ class RecentActivity:
     )
 
     def process(self, event: object, position: int, cursor: Cursor) -> None:
-        if isinstance(event, Mailbox.Event | ImportJob.Event):
-            imports.process(event, position, cursor)
-            return
-        if isinstance(event, TwoStep.Event):
-            _two_step(event, position, cursor)
-            return
-        entry = describe(event)
-        if entry is None or not isinstance(event, UserAccount.Event):
-            return
-        if isinstance(event, UserAccount.LoginFailed) and self._fold(
-            event, entry, cursor
-        ):
-            return
-        cursor.execute(
-            "INSERT INTO mh_activity (position, account_id, at, kind, outcome, place,"
-            " network, device, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                position,
-                str(event.originator_id),
-                entry.at.isoformat(),
-                entry.kind,
-                entry.outcome,
-                entry.place,
-                entry.network,
-                entry.device,
-                entry.detail,
-            ),
-        )
+        self.process_many([(event, position)], cursor)
 
-    @staticmethod
-    def _fold(
-        event: UserAccount.LoginFailed, entry: ActivityEntry, cursor: Cursor
-    ) -> bool:
-        """Count a failure into the account's latest login line if it repeats that line.
-
-        An attack of a hundred guesses is one line "wrong password x100" from one network
-        and client, not a hundred lines that push everything else off the page.
-        """
-        cursor.execute(
-            "SELECT position, outcome, network, device FROM mh_activity"
-            " WHERE account_id = ? AND kind = 'login' ORDER BY position DESC LIMIT 1",
-            (str(event.originator_id),),
-        )
-        last = cursor.fetchone()
-        if last is None or (last[1], last[2]) != (entry.outcome, entry.network):
-            return False
-        if _client(last[3]) != _client(entry.device):
-            return False
-        cursor.execute(
-            "UPDATE mh_activity SET repeats = repeats + 1, at = ? WHERE position = ?",
-            (entry.at.isoformat(), last[0]),
-        )
-        return True
+    def process_many(self, items: Sequence[tuple[object, int]], cursor: Cursor) -> None:
+        """The page's lines written at its end (``ActivityPage``); the import and
+        two-step bookkeeping as met, since later events of the page read it."""
+        page = ActivityPage(cursor)
+        for event, position in items:
+            if isinstance(event, Mailbox.Event | ImportJob.Event):
+                imports.process(event, position, cursor)
+                continue
+            if isinstance(event, TwoStep.Event):
+                _two_step(event, position, cursor)
+                continue
+            entry = describe(event)
+            if entry is None or not isinstance(event, UserAccount.Event):
+                continue
+            fold = isinstance(event, UserAccount.LoginFailed)
+            page.add(str(event.originator_id), entry, position, fold=fold)
+        page.write()
 
 
 def _two_step(event: TwoStep.Event, position: int, cursor: Cursor) -> None:
@@ -191,11 +159,6 @@ def _two_step(event: TwoStep.Event, position: int, cursor: Cursor) -> None:
         " network, device, detail) VALUES (?, ?, ?, 'security', ?, '', '', '', ?)",
         (position, str(row[0]), event.timestamp.isoformat(), outcome, detail),
     )
-
-
-def _client(device: str) -> str:
-    """The user agent part of a device column, without the device fingerprint."""
-    return device.rpartition(" [")[0]
 
 
 def _login(

@@ -11,6 +11,7 @@ replays it into a fresh store and finds it identical.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 from uuid import UUID
@@ -27,7 +28,7 @@ from domain.organisation import Organisation, Role
 from domain.replywindow import ReplyBudget, ReplyWindow
 from domain.responder import AutoResponder
 from domain.twostep import TwoStep
-from projections.storage import Cursor
+from projections.storage import Cursor, insert_rows
 
 # Shown for events stored before contexts were recorded.
 UNRECORDED = "-"
@@ -96,36 +97,53 @@ class AuditTrail:
         self._admins: set[tuple[str, str]] = set()
 
     def process(self, event: Any, position: int, cursor: Cursor) -> None:  # noqa: ANN401 - any event class
+        self.process_many([(event, position)], cursor)
+
+    def process_many(self, items: Sequence[tuple[Any, int]], cursor: Cursor) -> None:
+        """A row per event in multi-row INSERTs; the page's counts summed, then added.
+
+        Owners and admins are written as they are met: a later event of the same page
+        may need them, and they are few (one per aggregate, one per admin).
+        """
+        rows: list[tuple[Any, ...]] = []
+        counts: dict[tuple[str, str, str], int] = {}
+        for event, position in items:
+            row = self._row(event, position, cursor)
+            rows.append(row)
+            key = (row[4][:10], row[5], row[3])
+            counts[key] = counts.get(key, 0) + 1
+        insert_rows(
+            cursor,
+            "INSERT INTO mh_audit_events (position, aggregate_id, version, kind, at,"
+            " actor, correlation, causation, organisation_id, admin)",
+            rows,
+        )
+        insert_rows(
+            cursor,
+            "INSERT INTO mh_audit_counts (day, actor, kind, events)",
+            [(*key, events) for key, events in counts.items()],
+            " ON CONFLICT (day, actor, kind)"
+            " DO UPDATE SET events = mh_audit_counts.events + excluded.events",
+        )
+
+    def _row(self, event: Any, position: int, cursor: Cursor) -> tuple[Any, ...]:  # noqa: ANN401 - any event class
         aggregate = str(event.originator_id)
         context = recorded(event)
         actor = UNRECORDED if context is None else str(context.actor)
         organisation = self._organisation(event, aggregate, cursor)
         if isinstance(event, Organisation.MemberJoined) and event.role is Role.ADMIN:
             self._admit(cursor, aggregate, str(event.account_id))
-        at = event.timestamp.astimezone(UTC)
-        kind = kind_of(event)
-        cursor.execute(
-            "INSERT INTO mh_audit_events (position, aggregate_id, version, kind, at,"
-            " actor, correlation, causation, organisation_id, admin)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                position,
-                aggregate,
-                event.originator_version,
-                kind,
-                at.isoformat(timespec="microseconds"),
-                actor,
-                None if context is None else str(context.correlation_id),
-                None if context is None else context.causation,
-                organisation,
-                int(self._by_admin(cursor, organisation, actor)),
-            ),
-        )
-        cursor.execute(
-            "INSERT INTO mh_audit_counts (day, actor, kind, events) VALUES (?, ?, ?, 1)"
-            " ON CONFLICT (day, actor, kind)"
-            " DO UPDATE SET events = mh_audit_counts.events + 1",
-            (at.date().isoformat(), actor, kind),
+        return (
+            position,
+            aggregate,
+            event.originator_version,
+            kind_of(event),
+            event.timestamp.astimezone(UTC).isoformat(timespec="microseconds"),
+            actor,
+            None if context is None else str(context.correlation_id),
+            None if context is None else context.causation,
+            organisation,
+            int(self._by_admin(cursor, organisation, actor)),
         )
 
     def _organisation(

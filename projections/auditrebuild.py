@@ -22,9 +22,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attrs import frozen
+from eventsourcing.persistence import Notification
 
 from application.log import MailHostLog
-from projections.runner import TRACKING_SCHEMA, Projection
+from projections.runner import TRACKING_SCHEMA, Projection, apply
 from projections.storage import Cursor, Database
 
 PAGE = 2_000
@@ -50,13 +51,13 @@ def replay(
     database.ensure_schema(TRACKING_SCHEMA)
     for projection in projections:
         database.ensure_schema(projection.schema)
-    every = [p for p in projections if not p.topics]
-    by_topic: dict[str, list[Projection]] = {}
+    every = tuple(p for p in projections if not p.topics)
+    targets: dict[str, tuple[Projection, ...]] = {}
     for projection in projections:
         for topic in projection.topics:
-            by_topic.setdefault(topic, []).append(projection)
+            targets[topic] = (*targets.get(topic, every), projection)
     last = dict.fromkeys((p.name for p in projections), 0)
-    topics = () if every else tuple(by_topic)
+    topics = () if every else tuple(targets)
     position, count = 0, 0
     while True:
         notifications = log.recorder.select_notifications(
@@ -64,12 +65,11 @@ def replay(
         )
         if not notifications:
             break
+        pages = _pages(log, notifications, every, targets)
         with database.transaction() as cursor:
-            for notification in notifications:
-                event = log.mapper.to_domain_event(notification)
-                for projection in (*every, *by_topic.get(notification.topic, ())):
-                    projection.process(event, notification.id, cursor)
-                    last[projection.name] = notification.id
+            for projection, items in pages:
+                apply(projection, items, cursor)
+                last[projection.name] = items[-1][1]
         position = notifications[-1].id
         count += len(notifications)
     with database.transaction() as cursor:
@@ -80,6 +80,29 @@ def replay(
                     (name, tracked),
                 )
     return count
+
+
+def _pages(
+    log: MailHostLog,
+    notifications: Sequence[Notification],
+    every: tuple[Projection, ...],
+    targets: Mapping[str, tuple[Projection, ...]],
+) -> list[tuple[Projection, list[tuple[object, int]]]]:
+    """Each projection's events of the page, in log order, each decoded once.
+
+    ``targets`` names the projections of each topic (those of every topic among them);
+    a topic no projection names goes to those of every topic only.
+    """
+    pages: dict[str, tuple[Projection, list[tuple[object, int]]]] = {}
+    decode = log.mapper.to_domain_event
+    for notification in notifications:
+        item = (decode(notification), notification.id)
+        for projection in targets.get(notification.topic, every):
+            page = pages.get(projection.name)
+            if page is None:
+                page = pages[projection.name] = (projection, [])
+            page[1].append(item)
+    return list(pages.values())
 
 
 @frozen

@@ -26,6 +26,31 @@ class Projection(Protocol):
     def process(self, event: object, position: int, cursor: Cursor) -> None: ...
 
 
+Items = Sequence[tuple[object, int]]
+
+
+class BatchProjection(Projection, Protocol):
+    """A projection that takes a page of its events at once (``process_many``).
+
+    A page is applied in one transaction with the tracking position either way, so
+    exactly-once holds as for ``process``; what a batch saves is a statement per row
+    (its rows go in multi-row INSERTs, its counters are summed first). The items are
+    ``(event, position)`` in log order, only of the projection's topics.
+    """
+
+    def process_many(self, items: Items, cursor: Cursor) -> None: ...
+
+
+def apply(projection: Projection, items: Items, cursor: Cursor) -> None:
+    """Hand ``items`` to the projection, in one call where it takes batches."""
+    many = getattr(projection, "process_many", None)
+    if many is not None:
+        many(items, cursor)
+        return
+    for event, position in items:
+        projection.process(event, position, cursor)
+
+
 class ProjectionRunner:
     def __init__(
         self, log: MailHostLog, database: Database, projections: Sequence[Projection]
@@ -71,12 +96,12 @@ class ProjectionRunner:
             )
             if not notifications:
                 return done
+            decode = self.log.mapper.to_domain_event
+            items = [(decode(n), n.id) for n in notifications]
             with self.database.transaction() as cursor:
                 if self._locked_position(cursor, projection) != position:
                     continue
-                for notification in notifications:
-                    event = self.log.mapper.to_domain_event(notification)
-                    projection.process(event, notification.id, cursor)
+                apply(projection, items, cursor)
                 cursor.execute(
                     "UPDATE mh_tracking SET position = ? WHERE projection = ?",
                     (notifications[-1].id, projection.name),

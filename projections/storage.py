@@ -12,6 +12,9 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 Params = Sequence[Any]
+# Rows per multi-row INSERT: well under SQLite's oldest bound parameter limit (999)
+# for the widest table a projection batches (10 columns).
+ROWS_PER_INSERT = 90
 
 
 class Cursor(Protocol):
@@ -51,3 +54,25 @@ def row_with_children(
         return None
     cursor.execute(children_sql, (parent[0],))
     return parent, cursor.fetchall()
+
+
+def insert_rows(
+    cursor: Cursor, head: str, rows: Sequence[Sequence[Any]], tail: str = ""
+) -> None:
+    """``head VALUES (...), (...) tail`` for ``rows``, a statement per few dozen rows.
+
+    One statement for many rows is where a batch saves most: each statement costs a
+    call, a parse lookup and (on PostgreSQL) a round trip, whatever its size. An
+    ``ON CONFLICT ... DO UPDATE`` tail must not meet the same key twice in one
+    statement (PostgreSQL refuses): fold such rows first.
+    """
+    if not rows:
+        return
+    one = "(" + ", ".join("?" * len(rows[0])) + ")"
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start : start + ROWS_PER_INSERT]
+        values = ", ".join([one] * len(chunk))
+        cursor.execute(
+            f"{head} VALUES {values}{tail}",
+            [value for row in chunk for value in row],
+        )

@@ -1,0 +1,124 @@
+"""A page of events given at once (``process_many``) writes the rows one at a time would.
+
+The runner and the rebuild hand projections pages of their events; the batch forms
+fold login failures (SEC-3) and audit counts in memory before writing. Here every
+event of an arbitrary log goes through ``process`` one transaction each on one side
+and through one ``process_many`` on the other, on real SQLite files, and every table
+of the projection must come out the same.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from application.context import Actor, acting
+from domain.account import UserAccount
+from domain.address import EmailAddress
+from domain.organisation import Organisation, Role
+from domain.security import LoginContext, SecurityPolicy
+from infrastructure.bootstrap import open_engine
+from infrastructure.sql import SqliteDatabase
+from projections.activity import RecentActivity
+from projections.audit import AuditTrail
+from projections.runner import BatchProjection
+
+POLICY = SecurityPolicy(failed_login_window=timedelta(minutes=5), throttle_limit=4)
+START = datetime(2026, 3, 29, tzinfo=UTC)
+contexts = st.builds(
+    LoginContext,
+    device=st.sampled_from(["d1", "d2"]),
+    network=st.sampled_from(["192.0.2.0/24", "198.51.100.0/24"]),
+    place=st.sampled_from(["", "Lisbon, PT"]),
+    user_agent=st.sampled_from(["Firefox", "curl"]),
+)
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(["login", "fail", "fail", "fail", "logout"]),
+        st.integers(0, 2),  # which account
+        st.booleans(),  # acting as the admin account (or the operator)
+        contexts,
+        st.integers(1, 90_000),  # seconds since the previous step: days change
+    ),
+    max_size=40,
+)
+
+
+def _rows(database: SqliteDatabase, tables: tuple[str, ...]) -> list[object]:
+    found: list[object] = []
+    with database.transaction() as cursor:
+        for table in tables:
+            cursor.execute(f"SELECT * FROM {table} ORDER BY 1, 2")  # noqa: S608 - our names
+            found.append(cursor.fetchall())
+    return found
+
+
+def _act(
+    account: UserAccount, action: str, context: LoginContext, at: datetime
+) -> None:
+    if account.is_throttled(at, POLICY, context):
+        account.record_throttled(context, at=at, policy=POLICY)
+    elif action == "fail":
+        account.fail_login(context, at=at, policy=POLICY)
+    elif action == "logout" and account.active_sessions:
+        account.log_out(min(account.active_sessions), at=at)
+    else:
+        account.log_in(uuid4(), context, at=at, policy=POLICY)
+
+
+@settings(max_examples=20, deadline=None)
+@given(steps=steps)
+def test_a_page_at_once_writes_the_rows_of_one_event_at_a_time(
+    steps: list[tuple[str, int, bool, LoginContext, int]],
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = open_engine(Path(tmp) / "home", background=False)
+        try:
+            log = engine.host.log
+            organisation = Organisation.found("Batches", at=START)
+            accounts = [
+                UserAccount.register(
+                    organisation.id,
+                    EmailAddress.parse(f"user{i}@example.org"),
+                    credential_id=uuid4(),
+                    at=START,
+                )
+                for i in range(3)
+            ]
+            for i, account in enumerate(accounts):
+                role = Role.ADMIN if i == 0 else Role.MEMBER
+                organisation.admit(account.id, role=role, at=START)
+            log.save(organisation, *accounts)
+            at = START
+            for action, which, as_admin, context, seconds in steps:
+                at += timedelta(seconds=seconds)
+                actor = Actor.account(accounts[0].id) if as_admin else Actor.operator()
+                with acting(actor):
+                    _act(accounts[which], action, context, at)
+                    log.save(accounts[which])
+            notifications = log.recorder.select_notifications(start=1, limit=10_000)
+            items = [(log.mapper.to_domain_event(n), n.id) for n in notifications]
+            projections: list[type[BatchProjection]] = [RecentActivity, AuditTrail]
+            for kind in projections:
+                one, page = (
+                    SqliteDatabase(Path(tmp) / f"{kind.name}-{side}.sqlite")
+                    for side in ("one", "page")
+                )
+                single, batch = kind(), kind()
+                for database in (one, page):
+                    database.ensure_schema(single.schema)
+                for event, position in items:
+                    with one.transaction() as cursor:
+                        single.process(event, position, cursor)
+                with page.transaction() as cursor:
+                    batch.process_many(items, cursor)
+                assert _rows(page, kind.tables) == _rows(one, kind.tables)
+                one.close()
+                page.close()
+        finally:
+            engine.close()
