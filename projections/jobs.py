@@ -32,7 +32,8 @@ from eventsourcing.utils import get_topic
 
 from application.context import recorded
 from application.jobs import TRIGGERS, Job, jobs_for
-from projections.storage import Cursor, Database
+from projections.runner import Items
+from projections.storage import Cursor, Database, insert_rows
 
 
 def _iso(at: datetime) -> str:
@@ -91,24 +92,31 @@ class JobSchedule:
     )
 
     def process(self, event: object, position: int, cursor: Cursor) -> None:
-        """The event's jobs, each with the event's correlation; the position is the
-        causation (a job repeated by a later event keeps the first one's)."""
-        context = recorded(event)
-        correlation = None if context is None else str(context.correlation_id)
-        for job in jobs_for(event):
-            cursor.execute(
-                "INSERT INTO mh_jobs"
-                " (job_id, actor, args, due_at, position, correlation_id)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO NOTHING",
-                (
-                    job.job_id,
-                    job.actor,
-                    json.dumps(job.args),
-                    _iso(job.due_at),
-                    position,
-                    correlation,
-                ),
+        self.process_many([(event, position)], cursor)
+
+    def process_many(self, items: Items, cursor: Cursor) -> None:
+        """The events' jobs, each with its event's correlation; the position is the
+        causation. A job started again by a later event keeps the first one's row
+        (``DO NOTHING`` skips a repeat within one statement too, in log order)."""
+        rows = [
+            (
+                job.job_id,
+                job.actor,
+                json.dumps(job.args),
+                _iso(job.due_at),
+                position,
+                _correlation(event),
             )
+            for event, position in items
+            for job in jobs_for(event)
+        ]
+        insert_rows(
+            cursor,
+            "INSERT INTO mh_jobs"
+            " (job_id, actor, args, due_at, position, correlation_id)",
+            rows,
+            " ON CONFLICT (job_id) DO NOTHING",
+        )
 
 
 # ``mailhost audit trace`` finds a command's jobs by their correlation id.
@@ -313,6 +321,11 @@ class JobTable:
             cursor.execute("SELECT attempts FROM mh_jobs WHERE job_id = ?", (job_id,))
             row = cursor.fetchone()
         return 0 if row is None else int(row[0])
+
+
+def _correlation(event: object) -> str | None:
+    context = recorded(event)
+    return None if context is None else str(context.correlation_id)
 
 
 def _job(row: tuple[object, ...]) -> Scheduled:

@@ -13,16 +13,31 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.utils import get_topic
 
 from application.authorization import OPERATOR
-from application.context import Actor, CommandContext, acting, correlated, recorded
+from application.context import (
+    RECORDED,
+    Actor,
+    CommandContext,
+    acting,
+    correlated,
+    recorded,
+)
 from application.jobs import SEND_AUTO_REPLY, SEND_SECURITY_ALERT, SYNC_MAIL_STORE
+from domain.autoreply import AutoReply
 from infrastructure.bootstrap import Engine
-from infrastructure.sql import Database, PostgresDatabase, SqliteDatabase
-from projections.jobs import CORRELATION_INDEX, JobTable
+from infrastructure.sql import (
+    Database,
+    PostgresDatabase,
+    SqliteDatabase,
+    ensure_schema,
+)
+from projections.jobs import CORRELATION_INDEX, JobSchedule, JobTable
 from tests.integration.support import LOGIN, ORG, PASSWORD, engine, process_env
 from tests.integration.workerprocesses import DRAMATIQ_WORKERS, child
 from tests.servers import RunningRedis, SmtpSink
@@ -161,13 +176,20 @@ PRE_CORRELATION = (
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def older(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A job table as a release before correlations made it, with one job in it."""
+def views(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     database: Database = (
         SqliteDatabase(tmp_path / "views.sqlite")
         if request.param == "sqlite"
         else PostgresDatabase(request.getfixturevalue("postgres_env"))
     )
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def older(views: Database) -> Database:
+    """A job table as a release before correlations made it, with one job in it."""
+    database = views
     with database.transaction() as cursor:
         cursor.execute(PRE_CORRELATION)
         cursor.execute(
@@ -175,8 +197,7 @@ def older(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
             " VALUES ('old', ?, ?, '2026-01-01T00:00:00+00:00', 7)",
             (SEND_AUTO_REPLY, json.dumps([str(uuid4())])),
         )
-    yield database
-    database.close()
+    return database
 
 
 def test_an_older_job_table_gains_the_correlation_and_keeps_its_jobs(
@@ -218,3 +239,44 @@ def test_a_dramatiq_worker_process_records_the_commands_correlation(
         ann = Actor.account(account_id(e))
         assert_traced(e, ann, signed_in, "LoggedIn")
         assert_traced(e, ann, changed, "PasswordChanged")
+
+
+def decided(reply_id: UUID, correlation: UUID) -> object:
+    """A reply's decision as the mapper decodes it: recorded with its command's context.
+
+    The schedule reads only its id (the plan is the reply sender's business).
+    """
+    make = cast("Any", AutoReply.Decided)  # mypy sees eventsourcing's fields only
+    event = make(
+        originator_id=reply_id,
+        originator_version=1,
+        timestamp=datetime.now(UTC),
+        originator_topic=get_topic(AutoReply),
+        plan=None,
+    )
+    event.__dict__[RECORDED] = CommandContext(Actor.operator(), correlation, None)
+    return event
+
+
+def test_a_batch_schedules_each_job_once_with_its_first_events_correlation(
+    views: Database,
+) -> None:
+    # RSP-8: a reply decided twice is sent once
+    first, again, other = uuid4(), uuid4(), uuid4()
+    reply, another = uuid4(), uuid4()
+    schedule = JobSchedule()
+    ensure_schema(views, schedule.schema)
+    with views.transaction() as cursor:
+        schedule.process_many(
+            [
+                (decided(reply, first), 5),
+                (decided(another, other), 6),
+                (decided(reply, again), 9),
+            ],
+            cursor,
+        )
+    table = JobTable(views)
+    [job] = table.correlated(first)
+    assert (job.args, job.causation) == ((str(reply),), 5)
+    assert table.correlated(again) == []
+    assert [j.args for j in table.correlated(other)] == [(str(another),)]
