@@ -104,16 +104,32 @@ class RunningPostgres(ServerProcess):
             "POSTGRES_PASSWORD": self.password,
         }
 
-    def create_database(self) -> str:
+    def create_database(
+        self, name: str | None = None, *, template: str = "template0"
+    ) -> str:
         """Give each test its own database: far cheaper than a cluster, and isolated."""
-        name = f"mailhost_test_{secrets.token_hex(6)}"
+        name = name or f"mailhost_test_{secrets.token_hex(6)}"
         with psycopg.connect(self.conninfo(), autocommit=True) as conn:
             conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
-                    sql.Identifier(name)
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
                 )
             )
         return name
+
+    def seal_template(self, name: str) -> None:
+        """Copying needs a database nobody is connected to, and nobody may connect later."""
+        with psycopg.connect(self.conninfo(), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
+                    sql.Identifier(name)
+                )
+            )
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s",
+                (name,),
+            )
 
     def drop_database(self, name: str) -> None:
         """FORCE, because pools of the code under test may still hold connections."""
