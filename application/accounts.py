@@ -13,6 +13,8 @@ from uuid import UUID, uuid4
 
 from attrs import frozen
 
+from application.authorization import OPERATOR, require_self_or_admin
+from application.context import command, identified, self_service
 from application.credentials import staged_secret
 from application.logincontext import (
     MAX_TOKEN,
@@ -80,6 +82,7 @@ class Accounts(SignIn):
     verification leaves ``second``, ``challenges``, ``apps`` and ``pending`` None.
     """
 
+    @command
     def register(
         self,
         organisation: str | UUID,
@@ -88,12 +91,19 @@ class Accounts(SignIn):
         *,
         display_name: str = "",
         admin: bool = False,
+        by: UUID | None,
     ) -> UUID:
-        """Register a user in an organisation; the organisation's first user is its admin."""
+        """Register a user in an organisation; the organisation's first user is its admin.
+
+        ``by``: the operator, or an admin of the organisation (ORG-1: users are managed
+        inside it).
+        """
         address = EmailAddress.parse(login, what="login")
         self.passwords.check(password, login=str(address))
         org_id = ids.organisation_key(organisation)
-        self.log.load(org_id, Organisation, f"organisation {organisation!s}")
+        org = self.log.load(org_id, Organisation, f"organisation {organisation!s}")
+        if by is not OPERATOR and not org.is_admin(by):
+            raise NotPermitted("only an admin of the organisation may register users")
         if self.log.exists(ids.account_id(str(address))):
             raise AlreadyExists(f"account {address} exists already")
         credential_id = uuid4()
@@ -140,14 +150,18 @@ class Accounts(SignIn):
             raise NotPermitted("session has ended")
         return record
 
+    @self_service
     def log_out(self, session_token: str) -> None:
+        """No ``by``: the session token proves who is leaving."""
         record = self.session(session_token)
+        identified(record.account_id)
         self._update(
             record.account_id,
             lambda a: a.log_out(record.session_id, at=self.clock.now()),
         )
         self.credentials.forget_sessions((record.session_id,))
 
+    @self_service
     def change_password(
         self,
         login: str | UUID,
@@ -156,8 +170,13 @@ class Accounts(SignIn):
         *,
         keep_session_token: str | None = None,
     ) -> tuple[UUID, ...]:
-        """Change the password (needs the current one) and end the other sessions (SEC-4)."""
+        """Change the password (needs the current one) and end the other sessions (SEC-4).
+
+        No ``by``: the current password proves who asks; a wrong one is counted against
+        that account.
+        """
         account = self.get(login)
+        identified(account.id)
         self._require_password(account, current_password)
         self.passwords.check(new_password, login=account.login)
         if new_password == current_password:
@@ -193,6 +212,7 @@ class Accounts(SignIn):
         self.credentials.forget_sessions(ended)
         return ended
 
+    @self_service
     def change_recovery_phone(
         self,
         login: str | UUID,
@@ -205,9 +225,11 @@ class Accounts(SignIn):
         """SEC-5: country calling code + number, the account password re-entered.
 
         With two-step verification on, a second-factor ``code`` too (a fresh
-        re-authentication, as every sensitive change needs).
+        re-authentication, as every sensitive change needs). No ``by``: the password
+        proves who asks.
         """
         account = self.get(login)
+        identified(account.id)
         phone = PhoneNumber.parse(country_code, number)
         self._require_password(account, password)
         self.require_second_factor(account.id, code)
@@ -216,23 +238,34 @@ class Accounts(SignIn):
         )
         return phone.e164
 
+    @command
     def choose_notifications(
-        self, login: str | UUID, preferences: NotificationPreferences
+        self,
+        login: str | UUID,
+        preferences: NotificationPreferences,
+        *,
+        by: UUID | None,
     ) -> None:
+        """Nothing to re-enter, so ``by`` says who: the user, their admin, the operator."""
+        account = self.get(login)
+        require_self_or_admin(self.log, account, by)
         self._update(
-            self.get(login).id,
+            account.id,
             lambda a: a.choose_notifications(preferences, at=self.clock.now()),
         )
 
     def _update(self, account_id: UUID, decide: Callable[[UserAccount], T]) -> T:
         return self.log.update(account_id, UserAccount, "account", decide)
 
+    @self_service
     def require_password(self, account_id: UUID, password: str) -> None:
         """Check a re-entered account password under the login throttle (SEC-2).
 
         A wrong one counts as a failed check, like a wrong login, and the throttle
-        refuses further checks: a stolen session cannot guess the password here.
+        refuses further checks: a stolen session cannot guess the password here. No
+        ``by``: the password is the proof, and a failure is that account's.
         """
+        identified(account_id)
         account = self.log.load(account_id, UserAccount, "account")
         self._require_password(account, password)
 
@@ -251,8 +284,13 @@ class Accounts(SignIn):
         self._update(account.id, record)
         raise NotPermitted("the account password is wrong")
 
+    @self_service
     def require_second_factor(self, account_id: UUID, code: str | None) -> None:
-        """With two-step verification on, a fresh second factor; without it, nothing."""
+        """With two-step verification on, a fresh second factor; without it, nothing.
+
+        No ``by``: the code is the proof, and a wrong one counts against that account.
+        """
+        identified(account_id)
         if self.second is None or not self.second.enabled(account_id):
             return
         if code is None:

@@ -20,7 +20,8 @@ from attrs import field, frozen
 
 from application.accounts import Accounts
 from application.addresspasswords import AddressPasswords
-from application.authorization import OPERATOR, require_admin, require_permission
+from application.authorization import require_admin, require_permission
+from application.context import command
 from application.creation import AddressCreation, members
 from application.delegation import Delegated
 from application.deletion import AddressDeletion
@@ -114,9 +115,8 @@ class Addresses:
     create_no_reply = Delegated("creation", AddressCreation.create_no_reply)
     create_redirect = Delegated("creation", AddressCreation.create_redirect)
 
-    def add_alias(
-        self, mailbox_address: str, alias: str, *, by: UUID | None = OPERATOR
-    ) -> str:
+    @command
+    def add_alias(self, mailbox_address: str, alias: str, *, by: UUID | None) -> str:
         def attempt() -> str:
             service, mailbox = self.services.mailbox(mailbox_address)
             require_admin(self.log, service, by)
@@ -139,17 +139,15 @@ class Addresses:
 
     # -- users and permissions (ORG-3) ----------------------------------------------------
 
-    def assign(
-        self, address: str, user: str | UUID, *, by: UUID | None = OPERATOR
-    ) -> None:
+    @command
+    def assign(self, address: str, user: str | UUID, *, by: UUID | None) -> None:
         """Give a member the address and link it to their mail app (admin only)."""
         self._for_member(
             address, user, by, lambda m, u: m.assign(u, at=self.clock.now())
         )
 
-    def unassign(
-        self, address: str, user: str | UUID, *, by: UUID | None = OPERATOR
-    ) -> None:
+    @command
+    def unassign(self, address: str, user: str | UUID, *, by: UUID | None) -> None:
         self._for_member(
             address, user, by, lambda m, u: m.unassign(u, at=self.clock.now())
         )
@@ -168,6 +166,7 @@ class Addresses:
 
         self._update(address, decide)
 
+    @command
     def set_permission(
         self,
         address: str,
@@ -175,7 +174,7 @@ class Addresses:
         permission: Permission,
         allowed: bool | None,
         *,
-        by: UUID | None = OPERATOR,
+        by: UUID | None,
     ) -> None:
         """Grant, withdraw, or (None) return to the service default; only an admin may."""
 
@@ -193,9 +192,8 @@ class Addresses:
 
     # -- signatures (ADR-12) --------------------------------------------------------------
 
-    def set_signature(
-        self, address: str, text: str, *, by: UUID | None = OPERATOR
-    ) -> None:
+    @command
+    def set_signature(self, address: str, text: str, *, by: UUID | None) -> None:
         def decide(service: MailService, mailbox: Mailbox) -> None:
             require_permission(
                 self.log, service, mailbox, by, Permission.MANAGE_SIGNATURE
@@ -204,8 +202,9 @@ class Addresses:
 
         self._update(address, decide)
 
+    @command
     def apply_signature_template(
-        self, domain: str, template: str, *, by: UUID | None = OPERATOR
+        self, domain: str, template: str, *, by: UUID | None
     ) -> int:
         """ADR-12: the template becomes the signature of every mailbox of the domain."""
 
@@ -229,8 +228,9 @@ class Addresses:
 
     # -- facts for the advisories (ADV-1..3) ----------------------------------------------
 
+    @command
     def set_allow_list(
-        self, address: str, entries: Iterable[str], *, by: UUID | None = OPERATOR
+        self, address: str, entries: Iterable[str], *, by: UUID | None
     ) -> None:
         values = tuple(entries)
 
@@ -242,20 +242,42 @@ class Addresses:
 
         self._update(address, decide)
 
+    @command
     def record_client_access(
-        self, address: str, protocol: str, *, keeps_copy: bool = False
+        self,
+        address: str,
+        protocol: str,
+        *,
+        keeps_copy: bool = False,
+        by: UUID | None,
     ) -> None:
-        self._update(
+        """A fact for the advisories (ADV-1..3), from the admin's or operator's tools."""
+        self._as_admin(
             address,
-            lambda _, m: m.record_client_access(
+            by,
+            lambda m: m.record_client_access(
                 protocol, keeps_copy=keeps_copy, at=self.clock.now()
             ),
         )
 
-    def record_usage(self, address: str, used_mb: int, limit_mb: int) -> None:
-        self._update(
-            address, lambda _, m: m.record_usage(used_mb, limit_mb, at=self.clock.now())
+    @command
+    def record_usage(
+        self, address: str, used_mb: int, limit_mb: int, *, by: UUID | None
+    ) -> None:
+        self._as_admin(
+            address,
+            by,
+            lambda m: m.record_usage(used_mb, limit_mb, at=self.clock.now()),
         )
+
+    def _as_admin(
+        self, address: str, by: UUID | None, change: Callable[[Mailbox], None]
+    ) -> None:
+        def decide(service: MailService, mailbox: Mailbox) -> None:
+            require_admin(self.log, service, by)
+            change(mailbox)
+
+        self._update(address, decide)
 
     # -- invitations (ADR-5), deletion, passwords and the mail store ----------------
 

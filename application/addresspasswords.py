@@ -13,6 +13,7 @@ from attrs import field, frozen
 
 from application.accounts import Accounts
 from application.authorization import OPERATOR, require_permission
+from application.context import command
 from application.credentials import staged_secret
 from application.log import MailHostLog
 from application.mailservices import MailServices
@@ -35,12 +36,13 @@ class AddressPasswords:
     accounts: Accounts
     passwords: PasswordPolicy = field(factory=PasswordPolicy)
 
+    @command
     def change_password(
         self,
         address: str,
         new_password: str,
         *,
-        by: UUID | None = OPERATOR,
+        by: UUID | None,
         old_password: str | None = None,
         account_password: str | None = None,
     ) -> tuple[UUID, ...]:

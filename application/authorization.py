@@ -9,6 +9,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from application.log import MailHostLog
+from domain.account import UserAccount
 from domain.errors import NotPermitted
 from domain.mailbox import Mailbox
 from domain.mailservice import MailService
@@ -43,3 +44,15 @@ def require_permission(
         raise NotPermitted(
             f"permission {permission.value} on {mailbox.address} is not granted to this user"
         )
+
+
+def require_self_or_admin(
+    log: MailHostLog, account: UserAccount, by: UUID | None
+) -> None:
+    """An account's own settings: the account itself, its organisation's admin, or the
+    operator."""
+    if by is OPERATOR or by == account.id:
+        return
+    org = log.load(account.organisation_id, Organisation, "organisation")
+    if not org.is_admin(by):
+        raise NotPermitted("only the account itself or an admin may change this")

@@ -44,8 +44,9 @@ from uuid import UUID, uuid4, uuid5
 
 from attrs import field, frozen
 
-from application.authorization import OPERATOR, require_admin
+from application.authorization import require_admin
 from application.bulkreport import BulkReport, CreatedRow, report_of
+from application.context import command
 from application.creation import generate_password, not_a_member
 from application.credentials import staged_secret
 from application.csvfile import FILE, FORMULA_START, RowError
@@ -112,9 +113,8 @@ class BulkCreation:
     clock: Clock
     sealer: Sealer | None = None
 
-    def check(
-        self, domain: str, data: bytes, *, by: UUID | None = OPERATOR
-    ) -> BulkReport:
+    @command
+    def check(self, domain: str, data: bytes, *, by: UUID | None) -> BulkReport:
         """Validate every row against the file format and the domain; change nothing."""
         service = self.services.get(domain)
         require_admin(self.log, service, by)
@@ -122,9 +122,8 @@ class BulkCreation:
         errors = [*read.errors, *self._against(read, service)]
         return report_of(read.count, errors)
 
-    def apply(
-        self, domain: str, data: bytes, *, by: UUID | None = OPERATOR
-    ) -> BulkReport:
+    @command
+    def apply(self, domain: str, data: bytes, *, by: UUID | None) -> BulkReport:
         """Check, then create every row or (any problem) nothing.
 
         The file's run saved already (a crash before its report): its report again,
@@ -180,8 +179,9 @@ class BulkCreation:
             run_id=run if sealed else None,
         )
 
+    @command
     def recover(
-        self, domain: str, data: bytes, *, by: UUID | None = OPERATOR
+        self, domain: str, data: bytes, *, by: UUID | None
     ) -> BulkReport | None:
         """The report of the file's run if it saved and its sealed copy is unread."""
         service = self.services.get(domain)

@@ -19,6 +19,8 @@ from uuid import UUID, uuid4
 
 from attrs import frozen
 
+from domain import ids
+
 ActorKind = Literal["operator", "account", "system", "worker"]
 ACTOR_KINDS: tuple[ActorKind, ...] = ("operator", "account", "system", "worker")
 
@@ -63,9 +65,12 @@ class Actor:
         return cls(kind, ident)
 
 
-def actor_of(by: UUID | None) -> Actor:
-    """The actor a use case's ``by`` names: an account, or None for the operator."""
-    return Actor.operator() if by is None else Actor.account(by)
+def actor_of(by: UUID | str | None) -> Actor:
+    """The actor a use case's ``by`` names: an account (its id, or its login), or None
+    for the operator."""
+    if by is None:
+        return Actor.operator()
+    return Actor.account(by if isinstance(by, UUID) else ids.account_id(by))
 
 
 @frozen
@@ -154,10 +159,34 @@ def observe(observer: CommandObserver) -> Callable[[], None]:
     return lambda: _OBSERVERS.remove(observer)
 
 
+# What marks a use case, for whoever walks the engine's groups (the tests that every
+# command refuses to run without its caller): "by" for a command, "self" for one whose
+# caller proves who they are.
+KIND_OF_COMMAND = "__mailhost_command__"
+
+
+@contextmanager
+def _observed(name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        yield
+    except Exception as e:
+        outcome = type(e).__name__
+        raise
+    finally:
+        for observer in tuple(_OBSERVERS):
+            observer(name, outcome, time.perf_counter() - started)
+
+
 def command(
     method: Callable[Concatenate[S, P], R],
 ) -> Callable[Concatenate[S, P], R]:
-    """A use case whose caller is its required keyword ``by`` (None: the operator)."""
+    """A use case whose caller is its required keyword ``by`` (None: the operator).
+
+    Refused before the method runs when ``by`` is left out: an embedder who forgets it
+    on a user's request must not act with the operator's rights by default.
+    """
     name = method.__qualname__
 
     @functools.wraps(method)
@@ -166,19 +195,50 @@ def command(
             msg = f"{name}() needs by= (the acting account, or OPERATOR)"
             raise TypeError(msg)
         by = kwargs["by"]
-        started = time.perf_counter()
-        outcome = "ok"
-        try:
-            with acting(actor_of(by if isinstance(by, UUID) else None)):
+        with _observed(name):
+            actor = actor_of(by if isinstance(by, UUID | str) else None)
+            with acting(actor):
                 return method(self, *args, **kwargs)
-        except Exception as e:
-            outcome = type(e).__name__
-            raise
-        finally:
-            for observer in tuple(_OBSERVERS):
-                observer(name, outcome, time.perf_counter() - started)
 
+    setattr(bound, KIND_OF_COMMAND, "by")
     return bound
+
+
+def self_service(
+    method: Callable[Concatenate[S, P], R],
+) -> Callable[Concatenate[S, P], R]:
+    """A use case whose caller proves who they are, so it takes no ``by``.
+
+    The proof (a password, a session token, a code, an invitation's token) names the
+    account; a ``by`` beside it could only disagree with it. The method calls
+    :func:`identified` once it knows the account; until then it runs unbound, so a save
+    before that shows as ``system:unbound`` (which the tests look for).
+    """
+    name = method.__qualname__
+
+    @functools.wraps(method)
+    def bound(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with _observed(name), acting(UNBOUND):
+            return method(self, *args, **kwargs)
+
+    setattr(bound, KIND_OF_COMMAND, "self")
+    return bound
+
+
+def identified(account_id: UUID) -> None:
+    """The running self-service use case acts as this account from here on.
+
+    Set in place, not as a nested block: the use case's own binding
+    (:func:`self_service`) is reset when it returns, and this goes with it. Called in a
+    nested ``acting`` block it would end with that block.
+    """
+    outer = _CURRENT.get()
+    if outer is None:
+        msg = "identified() outside a use case: decorate it with @self_service"
+        raise RuntimeError(msg)
+    _CURRENT.set(
+        CommandContext(Actor.account(account_id), outer.correlation_id, outer.causation)
+    )
 
 
 # The mapper records the context on every event it decodes under this attribute, so

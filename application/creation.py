@@ -19,7 +19,8 @@ from attrs import field, frozen
 from eventsourcing.domain import Aggregate
 
 from application.accounts import account_key
-from application.authorization import OPERATOR, require_admin
+from application.authorization import require_admin
+from application.context import command
 from application.credentials import staged_secret
 from application.log import MailHostLog
 from application.mailservices import MailServices, split_address
@@ -102,6 +103,7 @@ class AddressCreation:
     clock: Clock
     passwords: PasswordPolicy = field(factory=PasswordPolicy)
 
+    @command
     def create_for_self(
         self,
         address: str,
@@ -122,6 +124,7 @@ class AddressCreation:
             responder_template=responder_template,
         )
 
+    @command
     def create_for_users(
         self,
         address: str,
@@ -129,7 +132,7 @@ class AddressCreation:
         *,
         signature: str | None = None,
         responder_template: str | None = None,
-        by: UUID | None = OPERATOR,
+        by: UUID | None,
     ) -> CreatedAddress:
         """ADR-4: for users of the organisation; a random password, shown once."""
         if not users:
@@ -147,6 +150,7 @@ class AddressCreation:
             responder_template=responder_template,
         )
 
+    @command
     def create_unassigned(
         self,
         address: str,
@@ -154,7 +158,7 @@ class AddressCreation:
         password: str | None = None,
         signature: str | None = None,
         responder_template: str | None = None,
-        by: UUID | None = OPERATOR,
+        by: UUID | None,
     ) -> CreatedAddress:
         """ADR-6: like for yourself, but linked to nobody's mail app."""
         return self._with_password(
@@ -167,8 +171,9 @@ class AddressCreation:
             responder_template=responder_template,
         )
 
+    @command
     def create_no_reply(
-        self, address: str, *, password: str | None = None, by: UUID | None = OPERATOR
+        self, address: str, *, password: str | None = None, by: UUID | None
     ) -> CreatedAddress:
         """ADR-8: a send-only generic address (confirmations, invoices)."""
         return self._with_password(
@@ -180,8 +185,9 @@ class AddressCreation:
             by=by,
         )
 
+    @command
     def create_redirect(
-        self, address: str, targets: Sequence[str], *, by: UUID | None = OPERATOR
+        self, address: str, targets: Sequence[str], *, by: UUID | None
     ) -> CreatedAddress:
         """ADR-10: a virtual address that only forwards."""
         return self.create(
@@ -221,6 +227,7 @@ class AddressCreation:
             responder_template=responder_template,
         )
 
+    @command
     def create(
         self,
         address: str,

@@ -11,7 +11,8 @@ from uuid import UUID
 
 from attrs import frozen
 
-from application.authorization import OPERATOR, require_admin
+from application.authorization import require_admin
+from application.context import command
 from application.creation import responder_of
 from application.log import MailHostLog
 from application.mailservices import MailServices, split_address
@@ -27,9 +28,8 @@ class AddressDeletion:
     services: MailServices
     clock: Clock
 
-    def delete(
-        self, addresses: Sequence[str], *, by: UUID | None = OPERATOR
-    ) -> tuple[str, ...]:
+    @command
+    def delete(self, addresses: Sequence[str], *, by: UUID | None) -> tuple[str, ...]:
         """Delete one or several addresses of one domain; their content is destroyed.
 
         All are checked, then the log records the deletions in one transaction: that

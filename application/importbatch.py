@@ -38,7 +38,8 @@ from uuid import UUID, uuid5
 
 from attrs import frozen
 
-from application.authorization import OPERATOR, require_admin
+from application.authorization import require_admin
+from application.context import command
 from application.csvfile import RowError
 from application.importrows import BatchRow, ReadBatch, read_batch
 from application.imports import Imports, SourceRequest
@@ -92,16 +93,14 @@ class ImportBatch:
     services: MailServices
     imports: Imports
 
-    def check(
-        self, domain: str, data: bytes, *, by: UUID | None = OPERATOR
-    ) -> BatchReport:
+    @command
+    def check(self, domain: str, data: bytes, *, by: UUID | None) -> BatchReport:
         """Validate every row against the file format and the domain; change nothing."""
         batch, read = self._read(domain, data, by)
         return _report(read.count, batch, read.errors)
 
-    def apply(
-        self, domain: str, data: bytes, *, by: UUID | None = OPERATOR
-    ) -> BatchReport:
+    @command
+    def apply(self, domain: str, data: bytes, *, by: UUID | None) -> BatchReport:
         """Check, then request one job per row (sharing the batch id), or none."""
         batch, read = self._read(domain, data, by)
         if read.errors:
@@ -120,7 +119,8 @@ class ImportBatch:
                     batch_id=batch,
                 )
             except DomainError as e:
-                problems = [RowError(row.line, "", str(e)), *self._withdraw(jobs)]
+                withdrawn = self._withdraw(jobs, by)
+                problems = [RowError(row.line, "", str(e)), *withdrawn]
                 return _report(read.count, batch, problems)
             jobs.append(_job(row, job_id))
         return BatchReport(
@@ -154,14 +154,14 @@ class ImportBatch:
                 return job.id
         return None
 
-    def _withdraw(self, jobs: Sequence[BatchJob]) -> list[RowError]:
+    def _withdraw(self, jobs: Sequence[BatchJob], by: UUID | None) -> list[RowError]:
         """Cancel the jobs this run requested; a problem for each that could not be."""
         problems = []
         for job in jobs:
             if job.existing:
                 continue
             try:
-                self.imports.cancel(job.job_id)
+                self.imports.cancel(job.job_id, by=by)
             except DomainError as e:
                 problems.append(
                     RowError(

@@ -20,6 +20,7 @@ from uuid import UUID, uuid4
 from attrs import field, frozen
 
 from application.authorization import OPERATOR
+from application.context import command
 from application.credentials import staged_secret
 from application.importcopy import CopyPolicy, ImportCopy, seal_context
 from application.importmail import ImportMail
@@ -91,6 +92,7 @@ class Imports:
 
     # -- requests -------------------------------------------------------------------
 
+    @command
     def start(
         self,
         destination: str,
@@ -144,7 +146,8 @@ class Imports:
             self.log.retrying(save)
         return job_id
 
-    def cancel(self, job_id: UUID, *, by: UUID | str | None = OPERATOR) -> None:
+    @command
+    def cancel(self, job_id: UUID, *, by: UUID | str | None) -> None:
         """Cancel before the copy starts (IMP-2); refused once it has started."""
         actor = _actor(by)
 

@@ -17,7 +17,8 @@ from uuid import UUID, uuid4
 from attrs import field, frozen
 
 from application.accounts import enrol
-from application.authorization import OPERATOR, require_admin
+from application.authorization import require_admin
+from application.context import command, identified, self_service
 from application.creation import AddressCreation
 from application.credentials import staged_secret
 from application.log import MailHostLog
@@ -64,6 +65,7 @@ class Invitations:
     sender: str
     passwords: PasswordPolicy = field(factory=PasswordPolicy)
 
+    @command
     def invite(
         self,
         address: str,
@@ -71,7 +73,7 @@ class Invitations:
         send_to: str | None = None,
         login_choice: LoginChoice = LoginChoice.THE_ADDRESS,
         signature: str | None = None,
-        by: UUID | None = OPERATOR,
+        by: UUID | None,
     ) -> UUID:
         """Create the address and mail an invitation to it, or to ``send_to``.
 
@@ -92,13 +94,14 @@ class Invitations:
         self._mail_invitation(invitation_id, token)
         return invitation_id
 
+    @command
     def reinvite(
         self,
         address: str,
         *,
         send_to: str | None = None,
         login_choice: LoginChoice = LoginChoice.THE_ADDRESS,
-        by: UUID | None = OPERATOR,
+        by: UUID | None,
     ) -> UUID:
         """A new invitation (and code) for an address nobody has accepted yet."""
         target = _invitee(send_to)
@@ -151,6 +154,7 @@ class Invitations:
             )
             raise InvitationNotSent(msg) from None
 
+    @self_service
     def accept_invitation(
         self,
         invitation_id: UUID,
@@ -160,7 +164,11 @@ class Invitations:
         login: str | None = None,
         display_name: str = "",
     ) -> UUID:
-        """The invited person becomes a user of the organisation, linked to the address."""
+        """The invited person becomes a user of the organisation, linked to the address.
+
+        No ``by``: the invitation's code proves who accepts, and the account it creates
+        is the actor of its own creation.
+        """
         invitation = self.log.load(invitation_id, Invitation, "invitation")
         stored = self.credentials.secret(invitation.token_id)
         try:
@@ -173,6 +181,7 @@ class Invitations:
         self.passwords.check(password, login=str(address))
         if self.log.exists(ids.account_id(str(address))):
             raise InvalidInput(f"login {address} is taken; choose another")
+        identified(ids.account_id(str(address)))
         credential_id = uuid4()
         with staged_secret(
             self.credentials,

@@ -8,7 +8,8 @@ from uuid import UUID
 
 from attrs import frozen
 
-from application.authorization import OPERATOR, require_admin
+from application.authorization import require_admin
+from application.context import command
 from application.log import MailHostLog
 from application.ports import Clock
 from domain import ids
@@ -47,13 +48,14 @@ class MailServices:
     log: MailHostLog
     clock: Clock
 
+    @command
     def create(
         self,
         organisation: str | UUID,
         domain: str,
         *,
         quota: int,
-        by: UUID | None = OPERATOR,
+        by: UUID | None,
     ) -> UUID:
         org_id = ids.organisation_key(organisation)
         org = self.log.load(org_id, Organisation, f"organisation {organisation!s}")
@@ -98,9 +100,8 @@ class MailServices:
         entry = service.entry(parse_local_part(local, service.domain))
         return service, get(entry.mailbox_id, Mailbox, f"address {address}")
 
-    def increase_quota(
-        self, domain: str, added: int, *, by: UUID | None = OPERATOR
-    ) -> int:
+    @command
+    def increase_quota(self, domain: str, added: int, *, by: UUID | None) -> int:
         def decide(service: MailService) -> int:
             require_admin(self.log, service, by)
             service.increase_quota(added, at=self.clock.now())
@@ -108,12 +109,13 @@ class MailServices:
 
         return self.update(domain, decide)
 
+    @command
     def set_default_permissions(
         self,
         domain: str,
         permissions: Iterable[Permission],
         *,
-        by: UUID | None = OPERATOR,
+        by: UUID | None,
     ) -> None:
         def decide(service: MailService) -> None:
             require_admin(self.log, service, by)
@@ -121,8 +123,9 @@ class MailServices:
 
         self.update(domain, decide)
 
+    @command
     def save_signature_template(
-        self, domain: str, name: str, text: str, *, by: UUID | None = OPERATOR
+        self, domain: str, name: str, text: str, *, by: UUID | None
     ) -> None:
         def decide(service: MailService) -> None:
             require_admin(self.log, service, by)
@@ -130,8 +133,9 @@ class MailServices:
 
         self.update(domain, decide)
 
+    @command
     def set_catch_all(
-        self, domain: str, address: str | None, *, by: UUID | None = OPERATOR
+        self, domain: str, address: str | None, *, by: UUID | None
     ) -> None:
         """Deliver unknown local parts to ``address`` (ADR-8), or stop (None)."""
         target = self.mailbox(address)[1].id if address else None
@@ -142,9 +146,15 @@ class MailServices:
 
         self.update(domain, decide)
 
-    def record_dmarc(self, domain: str, record: str | None) -> None:
+    @command
+    def record_dmarc(self, domain: str, record: str | None, *, by: UUID | None) -> None:
         """The operator's DNS check found this ``_dmarc`` TXT record (or none)."""
-        self.update(domain, lambda s: s.record_dmarc(record, at=self.clock.now()))
+
+        def decide(service: MailService) -> None:
+            require_admin(self.log, service, by)
+            service.record_dmarc(record, at=self.clock.now())
+
+        self.update(domain, decide)
 
     def update(self, domain: str, decide: Callable[[MailService], T]) -> T:
         ascii_domain, _ = parse_domain(domain)

@@ -7,6 +7,8 @@ from uuid import UUID
 
 from attrs import frozen
 
+from application.authorization import OPERATOR
+from application.context import command
 from application.log import MailHostLog
 from application.ports import Clock
 from domain import ids
@@ -20,7 +22,11 @@ class Organisations:
     log: MailHostLog
     clock: Clock
 
-    def found(self, name: str) -> UUID:
+    @command
+    def found(self, name: str, *, by: UUID | None) -> UUID:
+        """ORG-1: only the operator founds one; every account belongs to one already."""
+        if by is not OPERATOR:
+            raise NotPermitted("only the operator may found an organisation")
         organisation = Organisation.found(name, at=self.clock.now())
         self.log.create(organisation, what=f"organisation {organisation.name!r}")
         return organisation.id
@@ -29,12 +35,14 @@ class Organisations:
         key = ids.organisation_key(name_or_id)
         return self.log.load(key, Organisation, f"organisation {name_or_id!s}")
 
+    @command
     def enforce_two_step(self, organisation: str | UUID, *, by: str | UUID) -> None:
         """ORG-2: every member without two-step verification must enrol (MFA-7)."""
         self._as_admin(
             organisation, by, lambda o, a: o.enforce_two_step(a, at=self.clock.now())
         )
 
+    @command
     def relax_two_step(self, organisation: str | UUID, *, by: str | UUID) -> None:
         """ORG-2 undone: members may sign in without a second factor again."""
         self._as_admin(

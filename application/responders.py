@@ -16,7 +16,8 @@ from uuid import UUID
 
 from attrs import Factory, field, frozen
 
-from application.authorization import OPERATOR, require_admin
+from application.authorization import require_admin
+from application.context import command
 from application.delegation import Delegated
 from application.log import MailHostLog
 from application.mailservices import MailServices
@@ -102,13 +103,14 @@ class Responders:
         ),
     )
 
+    @command
     def save_message(
         self,
         address: str,
         draft: MessageDraft,
         *,
         time_zone: str | None = None,
-        by: UUID | None = OPERATOR,
+        by: UUID | None,
     ) -> ResponderMessage:
         """Save a message (not active until activated); the first one sets the zone."""
 
@@ -119,13 +121,14 @@ class Responders:
 
         return self.responders.change(address, by, change, time_zone=time_zone)
 
+    @command
     def edit_message(
         self,
         address: str,
         draft: MessageDraft,
         *,
         reset_memory: bool = False,
-        by: UUID | None = OPERATOR,
+        by: UUID | None,
     ) -> ResponderMessage:
         """Replace a message's fields; its 7-day memory stays unless ``reset_memory``."""
         return self.responders.change(
@@ -136,55 +139,60 @@ class Responders:
             ),
         )
 
+    @command
     def add(
         self,
         address: str,
         name: str,
         *,
         time_zone: str | None = None,
-        by: UUID | None = OPERATOR,
+        by: UUID | None,
         **fields: Unpack[DraftFields],
     ) -> ResponderMessage:
         """:meth:`save_message` with the draft's fields as keywords (the embedding API)."""
         draft = MessageDraft(name=name, **fields)
         return self.save_message(address, draft, time_zone=time_zone, by=by)
 
+    @command
     def edit(
         self,
         address: str,
         name: str,
         *,
         reset_memory: bool = False,
-        by: UUID | None = OPERATOR,
+        by: UUID | None,
         **fields: Unpack[DraftFields],
     ) -> ResponderMessage:
         """:meth:`edit_message` with the draft's fields as keywords (the embedding API)."""
         draft = MessageDraft(name=name, **fields)
         return self.edit_message(address, draft, reset_memory=reset_memory, by=by)
 
-    def delete(self, address: str, name: str, *, by: UUID | None = OPERATOR) -> None:
+    @command
+    def delete(self, address: str, name: str, *, by: UUID | None) -> None:
         self.responders.change(
             address, by, lambda r: r.delete_message(name, at=self.clock.now())
         )
 
-    def activate(self, address: str, name: str, *, by: UUID | None = OPERATOR) -> None:
+    @command
+    def activate(self, address: str, name: str, *, by: UUID | None) -> None:
         """RSP-1: at most one active message; activating one deactivates the other."""
         self.responders.change(
             address, by, lambda r: r.activate(name, at=self.clock.now())
         )
 
-    def deactivate(self, address: str, *, by: UUID | None = OPERATOR) -> None:
+    @command
+    def deactivate(self, address: str, *, by: UUID | None) -> None:
         self.responders.change(address, by, lambda r: r.deactivate(at=self.clock.now()))
 
-    def reset(self, address: str, name: str, *, by: UUID | None = OPERATOR) -> int:
+    @command
+    def reset(self, address: str, name: str, *, by: UUID | None) -> int:
         """RSP-5: forget who got this message; the next mail from anyone gets it again."""
         return self.responders.change(
             address, by, lambda r: r.reset_memory(name, at=self.clock.now())
         )
 
-    def set_time_zone(
-        self, address: str, time_zone: str, *, by: UUID | None = OPERATOR
-    ) -> None:
+    @command
+    def set_time_zone(self, address: str, time_zone: str, *, by: UUID | None) -> None:
         self.responders.change(
             address,
             by,
@@ -209,6 +217,7 @@ class Responders:
     request_sender_verification = Delegated("verification", SenderVerification.request)
     confirm_sender = Delegated("verification", SenderVerification.confirm)
 
+    @command
     def save_template(
         self,
         domain: str,
@@ -216,7 +225,7 @@ class Responders:
         *,
         body: str,
         subject: str | None = None,
-        by: UUID | None = OPERATOR,
+        by: UUID | None,
     ) -> None:
         def decide_(service: MailService) -> None:
             require_admin(self.log, service, by)
@@ -226,13 +235,14 @@ class Responders:
 
         self.services.update(domain, decide_)
 
+    @command
     def apply_template(
         self,
         domain: str,
         name: str,
         *,
         activate: bool = False,
-        by: UUID | None = OPERATOR,
+        by: UUID | None,
     ) -> int:
         """Save the template as a message of every mailbox of the domain (ADR-12).
 

@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 
 from attrs import frozen
 
-from application.authorization import OPERATOR
+from application.context import command
 from application.credentials import staged_secret
 from application.ports import (
     Clock,
@@ -47,9 +47,8 @@ class SenderVerification:
     sender: str
     policy: ResponderPolicy
 
-    def request(
-        self, address: str, alternative: str, *, by: UUID | None = OPERATOR
-    ) -> datetime:
+    @command
+    def request(self, address: str, alternative: str, *, by: UUID | None) -> datetime:
         """Mail a one-time code to the alternative sender; only its keyed digest is kept.
 
         The number of mails is limited per alternative address (``ResponderPolicy``),
@@ -103,8 +102,9 @@ class SenderVerification:
         )
         return message
 
+    @command
     def confirm(
-        self, address: str, alternative: str, code: str, *, by: UUID | None = OPERATOR
+        self, address: str, alternative: str, code: str, *, by: UUID | None
     ) -> bool:
         """Check a typed code; a wrong one is recorded (the tries are bounded).
 

@@ -15,7 +15,8 @@ from uuid import UUID
 
 from attrs import frozen
 
-from application.authorization import OPERATOR, require_permission
+from application.authorization import require_permission
+from application.context import command
 from application.log import MailHostLog
 from application.mailservices import MailServices
 from application.ports import Clock, MailSender, OutgoingMail
@@ -51,6 +52,7 @@ class Sending:
     clock: Clock
     limits: SendingLimits = SendingLimits()
 
+    @command
     def send(
         self,
         sender: str,
@@ -60,7 +62,7 @@ class Sending:
         bcc: Sequence[str] = (),
         subject: str = "",
         body: str = "",
-        by: UUID | None = OPERATOR,
+        by: UUID | None,
     ) -> SentMessage:
         service, mailbox = self.services.mailbox(sender)
         require_permission(self.log, service, mailbox, by, Permission.SEND)

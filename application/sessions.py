@@ -14,6 +14,8 @@ from uuid import UUID
 
 from attrs import frozen
 
+from application.authorization import require_self_or_admin
+from application.context import command
 from application.log import MailHostLog
 from application.ports import Clock, CredentialStore
 from domain.account import UserAccount
@@ -57,12 +59,19 @@ class Sessions:
                 )
         return sorted(views.values(), key=lambda v: v.started_at)
 
-    def end(self, account_id: UUID, session_id: UUID | None) -> tuple[UUID, ...]:
+    @command
+    def end(
+        self, account_id: UUID, session_id: UUID | None, *, by: UUID | None
+    ) -> tuple[UUID, ...]:
         """End one open session (``NotFound`` when it is not open), or all with None.
 
         The log decides first, then the token rows go: a token whose session the log
         ended opens nothing even if its row outlived a crash (``Accounts.session``).
+        ``by``: the account itself, its organisation's admin, or the operator.
         """
+        require_self_or_admin(
+            self.log, self.log.load(account_id, UserAccount, "account"), by
+        )
 
         def decide(account: UserAccount) -> tuple[UUID, ...]:
             at = self.clock.now()

@@ -14,6 +14,7 @@ from attrs import field, frozen
 
 from application.apppasswords import AppPasswords
 from application.challenges import Challenges
+from application.context import identified, self_service
 from application.log import MailHostLog
 from application.logincontext import (
     LoginRefused,
@@ -59,6 +60,7 @@ class SignIn:
     apps: AppPasswords | None = None
     pending: PendingLogins | None = None
 
+    @self_service
     def login(
         self,
         login: str,
@@ -76,7 +78,8 @@ class SignIn:
         which is what makes the device "new" for SEC-1. With two-step verification on,
         ``code`` (a TOTP or a backup code) completes the login at once; without it the
         result is ``second-factor-required`` with a pending token. ``persistent`` false
-        asks for a session that ends with the browser (MFA-6).
+        asks for a session that ends with the browser (MFA-6). No ``by``: the password
+        proves who signs in, and a failure is recorded as that account's.
         """
         context, device_token = login_context(
             self.fingerprints, self.geolocator, ip, user_agent, device_token
@@ -88,6 +91,7 @@ class SignIn:
         if key is None or not self.checkable(password):
             self.spend_one_check(password)
             raise LoginRefused
+        identified(key)
         account = self._check_login(key, password, context)
         return self._second_step(account, context, device_token, code, persistent)
 
@@ -155,6 +159,7 @@ class SignIn:
             persistent=persistent,
         )
 
+    @self_service
     def complete_login(
         self,
         pending_token: str,
@@ -166,13 +171,15 @@ class SignIn:
         """The second step: a TOTP, backup or SMS code, an approved push or a key.
 
         The pending token is taken (single use) for the check; a wrong answer puts it
-        back, so the user may try again until it expires or the factor locks.
+        back, so the user may try again until it expires or the factor locks. No
+        ``by``: the pending token names the account, the answer proves it.
         """
         if [code, push, key_response].count(None) != 2:  # noqa: PLR2004 - one of three
             raise InvalidInput("give exactly one of code, push or key_response")
         if self.pending is None or self.second is None:  # pragma: no cover - assembled
             raise NotPermitted("two-step verification is not configured")
         pending = self.pending.take(pending_token, self.clock.now())
+        identified(pending.account_id)
         try:
             self._answer(pending, code, push, key_response)
         except SecondFactorRefused:
@@ -215,11 +222,13 @@ class SignIn:
             return
         challenges.verify_key(account_id, pending.challenge_id, str(key_response))
 
+    @self_service
     def protocol_login(self, login: str, password: str, protocol: str) -> UUID:
         """A sync tool's login (IMAP, SMTP, CalDAV); the account id, or LoginRefused.
 
         MFA-4: once two-step verification is on, only an app password opens it: the
         account password alone is refused, since a sync tool cannot ask for a code.
+        No ``by``: the password (or the app password) proves who signs in.
         """
         proto = protocol_name(protocol)
         try:
@@ -230,6 +239,7 @@ class SignIn:
         if account is None or not self.checkable(password):
             self.spend_one_check(password)
             raise LoginRefused
+        identified(account.id)
         two_step_on = self.second is not None and self.second.enabled(account.id)
         if self.apps is not None and self.apps.check(account.id, password, proto):
             return account.id

@@ -17,6 +17,8 @@ from attrs import frozen
 from application.accounts import Accounts
 from application.apppasswords import AppPasswords, AppPasswordView, CreatedAppPassword
 from application.challenges import Challenges
+from application.context import identified, self_service
+from application.logincontext import account_key
 from application.loginflow import PendingLogins
 from application.secondfactor import SecondFactor
 from application.twostepenrol import Enrolling, Enrolment, FactorProof, parse_kind
@@ -49,6 +51,13 @@ class TwoStepStatus:
 
 @frozen
 class TwoStepVerification:
+    """The user's own two-step settings and the second step of their sign-in.
+
+    No use case here takes a ``by``: each is proven by the user (a re-authentication,
+    a pending sign-in's token, the new factor's or the device's answer), and the
+    account proven is the actor its events record (``application.context``).
+    """
+
     accounts: Accounts
     second: SecondFactor
     challenges: Challenges
@@ -58,11 +67,13 @@ class TwoStepVerification:
 
     # -- re-authentication ------------------------------------------------------------
 
+    @self_service
     def reauthenticate(
         self, session_token: str, password: str, code: str | None = None
     ) -> None:
         """Mark the session fresh: later changes within the window need nothing more."""
         record = self.accounts.session(session_token)
+        identified(record.account_id)
         self._fresh(record.account_id, password, code)
         self.accounts.log.update(
             record.account_id,
@@ -71,9 +82,11 @@ class TwoStepVerification:
             lambda a: a.reauthenticate(record.session_id, at=self.accounts.clock.now()),
         )
 
+    @self_service
     def require(self, login: str | UUID, auth: Reauth) -> UUID:
         """The account id once the user proved presence for a change, or NotPermitted."""
         account = self.accounts.get(login)
+        identified(account.id)
         if auth.session_token is not None and auth.password is None:
             record = self.accounts.session(auth.session_token)
             window = self.second.adapters.policy.reauth_window
@@ -114,6 +127,7 @@ class TwoStepVerification:
 
     # -- factors ----------------------------------------------------------------------
 
+    @self_service
     def enrol(
         self,
         login: str | UUID,
@@ -130,12 +144,14 @@ class TwoStepVerification:
         kind = parse_kind(method)
         if kind is FactorKind.SMS and phone is not None:
             sms_number(phone)  # bad input refused before any code is spent (MFA-1)
+        identified(_account_id(login))
         account_id = self.require(login, auth)
         account = self.accounts.get(account_id)
         return self.enrolling.start(
             account_id, account.login, kind, label=label, phone=phone
         )
 
+    @self_service
     def confirm(
         self,
         login: str | UUID,
@@ -148,10 +164,13 @@ class TwoStepVerification:
     ) -> None:
         """Prove the new factor works; two-step verification is on from then."""
         account_id = self.accounts.get(login).id
+        identified(account_id)
         proof = FactorProof(code, key_response, push, challenge_id)
         self.enrolling.confirm(account_id, factor_id, proof)
 
+    @self_service
     def remove(self, login: str | UUID, factor_id: UUID, auth: Reauth) -> None:
+        identified(_account_id(login))
         key = two_step_id(self.accounts.get(login).id)
         two_step = self.accounts.log.load(key, TwoStep, "two-step")
         others = [f for f in two_step.confirmed_factors if f.factor_id != factor_id]
@@ -167,8 +186,10 @@ class TwoStepVerification:
         )
         self.accounts.credentials.forget_secret(factor.credential_id)
 
+    @self_service
     def disable(self, login: str | UUID, auth: Reauth) -> None:
         """Every factor, the backup codes and the app passwords gone."""
+        identified(_account_id(login))
         self._refuse_if_enforced(self.accounts.get(login).id)
         account_id = self.require(login, auth)
         key = two_step_id(account_id)
@@ -195,30 +216,38 @@ class TwoStepVerification:
                 "add another method before removing this one"
             )
 
+    @self_service
     def regenerate_backup_codes(self, login: str | UUID, auth: Reauth) -> list[str]:
         """A new set of backup codes (shown once); the old set stops working."""
+        identified(_account_id(login))
         return self.enrolling.issue_backup_codes(self.require(login, auth))
 
     # -- application passwords (MFA-4) ---------------------------------------------------
 
+    @self_service
     def create_app_password(
         self, login: str | UUID, name: str, auth: Reauth
     ) -> CreatedAppPassword:
+        identified(_account_id(login))
         return self.apps.create(self.require(login, auth), name)
 
     def app_passwords(self, login: str | UUID) -> list[AppPasswordView]:
         return self.apps.list(self.accounts.get(login).id)
 
+    @self_service
     def revoke_app_password(
         self, login: str | UUID, app_id: UUID, auth: Reauth
     ) -> None:
+        identified(_account_id(login))
         self.apps.revoke(self.require(login, auth), app_id)
 
     # -- the second step of a login: push, SMS, security key ------------------------------
 
+    @self_service
     def start_push(self, pending_token: str) -> int:
         """Send a push for a pending sign-in; the number to show beside the login."""
         pending = self.pending.peek(pending_token, self.accounts.clock.now())
+        identified(pending.account_id)
         challenge_id, number = self.challenges.issue_push(pending.account_id)
         self.pending.attach(pending, challenge_id)
         return number
@@ -227,30 +256,41 @@ class TwoStepVerification:
         """The push started for a pending sign-in (what ``complete_login`` takes)."""
         return self.pending.peek(pending_token, self.accounts.clock.now()).challenge_id
 
+    @self_service
     def answer_push(
         self, login: str | UUID, challenge_id: UUID, *, approved: bool, number: int
     ) -> None:
         """The user's device answers (number matching against push-bombing)."""
         account_id = self.accounts.get(login).id
+        identified(account_id)
         self.challenges.answer_push(
             account_id, challenge_id, approved=approved, number=number
         )
 
+    @self_service
     def start_sms(self, pending_token: str) -> None:
         """Send an SMS code for a pending sign-in (a job sends it, rate limited)."""
         pending = self.pending.peek(pending_token, self.accounts.clock.now())
+        identified(pending.account_id)
         challenge_id = self.challenges.issue_sms(pending.account_id)
         self.pending.attach(pending, challenge_id)
 
+    @self_service
     def key_options(self, pending_token: str) -> dict[str, Any]:
         """WebAuthn request options for a pending sign-in (a single-use challenge)."""
         pending = self.pending.peek(pending_token, self.accounts.clock.now())
+        identified(pending.account_id)
         challenge_id, challenge = self.challenges.issue_key_challenge(
             pending.account_id, KeyPurpose.AUTHENTICATE
         )
         self.pending.attach(pending, challenge_id)
         allow = self.enrolling.key_ids(two_step_id(pending.account_id))
         return self.challenges.keys().authentication_options(challenge, allow)
+
+
+def _account_id(login: str | UUID) -> UUID:
+    """The account a login names, without loading it (``Accounts.get`` would)."""
+    return login if isinstance(login, UUID) else account_key(login)
 
 
 __all__ = ["FactorKind", "Reauth", "TwoStepStatus", "TwoStepVerification"]

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from application.authorization import OPERATOR
 from application.host import MailHost
 from application.imports import SourceRequest
 from benchmarks._core import EMBEDDED_ENV, peak_rss_mb
@@ -49,9 +50,9 @@ def ensure_destination(engine: Engine, address: str) -> None:
     host = engine.host
     domain = address.rsplit("@", 1)[1]
     try:
-        host.organisations.found(ORGANISATION)
-        host.services.create(ORGANISATION, domain, quota=4)
-        host.addresses.create_unassigned(address)
+        host.organisations.found(ORGANISATION, by=OPERATOR)
+        host.services.create(ORGANISATION, domain, quota=4, by=OPERATOR)
+        host.addresses.create_unassigned(address, by=OPERATOR)
     except AlreadyExists:
         return
     engine.drain()

@@ -19,6 +19,7 @@ from uuid import uuid4
 import attrs
 
 from application.accounts import Accounts, LoginRefused
+from application.authorization import OPERATOR
 from application.host import MailHost
 from application.ports import PasswordHasher
 from benchmarks._core import (
@@ -135,12 +136,12 @@ class LoginWorkload:
         self.stub = attrs.evolve(
             self.real, hasher=StubHasher(self.real.hasher, self.password, self.encoded)
         )
-        host.organisations.found(ORGANISATION)
+        host.organisations.found(ORGANISATION, by=OPERATOR)
         self.accounts = [self.add(f"user{i}@bench.example", i) for i in range(accounts)]
         self._turns: dict[str, int] = {}
 
     def add(self, login: str, index: int) -> Account:
-        self.stub.register(ORGANISATION, login, self.password)
+        self.stub.register(ORGANISATION, login, self.password, by=OPERATOR)
         account = Account(login, [])
         for device in range(DEVICES):
             # First login from each device: the device and its network become known.

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+from application.authorization import OPERATOR
 from application.host import MailHost
 from benchmarks._core import (
     Options,
@@ -199,10 +200,10 @@ class ResponderLoad:
 
 
 def setup(host: MailHost) -> None:
-    host.organisations.found(ORGANISATION)
-    host.services.create(ORGANISATION, DOMAIN, quota=4)
+    host.organisations.found(ORGANISATION, by=OPERATOR)
+    host.services.create(ORGANISATION, DOMAIN, quota=4, by=OPERATOR)
     for address in (QUIET, BUSY, f"colleague@{DOMAIN}"):
-        host.addresses.create_unassigned(address)
+        host.addresses.create_unassigned(address, by=OPERATOR)
     for address in (QUIET, BUSY):
         responders = host.responders
         responders.add(
@@ -211,9 +212,12 @@ def setup(host: MailHost) -> None:
             body="I am on holiday until Monday; your mail will be read then.\n",
             time_zone="Europe/Zurich",
             exclusions=["@partner.example", "boss@elsewhere.example"],
+            by=OPERATOR,
         )
-        responders.add(address, "Conference", body="I am at a conference.\n")
-        responders.activate(address, "Holidays")
+        responders.add(
+            address, "Conference", body="I am at a conference.\n", by=OPERATOR
+        )
+        responders.activate(address, "Holidays", by=OPERATOR)
 
 
 def seed_past_replies(host: MailHost, address: str, count: int, span: timedelta) -> int:

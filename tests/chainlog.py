@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from application.authorization import OPERATOR
 from infrastructure.bootstrap import open_engine
 from infrastructure.chain import ChainedRunner, EventTable
 from infrastructure.chainverify import Verdict, verify
@@ -45,10 +46,14 @@ def write_pristine(home: Path, accounts: int = 8) -> PristineLog:
     engine = open_engine(home, env, background=False)
     try:
         host = engine.host
-        host.organisations.found("Example Co")
+        host.organisations.found("Example Co", by=OPERATOR)
         for i in range(accounts):
             host.accounts.register(
-                "Example Co", f"user{i}@example.org", PASSWORD, display_name=f"U{i}"
+                "Example Co",
+                f"user{i}@example.org",
+                PASSWORD,
+                display_name=f"U{i}",
+                by=OPERATOR,
             )
         runner = engine.runner
         assert isinstance(runner, ChainedRunner)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from application.authorization import OPERATOR
 from application.ports import ActivityEntry
 from domain.account import UserAccount
 from domain.text import neutralise
@@ -50,7 +51,7 @@ def register(sub: Subcommands, common: Parser) -> None:
 
 def _org_create(args: argparse.Namespace) -> int:
     with engine_for(args) as engine:
-        org_id = engine.host.organisations.found(args.name)
+        org_id = engine.host.organisations.found(args.name, by=OPERATOR)
     emit(
         args,
         {"organisation_id": str(org_id), "name": args.name},
@@ -63,7 +64,7 @@ def _user_create(args: argparse.Namespace) -> int:
     password = read_password()
     with engine_for(args) as engine:
         account_id = engine.host.accounts.register(
-            args.org, args.login, password, display_name=args.name
+            args.org, args.login, password, display_name=args.name, by=OPERATOR
         )
     emit(
         args,

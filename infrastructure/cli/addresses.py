@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from application.authorization import OPERATOR
 from application.creation import CreatedAddress
 from application.ports import Directory
 from domain.errors import InvalidInput
@@ -63,6 +64,7 @@ def _address_create(args: argparse.Namespace) -> int:
                 send_to=args.send_to,
                 login_choice=choice,
                 signature=args.signature,
+                by=OPERATOR,
             )
             emit(
                 args,
@@ -108,22 +110,24 @@ def _create(
             args.users,
             signature=args.signature,
             responder_template=args.responder_template,
+            by=OPERATOR,
         )
     if args.redirect:
-        return addresses.create_redirect(args.address, args.redirect)
+        return addresses.create_redirect(args.address, args.redirect, by=OPERATOR)
     if args.no_reply:
-        return addresses.create_no_reply(args.address, password=password)
+        return addresses.create_no_reply(args.address, password=password, by=OPERATOR)
     return addresses.create_unassigned(
         args.address,
         password=password,
         signature=args.signature,
         responder_template=args.responder_template,
+        by=OPERATOR,
     )
 
 
 def _address_alias(args: argparse.Namespace) -> int:
     with engine_for(args) as e:
-        alias = e.host.addresses.add_alias(args.address, args.alias)
+        alias = e.host.addresses.add_alias(args.address, args.alias, by=OPERATOR)
     say(f"{alias} now delivers to {args.address}")
     return 0
 
@@ -132,7 +136,7 @@ def _address_reinvite(args: argparse.Namespace) -> int:
     choice = LoginChoice.OWN_CHOICE if args.own_login else LoginChoice.THE_ADDRESS
     with engine_for(args) as e:
         invitation = e.host.addresses.reinvite(
-            args.address, send_to=args.send_to, login_choice=choice
+            args.address, send_to=args.send_to, login_choice=choice, by=OPERATOR
         )
     say(f"{args.address}: new invitation {invitation} mailed")
     return 0
@@ -147,7 +151,7 @@ def _address_resync(args: argparse.Namespace) -> int:
 
 def _address_delete(args: argparse.Namespace) -> int:
     with engine_for(args) as e:
-        deleted = e.host.addresses.delete(args.addresses)
+        deleted = e.host.addresses.delete(args.addresses, by=OPERATOR)
     emit(args, {"deleted": list(deleted)}, "deleted: " + ", ".join(deleted))
     return 0
 
@@ -205,7 +209,7 @@ def directory_table(d: Directory) -> str:
 def _address_password(args: argparse.Namespace) -> int:
     password = _password(args) or ""
     with engine_for(args) as e:
-        kept = e.host.addresses.change_password(args.address, password)
+        kept = e.host.addresses.change_password(args.address, password, by=OPERATOR)
     say(
         f"{args.address}: password changed; clients using the old one must be updated "
         f"({len(kept)} linked mail app(s) keep access)"
@@ -224,7 +228,9 @@ def _address_permission(args: argparse.Namespace) -> int:
     (permission,) = chosen
     allowed = {"allow": True, "deny": False, "default": None}[args.decision]
     with engine_for(args) as e:
-        e.host.addresses.set_permission(args.address, args.user, permission, allowed)
+        e.host.addresses.set_permission(
+            args.address, args.user, permission, allowed, by=OPERATOR
+        )
     say(f"{args.address}: {permission.value} for {args.user}: {args.decision}")
     return 0
 

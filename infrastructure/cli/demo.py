@@ -12,6 +12,8 @@ from typing import TypedDict
 from uuid import UUID
 
 from application.accounts import Accounts, LoginRefused, account_key
+from application.authorization import OPERATOR
+from application.context import Actor, acting
 from domain.errors import AlreadyExists
 from domain.mailservice import service_id
 from infrastructure.bootstrap import Engine, open_engine
@@ -36,6 +38,7 @@ SAMPLE_PLACES = """\
 ORGANISATION = "Example Co"
 BURST = 30
 DEMO_MARK = "demo-home"  # names the event store an earlier demo run started empty
+DELIVERY = Actor.system("delivery")
 
 
 class Client(TypedDict):
@@ -89,8 +92,9 @@ def run_demo(*, home: str | None, window: float, as_json: bool) -> int:
         engine.host.settle()
         _report(engine, login, tell, as_json=as_json)
         domain = _mail_service(engine, login, tell)
-        _responder(engine, domain, tell)
-        demo_import(engine, domain, tell, step=20)
+        ann = engine.host.accounts.get(login).id
+        _responder(engine, domain, ann, tell)
+        demo_import(engine, domain, tell, step=20, by=ann)
         demo_two_step(engine, login, password, tell, step=21)
         _where(engine, tell)
     finally:
@@ -136,14 +140,19 @@ def _store_name(settings: Settings) -> str:
 def _scenario(engine: Engine, say: Say, window: float) -> tuple[str, str]:
     host = engine.host
     try:
-        host.organisations.found(ORGANISATION)
+        host.organisations.found(ORGANISATION, by=OPERATOR)
         say(f"1. Organisation {ORGANISATION!r} founded.")
     except AlreadyExists:
         say(f"1. Organisation {ORGANISATION!r} exists already (earlier demo run).")
     login = _free_login(engine)
     password = secrets.token_urlsafe(12)
     host.accounts.register(
-        ORGANISATION, login, password, display_name="Ann Example", admin=True
+        ORGANISATION,
+        login,
+        password,
+        display_name="Ann Example",
+        admin=True,
+        by=OPERATOR,
     )
     say(f"2. User {login} registered. Demo password (shown once): {password}")
 
@@ -238,40 +247,43 @@ team,redirect,,alice@DOMAIN;bob.smith@DOMAIN
 
 
 def _mail_service(engine: Engine, login: str, say: Say) -> str:
-    """The mail-service part: quota, three ways to create, a CSV import, a deletion."""
+    """The mail-service part: quota, three ways to create, a CSV import, a deletion.
+
+    All by the organisation's admin (the demo's user), not the operator who set up.
+    """
     host = engine.host
     domain = _free_domain(engine)
     say(f"\n8. Mail service {domain} created with 8 address slots.")
-    host.services.create(ORGANISATION, domain, quota=8)
     me = host.accounts.get(login).id
+    host.services.create(ORGANISATION, domain, quota=8, by=me)
     host.addresses.create_for_self(f"ann@{domain}", secrets.token_urlsafe(12), by=me)
     host.settle()
     say(
         f"9. ann@{domain} created for yourself, with your own password; your mail app "
         f"lists it at once: {', '.join(host.directory.mail_app(me))}"
     )
-    others = host.addresses.create_for_users(f"sales@{domain}", [login])
+    others = host.addresses.create_for_users(f"sales@{domain}", [login], by=me)
     say(
         f"10. sales@{domain} created for users of the organisation; generated password "
         f"(shown once): {others.password}"
     )
-    unassigned = host.addresses.create_unassigned(f"info@{domain}")
+    unassigned = host.addresses.create_unassigned(f"info@{domain}", by=me)
     say(
         f'11. {unassigned.address} created unassigned ("I don\'t know yet"); password '
         f"(shown once): {unassigned.password}"
     )
     bulk = bulk_creation(host)
     data = BAD_ROW_CSV.replace(b"DOMAIN", domain.encode())
-    report = bulk.apply(domain, data)
+    report = bulk.apply(domain, data, by=me)
     say(f"12. CSV import of {report.rows} rows refused, nothing created:")
     for line in report_text(report).splitlines():
         say(f"      {line}")
-    fixed = bulk.apply(domain, data.replace(b"bad..dots", b"carol"))
+    fixed = bulk.apply(domain, data.replace(b"bad..dots", b"carol"), by=me)
     say(
         f"13. The corrected file imported: {len(fixed.created)} addresses created, "
         "each with a generated password shown once (not repeated here)."
     )
-    deleted = host.addresses.delete([f"info@{domain}"])
+    deleted = host.addresses.delete([f"info@{domain}"], by=me)
     say(
         f"14. Deleted {', '.join(deleted)}: its content is destroyed, its slot is free."
     )
@@ -299,8 +311,11 @@ def _incoming(sender: str, to: str, subject: str, extra: str = "") -> bytes:
     ).encode()
 
 
-def _responder(engine: Engine, domain: str, say: Say) -> None:
-    """The auto-responder part: two messages, one active, the 7-day window, a reset."""
+def _responder(engine: Engine, domain: str, me: UUID, say: Say) -> None:
+    """The auto-responder part: two messages, one active, the 7-day window, a reset.
+
+    The user manages her own responder; mail arrives as the delivery (system:delivery).
+    """
     host = engine.host
     ann = f"ann@{domain}"
     responders = host.responders
@@ -310,10 +325,11 @@ def _responder(engine: Engine, domain: str, say: Say) -> None:
         body="I am on holiday until 4 January.",
         time_zone="Europe/Zurich",
         exclusions=["@spam.example"],
+        by=me,
     )
-    responders.add(ann, "Conference", body="I am at a conference this week.")
-    responders.activate(ann, "Conference")
-    responders.activate(ann, "Holidays")
+    responders.add(ann, "Conference", body="I am at a conference this week.", by=me)
+    responders.activate(ann, "Conference", by=me)
+    responders.activate(ann, "Holidays", by=me)
     say(
         f"\n15. Two responder messages saved for {ann}; activating 'Holidays' "
         "deactivated 'Conference' (one active at a time)."
@@ -341,12 +357,14 @@ def _responder(engine: Engine, domain: str, say: Say) -> None:
         ),
     ]
     for label, sender, raw in steps:
-        decision = responders.deliver(ann, sender, raw)
+        with acting(DELIVERY):
+            decision = responders.deliver(ann, sender, raw)
         say(f"{label}: reply = {decision.reply} ({decision.reason})")
-    responders.reset(ann, "Holidays")
-    decision = responders.deliver(
-        ann, "bob@example.net", _incoming("bob@example.net", ann, "One more thing")
-    )
+    responders.reset(ann, "Holidays", by=me)
+    with acting(DELIVERY):
+        decision = responders.deliver(
+            ann, "bob@example.net", _incoming("bob@example.net", ann, "One more thing")
+        )
     say(
         f"19. After a reset of 'Holidays', Bob writes: reply = {decision.reply} "
         f"({decision.reason})"

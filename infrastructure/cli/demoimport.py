@@ -34,8 +34,13 @@ POLL_S = 0.25
 Say = Callable[[str], None]
 
 
-def demo_import(engine: Engine, domain: str, say: Say, step: int) -> None:
-    """Import the configured mailbox into ann@``domain`` twice, or say how to."""
+def demo_import(
+    engine: Engine, domain: str, say: Say, step: int, *, by: UUID | None
+) -> None:
+    """Import the configured mailbox into ann@``domain`` twice, or say how to.
+
+    ``by``: the user the address is linked to, importing into her own mailbox.
+    """
     env = engine.settings.env
     destination = f"ann@{domain}"
     if not env.get(f"{PREFIX}HOST"):
@@ -50,7 +55,7 @@ def demo_import(engine: Engine, domain: str, say: Say, step: int) -> None:
     say(f"\n{step}. Import of the mailbox {where} into {destination} (IMP-1):")
     for attempt in (1, 2):
         job_id = engine.host.imports.start(
-            destination, [SourceRequest(source, source.user, password)], by=None
+            destination, [SourceRequest(source, source.user, password)], by=by
         )
         if not _wait(engine, job_id):
             say(

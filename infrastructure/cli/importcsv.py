@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from application.authorization import OPERATOR
 from application.bulk import BulkCreation
 from application.bulkreport import BulkReport
 from application.host import MailHost
@@ -31,11 +32,11 @@ def _address_import(args: argparse.Namespace) -> int:
         sealer = AesGcmSealer.derived_from(e.host.addresses.fingerprints)
         bulk = bulk_creation(e.host, sealer)
         if args.check:
-            report = bulk.check(args.domain, data)
+            report = bulk.check(args.domain, data, by=OPERATOR)
         elif args.recover:
             report = _recovered(bulk, args, data)
         else:
-            report = bulk.apply(args.domain, data)
+            report = bulk.apply(args.domain, data, by=OPERATOR)
         emit(args, report_json(report), report_text(report).rstrip("\n"))
         sys.stdout.flush()  # shown (or failed loudly) before the copy is destroyed
         bulk.acknowledge(report)
@@ -57,7 +58,7 @@ def bulk_creation(host: MailHost, sealer: Sealer | None = None) -> BulkCreation:
 
 
 def _recovered(bulk: BulkCreation, args: argparse.Namespace, data: bytes) -> BulkReport:
-    found = bulk.recover(args.domain, data)
+    found = bulk.recover(args.domain, data, by=OPERATOR)
     if found is None:
         raise InvalidInput(
             f"file: no interrupted run of {args.file} on {args.domain} holds "

@@ -11,6 +11,7 @@ import argparse
 import json
 from datetime import date, datetime
 
+from application.authorization import OPERATOR
 from domain.errors import InvalidInput
 from domain.respondermessage import MessageDraft
 from infrastructure.cli import deliver
@@ -68,7 +69,7 @@ def _add(args: argparse.Namespace) -> int:
     draft = _draft(args)
     with engine_for(args) as e:
         message = e.host.responders.save_message(
-            args.address, draft, time_zone=args.timezone
+            args.address, draft, time_zone=args.timezone, by=OPERATOR
         )
     emit(
         args,
@@ -82,7 +83,7 @@ def _edit(args: argparse.Namespace) -> int:
     draft = _draft(args)
     with engine_for(args) as e:
         message = e.host.responders.edit_message(
-            args.address, draft, reset_memory=args.reset
+            args.address, draft, reset_memory=args.reset, by=OPERATOR
         )
     emit(
         args,
@@ -100,13 +101,13 @@ def _simple(args: argparse.Namespace) -> int:
     with engine_for(args) as e:
         r = e.host.responders
         if args.verb == "activate":
-            r.activate(args.address, args.name)
+            r.activate(args.address, args.name, by=OPERATOR)
         elif args.verb == "reset":
-            r.reset(args.address, args.name)
+            r.reset(args.address, args.name, by=OPERATOR)
         elif args.verb == "delete":
-            r.delete(args.address, args.name)
+            r.delete(args.address, args.name, by=OPERATOR)
         else:
-            r.deactivate(args.address)
+            r.deactivate(args.address, by=OPERATOR)
     say(f"{args.address}: {args.verb} {args.name or ''}".rstrip())
     return 0
 
@@ -130,7 +131,7 @@ def _show(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     with engine_for(args) as e:
         expires = e.host.responders.request_sender_verification(
-            args.address, args.sender
+            args.address, args.sender, by=OPERATOR
         )
     say(f"a code was mailed to {args.sender}; it expires {expires:%Y-%m-%d %H:%M} UTC")
     return 0
@@ -138,7 +139,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _confirm(args: argparse.Namespace) -> int:
     with engine_for(args) as e:
-        ok = e.host.responders.confirm_sender(args.address, args.sender, args.code)
+        ok = e.host.responders.confirm_sender(
+            args.address, args.sender, args.code, by=OPERATOR
+        )
     if not ok:
         raise InvalidInput(f"the code for {args.sender} is wrong")
     say(f"{args.sender} is verified as a sender for {args.address}")
@@ -148,11 +151,11 @@ def _confirm(args: argparse.Namespace) -> int:
 def _template(args: argparse.Namespace) -> int:
     with engine_for(args) as e:
         e.host.responders.save_template(
-            args.domain, args.name, body=args.body, subject=args.subject
+            args.domain, args.name, body=args.body, subject=args.subject, by=OPERATOR
         )
         applied = (
             e.host.responders.apply_template(
-                args.domain, args.name, activate=args.activate
+                args.domain, args.name, activate=args.activate, by=OPERATOR
             )
             if args.apply
             else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from application.authorization import OPERATOR
 from infrastructure.cli.arguments import JSON, Command, Subcommands, argument
 from infrastructure.cli.output import Parser, emit, engine_for, read_stdin
 
@@ -22,6 +23,7 @@ def _send(args: argparse.Namespace) -> int:
             bcc=args.bcc,
             subject=args.subject,
             body=body,
+            by=OPERATOR,
         )
     emit(
         args,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from application.authorization import OPERATOR
 from domain.errors import InvalidInput
 from domain.permissions import Permission, parse_permissions
 from infrastructure.cli.arguments import (
@@ -22,7 +23,9 @@ def register(sub: Subcommands, common: Parser) -> None:
 
 def _service_create(args: argparse.Namespace) -> int:
     with engine_for(args) as e:
-        sid = e.host.services.create(args.org, args.domain, quota=args.quota)
+        sid = e.host.services.create(
+            args.org, args.domain, quota=args.quota, by=OPERATOR
+        )
         service = e.host.services.get(args.domain)
     emit(
         args,
@@ -34,7 +37,7 @@ def _service_create(args: argparse.Namespace) -> int:
 
 def _service_quota(args: argparse.Namespace) -> int:
     with engine_for(args) as e:
-        quota = e.host.services.increase_quota(args.domain, args.add)
+        quota = e.host.services.increase_quota(args.domain, args.add, by=OPERATOR)
     emit(
         args,
         {"domain": args.domain, "quota": quota},
@@ -47,7 +50,9 @@ def _service_catch_all(args: argparse.Namespace) -> int:
     if bool(args.address) == bool(args.none):
         raise InvalidInput("give the catch-all address, or --none")
     with engine_for(args) as e:
-        e.host.services.set_catch_all(args.domain, None if args.none else args.address)
+        e.host.services.set_catch_all(
+            args.domain, None if args.none else args.address, by=OPERATOR
+        )
     say(f"{args.domain}: catch-all {'cleared' if args.none else 'is ' + args.address}")
     return 0
 
@@ -55,7 +60,7 @@ def _service_catch_all(args: argparse.Namespace) -> int:
 def _service_permissions(args: argparse.Namespace) -> int:
     chosen = parse_permissions(args.permissions)
     with engine_for(args) as e:
-        e.host.services.set_default_permissions(args.domain, chosen)
+        e.host.services.set_default_permissions(args.domain, chosen, by=OPERATOR)
     say(
         f"{args.domain}: default permissions {', '.join(p.value for p in chosen) or 'none'}"
     )
@@ -65,9 +70,13 @@ def _service_permissions(args: argparse.Namespace) -> int:
 def _service_template(args: argparse.Namespace) -> int:
     text = read_stdin("template")
     with engine_for(args) as e:
-        e.host.services.save_signature_template(args.domain, args.name, text)
+        e.host.services.save_signature_template(
+            args.domain, args.name, text, by=OPERATOR
+        )
         applied = (
-            e.host.addresses.apply_signature_template(args.domain, args.name)
+            e.host.addresses.apply_signature_template(
+                args.domain, args.name, by=OPERATOR
+            )
             if args.apply
             else 0
         )
@@ -80,7 +89,7 @@ def _service_template(args: argparse.Namespace) -> int:
 
 def _service_dmarc(args: argparse.Namespace) -> int:
     with engine_for(args) as e:
-        e.host.services.record_dmarc(args.domain, args.record or None)
+        e.host.services.record_dmarc(args.domain, args.record or None, by=OPERATOR)
     say(f"{args.domain}: DMARC {'recorded' if args.record else 'recorded as missing'}")
     return 0
 

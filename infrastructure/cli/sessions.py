@@ -12,6 +12,7 @@ import argparse
 from collections.abc import Sequence
 
 from application.accounts import LoginResult, Outcome
+from application.authorization import OPERATOR
 from application.sessions import Sessions, SessionView
 from domain.errors import InvalidInput, NotPermitted
 from domain.text import neutralise
@@ -119,7 +120,9 @@ def _sessions(args: argparse.Namespace) -> int:
 def _log_out(args: argparse.Namespace) -> int:
     with engine_for(args) as engine:
         account = engine.host.accounts.get(args.login)
-        ended = sessions_of(engine).end(account.id, None if args.all else args.session)
+        ended = sessions_of(engine).end(
+            account.id, None if args.all else args.session, by=OPERATOR
+        )
     emit(
         args,
         {"login": args.login, "ended": [str(s) for s in ended]},

@@ -10,6 +10,7 @@ import argparse
 
 from attrs import asdict, evolve
 
+from application.authorization import OPERATOR
 from domain.errors import InvalidInput
 from domain.security import NotificationPreferences
 from infrastructure.cli.accountargs import (
@@ -75,7 +76,7 @@ def _notifications(args: argparse.Namespace) -> int:
             **{KINDS[k]: False for k in disable},
         )
         if chosen != current:
-            accounts.choose_notifications(args.login, chosen)
+            accounts.choose_notifications(args.login, chosen, by=OPERATOR)
     emit(args, preferences_json(chosen), preferences_text(args.login, chosen))
     return 0
 

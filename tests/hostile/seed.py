@@ -13,6 +13,7 @@ import re
 import sys
 from pathlib import Path
 
+from application.authorization import OPERATOR
 from domain.invitation import LoginChoice
 from infrastructure.bootstrap import open_engine
 
@@ -36,27 +37,36 @@ def build(home: Path) -> dict[str, str]:
     engine = open_engine(home, {})
     try:
         host = engine.host
-        host.organisations.found(ORG)
-        ann = host.accounts.register(ORG, ANN, PASSWORD, display_name="Ann")
-        bob = host.accounts.register(ORG, BOB, PASSWORD, display_name="Bob")
-        host.services.create(ORG, DOMAIN, quota=10)
+        host.organisations.found(ORG, by=OPERATOR)
+        ann = host.accounts.register(
+            ORG, ANN, PASSWORD, display_name="Ann", by=OPERATOR
+        )
+        bob = host.accounts.register(
+            ORG, BOB, PASSWORD, display_name="Bob", by=OPERATOR
+        )
+        host.services.create(ORG, DOMAIN, quota=10, by=OPERATOR)
         host.services.save_signature_template(
-            DOMAIN, SIGNATURE_TEMPLATE, "Ann\nExample Co"
+            DOMAIN, SIGNATURE_TEMPLATE, "Ann\nExample Co", by=OPERATOR
         )
         host.responders.save_template(
-            DOMAIN, RESPONDER_TEMPLATE, body="Closed until January.", subject="Closed"
+            DOMAIN,
+            RESPONDER_TEMPLATE,
+            body="Closed until January.",
+            subject="Closed",
+            by=OPERATOR,
         )
-        host.addresses.create_for_users(ANN, [ANN, BOB])
+        host.addresses.create_for_users(ANN, [ANN, BOB], by=OPERATOR)
         host.responders.add(
-            ANN, MESSAGE, body="Back on Monday.", time_zone="Europe/Zurich"
+            ANN, MESSAGE, body="Back on Monday.", time_zone="Europe/Zurich", by=OPERATOR
         )
-        host.responders.activate(ANN, MESSAGE)
+        host.responders.activate(ANN, MESSAGE, by=OPERATOR)
         invitation = host.addresses.invite(
             INVITED,
             send_to="new.person@example.net",
             login_choice=LoginChoice.OWN_CHOICE,
+            by=OPERATOR,
         )
-        host.responders.request_sender_verification(ANN, PENDING_SENDER)
+        host.responders.request_sender_verification(ANN, PENDING_SENDER, by=OPERATOR)
         host.settle()
         engine.runner.catch_up()
     finally:

@@ -17,6 +17,7 @@ import pytest
 from attrs import field, frozen
 
 from application.accounts import LoginRefused
+from application.authorization import OPERATOR
 from domain.errors import InvalidInput, NotFound, NotPermitted
 from domain.invitation import LoginChoice
 from domain.permissions import Permission
@@ -194,7 +195,7 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
     c += _each(
         "organisations.found/name",
         LINE,
-        lambda w, v: w.host.organisations.found(v),
+        lambda w, v: w.host.organisations.found(v, by=OPERATOR),
         ["organisation"],
     )
     c += _each(
@@ -208,32 +209,34 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
     c += _each(
         "accounts.register/login",
         EXTERNAL,
-        lambda w, v: w.host.accounts.register(ORG, v, GOOD_PASSWORD),
+        lambda w, v: w.host.accounts.register(ORG, v, GOOD_PASSWORD, by=OPERATOR),
         ["login"],
     )
     c += _each(
         "accounts.register/login-hosted",
         _pick(HOSTED, "passwd-colon", "traversal"),
-        lambda w, v: w.host.accounts.register(ORG, v, GOOD_PASSWORD),
+        lambda w, v: w.host.accounts.register(ORG, v, GOOD_PASSWORD, by=OPERATOR),
         ["login"],
     )
     c += _each(
         "accounts.register/password",
         PASSWORD,
-        lambda w, v: w.host.accounts.register(ORG, NEW, v),
+        lambda w, v: w.host.accounts.register(ORG, NEW, v, by=OPERATOR),
         ["password"],
         secret=True,
     )
     c += _each(
         "accounts.register/display_name",
         LINE,
-        lambda w, v: w.host.accounts.register(ORG, NEW, GOOD_PASSWORD, display_name=v),
+        lambda w, v: w.host.accounts.register(
+            ORG, NEW, GOOD_PASSWORD, display_name=v, by=OPERATOR
+        ),
         ["display name"],
     )
     c += _each(
         "accounts.register/organisation",
         _pick(LINE, "nul", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.accounts.register(v, NEW, GOOD_PASSWORD),
+        lambda w, v: w.host.accounts.register(v, NEW, GOOD_PASSWORD, by=OPERATOR),
         ["organisation"],
         LOOKUP,
     )
@@ -307,7 +310,9 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
     c += _each(
         "accounts.choose_notifications/login",
         _pick(EXTERNAL, "nul", "surrogate"),
-        lambda w, v: w.host.accounts.choose_notifications(v, NotificationPreferences()),
+        lambda w, v: w.host.accounts.choose_notifications(
+            v, NotificationPreferences(), by=OPERATOR
+        ),
         ["account", "login"],
         LOOKUP,
     )
@@ -315,19 +320,19 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
     c += _each(
         "services.create/domain",
         DOMAIN,
-        lambda w, v: w.host.services.create(ORG, v, quota=10),
+        lambda w, v: w.host.services.create(ORG, v, quota=10, by=OPERATOR),
         ["domain"],
     )
     c += _each(
         "services.create/quota",
         {**NUMBER, "zero": 0},
-        lambda w, v: w.host.services.create(ORG, "other.example", quota=v),
+        lambda w, v: w.host.services.create(ORG, "other.example", quota=v, by=OPERATOR),
         ["quota"],
     )
     c += _each(
         "services.create/organisation",
         _pick(LINE, "nul", "surrogate", "huge"),
-        lambda w, v: w.host.services.create(v, "other.example", quota=10),
+        lambda w, v: w.host.services.create(v, "other.example", quota=10, by=OPERATOR),
         ["organisation"],
         LOOKUP,
     )
@@ -348,46 +353,52 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
     c += _each(
         "services.increase_quota/added",
         {**NUMBER, "zero": 0},
-        lambda w, v: w.host.services.increase_quota(DOMAIN_NAME, v),
+        lambda w, v: w.host.services.increase_quota(DOMAIN_NAME, v, by=OPERATOR),
         ["quota"],
     )
     c += _each(
         "services.increase_quota/domain",
         _pick(DOMAIN, "nul", "traversal", "surrogate"),
-        lambda w, v: w.host.services.increase_quota(v, 1),
+        lambda w, v: w.host.services.increase_quota(v, 1, by=OPERATOR),
         ["domain", "service"],
         LOOKUP,
     )
     c += _each(
         "services.set_default_permissions/domain",
         _pick(DOMAIN, "nul", "surrogate"),
-        lambda w, v: w.host.services.set_default_permissions(v, [Permission.SEND]),
+        lambda w, v: w.host.services.set_default_permissions(
+            v, [Permission.SEND], by=OPERATOR
+        ),
         ["domain", "service"],
         LOOKUP,
     )
     c += _each(
         "services.save_signature_template/name",
         _pick(LINE, *CORE_LINE),
-        lambda w, v: w.host.services.save_signature_template(DOMAIN_NAME, v, "Regards"),
+        lambda w, v: w.host.services.save_signature_template(
+            DOMAIN_NAME, v, "Regards", by=OPERATOR
+        ),
         ["template", "name"],
     )
     c += _each(
         "services.save_signature_template/text",
         _pick(BLOCK, "nul", "esc", "bidi", "surrogate", "huge"),
-        lambda w, v: w.host.services.save_signature_template(DOMAIN_NAME, "Other", v),
+        lambda w, v: w.host.services.save_signature_template(
+            DOMAIN_NAME, "Other", v, by=OPERATOR
+        ),
         ["template", "signature"],
     )
     c += _each(
         "services.set_catch_all/address",
         _pick(HOSTED, *CORE_HOSTED),
-        lambda w, v: w.host.services.set_catch_all(DOMAIN_NAME, v),
+        lambda w, v: w.host.services.set_catch_all(DOMAIN_NAME, v, by=OPERATOR),
         ["address", "catch-all", "domain"],
         LOOKUP,
     )
     c += _each(
         "services.record_dmarc/record",
         DMARC,
-        lambda w, v: w.host.services.record_dmarc(DOMAIN_NAME, v),
+        lambda w, v: w.host.services.record_dmarc(DOMAIN_NAME, v, by=OPERATOR),
         ["dmarc"],
     )
     c += _each(
@@ -401,20 +412,22 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
     c += _each(
         "addresses.create_for_users/address",
         _pick(HOSTED, *CORE_HOSTED),
-        lambda w, v: w.host.addresses.create_for_users(v, [ANN]),
+        lambda w, v: w.host.addresses.create_for_users(v, [ANN], by=OPERATOR),
         ["address", "domain"],
     )
     c += _each(
         "addresses.create_for_users/users",
         _pick(EXTERNAL, "nul", "crlf", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.addresses.create_for_users(NEW, [v]),
+        lambda w, v: w.host.addresses.create_for_users(NEW, [v], by=OPERATOR),
         ["user"],
         LOOKUP,
     )
     c += _each(
         "addresses.create_for_users/signature",
         _pick(LINE, "nul", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.addresses.create_for_users(NEW, [ANN], signature=v),
+        lambda w, v: w.host.addresses.create_for_users(
+            NEW, [ANN], signature=v, by=OPERATOR
+        ),
         ["signature", "template"],
         LOOKUP,
     )
@@ -422,7 +435,7 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
         "addresses.create_for_users/responder_template",
         _pick(LINE, "nul", "esc", "surrogate", "huge"),
         lambda w, v: w.host.addresses.create_for_users(
-            NEW, [ANN], responder_template=v
+            NEW, [ANN], responder_template=v, by=OPERATOR
         ),
         ["template"],
         LOOKUP,
@@ -445,13 +458,13 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
     c += _each(
         "addresses.create_unassigned/address",
         HOSTED,
-        lambda w, v: w.host.addresses.create_unassigned(v),
+        lambda w, v: w.host.addresses.create_unassigned(v, by=OPERATOR),
         ["address", "domain"],
     )
     c += _each(
         "addresses.create_unassigned/password",
         PASSWORD,
-        lambda w, v: w.host.addresses.create_unassigned(NEW, password=v),
+        lambda w, v: w.host.addresses.create_unassigned(NEW, password=v, by=OPERATOR),
         ["password"],
         secret=True,
     )
@@ -459,7 +472,7 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
         "addresses.create_no_reply/password",
         PASSWORD,
         lambda w, v: w.host.addresses.create_no_reply(
-            "no-reply@example.org", password=v
+            "no-reply@example.org", password=v, by=OPERATOR
         ),
         ["password"],
         secret=True,
@@ -467,38 +480,40 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
     c += _each(
         "addresses.create_redirect/address",
         _pick(HOSTED, "nul", "crlf", "traversal", "slash", "surrogate"),
-        lambda w, v: w.host.addresses.create_redirect(v, [OUTSIDE]),
+        lambda w, v: w.host.addresses.create_redirect(v, [OUTSIDE], by=OPERATOR),
         ["address", "domain"],
     )
     c += _each(
         "addresses.create_redirect/targets",
         _pick(EXTERNAL, "nul", "crlf", "esc", "traversal-domain", "huge"),
-        lambda w, v: w.host.addresses.create_redirect("fwd@example.org", [v]),
+        lambda w, v: w.host.addresses.create_redirect(
+            "fwd@example.org", [v], by=OPERATOR
+        ),
         ["target", "redirect"],
     )
     c += _each(
         "addresses.add_alias/alias",
         ALIAS,
-        lambda w, v: w.host.addresses.add_alias(ANN, v),
+        lambda w, v: w.host.addresses.add_alias(ANN, v, by=OPERATOR),
         ["alias", "address"],
     )
     c += _each(
         "addresses.invite/send_to",
         EXTERNAL,
-        lambda w, v: w.host.addresses.invite(NEW, send_to=v),
+        lambda w, v: w.host.addresses.invite(NEW, send_to=v, by=OPERATOR),
         ["invitee", "send"],
     )
     c += _each(
         "addresses.invite/address",
         _pick(HOSTED, "nul", "crlf", "traversal", "master-login", "surrogate"),
-        lambda w, v: w.host.addresses.invite(v, send_to=OUTSIDE),
+        lambda w, v: w.host.addresses.invite(v, send_to=OUTSIDE, by=OPERATOR),
         ["address", "domain"],
     )
     c += _each(
         "addresses.reinvite/send_to",
         _pick(EXTERNAL, "nul", "crlf", "lf", "surrogate"),
         lambda w, v: w.host.addresses.reinvite(
-            seed.INVITED, send_to=v, login_choice=LoginChoice.OWN_CHOICE
+            seed.INVITED, send_to=v, login_choice=LoginChoice.OWN_CHOICE, by=OPERATOR
         ),
         ["invitee", "send"],
     )
@@ -532,14 +547,14 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
     c += _each(
         "addresses.delete/addresses",
         _pick(HOSTED, *CORE_HOSTED),
-        lambda w, v: w.host.addresses.delete([v]),
+        lambda w, v: w.host.addresses.delete([v], by=OPERATOR),
         ["address", "domain"],
         LOOKUP,
     )
     c += _each(
         "addresses.assign/user",
         _pick(EXTERNAL, "nul", "crlf", "surrogate", "huge"),
-        lambda w, v: w.host.addresses.assign(ANN, v),
+        lambda w, v: w.host.addresses.assign(ANN, v, by=OPERATOR),
         ["user"],
         LOOKUP,
     )
@@ -547,7 +562,7 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
         "addresses.set_permission/user",
         _pick(EXTERNAL, "nul", "crlf", "surrogate", "huge"),
         lambda w, v: w.host.addresses.set_permission(
-            ANN, v, Permission.SEND, allowed=False
+            ANN, v, Permission.SEND, allowed=False, by=OPERATOR
         ),
         ["user"],
         LOOKUP,
@@ -555,52 +570,54 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
     c += _each(
         "addresses.change_password/new_password",
         PASSWORD,
-        lambda w, v: w.host.addresses.change_password(ANN, v),
+        lambda w, v: w.host.addresses.change_password(ANN, v, by=OPERATOR),
         ["password"],
         secret=True,
     )
     c += _each(
         "addresses.change_password/address",
         _pick(HOSTED, "nul", "traversal", "master-login", "passwd-colon", "surrogate"),
-        lambda w, v: w.host.addresses.change_password(v, GOOD_PASSWORD),
+        lambda w, v: w.host.addresses.change_password(v, GOOD_PASSWORD, by=OPERATOR),
         ["address", "domain"],
         LOOKUP,
     )
     c += _each(
         "addresses.set_signature/text",
         _pick(BLOCK, "nul", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.addresses.set_signature(ANN, v),
+        lambda w, v: w.host.addresses.set_signature(ANN, v, by=OPERATOR),
         ["signature"],
     )
     c += _each(
         "addresses.apply_signature_template/template",
         _pick(LINE, "nul", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.addresses.apply_signature_template(DOMAIN_NAME, v),
+        lambda w, v: w.host.addresses.apply_signature_template(
+            DOMAIN_NAME, v, by=OPERATOR
+        ),
         ["template"],
         LOOKUP,
     )
     c += _each(
         "addresses.set_allow_list/entries",
         _pick(EXTERNAL, "nul", "crlf", "esc", "huge"),
-        lambda w, v: w.host.addresses.set_allow_list(ANN, [v]),
+        lambda w, v: w.host.addresses.set_allow_list(ANN, [v], by=OPERATOR),
         ["allow"],
     )
     c += _each(
         "addresses.record_client_access/protocol",
         PROTOCOL,
-        lambda w, v: w.host.addresses.record_client_access(ANN, v),
+        lambda w, v: w.host.addresses.record_client_access(ANN, v, by=OPERATOR),
         ["protocol"],
     )
     c += _each(
         "addresses.record_usage/used_mb",
         NUMBER,
-        lambda w, v: w.host.addresses.record_usage(ANN, v, 100),
+        lambda w, v: w.host.addresses.record_usage(ANN, v, 100, by=OPERATOR),
         ["usage", "mb"],
     )
     c += _each(
         "addresses.record_usage/limit_mb",
         NUMBER,
-        lambda w, v: w.host.addresses.record_usage(ANN, 10, v),
+        lambda w, v: w.host.addresses.record_usage(ANN, 10, v, by=OPERATOR),
         ["limit", "mb"],
     )
     c += _each(
@@ -614,21 +631,25 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
     c += _each(
         "sending.send/sender",
         _pick(HOSTED, "nul", "crlf", "traversal", "surrogate"),
-        lambda w, v: w.host.sending.send(v, to=[OUTSIDE], subject="Hi", body="Hello"),
+        lambda w, v: w.host.sending.send(
+            v, to=[OUTSIDE], subject="Hi", body="Hello", by=OPERATOR
+        ),
         ["address", "from", "sender", "domain"],
         LOOKUP,
     )
     c += _each(
         "sending.send/to",
         EXTERNAL,
-        lambda w, v: w.host.sending.send(ANN, to=[v], subject="Hi", body="Hello"),
+        lambda w, v: w.host.sending.send(
+            ANN, to=[v], subject="Hi", body="Hello", by=OPERATOR
+        ),
         ["to"],
     )
     c += _each(
         "sending.send/cc",
         _pick(EXTERNAL, "nul", "crlf", "esc", "surrogate"),
         lambda w, v: w.host.sending.send(
-            ANN, to=[OUTSIDE], cc=[v], subject="Hi", body="Hello"
+            ANN, to=[OUTSIDE], cc=[v], subject="Hi", body="Hello", by=OPERATOR
         ),
         ["cc"],
     )
@@ -636,20 +657,24 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
         "sending.send/bcc",
         _pick(EXTERNAL, "nul", "crlf", "esc", "surrogate"),
         lambda w, v: w.host.sending.send(
-            ANN, to=[OUTSIDE], bcc=[v], subject="Hi", body="Hello"
+            ANN, to=[OUTSIDE], bcc=[v], subject="Hi", body="Hello", by=OPERATOR
         ),
         ["bcc"],
     )
     c += _each(
         "sending.send/subject",
         LINE,
-        lambda w, v: w.host.sending.send(ANN, to=[OUTSIDE], subject=v, body="Hello"),
+        lambda w, v: w.host.sending.send(
+            ANN, to=[OUTSIDE], subject=v, body="Hello", by=OPERATOR
+        ),
         ["subject"],
     )
     c += _each(
         "sending.send/body",
         _pick(BLOCK, "nul", "surrogate"),
-        lambda w, v: w.host.sending.send(ANN, to=[OUTSIDE], subject="Hi", body=v),
+        lambda w, v: w.host.sending.send(
+            ANN, to=[OUTSIDE], subject="Hi", body=v, by=OPERATOR
+        ),
         ["body"],
     )
     # responders
@@ -657,79 +682,99 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
     c += _each(
         f"{r}.add/name",
         _pick(LINE, *CORE_LINE, "u2028", "bidi"),
-        lambda w, v: w.host.responders.add(ANN, v, body="Away."),
+        lambda w, v: w.host.responders.add(ANN, v, body="Away.", by=OPERATOR),
         ["name"],
     )
     c += _each(
         f"{r}.add/body",
         BLOCK,
-        lambda w, v: w.host.responders.add(ANN, "Other", body=v),
+        lambda w, v: w.host.responders.add(ANN, "Other", body=v, by=OPERATOR),
         ["body"],
     )
     c += _each(
         f"{r}.add/subject",
         LINE,
-        lambda w, v: w.host.responders.add(ANN, "Other", body="Away.", subject=v),
+        lambda w, v: w.host.responders.add(
+            ANN, "Other", body="Away.", subject=v, by=OPERATOR
+        ),
         ["subject"],
     )
     c += _each(
         f"{r}.add/weekdays",
         _pick(LINE, "nul", "surrogate", "huge"),
-        lambda w, v: w.host.responders.add(ANN, "Other", body="Away.", weekdays=[v]),
+        lambda w, v: w.host.responders.add(
+            ANN, "Other", body="Away.", weekdays=[v], by=OPERATOR
+        ),
         ["weekday"],
     )
     c += _each(
         f"{r}.add/start",
         EXTREME_DATES,
-        lambda w, v: w.host.responders.add(ANN, "Other", body="Away.", start=v),
+        lambda w, v: w.host.responders.add(
+            ANN, "Other", body="Away.", start=v, by=OPERATOR
+        ),
         ["start", "schedule"],
     )
     c += _each(
         f"{r}.add/end",
         EXTREME_DATES,
-        lambda w, v: w.host.responders.add(ANN, "Other", body="Away.", end=v),
+        lambda w, v: w.host.responders.add(
+            ANN, "Other", body="Away.", end=v, by=OPERATOR
+        ),
         ["end", "schedule"],
     )
     c += _each(
         f"{r}.add/exclusions",
         _pick(EXTERNAL, "nul", "crlf", "esc", "huge"),
-        lambda w, v: w.host.responders.add(ANN, "Other", body="Away.", exclusions=[v]),
+        lambda w, v: w.host.responders.add(
+            ANN, "Other", body="Away.", exclusions=[v], by=OPERATOR
+        ),
         ["exclu"],
     )
     c += _each(
         f"{r}.add/sender",
         _pick(EXTERNAL, "nul", "crlf", "surrogate"),
-        lambda w, v: w.host.responders.add(ANN, "Other", body="Away.", sender=v),
+        lambda w, v: w.host.responders.add(
+            ANN, "Other", body="Away.", sender=v, by=OPERATOR
+        ),
         ["sender"],
     )
     c += _each(
         f"{r}.add/time_zone",
         TIME_ZONE,
-        lambda w, v: w.host.responders.add(ANN, "Other", body="Away.", time_zone=v),
+        lambda w, v: w.host.responders.add(
+            ANN, "Other", body="Away.", time_zone=v, by=OPERATOR
+        ),
         ["time zone"],
     )
     c += _each(
         f"{r}.edit/body",
         _pick(BLOCK, "nul", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.responders.edit(ANN, seed.MESSAGE, body=v),
+        lambda w, v: w.host.responders.edit(ANN, seed.MESSAGE, body=v, by=OPERATOR),
         ["body"],
     )
     c += _each(
         f"{r}.edit/subject",
         _pick(LINE, "crlf", "vt", "u2028", "huge"),
-        lambda w, v: w.host.responders.edit(ANN, seed.MESSAGE, body="Away.", subject=v),
+        lambda w, v: w.host.responders.edit(
+            ANN, seed.MESSAGE, body="Away.", subject=v, by=OPERATOR
+        ),
         ["subject"],
     )
     c += _each(
         f"{r}.edit/start",
         _pick(EXTREME_DATES, "datetime-year-1", "date-year-1"),
-        lambda w, v: w.host.responders.edit(ANN, seed.MESSAGE, body="Away.", start=v),
+        lambda w, v: w.host.responders.edit(
+            ANN, seed.MESSAGE, body="Away.", start=v, by=OPERATOR
+        ),
         ["start", "schedule"],
     )
     c += _each(
         f"{r}.edit/end",
         _pick(EXTREME_DATES, "datetime-year-9999", "date-year-9999"),
-        lambda w, v: w.host.responders.edit(ANN, seed.MESSAGE, body="Away.", end=v),
+        lambda w, v: w.host.responders.edit(
+            ANN, seed.MESSAGE, body="Away.", end=v, by=OPERATOR
+        ),
         ["end", "schedule"],
     )
     for verb in ("activate", "reset", "delete"):
@@ -743,14 +788,14 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
     c += _each(
         f"{r}.deactivate/address",
         _pick(HOSTED, "nul", "traversal", "surrogate"),
-        lambda w, v: w.host.responders.deactivate(v),
+        lambda w, v: w.host.responders.deactivate(v, by=OPERATOR),
         ["address", "domain"],
         LOOKUP,
     )
     c += _each(
         f"{r}.set_time_zone/time_zone",
         _pick(TIME_ZONE, "traversal", "absolute", "nul", "surrogate"),
-        lambda w, v: w.host.responders.set_time_zone(ANN, v),
+        lambda w, v: w.host.responders.set_time_zone(ANN, v, by=OPERATOR),
         ["time zone"],
     )
     c += _each(
@@ -769,52 +814,60 @@ def _cases() -> list[Case]:  # noqa: PLR0915 - one list of every entry point
     c += _each(
         f"{r}.request_sender_verification/alternative",
         EXTERNAL,
-        lambda w, v: w.host.responders.request_sender_verification(ANN, v),
+        lambda w, v: w.host.responders.request_sender_verification(ANN, v, by=OPERATOR),
         ["sender"],
     )
     c += _each(
         f"{r}.request_sender_verification/address",
         _pick(HOSTED, "nul", "crlf", "traversal", "surrogate"),
-        lambda w, v: w.host.responders.request_sender_verification(v, OUTSIDE),
+        lambda w, v: w.host.responders.request_sender_verification(
+            v, OUTSIDE, by=OPERATOR
+        ),
         ["address", "domain"],
         LOOKUP,
     )
     c += _each(
         f"{r}.confirm_sender/code",
         CODE,
-        lambda w, v: w.host.responders.confirm_sender(ANN, seed.PENDING_SENDER, v),
+        lambda w, v: w.host.responders.confirm_sender(
+            ANN, seed.PENDING_SENDER, v, by=OPERATOR
+        ),
         ["code"],
     )
     c += _each(
         f"{r}.confirm_sender/alternative",
         _pick(EXTERNAL, "nul", "crlf", "surrogate", "huge"),
-        lambda w, v: w.host.responders.confirm_sender(ANN, v, "12345678"),
+        lambda w, v: w.host.responders.confirm_sender(ANN, v, "12345678", by=OPERATOR),
         ["sender"],
     )
     c += _each(
         f"{r}.save_template/name",
         _pick(LINE, *CORE_LINE),
-        lambda w, v: w.host.responders.save_template(DOMAIN_NAME, v, body="Closed."),
+        lambda w, v: w.host.responders.save_template(
+            DOMAIN_NAME, v, body="Closed.", by=OPERATOR
+        ),
         ["template", "name"],
     )
     c += _each(
         f"{r}.save_template/body",
         _pick(BLOCK, "nul", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.responders.save_template(DOMAIN_NAME, "Other", body=v),
+        lambda w, v: w.host.responders.save_template(
+            DOMAIN_NAME, "Other", body=v, by=OPERATOR
+        ),
         ["template", "body"],
     )
     c += _each(
         f"{r}.save_template/subject",
         _pick(LINE, *CORE_LINE, "vt", "u2028"),
         lambda w, v: w.host.responders.save_template(
-            DOMAIN_NAME, "Other", body="Closed.", subject=v
+            DOMAIN_NAME, "Other", body="Closed.", subject=v, by=OPERATOR
         ),
         ["subject"],
     )
     c += _each(
         f"{r}.apply_template/name",
         _pick(LINE, "nul", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.responders.apply_template(DOMAIN_NAME, v),
+        lambda w, v: w.host.responders.apply_template(DOMAIN_NAME, v, by=OPERATOR),
         ["template"],
         LOOKUP,
     )
@@ -873,8 +926,8 @@ def _by_name(verb: str) -> Callable[[World, Any], object]:
     """``responders.<verb>(ANN, name)``: activate, reset and delete take the same arguments."""
 
     def call(w: World, name: object) -> object:
-        method: Callable[[str, object], object] = getattr(w.host.responders, verb)
-        return method(ANN, name)
+        method: Callable[..., object] = getattr(w.host.responders, verb)
+        return method(ANN, name, by=OPERATOR)
 
     return call
 
@@ -1017,27 +1070,41 @@ def test_deliver_never_answers_a_hostile_envelope_sender(
 
 CONTROLS: Mapping[str, Call] = {
     "accounts.register": lambda w: w.host.accounts.register(
-        ORG, NEW, GOOD_PASSWORD, display_name="Carol"
+        ORG, NEW, GOOD_PASSWORD, display_name="Carol", by=OPERATOR
     ),
     "accounts.change_recovery_phone": lambda w: w.host.accounts.change_recovery_phone(
         ANN, "41", "79 123 45 67", password=seed.PASSWORD
     ),
-    "services.create": lambda w: w.host.services.create(ORG, "other.example", quota=10),
+    "services.create": lambda w: w.host.services.create(
+        ORG, "other.example", quota=10, by=OPERATOR
+    ),
     "services.record_dmarc": lambda w: w.host.services.record_dmarc(
-        DOMAIN_NAME, "v=DMARC1; p=reject"
+        DOMAIN_NAME, "v=DMARC1; p=reject", by=OPERATOR
     ),
     "addresses.create_for_users": lambda w: w.host.addresses.create_for_users(
-        NEW, [ANN], signature=seed.SIGNATURE_TEMPLATE
+        NEW, [ANN], signature=seed.SIGNATURE_TEMPLATE, by=OPERATOR
     ),
     "addresses.create_unassigned": lambda w: w.host.addresses.create_unassigned(
-        NEW, password=GOOD_PASSWORD
+        NEW, password=GOOD_PASSWORD, by=OPERATOR
     ),
-    "addresses.add_alias": lambda w: w.host.addresses.add_alias(ANN, "anna"),
-    "addresses.invite": lambda w: w.host.addresses.invite(NEW, send_to=OUTSIDE),
+    "addresses.add_alias": lambda w: w.host.addresses.add_alias(
+        ANN, "anna", by=OPERATOR
+    ),
+    "addresses.invite": lambda w: w.host.addresses.invite(
+        NEW, send_to=OUTSIDE, by=OPERATOR
+    ),
     "addresses.accept_invitation": lambda w: _accept(w, display_name="Carol"),
-    "addresses.record_usage": lambda w: w.host.addresses.record_usage(ANN, 10, 100),
+    "addresses.record_usage": lambda w: w.host.addresses.record_usage(
+        ANN, 10, 100, by=OPERATOR
+    ),
     "sending.send": lambda w: w.host.sending.send(
-        ANN, to=[OUTSIDE], cc=[OUTSIDE], bcc=[OUTSIDE], subject="Hi", body="Hello"
+        ANN,
+        to=[OUTSIDE],
+        cc=[OUTSIDE],
+        bcc=[OUTSIDE],
+        subject="Hi",
+        body="Hello",
+        by=OPERATOR,
     ),
     "responders.add": lambda w: w.host.responders.add(
         ANN,
@@ -1049,10 +1116,11 @@ CONTROLS: Mapping[str, Call] = {
         end=date(2027, 1, 3),
         exclusions=["@example.net"],
         time_zone="Europe/Zurich",
+        by=OPERATOR,
     ),
     "responders.history": lambda w: w.host.responders.history(ANN, 10),
     "responders.confirm_sender": lambda w: w.host.responders.confirm_sender(
-        ANN, seed.PENDING_SENDER, "12345678"
+        ANN, seed.PENDING_SENDER, "12345678", by=OPERATOR
     ),
     "responders.deliver": lambda w: w.host.responders.deliver(
         ANN, OUTSIDE, MESSAGE, datetime.now(UTC)

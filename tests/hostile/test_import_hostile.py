@@ -30,6 +30,7 @@ from uuid import UUID
 import attrs
 import pytest
 
+from application.authorization import OPERATOR
 from application.importcopy import CopyPolicy
 from application.importports import ImportSourceError
 from application.imports import Imports, SourceRequest
@@ -760,8 +761,8 @@ CAROL = "carol@example.org"
 
 
 def test_a_deleted_destination_is_refused(engine: Engine, tmp_path: Path) -> None:
-    engine.host.addresses.create_for_users(CAROL, [ANN])
-    engine.host.addresses.delete([CAROL])
+    engine.host.addresses.create_for_users(CAROL, [ANN], by=OPERATOR)
+    engine.host.addresses.delete([CAROL], by=OPERATOR)
     engine.host.settle()
     _start_refused(
         engine, tmp_path, CAROL, by=None, error=(NotFound, InvalidInput), match=CAROL
@@ -790,7 +791,9 @@ def test_a_destination_not_linked_to_the_user_is_refused(
     engine: Engine, tmp_path: Path
 ) -> None:
     # IMP-7: dave, a member who is not linked to ann@, may not import into it.
-    dave = engine.host.accounts.register(seed.ORG, "dave@example.org", seed.PASSWORD)
+    dave = engine.host.accounts.register(
+        seed.ORG, "dave@example.org", seed.PASSWORD, by=OPERATOR
+    )
     engine.host.settle()
     _start_refused(engine, tmp_path, ANN, by=dave, error=NotPermitted, match="linked")
 
@@ -798,7 +801,7 @@ def test_a_destination_not_linked_to_the_user_is_refused(
 def test_the_same_hosted_source_twice_is_refused(
     engine: Engine, tmp_path: Path
 ) -> None:
-    created = engine.host.addresses.create_for_users(CAROL, [ANN])
+    created = engine.host.addresses.create_for_users(CAROL, [ANN], by=OPERATOR)
     engine.host.settle()
     assert created.password is not None
     before = snapshot(tmp_path)

@@ -16,6 +16,7 @@ from typing import Any
 
 from attrs import frozen
 
+from application.authorization import OPERATOR
 from application.bulk import BulkCreation
 from application.bulkreport import BulkReport
 from application.ports import MailStore
@@ -38,10 +39,10 @@ class World:
     home: Path
 
     def apply(self, text: str | bytes) -> BulkReport:
-        return self.bulk.apply(DOMAIN, _bytes(text))
+        return self.bulk.apply(DOMAIN, _bytes(text), by=OPERATOR)
 
     def check(self, text: str | bytes) -> BulkReport:
-        return self.bulk.check(DOMAIN, _bytes(text))
+        return self.bulk.check(DOMAIN, _bytes(text), by=OPERATOR)
 
     @property
     def service(self) -> MailService:
@@ -110,11 +111,13 @@ def _bulk(engine: Engine, home: Path) -> BulkCreation:
 def _open(home: Path, *, quota: int = 50) -> Engine:
     engine = open_engine(home, background=False)
     host = engine.host
-    host.organisations.found(ORG)
-    host.accounts.register(ORG, ANN, PASSWORD, display_name="Ann")
-    host.accounts.register(ORG, BOB, PASSWORD, display_name="Bob")
-    host.services.create(ORG, DOMAIN, quota=quota)
-    host.services.save_signature_template(DOMAIN, "Standard", "-- \nExample Co")
+    host.organisations.found(ORG, by=OPERATOR)
+    host.accounts.register(ORG, ANN, PASSWORD, display_name="Ann", by=OPERATOR)
+    host.accounts.register(ORG, BOB, PASSWORD, display_name="Bob", by=OPERATOR)
+    host.services.create(ORG, DOMAIN, quota=quota, by=OPERATOR)
+    host.services.save_signature_template(
+        DOMAIN, "Standard", "-- \nExample Co", by=OPERATOR
+    )
     return engine
 
 

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from application.authorization import OPERATOR
 from domain.errors import DomainError
 from infrastructure.bootstrap import open_engine
 
@@ -51,13 +52,15 @@ def main(writer: int, start_at: float) -> None:
                     _counted(
                         outcomes,
                         "create",
-                        functools.partial(host.addresses.create_unassigned, address),
+                        functools.partial(
+                            host.addresses.create_unassigned, address, by=OPERATOR
+                        ),
                     )
             message = MESSAGES[(writer + n) % len(MESSAGES)]
             _counted(
                 outcomes,
                 "activate",
-                functools.partial(host.responders.activate, INFO, message),
+                functools.partial(host.responders.activate, INFO, message, by=OPERATOR),
             )
             decision = host.responders.deliver(INFO, SENDER, raw)
             outcomes[f"reply:{decision.reply}"] = (

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from application.authorization import OPERATOR
 from application.mailservices import split_address
 from infrastructure.bootstrap import Engine, open_engine
 
@@ -54,8 +55,8 @@ def engine(
 def with_user(opened: Engine, login: str = LOGIN, password: str = PASSWORD) -> None:
     host = opened.host
     if not _org_exists(opened):
-        host.organisations.found(ORG)
-    host.accounts.register(ORG, login, password, display_name="Ann")
+        host.organisations.found(ORG, by=OPERATOR)
+    host.accounts.register(ORG, login, password, display_name="Ann", by=OPERATOR)
 
 
 def with_unassigned_address(
@@ -63,15 +64,15 @@ def with_unassigned_address(
 ) -> None:
     """``admin``'s organisation, a mail service of five slots, ``address`` in it."""
     with_user(opened, admin)
-    opened.host.services.create(ORG, split_address(address)[1], quota=5)
-    opened.host.addresses.create_unassigned(address)
+    opened.host.services.create(ORG, split_address(address)[1], quota=5, by=OPERATOR)
+    opened.host.addresses.create_unassigned(address, by=OPERATOR)
 
 
 def with_active_responder(opened: Engine, address: str) -> None:
     """``address`` answering every sender with its active message, "Holidays"."""
     with_unassigned_address(opened, address)
-    opened.host.responders.add(address, "Holidays", body="Away this week.")
-    opened.host.responders.activate(address, "Holidays")
+    opened.host.responders.add(address, "Holidays", body="Away this week.", by=OPERATOR)
+    opened.host.responders.activate(address, "Holidays", by=OPERATOR)
 
 
 def process_env(home: Path, smtp: SmtpSink, *more: Mapping[str, str]) -> dict[str, str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from application.accounts import LoginRefused
+from application.authorization import OPERATOR
 from domain.errors import InvalidInput, NotFound, NotPermitted
 from domain.organisation import Role
 from domain.security import NotificationPreferences
@@ -84,8 +85,8 @@ def test_attacker_text_never_reaches_the_alert_mail(tmp_path: Path) -> None:
     places.write_text('192.0.2.0,192.0.2.255,"Geneva \x1b]0;x\x07 evil.example/y"\n')
     home = tmp_path / "home"
     with engine(home, {"MAILHOST_GEOIP_CSV": str(places)}) as e:
-        e.host.organisations.found(ORG)
-        e.host.accounts.register(ORG, LOGIN, PASSWORD, display_name="Ann")
+        e.host.organisations.found(ORG, by=OPERATOR)
+        e.host.accounts.register(ORG, LOGIN, PASSWORD, display_name="Ann", by=OPERATOR)
         session = e.host.accounts.login(
             LOGIN, PASSWORD, ip="192.0.2.10", user_agent=agent
         )
@@ -249,7 +250,7 @@ def test_notification_choice_silences_that_kind_only(
     with engine(tmp_path, smtp_env(smtp)) as e:
         with_user(e)
         e.host.accounts.choose_notifications(
-            LOGIN, NotificationPreferences(new_location=False)
+            LOGIN, NotificationPreferences(new_location=False), by=OPERATOR
         )
         assert not e.host.accounts.login(LOGIN, PASSWORD, ip="192.0.2.10").alerted
         e.host.accounts.change_recovery_phone(
@@ -322,10 +323,18 @@ def test_no_secret_is_stored_in_plaintext(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("call", "error"),
     [
-        (lambda h: h.accounts.register(ORG, "not-an-address", PASSWORD), InvalidInput),
-        (lambda h: h.accounts.register(ORG, "carl@example.org", ""), InvalidInput),
         (
-            lambda h: h.accounts.register("No Such Org", "carl@example.org", PASSWORD),
+            lambda h: h.accounts.register(ORG, "not-an-address", PASSWORD, by=OPERATOR),
+            InvalidInput,
+        ),
+        (
+            lambda h: h.accounts.register(ORG, "carl@example.org", "", by=OPERATOR),
+            InvalidInput,
+        ),
+        (
+            lambda h: h.accounts.register(
+                "No Such Org", "carl@example.org", PASSWORD, by=OPERATOR
+            ),
             NotFound,
         ),
         (

@@ -15,6 +15,7 @@ import attrs
 import pytest
 from attrs import frozen
 
+from application.authorization import OPERATOR
 from application.bulk import BulkCreation
 from application.mailservices import MailServices
 from domain import ids
@@ -154,7 +155,7 @@ def test_only_an_admin_of_the_organisation_may_check_or_apply(world: World) -> N
         world.bulk.apply(DOMAIN, b"address\nx\n", by=bob)
     assert world.position() == before
     with pytest.raises(NotFound):
-        world.bulk.apply("unknown.example", b"address\nx\n")
+        world.bulk.apply("unknown.example", b"address\nx\n", by=OPERATOR)
 
     assert world.bulk.apply(DOMAIN, b"address\nx\n", by=ann).ok
     assert world.mailbox("x@example.com").creator_id == ann
@@ -196,8 +197,8 @@ def test_one_bad_row_creates_nothing_and_the_report_names_it(world: World) -> No
 def test_duplicates_against_the_domain_are_refused(world: World) -> None:
     # rule ADR-2: across mailboxes, aliases and redirections; rule ADR-9
     host = world.engine.host
-    host.addresses.create_unassigned("taken@example.com")
-    host.addresses.add_alias("taken@example.com", "nick@example.com")
+    host.addresses.create_unassigned("taken@example.com", by=OPERATOR)
+    host.addresses.add_alias("taken@example.com", "nick@example.com", by=OPERATOR)
     before = world.position()
 
     report = world.apply(HEADER + "fresh\n" + "Taken\n" + "nick\n")
@@ -214,7 +215,7 @@ def test_quota_exceeded_names_the_numbers(tmp_path: Path) -> None:
     engine = _open(tmp_path, quota=5)
     try:
         world = World(engine, _bulk(engine, tmp_path), tmp_path)
-        engine.host.addresses.create_unassigned("old@example.com")
+        engine.host.addresses.create_unassigned("old@example.com", by=OPERATOR)
         before = world.position()
         rows = "".join(f"user{i}\n" for i in range(6))
         report = world.apply(HEADER + rows)
@@ -245,7 +246,7 @@ def test_an_address_taken_between_check_and_save_refuses_the_file(
             def get(self, domain: str) -> MailService:
                 self.calls.append(1)
                 if len(self.calls) == 2:  # the reload before the save
-                    host.addresses.create_unassigned("race@example.com")
+                    host.addresses.create_unassigned("race@example.com", by=OPERATOR)
                 return super().get(domain)
 
         bulk = _bulk(engine, tmp_path)
@@ -291,7 +292,9 @@ def test_a_failing_mail_store_loses_no_password_and_converges_once_back(
     down = BulkCreation(
         bulk.log, bulk.services, bulk.credentials, bulk.hasher, Down(), bulk.clock
     )
-    report = down.apply(DOMAIN, (HEADER + "s1\ns2\nfw,redirect,,a@b.org\n").encode())
+    report = down.apply(
+        DOMAIN, (HEADER + "s1\ns2\nfw,redirect,,a@b.org\n").encode(), by=OPERATOR
+    )
     assert report.ok
     passwords = {c.address: c.password for c in report.created}
     assert all(passwords[f"s{i}@example.com"] for i in (1, 2))

@@ -18,6 +18,7 @@ from uuid import UUID
 import pytest
 from imapclient import IMAPClient
 
+from application.authorization import OPERATOR
 from domain.importfacts import JobState
 from infrastructure.bootstrap import open_engine
 from tests.integration.clisupport import controls_in, mailhost, mailhost_passing
@@ -36,10 +37,10 @@ def home(tmp_path: Path) -> Path:
     engine = open_engine(tmp_path, background=False)
     try:
         host = engine.host
-        host.organisations.found("Example Co")
-        host.services.create("Example Co", DOMAIN, quota=5)
-        host.addresses.create_unassigned(DEST)
-        host.addresses.create_redirect(f"team@{DOMAIN}", [DEST])
+        host.organisations.found("Example Co", by=OPERATOR)
+        host.services.create("Example Co", DOMAIN, quota=5, by=OPERATOR)
+        host.addresses.create_unassigned(DEST, by=OPERATOR)
+        host.addresses.create_redirect(f"team@{DOMAIN}", [DEST], by=OPERATOR)
         engine.drain()
     finally:
         engine.close()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
+from application.authorization import OPERATOR
 from infrastructure.imap import imap_login_works
 from tests.integration.importsupport import mail_store_env
 from tests.integration.support import ORG, engine, with_user
@@ -22,12 +23,12 @@ def test_passwords_set_through_the_engine_open_imap_and_deletion_destroys(
     url = env["MAILHOST_IMAP_URL"]
     with engine(tmp_path, env, background=False) as e:
         with_user(e, "admin@example.net")
-        e.host.services.create(ORG, DOMAIN, quota=5)
+        e.host.services.create(ORG, DOMAIN, quota=5, by=OPERATOR)
         chosen = e.host.addresses.create_unassigned(
-            f"ann@{DOMAIN}", password="ann chosen passphrase"
+            f"ann@{DOMAIN}", password="ann chosen passphrase", by=OPERATOR
         )
         generated = e.host.addresses.create_for_users(
-            f"bob@{DOMAIN}", ["admin@example.net"]
+            f"bob@{DOMAIN}", ["admin@example.net"], by=OPERATOR
         )
         assert generated.password is not None
         e.drain()  # the jobs the saves started write the passwd-file
@@ -36,7 +37,7 @@ def test_passwords_set_through_the_engine_open_imap_and_deletion_destroys(
         assert imap_login_works(url, generated.address, generated.password)
 
         kept = e.host.addresses.change_password(
-            f"ann@{DOMAIN}", "ann second passphrase"
+            f"ann@{DOMAIN}", "ann second passphrase", by=OPERATOR
         )
         assert kept == ()
         e.drain()
@@ -51,7 +52,7 @@ def test_passwords_set_through_the_engine_open_imap_and_deletion_destroys(
             imap.create_folder("Projects")
             imap.append("INBOX", b"Subject: kept\r\n\r\nhello\r\n")
             imap.append("Projects", b"Subject: also\r\n\r\nhello\r\n")
-        e.host.addresses.delete([f"ann@{DOMAIN}"])
+        e.host.addresses.delete([f"ann@{DOMAIN}"], by=OPERATOR)
         assert e.host.services.get(DOMAIN).used == 1  # the slot is free at once
         e.drain()  # and the job destroys the content
         dovecot_server.wait_for_passwd_reload()

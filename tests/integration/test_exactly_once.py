@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from application.authorization import OPERATOR
 from application.jobs import SEND_AUTO_REPLY, SEND_SECURITY_ALERT
 from infrastructure.bootstrap import Engine
 from tests.integration.support import (
@@ -157,7 +158,7 @@ def decide_mails(e: Engine, pause: float = 0.0) -> int:
         time.sleep(pause)
     for n in range(LOGINS):
         login = f"user{n}@example.net"
-        e.host.accounts.register(ORG, login, "a long passphrase 42")
+        e.host.accounts.register(ORG, login, "a long passphrase 42", by=OPERATOR)
         assert e.host.accounts.login(
             login, "a long passphrase 42", ip=f"192.0.2.{n + 1}"
         ).alerted

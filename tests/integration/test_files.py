@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from application.authorization import OPERATOR
 from application.ports import OutgoingMail
 from infrastructure.files import secure_home
 from infrastructure.mail import OutboxMailSender
@@ -170,9 +171,9 @@ def test_one_job_sent_twice_is_one_file_two_distinct_sends_are_two(
 def test_a_send_with_bcc_writes_no_bcc_address_in_the_eml(tmp_path: Path) -> None:
     # rule SND-2, through the engine's own send
     with engine(tmp_path, background=False) as e:
-        e.host.organisations.found(ORG)
-        e.host.services.create(ORG, DOMAIN, quota=3)
-        e.host.addresses.create_unassigned(f"ann@{DOMAIN}")
+        e.host.organisations.found(ORG, by=OPERATOR)
+        e.host.services.create(ORG, DOMAIN, quota=3, by=OPERATOR)
+        e.host.addresses.create_unassigned(f"ann@{DOMAIN}", by=OPERATOR)
         sent = e.host.sending.send(
             f"ann@{DOMAIN}",
             to=["to@example.net"],
@@ -180,6 +181,7 @@ def test_a_send_with_bcc_writes_no_bcc_address_in_the_eml(tmp_path: Path) -> Non
             bcc=[HIDDEN],
             subject="Meeting",
             body="See you at 10.",
+            by=OPERATOR,
         )
     assert HIDDEN in sent.recipients
     [eml] = [
@@ -214,7 +216,7 @@ def _demo(home: Path) -> subprocess.CompletedProcess[str]:
 def test_the_demo_refuses_a_home_that_holds_data(tmp_path: Path) -> None:
     # Issue 7 item 16: the demo joined the real organisation and printed a password.
     with engine(tmp_path, background=False) as e:
-        e.host.organisations.found("Example Co")
+        e.host.organisations.found("Example Co", by=OPERATOR)
     before = sorted(p.name for p in tmp_path.iterdir())
     result = _demo(tmp_path)
     assert result.returncode == 2, result.stderr

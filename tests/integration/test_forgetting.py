@@ -63,8 +63,8 @@ def found(blob: bytes) -> list[str]:
 
 
 def sign_in_and_out(e: Engine) -> None:
-    e.host.organisations.found(ORG)
-    e.host.accounts.register(ORG, LOGIN, PASSWORD, display_name=NAME)
+    e.host.organisations.found(ORG, by=OPERATOR)
+    e.host.accounts.register(ORG, LOGIN, PASSWORD, display_name=NAME, by=OPERATOR)
     e.host.accounts.login(LOGIN, PASSWORD, ip="198.51.100.77", user_agent=AGENT)
     with pytest.raises(LoginRefused):
         e.host.accounts.login(LOGIN, "wrong-pass", ip="198.51.100.78", user_agent=AGENT)
@@ -136,7 +136,7 @@ def test_forget_needs_yes_and_refuses_another_user(tmp_path: Path) -> None:
     home = tmp_path / "home"
     with engine(home, background=False) as e:
         sign_in_and_out(e)
-        e.host.accounts.register(ORG, "bob@example.org", PASSWORD)
+        e.host.accounts.register(ORG, "bob@example.org", PASSWORD, by=OPERATOR)
         bob = account_id("bob@example.org")
         assert e.host.forgetting is not None
         with pytest.raises(NotPermitted, match="only the person"):

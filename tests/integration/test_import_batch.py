@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from application.authorization import OPERATOR
 from application.importbatch import BatchReport, ImportBatch, batch_id
 from application.importrows import MAX_BATCH_ROWS
 from domain.errors import NotPermitted
@@ -29,11 +30,11 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     """Example Co with example.org: ann and bob mailboxes, team a redirect."""
     engine = open_engine(tmp_path, background=False)
     host = engine.host
-    host.organisations.found("Example Co")
-    host.services.create("Example Co", DOMAIN, quota=10)
-    host.addresses.create_unassigned(f"ann@{DOMAIN}")
-    host.addresses.create_unassigned(f"bob@{DOMAIN}")
-    host.addresses.create_redirect(f"team@{DOMAIN}", [f"ann@{DOMAIN}"])
+    host.organisations.found("Example Co", by=OPERATOR)
+    host.services.create("Example Co", DOMAIN, quota=10, by=OPERATOR)
+    host.addresses.create_unassigned(f"ann@{DOMAIN}", by=OPERATOR)
+    host.addresses.create_unassigned(f"bob@{DOMAIN}", by=OPERATOR)
+    host.addresses.create_redirect(f"team@{DOMAIN}", [f"ann@{DOMAIN}"], by=OPERATOR)
     try:
         yield engine
     finally:
@@ -93,8 +94,8 @@ def test_a_bad_row_is_refused_naming_its_line_and_column_and_nothing_is_requeste
     # rule IMP-8 (every row validated first; OAuth providers refused naming the row)
     data = csv(GOOD.replace("ann,", "bob,", 1), row)
     for report in (
-        batch(engine).check(DOMAIN, data),
-        batch(engine).apply(DOMAIN, data),
+        batch(engine).check(DOMAIN, data, by=OPERATOR),
+        batch(engine).apply(DOMAIN, data, by=OPERATOR),
     ):
         assert refused(report) == [(3, column)]
         assert words in report.errors[0].message
@@ -109,7 +110,7 @@ def test_a_file_of_26_rows_is_refused_naming_the_limit(engine: Engine) -> None:
         f"ann,imap.old.example,993,tls,user{i},{CANARY}"
         for i in range(MAX_BATCH_ROWS + 1)
     ]
-    report = batch(engine).apply(DOMAIN, csv(*rows))
+    report = batch(engine).apply(DOMAIN, csv(*rows), by=OPERATOR)
     assert refused(report) == [(0, "")]
     assert "26 rows" in report.errors[0].message
     assert "at most 25" in report.errors[0].message
@@ -122,7 +123,7 @@ def test_a_repeated_row_is_refused(engine: Engine) -> None:
         "ann.old", "ANN.OLD"
     )
     report = batch(engine).apply(
-        DOMAIN, csv(GOOD, f"ann@{DOMAIN.upper()}" + repeat[3:])
+        DOMAIN, csv(GOOD, f"ann@{DOMAIN.upper()}" + repeat[3:]), by=OPERATOR
     )
     assert refused(report) == [(3, "")]
     assert "repeats line 2" in report.errors[0].message
@@ -132,13 +133,17 @@ def test_a_repeated_row_is_refused(engine: Engine) -> None:
 def test_a_control_character_in_a_password_is_refused_without_showing_it(
     engine: Engine,
 ) -> None:
-    report = batch(engine).check(DOMAIN, csv(GOOD.replace(CANARY, CANARY + "\x1b")))
+    report = batch(engine).check(
+        DOMAIN, csv(GOOD.replace(CANARY, CANARY + "\x1b")), by=OPERATOR
+    )
     assert refused(report) == [(2, "password")]
     assert CANARY not in repr(report)
 
 
 def test_a_wrong_header_is_refused(engine: Engine) -> None:
-    report = batch(engine).check(DOMAIN, b"address,host\nann,imap.old.example\n")
+    report = batch(engine).check(
+        DOMAIN, b"address,host\nann,imap.old.example\n", by=OPERATOR
+    )
     assert not report.ok
     messages = " ".join(e.message for e in report.errors)
     assert "destination" in messages
@@ -155,9 +160,9 @@ def test_a_good_file_requests_one_job_per_row_sharing_one_batch_id(
         f"ann,icloud,,,ann@icloud.com,{CANARY}-3",
         f"ann,127.0.0.1,1143,none,local,{CANARY}-4",
     )
-    assert batch(engine).check(DOMAIN, data).ok
+    assert batch(engine).check(DOMAIN, data, by=OPERATOR).ok
     assert import_events(engine) == []
-    report = batch(engine).apply(DOMAIN, data)
+    report = batch(engine).apply(DOMAIN, data, by=OPERATOR)
     assert report.ok, report.errors
     assert report.applied
     assert [j.line for j in report.jobs] == [2, 3, 4, 5]
@@ -188,8 +193,8 @@ def test_a_rerun_of_the_same_file_is_recognised_and_requests_nothing_twice(
 ) -> None:
     # rule IMP-3 (nothing doubled), rule IMP-8
     data = csv(GOOD, f"bob,imap.old.example,993,tls,bob.old,{CANARY}")
-    first = batch(engine).apply(DOMAIN, data)
-    again = batch(engine).apply(DOMAIN, data)
+    first = batch(engine).apply(DOMAIN, data, by=OPERATOR)
+    again = batch(engine).apply(DOMAIN, data, by=OPERATOR)
     assert again.ok
     assert again.batch_id == first.batch_id
     assert [j.job_id for j in again.jobs] == [j.job_id for j in first.jobs]
@@ -197,8 +202,8 @@ def test_a_rerun_of_the_same_file_is_recognised_and_requests_nothing_twice(
     assert import_events(engine).count("domain.importjob:ImportJob.Requested") == 2
     # Once a job is over, the same file requests that row again (it copies only what
     # is new): here the first row's job is cancelled.
-    engine.host.imports.cancel(first.jobs[0].job_id)
-    third = batch(engine).apply(DOMAIN, data)
+    engine.host.imports.cancel(first.jobs[0].job_id, by=OPERATOR)
+    third = batch(engine).apply(DOMAIN, data, by=OPERATOR)
     assert [j.existing for j in third.jobs] == [False, True]
     assert third.jobs[0].job_id != first.jobs[0].job_id
 
@@ -208,7 +213,7 @@ def test_a_file_of_25_rows_is_accepted(engine: Engine) -> None:
     rows = [
         f"ann,imap.old.example,993,tls,user{i},{CANARY}" for i in range(MAX_BATCH_ROWS)
     ]
-    report = batch(engine).apply(DOMAIN, csv(*rows))
+    report = batch(engine).apply(DOMAIN, csv(*rows), by=OPERATOR)
     assert report.ok, report.errors
     assert len(report.jobs) == MAX_BATCH_ROWS
     jobs = {engine.host.imports.get(j.job_id).id for j in report.jobs}
@@ -217,8 +222,12 @@ def test_a_file_of_25_rows_is_accepted(engine: Engine) -> None:
 
 def test_only_an_admin_may_apply_a_batch(engine: Engine) -> None:
     host = engine.host
-    host.accounts.register("Example Co", "adm@example.net", "adm-pw-1", admin=True)
-    host.accounts.register("Example Co", "eve@example.net", "eve-password-1")
+    host.accounts.register(
+        "Example Co", "adm@example.net", "adm-pw-1", admin=True, by=OPERATOR
+    )
+    host.accounts.register(
+        "Example Co", "eve@example.net", "eve-password-1", by=OPERATOR
+    )
     eve = host.accounts.get("eve@example.net").id
     with pytest.raises(NotPermitted, match="only an admin"):
         batch(engine).apply(DOMAIN, csv(GOOD), by=eve)
@@ -226,6 +235,6 @@ def test_only_an_admin_may_apply_a_batch(engine: Engine) -> None:
 
 
 def test_the_job_aggregate_is_what_the_batch_names(engine: Engine) -> None:
-    report = batch(engine).apply(DOMAIN, csv(GOOD))
+    report = batch(engine).apply(DOMAIN, csv(GOOD), by=OPERATOR)
     job = engine.host.log.load(report.jobs[0].job_id, ImportJob, "import")
     assert job.batch_id == report.batch_id

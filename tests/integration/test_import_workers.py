@@ -38,6 +38,7 @@ import redis
 from imapclient import IMAPClient
 from psycopg import sql
 
+from application.authorization import OPERATOR
 from application.imports import SourceRequest
 from application.jobs import SEND_IMPORT_CONFIRMATION
 from domain.importfacts import JobState
@@ -238,8 +239,8 @@ def destination_multisets(home: Path) -> Multisets:
 
 def prepare(e: Engine) -> None:
     with_user(e)
-    e.host.services.create(ORG, DOMAIN, quota=10)
-    e.host.addresses.create_for_users(DESTINATION, [LOGIN])
+    e.host.services.create(ORG, DOMAIN, quota=10, by=OPERATOR)
+    e.host.addresses.create_for_users(DESTINATION, [LOGIN], by=OPERATOR)
 
 
 def request(e: Engine, dovecot: RunningDovecot, user: str, password: str) -> UUID:

@@ -22,6 +22,7 @@ from uuid import UUID
 import pytest
 from imapclient import IMAPClient
 
+from application.authorization import OPERATOR
 from application.importports import SourceMailbox
 from application.imports import SourceRequest
 from domain.errors import InvalidInput, NotPermitted
@@ -124,8 +125,8 @@ def maildir_content(home: Path, address: str = DESTINATION) -> Content:
 
 def prepare(e: Engine, destination: str = DESTINATION) -> None:
     with_user(e)
-    e.host.services.create(ORG, DOMAIN, quota=10)
-    e.host.addresses.create_for_users(destination, [LOGIN])
+    e.host.services.create(ORG, DOMAIN, quota=10, by=OPERATOR)
+    e.host.addresses.create_for_users(destination, [LOGIN], by=OPERATOR)
 
 
 @contextmanager
@@ -275,7 +276,9 @@ def test_checks_refuse_before_anything_is_stored(
 ) -> None:
     # rule IMP-7, rule IMP-8
     with prepared(tmp_path / "home") as e:
-        e.host.accounts.register(ORG, "eve@example.org", "a long passphrase 42")
+        e.host.accounts.register(
+            ORG, "eve@example.org", "a long passphrase 42", by=OPERATOR
+        )
         gmail = ImportSource("imap.gmail.com", 993, Security.TLS, "x@gmail.com")
         before = e.host.log.recorder.max_notification_id()
         with pytest.raises(InvalidInput, match="XOAUTH2"):

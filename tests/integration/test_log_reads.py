@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from application.authorization import OPERATOR
 from application.mailservices import split_address
 from domain.autoreply import window_id_for
 from domain.mailbox import Mailbox
@@ -120,7 +121,7 @@ def test_read_follows_a_change_saved_by_a_command(cached: Engine) -> None:
     rid = responder_id(mailbox.address)
     held = log.read(rid, AutoResponder, "responder")
     assert held.active is not None
-    cached.host.responders.deactivate(INFO)
+    cached.host.responders.deactivate(INFO, by=OPERATOR)
     assert log.read(rid, AutoResponder, "responder").active is None
     decision = cached.host.responders.deliver(
         INFO, "bob@example.net", message("bob@example.net", 1)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from application.authorization import OPERATOR
 from domain.errors import AlreadyExists, InvalidInput, NotFound, NotPermitted
 from domain.invitation import LoginChoice
 from domain.mailservice import QuotaExceeded
@@ -26,7 +27,7 @@ def mh(tmp_path: Path, smtp: SmtpSink) -> Iterator[Engine]:
     with engine(tmp_path / "home", {"MAILHOST_SMTP_URL": smtp.url}) as e:
         with_user(e, ADMIN)
         with_user(e, BOB)
-        e.host.services.create(ORG, DOMAIN, quota=3)
+        e.host.services.create(ORG, DOMAIN, quota=3, by=OPERATOR)
         yield e
 
 
@@ -38,31 +39,31 @@ def test_quota_is_enforced_and_can_be_increased(mh: Engine) -> None:
     # rule ADR-1
     addresses = mh.host.addresses
     for name in ("a", "b", "c"):
-        addresses.create_unassigned(f"{name}@{DOMAIN}")
+        addresses.create_unassigned(f"{name}@{DOMAIN}", by=OPERATOR)
     head = mh.runner.log_position()
     with pytest.raises(QuotaExceeded, match="3 of 3 used"):
-        addresses.create_unassigned(f"d@{DOMAIN}")
+        addresses.create_unassigned(f"d@{DOMAIN}", by=OPERATOR)
     assert mh.runner.log_position() == head
-    assert mh.host.services.increase_quota(DOMAIN, 2) == 5
-    addresses.create_unassigned(f"d@{DOMAIN}")
-    addresses.add_alias(f"a@{DOMAIN}", "alpha")  # aliases take no slot
+    assert mh.host.services.increase_quota(DOMAIN, 2, by=OPERATOR) == 5
+    addresses.create_unassigned(f"d@{DOMAIN}", by=OPERATOR)
+    addresses.add_alias(f"a@{DOMAIN}", "alpha", by=OPERATOR)  # aliases take no slot
     assert mh.host.services.get(DOMAIN).used == 4
 
 
 def test_local_parts_are_unique_case_insensitively_and_validated(mh: Engine) -> None:
     # rule ADR-2
     addresses = mh.host.addresses
-    addresses.create_unassigned(f"Ann.Smith@{DOMAIN}")
+    addresses.create_unassigned(f"Ann.Smith@{DOMAIN}", by=OPERATOR)
     head = mh.runner.log_position()
     with pytest.raises(AlreadyExists):
-        addresses.create_unassigned(f"ann.smith@{DOMAIN}")
+        addresses.create_unassigned(f"ann.smith@{DOMAIN}", by=OPERATOR)
     with pytest.raises(AlreadyExists):
-        addresses.add_alias(f"ann.smith@{DOMAIN}", "ANN.SMITH")
+        addresses.add_alias(f"ann.smith@{DOMAIN}", "ANN.SMITH", by=OPERATOR)
     for bad in ("ann..smith", ".ann", "ann smith", "a" * 65, "jürg"):
         with pytest.raises(InvalidInput):
-            addresses.create_unassigned(f"{bad}@{DOMAIN}")
+            addresses.create_unassigned(f"{bad}@{DOMAIN}", by=OPERATOR)
     with pytest.raises(NotFound):  # no such mail service
-        addresses.create_unassigned("ann@other.org")
+        addresses.create_unassigned("ann@other.org", by=OPERATOR)
     assert mh.runner.log_position() == head
 
 
@@ -88,9 +89,11 @@ def test_for_others_gets_defaults_a_signature_and_a_password_shown_once(
     mh: Engine, tmp_path: Path
 ) -> None:
     # rule ADR-4, rule ORG-3
-    mh.host.services.save_signature_template(DOMAIN, "Standard", "Example Co\nSales")
+    mh.host.services.save_signature_template(
+        DOMAIN, "Standard", "Example Co\nSales", by=OPERATOR
+    )
     created = mh.host.addresses.create_for_users(
-        f"sales@{DOMAIN}", [ADMIN, BOB], signature="Standard"
+        f"sales@{DOMAIN}", [ADMIN, BOB], signature="Standard", by=OPERATOR
     )
     assert created.password is not None
     assert len(created.password) >= 20
@@ -102,7 +105,9 @@ def test_for_others_gets_defaults_a_signature_and_a_password_shown_once(
     bob = mh.host.accounts.get(BOB).id
     assert mh.host.directory.mail_app(bob) == [f"sales@{DOMAIN}"]
     with pytest.raises(NotFound):
-        mh.host.addresses.create_for_users(f"x@{DOMAIN}", ["stranger@example.net"])
+        mh.host.addresses.create_for_users(
+            f"x@{DOMAIN}", ["stranger@example.net"], by=OPERATOR
+        )
     assert created.password.encode() not in stored_bytes(
         tmp_path / "home" / "events.sqlite"
     )
@@ -114,6 +119,7 @@ def test_invitation_by_mail_then_accepted(mh: Engine, smtp: SmtpSink) -> None:
         f"carol@{DOMAIN}",
         send_to="carol@private.example",
         login_choice=LoginChoice.OWN_CHOICE,
+        by=OPERATOR,
     )
     [mail] = smtp.wait_for(1)
     assert mail.rcpt_tos == ["carol@private.example"]
@@ -149,7 +155,7 @@ def test_invitation_by_mail_then_accepted(mh: Engine, smtp: SmtpSink) -> None:
 def test_unassigned_is_linked_to_nobody(mh: Engine) -> None:
     # rule ADR-6
     created = mh.host.addresses.create_unassigned(
-        f"info@{DOMAIN}", password="info passphrase"
+        f"info@{DOMAIN}", password="info passphrase", by=OPERATOR
     )
     assert created.password is None
     mh.host.settle()
@@ -162,16 +168,18 @@ def test_unassigned_is_linked_to_nobody(mh: Engine) -> None:
 def test_generic_addresses_and_one_catch_all(mh: Engine) -> None:
     # rule ADR-8, rule ADR-10
     a = mh.host.addresses
-    a.create_no_reply(f"no-reply@{DOMAIN}")
-    a.create_unassigned(f"info@{DOMAIN}")
-    a.create_redirect(f"team@{DOMAIN}", [f"info@{DOMAIN}", "boss@example.net"])
-    mh.host.services.set_catch_all(DOMAIN, f"info@{DOMAIN}")
+    a.create_no_reply(f"no-reply@{DOMAIN}", by=OPERATOR)
+    a.create_unassigned(f"info@{DOMAIN}", by=OPERATOR)
+    a.create_redirect(
+        f"team@{DOMAIN}", [f"info@{DOMAIN}", "boss@example.net"], by=OPERATOR
+    )
+    mh.host.services.set_catch_all(DOMAIN, f"info@{DOMAIN}", by=OPERATOR)
     with pytest.raises(InvalidInput):
         mh.host.services.set_catch_all(
-            DOMAIN, f"team@{DOMAIN}"
+            DOMAIN, f"team@{DOMAIN}", by=OPERATOR
         )  # a redirect, not a mailbox
-    mh.host.services.set_catch_all(DOMAIN, None)
-    mh.host.services.set_catch_all(DOMAIN, f"info@{DOMAIN}")
+    mh.host.services.set_catch_all(DOMAIN, None, by=OPERATOR)
+    mh.host.services.set_catch_all(DOMAIN, f"info@{DOMAIN}", by=OPERATOR)
     mh.host.settle()
     directory = mh.host.directory.directory(DOMAIN)
     assert directory is not None
@@ -183,38 +191,42 @@ def test_delete_destroys_content_and_frees_the_slot(mh: Engine, tmp_path: Path) 
     # rule ADR-11
     a = mh.host.addresses
     for name in ("a", "b", "c"):
-        a.create_unassigned(f"{name}@{DOMAIN}")
-    a.add_alias(f"a@{DOMAIN}", "alpha")
+        a.create_unassigned(f"{name}@{DOMAIN}", by=OPERATOR)
+    a.add_alias(f"a@{DOMAIN}", "alpha", by=OPERATOR)
     mh.host.settle()  # the jobs of the creations made the maildirs
     maildir = tmp_path / "home" / "mail" / DOMAIN / "a"
     assert maildir.exists()
     (maildir / "Maildir" / "cur").mkdir(parents=True, exist_ok=True)
     (maildir / "Maildir" / "cur" / "1.eml").write_text("Subject: hi\n\nbody\n")
-    deleted = a.delete([f"a@{DOMAIN}", f"B@{DOMAIN}"])
+    deleted = a.delete([f"a@{DOMAIN}", f"B@{DOMAIN}"], by=OPERATOR)
     assert set(deleted) == {f"a@{DOMAIN}", f"alpha@{DOMAIN}", f"b@{DOMAIN}"}
     mh.host.settle()  # the deletion's job destroys the content
     assert not maildir.exists()
     assert mh.host.services.get(DOMAIN).used == 1
-    a.create_unassigned(f"a@{DOMAIN}")  # the slot and the name are free again
+    a.create_unassigned(
+        f"a@{DOMAIN}", by=OPERATOR
+    )  # the slot and the name are free again
     with pytest.raises(NotFound):
-        a.delete([f"zz@{DOMAIN}"])
+        a.delete([f"zz@{DOMAIN}"], by=OPERATOR)
 
 
 def test_signature_template_applied_to_every_mailbox(mh: Engine) -> None:
     # rule ADR-12
     a = mh.host.addresses
-    a.create_unassigned(f"a@{DOMAIN}")
-    a.create_unassigned(f"b@{DOMAIN}")
-    mh.host.services.save_signature_template(DOMAIN, "Legal", "Example Co, Geneva")
-    assert a.apply_signature_template(DOMAIN, "Legal") == 2
+    a.create_unassigned(f"a@{DOMAIN}", by=OPERATOR)
+    a.create_unassigned(f"b@{DOMAIN}", by=OPERATOR)
+    mh.host.services.save_signature_template(
+        DOMAIN, "Legal", "Example Co, Geneva", by=OPERATOR
+    )
+    assert a.apply_signature_template(DOMAIN, "Legal", by=OPERATOR) == 2
     assert mh.host.services.mailbox(f"b@{DOMAIN}")[1].signature == "Example Co, Geneva"
-    assert a.apply_signature_template(DOMAIN, "Legal") == 0
+    assert a.apply_signature_template(DOMAIN, "Legal", by=OPERATOR) == 0
 
 
 def test_withdrawn_permission_is_enforced_on_every_later_command(mh: Engine) -> None:
     # rule ORG-3, rule PWD-1, rule PWD-2, rule ADR-7
     a = mh.host.addresses
-    created = a.create_for_users(f"bob@{DOMAIN}", [BOB])
+    created = a.create_for_users(f"bob@{DOMAIN}", [BOB], by=OPERATOR)
     assert created.password is not None
     bob = mh.host.accounts.get(BOB).id
     kept = a.change_password(
@@ -228,7 +240,9 @@ def test_withdrawn_permission_is_enforced_on_every_later_command(mh: Engine) -> 
     a.change_password(  # PWD-2: the account password instead of the unknown old one
         f"bob@{DOMAIN}", "another passphrase", by=bob, account_password=PASSWORD
     )
-    a.set_permission(f"bob@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD, allowed=False)
+    a.set_permission(
+        f"bob@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD, allowed=False, by=OPERATOR
+    )
     with pytest.raises(NotPermitted, match="change_password"):
         a.change_password(
             f"bob@{DOMAIN}",
@@ -236,8 +250,10 @@ def test_withdrawn_permission_is_enforced_on_every_later_command(mh: Engine) -> 
             by=bob,
             old_password="another passphrase",
         )
-    mh.host.services.set_default_permissions(DOMAIN, [Permission.SEND])
-    a.set_permission(f"bob@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD, allowed=None)
+    mh.host.services.set_default_permissions(DOMAIN, [Permission.SEND], by=OPERATOR)
+    a.set_permission(
+        f"bob@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD, allowed=None, by=OPERATOR
+    )
     assert not a.allows(f"bob@{DOMAIN}", BOB, Permission.CHANGE_PASSWORD)  # default now
     with pytest.raises(NotPermitted):
         a.set_permission(
@@ -247,7 +263,7 @@ def test_withdrawn_permission_is_enforced_on_every_later_command(mh: Engine) -> 
 
 def test_bcc_never_reaches_to_and_cc(mh: Engine, smtp: SmtpSink) -> None:
     # rule SND-1, rule SND-2
-    mh.host.addresses.create_unassigned(f"ann@{DOMAIN}")
+    mh.host.addresses.create_unassigned(f"ann@{DOMAIN}", by=OPERATOR)
     sent = mh.host.sending.send(
         f"ann@{DOMAIN}",
         to=["to@example.net"],
@@ -255,6 +271,7 @@ def test_bcc_never_reaches_to_and_cc(mh: Engine, smtp: SmtpSink) -> None:
         bcc=["hidden@example.net"],
         subject="Meeting",
         body="See you at 10.",
+        by=OPERATOR,
     )
     assert set(sent.recipients) == {
         "to@example.net",
@@ -282,34 +299,37 @@ def test_sending_limits_refuse_with_the_reason(tmp_path: Path, smtp: SmtpSink) -
     }
     with engine(tmp_path, env) as e:
         with_user(e, ADMIN)
-        e.host.services.create(ORG, DOMAIN, quota=1)
-        e.host.addresses.create_unassigned(f"ann@{DOMAIN}")
+        e.host.services.create(ORG, DOMAIN, quota=1, by=OPERATOR)
+        e.host.addresses.create_unassigned(f"ann@{DOMAIN}", by=OPERATOR)
         with pytest.raises(NotPermitted, match="mass-mailing"):
             e.host.sending.send(
                 f"ann@{DOMAIN}",
                 to=["a@x.example", "b@x.example"],
                 bcc=["c@x.example", "d@x.example"],
+                by=OPERATOR,
             )
         for _ in range(2):
-            e.host.sending.send(f"ann@{DOMAIN}", to=["a@x.example"])
+            e.host.sending.send(f"ann@{DOMAIN}", to=["a@x.example"], by=OPERATOR)
         with pytest.raises(NotPermitted, match="24 hours"):
-            e.host.sending.send(f"ann@{DOMAIN}", to=["a@x.example"])
+            e.host.sending.send(f"ann@{DOMAIN}", to=["a@x.example"], by=OPERATOR)
         assert len(smtp.wait_for(2)) == 2
 
 
 def test_advisories_from_recorded_facts(mh: Engine) -> None:
     # rule ADV-1, rule ADV-2, rule ADV-3, rule ADV-4
     a = mh.host.addresses
-    a.create_unassigned(f"info@{DOMAIN}")
-    a.create_unassigned(f"ann@{DOMAIN}")
+    a.create_unassigned(f"info@{DOMAIN}", by=OPERATOR)
+    a.create_unassigned(f"ann@{DOMAIN}", by=OPERATOR)
     mh.host.settle()
     assert {x.rule for x in mh.host.advise(DOMAIN)} == {"ADV-4"}
-    mh.host.services.set_catch_all(DOMAIN, f"info@{DOMAIN}")
-    a.record_usage(f"info@{DOMAIN}", 950, 1000)
-    a.set_allow_list(f"ann@{DOMAIN}", [f"ann@{DOMAIN}", "@partner.example"])
-    a.record_client_access(f"ann@{DOMAIN}", "pop3", keeps_copy=True)
-    a.record_client_access(f"ann@{DOMAIN}", "imap")
-    mh.host.services.record_dmarc(DOMAIN, "v=DMARC1; p=quarantine")
+    mh.host.services.set_catch_all(DOMAIN, f"info@{DOMAIN}", by=OPERATOR)
+    a.record_usage(f"info@{DOMAIN}", 950, 1000, by=OPERATOR)
+    a.set_allow_list(
+        f"ann@{DOMAIN}", [f"ann@{DOMAIN}", "@partner.example"], by=OPERATOR
+    )
+    a.record_client_access(f"ann@{DOMAIN}", "pop3", keeps_copy=True, by=OPERATOR)
+    a.record_client_access(f"ann@{DOMAIN}", "imap", by=OPERATOR)
+    mh.host.services.record_dmarc(DOMAIN, "v=DMARC1; p=quarantine", by=OPERATOR)
     mh.host.settle()
     found = {(x.rule, x.address) for x in mh.host.advise(DOMAIN)}
     assert found == {
@@ -318,19 +338,19 @@ def test_advisories_from_recorded_facts(mh: Engine) -> None:
         ("ADV-3", f"ann@{DOMAIN}"),
     }
     with pytest.raises(InvalidInput):
-        mh.host.services.record_dmarc(DOMAIN, "v=spf1 -all")
+        mh.host.services.record_dmarc(DOMAIN, "v=spf1 -all", by=OPERATOR)
 
 
 def test_services_on_postgres(tmp_path: Path, postgres_env: dict[str, str]) -> None:
     # rule ADR-1, rule ADR-2, rule ADR-11
     with engine(tmp_path, postgres_env) as e:
         with_user(e, ADMIN)
-        e.host.services.create(ORG, "bücher.example", quota=2)
-        e.host.addresses.create_for_users("ann@bücher.example", [ADMIN])
-        e.host.addresses.create_unassigned("ANN2@xn--bcher-kva.example")
+        e.host.services.create(ORG, "bücher.example", quota=2, by=OPERATOR)
+        e.host.addresses.create_for_users("ann@bücher.example", [ADMIN], by=OPERATOR)
+        e.host.addresses.create_unassigned("ANN2@xn--bcher-kva.example", by=OPERATOR)
         with pytest.raises(QuotaExceeded):
-            e.host.addresses.create_unassigned("x@bücher.example")
-        e.host.addresses.delete(["ann2@bücher.example"])
+            e.host.addresses.create_unassigned("x@bücher.example", by=OPERATOR)
+        e.host.addresses.delete(["ann2@bücher.example"], by=OPERATOR)
         e.host.settle()
         directory = e.host.directory.directory("xn--bcher-kva.example")
         assert directory is not None
@@ -345,10 +365,14 @@ def test_invitation_with_a_bad_invitee_creates_nothing_and_can_be_sent_again(
     # rule ADR-5
     head = mh.runner.log_position()
     with pytest.raises(InvalidInput):
-        mh.host.addresses.invite(f"dan@{DOMAIN}", send_to="not an address")
+        mh.host.addresses.invite(f"dan@{DOMAIN}", send_to="not an address", by=OPERATOR)
     assert mh.runner.log_position() == head
-    first = mh.host.addresses.invite(f"dan@{DOMAIN}", send_to="dan@private.example")
-    second = mh.host.addresses.reinvite(f"dan@{DOMAIN}", send_to="dan@private.example")
+    first = mh.host.addresses.invite(
+        f"dan@{DOMAIN}", send_to="dan@private.example", by=OPERATOR
+    )
+    second = mh.host.addresses.reinvite(
+        f"dan@{DOMAIN}", send_to="dan@private.example", by=OPERATOR
+    )
     assert first != second
     mails = smtp.wait_for(2)
     assert len({_code_of(m) for m in mails}) == 2
@@ -357,7 +381,7 @@ def test_invitation_with_a_bad_invitee_creates_nothing_and_can_be_sent_again(
         second, _code_of(mails[1]), password="dan passphrase 1"
     )
     with pytest.raises(InvalidInput, match="not waiting"):
-        mh.host.addresses.reinvite(f"dan@{DOMAIN}")
+        mh.host.addresses.reinvite(f"dan@{DOMAIN}", by=OPERATOR)
 
 
 def _code_of(mail: ReceivedMessage) -> str:
@@ -369,13 +393,13 @@ def _code_of(mail: ReceivedMessage) -> str:
 def test_a_deleted_address_takes_its_auto_responder_with_it(mh: Engine) -> None:
     # rule ADR-11, rule RSP-1
     a, r = mh.host.addresses, mh.host.responders
-    a.create_unassigned(f"ann@{DOMAIN}")
-    r.add(f"ann@{DOMAIN}", "Away", body="Away this week.")
-    r.activate(f"ann@{DOMAIN}", "Away")
+    a.create_unassigned(f"ann@{DOMAIN}", by=OPERATOR)
+    r.add(f"ann@{DOMAIN}", "Away", body="Away this week.", by=OPERATOR)
+    r.activate(f"ann@{DOMAIN}", "Away", by=OPERATOR)
     raw = b"From: bob@example.net\r\nTo: ann@example.org\r\nSubject: Hi\r\n\r\nHi\r\n"
     assert r.deliver(f"ann@{DOMAIN}", "bob@example.net", raw).reply
-    a.delete([f"ann@{DOMAIN}"])
-    a.create_unassigned(f"ann@{DOMAIN}")
+    a.delete([f"ann@{DOMAIN}"], by=OPERATOR)
+    a.create_unassigned(f"ann@{DOMAIN}", by=OPERATOR)
     decision = r.deliver(f"ann@{DOMAIN}", "carol@example.net", raw)
     assert not decision.reply
     assert decision.rule == "RSP-1"

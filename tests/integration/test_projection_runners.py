@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from application.authorization import OPERATOR
 from infrastructure.bootstrap import Engine
 from infrastructure.sql import Database, PostgresDatabase, SqliteDatabase
 from projections.activity import RecentActivity
@@ -18,9 +19,9 @@ QUOTA_STEPS = 60
 
 
 def _race(e: Engine, second: Database) -> None:
-    e.host.services.create(ORG, "example.org", quota=1)
+    e.host.services.create(ORG, "example.org", quota=1, by=OPERATOR)
     for _ in range(QUOTA_STEPS):  # QuotaIncreased adds: applied twice, it shows
-        e.host.services.increase_quota("example.org", 1)
+        e.host.services.increase_quota("example.org", 1, by=OPERATOR)
     runners = [
         e.runner,
         ProjectionRunner(

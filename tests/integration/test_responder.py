@@ -23,6 +23,7 @@ from uuid import UUID
 
 import pytest
 
+from application.authorization import OPERATOR
 from application.responders import Responders
 from domain.address import EmailAddress
 from domain.errors import InvalidInput, NotFound, NotPermitted
@@ -123,8 +124,8 @@ class World:
     def away(self) -> Responders:
         """INFO answering with "Holidays" (AWAY); its responders, for the test to use."""
         responders = self.e.host.responders
-        responders.add(INFO, "Holidays", body=AWAY)
-        responders.activate(INFO, "Holidays")
+        responders.add(INFO, "Holidays", body=AWAY, by=OPERATOR)
+        responders.activate(INFO, "Holidays", by=OPERATOR)
         return responders
 
 
@@ -135,8 +136,8 @@ def world(tmp_path: Path, smtp: SmtpSink) -> Iterator[World]:
         with_user(e, ADMIN)
         with_user(e, BOB)
         with_user(e, CAROL)
-        e.host.services.create(ORG, DOMAIN, quota=5)
-        e.host.addresses.create_for_users(INFO, [BOB])
+        e.host.services.create(ORG, DOMAIN, quota=5, by=OPERATOR)
+        e.host.addresses.create_for_users(INFO, [BOB], by=OPERATOR)
         yield World(e, clock, smtp)
 
 
@@ -203,8 +204,8 @@ def test_a_verified_alternative_sender_and_the_messages_own_subject(
     # rule RSP-2, rule RSP-8
     r = world.e.host.responders
     with pytest.raises(NotPermitted, match="not been verified"):
-        r.add(INFO, "Away", body=AWAY, sender=OFFICE)
-    r.request_sender_verification(INFO, OFFICE)
+        r.add(INFO, "Away", body=AWAY, sender=OFFICE, by=OPERATOR)
+    r.request_sender_verification(INFO, OFFICE, by=OPERATOR)
     [verification] = world.smtp.wait_for(1)
     assert verification.rcpt_tos == [OFFICE]
     found = re.search(r"Code: (\d+)", verification.message.get_content())
@@ -223,10 +224,12 @@ def test_a_verified_alternative_sender_and_the_messages_own_subject(
     assert b"SenderVerificationRequested" in stored
     assert code.encode() not in stored
     assert digest.encode() not in stored
-    assert r.confirm_sender(INFO, OFFICE, wrong) is False
-    assert r.confirm_sender(INFO, OFFICE, code) is True
-    r.add(INFO, "Away", body=AWAY, sender=OFFICE, subject="Out of the office")
-    r.activate(INFO, "Away")
+    assert r.confirm_sender(INFO, OFFICE, wrong, by=OPERATOR) is False
+    assert r.confirm_sender(INFO, OFFICE, code, by=OPERATOR) is True
+    r.add(
+        INFO, "Away", body=AWAY, sender=OFFICE, subject="Out of the office", by=OPERATOR
+    )
+    r.activate(INFO, "Away", by=OPERATOR)
     world.smtp.clear()
     assert world.deliver(BOB, T0).reply
     [reply] = world.smtp.messages
@@ -270,14 +273,14 @@ def test_reset_answers_again_and_editing_alone_does_not(world: World) -> None:
     r = world.away()
     hour = timedelta(hours=1)
     assert world.deliver(BOB, T0).reply
-    r.edit(INFO, "Holidays", body="Back on Tuesday instead.")
+    r.edit(INFO, "Holidays", body="Back on Tuesday instead.", by=OPERATOR)
     edited = world.deliver(BOB, T0 + hour)
     assert not edited.reply
     assert edited.check is Check.REPLIED_RECENTLY
-    r.reset(INFO, "Holidays")
+    r.reset(INFO, "Holidays", by=OPERATOR)
     assert world.deliver(BOB, T0 + 2 * hour).reply
     assert not world.deliver(BOB, T0 + 3 * hour).reply
-    r.edit(INFO, "Holidays", body="Back on Wednesday.", reset_memory=True)
+    r.edit(INFO, "Holidays", body="Back on Wednesday.", reset_memory=True, by=OPERATOR)
     assert world.deliver(BOB, T0 + 4 * hour).reply
     bodies = [m.message.get_content().strip() for m in replies(world.smtp)]
     assert bodies == [AWAY, "Back on Tuesday instead.", "Back on Wednesday."]
@@ -299,8 +302,9 @@ def test_a_date_only_end_covers_the_whole_local_day_across_dst(world: World) -> 
         start=date(2026, 3, 28),
         end=date(2026, 3, 29),
         time_zone="Europe/Zurich",
+        by=OPERATOR,
     )
-    r.activate(INFO, "Easter")
+    r.activate(INFO, "Easter", by=OPERATOR)
     probes = [
         (datetime(2026, 3, 27, 22, 59, 59, tzinfo=UTC), False),  # Fri 23:59:59 CET
         (datetime(2026, 3, 27, 23, 0, tzinfo=UTC), True),  # Sat 00:00 CET
@@ -332,12 +336,12 @@ def test_a_date_only_end_covers_the_whole_local_day_across_dst(world: World) -> 
 def test_activating_one_message_deactivates_the_other(world: World) -> None:
     # rule RSP-1
     r = world.e.host.responders
-    r.add(INFO, "Holidays", body="On holiday.")
-    r.add(INFO, "Training", body="At a training course.")
-    r.activate(INFO, "Holidays")
+    r.add(INFO, "Holidays", body="On holiday.", by=OPERATOR)
+    r.add(INFO, "Training", body="At a training course.", by=OPERATOR)
+    r.activate(INFO, "Holidays", by=OPERATOR)
     first = world.deliver("a@example.net", T0)
     assert first.as_dict()["message"] == "Holidays"
-    r.activate(INFO, "Training")
+    r.activate(INFO, "Training", by=OPERATOR)
     second = world.deliver("b@example.net", T0 + timedelta(minutes=1))
     assert second.as_dict()["message"] == "Training"
     status = r.status(INFO)
@@ -347,7 +351,7 @@ def test_activating_one_message_deactivates_the_other(world: World) -> None:
         ("Holidays", False),
         ("Training", True),
     ]
-    r.deactivate(INFO)
+    r.deactivate(INFO, by=OPERATOR)
     off = world.deliver("c@example.net", T0 + timedelta(minutes=2))
     assert not off.reply
     assert off.check is Check.NO_ACTIVE_MESSAGE
@@ -373,7 +377,7 @@ def test_managing_needs_the_permission_and_a_withdrawal_is_enforced(
     with pytest.raises(NotPermitted):  # not a user of the address
         r.add(INFO, "Carol's", body=AWAY, by=carol)
     e.host.addresses.set_permission(
-        INFO, BOB, Permission.MANAGE_RESPONDER, allowed=False
+        INFO, BOB, Permission.MANAGE_RESPONDER, allowed=False, by=OPERATOR
     )
     head = e.runner.log_position()
     refused: list[Callable[[], object]] = [
@@ -393,10 +397,10 @@ def test_managing_needs_the_permission_and_a_withdrawal_is_enforced(
     with pytest.raises(NotPermitted):  # members manage no templates (ADR-12)
         r.save_template(DOMAIN, "Closed", body="Closed.", by=bob)
     e.host.addresses.set_permission(
-        INFO, BOB, Permission.MANAGE_RESPONDER, allowed=None
+        INFO, BOB, Permission.MANAGE_RESPONDER, allowed=None, by=OPERATOR
     )
     r.deactivate(INFO, by=bob)  # back to the service default, which grants it
-    e.host.services.set_default_permissions(DOMAIN, [Permission.SEND])
+    e.host.services.set_default_permissions(DOMAIN, [Permission.SEND], by=OPERATOR)
     with pytest.raises(NotPermitted):
         r.activate(INFO, "Holidays", by=bob)
     r.activate(INFO, "Holidays", by=admin)
@@ -412,13 +416,15 @@ def test_a_template_applied_in_bulk_to_every_mailbox_and_activated(
     # rule ADR-12, rule RSP-1
     e = world.e
     r = e.host.responders
-    e.host.addresses.create_unassigned(f"sales@{DOMAIN}")
-    e.host.addresses.create_unassigned(f"ops@{DOMAIN}")
-    e.host.addresses.create_redirect(f"team@{DOMAIN}", [INFO])
-    r.add(INFO, "Own", body="Mine.")
-    r.activate(INFO, "Own")
-    r.save_template(DOMAIN, "Closed", body="Closed until January.", subject="Closed")
-    assert r.apply_template(DOMAIN, "Closed", activate=True) == 3
+    e.host.addresses.create_unassigned(f"sales@{DOMAIN}", by=OPERATOR)
+    e.host.addresses.create_unassigned(f"ops@{DOMAIN}", by=OPERATOR)
+    e.host.addresses.create_redirect(f"team@{DOMAIN}", [INFO], by=OPERATOR)
+    r.add(INFO, "Own", body="Mine.", by=OPERATOR)
+    r.activate(INFO, "Own", by=OPERATOR)
+    r.save_template(
+        DOMAIN, "Closed", body="Closed until January.", subject="Closed", by=OPERATOR
+    )
+    assert r.apply_template(DOMAIN, "Closed", activate=True, by=OPERATOR) == 3
     e.host.settle()
     mailboxes = [INFO, f"sales@{DOMAIN}", f"ops@{DOMAIN}"]
     world.clock.at = T0
@@ -448,11 +454,13 @@ def test_an_edited_template_can_be_applied_in_bulk_again(world: World) -> None:
     # first mailbox where the template was active); fixed in c516117.
     e = world.e
     r = e.host.responders
-    r.save_template(DOMAIN, "Closed", body="Closed until January.")
-    assert r.apply_template(DOMAIN, "Closed", activate=True) == 1
-    e.host.addresses.create_unassigned(f"sales@{DOMAIN}")  # a mailbox created later
-    r.save_template(DOMAIN, "Closed", body="Closed until February.")
-    assert r.apply_template(DOMAIN, "Closed", activate=True) == 2
+    r.save_template(DOMAIN, "Closed", body="Closed until January.", by=OPERATOR)
+    assert r.apply_template(DOMAIN, "Closed", activate=True, by=OPERATOR) == 1
+    e.host.addresses.create_unassigned(
+        f"sales@{DOMAIN}", by=OPERATOR
+    )  # a mailbox created later
+    r.save_template(DOMAIN, "Closed", body="Closed until February.", by=OPERATOR)
+    assert r.apply_template(DOMAIN, "Closed", activate=True, by=OPERATOR) == 2
     for address in (INFO, f"sales@{DOMAIN}"):
         assert active_body(r, address) == "Closed until February."
 
@@ -734,10 +742,10 @@ def make_pipe_home(home: Path) -> Path:
     with engine(home, background=False) as e:
         with_user(e, ADMIN)
         with_user(e, BOB)
-        e.host.services.create(ORG, DOMAIN, quota=5)
-        e.host.addresses.create_for_users(INFO, [BOB])
-        e.host.responders.add(INFO, "Holidays", body=AWAY)
-        e.host.responders.activate(INFO, "Holidays")
+        e.host.services.create(ORG, DOMAIN, quota=5, by=OPERATOR)
+        e.host.addresses.create_for_users(INFO, [BOB], by=OPERATOR)
+        e.host.responders.add(INFO, "Holidays", body=AWAY, by=OPERATOR)
+        e.host.responders.activate(INFO, "Holidays", by=OPERATOR)
     return home
 
 
@@ -944,8 +952,8 @@ def test_reply_recorded_and_shown_on_postgres(
         assert e.settings.uses_postgres
         with_unassigned_address(e, INFO, ADMIN)
         r = e.host.responders
-        r.add(INFO, "Holidays", body=AWAY, time_zone="Europe/Zurich")
-        r.activate(INFO, "Holidays")
+        r.add(INFO, "Holidays", body=AWAY, time_zone="Europe/Zurich", by=OPERATOR)
+        r.activate(INFO, "Holidays", by=OPERATOR)
         world = World(e, clock, smtp)
         decision = world.deliver(BOB, T0)
         assert decision.reply
@@ -981,17 +989,23 @@ def test_a_responder_template_applied_when_the_address_is_created(world: World) 
     # rule ADR-12
     e, r = world.e, world.e.host.responders
     r.save_template(
-        DOMAIN, "Welcome", body="Thanks, we will answer soon.", subject="Thanks"
+        DOMAIN,
+        "Welcome",
+        body="Thanks, we will answer soon.",
+        subject="Thanks",
+        by=OPERATOR,
     )
     created = e.host.addresses.create_unassigned(
-        f"contact@{DOMAIN}", responder_template="Welcome"
+        f"contact@{DOMAIN}", responder_template="Welcome", by=OPERATOR
     )
     responder = r.get(created.address)
     assert responder is not None
     assert responder.message("Welcome").body == "Thanks, we will answer soon."
     assert responder.active is None  # saved, not switched on behind the user's back
     with pytest.raises(NotFound):
-        e.host.addresses.create_unassigned(f"x@{DOMAIN}", responder_template="Missing")
+        e.host.addresses.create_unassigned(
+            f"x@{DOMAIN}", responder_template="Missing", by=OPERATOR
+        )
 
 
 # -- hostile and careless input on the delivery path (issue 7) --------------------------------
@@ -1065,11 +1079,11 @@ def test_a_far_end_and_a_zone_change_leave_deliver_and_show_working(
     # rule RSP-6: issue 7 item 5; 9999-12-31T23:59 is refused when saved
     r = world.e.host.responders
     with pytest.raises(InvalidInput, match=r"schedule end .*2100"):
-        r.add(INFO, "Far", body=AWAY, end=datetime(9999, 12, 31, 23, 59))  # noqa: DTZ001 - a wall time
-    r.add(INFO, "Long", body=AWAY, end=datetime(2100, 12, 31, 23, 59))  # noqa: DTZ001 - a wall time
-    r.activate(INFO, "Long")
-    r.set_time_zone(INFO, "America/New_York")
-    r.set_time_zone(INFO, "Pacific/Kiritimati")
+        r.add(INFO, "Far", body=AWAY, end=datetime(9999, 12, 31, 23, 59), by=OPERATOR)  # noqa: DTZ001 - a wall time
+    r.add(INFO, "Long", body=AWAY, end=datetime(2100, 12, 31, 23, 59), by=OPERATOR)  # noqa: DTZ001 - a wall time
+    r.activate(INFO, "Long", by=OPERATOR)
+    r.set_time_zone(INFO, "America/New_York", by=OPERATOR)
+    r.set_time_zone(INFO, "Pacific/Kiritimati", by=OPERATOR)
     assert world.deliver(BOB, T0).reply
     status = r.status(INFO)
     assert status is not None
@@ -1129,22 +1143,24 @@ def test_verification_mails_are_limited_per_address(world: World) -> None:
     r = world.e.host.responders
     world.clock.at = T0
     for _ in range(3):
-        r.request_sender_verification(INFO, OFFICE)
+        r.request_sender_verification(INFO, OFFICE, by=OPERATOR)
         world.clock.advance(timedelta(minutes=1))
     with pytest.raises(NotPermitted, match="last hour \\(at most 3\\)"):
-        r.request_sender_verification(INFO, OFFICE)
-    r.request_sender_verification(INFO, f"desk@{DOMAIN}")  # another address: its own
+        r.request_sender_verification(INFO, OFFICE, by=OPERATOR)
+    r.request_sender_verification(
+        INFO, f"desk@{DOMAIN}", by=OPERATOR
+    )  # another address: its own
     sent = 4
     for _ in range(7):
         world.clock.advance(timedelta(hours=1))
-        r.request_sender_verification(INFO, OFFICE)
+        r.request_sender_verification(INFO, OFFICE, by=OPERATOR)
         sent += 1
     world.clock.advance(timedelta(hours=1))
     with pytest.raises(NotPermitted, match="last day \\(at most 10\\)"):
-        r.request_sender_verification(INFO, OFFICE)
+        r.request_sender_verification(INFO, OFFICE, by=OPERATOR)
     assert len(world.smtp.wait_for(sent)) == sent
     world.clock.advance(timedelta(days=1))
-    r.request_sender_verification(INFO, OFFICE)
+    r.request_sender_verification(INFO, OFFICE, by=OPERATOR)
 
 
 def secret_rows(e: Engine) -> int:
@@ -1166,13 +1182,13 @@ def test_a_refused_verification_leaves_no_code_in_the_credential_store(
     with pytest.raises(NotPermitted):
         r.request_sender_verification(INFO, OFFICE, by=carol)
     with pytest.raises(InvalidInput, match="address itself"):
-        r.request_sender_verification(INFO, INFO)
+        r.request_sender_verification(INFO, INFO, by=OPERATOR)
     assert secret_rows(world.e) == before
     for _ in range(3):
-        r.request_sender_verification(INFO, OFFICE)
+        r.request_sender_verification(INFO, OFFICE, by=OPERATOR)
     assert secret_rows(world.e) == before + 3
     with pytest.raises(NotPermitted, match="at most 3"):
-        r.request_sender_verification(INFO, OFFICE)
+        r.request_sender_verification(INFO, OFFICE, by=OPERATOR)
     assert secret_rows(world.e) == before + 3
 
 
@@ -1294,7 +1310,7 @@ def test_a_malformed_code_is_refused_and_uses_up_no_attempt(world: World) -> Non
     # records nothing, and leaves every attempt to the user (issue 7)
     r = world.e.host.responders
     world.clock.at = T0
-    r.request_sender_verification(INFO, OFFICE)
+    r.request_sender_verification(INFO, OFFICE, by=OPERATOR)
     [verification] = world.smtp.wait_for(1)
     found = re.search(r"Code: (\d+)", verification.message.get_content())
     assert found is not None
@@ -1313,13 +1329,13 @@ def test_a_malformed_code_is_refused_and_uses_up_no_attempt(world: World) -> Non
     ]
     for typed in malformed:
         with pytest.raises(InvalidInput, match="code"):
-            r.confirm_sender(INFO, OFFICE, typed)
+            r.confirm_sender(INFO, OFFICE, typed, by=OPERATOR)
     assert world.e.runner.log_position() == head
     responder = r.get(INFO)
     assert responder is not None
     pending = responder.pending_senders["office@example.org"]
     assert pending.attempts_left == world.e.host.responders.policy.verification_attempts
-    assert r.confirm_sender(INFO, OFFICE, f" {code} ") is True
+    assert r.confirm_sender(INFO, OFFICE, f" {code} ", by=OPERATOR) is True
 
 
 def test_a_naive_received_at_is_refused_by_name(world: World) -> None:
@@ -1344,9 +1360,9 @@ def test_a_reply_as_a_client_reads_it_from_the_smtp_server(world: World) -> None
     # (RFC 5322 3.6.4, RFC 2047 5); the To keeps the sender's name; the From is the
     # alias the message was sent to; the subject is decoded, bounded and re-encoded.
     r = world.e.host.responders
-    alias = world.e.host.addresses.add_alias(INFO, "sales")
-    r.add(INFO, "Holidays", body=AWAY)
-    r.activate(INFO, "Holidays")
+    alias = world.e.host.addresses.add_alias(INFO, "sales", by=OPERATOR)
+    r.add(INFO, "Holidays", body=AWAY, by=OPERATOR)
+    r.activate(INFO, "Holidays", by=OPERATOR)
     long_id = (
         "<DB9PR08MB7162A1E2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5F6"
         "@DB9PR08MB7162.eurprd08.prod.outlook.com>"

@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from application.authorization import OPERATOR
 from domain.account import UserAccount
 from domain.autoreply import AutoReply
 from domain.mailservice import MailService
@@ -37,11 +38,11 @@ KEY = "ab" * 32  # one secret key for every writer (a shared home would race to 
 
 def _setup(e: Engine) -> None:
     with_user(e, writer.TARGET)
-    e.host.services.create(ORG, writer.DOMAIN, quota=QUOTA)
-    e.host.addresses.create_unassigned(writer.INFO)
+    e.host.services.create(ORG, writer.DOMAIN, quota=QUOTA, by=OPERATOR)
+    e.host.addresses.create_unassigned(writer.INFO, by=OPERATOR)
     for message in writer.MESSAGES:
-        e.host.responders.add(writer.INFO, message, body="Away.")
-    e.host.responders.activate(writer.INFO, writer.MESSAGES[0])
+        e.host.responders.add(writer.INFO, message, body="Away.", by=OPERATOR)
+    e.host.responders.activate(writer.INFO, writer.MESSAGES[0], by=OPERATOR)
 
 
 def _events(e: Engine) -> list[object]:

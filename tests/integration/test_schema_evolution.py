@@ -20,6 +20,7 @@ import pytest
 from eventsourcing.utils import _topic_cache
 
 from application.accounts import LoginRefused
+from application.authorization import OPERATOR
 from domain.account import UserAccount
 from domain.ids import account_id
 from infrastructure import upcasting
@@ -76,8 +77,8 @@ def _written_by_the_old_release(tmp_path: Path) -> list[tuple[Any, ...]]:
         mapper = e.host.log.mapper
         assert isinstance(mapper, CattrsMapper)
         mapper.keys = None  # the old release sealed nothing
-        e.host.organisations.found(ORG)
-        e.host.accounts.register(ORG, LOGIN, PASSWORD, display_name="Ann")
+        e.host.organisations.found(ORG, by=OPERATOR)
+        e.host.accounts.register(ORG, LOGIN, PASSWORD, display_name="Ann", by=OPERATOR)
         e.host.accounts.login(LOGIN, PASSWORD, ip="192.0.2.10", user_agent="Firefox")
         with pytest.raises(LoginRefused):
             e.host.accounts.login(LOGIN, "wrong-pass", ip="192.0.2.11")

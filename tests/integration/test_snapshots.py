@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from application.accounts import LoginRefused
+from application.authorization import OPERATOR
 from domain.account import UserAccount
 from domain.ids import organisation_key
 from domain.organisation import Organisation, Role
@@ -43,7 +44,9 @@ def test_an_organisation_loaded_from_a_snapshot_equals_its_full_replay(
     with engine(tmp_path, background=False) as e:
         with_user(e)
         for i in range(105):
-            e.host.accounts.register(ORG, f"member{i}@example.org", PASSWORD)
+            e.host.accounts.register(
+                ORG, f"member{i}@example.org", PASSWORD, by=OPERATOR
+            )
         e.host.organisations.enforce_two_step(ORG, by=LOGIN)
         org_id = organisation_key(ORG)
         org = e.host.log.load(org_id, Organisation, "organisation")

@@ -24,6 +24,7 @@ from uuid import UUID, uuid4
 import attrs
 import pytest
 
+from application.authorization import OPERATOR
 from application.bulk import BulkCreation, run_id
 from application.mailservices import MailServices
 from application.ports import MailStore
@@ -48,9 +49,9 @@ ROW = re.compile(r"^  (\S+@\S+) +(\S+)$", re.MULTILINE)
 def _open(home: Path, *, quota: int = 50) -> Engine:
     engine = open_engine(home, background=False)
     host = engine.host
-    host.organisations.found(ORG)
-    host.accounts.register(ORG, ANN, PASSWORD, display_name="Ann")
-    host.services.create(ORG, DOMAIN, quota=quota)
+    host.organisations.found(ORG, by=OPERATOR)
+    host.accounts.register(ORG, ANN, PASSWORD, display_name="Ann", by=OPERATOR)
+    host.services.create(ORG, DOMAIN, quota=quota, by=OPERATOR)
     return engine
 
 
@@ -153,10 +154,12 @@ def test_commands_write_only_the_log_and_the_job_converges_the_store(
     host = mh.host
     spy = CountingStore(host.addresses.store)
     addresses = attrs.evolve(host.addresses, store=spy)
-    a = addresses.create_unassigned(f"a@{DOMAIN}", password="first passphrase a")
-    b = addresses.create_unassigned(f"b@{DOMAIN}")
-    addresses.change_password(f"a@{DOMAIN}", "second passphrase a")
-    addresses.delete([f"b@{DOMAIN}"])
+    a = addresses.create_unassigned(
+        f"a@{DOMAIN}", password="first passphrase a", by=OPERATOR
+    )
+    b = addresses.create_unassigned(f"b@{DOMAIN}", by=OPERATOR)
+    addresses.change_password(f"a@{DOMAIN}", "second passphrase a", by=OPERATOR)
+    addresses.delete([f"b@{DOMAIN}"], by=OPERATOR)
     assert spy.calls == []  # no write after a save: the jobs do it
     assert _passwd(mh) == {}
 
@@ -178,10 +181,10 @@ def test_a_late_deletion_job_rewrites_the_address_that_took_the_name_again(
     # rule ADR-11: the slot and the name are free at once; the old job must not log
     # the new mailbox out
     host = mh.host
-    old = host.addresses.create_unassigned(f"x@{DOMAIN}")
+    old = host.addresses.create_unassigned(f"x@{DOMAIN}", by=OPERATOR)
     host.addresses.sync_store([old.mailbox_id])
-    host.addresses.delete([f"x@{DOMAIN}"])
-    new = host.addresses.create_unassigned(f"X@{DOMAIN}")
+    host.addresses.delete([f"x@{DOMAIN}"], by=OPERATOR)
+    new = host.addresses.create_unassigned(f"X@{DOMAIN}", by=OPERATOR)
     host.addresses.sync_store([new.mailbox_id])  # the newer job ran first
     assert f"x@{DOMAIN}" in _passwd(mh)
     host.addresses.sync_store([old.mailbox_id])  # then the deletion's
@@ -192,9 +195,11 @@ def test_a_late_deletion_job_rewrites_the_address_that_took_the_name_again(
 def test_a_job_holding_a_forgotten_credential_writes_nothing_old(mh: Engine) -> None:
     # rule ADR-7: an old password never comes back through a late job
     host = mh.host
-    created = host.addresses.create_unassigned(f"c@{DOMAIN}", password="one passphrase")
+    created = host.addresses.create_unassigned(
+        f"c@{DOMAIN}", password="one passphrase", by=OPERATOR
+    )
     first = host.log.load(created.mailbox_id, Mailbox, "address").credential_id
-    host.addresses.change_password(f"c@{DOMAIN}", "two passphrase")
+    host.addresses.change_password(f"c@{DOMAIN}", "two passphrase", by=OPERATOR)
     assert first is not None
     assert host.addresses.credentials.secret(first) is None
     host.addresses.sync_store([created.mailbox_id])
@@ -205,11 +210,11 @@ def test_a_job_holding_a_forgotten_credential_writes_nothing_old(mh: Engine) -> 
 def test_a_store_failure_raises_so_the_job_is_retried(mh: Engine) -> None:
     # rule ADR-11: a deletion recorded keeps no content for good
     host = mh.host
-    created = host.addresses.create_unassigned(f"d@{DOMAIN}")
+    created = host.addresses.create_unassigned(f"d@{DOMAIN}", by=OPERATOR)
     mh.drain()
     maildir = host.addresses.store.maildir(created.address)  # type: ignore[attr-defined]
     assert maildir.exists()
-    host.addresses.delete([f"d@{DOMAIN}"])
+    host.addresses.delete([f"d@{DOMAIN}"], by=OPERATOR)
     assert host.services.get(DOMAIN).used == 0  # freed at once
 
     class Down(CountingStore):
@@ -230,7 +235,7 @@ def test_a_batch_is_one_passwd_file_write(tmp_path: Path) -> None:
     engine = _open(tmp_path, quota=5_000)
     try:
         data = ("address\n" + "".join(f"u{i}\n" for i in range(5_000))).encode()
-        report = _bulk(engine).apply(DOMAIN, data)
+        report = _bulk(engine).apply(DOMAIN, data, by=OPERATOR)
         assert report.ok, report_text(report)[:500]
         ids = [box.id for box in _live(engine).values()]
         spy = CountingStore(engine.host.addresses.store)
@@ -261,12 +266,12 @@ def test_a_run_whose_report_was_lost_shows_its_passwords_once_more(
 ) -> None:
     # rule ADR-9: a re-run after a crash does not refuse every row as existing
     bulk = _bulk(mh)
-    first = bulk.apply(DOMAIN, FILE)
+    first = bulk.apply(DOMAIN, FILE, by=OPERATOR)
     assert first.ok
     assert first.run_id == run_id(DOMAIN, FILE)
     passwords = {c.address: c.password for c in first.created}
     # The process died before showing the report: the same file again.
-    again = bulk.apply(DOMAIN, FILE)
+    again = bulk.apply(DOMAIN, FILE, by=OPERATOR)
     assert again.recovered
     assert again.applied
     assert {c.address: c.password for c in again.created} == passwords
@@ -275,8 +280,8 @@ def test_a_run_whose_report_was_lost_shows_its_passwords_once_more(
     stored = stored_bytes(tmp_path)
     assert not any(p.encode() in stored for p in passwords.values() if p)
     bulk.acknowledge(again)  # shown: destroyed
-    assert bulk.recover(DOMAIN, FILE) is None
-    refused = bulk.apply(DOMAIN, FILE)
+    assert bulk.recover(DOMAIN, FILE, by=OPERATOR) is None
+    refused = bulk.apply(DOMAIN, FILE, by=OPERATOR)
     assert not refused.ok
     assert "exists already" in report_text(refused)
 
@@ -284,21 +289,23 @@ def test_a_run_whose_report_was_lost_shows_its_passwords_once_more(
 def test_a_sealed_copy_opens_only_for_its_own_run_and_key(mh: Engine) -> None:
     # rule SEC-6: an altered copy, or another engine's key, recovers nothing
     bulk = _bulk(mh)
-    report = bulk.apply(DOMAIN, FILE)
+    report = bulk.apply(DOMAIN, FILE, by=OPERATOR)
     assert report.run_id is not None
     other = attrs.evolve(bulk, sealer=AesGcmSealer(b"\x01" * 32))
-    assert other.recover(DOMAIN, FILE) is None
-    assert bulk.recover(DOMAIN, FILE + b"r3\n") is None  # another file, another run
-    assert bulk.recover(DOMAIN, FILE) is not None
+    assert other.recover(DOMAIN, FILE, by=OPERATOR) is None
+    assert (
+        bulk.recover(DOMAIN, FILE + b"r3\n", by=OPERATOR) is None
+    )  # another file, another run
+    assert bulk.recover(DOMAIN, FILE, by=OPERATOR) is not None
 
 
 def test_a_refused_file_leaves_no_secret_and_no_sealed_copy(
     mh: Engine, tmp_path: Path
 ) -> None:
     # rule ADR-9, issue 7 item 8: all or nothing, the credential store too
-    mh.host.addresses.create_unassigned(f"taken@{DOMAIN}")
+    mh.host.addresses.create_unassigned(f"taken@{DOMAIN}", by=OPERATOR)
     rows = _secret_rows(tmp_path)
-    report = _bulk(mh).apply(DOMAIN, b"address\nfree\ntaken\n")
+    report = _bulk(mh).apply(DOMAIN, b"address\nfree\ntaken\n", by=OPERATOR)
     assert not report.ok
     assert _secret_rows(tmp_path) == rows
 
@@ -358,7 +365,9 @@ def test_kill_9_during_import_csv_then_the_same_command_finishes_or_recovers(
             assert max(len(v) for v in shown.values()) <= 2, context
             _assert_store_agrees(engine)
             bulk = _bulk(engine)
-            assert bulk.recover(DOMAIN, data.encode()) is None, context  # read once
+            assert bulk.recover(DOMAIN, data.encode(), by=OPERATOR) is None, (
+                context
+            )  # read once
             # A crash's orphans go with the sweep; every named secret stays.
             engine.host.sweep_orphan_credentials(timedelta(0))
             owned = [r for r in _secret_rows(home) if r[1] is not None]
@@ -377,18 +386,24 @@ def test_refused_commands_leave_no_row_in_the_credential_store(
 ) -> None:
     # rule ADR-2, rule ADR-5, issue 7 item 8
     host = mh.host
-    host.addresses.create_unassigned(f"taken@{DOMAIN}")
-    host.addresses.create_redirect(f"fw@{DOMAIN}", ["t@elsewhere.org"])
-    invitation = host.addresses.invite(f"new@{DOMAIN}", send_to="new@private.example")
+    host.addresses.create_unassigned(f"taken@{DOMAIN}", by=OPERATOR)
+    host.addresses.create_redirect(f"fw@{DOMAIN}", ["t@elsewhere.org"], by=OPERATOR)
+    invitation = host.addresses.invite(
+        f"new@{DOMAIN}", send_to="new@private.example", by=OPERATOR
+    )
     rows = _secret_rows(tmp_path)
     with pytest.raises(AlreadyExists):
-        host.addresses.create_unassigned(f"taken@{DOMAIN}", password="a passphrase x")
+        host.addresses.create_unassigned(
+            f"taken@{DOMAIN}", password="a passphrase x", by=OPERATOR
+        )
     with pytest.raises(AlreadyExists):
-        host.addresses.create_for_users(f"Taken@{DOMAIN}", [ANN])
+        host.addresses.create_for_users(f"Taken@{DOMAIN}", [ANN], by=OPERATOR)
     with pytest.raises(AlreadyExists):
-        host.addresses.invite(f"taken@{DOMAIN}")
+        host.addresses.invite(f"taken@{DOMAIN}", by=OPERATOR)
     with pytest.raises(InvalidInput, match="no password"):  # refused by the mailbox
-        host.addresses.change_password(f"fw@{DOMAIN}", "whatever passphrase")
+        host.addresses.change_password(
+            f"fw@{DOMAIN}", "whatever passphrase", by=OPERATOR
+        )
     outbox = sorted((tmp_path / "outbox").glob("*.eml"))
     code = re.search(rb"Code: (\S+)", outbox[-1].read_bytes())
     assert code is not None
@@ -417,14 +432,16 @@ def test_concurrent_creates_of_one_address_leave_one_secret(mh: Engine) -> None:
             self.calls.append(1)
             stale = super().get(domain)
             if len(self.calls) == 2:  # the load inside the first attempt
-                host.addresses.create_unassigned(f"same@{DOMAIN}")
+                host.addresses.create_unassigned(f"same@{DOMAIN}", by=OPERATOR)
             return stale
 
     loser = attrs.evolve(
         host.addresses, services=Racing(host.log, host.services.clock, [])
     )
     with pytest.raises(AlreadyExists):
-        loser.create_unassigned(f"same@{DOMAIN}", password="the loser's passphrase")
+        loser.create_unassigned(
+            f"same@{DOMAIN}", password="the loser's passphrase", by=OPERATOR
+        )
     assert len(_secret_rows(mh.settings.home)) == rows_before + 1  # the winner's
 
 
@@ -432,7 +449,7 @@ def test_the_sweep_deletes_only_old_rows_no_event_names(mh: Engine) -> None:
     # issue 7 item 8: crash orphans go; named, recent and legacy rows stay
     host = mh.host
     credentials = host.addresses.credentials
-    created = host.addresses.create_unassigned(f"kept@{DOMAIN}")
+    created = host.addresses.create_unassigned(f"kept@{DOMAIN}", by=OPERATOR)
     box = host.log.load(created.mailbox_id, Mailbox, "address")
     assert box.credential_id is not None
     orphan, recent, legacy = uuid4(), uuid4(), uuid4()

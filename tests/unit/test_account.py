@@ -25,6 +25,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from application.accounts import Accounts, LoginRefused
+from application.authorization import OPERATOR
 from application.jobs import SEND_SECURITY_ALERT, jobs_for
 from application.log import MailHostLog
 from application.organisations import Organisations
@@ -588,8 +589,8 @@ def _accounts_in_memory(
         clock=clock,
         policy=STRICT,
     )
-    Organisations(log, clock).found(org)
-    accounts.register(org, "carol@example.org", CANARY_PASSWORD)
+    Organisations(log, clock).found(org, by=OPERATOR)
+    accounts.register(org, "carol@example.org", CANARY_PASSWORD, by=OPERATOR)
     return accounts, log
 
 

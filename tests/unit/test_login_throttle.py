@@ -16,6 +16,7 @@ from uuid import UUID
 import pytest
 
 from application.accounts import Accounts, LoginRefused
+from application.authorization import OPERATOR
 from application.log import MailHostLog
 from application.organisations import Organisations
 from domain.account import UserAccount
@@ -86,8 +87,8 @@ def setup(policy: SecurityPolicy = POLICY) -> Setup:
         clock=clock,
         policy=policy,
     )
-    Organisations(log, clock).found(ORG)
-    accounts.register(ORG, ANN, PASSWORD, display_name="Ann")
+    Organisations(log, clock).found(ORG, by=OPERATOR)
+    accounts.register(ORG, ANN, PASSWORD, display_name="Ann", by=OPERATOR)
     hasher.calls.clear()
     return Setup(accounts, log, hasher, credentials)
 
@@ -208,9 +209,11 @@ def test_a_refused_registration_leaves_no_hash_behind() -> None:
     s = setup()
     before = dict(s.credentials.secrets)
     with pytest.raises(InvalidInput, match="display name"):
-        s.accounts.register(ORG, "bob@example.org", PASSWORD, display_name="B\x1bob")
+        s.accounts.register(
+            ORG, "bob@example.org", PASSWORD, display_name="B\x1bob", by=OPERATOR
+        )
     with pytest.raises(AlreadyExists):
-        s.accounts.register(ORG, "ANN@Example.ORG", "another passphrase")
+        s.accounts.register(ORG, "ANN@Example.ORG", "another passphrase", by=OPERATOR)
     assert s.credentials.secrets == before
 
 
@@ -229,7 +232,7 @@ def test_a_registration_losing_the_race_leaves_no_hash_behind(
 
     monkeypatch.setattr(s.log, "exists", exists_after_the_first_look)
     with pytest.raises(AlreadyExists):
-        s.accounts.register(ORG, ANN, "another passphrase")
+        s.accounts.register(ORG, ANN, "another passphrase", by=OPERATOR)
     assert s.credentials.secrets == before
 
 
@@ -286,6 +289,7 @@ def test_hostile_registration_input_is_refused_naming_the_field(
             values["login"],
             values["password"],
             display_name=values["display_name"],
+            by=OPERATOR,
         )
     message = str(refused.value)
     assert field_name in message
