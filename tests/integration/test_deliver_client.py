@@ -321,7 +321,9 @@ def test_a_listener_killed_mid_transaction_is_a_temporary_failure(
     # sysexits.h EX_TEMPFAIL: the listener went away after the client's MAIL; the MTA
     # delivers again later (and the sender's window keeps that from replying twice)
     env = homes[0]
-    with listener(tmp_path, env) as running:
+    # One process: with deciders, the session lives on in its decider (which finishes
+    # the transaction when the accepting process dies); here the session's process dies.
+    with listener(tmp_path, env, "--processes", "1") as running:
         port = int(running.listen.rsplit(":", 1)[1])
         client = subprocess.Popen(
             [str(MAILHOST), "deliver", "--recipient", INFO, "--sender", "gus@x.net"],
