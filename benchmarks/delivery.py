@@ -48,6 +48,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
+from application.authorization import OPERATOR
 from benchmarks import _deliveryload as load
 from benchmarks._core import EMBEDDED_ENV, Options, Report, group, scratch_dir
 from benchmarks._deliveryload import (
@@ -113,14 +114,18 @@ def setup_ours(home: Path, env: dict[str, str]) -> None:
     engine = open_engine(home, env, background=False)
     try:
         host = engine.host
-        host.organisations.found(ORGANISATION)
-        host.services.create(ORGANISATION, load.DOMAIN, quota=len(OURS) * USERS + 1)
+        host.organisations.found(ORGANISATION, by=OPERATOR)
+        host.services.create(
+            ORGANISATION, load.DOMAIN, quota=len(OURS) * USERS + 1, by=OPERATOR
+        )
         for case in OURS:
             for user in range(USERS):
                 address = load.recipient(case, user)
-                host.addresses.create_unassigned(address)
-                host.responders.add(address, "Holidays", subject=SUBJECT, body=BODY)
-                host.responders.activate(address, "Holidays")
+                host.addresses.create_unassigned(address, by=OPERATOR)
+                host.responders.add(
+                    address, "Holidays", subject=SUBJECT, body=BODY, by=OPERATOR
+                )
+                host.responders.activate(address, "Holidays", by=OPERATOR)
     finally:
         engine.close()
 
