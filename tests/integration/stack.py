@@ -42,7 +42,8 @@ TEMPLATE = "mailhost_stack_template"
 _TEMPLATES: set[int] = set()  # the servers (ports) that hold it
 
 
-# Single tests that read or edit an SQLite file behind the engine, and what they read.
+# Single tests that read or edit an SQLite file behind the engine (what they read), or
+# that share an engine wider than one test, whose database would be gone after the first.
 _CREDENTIALS = "counts or reads the rows of credentials.sqlite itself"
 _FILES = "reads the bytes of events.sqlite and views.sqlite"
 _EVENTS = "writes, copies or edits events.sqlite itself"
@@ -72,6 +73,10 @@ SQLITE_TESTS: dict[str, dict[str, str]] = {
         "test_a_verified_alternative_sender_and_the_messages_own_subject": _FILES,
         "test_verification_mails_are_limited_per_address": _CREDENTIALS,
         "test_a_refused_verification_leaves_no_code_in_the_credential_store": _CREDENTIALS,
+        "test_deliver_pipe_decides_real_world_messages": (
+            "its rows share one module-scoped engine folder, made before any test's"
+            " database exists"
+        ),
     },
     "test_store_convergence.py": {
         "test_a_refused_file_leaves_no_secret_and_no_sealed_copy": _CREDENTIALS,
@@ -81,9 +86,6 @@ SQLITE_TESTS: dict[str, dict[str, str]] = {
         "test_refused_commands_leave_no_row_in_the_credential_store": _CREDENTIALS,
         "test_concurrent_creates_of_one_address_leave_one_secret": _CREDENTIALS,
         "test_the_sweep_deletes_only_old_rows_no_event_names": _CREDENTIALS,
-        "test_an_old_sqlite_credential_store_gains_the_columns_and_keeps_its_rows": (
-            _CREDENTIALS
-        ),
     },
 }
 
