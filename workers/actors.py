@@ -13,17 +13,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from application.jobs import (
-    FORGET_IMPORT_CREDENTIALS,
-    RUN_IMPORT,
-    SEND_AUTO_REPLY,
-    SEND_IMPORT_CONFIRMATION,
-    SEND_PUSH,
-    SEND_SECURITY_ALERT,
-    SEND_SMS_CODE,
-    SEND_TWO_STEP_NOTICE,
-    SYNC_MAIL_STORE,
-)
+from application import jobs
 from workers.broker import QUEUE, current
 from workers.context import engine
 from workers.execution import IMPORT_QUEUE, run_message
@@ -65,26 +55,26 @@ def _run(actor: str, *args: str) -> None:
     run_message(engine(), message.message_id, actor, args)
 
 
-@_declared(SEND_SECURITY_ALERT)
+@_declared(jobs.SEND_SECURITY_ALERT)
 def send_security_alert(account_id: str, key: str) -> None:
     """SEC-1/SEC-2/SEC-4 mail; a repeated delivery finds nothing pending and sends nothing."""
-    _run(SEND_SECURITY_ALERT, account_id, key)
+    _run(jobs.SEND_SECURITY_ALERT, account_id, key)
 
 
-@_declared(SEND_AUTO_REPLY)
+@_declared(jobs.SEND_AUTO_REPLY)
 def send_auto_reply(reply_id: str) -> None:
     """RSP-8: retried until the mail server accepts; a repeat finds it sent already."""
-    _run(SEND_AUTO_REPLY, reply_id)
+    _run(jobs.SEND_AUTO_REPLY, reply_id)
 
 
-@_declared(SYNC_MAIL_STORE)
+@_declared(jobs.SYNC_MAIL_STORE)
 def sync_mail_store(mailbox_id: str, version: str) -> None:
     """The mail store follows the log: the address's hash written, or its content destroyed."""
-    _run(SYNC_MAIL_STORE, mailbox_id, version)
+    _run(jobs.SYNC_MAIL_STORE, mailbox_id, version)
 
 
 @_declared(
-    RUN_IMPORT,
+    jobs.RUN_IMPORT,
     queue=IMPORT_QUEUE,
     min_backoff=15_000,
     max_backoff=3_600_000,
@@ -92,37 +82,37 @@ def sync_mail_store(mailbox_id: str, version: str) -> None:
 )
 def run_import(job_id: str, *_lane_version: str) -> None:
     """IMP-1..IMP-3: the copy, resumed where the log says; a repeat copies nothing new."""
-    _run(RUN_IMPORT, job_id, *_lane_version)
+    _run(jobs.RUN_IMPORT, job_id, *_lane_version)
 
 
-@_declared(SEND_IMPORT_CONFIRMATION)
+@_declared(jobs.SEND_IMPORT_CONFIRMATION)
 def send_import_confirmation(job_id: str) -> None:
     """IMP-4: the mail of a finished import; a repeat finds it recorded and sends nothing."""
-    _run(SEND_IMPORT_CONFIRMATION, job_id)
+    _run(jobs.SEND_IMPORT_CONFIRMATION, job_id)
 
 
-@_declared(FORGET_IMPORT_CREDENTIALS)
+@_declared(jobs.FORGET_IMPORT_CREDENTIALS)
 def forget_import_credentials(job_id: str) -> None:
     """IMP-9: the sealed source passwords of a job that is over, deleted."""
-    _run(FORGET_IMPORT_CREDENTIALS, job_id)
+    _run(jobs.FORGET_IMPORT_CREDENTIALS, job_id)
 
 
-@_declared(SEND_TWO_STEP_NOTICE)
+@_declared(jobs.SEND_TWO_STEP_NOTICE)
 def send_two_step_notice(two_step_id: str, version: str) -> None:
     """A two-step change, lock or clone suspicion mailed; a repeat finds it recorded."""
-    _run(SEND_TWO_STEP_NOTICE, two_step_id, version)
+    _run(jobs.SEND_TWO_STEP_NOTICE, two_step_id, version)
 
 
-@_declared(SEND_SMS_CODE)
+@_declared(jobs.SEND_SMS_CODE)
 def send_sms_code(two_step_id: str, challenge_id: str) -> None:
     """The code is read sealed from the credential store, never from the message."""
-    _run(SEND_SMS_CODE, two_step_id, challenge_id)
+    _run(jobs.SEND_SMS_CODE, two_step_id, challenge_id)
 
 
-@_declared(SEND_PUSH)
+@_declared(jobs.SEND_PUSH)
 def send_push(two_step_id: str, challenge_id: str) -> None:
     """A push approval request to the user's device (MFA-1)."""
-    _run(SEND_PUSH, two_step_id, challenge_id)
+    _run(jobs.SEND_PUSH, two_step_id, challenge_id)
 
 
 ACTORS: list[dramatiq.Actor[..., None]] = [
