@@ -24,6 +24,7 @@ from collections.abc import Iterator
 import pytest
 
 from infrastructure.bootstrap import open_engine
+from tests.integration import lmtpsupport
 from tests.servers import RunningPostgres
 
 STACK = os.environ.get("MAILHOST_TEST_STACK", "sqlite")
@@ -39,6 +40,7 @@ SQLITE_ONLY = (
 # already runs it on both; on pg-redis its "sqlite" case would silently be PostgreSQL.
 STORE_PARAMETERS = frozenset({"sqlite", "postgres"})
 TEMPLATE = "mailhost_stack_template"
+_STACK_PREFIXES = ("POSTGRES_", "PERSISTENCE_")  # what ``RunningPostgres.env`` sets
 _TEMPLATES: set[int] = set()  # the servers (ports) that hold it
 
 
@@ -126,6 +128,11 @@ def stack_environment(
     name = server.create_database(template=_template(server, homes))
     for key, value in server.env(name).items():
         monkeypatch.setenv(key, value)
+    # A listener's child environment drops a developer's store variables; the stack's
+    # are the test's own, so its children (LMTP listeners) keep them: child_env reads
+    # this one tuple.
+    kept = tuple(p for p in lmtpsupport._CLEARED if p not in _STACK_PREFIXES)
+    monkeypatch.setattr(lmtpsupport, "_CLEARED", kept)
     yield
     monkeypatch.undo()
     server.drop_database(name)
