@@ -44,8 +44,7 @@ _STACK_PREFIXES = ("POSTGRES_", "PERSISTENCE_")  # what ``RunningPostgres.env`` 
 _TEMPLATES: set[int] = set()  # the servers (ports) that hold it
 
 
-# Single tests that read or edit an SQLite file behind the engine (what they read), or
-# that share an engine wider than one test, whose database would be gone after the first.
+# Single tests that read or edit an SQLite file behind the engine, and what they read.
 _CREDENTIALS = "counts or reads the rows of credentials.sqlite itself"
 _FILES = "reads the bytes of events.sqlite and views.sqlite"
 _EVENTS = "writes, copies or edits events.sqlite itself"
@@ -75,10 +74,6 @@ SQLITE_TESTS: dict[str, dict[str, str]] = {
         "test_a_verified_alternative_sender_and_the_messages_own_subject": _FILES,
         "test_verification_mails_are_limited_per_address": _CREDENTIALS,
         "test_a_refused_verification_leaves_no_code_in_the_credential_store": _CREDENTIALS,
-        "test_deliver_pipe_decides_real_world_messages": (
-            "its rows share one module-scoped engine folder, made before any test's"
-            " database exists"
-        ),
     },
     "test_store_convergence.py": {
         "test_a_refused_file_leaves_no_secret_and_no_sealed_copy": _CREDENTIALS,
@@ -89,6 +84,18 @@ SQLITE_TESTS: dict[str, dict[str, str]] = {
         "test_concurrent_creates_of_one_address_leave_one_secret": _CREDENTIALS,
         "test_the_sweep_deletes_only_old_rows_no_event_names": _CREDENTIALS,
     },
+}
+
+# Fixtures whose engine folders one database per test cannot stand for.
+SHARED_HOMES = {
+    ("test_responder.py", "pipe_home"): (
+        "pipe_home is one module-scoped engine folder, seeded before any test's"
+        " database exists"
+    ),
+    ("test_deliver_client.py", "homes"): (
+        "homes are two engine folders seeded alike, which one database per test"
+        " would hold together"
+    ),
 }
 
 
@@ -121,6 +128,9 @@ def stack_environment(
     named = SQLITE_TESTS.get(request.path.name, {}).get(request.node.originalname)
     if named is not None:
         pytest.skip(f"SQLite only: {named}")
+    for (module, fixture), why in SHARED_HOMES.items():
+        if request.path.name == module and fixture in request.fixturenames:
+            pytest.skip(f"SQLite only: {why}")
     if _picks_its_store(request):
         pytest.skip("picks its store by parameter: the SQLite run covers both")
     server: RunningPostgres = request.getfixturevalue("postgres_server")
