@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import json
 import typing
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -35,6 +35,7 @@ from infrastructure.personaldata import (
     seal_snapshot,
     sorted_list,
 )
+from projections.envelope import Envelope
 
 _ENVELOPE = frozenset({"originator_id", "originator_version"})
 META = "_meta"
@@ -188,6 +189,57 @@ class CattrsMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:  # noqa: ANN401 - any event class
+        return self._decode(stored_event)[0]
+
+    def decoded(self, stored_event: StoredEvent) -> tuple[Any, Envelope]:
+        """The event and its envelope, from one read of the stored JSON."""
+        event, meta, raw = self._decode(stored_event)
+        at = raw.get("timestamp")
+        envelope = Envelope(
+            type(event),
+            str(event.originator_id),
+            event.originator_version,
+            _utc_text(at)
+            if isinstance(at, str)
+            else event.timestamp.astimezone(UTC).isoformat(timespec="microseconds"),
+            None if meta is None else _context_text(meta),
+            event=event,
+        )
+        return event, envelope
+
+    def envelope_of(self, stored_event: StoredEvent) -> Envelope:
+        """Who, when and which aggregate, without structuring a field or opening a
+        sealed one (the envelope holds no personal data).
+
+        An event stored in an older shape is decoded fully: its upcasters, not this
+        reading, know what its stored fields mean.
+        """
+        cls = resolve_topic(stored_event.topic)
+        try:
+            raw = self._raw(stored_event)
+            if (
+                issubclass(cls, Snapshot)
+                or raw.get(upcasting.VERSION_KEY, 1) != upcasting.current(cls)[1]
+            ):
+                return self.decoded(stored_event)[1]
+            meta = raw.get(META)
+            envelope = Envelope(
+                cls,
+                _aggregate_text(stored_event.originator_id),
+                stored_event.originator_version,
+                _utc_text(raw["timestamp"]),
+                None if meta is None else _context_text(meta),
+            )
+        except MapperDeserialisationError:
+            raise
+        except Exception as e:
+            raise _unreadable(stored_event, e) from e
+        return envelope
+
+    def _decode(
+        self, stored_event: StoredEvent
+    ) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
+        """The event, its stored context and its stored (upcast) fields."""
         cls = resolve_topic(stored_event.topic)
         originator_id = stored_event.originator_id
         if not isinstance(originator_id, UUID):
@@ -218,16 +270,12 @@ class CattrsMapper(Mapper[UUID]):
                     meta["actor"], meta["correlation"], meta.get("causation")
                 )
         except Exception as e:
-            msg = (
-                f"cannot read stored event {stored_event.topic} of "
-                f"{stored_event.originator_id} v{stored_event.originator_version}: {e}"
-            )
-            raise MapperDeserialisationError(msg) from e
+            raise _unreadable(stored_event, e) from e
         state["originator_id"] = originator_id
         state["originator_version"] = stored_event.originator_version
         event = object.__new__(cls)
         object.__setattr__(event, "__dict__", state)
-        return event
+        return event, meta, raw
 
     def _raw(self, stored_event: StoredEvent) -> dict[str, Any]:
         data = stored_event.state
@@ -237,6 +285,52 @@ class CattrsMapper(Mapper[UUID]):
             data = self.compressor.decompress(data)
         raw: dict[str, Any] = json.loads(data.decode("utf-8", "surrogatepass"))
         return raw
+
+
+def _unreadable(stored_event: StoredEvent, error: Exception) -> Exception:
+    msg = (
+        f"cannot read stored event {stored_event.topic} of "
+        f"{stored_event.originator_id} v{stored_event.originator_version}: {error}"
+    )
+    return MapperDeserialisationError(msg)
+
+
+def _aggregate_text(originator_id: object) -> str:
+    if isinstance(originator_id, UUID):
+        return str(originator_id)
+    return str(UUID(str(originator_id)))
+
+
+# The UTC offset as ``isoformat`` writes it, and where a stored time's seconds end.
+_UTC = "+00:00"
+_SECONDS = 19
+
+
+def _utc_text(at: str) -> str:
+    """A stored time as rows hold it: UTC, to the microsecond.
+
+    The mapper stores UTC times as ``isoformat`` writes them, without the fraction when
+    it is zero: those two forms are completed as they are; any other is parsed.
+    """
+    if at.endswith(_UTC) and at[10:11] == "T":
+        if len(at) == _SECONDS + len(_UTC):
+            return f"{at[:_SECONDS]}.000000{_UTC}"
+        if len(at) == _SECONDS + 7 + len(_UTC) and at[_SECONDS] == ".":
+            return at
+    return datetime.fromisoformat(at).astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@functools.lru_cache(maxsize=1024)
+def _context_of(
+    actor: str, correlation: str, causation: int | None
+) -> tuple[str, str, int | None]:
+    context = _recorded(actor, correlation, causation)
+    return str(context.actor), str(context.correlation_id), context.causation
+
+
+def _context_text(meta: dict[str, Any]) -> tuple[str, str, int | None]:
+    """The stored context as a decoded event's would print (the same parse)."""
+    return _context_of(meta["actor"], meta["correlation"], meta.get("causation"))
 
 
 def _structured(cls: type[Any], raw: dict[str, Any]) -> dict[str, Any]:

@@ -12,11 +12,9 @@ replays it into a fresh store and finds it identical.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
 from typing import Any
 from uuid import UUID
 
-from application.context import recorded
 from domain.account import UserAccount
 from domain.autoreply import AutoReply
 from domain.importjob import ImportJob
@@ -28,6 +26,7 @@ from domain.organisation import Organisation, Role
 from domain.replywindow import ReplyBudget, ReplyWindow
 from domain.responder import AutoResponder
 from domain.twostep import TwoStep
+from projections.envelope import Envelope, EnvelopeItems
 from projections.storage import Cursor, insert_rows
 
 # Shown for events stored before contexts were recorded.
@@ -42,6 +41,24 @@ def kind_of(event: object) -> str:
     return type(event).__qualname__
 
 
+# The events whose fields the trail reads (see ``_created_in``): every other event is
+# read as its envelope only.
+CREATIONS: tuple[type[Any], ...] = (
+    Organisation.Founded,
+    UserAccount.Registered,
+    MailService.Created,
+    Invitation.Sent,
+    Mailbox.Created,
+    TwoStep.Opened,
+    ImportJob.Requested,
+    AutoResponder.Provisioned,
+    ReplyWindow.Opened,
+    ReplyBudget.Opened,
+    ImportLane.Opened,
+    AutoReply.Decided,
+)
+
+
 class AuditTrail:
     name = "audit_trail"
     tables: tuple[str, ...] = (
@@ -52,6 +69,7 @@ class AuditTrail:
     )
     # Every event: the trail is the log's index.
     topics: tuple[str, ...] = ()
+    decoded: tuple[type[Any], ...] = (*CREATIONS, Organisation.MemberJoined)
     schema: tuple[str, ...] = (
         (
             "CREATE TABLE IF NOT EXISTS mh_audit_events (position BIGINT PRIMARY KEY,"
@@ -90,6 +108,9 @@ class AuditTrail:
         ),
     )
 
+    # Never read while events are applied: a rebuild makes them after its rows.
+    indexes_after_load: tuple[str, ...] = schema[1:5]
+
     def __init__(self) -> None:
         # Which organisation an aggregate belongs to never changes once created, and
         # an admin stays one (members only join), so both are safe to remember.
@@ -97,9 +118,12 @@ class AuditTrail:
         self._admins: set[tuple[str, str]] = set()
 
     def process(self, event: Any, position: int, cursor: Cursor) -> None:  # noqa: ANN401 - any event class
-        self.process_many([(event, position)], cursor)
+        self.process_envelopes([(Envelope.of(event), position)], cursor)
 
     def process_many(self, items: Sequence[tuple[Any, int]], cursor: Cursor) -> None:
+        self.process_envelopes([(Envelope.of(e), p) for e, p in items], cursor)
+
+    def process_envelopes(self, items: EnvelopeItems, cursor: Cursor) -> None:
         """A row per event in multi-row INSERTs; the page's counts summed, then added.
 
         Owners and admins are written as they are met: a later event of the same page
@@ -107,10 +131,11 @@ class AuditTrail:
         """
         rows: list[tuple[Any, ...]] = []
         counts: dict[tuple[str, str, str], int] = {}
-        for event, position in items:
-            row = self._row(event, position, cursor)
-            rows.append(row)
-            key = (row[4][:10], row[5], row[3])
+        row = self._row
+        for envelope, position in items:
+            new = row(envelope, position, cursor)
+            rows.append(new)
+            key = (new[4][:10], new[5], new[3])
             counts[key] = counts.get(key, 0) + 1
         insert_rows(
             cursor,
@@ -126,22 +151,29 @@ class AuditTrail:
             " DO UPDATE SET events = mh_audit_counts.events + excluded.events",
         )
 
-    def _row(self, event: Any, position: int, cursor: Cursor) -> tuple[Any, ...]:  # noqa: ANN401 - any event class
-        aggregate = str(event.originator_id)
-        context = recorded(event)
-        actor = UNRECORDED if context is None else str(context.actor)
-        organisation = self._organisation(event, aggregate, cursor)
-        if isinstance(event, Organisation.MemberJoined) and event.role is Role.ADMIN:
-            self._admit(cursor, aggregate, str(event.account_id))
+    def _row(
+        self, envelope: Envelope, position: int, cursor: Cursor
+    ) -> tuple[Any, ...]:
+        aggregate = envelope.aggregate_id
+        actor = envelope.actor or UNRECORDED
+        kind, creation, joined = _reading(envelope.cls)
+        if creation:
+            organisation = self._organisation(envelope.event, aggregate, cursor)
+        else:
+            organisation = self._owner(cursor, aggregate)
+        if joined:
+            event: Any = envelope.event
+            if event.role is Role.ADMIN:
+                self._admit(cursor, aggregate, str(event.account_id))
         return (
             position,
             aggregate,
-            event.originator_version,
-            kind_of(event),
-            event.timestamp.astimezone(UTC).isoformat(timespec="microseconds"),
+            envelope.version,
+            kind,
+            envelope.at,
             actor,
-            None if context is None else str(context.correlation_id),
-            None if context is None else context.causation,
+            envelope.correlation,
+            envelope.causation,
             organisation,
             int(self._by_admin(cursor, organisation, actor)),
         )
@@ -212,6 +244,21 @@ class AuditTrail:
             self._admins.clear()
         self._admins.add((organisation, account))
         return True
+
+
+_READINGS: dict[type[Any], tuple[str, bool, bool]] = {}
+
+
+def _reading(cls: type[Any]) -> tuple[str, bool, bool]:
+    """The class's kind, whether it creates an aggregate, whether a member joins."""
+    known = _READINGS.get(cls)
+    if known is None:
+        known = _READINGS[cls] = (
+            cls.__qualname__,
+            issubclass(cls, CREATIONS),
+            issubclass(cls, Organisation.MemberJoined),
+        )
+    return known
 
 
 def _created_in(event: object) -> UUID | str | None:  # noqa: PLR0911 - a case per creation event

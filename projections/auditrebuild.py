@@ -10,6 +10,12 @@ nobody else writes to a fresh store, so no position needs re-checking under a lo
 Each projection still sees exactly the events of its topics, in log order, and its
 tracked position ends where the runner's would (its last event).
 
+Decoding is lazy, as the live runner's: an event's fields are structured only when a
+projection needs them, and a projection of envelopes (the audit trail, of every event)
+gets the envelope alone otherwise (``projections.envelope``). The indexes a projection
+only queries by (``indexes_after_load``) are made once the rows are in, as a bulk load
+does: the same index, built once rather than row by row.
+
 Some columns are not derived from the log by design and are left out of the
 comparison (``NOT_FROM_THE_LOG``): the job table's hand-over and claim leases, attempt
 counts, errors and completion times are written by relays and workers as they run the
@@ -25,6 +31,7 @@ from attrs import frozen
 from eventsourcing.persistence import Notification
 
 from application.log import MailHostLog
+from projections.envelope import Decoding, decoding_for
 from projections.runner import TRACKING_SCHEMA, Projection, apply
 from projections.storage import Cursor, Database
 
@@ -45,12 +52,16 @@ NOT_FROM_THE_LOG: Mapping[str, frozenset[str]] = {
 
 
 def replay(
-    log: MailHostLog, database: Database, projections: Sequence[Projection]
+    log: MailHostLog,
+    database: Database,
+    projections: Sequence[Projection],
+    decoding: Decoding | None = None,
 ) -> int:
     """Apply the whole log to ``projections`` in the empty ``database``; events read."""
     database.ensure_schema(TRACKING_SCHEMA)
-    for projection in projections:
-        database.ensure_schema(projection.schema)
+    later = [getattr(p, "indexes_after_load", ()) for p in projections]
+    for projection, after in zip(projections, later, strict=True):
+        database.ensure_schema([s for s in projection.schema if s not in after])
     every = tuple(p for p in projections if not p.topics)
     targets: dict[str, tuple[Projection, ...]] = {}
     for projection in projections:
@@ -58,6 +69,7 @@ def replay(
             targets[topic] = (*targets.get(topic, every), projection)
     last = dict.fromkeys((p.name for p in projections), 0)
     topics = () if every else tuple(targets)
+    pages = _Pages(decoding or decoding_for(log), every, targets)
     position, count = 0, 0
     while True:
         notifications = log.recorder.select_notifications(
@@ -65,9 +77,8 @@ def replay(
         )
         if not notifications:
             break
-        pages = _pages(log, notifications, every, targets)
         with database.transaction() as cursor:
-            for projection, items in pages:
+            for projection, items in pages.of(notifications):
                 apply(projection, items, cursor)
                 last[projection.name] = items[-1][1]
         position = notifications[-1].id
@@ -79,30 +90,86 @@ def replay(
                     "INSERT INTO mh_tracking (projection, position) VALUES (?, ?)",
                     (name, tracked),
                 )
+    for after in later:
+        database.ensure_schema(after)
     return count
 
 
-def _pages(
-    log: MailHostLog,
-    notifications: Sequence[Notification],
-    every: tuple[Projection, ...],
-    targets: Mapping[str, tuple[Projection, ...]],
-) -> list[tuple[Projection, list[tuple[object, int]]]]:
-    """Each projection's events of the page, in log order, each decoded once.
+@frozen
+class _Plan:
+    """How a topic's events are read: by whom, fully decoded or as envelopes."""
+
+    events: tuple[Projection, ...]
+    envelopes: tuple[Projection, ...]
+    full: bool
+    envelope_full: bool
+
+
+class _Pages:
+    """Each projection's events of a page, in log order, each decoded once.
 
     ``targets`` names the projections of each topic (those of every topic among them);
     a topic no projection names goes to those of every topic only.
     """
-    pages: dict[str, tuple[Projection, list[tuple[object, int]]]] = {}
-    decode = log.mapper.to_domain_event
-    for notification in notifications:
-        item = (decode(notification), notification.id)
-        for projection in targets.get(notification.topic, every):
-            page = pages.get(projection.name)
-            if page is None:
-                page = pages[projection.name] = (projection, [])
-            page[1].append(item)
-    return list(pages.values())
+
+    def __init__(
+        self,
+        decoding: Decoding,
+        every: tuple[Projection, ...],
+        targets: Mapping[str, tuple[Projection, ...]],
+    ) -> None:
+        self.decoding = decoding
+        self.every = every
+        self.targets = targets
+        self.plans: dict[str, _Plan] = {}
+
+    def plan(self, topic: str) -> _Plan:
+        known = self.plans.get(topic)
+        if known is not None:
+            return known
+        readers = self.targets.get(topic, self.every)
+        envelopes = tuple(p for p in readers if hasattr(p, "process_envelopes"))
+        events = tuple(p for p in readers if p not in envelopes)
+        cls = self.decoding.resolve(topic)
+        envelope_full = any(
+            issubclass(cls, getattr(p, "decoded", ())) for p in envelopes
+        )
+        plan = self.plans[topic] = _Plan(
+            events, envelopes, bool(events) or envelope_full, envelope_full
+        )
+        return plan
+
+    def of(
+        self, notifications: Sequence[Notification]
+    ) -> list[tuple[Projection, list[tuple[object, int]]]]:
+        pages: dict[str, tuple[Projection, list[tuple[object, int]]]] = {}
+        decoding = self.decoding
+        for notification in notifications:
+            plan = self.plan(notification.topic)
+            event: object = None
+            envelope: object = None
+            if plan.envelopes and plan.full:
+                event, envelope = decoding.both(notification)
+            elif plan.envelopes:
+                envelope = decoding.envelope(notification)
+            else:
+                event = decoding.event(notification)
+            position = notification.id
+            for projection in plan.events:
+                _page(pages, projection).append((event, position))
+            for projection in plan.envelopes:
+                _page(pages, projection).append((envelope, position))
+        return list(pages.values())
+
+
+def _page(
+    pages: dict[str, tuple[Projection, list[tuple[object, int]]]],
+    projection: Projection,
+) -> list[tuple[object, int]]:
+    page = pages.get(projection.name)
+    if page is None:
+        page = pages[projection.name] = (projection, [])
+    return page[1]
 
 
 @frozen

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from eventsourcing.persistence import Notification
+
 from application.log import MailHostLog
+from projections.envelope import Decoding, Envelope, decoding_for
 from projections.storage import Cursor, Database
 
 TRACKING_SCHEMA = (
@@ -42,7 +45,14 @@ class BatchProjection(Projection, Protocol):
 
 
 def apply(projection: Projection, items: Items, cursor: Cursor) -> None:
-    """Hand ``items`` to the projection, in one call where it takes batches."""
+    """Hand ``items`` to the projection, in one call where it takes batches.
+
+    A projection of envelopes (``projections.envelope``) is handed envelopes.
+    """
+    envelopes = getattr(projection, "process_envelopes", None)
+    if envelopes is not None:
+        envelopes(items, cursor)
+        return
     many = getattr(projection, "process_many", None)
     if many is not None:
         many(items, cursor)
@@ -51,13 +61,39 @@ def apply(projection: Projection, items: Items, cursor: Cursor) -> None:
         projection.process(event, position, cursor)
 
 
+def decoded(
+    decoding: Decoding, projection: Projection, notifications: Sequence[Notification]
+) -> list[tuple[object, int]]:
+    """The events as the projection takes them: full, or envelopes (see ``apply``)."""
+    if getattr(projection, "process_envelopes", None) is None:
+        event = decoding.event
+        return [(event(n), n.id) for n in notifications]
+    wanted: tuple[type, ...] = getattr(projection, "decoded", ())
+    full = {t: issubclass(decoding.resolve(t), wanted) for t in _topics(notifications)}
+    return [(envelope(decoding, n, full=full[n.topic]), n.id) for n in notifications]
+
+
+def _topics(notifications: Sequence[Notification]) -> set[str]:
+    return {n.topic for n in notifications}
+
+
+def envelope(decoding: Decoding, notification: Notification, *, full: bool) -> Envelope:
+    """The notification's envelope, holding its decoded event when ``full``."""
+    return decoding.both(notification)[1] if full else decoding.envelope(notification)
+
+
 class ProjectionRunner:
     def __init__(
-        self, log: MailHostLog, database: Database, projections: Sequence[Projection]
+        self,
+        log: MailHostLog,
+        database: Database,
+        projections: Sequence[Projection],
+        decoding: Decoding | None = None,
     ) -> None:
         self.log = log
         self.database = database
         self.projections = tuple(projections)
+        self.decoding = decoding or decoding_for(log)
         database.ensure_schema(TRACKING_SCHEMA)
         for projection in self.projections:
             database.ensure_schema(projection.schema)
@@ -96,8 +132,7 @@ class ProjectionRunner:
             )
             if not notifications:
                 return done
-            decode = self.log.mapper.to_domain_event
-            items = [(decode(n), n.id) for n in notifications]
+            items = decoded(self.decoding, projection, notifications)
             with self.database.transaction() as cursor:
                 if self._locked_position(cursor, projection) != position:
                     continue
