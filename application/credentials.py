@@ -9,8 +9,9 @@ never an event that points at nothing. Such a row names its owner, and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Protocol
 from uuid import UUID
 
 from application.ports import CredentialStore
@@ -31,3 +32,16 @@ def staged_secret(
     except BaseException:
         store.forget_secret(credential_id)
         raise
+
+
+class OwnedRows(Protocol):
+    """The rows of the credential store that name one owner, as forgetting needs them.
+
+    Apart from ``CredentialStore``: only forgetting a person looks a row up by owner.
+    """
+
+    def owned_secrets(self, owner: UUID) -> Sequence[tuple[UUID, str]]:
+        """(credential id, stored value) of each row naming ``owner``."""
+        ...
+
+    def take_secret(self, credential_id: UUID) -> str | None: ...

@@ -6,6 +6,11 @@ keys is what forgets it. What was derived from it while it could be read, the re
 models and the snapshots, is then rebuilt from the log and scrubbed, so no stored byte
 of them holds it any more. The forgetting is itself recorded, with no personal data:
 who asked, which account, when, how many keys were deleted.
+
+Beside the log, the credential store holds one kind of row with personal data in plain:
+an unfinished two-step sign-in (where it came from). Those rows are deleted, and the
+store compacted with the read models. Mail already sent to the person (alerts in the
+outbox) is theirs, not the engine's to take back.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from eventsourcing.domain import Aggregate
 
 from application.authorization import OPERATOR
 from application.context import command
+from application.credentials import OwnedRows
 from application.log import MailHostLog
+from application.loginflow import cancel_pending_logins
 from application.ports import Clock
 from domain.account import UserAccount
 from domain.errors import NotPermitted
@@ -84,6 +91,8 @@ class Forgotten:
     erasure_id: UUID
     keys_deleted: int
     at: datetime
+    # Unfinished two-step sign-ins deleted from the credential store.
+    sign_ins_cancelled: int = 0
 
 
 @define
@@ -94,6 +103,8 @@ class Forgetting:
     clock: Clock
     # Every subject whose key holds the data of the person with this account id.
     subjects_of: Callable[[UUID], tuple[UUID, ...]]
+    # The credential store, for the rows beside the log that name the account.
+    secrets: OwnedRows
 
     @command
     def forget(self, login: str, *, by: UUID | None) -> Forgotten:
@@ -103,11 +114,12 @@ class Forgetting:
         self._authorise(account, by)
         subjects = self.subjects_of(account_id)
         deleted = self.keys.forget(subjects)
+        cancelled = cancel_pending_logins(self.secrets, account_id)
         at = self.clock.now()
         erasure = Erasure.record(account_id, subjects, deleted, at=at)
         self.log.save(erasure)
         self.redaction.redact(subjects)
-        return Forgotten(account_id, erasure.id, deleted, at)
+        return Forgotten(account_id, erasure.id, deleted, at, cancelled)
 
     def _authorise(self, account: UserAccount, by: UUID | None) -> None:
         if by is OPERATOR or by == account.id:

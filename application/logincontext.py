@@ -6,6 +6,7 @@ Shared by the sign-in use cases (``application.signin``) and the account use cas
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from uuid import UUID
@@ -22,6 +23,8 @@ from domain.text import forbidden_character
 MAX_USER_AGENT = 512
 # Tokens this service issues are far shorter; anything longer was not issued here.
 MAX_TOKEN = 256
+# Lone surrogates: what undecodable bytes of a header become (surrogateescape).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class LoginRefused(NotPermitted):
@@ -93,9 +96,19 @@ def login_context(
         device=fingerprints.digest(f"device:{token}"),
         network=network_of(address),
         place=geolocator.locate(address),
-        user_agent=" ".join(user_agent.split())[:MAX_USER_AGENT],
+        user_agent=" ".join(valid_text(user_agent).split())[:MAX_USER_AGENT],
     )
     return context, token
+
+
+def valid_text(value: str) -> str:
+    """Client-supplied text as valid UTF-8: each lone surrogate becomes U+FFFD.
+
+    A header is the client's to send, not the user's to be refused for, yet a lone
+    surrogate in an event would stop every store that encodes it as UTF-8 (each read
+    model's catch-up, on every retry): replaced here, nothing downstream meets one.
+    """
+    return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
 
 
 def _client_address(ip: str) -> IPv4Address | IPv6Address:

@@ -18,6 +18,7 @@ from uuid import UUID, uuid5
 
 from attrs import field, frozen
 
+from application.credentials import OwnedRows
 from application.ports import CredentialStore, Fingerprints
 from domain.errors import NotPermitted
 from domain.security import LoginContext
@@ -61,6 +62,17 @@ class PendingLogin:
             },
             sort_keys=True,
         )
+
+    @staticmethod
+    def stored_as(raw: str) -> bool:
+        """Whether a stored row is a pending sign-in, not a hash or digest beside it."""
+        if not raw.startswith("{"):
+            return False
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return False
+        return isinstance(data, dict) and {"account", "agent"} <= data.keys()
 
     @classmethod
     def decoded(cls, raw: str, token: str) -> PendingLogin:
@@ -153,3 +165,17 @@ class PendingLogins:
             raise PendingExpired
         digest = self.fingerprints.digest(f"pending-login:{token}")
         return uuid5(PENDING_NAMESPACE, digest)
+
+
+def cancel_pending_logins(store: OwnedRows, account_id: UUID) -> int:
+    """Delete the account's unfinished sign-ins; how many went.
+
+    Each holds where it came from (network, place, user agent) in plain beside the log,
+    out of reach of the person's keys, so forgetting the person deletes it: that
+    sign-in must start again. The password hash and the digests the account owns stay.
+    """
+    gone = 0
+    for row, raw in store.owned_secrets(account_id):
+        if PendingLogin.stored_as(raw) and store.take_secret(row) is not None:
+            gone += 1
+    return gone

@@ -105,7 +105,18 @@ class SqlCredentialStore:
             )
             return bool(cursor.fetchall())
 
-    # -- the orphan sweep's port (application.credentials.OwnedSecrets) ----------------
+    def owned_secrets(self, owner: UUID) -> Sequence[tuple[UUID, str]]:
+        """(credential id, value) of every row naming ``owner``: what forgetting looks at."""
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "SELECT credential_id, encoded FROM mh_secrets WHERE owner = ?"
+                " ORDER BY credential_id",
+                (str(owner),),
+            )
+            rows = cursor.fetchall()
+        return [(UUID(row[0]), str(row[1])) for row in rows]
+
+    # -- the orphan sweep's port (application.ports.OwnedSecrets) ----------------------
 
     def unconfirmed_secrets(
         self, stored_before: datetime, *, after: UUID | None = None, limit: int = PAGE

@@ -8,6 +8,7 @@ from typing import cast
 from application.forgetting import Forgetting
 from application.log import MailHostLog
 from application.ports import Clock, Fingerprints
+from infrastructure.credentials import SqlCredentialStore
 from infrastructure.mapper import CattrsMapper
 from infrastructure.personaldata import subjects_of
 from infrastructure.personkeys import SqlPersonKeys
@@ -28,4 +29,5 @@ def forgetting(  # noqa: PLR0917 - the bootstrap's one registration line names t
     keys = SqlPersonKeys(secrets, fingerprints)
     cast("CattrsMapper", log.mapper).keys = keys
     redaction = ReadModelRedaction(log, runner, stores)
-    return Forgetting(log, keys, redaction, clock, subjects_of)
+    credentials = SqlCredentialStore(secrets)
+    return Forgetting(log, keys, redaction, clock, subjects_of, credentials)

@@ -7,6 +7,10 @@ log now, their fields read as forgotten. Deleted rows leave their bytes in free 
 FULL`` of the touched tables. The person's snapshots (sealed under the deleted key, so
 unreadable now) are deleted too: the account replays from its events instead.
 
+The credential store is compacted too: forgetting deleted the person's unfinished
+sign-ins from ``mh_secrets`` (application.loginflow), whose rows held where they came
+from in plain.
+
 The job schedule is never rebuilt (a rebuild would run every job again); its rows hold
 ids, not personal data.
 """
@@ -27,6 +31,8 @@ from projections.runner import Projection, ProjectionRunner
 
 PERSONAL_TOPICS = frozenset(get_topic(cls) for cls in PERSONAL)
 NEVER_REBUILT = frozenset({JobSchedule.name})
+# Where forgetting deletes rows of the credential store: the keys, the sign-ins.
+SECRET_TABLES = ("mh_person_keys", "mh_secrets")
 
 
 def touched(projection: Projection) -> bool:
@@ -46,7 +52,7 @@ class ReadModelRedaction:
 
     def redact(self, subjects: tuple[UUID, ...]) -> None:
         self._forget_cached(subjects)
-        tables = ["mh_person_keys", *self._delete_snapshots(subjects)]
+        tables = [*SECRET_TABLES, *self._delete_snapshots(subjects)]
         secure_delete(self.runner.database)
         for projection in self.runner.projections:
             if touched(projection):

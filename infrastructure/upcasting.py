@@ -21,10 +21,14 @@ is still sealed there, so an upcaster may move or rename it but not look inside.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from eventsourcing.persistence import MapperDeserialisationError
 from eventsourcing.utils import TopicError, get_topic, register_topic, resolve_topic
+
+from domain.text import neutralise
 
 Stored = dict[str, Any]
 Upcaster = Callable[[Stored], Stored]
@@ -35,6 +39,17 @@ VERSION_KEY = "_v"
 # Current class version by topic, where it is not 1 (a class may instead declare
 # ``class_version``). Empty so far: no event class has changed shape incompatibly.
 VERSIONS: dict[str, int] = {}
+
+# How the library's TopicError and the mapper's MapperDeserialisationError name the
+# stored topic they could not read (eventsourcing.utils, infrastructure.mapper).
+_UNRESOLVED = re.compile(r"Failed to resolve topic '(?P<topic>[^']*)'")
+_UNDECODED = re.compile(
+    r"cannot read stored event (?P<topic>\S+) of (?P<event>\S+ v\d+): (?P<why>.*)",
+    re.DOTALL,
+)
+# A stored topic is at most this long when shown: the log is outside text too.
+MAX_TOPIC_SHOWN = 200
+_TOPIC = "<topic>"
 
 _UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 _CURRENT: dict[type[Any], tuple[str, int]] = {}
@@ -111,3 +126,33 @@ def unreadable(topics: Iterable[str]) -> str | None:
         " its old topic readable: register an alias, infrastructure.upcasting.alias"
         "(OLD_TOPIC, TheClass), next to the class's new home"
     )
+
+
+def explained(error: BaseException) -> str | None:
+    """What a reader of the log that met ``error`` tells its operator; None if not one.
+
+    The topic is named as stored, for the operator to match against an alias: it is a
+    module path (``domain.account:UserAccount.Created``), which ``neutralise`` would
+    cut as a link. It is only bounded here; whoever prints it keeps it printable
+    (``output.say``). What a failed decode says of the event's content stays outside
+    text, neutralised.
+    """
+    if isinstance(error, TopicError):
+        found = _UNRESOLVED.match(str(error))
+        if found is None:
+            return None
+        return unreadable([found["topic"][:MAX_TOPIC_SHOWN]])
+    if isinstance(error, MapperDeserialisationError):
+        found = _UNDECODED.match(str(error))
+        if found is None:
+            return neutralise(str(error), max_length=500)
+        topic = found["topic"][:MAX_TOPIC_SHOWN]
+        # The reason names the topic again: kept, while the rest is neutralised.
+        why = neutralise(found["why"].replace(found["topic"], _TOPIC), max_length=300)
+        return (
+            f"stored event {topic} of {found['event']}"
+            f" cannot be read: {why.replace(_TOPIC, topic)}; an event"
+            " class that changed shape reads its older shapes through an upcaster"
+            " (infrastructure.upcasting.upcaster), a renamed one through an alias"
+        )
+    return None

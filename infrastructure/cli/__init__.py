@@ -2,6 +2,8 @@
 
 Conventions for every command: ``--home DIR`` (or MAILHOST_HOME), ``--json`` where it
 prints data, bad input on stderr with exit status 2, any other failure exit status 1.
+A stored event this release cannot read (an unknown topic, a shape it has no upcaster
+for) is bad stored input: exit status 2, the topic named with the remedy.
 Every line goes through ``output.say``/``emit``: no control character of an input
 or an exception reaches the terminal.
 
@@ -35,6 +37,7 @@ from infrastructure.cli import (
 )
 from infrastructure.cli.output import Parser, say
 from infrastructure.settings import ConfigurationError
+from infrastructure.upcasting import explained
 
 EXAMPLES = """\
 examples:
@@ -86,9 +89,18 @@ def _refusal(error: Exception) -> int:
 
     Bad input is status 2, whichever layer noticed it: a refusal of the engine, a value
     a command could not read (a ``ValueError``: a date, a number) or bytes that are not
-    UTF-8. Anything else is status 1, its text neutralised as outside text: it may
-    quote anything. ``say`` keeps every line free of characters a terminal obeys.
+    UTF-8. So is an event of the log this release cannot read: the operator's remedy is
+    an alias or an upcaster, named with the stored topic. Anything else is status 1,
+    its text neutralised as outside text: it may quote anything. ``say`` keeps every
+    line free of characters a terminal obeys.
     """
+    unreadable = explained(error)
+    if unreadable is not None:
+        say(
+            f"mailhost: the log holds an event this release cannot read: {unreadable}",
+            err=True,
+        )
+        return 2
     match error:
         case UnicodeError():
             # Its text would quote bytes of the input, which may be a password.

@@ -3,7 +3,12 @@
 Nested under ``user`` (registered after it). Their keys are deleted, the forgetting is
 recorded, and the read models are rebuilt and compacted; there is no undo, hence
 ``--yes``. The account itself stays (its login, its mailboxes): only the personal data
-its events held reads as forgotten from now on.
+its events held reads as forgotten from now on, and an unfinished two-step sign-in of
+theirs is cancelled (it held where it came from). Not touched: their mailbox, and the
+mails already sent to them (alerts in the outbox, delivered or due), which are theirs.
+
+The login is the operator's own argument, shown as typed: ``say`` keeps it printable,
+and ``neutralise`` (for outside text) would cut a login's domain as a link.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import argparse
 
 from application.authorization import OPERATOR
 from domain.errors import InvalidInput
-from domain.text import neutralise
 from infrastructure.cli.accountargs import LOGIN, subcommands_of
 from infrastructure.cli.arguments import JSON, Command, Subcommands, argument
 from infrastructure.cli.output import Parser, emit, engine_for
@@ -49,9 +53,11 @@ def _forget(args: argparse.Namespace) -> int:
             "account_id": str(done.account_id),
             "erasure_id": str(done.erasure_id),
             "keys_deleted": done.keys_deleted,
+            "sign_ins_cancelled": done.sign_ins_cancelled,
             "at": done.at.isoformat(),
         },
-        f"{neutralise(args.login)} forgotten: {done.keys_deleted} key(s) deleted,"
-        " read models rebuilt",
+        f"{args.login} forgotten: {done.keys_deleted} key(s) deleted,"
+        f" {done.sign_ins_cancelled} unfinished sign-in(s) cancelled, read models"
+        " rebuilt; mails already sent to them (the outbox) are not taken back",
     )
     return 0

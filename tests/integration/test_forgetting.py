@@ -15,19 +15,24 @@ import sqlite3
 import subprocess
 import urllib.parse
 from contextlib import closing
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import pyotp
 import pytest
 
-from application.accounts import LoginRefused
+from application.accounts import LoginRefused, Outcome
 from application.authorization import OPERATOR
+from application.loginflow import PendingExpired
+from application.twostep import Reauth
 from domain.account import UserAccount
 from domain.errors import NotPermitted
 from domain.ids import account_id
 from infrastructure.bootstrap import Engine
 from infrastructure.cli import main
 from infrastructure.personaldata import FORGOTTEN
-from tests.integration.support import ORG, PASSWORD, engine
+from tests.integration.support import ORG, PASSWORD, ManualClock, engine
 from tests.servers.postgres import RunningPostgres
 
 LOGIN = "zq@example.org"
@@ -198,3 +203,54 @@ def test_a_forgotten_person_leaves_no_canary_in_the_postgres_read_models(
         assert found(dumped) == []
         assert found(_pg_table_files(postgres_server, dbname)) == []
         assert_replays_as_forgotten(e)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    if request.param == "sqlite":
+        return places(tmp_path)
+    return {**request.getfixturevalue("postgres_env"), **places(tmp_path)}
+
+
+def _credential_bytes(
+    home: Path, env: dict[str, str], request: pytest.FixtureRequest
+) -> bytes:
+    if "POSTGRES_DBNAME" not in env:
+        return sqlite_bytes(home / "credentials.sqlite")
+    server: RunningPostgres = request.getfixturevalue("postgres_server")
+    dbname = env["POSTGRES_DBNAME"]
+    return _pg_dump(server, dbname) + _pg_table_files(server, dbname)
+
+
+def test_an_unfinished_two_step_sign_in_is_cancelled_and_its_bytes_scrubbed(
+    tmp_path: Path, store_env: dict[str, str], request: pytest.FixtureRequest
+) -> None:
+    """The pending half of a two-step sign-in sits beside the log in plain (where it
+    came from); forgetting deletes it and compacts the credential store. The account's
+    password hash stays: the person can still sign in."""
+    clock = ManualClock()
+    home = tmp_path / "home"
+    with engine(home, store_env, background=False, clock=clock) as e:
+        sign_in_and_out(e)
+        assert e.host.twostep is not None
+        enrolment = e.host.twostep.enrol(LOGIN, "totp", Reauth(password=PASSWORD))
+        assert enrolment.otpauth_uri is not None
+        seed = parse_qs(urlsplit(enrolment.otpauth_uri).query)["secret"][0]
+        code = pyotp.TOTP(seed).at(clock.now())
+        e.host.twostep.confirm(LOGIN, enrolment.factor_id, code=code)
+        clock.advance(timedelta(seconds=30))
+        pending = e.host.accounts.login(
+            LOGIN, PASSWORD, ip="198.51.100.79", user_agent=AGENT
+        )
+        assert pending.outcome is Outcome.SECOND_FACTOR_REQUIRED
+        assert AGENT in found(_credential_bytes(home, store_env, request))
+        assert e.host.forgetting is not None
+        done = e.host.forgetting.forget(LOGIN, by=OPERATOR)
+        assert done.sign_ins_cancelled == 1
+        assert found(_credential_bytes(home, store_env, request)) == []
+        with pytest.raises(PendingExpired):
+            e.host.accounts.complete_login(
+                pending.pending_token, code=pyotp.TOTP(seed).at(clock.now())
+            )
+        again = e.host.accounts.login(LOGIN, PASSWORD, ip="198.51.100.79")
+        assert again.outcome is Outcome.SECOND_FACTOR_REQUIRED
