@@ -20,7 +20,7 @@ from application.host import ImportAdapters, MailHost
 from application.importcopy import CopyPolicy
 from application.log import MailHostLog
 from application.ports import Clock, MailSender
-from infrastructure.chain import chained_runner
+from infrastructure.chain import ChainedRunner, chained_runner
 from infrastructure.clock import SystemClock
 from infrastructure.credentials import SqlCredentialStore
 from infrastructure.files import secure_home
@@ -90,6 +90,8 @@ class Engine:
         if self.relay is not None:
             self.relay.close()
             context.release(self.host)
+        if isinstance(self.runner, ChainedRunner):
+            self.runner.seal()  # the tail linked and its head signed
         self.host.log.close()
         for database in self.databases:
             database.close()

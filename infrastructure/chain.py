@@ -16,216 +16,89 @@ is visible: eventsourcing inserts under a table lock, so by then the gap is fina
 
 The links live in the event store's own database (the SQLite file of the log, or the
 PostgreSQL database), beside eventsourcing's tables.
+
+Where the chain starts: an engine opened on an empty log records the start at 0, so
+every event is linked. A log that already holds events and has no chain (a release
+before the chain) gets one explicit, logged *genesis* link at its head: the events up
+to it are reported by ``audit verify`` as not chained. A log with events and no link
+where a chain was kept before (signed checkpoints, or the signing key, exist) had its
+chain thrown away: the follower refuses to link it afresh, which would vouch for
+whatever it holds now, and ``audit verify`` reports the chain missing. A lost tracked
+position resumes at the chain's end once its last link holds. A broken chain never
+stops a command: the runner logs it once, and verify says where.
+
+At an engine's close the tail is linked and, where this process linked anything, the
+head signed: a closed home has neither unlinked events nor an unsigned end.
+
+The signing key sits in the engine's home by default (``audit-signing.key``, 0600):
+an intruder with the home can rewrite the log, its chain and its checkpoints and sign
+them again. Only heads exported (``mailhost audit checkpoint export``) and kept off the
+machine, or a key kept elsewhere (``MAILHOST_AUDIT_KEY``), show such a rewrite.
 """
 
 from __future__ import annotations
 
-import hashlib
-import struct
+import contextlib
+import logging
 from collections.abc import Sequence
-from typing import Any
-from uuid import UUID
 
-from attrs import frozen
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
 from application.log import MailHostLog
 from application.ports import Clock
+from infrastructure.chainlinks import (
+    FOLLOWER,
+    GENESIS,
+    MISSING,
+    ChainRow,
+    EventTable,
+    chain_end,
+    chain_rows,
+    chain_schema,
+    event_link,
+    gap_link,
+    genesis_row,
+    track,
+    tracked,
+)
 from infrastructure.checkpoints import (
     Checkpoint,
     Checkpoints,
     SigningKey,
     checkpoint_schema,
+    latest_position,
 )
 from infrastructure.settings import Settings
 from infrastructure.sql import Database, SqliteDatabase
 from projections.runner import Projection, ProjectionRunner
 from projections.storage import Cursor
 
-GENESIS = bytes(32)
-# The digest a gap link stores: no SHA-256 of an event is all zeros.
-GAP = bytes(32)
-EVENT_TAG = b"mailhost-audit-event-v1"
-LINK_TAG = b"mailhost-audit-link-v1"
-GAP_TAG = b"mailhost-audit-gap-v1"
+__all__ = [
+    "ChainBrokenError",
+    "ChainedRunner",
+    "EventTable",
+    "HashChain",
+    "chain_rows",
+    "chained_runner",
+    "open_chain",
+]
+
 BATCH = 500
 INSERT_CHUNK = 100
-FOLLOWER = "chain"
-_LENGTHS = struct.Struct(">IIIQ")
-_POSITION = struct.Struct(">q")
 
-
-def event_digest(
-    originator: bytes, version: int | str, topic: bytes, state: bytes
-) -> bytes:
-    """Length-prefixed fields: no two different events give the same input bytes.
-
-    The version as its decimal text: a stored value altered into something that is no
-    whole number still digests (differently) rather than failing the read.
-    """
-    version_bytes = str(version).encode("utf-8")
-    return hashlib.sha256(
-        b"".join(
-            (
-                EVENT_TAG,
-                _LENGTHS.pack(
-                    len(originator), len(version_bytes), len(topic), len(state)
-                ),
-                originator,
-                version_bytes,
-                topic,
-                state,
-            )
-        )
-    ).digest()
-
-
-def event_link(previous: bytes, position: int, digest: bytes) -> bytes:
-    return hashlib.sha256(
-        LINK_TAG + previous + _POSITION.pack(position) + digest
-    ).digest()
-
-
-def gap_link(previous: bytes, first: int, last: int) -> bytes:
-    return hashlib.sha256(GAP_TAG + previous + struct.pack(">qq", first, last)).digest()
-
-
-def stored_bytes(value: object) -> bytes:
-    """A column as the recorder stored it: SQLite keeps a UUID as its hex text."""
-    if type(value) is bytes:  # SQLite's columns, read as blobs: the common case
-        return value
-    if isinstance(value, UUID):
-        return value.hex.encode("ascii")
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    return str(value).encode("utf-8")
-
-
-@frozen
-class ChainRow:
-    """One link: an event at ``position`` (``first == position``) or a gap ``first..position``."""
-
-    position: int
-    first: int
-    digest: bytes
-    link: bytes
-
-    @property
-    def is_gap(self) -> bool:
-        return self.digest == GAP
-
-
-def chain_rows(
-    previous: bytes, after: int, events: Sequence[Notification]
-) -> list[ChainRow]:
-    """The links of ``events`` (ascending ids, all above ``after``), gaps included."""
-    rows: list[ChainRow] = []
-    expected = after + 1
-    for event in events:
-        if event.id < expected:
-            raise ValueError(f"notification {event.id} is out of order")
-        if event.id > expected:
-            previous = gap_link(previous, expected, event.id - 1)
-            rows.append(ChainRow(event.id - 1, expected, GAP, previous))
-        digest = event_digest(
-            stored_bytes(event.originator_id),
-            event.originator_version,
-            stored_bytes(event.topic),
-            bytes(event.state),
-        )
-        previous = event_link(previous, event.id, digest)
-        rows.append(ChainRow(event.id, event.id, digest, previous))
-        expected = event.id + 1
-    return rows
-
-
-def chain_schema(blob: str) -> tuple[str, ...]:
-    return (
-        (
-            "CREATE TABLE IF NOT EXISTS mh_audit_chain ("
-            " position BIGINT PRIMARY KEY, first BIGINT NOT NULL,"
-            f" digest {blob} NOT NULL, link {blob} NOT NULL)"
-        ),
-        (
-            "CREATE TABLE IF NOT EXISTS mh_audit_tracking ("
-            " name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
-        ),
-    )
+logger = logging.getLogger(__name__)
 
 
 def blob_type(database: Database) -> str:
     return "BYTEA" if database.dialect == "postgres" else "BLOB"
 
 
-@frozen
-class EventTable:
-    """Where the recorder keeps the events, to read their stored bytes unparsed."""
-
-    dialect: str
-    name: str
-    id_column: str
-
-    @classmethod
-    def of(cls, recorder: ApplicationRecorder) -> EventTable:
-        table: str = getattr(recorder, "events_table_name", "stored_events")
-        datastore = getattr(recorder, "datastore", None)
-        schema = getattr(datastore, "schema", None)
-        if schema is not None:
-            return cls("postgres", f'"{schema}"."{table}"', "notification_id")
-        return cls("sqlite", f'"{table}"', "rowid")
-
-    def select(self, where: str) -> str:
-        """Raw columns; SQLite's as bytes, so a byte that is no UTF-8 still reads."""
-        if self.dialect == "sqlite":
-            columns = (
-                "rowid, CAST(originator_id AS BLOB), originator_version,"
-                " CAST(topic AS BLOB), CAST(state AS BLOB)"
-            )
-        else:
-            columns = "notification_id, originator_id, originator_version, topic, state"
-        return f"SELECT {columns} FROM {self.name} WHERE {where}"  # noqa: S608 - names are the recorder's
-
-    def page(self, cursor: Cursor, after: int, limit: int) -> list[StoredEvent]:
-        cursor.execute(
-            self.select(f"{self.id_column} > ? ORDER BY {self.id_column} LIMIT ?"),
-            (after, limit),
-        )
-        return [StoredEvent.of(row) for row in cursor.fetchall()]
-
-    def count_after(self) -> str:
-        return f"SELECT COUNT(*) FROM {self.name} WHERE {self.id_column} > ?"  # noqa: S608 - names are the recorder's
-
-    def at(self, cursor: Cursor, position: int) -> StoredEvent | None:
-        cursor.execute(self.select(f"{self.id_column} = ?"), (position,))
-        row = cursor.fetchone()
-        return None if row is None else StoredEvent.of(row)
-
-
-@frozen
-class StoredEvent:
-    position: int
-    digest: bytes
-
-    @classmethod
-    def of(cls, row: tuple[Any, ...]) -> StoredEvent:
-        position, originator, version, topic, state = row
-        return cls(
-            int(position),
-            event_digest(
-                stored_bytes(originator),
-                version
-                if isinstance(version, int)
-                else stored_bytes(version).decode("utf-8", "replace"),
-                stored_bytes(topic),
-                stored_bytes(state if state is not None else b""),
-            ),
-        )
-
-
 class ChainBrokenError(RuntimeError):
-    """The stored chain has no link where the follower would extend it."""
+    """The stored chain cannot be extended as it stands: ``audit verify`` locates why.
+
+    The runner logs it once and carries on: ordinary commands keep working over a log
+    whose evidence is broken, and the follower links nothing it cannot vouch for.
+    """
 
 
 class HashChain:
@@ -245,23 +118,43 @@ class HashChain:
         self.checkpoints = checkpoints
         self.batch = batch
         self.owned: tuple[Database, ...] = (database,) if owns_database else ()
+        self.table = EventTable.of(recorder)
+        self.broken: str | None = None
         self._known: int | None = None
+        self._linked = False
         blob = blob_type(database)
         database.ensure_schema(chain_schema(blob) + checkpoint_schema(blob))
+        self._start_on_an_empty_log()
+
+    def _start_on_an_empty_log(self) -> None:
+        """The chain's start recorded while the log is empty, so that its events are
+        linked from the first; a log with events and no record is a pre-chain log (or
+        one whose chain was thrown away), which `_resume` tells apart."""
+        self._opened_at = self.recorder.max_notification_id() or 0
+        if self._opened_at:
+            return
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO mh_audit_tracking (name, position) VALUES (?, 0)"
+                " ON CONFLICT (name) DO NOTHING",
+                (FOLLOWER,),
+            )
 
     def position(self) -> int:
         with self.database.transaction() as cursor:
-            cursor.execute(
-                "SELECT position FROM mh_audit_tracking WHERE name = ?", (FOLLOWER,)
-            )
-            row = cursor.fetchone()
-        return 0 if row is None else int(row[0])
+            position = tracked(cursor, self.database.dialect, lock=False)
+        return max(position or 0, 0)
 
     def is_current(self) -> bool:
+        """A broken chain is as current as it will get: nothing waits on it."""
+        if self.broken is not None:
+            return True
         return self.position() >= (self.recorder.max_notification_id() or 0)
 
     def catch_up(self) -> int:
         """Link every event not yet linked; how many links were written."""
+        if self.broken is not None:
+            raise ChainBrokenError(self.broken)
         done = 0
         # Where this process last left the chain: no transaction (SQLite's takes the
         # log's write lock) while nothing is new; stale only when another process
@@ -274,7 +167,12 @@ class HashChain:
             if not events:
                 self._known = position
                 return done
-            written = self._extend(position, events)
+            try:
+                written = self._extend(position, events)
+            except ChainBrokenError as e:
+                self.broken = str(e)
+                logger.error("hash chain not extended: %s", e)  # noqa: TRY400 - no traceback: a state, not a bug
+                raise
             if written is None:
                 position = self.position()
                 continue
@@ -282,28 +180,118 @@ class HashChain:
             position = events[-1].id
 
     def _extend(self, position: int, events: Sequence[Notification]) -> int | None:
-        """The links of ``events`` after ``position``; None where another process was first."""
+        """The links of ``events`` after ``position``; None where the chain was not
+        where this process thought (another process was first, or it was resumed)."""
         with self.database.transaction() as cursor:
-            if self._locked_position(cursor) != position:
+            cursor.execute(
+                "INSERT INTO mh_audit_tracking (name, position) VALUES (?, ?)"
+                " ON CONFLICT (name) DO NOTHING",
+                (FOLLOWER, MISSING),
+            )
+            locked = tracked(cursor, self.database.dialect, lock=True)
+            end = chain_end(cursor)
+            if locked != end:
+                self._resume(cursor, MISSING if locked is None else locked, end)
+                return None
+            if end == 0:
+                self._refuse_if_chained_before(cursor, "no chain link")
+                if self.checkpoints is not None:
+                    self.checkpoints.key.private()  # made now: a chain exists
+            if locked != position:
                 return None
             rows = chain_rows(self._link_at(cursor, position), position, events)
-            for start in range(0, len(rows), INSERT_CHUNK):
-                chunk = rows[start : start + INSERT_CHUNK]
-                cursor.execute(
-                    "INSERT INTO mh_audit_chain (position, first, digest, link) VALUES "  # noqa: S608 - placeholders only
-                    + ", ".join("(?, ?, ?, ?)" for _ in chunk),
-                    [v for r in chunk for v in (r.position, r.first, r.digest, r.link)],
-                )
+            self._insert(cursor, rows)
             head = rows[-1]
-            cursor.execute(
-                "UPDATE mh_audit_tracking SET position = ? WHERE name = ?",
-                (head.position, FOLLOWER),
-            )
+            track(cursor, head.position)
             if self.checkpoints is not None and self.checkpoints.due(
                 cursor, head.position
             ):
                 self.checkpoints.sign(cursor, head.position, head.link)
+        self._linked = True
         return len(rows)
+
+    def _resume(self, cursor: Cursor, tracked: int, end: int) -> None:
+        """The tracked position and the chain's end disagree: continue from the end
+        where its last link holds, or start the chain at a logged genesis."""
+        if end > max(tracked, 0):
+            self._check_end(cursor, end)
+            track(cursor, end)
+            shown = "missing" if tracked == MISSING else str(tracked)
+            logger.warning(
+                "hash chain: tracked position %s, resumed at its end %d", shown, end
+            )
+            return
+        if tracked > end:
+            raise ChainBrokenError(
+                f"the follower linked up to {tracked} but the chain ends at {end}:"
+                " links were removed; run audit verify"
+            )
+        self._refuse_if_chained_before(cursor, "no record of the chain's start")
+        # The log as this process found it: what it wrote since is linked.
+        head = self._opened_at or self.recorder.max_notification_id() or 0
+        self._insert(cursor, [genesis_row(head)])
+        track(cursor, head)
+        if self.checkpoints is not None:
+            self.checkpoints.key.private()
+        logger.warning(
+            "hash chain: genesis at %d; the events up to it were written before the"
+            " chain and are not chained",
+            head,
+        )
+
+    def _refuse_if_chained_before(self, cursor: Cursor, missing: str) -> None:
+        """A log with events, no link and a sign that a chain was kept: the chain was
+        thrown away, and linking the log now would vouch for whatever it holds."""
+        if latest_position(cursor) > 0:
+            evidence = "signed checkpoints exist"
+        elif self.checkpoints is not None and self.checkpoints.key.path.exists():
+            evidence = f"its signing key {self.checkpoints.key.path.name} exists"
+        else:
+            return
+        raise ChainBrokenError(
+            f"the log holds events and {missing}, yet {evidence}: the chain was"
+            " removed; not linking the log afresh (run audit verify)"
+        )
+
+    def _check_end(self, cursor: Cursor, end: int) -> None:
+        cursor.execute(
+            "SELECT position, first, digest, link FROM mh_audit_chain"
+            " WHERE position <= ? ORDER BY position DESC LIMIT 2",
+            (end,),
+        )
+        rows = [
+            ChainRow(int(p), int(f), bytes(d), bytes(k))
+            for p, f, d, k in cursor.fetchall()
+        ]
+        last, before = rows[0], rows[1] if len(rows) > 1 else None
+        previous = before.link if before is not None else GENESIS
+        if last.is_genesis:
+            holds = before is None and last == genesis_row(last.position)
+        elif last.first != (before.position if before is not None else 0) + 1:
+            holds = False
+        elif last.is_gap:
+            holds = gap_link(previous, last.first, last.position) == last.link
+        else:
+            stored = self.table.at(cursor, end)
+            holds = (
+                stored is not None
+                and stored.digest == last.digest
+                and event_link(previous, end, last.digest) == last.link
+            )
+        if not holds:
+            raise ChainBrokenError(
+                f"the chain's last link (at {end}) does not hold; run audit verify"
+            )
+
+    @staticmethod
+    def _insert(cursor: Cursor, rows: Sequence[ChainRow]) -> None:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            cursor.execute(
+                "INSERT INTO mh_audit_chain (position, first, digest, link) VALUES "  # noqa: S608 - placeholders only
+                + ", ".join("(?, ?, ?, ?)" for _ in chunk),
+                [v for r in chunk for v in (r.position, r.first, r.digest, r.link)],
+            )
 
     def checkpoint(self) -> Checkpoint | None:
         """A checkpoint of the current head, on demand; None for an empty log."""
@@ -311,12 +299,26 @@ class HashChain:
             raise RuntimeError("this chain has no signing key")
         self.catch_up()
         with self.database.transaction() as cursor:
-            position = self._locked_position(cursor)
-            if position == 0:
+            position = tracked(cursor, self.database.dialect, lock=True) or 0
+            if position <= 0:
                 return None
             return self.checkpoints.sign(
                 cursor, position, self._link_at(cursor, position)
             )
+
+    def seal(self) -> Checkpoint | None:
+        """At an engine's close: the tail linked, and its head signed where this
+        process linked anything, so a closed home has no unlinked or unsigned end."""
+        try:
+            self.catch_up()
+            if not self._linked or self.checkpoints is None:
+                return None
+            return self.checkpoint()
+        except ChainBrokenError:
+            return None  # logged where it broke; audit verify reports it
+        except Exception:  # a closing engine still closes its stores
+            logger.warning("hash chain not sealed at close", exc_info=True)
+            return None
 
     def _link_at(self, cursor: Cursor, position: int) -> bytes:
         if position == 0:
@@ -330,21 +332,6 @@ class HashChain:
                 f"no chain link at position {position}: run audit verify"
             )
         return bytes(row[0])
-
-    def _locked_position(self, cursor: Cursor) -> int:
-        """The tracked position, locked until the transaction ends (as the runner's)."""
-        cursor.execute(
-            "INSERT INTO mh_audit_tracking (name, position) VALUES (?, 0)"
-            " ON CONFLICT (name) DO NOTHING",
-            (FOLLOWER,),
-        )
-        lock = " FOR UPDATE" if self.database.dialect == "postgres" else ""
-        cursor.execute(
-            f"SELECT position FROM mh_audit_tracking WHERE name = ?{lock}",  # noqa: S608 - constant
-            (FOLLOWER,),
-        )
-        row = cursor.fetchone()
-        return 0 if row is None else int(row[0])
 
 
 class ChainedRunner(ProjectionRunner):
@@ -362,11 +349,15 @@ class ChainedRunner(ProjectionRunner):
         self.chain = chain
 
     def catch_up(self) -> int:
-        self.chain.catch_up()
+        with contextlib.suppress(ChainBrokenError):  # logged once; verify reports it
+            self.chain.catch_up()
         return super().catch_up()
 
     def is_current(self) -> bool:
         return self.chain.is_current() and super().is_current()
+
+    def seal(self) -> None:
+        self.chain.seal()
 
 
 def chain_database(settings: Settings, views: Database) -> Database:

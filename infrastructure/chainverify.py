@@ -10,13 +10,11 @@ change shows at the next signed checkpoint, whose head no longer matches.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from enum import StrEnum
-from typing import Any
 
-from attrs import frozen
+from attrs import define
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from infrastructure.chain import (
+from infrastructure.chainlinks import (
     FOLLOWER,
     GENESIS,
     ChainRow,
@@ -24,74 +22,45 @@ from infrastructure.chain import (
     StoredEvent,
     event_link,
     gap_link,
+    genesis_row,
 )
+from infrastructure.chainverdict import Break, Kind, NoPublicKeyError, Verdict
 from infrastructure.checkpoints import Checkpoint, signature_holds, stored_checkpoints
-from infrastructure.sql import Database
-from projections.storage import Cursor
+from projections.storage import Cursor, Database
+
+__all__ = [
+    "Break",
+    "Kind",
+    "NoPublicKeyError",
+    "Verdict",
+    "Verifier",
+    "signed_heads",
+    "verify",
+]
 
 PAGE = 2000
+# Events after the chain's end a live follower may not have linked yet; a longer
+# unlinked tail is a chain cut short, not a follower behind.
+UNLINKED_ALLOWANCE = 1000
+CHAIN, TRACKING, CHECKPOINTS = (
+    "mh_audit_chain",
+    "mh_audit_tracking",
+    "mh_audit_checkpoints",
+)
 MAX_BREAKS = 100
 # Breaks classified further (a look-up each); later ones are "event bytes changed".
 MAX_CLASSIFIED = 10
 
 
-class Kind(StrEnum):
-    EVENT_CHANGED = "event bytes changed"
-    EVENT_MISSING = "event missing or deleted"
-    EVENT_INSERTED = "event inserted"
-    REORDERED = "events reordered"
-    LINK_ALTERED = "chain link altered"
-    SIGNATURE_BAD = "checkpoint signature bad"
-    HEAD_MISMATCH = "checkpoint head mismatch"
+@define
+class _Walked:
+    """How far the walk over the links got, and what it found before the chain."""
 
-
-@frozen
-class Break:
-    position: int
-    kind: Kind
-    detail: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "position": self.position,
-            "kind": self.kind.name.lower(),
-            "detail": self.detail,
-        }
-
-
-@frozen
-class Verdict:
-    events: int
-    head: int
-    pending: int
-    checkpoints: int
-    breaks: tuple[Break, ...]
-    stopped: bool = False
-
-    @property
-    def intact(self) -> bool:
-        return not self.breaks
-
-    @property
-    def first(self) -> Break | None:
-        return min(self.breaks, key=lambda b: b.position) if self.breaks else None
-
-    def as_json(self) -> dict[str, Any]:
-        first = self.first
-        return {
-            "intact": self.intact,
-            "events": self.events,
-            "head": self.head,
-            "pending": self.pending,
-            "checkpoints": self.checkpoints,
-            "first_break": first.as_json() if first else None,
-            "breaks": [b.as_json() for b in sorted(self.breaks, key=_order)],
-            "stopped_early": self.stopped,
-        }
-
-
-def _order(item: Break) -> int:
-    return item.position
+    previous: bytes = GENESIS
+    head: int = 0
+    events: int = 0
+    genesis: int = 0
+    unchained: int = 0
 
 
 class _Peek:
@@ -118,26 +87,70 @@ class Verifier:
         *,
         extra: Sequence[Checkpoint] = (),
         page: int = PAGE,
+        allowance: int = UNLINKED_ALLOWANCE,
     ) -> None:
         self.database = database
         self.table = table
         self.public = public
         self.extra = tuple(extra)
         self.page = page
+        self.allowance = allowance
         self.breaks: list[Break] = []
         self._classified = 0
 
     def run(self) -> Verdict:
         with self.database.transaction() as cursor:
-            checkpoints = stored_checkpoints(cursor) + list(self.extra)
-            followed = _followed(cursor)
+            present = _present(cursor, self.database.dialect)
+            stored = stored_checkpoints(cursor) if CHECKPOINTS in present else []
+            followed = _followed(cursor) if TRACKING in present else None
+        checkpoints = stored + list(self.extra)
+        if checkpoints and self.public is None:
+            raise NoPublicKeyError(
+                f"{len(checkpoints)} signed checkpoint(s) and no public key"
+            )
         heads = self._signatures(checkpoints)
+        walked = self._walk(heads, CHAIN in present)
+        stopped = len(self.breaks) >= MAX_BREAKS
+        pending = self._pending(walked.head)
+        notes: list[str] = []
+        if not stopped:
+            self._ends(walked.head, pending, followed, notes)
+            for at in sorted(heads):
+                self._break(
+                    at,
+                    Kind.HEAD_MISMATCH,
+                    f"the chain has no link at this signed position (it ends at {walked.head})",
+                )
+        return Verdict(
+            events=walked.events,
+            head=walked.head,
+            pending=pending,
+            checkpoints=len(checkpoints),
+            breaks=tuple(self.breaks),
+            stopped=stopped,
+            genesis=walked.genesis,
+            unchained=walked.unchained,
+            notes=tuple(notes),
+        )
+
+    def _walk(self, heads: dict[int, list[Checkpoint]], chained: bool) -> _Walked:
+        """Every link checked against its predecessor and the event it covers."""
         events = _Peek(self._events())
-        previous, position, count = GENESIS, 0, 0
-        for row in self._rows():
+        walked = _Walked()
+        for row in self._rows() if chained else ():
             if len(self.breaks) >= MAX_BREAKS:
                 break
-            count += self._row(row, previous, position, events)
+            if row.is_genesis and walked.head == 0 and row == genesis_row(row.position):
+                walked.genesis = row.position
+                walked.unchained = len(events.through(row.position))
+            elif row.is_genesis:
+                self._break(
+                    row.position,
+                    Kind.LINK_ALTERED,
+                    "a genesis link that is not the chain's well-formed first link",
+                )
+            else:
+                walked.events += self._row(row, walked.previous, walked.head, events)
             for checkpoint in heads.pop(row.position, ()):
                 if checkpoint.head != row.link:
                     self._break(
@@ -145,29 +158,38 @@ class Verifier:
                         Kind.HEAD_MISMATCH,
                         "the signed head differs from the chain's link here",
                     )
-            previous, position = row.link, row.position
-        stopped = len(self.breaks) >= MAX_BREAKS
-        if followed > position and not stopped:
+            walked.previous, walked.head = row.link, row.position
+        return walked
+
+    def _ends(
+        self, head: int, pending: int, followed: int | None, notes: list[str]
+    ) -> None:
+        """The chain's end against the log's and the follower's: none cut short."""
+        if head == 0 and pending:
             self._break(
-                position + 1,
-                Kind.LINK_ALTERED,
-                f"the follower linked up to {followed}; the chain ends at {position}",
+                1,
+                Kind.CHAIN_MISSING,
+                f"the log holds {pending} event(s) and the chain not one link",
             )
-        if not stopped:
-            for at in sorted(heads):
-                self._break(
-                    at,
-                    Kind.HEAD_MISMATCH,
-                    f"the chain has no link at this signed position (it ends at {position})",
-                )
-        return Verdict(
-            events=count,
-            head=position,
-            pending=self._pending(position),
-            checkpoints=len(checkpoints),
-            breaks=tuple(self.breaks),
-            stopped=stopped,
-        )
+        elif pending > self.allowance:
+            self._break(
+                head + 1,
+                Kind.CHAIN_MISSING,
+                f"{pending} event(s) after the chain's end, more than the"
+                f" {self.allowance} a follower may lag behind",
+            )
+        if followed is not None and followed > head:
+            self._break(
+                head + 1,
+                Kind.LINK_ALTERED,
+                f"the follower linked up to {followed}; the chain ends at {head}",
+            )
+        elif head and (followed is None or followed < head):
+            shown = "none" if followed is None else str(followed)
+            notes.append(
+                f"the follower's tracked position ({shown}) is behind the chain's"
+                f" end ({head}): the next engine start resumes there"
+            )
 
     def _signatures(
         self, checkpoints: Sequence[Checkpoint]
@@ -175,13 +197,7 @@ class Verifier:
         """Each checkpoint whose signature holds, by position; the others are breaks."""
         heads: dict[int, list[Checkpoint]] = {}
         for checkpoint in checkpoints:
-            if self.public is None:
-                self._break(
-                    checkpoint.position,
-                    Kind.SIGNATURE_BAD,
-                    "no public key to check it with (--public-key)",
-                )
-            elif not signature_holds(checkpoint, self.public):
+            if self.public is None or not signature_holds(checkpoint, self.public):
                 self._break(
                     checkpoint.position,
                     Kind.SIGNATURE_BAD,
@@ -330,11 +346,36 @@ class Verifier:
         self.breaks.append(Break(position, kind, detail))
 
 
-def _followed(cursor: Cursor) -> int:
+def _followed(cursor: Cursor) -> int | None:
     """How far the follower says it linked: the chain's end cannot be cut unnoticed."""
     cursor.execute("SELECT position FROM mh_audit_tracking WHERE name = ?", (FOLLOWER,))
     row = cursor.fetchone()
-    return 0 if row is None else int(row[0])
+    return None if row is None else int(row[0])
+
+
+def signed_heads(database: Database) -> list[Checkpoint]:
+    """The stored checkpoints; none where their table is missing (created by no reader)."""
+    with database.transaction() as cursor:
+        if CHECKPOINTS not in _present(cursor, database.dialect):
+            return []
+        return stored_checkpoints(cursor)
+
+
+def _present(cursor: Cursor, dialect: str) -> set[str]:
+    """The chain's tables that exist: verify reads a copy, and creates none."""
+    found: set[str] = set()
+    for table in (CHAIN, TRACKING, CHECKPOINTS):
+        if dialect == "postgres":
+            cursor.execute("SELECT to_regclass(?) IS NOT NULL", (table,))
+        else:
+            cursor.execute(
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                (table,),
+            )
+        row = cursor.fetchone()
+        if row is not None and row[0]:
+            found.add(table)
+    return found
 
 
 def verify(
@@ -344,6 +385,12 @@ def verify(
     *,
     extra: Sequence[Checkpoint] = (),
     page: int = PAGE,
+    allowance: int = UNLINKED_ALLOWANCE,
 ) -> Verdict:
-    """The verdict on the log in ``database``: intact, or where and how it breaks."""
-    return Verifier(database, table, public, extra=extra, page=page).run()
+    """The verdict on the log in ``database``: intact, or where and how it breaks.
+
+    Raises NoPublicKeyError where checkpoints are signed and ``public`` is None.
+    """
+    return Verifier(
+        database, table, public, extra=extra, page=page, allowance=allowance
+    ).run()

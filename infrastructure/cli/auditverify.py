@@ -1,16 +1,22 @@
 """``mailhost audit verify`` and ``mailhost audit checkpoint ...``: the tamper evidence.
 
-``verify`` only reads: it opens the event store, not the engine, so it runs on an
-auditor's copy of the log with nothing but the public key, and it writes no link (a
-link written now would vouch for whatever the log holds now). Exit status 0 when the
-chain and every signed checkpoint hold, 1 when something breaks, naming its position.
+``verify`` only reads: it opens the event store read-only, not the engine, so it runs on
+an auditor's copy of the log with nothing but the public key, and it writes no link nor
+table (a link written now would vouch for whatever the log holds now). Exit status 0
+when the chain and every signed checkpoint hold, 1 when something breaks, naming its
+position, 2 when signed checkpoints exist and no public key is at hand.
+
+The signing key sits in the engine's home by default: an intruder with the home can
+rewrite the log, its chain and re-sign its heads. Only heads exported with
+``checkpoint export`` and kept elsewhere show such a rewrite (``--public-key`` FILE).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,19 +25,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from application.log import MailHostLog
 from domain.errors import InvalidInput
-from infrastructure.chain import ChainedRunner, EventTable, HashChain
-from infrastructure.chainverify import Verdict, verify
+from infrastructure.chain import ChainBrokenError, ChainedRunner
+from infrastructure.chainlinks import EventTable
+from infrastructure.chainverify import NoPublicKeyError, Verdict, signed_heads, verify
 from infrastructure.checkpoints import (
     Checkpoint,
     SigningKey,
     exported,
     load_public_pem,
-    stored_checkpoints,
 )
 from infrastructure.cli.arguments import JSON, Command, Subcommands, add_group, argument
 from infrastructure.cli.output import Parser, emit, engine_for, say
 from infrastructure.settings import Settings
-from infrastructure.sql import Database, PostgresDatabase, SqliteDatabase
+from infrastructure.sql import Database, PostgresDatabase
+from projections.storage import Cursor, Params
 
 SHOWN_BREAKS = 10
 
@@ -78,22 +85,63 @@ def register_verify(audit_sub: Subcommands, common: Parser) -> None:
     )
 
 
+class ReadOnlySqlite:
+    """The log's SQLite file opened read-only: verify neither creates a table it
+    checks nor takes the log's write lock (eventsourcing's own open makes none either,
+    with ``CREATE_TABLE`` off)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self._connection = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        self._connection.execute("BEGIN")
+        try:
+            yield _Rows(self._connection.cursor())
+        finally:
+            self._connection.execute("ROLLBACK")
+
+    def ensure_schema(self, statements: Sequence[str]) -> None:
+        raise RuntimeError(f"read-only: {len(statements)} statement(s) not run")
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class _Rows:
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Params = ()) -> None:
+        self._cursor.execute(sql, params)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._cursor.fetchall()
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self._cursor.fetchone()
+        return row
+
+
 @contextmanager
 def event_store(
     args: argparse.Namespace,
-) -> Iterator[tuple[Settings, Database, EventTable]]:
+) -> Iterator[tuple[Settings, Database | ReadOnlySqlite, EventTable]]:
     """The log's own database and where its events are, without the engine."""
     settings = Settings.from_env(home=args.home)
     if not settings.uses_postgres and not settings.events_file.exists():
         raise InvalidInput(f"no event store at {settings.events_file}")
-    log = MailHostLog(env=settings.log_env())
-    database: Database = (
+    log = MailHostLog(env={**settings.log_env(), "CREATE_TABLE": "n"})
+    database: Database | ReadOnlySqlite = (
         PostgresDatabase(settings.env)
         if settings.uses_postgres
-        else SqliteDatabase(settings.events_file)
+        else ReadOnlySqlite(settings.events_file)
     )
     try:
-        HashChain(log.recorder, database)  # the chain's tables, where none are yet
         yield settings, database, EventTable.of(log.recorder)
     finally:
         database.close()
@@ -103,7 +151,13 @@ def event_store(
 def _verify(args: argparse.Namespace) -> int:
     with event_store(args) as (settings, database, table):
         public, extra = _trusted(args, settings)
-        verdict = verify(database, table, public, extra=extra)
+        try:
+            verdict = verify(database, table, public, extra=extra)
+        except NoPublicKeyError as e:
+            raise InvalidInput(
+                f"{e}: pass --public-key (the PEM, or the JSON of"
+                " `mailhost audit checkpoint export`)"
+            ) from None
     emit(args, verdict.as_json(), verdict_text(verdict))
     return 0 if verdict.intact else 1
 
@@ -138,12 +192,18 @@ def verdict_text(verdict: Verdict) -> str:
         if verdict.pending
         else ""
     )
+    before = (
+        f"; {verdict.unchained} event(s) not chained (before genesis at {verdict.genesis})"
+        if verdict.genesis
+        else ""
+    )
     reach = (
         f"{verdict.events} event(s) linked up to position {verdict.head}, "
-        f"{verdict.checkpoints} signed checkpoint(s){pending}"
+        f"{verdict.checkpoints} signed checkpoint(s){pending}{before}"
     )
+    notes = [f"note: {n}" for n in verdict.notes]
     if first is None:
-        return f"intact: {reach}"
+        return "\n".join([f"intact: {reach}", *notes])
     lines = [
         f"BROKEN at position {first.position}: {first.kind.value} ({first.detail})",
         f"checked: {reach}",
@@ -155,13 +215,12 @@ def verdict_text(verdict: Verdict) -> str:
     ]
     if len(ordered) > SHOWN_BREAKS + 1 or verdict.stopped:
         lines.append("  ... more breaks (--json lists them)")
-    return "\n".join(lines)
+    return "\n".join(lines + notes)
 
 
 def _export(args: argparse.Namespace) -> int:
     with event_store(args) as (settings, database, _):
-        with database.transaction() as cursor:
-            checkpoints = stored_checkpoints(cursor)
+        checkpoints = signed_heads(database)
         public = SigningKey(settings.audit_key_file).public()
     say(json.dumps(exported(checkpoints, public), indent=2))
     return 0
@@ -171,7 +230,11 @@ def _create(args: argparse.Namespace) -> int:
     with engine_for(args) as engine:
         if not isinstance(engine.runner, ChainedRunner):
             raise TypeError("this engine keeps no hash chain")
-        checkpoint = engine.runner.chain.checkpoint()
+        try:
+            checkpoint = engine.runner.chain.checkpoint()
+        except ChainBrokenError as e:
+            say(f"mailhost: nothing signed: {e}", err=True)
+            return 1
         head = engine.runner.chain.position()
     if checkpoint is None:
         text = "nothing to sign: " + (

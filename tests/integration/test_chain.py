@@ -33,12 +33,18 @@ def _flip_state(events_file: Path, position: int) -> None:
 def test_the_demo_log_verifies_and_one_changed_byte_fails_it(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert mailhost("demo", "--home", str(home)).returncode == 0
+    # The demo's close linked its last event and signed its head: nothing left to sign.
     created = mailhost("audit", "checkpoint", "create", "--home", str(home), "--json")
     assert created.returncode == 0, created.stderr
-    signed = json.loads(created.stdout)["checkpoint"]["position"]
-    ok = mailhost("audit", "verify", "--home", str(home))
+    assert json.loads(created.stdout)["checkpoint"] is None
+    head = json.loads(created.stdout)["head"]
+    ok = mailhost("audit", "verify", "--home", str(home), "--json")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert ok.stdout.startswith(f"intact: {signed} event(s) linked up to position")
+    found = json.loads(ok.stdout)
+    assert (found["events"], found["head"], found["pending"]) == (head, head, 0)
+    assert found["checkpoints"] >= 1
+    said = mailhost("audit", "verify", "--home", str(home))
+    assert said.stdout.startswith(f"intact: {head} event(s) linked up to position")
     # An auditor's copy: the events file and the exported heads, no private key.
     export = mailhost("audit", "checkpoint", "export", "--home", str(home))
     assert "PRIVATE" not in export.stdout
@@ -73,8 +79,13 @@ def test_a_copy_without_its_key_cannot_vouch_for_its_checkpoints(
     log = write_pristine(tmp_path / "home")
     (tmp_path / "home" / "audit-signing.key").unlink()
     result = mailhost("audit", "verify", "--home", str(tmp_path / "home"))
-    assert result.returncode == 1
-    assert "no public key" in result.stdout
+    # A question for the auditor (exit 2), not a tamper alarm (exit 1).
+    assert result.returncode == 2, result.stdout
+    assert "BROKEN" not in result.stdout
+    assert f"{len(log.checkpoints)} signed checkpoint(s) and no public key" in (
+        result.stderr
+    )
+    assert "--public-key" in result.stderr
     missing = mailhost("audit", "verify", "--home", str(tmp_path / "none"))
     assert missing.returncode == 2
     assert "no event store" in missing.stderr

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import Notification
 
-from infrastructure.chain import (
+from infrastructure.chainlinks import (
     GAP,
     GENESIS,
     ChainRow,
@@ -19,7 +19,7 @@ from infrastructure.chain import (
     gap_link,
     stored_bytes,
 )
-from infrastructure.chainverify import Break, Kind, Verdict
+from infrastructure.chainverdict import Break, Kind, Verdict
 from infrastructure.checkpoints import (
     Checkpoint,
     SigningKey,
