@@ -8,6 +8,7 @@ enough: a home made earlier by hand (``mkdir``, umask 022) or by an older releas
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -56,8 +57,15 @@ def secure_outbox(folder: Path) -> None:
 
 
 def create_private(path: Path) -> None:
-    """An empty file made 0600 (whatever the umask) unless it exists already."""
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
+    """An empty file made 0600 (whatever the umask) unless it exists already.
+
+    An existing file is never opened: closing any descriptor of a file drops every
+    POSIX lock this process holds on it, and SQLite keeps a shared lock on an open
+    database so that no other process takes itself for the last one and deletes the
+    WAL under this process's connections (SQLite's "disk I/O error").
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
 
 
 def _file_path(events_file: Path) -> Path | None:

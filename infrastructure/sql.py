@@ -12,7 +12,6 @@ always get their tables.
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import threading
@@ -26,6 +25,7 @@ import psycopg.sql
 from eventsourcing.utils import strtobool
 from psycopg_pool import ConnectionPool
 
+from infrastructure.files import create_private
 from infrastructure.settings import ConfigurationError
 from projections.storage import Cursor, Params
 
@@ -48,7 +48,9 @@ class SqliteDatabase:
         self.path = path
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Made 0600 before SQLite opens it: its -wal and -shm files copy these modes.
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        # Never reopened when it exists (see create_private: a closed descriptor drops
+        # the locks SQLite holds in this process).
+        create_private(path)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()

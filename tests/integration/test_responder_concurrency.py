@@ -10,6 +10,7 @@ relayed by the engine of the test process; the SMTP sink counts them.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from contextlib import ExitStack
@@ -26,8 +27,13 @@ SAME_SENDER_ROUNDS = 5
 # Control rounds: two senders at once both get a reply. The two decisions still collide
 # on the hour's reply budget, and the retry must not turn that into a suppression.
 TWO_SENDER_ROUNDS = 2
-ROUND_GAP_S = 0.6
-LEAD_S = 6.0  # interpreter start and engine opening of the racers fit in this
+# A round's two decisions must both end before the next round's instant: generous, as
+# a loaded 2-core machine can take several hundred ms per decision.
+ROUND_GAP_S = 1.5
+# The instants are set only once both racers have opened their engines (they say so in
+# a file each), so a slow interpreter start makes the test wait, not fail.
+FIRST_AFTER_READY_S = 1.0
+READY_TIMEOUT_S = 120.0
 SPIN_S = 0.02
 
 
@@ -37,13 +43,19 @@ def sender_of(tag: str, n: int) -> str:
     return f"{tag.lower()}{n}@example.net"
 
 
-def race(tag: str, starts: list[float]) -> None:
-    """One racer: at each start instant deliver its own message of round ``n``."""
+def race(tag: str, folder: Path) -> None:
+    """One racer: say it is ready, then at each start instant deliver round ``n``."""
     from infrastructure.bootstrap import open_engine  # noqa: PLC0415 - the racer's own
 
     opened = open_engine(background=False)
     results: list[dict[str, object]] = []
     try:
+        (folder / f"ready-{tag}").touch()
+        starts_file = folder / "starts.json"
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not starts_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        starts = [float(x) for x in json.loads(starts_file.read_text())]
         for n, start in enumerate(starts):
             sender = sender_of(tag, n)
             raw = (
@@ -84,17 +96,16 @@ def test_two_processes_one_sender_one_reply(
             )
             for i in (1, 2)
         ]
-        first = time.time() + LEAD_S
-        starts = json.dumps([first + n * ROUND_GAP_S for n in range(rounds)])
         module = "tests.integration.test_responder_concurrency"
         racers = [
             stack.enter_context(
-                child([sys.executable, "-m", module, tag, starts], env, log)
+                child([sys.executable, "-m", module, tag, str(tmp_path)], env, log)
             )
             for tag, log in zip(("A", "B"), logs, strict=True)
         ]
+        _when_ready(tmp_path, racers, rounds)
         for racer in racers:
-            status = racer.wait(timeout=LEAD_S + rounds * ROUND_GAP_S + 30)
+            status = racer.wait(timeout=rounds * ROUND_GAP_S + 60)
             assert status == 0, "".join(log.read_text() for log in logs)
         a, b = (json.loads(log.read_text().splitlines()[-1]) for log in logs)
         overlapping = 0
@@ -127,7 +138,7 @@ def test_two_processes_one_sender_one_reply(
         e.host.settle(timeout=30)
         time.sleep(0.5)  # a second reply, if any, would be on its way by now
         got = sorted(m.rcpt_tos[0] for m in smtp.messages)
-        assert got == expected
+        assert got == expected, (got, expected)
         assert {m.mail_from for m in smtp.messages} <= {"", "<>"}
         assert {m.message["Auto-Submitted"] for m in smtp.messages} == {"auto-replied"}
         history = e.host.responders.history(INFO)
@@ -135,5 +146,20 @@ def test_two_processes_one_sender_one_reply(
         assert all(h.sent for h in history)
 
 
+def _when_ready(
+    folder: Path, racers: list[subprocess.Popen[bytes]], rounds: int
+) -> None:
+    """Once both racers have opened their engines, publish the rounds' instants."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not all((folder / f"ready-{tag}").exists() for tag in ("A", "B")):
+        assert time.monotonic() < deadline, "the racers never opened their engines"
+        assert all(r.poll() is None for r in racers), "a racer died before its start"
+        time.sleep(0.05)
+    first = time.time() + FIRST_AFTER_READY_S
+    written = folder / "starts.json.new"
+    written.write_text(json.dumps([first + n * ROUND_GAP_S for n in range(rounds)]))
+    written.rename(folder / "starts.json")
+
+
 if __name__ == "__main__":
-    race(sys.argv[1], [float(x) for x in json.loads(sys.argv[2])])
+    race(sys.argv[1], Path(sys.argv[2]))
