@@ -18,7 +18,7 @@ from uuid import UUID
 from domain.address import shown
 from domain.errors import InvalidInput
 from infrastructure.backupcodes import looks_like_backup_code
-from infrastructure.cli.arguments import Argument, Command, Subcommands, argument
+from infrastructure.cli.arguments import Argument, Command, Subcommands, argument, flag
 from infrastructure.cli.output import Parser, read_stdin
 
 N = TypeVar("N")
@@ -88,11 +88,10 @@ class RefusePassword(argparse.Action):
 def password_stdin(what: str = "the account password") -> tuple[Argument, Argument]:
     """``--password-stdin`` (required) and the ``--password`` trap beside it."""
     return (
-        argument(
+        flag(
             "--password-stdin",
-            action="store_true",
+            f"read {what} from standard input (never an argument)",
             required=True,
-            help=f"read {what} from standard input (never an argument)",
         ),
         argument(
             "--password", nargs="?", action=RefusePassword, help=argparse.SUPPRESS

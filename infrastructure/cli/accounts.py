@@ -24,8 +24,9 @@ from infrastructure.cli.arguments import (
     add_group,
     argument,
     bounded_int,
+    flag,
 )
-from infrastructure.cli.output import Parser, emit, engine_for, read_password
+from infrastructure.cli.output import Parser, as_json, emit, engine_for, read_password
 from infrastructure.cli.usersettings import preferences_json
 
 # More entries than any screen or script wants; the read model is asked for no more.
@@ -139,21 +140,8 @@ def _activity(args: argparse.Namespace) -> int:
         engine.runner.catch_up()
         account = engine.host.accounts.get(args.login)
         entries = engine.host.activity.recent(account.id, args.limit)
-    emit(args, [entry_json(e) for e in entries], activity_table(entries))
+    emit(args, [as_json(e) for e in entries], activity_table(entries))
     return 0
-
-
-def entry_json(entry: ActivityEntry) -> dict[str, str | int]:
-    return {
-        "at": entry.at.isoformat(),
-        "kind": entry.kind,
-        "outcome": entry.outcome,
-        "place": entry.place,
-        "network": entry.network,
-        "device": entry.device,
-        "detail": entry.detail,
-        "count": entry.count,
-    }
 
 
 def activity_table(entries: Sequence[ActivityEntry]) -> str:
@@ -221,7 +209,7 @@ def _commands() -> tuple[tuple[Command, ...], tuple[Command, ...], Command]:
         (
             argument("org", metavar="ORG", help="the organisation's name or id"),
             argument("--by", required=True, metavar="ADMIN", help="the admin's login"),
-            argument("--off", action="store_true", help="stop enforcing it (relax)"),
+            flag("--off", "stop enforcing it (relax)"),
             JSON,
         ),
         example='mailhost org enforce-2fa "Example Co" --by ann@example.org',

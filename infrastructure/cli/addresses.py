@@ -24,8 +24,16 @@ from infrastructure.cli.arguments import (
     Subcommands,
     add_group,
     argument,
+    flag,
 )
-from infrastructure.cli.output import Parser, emit, engine_for, read_password, say
+from infrastructure.cli.output import (
+    Parser,
+    as_json,
+    emit,
+    engine_for,
+    read_password,
+    say,
+)
 
 CREATE_EXAMPLES = """\
 examples:
@@ -168,23 +176,10 @@ def _address_list(args: argparse.Namespace) -> int:
 
 
 def _directory_json(d: Directory) -> dict[str, Any]:
-    return {
-        "domain": d.domain,
-        "display_domain": d.display_domain,
-        "quota": d.quota,
-        "used": d.used,
-        "addresses": [
-            {
-                "address": x.address,
-                "kind": x.kind,
-                "users": list(x.users),
-                "linked": list(x.linked),
-                "permissions": x.permissions,
-                "catch_all": x.catch_all,
-            }
-            for x in d.entries
-        ],
-    }
+    """The directory as its view has it, its entries under the name ``addresses``."""
+    data = as_json(d)
+    data["addresses"] = data.pop("entries")
+    return data
 
 
 def directory_table(d: Directory) -> str:
@@ -248,7 +243,17 @@ def _commands() -> tuple[Command, ...]:
             example="mailhost address alias ann@example.org anna",
         ),
         importcsv.command(),
-        _reinvite_command(),
+        Command(
+            "reinvite",
+            "a new invitation for an address nobody accepted yet (ADR-5)",
+            _address_reinvite,
+            (
+                argument("address"),
+                argument("--send-to", help="the person's existing address"),
+                flag("--own-login", "the user chooses their login"),
+            ),
+            example="mailhost address reinvite new@example.org --send-to x@mail.example",
+        ),
         Command(
             "resync",
             "write an address's password hash to the mail store again",
@@ -270,7 +275,16 @@ def _commands() -> tuple[Command, ...]:
             (argument("domain"), JSON),
             example="mailhost address list example.org --json",
         ),
-        _password_command(),
+        Command(
+            "password",
+            "set an address password (PWD-1)",
+            _address_password,
+            (
+                argument("address"),
+                flag("--password-stdin", required=True),
+            ),
+            example="mailhost address password ann@example.org --password-stdin",
+        ),
         _permission_command(),
     )
 
@@ -296,13 +310,9 @@ def _create_command() -> Command:
                 metavar="USER",
                 help="for that user themself (ADR-3): needs --password-stdin",
             ),
-            argument("--invite", action="store_true", help="invite by mail (ADR-5)"),
+            flag("--invite", "invite by mail (ADR-5)"),
             argument("--send-to", help="with --invite: the person's existing address"),
-            argument(
-                "--own-login",
-                action="store_true",
-                help="with --invite: the user chooses their login",
-            ),
+            flag("--own-login", "with --invite: the user chooses their login"),
             argument(
                 "--redirect",
                 action="append",
@@ -310,50 +320,17 @@ def _create_command() -> Command:
                 metavar="TARGET",
                 help="a redirection to TARGET (ADR-10; repeat for several)",
             ),
-            argument(
-                "--no-reply", action="store_true", help="a send-only address (ADR-8)"
-            ),
+            flag("--no-reply", "a send-only address (ADR-8)"),
             argument("--signature", help="a signature template of the service"),
             argument(
                 "--responder-template",
                 help="a responder template of the service, saved (ADR-12)",
             ),
-            argument("--password-stdin", action="store_true"),
+            flag("--password-stdin"),
             JSON,
         ),
         epilog=CREATE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-
-
-def _reinvite_command() -> Command:
-    return Command(
-        "reinvite",
-        "a new invitation for an address nobody accepted yet (ADR-5)",
-        _address_reinvite,
-        (
-            argument("address"),
-            argument("--send-to", help="the person's existing address"),
-            argument(
-                "--own-login",
-                action="store_true",
-                help="the user chooses their login",
-            ),
-        ),
-        example="mailhost address reinvite new@example.org --send-to x@mail.example",
-    )
-
-
-def _password_command() -> Command:
-    return Command(
-        "password",
-        "set an address password (PWD-1)",
-        _address_password,
-        (
-            argument("address"),
-            argument("--password-stdin", action="store_true", required=True),
-        ),
-        example="mailhost address password ann@example.org --password-stdin",
     )
 
 

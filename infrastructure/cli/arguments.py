@@ -47,8 +47,13 @@ def argument(*names: str, **options: Any) -> Argument:  # noqa: ANN401 - argpars
     return Argument(names, options)
 
 
+def flag(name: str, summary: str | None = None, **options: Any) -> Argument:  # noqa: ANN401 - argparse's own options are untyped
+    """An option without a value (``--apply``): true when given, its help ``summary``."""
+    return Argument((name,), {"action": "store_true", "help": summary, **options})
+
+
 # The machine-readable output of a command that prints a result.
-JSON = argument("--json", action="store_true")
+JSON = flag("--json")
 
 
 @frozen

@@ -11,6 +11,7 @@ from typing import Any
 
 from application.audit import AuditedEvent, PastState, Trace
 from application.auditports import AuditEntry, Count, JobEntry
+from infrastructure.cli.output import as_json
 from projections.auditrebuild import Difference
 
 
@@ -82,18 +83,6 @@ def state_text(state: PastState) -> str:
     return "\n".join(lines)
 
 
-def job_json(job: JobEntry) -> dict[str, Any]:
-    return {
-        "job_id": job.job_id,
-        "kind": job.kind,
-        "position": job.position,
-        "due_at": job.due_at,
-        "done_at": job.done_at,
-        "attempts": job.attempts,
-        "last_error": job.last_error,
-    }
-
-
 def job_line(job: JobEntry) -> str:
     done = f"done {job.done_at}" if job.done_at else "not done"
     error = f"; last error: {job.last_error}" if job.last_error else ""
@@ -108,7 +97,7 @@ def trace_json(trace: Trace) -> dict[str, Any]:
         "correlation": str(trace.correlation),
         "actor": trace.events[0].actor,
         "events": [entry_json(e) for e in trace.events],
-        "jobs": [job_json(j) for j in trace.jobs],
+        "jobs": [as_json(j) for j in trace.jobs],
     }
 
 

@@ -18,9 +18,9 @@ from domain.errors import AlreadyExists
 from domain.mailservice import service_id
 from infrastructure.bootstrap import Engine, open_engine
 from infrastructure.cli import output
-from infrastructure.cli.accounts import activity_table, entry_json
+from infrastructure.cli.accounts import activity_table
 from infrastructure.cli.addresses import directory_table
-from infrastructure.cli.arguments import Command, Subcommands, argument
+from infrastructure.cli.arguments import Command, Subcommands, argument, flag
 from infrastructure.cli.bulkreport import report_text
 from infrastructure.cli.demoimport import demo_import
 from infrastructure.cli.demotwostep import demo_two_step
@@ -57,7 +57,7 @@ def register(sub: Subcommands, common: output.Parser) -> None:
         "run a realistic scenario on the embedded defaults",
         _demo,
         (
-            argument("--json", action="store_true", help="print the activity as JSON"),
+            flag("--json", "print the activity as JSON"),
             argument(
                 "--window",
                 type=float,
@@ -213,7 +213,7 @@ def _report(engine: Engine, login: str, say: Say, *, as_json: bool) -> None:
     entries = engine.host.activity.recent(account.id)
     if as_json:
         # JSON needs no neutralising (json.dumps escapes every control character).
-        output.say(json.dumps([entry_json(e) for e in entries], indent=2))
+        output.say(json.dumps([output.as_json(e) for e in entries], indent=2))
     else:
         say(f"\nRecent activity of {login} (newest first):\n")
         say(activity_table(entries))

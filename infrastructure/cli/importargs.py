@@ -20,6 +20,7 @@ from infrastructure.cli.arguments import (
     Section,
     argument,
     bounded_int,
+    flag,
 )
 
 START_EPILOG = """\
@@ -66,11 +67,7 @@ def _source_options(prefix: str, *, required: bool) -> tuple[Declares, ...]:
                 argument(
                     f"--{prefix}preset", metavar="NAME", help="a provider's server"
                 ),
-                argument(
-                    f"--{prefix}hosted",
-                    action="store_true",
-                    help="an address of this provider (IMP-5)",
-                ),
+                flag(f"--{prefix}hosted", "an address of this provider (IMP-5)"),
             ),
             required=required,
         ),
@@ -79,10 +76,9 @@ def _source_options(prefix: str, *, required: bool) -> tuple[Declares, ...]:
             f"--{prefix}security", choices=[s.value for s in Security], default=None
         ),
         argument(f"--{prefix}ca-file", metavar="F", help="PEM file of a private CA"),
-        argument(
+        flag(
             f"--{prefix}insecure",
-            action="store_true",
-            help="allow --security none to a server that is not this machine",
+            "allow --security none to a server that is not this machine",
         ),
     )
 
@@ -92,11 +88,10 @@ def start_arguments() -> tuple[Declares, ...]:
         argument("--destination", required=True, metavar="ADDR"),
         *_source_options("", required=True),
         argument("--user", required=True, help="the login at the source"),
-        argument(
+        flag(
             "--password-stdin",
-            action="store_true",
+            "read the source password from standard input (never an argument)",
             required=True,
-            help="read the source password from standard input (never an argument)",
         ),
         Section(
             "a second source (IMP-7)",
@@ -117,11 +112,7 @@ def start_arguments() -> tuple[Declares, ...]:
             help="the requesting user: the destination must be linked to their mail "
             "app (IMP-7); default: the operator",
         ),
-        argument(
-            "--wait",
-            action="store_true",
-            help="follow the job to its end (exit 0 completed, 1 failed)",
-        ),
+        flag("--wait", "follow the job to its end (exit 0 completed, 1 failed)"),
         JSON,
         argument(
             "--password",
@@ -137,9 +128,9 @@ def batch_arguments() -> tuple[Declares, ...]:
     return (
         argument("domain"),
         argument("file", type=Path),
-        argument("--check", action="store_true", help="validate only, request nothing"),
+        flag("--check", "validate only, request nothing"),
         argument("--by", metavar="LOGIN", help="an admin of the organisation"),
-        argument("--wait", action="store_true", help="follow every job to its end"),
+        flag("--wait", "follow every job to its end"),
         JSON,
     )
 

@@ -12,7 +12,7 @@ from application.bulkreport import BulkReport
 from application.host import MailHost
 from application.ports import Sealer
 from domain.errors import InvalidInput
-from infrastructure.cli.arguments import JSON, Command, argument
+from infrastructure.cli.arguments import JSON, Command, argument, flag
 from infrastructure.cli.bulkreport import report_json, report_text
 from infrastructure.cli.csvinput import read_csv_file
 from infrastructure.cli.output import emit, engine_for
@@ -78,13 +78,10 @@ def command() -> Command:
         (
             argument("domain"),
             argument("file", type=Path),
-            argument(
-                "--check", action="store_true", help="validate only, create nothing"
-            ),
-            argument(
+            flag("--check", "validate only, create nothing"),
+            flag(
                 "--recover",
-                action="store_true",
-                help="only show the passwords of an earlier run of this file that was "
+                "only show the passwords of an earlier run of this file that was "
                 "interrupted after it saved (once), create nothing",
             ),
             JSON,

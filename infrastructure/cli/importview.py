@@ -18,6 +18,7 @@ from application.importports import ImportProgress
 from domain.importfacts import FailureReason
 from domain.text import neutralise
 from infrastructure.cli.csvinput import problems_lines
+from infrastructure.cli.output import as_json
 
 MB = 1_000_000
 BAR_WIDTH = 24
@@ -93,16 +94,7 @@ def progress_json(row: ImportProgress, now: datetime) -> dict[str, object]:
         "reason": row.reason,
         "rate": row.rate,
         "eta": _iso(eta),
-        "sources": [
-            {
-                "label": s.label,
-                "copied": s.copied,
-                "skipped": s.skipped,
-                "failed": s.failed,
-                "reason": s.reason,
-            }
-            for s in row.sources
-        ],
+        "sources": [as_json(s) for s in row.sources],
     }
 
 
@@ -197,14 +189,5 @@ def batch_json(report: BatchReport) -> dict[str, object]:
         "batch_id": str(report.batch_id),
         "applied": report.applied,
         "errors": [list(e) for e in report.errors],
-        "jobs": [
-            {
-                "line": j.line,
-                "destination": j.destination,
-                "source": j.source,
-                "job_id": str(j.job_id),
-                "existing": j.existing,
-            }
-            for j in report.jobs
-        ],
+        "jobs": [as_json(j) for j in report.jobs],
     }

@@ -23,6 +23,7 @@ from infrastructure.cli.arguments import (
     Subcommands,
     add_group,
     argument,
+    flag,
 )
 from infrastructure.cli.output import Parser, emit, engine_for, say
 from infrastructure.cli.responderview import status_data, status_lines
@@ -219,9 +220,7 @@ def _commands() -> tuple[Command, ...]:
         _message(
             "edit",
             _edit,
-            argument(
-                "--reset", action="store_true", help="also reset the 7-day memory"
-            ),
+            flag("--reset", "also reset the 7-day memory"),
         ),
         _named("activate", "make NAME the active message (RSP-1)"),
         _named("reset", "reset the 7-day memory of NAME (RSP-5)"),
@@ -270,14 +269,8 @@ def _template_command() -> Command:
             argument("name"),
             argument("--body", required=True),
             argument("--subject"),
-            argument(
-                "--apply", action="store_true", help="save it on every mailbox now"
-            ),
-            argument(
-                "--activate",
-                action="store_true",
-                help="with --apply: and activate it",
-            ),
+            flag("--apply", "save it on every mailbox now"),
+            flag("--activate", "with --apply: and activate it"),
         ),
         example="mailhost responder template example.org Holidays "
         "--body 'Closed until January.' --apply --activate",

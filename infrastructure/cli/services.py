@@ -13,6 +13,7 @@ from infrastructure.cli.arguments import (
     Subcommands,
     add_group,
     argument,
+    flag,
 )
 from infrastructure.cli.output import Parser, emit, engine_for, read_stdin, say
 
@@ -104,9 +105,45 @@ def _commands() -> tuple[Command, ...]:
             (argument("domain"), argument("--add", type=int, required=True), JSON),
             example="mailhost service quota example.org --add 5",
         ),
-        _catch_all_command(),
-        _permissions_command(),
-        _template_command(),
+        Command(
+            "catch-all",
+            "set or clear the catch-all (ADR-8)",
+            _service_catch_all,
+            (
+                argument("domain"),
+                argument(
+                    "address",
+                    nargs="?",
+                    help="the mailbox that receives; omit with --none",
+                ),
+                flag("--none", "no catch-all"),
+            ),
+            example="mailhost service catch-all example.org info@example.org",
+        ),
+        Command(
+            "permissions",
+            "default permissions (ORG-3)",
+            _service_permissions,
+            (
+                argument("domain"),
+                argument(
+                    "permissions",
+                    help=f"comma-separated names of: {', '.join(p.value for p in Permission)}",
+                ),
+            ),
+            example="mailhost service permissions example.org send,manage_signature",
+        ),
+        Command(
+            "template",
+            "save a signature template (ADR-12)",
+            _service_template,
+            (
+                argument("domain"),
+                argument("name"),
+                flag("--apply", "also apply it to every mailbox now"),
+            ),
+            example="mailhost service template example.org Standard < sig.txt",
+        ),
         _dmarc_command(),
     )
 
@@ -128,58 +165,6 @@ def _create_command() -> Command:
             JSON,
         ),
         example='mailhost service create example.org --org "Example Co" --quota 10',
-    )
-
-
-def _catch_all_command() -> Command:
-    return Command(
-        "catch-all",
-        "set or clear the catch-all (ADR-8)",
-        _service_catch_all,
-        (
-            argument("domain"),
-            argument(
-                "address",
-                nargs="?",
-                help="the mailbox that receives; omit with --none",
-            ),
-            argument("--none", action="store_true", help="no catch-all"),
-        ),
-        example="mailhost service catch-all example.org info@example.org",
-    )
-
-
-def _permissions_command() -> Command:
-    return Command(
-        "permissions",
-        "default permissions (ORG-3)",
-        _service_permissions,
-        (
-            argument("domain"),
-            argument(
-                "permissions",
-                help=f"comma-separated names of: {', '.join(p.value for p in Permission)}",
-            ),
-        ),
-        example="mailhost service permissions example.org send,manage_signature",
-    )
-
-
-def _template_command() -> Command:
-    return Command(
-        "template",
-        "save a signature template (ADR-12)",
-        _service_template,
-        (
-            argument("domain"),
-            argument("name"),
-            argument(
-                "--apply",
-                action="store_true",
-                help="also apply it to every mailbox now",
-            ),
-        ),
-        example="mailhost service template example.org Standard < sig.txt",
     )
 
 

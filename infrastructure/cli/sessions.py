@@ -23,8 +23,8 @@ from infrastructure.cli.accountargs import (
     password_stdin,
     second_factor_code,
 )
-from infrastructure.cli.arguments import JSON, Command, OneOf, argument
-from infrastructure.cli.output import emit, engine_for, read_password, say
+from infrastructure.cli.arguments import JSON, Command, OneOf, argument, flag
+from infrastructure.cli.output import as_json, emit, engine_for, read_password, say
 
 # The command line itself is the client when no address is given.
 LOCAL_CLIENT = "127.0.0.1"
@@ -113,7 +113,7 @@ def _sessions(args: argparse.Namespace) -> int:
     with engine_for(args) as engine:
         account = engine.host.accounts.get(args.login)
         views = sessions_of(engine).active(account.id)
-    emit(args, [session_json(v) for v in views], sessions_table(args.login, views))
+    emit(args, [as_json(v) for v in views], sessions_table(args.login, views))
     return 0
 
 
@@ -134,18 +134,6 @@ def _log_out(args: argparse.Namespace) -> int:
 def sessions_of(engine: Engine) -> Sessions:
     host = engine.host
     return Sessions(host.log, host.accounts.credentials, host.accounts.clock)
-
-
-def session_json(view: SessionView) -> dict[str, object]:
-    return {
-        "session_id": str(view.session_id),
-        "started_at": view.started_at.isoformat(),
-        "place": view.place,
-        "network": view.network,
-        "user_agent": view.user_agent,
-        "persistent": view.persistent,
-        "restricted": view.restricted,
-    }
 
 
 def sessions_table(login: str, views: Sequence[SessionView]) -> str:
@@ -204,15 +192,10 @@ def _login_command() -> Command:
                 metavar="UA",
                 help="the client's User-Agent",
             ),
-            argument(
-                "--no-persist",
-                action="store_true",
-                help="a session for this browser start only (MFA-6)",
-            ),
-            argument(
+            flag("--no-persist", "a session for this browser start only (MFA-6)"),
+            flag(
                 "--show-token",
-                action="store_true",
-                help="include the session token in the JSON (a bearer secret)",
+                "include the session token in the JSON (a bearer secret)",
             ),
             JSON,
         ),
@@ -236,7 +219,7 @@ def _log_out_command() -> Command:
                         metavar="ID",
                         help="the session to end (from user sessions)",
                     ),
-                    argument("--all", action="store_true", help="every session"),
+                    flag("--all", "every session"),
                 ),
                 required=True,
             ),

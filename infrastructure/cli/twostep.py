@@ -27,7 +27,13 @@ from infrastructure.cli.accountargs import (
     user_group,
 )
 from infrastructure.cli.arguments import JSON, Command, Subcommands, argument
-from infrastructure.cli.output import Parser, emit, engine_for, read_password
+from infrastructure.cli.output import (
+    Parser,
+    as_json,
+    emit,
+    engine_for,
+    read_password,
+)
 from infrastructure.cli.twostepargs import (
     METHODS,
     app_name,
@@ -198,7 +204,7 @@ def _app_list(args: argparse.Namespace) -> int:
         views = verification(engine).app_passwords(args.login)
     emit(
         args,
-        [twostepview.app_json(v) for v in views],
+        [as_json(v) for v in views],
         twostepview.apps_table(args.login, views),
     )
     return 0

@@ -130,16 +130,6 @@ def status_text(data: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def app_json(view: AppPasswordView) -> dict[str, object]:
-    return {
-        "app_id": str(view.app_id),
-        "name": view.name,
-        "created_at": view.created_at.isoformat(),
-        "last_used_at": view.last_used_at.isoformat() if view.last_used_at else None,
-        "last_protocol": view.last_protocol,
-    }
-
-
 def apps_table(login: str, views: Sequence[AppPasswordView]) -> str:
     if not views:
         return f"{login} has no app password"
