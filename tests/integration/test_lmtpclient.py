@@ -179,10 +179,14 @@ LHLO = b"250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250 8BITMIME\r\n"
 PIPE = (sys.executable, "-S", str(REPO / "infrastructure" / "mtapipe.py"))
 
 
-def deliver_to(server: Scripted) -> subprocess.CompletedProcess[bytes]:
-    """``mailhost deliver`` (the fastest start) at the scripted server."""
+def deliver_to(
+    *after_lhlo: Step,
+) -> tuple[subprocess.CompletedProcess[bytes], list[bytes]]:
+    """``mailhost deliver`` (the fastest start) at a scripted server that greets, answers
+    LHLO, then plays ``after_lhlo``; the outcome and the lines the server read."""
+    server = Scripted([(False, b"220 mx.test\r\n"), (True, LHLO), *after_lhlo])
     env = {**os.environ, "MAILHOST_LMTP": f"127.0.0.1:{server.port}"}
-    return subprocess.run(
+    result = subprocess.run(
         [*PIPE, "deliver", "--recipient", "b@x.test", "--sender", "a@x.test"],
         input=b"Subject: hi\r\n\r\nbody\r\n",
         capture_output=True,
@@ -190,47 +194,37 @@ def deliver_to(server: Scripted) -> subprocess.CompletedProcess[bytes]:
         timeout=TIMEOUT_S,
         check=False,
     )
+    server.stop()
+    return result, server.read
 
 
 def test_a_temporary_refusal_of_mail_exits_tempfail() -> None:
     # RFC 5321 section 4.2.1: 4yz, nothing decided: EX_TEMPFAIL, the MTA retries
-    server = Scripted(
-        [
-            (False, b"220 mx.test\r\n"),
-            (True, LHLO),
-            (True, b"451 4.3.0 store unreachable\r\n"),
-            (True, b"503 5.5.1 no sender\r\n"),
-            (True, b"503 5.5.1 no recipient\r\n"),
-            (True, b"221 bye\r\n"),
-        ]
+    result, read = deliver_to(
+        (True, b"451 4.3.0 store unreachable\r\n"),
+        (True, b"503 5.5.1 no sender\r\n"),
+        (True, b"503 5.5.1 no recipient\r\n"),
+        (True, b"221 bye\r\n"),
     )
-    result = deliver_to(server)
-    server.stop()
     assert result.returncode == entrypoint.EX_TEMPFAIL, result.stderr
     assert result.stderr.startswith(
         b"mailhost: temporary failure, nothing decided: 4.3.0"
     )
-    assert server.read[-1] == b"QUIT\r\n"
+    assert read[-1] == b"QUIT\r\n"
 
 
 def test_a_354_after_a_refused_recipient_ends_an_empty_message() -> None:
     # RFC 2920 section 3.1 forbids it; if a server does, nothing of the message is sent
-    server = Scripted(
-        [
-            (False, b"220 mx.test\r\n"),
-            (True, LHLO),
-            (True, b"250 2.1.0 ok\r\n"),
-            (True, b"550 5.1.1 <b@x.test> unknown address\r\n"),
-            (True, b"354 go ahead anyway\r\n"),
-            (True, b"554 5.5.1 no valid recipients\r\n"),
-            (True, b"221 bye\r\n"),
-        ]
+    result, read = deliver_to(
+        (True, b"250 2.1.0 ok\r\n"),
+        (True, b"550 5.1.1 <b@x.test> unknown address\r\n"),
+        (True, b"354 go ahead anyway\r\n"),
+        (True, b"554 5.5.1 no valid recipients\r\n"),
+        (True, b"221 bye\r\n"),
     )
-    result = deliver_to(server)
-    server.stop()
     assert result.returncode == entrypoint.EX_NOUSER, result.stderr
-    assert server.read[-2:] == [b".\r\n", b"QUIT\r\n"]
-    assert server.read[1].startswith(b"MAIL FROM:<a@x.test> SIZE=")
+    assert read[-2:] == [b".\r\n", b"QUIT\r\n"]
+    assert read[1].startswith(b"MAIL FROM:<a@x.test> SIZE=")
 
 
 def test_the_wire_form_of_a_message() -> None:
