@@ -11,6 +11,8 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from tests.integration.lmtpsupport import (
     INFO,
     child_env,
@@ -28,6 +30,19 @@ if TYPE_CHECKING:
 
 MIB = 1024 * 1024
 LIMIT = MIB
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def env(home: Path) -> dict[str, str]:
+    """The listener's environment, on a home where info@example.org answers everyone."""
+    env = child_env(home)
+    seeded_home(home, env)
+    return env
 
 
 def _rss_kib(running: RunningListener) -> int:
@@ -68,12 +83,9 @@ def _greeting(sock: socket.socket) -> bytes:
 
 
 def test_over_size_is_552_per_recipient_and_memory_stays_bounded(
-    tmp_path: Path,
+    tmp_path: Path, home: Path, env: dict[str, str]
 ) -> None:
     # RFC 1870: SIZE advertised and enforced while reading; RFC 2033 section 4.2
-    home = tmp_path / "home"
-    env = child_env(home)
-    seeded_home(home, env)
     before = events(home, env)
     with listener(tmp_path, env, "--max-size", str(LIMIT)) as running:
         lmtp = running.client()
@@ -105,12 +117,9 @@ def test_over_size_is_552_per_recipient_and_memory_stays_bounded(
 
 
 def test_malformed_envelope_gets_its_status_and_the_session_goes_on(
-    tmp_path: Path,
+    tmp_path: Path, home: Path, env: dict[str, str]
 ) -> None:
     # RFC 5321 section 4.1.1, RFC 2033 section 4.1 (LHLO, not HELO/EHLO)
-    home = tmp_path / "home"
-    env = child_env(home)
-    seeded_home(home, env)
     before = events(home, env)
     with listener(tmp_path, env) as running:
         lmtp = running.client()
@@ -141,11 +150,8 @@ def test_malformed_envelope_gets_its_status_and_the_session_goes_on(
     assert len(_outbox(home)) == 1
 
 
-def test_too_many_recipients_is_452(tmp_path: Path) -> None:
+def test_too_many_recipients_is_452(tmp_path: Path, env: dict[str, str]) -> None:
     # RFC 5321 section 4.5.3.1.8: 100 recipients taken, the rest 452
-    home = tmp_path / "home"
-    env = child_env(home)
-    seeded_home(home, env)
     with listener(tmp_path, env) as running:
         lmtp = running.client()
         assert lmtp.docmd("MAIL FROM:<bob@example.net>")[0] == 250
@@ -154,10 +160,9 @@ def test_too_many_recipients_is_452(tmp_path: Path) -> None:
         quietly_close(lmtp)
 
 
-def test_binary_garbage_costs_nothing_and_records_nothing(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    env = child_env(home)
-    seeded_home(home, env)
+def test_binary_garbage_costs_nothing_and_records_nothing(
+    tmp_path: Path, home: Path, env: dict[str, str]
+) -> None:
     before = events(home, env)
     noise = random.Random(13)  # noqa: S311 - noise, not a secret
     with listener(tmp_path, env) as running:
@@ -183,10 +188,9 @@ def test_binary_garbage_costs_nothing_and_records_nothing(tmp_path: Path) -> Non
     assert len(_outbox(home)) == 1
 
 
-def test_a_client_that_stops_mid_data_records_nothing(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    env = child_env(home)
-    seeded_home(home, env)
+def test_a_client_that_stops_mid_data_records_nothing(
+    tmp_path: Path, home: Path, env: dict[str, str]
+) -> None:
     before = events(home, env)
     with listener(tmp_path, env) as running:
         for cut in (10, 200):
@@ -207,12 +211,9 @@ def test_a_client_that_stops_mid_data_records_nothing(tmp_path: Path) -> None:
 
 
 def test_a_thousand_idle_connections_cost_bounded_memory_and_the_next_hears_421(
-    tmp_path: Path,
+    tmp_path: Path, env: dict[str, str]
 ) -> None:
     # RFC 5321 section 3.8: a server may refuse a session with 421
-    home = tmp_path / "home"
-    env = child_env(home)
-    seeded_home(home, env)
     with listener(tmp_path, env, "--max-connections", "1000") as running:
         baseline = _rss_kib(running)
         idle = []

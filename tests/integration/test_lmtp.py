@@ -33,6 +33,7 @@ from tests.integration.lmtpsupport import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
     from tests.servers import RunningPostgres, SmtpSink
@@ -40,11 +41,28 @@ if TYPE_CHECKING:
 UNKNOWN = "nobody@example.org"
 
 
-def test_one_reply_per_recipient_mixed_outcomes(tmp_path: Path, smtp: SmtpSink) -> None:
-    # RFC 2033 section 4.2: one reply per accepted RCPT, in RCPT order; rule RSP-4
-    home = tmp_path / "home"
-    env = child_env(home, {"MAILHOST_SMTP_URL": smtp.url})
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+def _seeded(home: Path, *more: Mapping[str, str]) -> dict[str, str]:
+    """The listener's environment, on a home where info@example.org answers everyone."""
+    env = child_env(home, *more)
     seeded_home(home, env)
+    return env
+
+
+@pytest.fixture
+def env(home: Path, smtp: SmtpSink) -> dict[str, str]:
+    """... with the replies sent to the SMTP sink."""
+    return _seeded(home, {"MAILHOST_SMTP_URL": smtp.url})
+
+
+def test_one_reply_per_recipient_mixed_outcomes(
+    tmp_path: Path, smtp: SmtpSink, env: dict[str, str]
+) -> None:
+    # RFC 2033 section 4.2: one reply per accepted RCPT, in RCPT order; rule RSP-4
     with listener(tmp_path, env) as running:
         lmtp = running.client()
         first = transaction(
@@ -81,11 +99,8 @@ def test_one_reply_per_recipient_mixed_outcomes(tmp_path: Path, smtp: SmtpSink) 
 
 
 def test_unix_socket_replaces_a_stale_one_and_is_0660(
-    tmp_path: Path, smtp: SmtpSink
+    tmp_path: Path, smtp: SmtpSink, env: dict[str, str]
 ) -> None:
-    home = tmp_path / "home"
-    env = child_env(home, {"MAILHOST_SMTP_URL": smtp.url})
-    seeded_home(home, env)
     path = tmp_path / "lmtp.sock"
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(str(path))
@@ -105,10 +120,7 @@ def test_unix_socket_replaces_a_stale_one_and_is_0660(
     assert not running.ready_file.exists()
 
 
-def test_a_live_socket_is_never_taken_over(tmp_path: Path, smtp: SmtpSink) -> None:
-    home = tmp_path / "home"
-    env = child_env(home, {"MAILHOST_SMTP_URL": smtp.url})
-    seeded_home(home, env)
+def test_a_live_socket_is_never_taken_over(tmp_path: Path, env: dict[str, str]) -> None:
     path = tmp_path / "lmtp.sock"
     with listener(tmp_path, env, where=("--socket", str(path))) as running:
         second = listener(tmp_path, env, where=("--socket", str(path)))
@@ -118,10 +130,7 @@ def test_a_live_socket_is_never_taken_over(tmp_path: Path, smtp: SmtpSink) -> No
         quietly_close(lmtp)
 
 
-def test_reject_unknown_says_550(tmp_path: Path, smtp: SmtpSink) -> None:
-    home = tmp_path / "home"
-    env = child_env(home, {"MAILHOST_SMTP_URL": smtp.url})
-    seeded_home(home, env)
+def test_reject_unknown_says_550(tmp_path: Path, env: dict[str, str]) -> None:
     with listener(tmp_path, env, "--reject-unknown") as running:
         lmtp = running.client()
         replies = transaction(
@@ -134,15 +143,13 @@ def test_reject_unknown_says_550(tmp_path: Path, smtp: SmtpSink) -> None:
 
 @pytest.mark.parametrize("processes", ["1", "2"])
 def test_four_connections_one_reply_per_sender_window(
-    tmp_path: Path, smtp: SmtpSink, processes: str
+    tmp_path: Path, home: Path, smtp: SmtpSink, processes: str
 ) -> None:
     # rule RSP-9: concurrent decisions for one sender record one reply, in one
     # process or across deciders (issue 13: the peer sent 101 duplicates); rule RSP-4
-    home = tmp_path / "home"
-    env = child_env(
+    env = _seeded(
         home, {"MAILHOST_SMTP_URL": smtp.url, "MAILHOST_RESPONDER_HOURLY_CAP": "1000"}
     )
-    seeded_home(home, env)
     senders = [f"s{n}@example.net" for n in range(10)]
     results: list[list[dict[str, object]]] = [[] for _ in range(4)]
     errors: list[BaseException] = []
@@ -186,11 +193,8 @@ def test_four_connections_one_reply_per_sender_window(
 
 
 def test_sigterm_lets_the_transaction_in_flight_finish(
-    tmp_path: Path, smtp: SmtpSink
+    tmp_path: Path, smtp: SmtpSink, env: dict[str, str]
 ) -> None:
-    home = tmp_path / "home"
-    env = child_env(home, {"MAILHOST_SMTP_URL": smtp.url})
-    seeded_home(home, env)
     with listener(tmp_path, env) as running:
         lmtp = running.client()
         idle = running.client()
@@ -220,17 +224,16 @@ def test_sigterm_lets_the_transaction_in_flight_finish(
 
 def test_store_unreachable_is_451_per_recipient_and_nothing_recorded(
     tmp_path: Path,
+    home: Path,
     smtp: SmtpSink,
     postgres_server: RunningPostgres,
     postgres_env: dict[str, str],
 ) -> None:
-    home = tmp_path / "home"
-    env = child_env(
+    env = _seeded(
         home,
         postgres_env,
         {"MAILHOST_SMTP_URL": smtp.url, "POSTGRES_CONNECT_TIMEOUT": "2"},
     )
-    seeded_home(home, env)
     before = events(home, env)
     database = postgres_env["POSTGRES_DBNAME"]
     with listener(tmp_path, env) as running:
