@@ -9,9 +9,7 @@ of the projection must come out the same.
 
 from __future__ import annotations
 
-import tempfile
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from uuid import uuid4
 
 from hypothesis import given, settings
@@ -19,14 +17,13 @@ from hypothesis import strategies as st
 
 from application.context import Actor, acting
 from domain.account import UserAccount
-from domain.address import EmailAddress
 from domain.organisation import Organisation, Role
 from domain.security import LoginContext, SecurityPolicy
-from infrastructure.bootstrap import open_engine
 from infrastructure.sql import SqliteDatabase
 from projections.activity import RecentActivity
 from projections.audit import AuditTrail
 from projections.runner import BatchProjection
+from tests.property.support import registered, scratch_engine
 
 POLICY = SecurityPolicy(failed_login_window=timedelta(minutes=5), throttle_limit=4)
 START = datetime(2026, 3, 29, tzinfo=UTC)
@@ -76,49 +73,38 @@ def _act(
 def test_a_page_at_once_writes_the_rows_of_one_event_at_a_time(
     steps: list[tuple[str, int, bool, LoginContext, int]],
 ) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = open_engine(Path(tmp) / "home", background=False)
-        try:
-            log = engine.host.log
-            organisation = Organisation.found("Batches", at=START)
-            accounts = [
-                UserAccount.register(
-                    organisation.id,
-                    EmailAddress.parse(f"user{i}@example.org"),
-                    credential_id=uuid4(),
-                    at=START,
-                )
-                for i in range(3)
-            ]
-            for i, account in enumerate(accounts):
-                role = Role.ADMIN if i == 0 else Role.MEMBER
-                organisation.admit(account.id, role=role, at=START)
-            log.save(organisation, *accounts)
-            at = START
-            for action, which, as_admin, context, seconds in steps:
-                at += timedelta(seconds=seconds)
-                actor = Actor.account(accounts[0].id) if as_admin else Actor.operator()
-                with acting(actor):
-                    _act(accounts[which], action, context, at)
-                    log.save(accounts[which])
-            notifications = log.recorder.select_notifications(start=1, limit=10_000)
-            items = [(log.mapper.to_domain_event(n), n.id) for n in notifications]
-            projections: list[type[BatchProjection]] = [RecentActivity, AuditTrail]
-            for kind in projections:
-                one, page = (
-                    SqliteDatabase(Path(tmp) / f"{kind.name}-{side}.sqlite")
-                    for side in ("one", "page")
-                )
-                single, batch = kind(), kind()
-                for database in (one, page):
-                    database.ensure_schema(single.schema)
-                for event, position in items:
-                    with one.transaction() as cursor:
-                        single.process(event, position, cursor)
-                with page.transaction() as cursor:
-                    batch.process_many(items, cursor)
-                assert _rows(page, kind.tables) == _rows(one, kind.tables)
-                one.close()
-                page.close()
-        finally:
-            engine.close()
+    with scratch_engine() as (engine, tmp):
+        log = engine.host.log
+        organisation = Organisation.found("Batches", at=START)
+        logins = [f"user{i}@example.org" for i in range(3)]
+        accounts = registered(organisation.id, logins, at=START)
+        for i, account in enumerate(accounts):
+            role = Role.ADMIN if i == 0 else Role.MEMBER
+            organisation.admit(account.id, role=role, at=START)
+        log.save(organisation, *accounts)
+        at = START
+        for action, which, as_admin, context, seconds in steps:
+            at += timedelta(seconds=seconds)
+            actor = Actor.account(accounts[0].id) if as_admin else Actor.operator()
+            with acting(actor):
+                _act(accounts[which], action, context, at)
+                log.save(accounts[which])
+        notifications = log.recorder.select_notifications(start=1, limit=10_000)
+        items = [(log.mapper.to_domain_event(n), n.id) for n in notifications]
+        projections: list[type[BatchProjection]] = [RecentActivity, AuditTrail]
+        for kind in projections:
+            one, page = (
+                SqliteDatabase(tmp / f"{kind.name}-{side}.sqlite")
+                for side in ("one", "page")
+            )
+            single, batch = kind(), kind()
+            for database in (one, page):
+                database.ensure_schema(single.schema)
+            for event, position in items:
+                with one.transaction() as cursor:
+                    single.process(event, position, cursor)
+            with page.transaction() as cursor:
+                batch.process_many(items, cursor)
+            assert _rows(page, kind.tables) == _rows(one, kind.tables)
+            one.close()
+            page.close()

@@ -11,8 +11,8 @@ empty database. Both run the real projections on real SQLite files.
 from __future__ import annotations
 
 import contextlib
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from application.importports import ImportProgress
 from application.log import MailHostLog
 from domain.account import UserAccount
-from domain.address import EmailAddress
 from domain.creation import CreationMode
 from domain.errors import DomainError
 from domain.hosted import AddressEntry, AddressKind
@@ -35,14 +34,15 @@ from domain.mailservice import MailService
 from domain.organisation import Organisation, Role
 from domain.permissions import Permission
 from domain.security import LoginContext, NotificationPreferences, SecurityPolicy
-from infrastructure.bootstrap import open_engine
+from infrastructure.bootstrap import Engine
 from infrastructure.sql import SqliteDatabase
 from projections.activity import RecentActivity
 from projections.advisories import Advisories
 from projections.directory import AddressDirectory
 from projections.imports import ImportViews, SqlImportQueries
 from projections.jobs import JobSchedule
-from projections.runner import ProjectionRunner
+from projections.runner import Projection, ProjectionRunner
+from tests.property.support import registered, scratch_engine
 
 POLICY = SecurityPolicy(failed_login_window=timedelta(minutes=5), throttle_limit=4)
 START = datetime(2026, 3, 29, tzinfo=UTC)
@@ -75,47 +75,46 @@ ACTIVITY = "SELECT * FROM mh_activity ORDER BY position"
 JOBS = "SELECT job_id, actor, args, due_at, position FROM mh_jobs ORDER BY job_id"
 
 
+@contextmanager
+def _rebuilt(
+    engine: Engine, folder: Path, projections: list[Projection]
+) -> Iterator[tuple[SqliteDatabase, SqliteDatabase]]:
+    """The live database once its runner has caught up, and a new one in ``folder`` the
+    projections rebuilt from the whole log at once."""
+    engine.runner.catch_up()
+    fresh = SqliteDatabase(folder / "rebuilt.sqlite")
+    ProjectionRunner(engine.host.log, fresh, projections).catch_up()
+    live = engine.databases[0]
+    assert isinstance(live, SqliteDatabase)
+    yield fresh, live
+    fresh.close()
+
+
 @settings(max_examples=25, deadline=None)
 @given(steps=steps)
 def test_rebuilt_views_equal_incremental_views(
     steps: list[tuple[str, int, LoginContext, int]],
 ) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = open_engine(Path(tmp) / "home", background=False)
-        try:
-            log, runner = engine.host.log, engine.runner
-            accounts = [
-                UserAccount.register(
-                    uuid4(),
-                    EmailAddress.parse(f"user{i}@example.org"),
-                    credential_id=uuid4(),
-                    at=START,
-                )
-                for i in range(2)
-            ]
-            log.save(*accounts)
-            at = START
-            for action, which, context, seconds in steps:
-                at += timedelta(seconds=seconds)
-                account = log.load(accounts[which].id, UserAccount, "account")
-                try:
-                    _apply(account, action, context, at)
-                except DomainError:
-                    continue
-                if action == "sync":
-                    runner.catch_up()
-                else:
-                    log.save(account)
-            runner.catch_up()
-            fresh = SqliteDatabase(Path(tmp) / "rebuilt.sqlite")
-            ProjectionRunner(log, fresh, [RecentActivity(), JobSchedule()]).catch_up()
-            live = engine.databases[0]
-            assert isinstance(live, SqliteDatabase)
+    with scratch_engine() as (engine, tmp):
+        log, runner = engine.host.log, engine.runner
+        logins = [f"user{i}@example.org" for i in range(2)]
+        accounts = registered(uuid4(), logins, at=START)
+        log.save(*accounts)
+        at = START
+        for action, which, context, seconds in steps:
+            at += timedelta(seconds=seconds)
+            account = log.load(accounts[which].id, UserAccount, "account")
+            try:
+                _apply(account, action, context, at)
+            except DomainError:
+                continue
+            if action == "sync":
+                runner.catch_up()
+            else:
+                log.save(account)
+        with _rebuilt(engine, tmp, [RecentActivity(), JobSchedule()]) as (fresh, live):
             assert _rows(fresh, ACTIVITY) == _rows(live, ACTIVITY)
             assert _rows(fresh, JOBS) == _rows(live, JOBS)
-            fresh.close()
-        finally:
-            engine.close()
 
 
 def _apply(
@@ -182,50 +181,33 @@ def test_rebuilt_mail_views_equal_incremental_views(
     steps: list[tuple[str, str, int]],
 ) -> None:
     # rule ADR-1, rule ADR-11, rule ORG-3, rule ADV-1
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = open_engine(Path(tmp) / "home", background=False)
-        try:
-            log, runner = engine.host.log, engine.runner
-            org = Organisation.found("Example Co", at=START)
-            users = [
-                UserAccount.register(
-                    org.id,
-                    EmailAddress.parse(f"u{i}@example.net"),
-                    credential_id=uuid4(),
-                    at=START,
+    with scratch_engine() as (engine, tmp):
+        log, runner = engine.host.log, engine.runner
+        org = Organisation.found("Example Co", at=START)
+        users = registered(org.id, [f"u{i}@example.net" for i in range(2)], at=START)
+        for user in users:
+            org.admit(user.id, role=Role.MEMBER, at=START)
+        service = MailService.create(org.id, "example.org", quota=3, at=START)
+        log.save(org, *users, service)
+        at = START
+        for action, local, n in steps:
+            at += timedelta(minutes=1)
+            if action == "sync":
+                runner.catch_up()
+                continue
+            with contextlib.suppress(DomainError):
+                _mail_step(
+                    log,
+                    service.id,
+                    action=action,
+                    local=local,
+                    n=n,
+                    users=[u.id for u in users],
+                    at=at,
                 )
-                for i in range(2)
-            ]
-            for user in users:
-                org.admit(user.id, role=Role.MEMBER, at=START)
-            service = MailService.create(org.id, "example.org", quota=3, at=START)
-            log.save(org, *users, service)
-            at = START
-            for action, local, n in steps:
-                at += timedelta(minutes=1)
-                if action == "sync":
-                    runner.catch_up()
-                    continue
-                with contextlib.suppress(DomainError):
-                    _mail_step(
-                        log,
-                        service.id,
-                        action=action,
-                        local=local,
-                        n=n,
-                        users=[u.id for u in users],
-                        at=at,
-                    )
-            runner.catch_up()
-            fresh = SqliteDatabase(Path(tmp) / "rebuilt.sqlite")
-            ProjectionRunner(log, fresh, [AddressDirectory(), Advisories()]).catch_up()
-            live = engine.databases[0]
-            assert isinstance(live, SqliteDatabase)
+        with _rebuilt(engine, tmp, [AddressDirectory(), Advisories()]) as (fresh, live):
             for query in MAIL_TABLES:
                 assert _rows(fresh, query) == _rows(live, query), query
-            fresh.close()
-        finally:
-            engine.close()
 
 
 def _mail_step(
@@ -357,46 +339,39 @@ def test_rebuilt_import_views_equal_incremental_views(
 ) -> None:
     # rule IMP-2, rule IMP-4: progress per job, user and destination, and the
     # destination users' activity, rebuilt from the log, are the rows built live
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = open_engine(Path(tmp) / "home", background=False)
-        try:
-            log, runner = engine.host.log, engine.runner
-            users = [uuid4(), uuid4()]
-            box = Mailbox.create(
-                uuid4(),
-                uuid4(),
-                "box@example.org",
-                kind=AddressKind.MAILBOX,
-                mode=CreationMode.FOR_OTHERS,
-                creator_id=None,
-                credential_id=None,
-                users=users[:1],
-                at=START,
-            )
-            log.save(box)
-            jobs: list[UUID] = []
-            at = START
-            for action, which, index, folder, n in steps:
-                at += timedelta(seconds=7)
-                if action == "sync":
-                    runner.catch_up()
-                    continue
-                with contextlib.suppress(DomainError):
-                    _import_step(
-                        log,
-                        box.id,
-                        jobs=jobs,
-                        step=(action, which, index, folder, n),
-                        users=users,
-                        at=at,
-                    )
-            runner.catch_up()
-            fresh = SqliteDatabase(Path(tmp) / "rebuilt.sqlite")
-            ProjectionRunner(
-                log, fresh, [ImportViews(), RecentActivity(), JobSchedule()]
-            ).catch_up()
-            live = engine.databases[0]
-            assert isinstance(live, SqliteDatabase)
+    with scratch_engine() as (engine, tmp):
+        log, runner = engine.host.log, engine.runner
+        users = [uuid4(), uuid4()]
+        box = Mailbox.create(
+            uuid4(),
+            uuid4(),
+            "box@example.org",
+            kind=AddressKind.MAILBOX,
+            mode=CreationMode.FOR_OTHERS,
+            creator_id=None,
+            credential_id=None,
+            users=users[:1],
+            at=START,
+        )
+        log.save(box)
+        jobs: list[UUID] = []
+        at = START
+        for action, which, index, folder, n in steps:
+            at += timedelta(seconds=7)
+            if action == "sync":
+                runner.catch_up()
+                continue
+            with contextlib.suppress(DomainError):
+                _import_step(
+                    log,
+                    box.id,
+                    jobs=jobs,
+                    step=(action, which, index, folder, n),
+                    users=users,
+                    at=at,
+                )
+        views: list[Projection] = [ImportViews(), RecentActivity(), JobSchedule()]
+        with _rebuilt(engine, tmp, views) as (fresh, live):
             for query in IMPORT_TABLES:
                 assert _rows(fresh, query) == _rows(live, query), query
             rebuilt, built = SqlImportQueries(fresh), SqlImportQueries(live)
@@ -411,9 +386,6 @@ def test_rebuilt_import_views_equal_incremental_views(
                 "box@example.org"
             )
             assert len(built.for_destination("box@example.org")) == len(jobs)
-            fresh.close()
-        finally:
-            engine.close()
 
 
 def _agrees_with_the_job(row: ImportProgress | None, job: ImportJob) -> None:
