@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from attrs import define
+from attrs import define, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from infrastructure.chainlinks import (
@@ -78,25 +78,18 @@ class _Peek:
         return taken
 
 
+@define
 class Verifier:
-    def __init__(
-        self,
-        database: Database,
-        table: EventTable,
-        public: Ed25519PublicKey | None,
-        *,
-        extra: Sequence[Checkpoint] = (),
-        page: int = PAGE,
-        allowance: int = UNLINKED_ALLOWANCE,
-    ) -> None:
-        self.database = database
-        self.table = table
-        self.public = public
-        self.extra = tuple(extra)
-        self.page = page
-        self.allowance = allowance
-        self.breaks: list[Break] = []
-        self._classified = 0
+    """One walk over a log; its inputs, defaults included, are ``verify``'s."""
+
+    database: Database
+    table: EventTable
+    public: Ed25519PublicKey | None
+    extra: tuple[Checkpoint, ...]
+    page: int
+    allowance: int
+    breaks: list[Break] = field(factory=list, init=False)
+    _classified: int = field(default=0, init=False)
 
     def run(self) -> Verdict:
         with self.database.transaction() as cursor:
@@ -391,6 +384,4 @@ def verify(
 
     Raises NoPublicKeyError where checkpoints are signed and ``public`` is None.
     """
-    return Verifier(
-        database, table, public, extra=extra, page=page, allowance=allowance
-    ).run()
+    return Verifier(database, table, public, tuple(extra), page, allowance).run()

@@ -96,48 +96,38 @@ def _where() -> tuple[Declares, ...]:
     )
 
 
+# The listener's whole-number limits (``ListenerLimits``): option, lowest, highest,
+# default, help.
+_LIMITS: tuple[tuple[str, int, int, int, str], ...] = (
+    (
+        "--max-size",
+        1,
+        MAX_MESSAGE_BYTES,
+        MAX_MESSAGE_BYTES,
+        "SIZE: bytes per message (552 beyond)",
+    ),
+    # One: on this 2-core machine, two deciders plus the acceptor and the reply sender
+    # measured slower than one process (0.62 against ~1.2 of the peer's rate, loaded);
+    # more deciders pay off only with cores to spare.
+    (
+        "--processes",
+        1,
+        MAX_PROCESSES,
+        1,
+        "decider processes (default 1: this process decides; N: one per core)",
+    ),
+    ("--workers", 1, MAX_WORKERS, 4, "decisions at once, per decider"),
+    ("--max-connections", 1, MAX_CONNECTIONS, 1000, "sessions at once (421 beyond)"),
+    ("--timeout", 1, 3600, 300, "seconds a session may stay silent"),
+    ("--grace", 0, 3600, 30, "seconds in-flight transactions get after SIGTERM"),
+)
+
+
 def _limits() -> tuple[Declares, ...]:
-    """What one listener takes at once and how long it waits (``ListenerLimits``)."""
-    return (
-        argument(
-            "--max-size",
-            type=bounded_int(1, MAX_MESSAGE_BYTES),
-            default=MAX_MESSAGE_BYTES,
-            help="SIZE: bytes per message (552 beyond)",
-        ),
-        argument(
-            "--processes",
-            type=bounded_int(1, MAX_PROCESSES),
-            # One: on this 2-core machine, two deciders plus the acceptor and the reply
-            # sender measured slower than one process (0.62 against ~1.2 of the peer's
-            # rate, loaded); more deciders pay off only with cores to spare.
-            default=1,
-            help="decider processes (default 1: this process decides; N: one per core)",
-        ),
-        argument(
-            "--workers",
-            type=bounded_int(1, MAX_WORKERS),
-            default=4,
-            help="decisions at once, per decider",
-        ),
-        argument(
-            "--max-connections",
-            type=bounded_int(1, MAX_CONNECTIONS),
-            default=1000,
-            help="sessions at once (421 beyond)",
-        ),
-        argument(
-            "--timeout",
-            type=bounded_int(1, 3600),
-            default=300,
-            help="seconds a session may stay silent",
-        ),
-        argument(
-            "--grace",
-            type=bounded_int(0, 3600),
-            default=30,
-            help="seconds in-flight transactions get after SIGTERM",
-        ),
+    """What one listener takes at once and how long it waits: each a bounded number."""
+    return tuple(
+        argument(name, type=bounded_int(low, high), default=default, help=text)
+        for name, low, high, default, text in _LIMITS
     )
 
 
