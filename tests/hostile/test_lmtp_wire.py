@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from attrs import frozen
 
 from tests.integration.lmtpsupport import (
     INFO,
@@ -26,23 +27,43 @@ from tests.integration.lmtpsupport import (
 )
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from tests.integration.lmtpsupport import RunningListener
 
 MIB = 1024 * 1024
 LIMIT = MIB
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
+@frozen
+class SeededHome:
+    """A home where info@example.org answers every sender, and what a test does with it."""
+
+    folder: Path  # the test's: the home, the listeners' ready files and logs
+    env: dict[str, str]
+
+    @property
+    def home(self) -> Path:
+        return self.folder / "home"
+
+    def events(self) -> int:
+        return events(self.home, self.env)
+
+    def listener(self, *options: str) -> AbstractContextManager[RunningListener]:
+        return listener(self.folder, self.env, *options)
+
+    def outbox(self) -> list[Path]:
+        """The replies the listener's sender wrote, oldest first."""
+        folder = self.home / "outbox"
+        return sorted(folder.glob("*.eml")) if folder.exists() else []
 
 
 @pytest.fixture
-def env(home: Path) -> dict[str, str]:
-    """The listener's environment, on a home where info@example.org answers everyone."""
+def seeded(tmp_path: Path) -> SeededHome:
+    home = tmp_path / "home"
     env = child_env(home)
     seeded_home(home, env)
-    return env
+    return SeededHome(tmp_path, env)
 
 
 def _rss_kib(running: RunningListener) -> int:
@@ -58,11 +79,6 @@ def _rss_kib(running: RunningListener) -> int:
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
     return total
-
-
-def _outbox(home: Path) -> list[Path]:
-    folder = home / "outbox"
-    return sorted(folder.glob("*.eml")) if folder.exists() else []
 
 
 def _still_serves(running: RunningListener, sender: str) -> None:
@@ -83,11 +99,11 @@ def _greeting(sock: socket.socket) -> bytes:
 
 
 def test_over_size_is_552_per_recipient_and_memory_stays_bounded(
-    tmp_path: Path, home: Path, env: dict[str, str]
+    seeded: SeededHome,
 ) -> None:
     # RFC 1870: SIZE advertised and enforced while reading; RFC 2033 section 4.2
-    before = events(home, env)
-    with listener(tmp_path, env, "--max-size", str(LIMIT)) as running:
+    before = seeded.events()
+    with seeded.listener("--max-size", str(LIMIT)) as running:
         lmtp = running.client()
         assert f"SIZE {LIMIT}".encode() in lmtp.docmd("LHLO", "mta.test")[1]
         # A declared size over the limit is refused at MAIL.
@@ -112,16 +128,16 @@ def test_over_size_is_552_per_recipient_and_memory_stays_bounded(
         assert grown < 20 * 1024, f"the listener grew by {grown} KiB reading 53 MB"
         _still_serves(running, "after-big@example.net")
         quietly_close(lmtp)
-    assert events(home, env) > before  # the check above recorded; the 552 did not:
-    assert len(_outbox(home)) == 1
+    assert seeded.events() > before  # the check above recorded; the 552 did not:
+    assert len(seeded.outbox()) == 1
 
 
 def test_malformed_envelope_gets_its_status_and_the_session_goes_on(
-    tmp_path: Path, home: Path, env: dict[str, str]
+    seeded: SeededHome,
 ) -> None:
     # RFC 5321 section 4.1.1, RFC 2033 section 4.1 (LHLO, not HELO/EHLO)
-    before = events(home, env)
-    with listener(tmp_path, env) as running:
+    before = seeded.events()
+    with seeded.listener() as running:
         lmtp = running.client()
         assert lmtp.docmd("HELO", "x")[0] == 500
         assert lmtp.docmd("EHLO", "x")[0] == 500
@@ -146,13 +162,13 @@ def test_malformed_envelope_gets_its_status_and_the_session_goes_on(
         assert decided(INFO, reply)["check"] == "invalid-sender"
         quietly_close(lmtp)
         assert "\x1b" not in running.output()
-    assert events(home, env) > before
-    assert len(_outbox(home)) == 1
+    assert seeded.events() > before
+    assert len(seeded.outbox()) == 1
 
 
-def test_too_many_recipients_is_452(tmp_path: Path, env: dict[str, str]) -> None:
+def test_too_many_recipients_is_452(seeded: SeededHome) -> None:
     # RFC 5321 section 4.5.3.1.8: 100 recipients taken, the rest 452
-    with listener(tmp_path, env) as running:
+    with seeded.listener() as running:
         lmtp = running.client()
         assert lmtp.docmd("MAIL FROM:<bob@example.net>")[0] == 250
         codes = [lmtp.docmd(f"RCPT TO:<r{n}@example.org>")[0] for n in range(101)]
@@ -160,12 +176,10 @@ def test_too_many_recipients_is_452(tmp_path: Path, env: dict[str, str]) -> None
         quietly_close(lmtp)
 
 
-def test_binary_garbage_costs_nothing_and_records_nothing(
-    tmp_path: Path, home: Path, env: dict[str, str]
-) -> None:
-    before = events(home, env)
+def test_binary_garbage_costs_nothing_and_records_nothing(seeded: SeededHome) -> None:
+    before = seeded.events()
     noise = random.Random(13)  # noqa: S311 - noise, not a secret
-    with listener(tmp_path, env) as running:
+    with seeded.listener() as running:
         for round_ in range(20):
             sock = running.raw_socket()
             assert _greeting(sock).startswith(b"220 ")
@@ -183,16 +197,14 @@ def test_binary_garbage_costs_nothing_and_records_nothing(
             finally:
                 sock.close()
         assert running.proc.poll() is None
-        assert events(home, env) == before
+        assert seeded.events() == before
         _still_serves(running, "after-garbage@example.net")
-    assert len(_outbox(home)) == 1
+    assert len(seeded.outbox()) == 1
 
 
-def test_a_client_that_stops_mid_data_records_nothing(
-    tmp_path: Path, home: Path, env: dict[str, str]
-) -> None:
-    before = events(home, env)
-    with listener(tmp_path, env) as running:
+def test_a_client_that_stops_mid_data_records_nothing(seeded: SeededHome) -> None:
+    before = seeded.events()
+    with seeded.listener() as running:
         for cut in (10, 200):
             lmtp = running.client()
             assert lmtp.docmd("MAIL FROM:<gone@example.net>")[0] == 250
@@ -202,8 +214,8 @@ def test_a_client_that_stops_mid_data_records_nothing(
             lmtp.close()  # no final dot: the message never ended
         # The next session is served only after the listener has read the two ends.
         _still_serves(running, "next@example.net")
-        assert events(home, env) > before
-    replies = _outbox(home)
+        assert seeded.events() > before
+    replies = seeded.outbox()
     assert len(replies) == 1
     assert (
         b"gone@example.net" not in replies[0].with_suffix(".envelope.json").read_bytes()
@@ -211,10 +223,10 @@ def test_a_client_that_stops_mid_data_records_nothing(
 
 
 def test_a_thousand_idle_connections_cost_bounded_memory_and_the_next_hears_421(
-    tmp_path: Path, env: dict[str, str]
+    seeded: SeededHome,
 ) -> None:
     # RFC 5321 section 3.8: a server may refuse a session with 421
-    with listener(tmp_path, env, "--max-connections", "1000") as running:
+    with seeded.listener("--max-connections", "1000") as running:
         baseline = _rss_kib(running)
         idle = []
         try:
