@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 from uuid import UUID
 
+import attrs
 from attrs import frozen
 
 from domain.address import identity
@@ -86,15 +87,8 @@ class SourceRef:
 
     @classmethod
     def of(cls, source: ImportSource, credential_id: UUID) -> SourceRef:
-        return cls(
-            host=source.host,
-            port=source.port,
-            security=source.security,
-            user=source.user,
-            credential_id=credential_id,
-            ca_file=source.ca_file,
-            insecure=source.insecure,
-        )
+        """The checked source, every field of it, with the sealed password that opens it."""
+        return cls(credential_id=credential_id, **attrs.asdict(source, recurse=False))
 
     @classmethod
     def hosted_address(cls, address: str, credential_id: UUID) -> SourceRef:
