@@ -16,6 +16,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage
 
+from workers.heap import FreezeAfterFirstJob
 from workers.wakingredis import WakingRedisBroker
 
 QUEUE = "mailhost"
@@ -45,8 +46,12 @@ def install(broker: dramatiq.Broker) -> dramatiq.Broker:
     """Make ``broker`` the process's: the actors declared after this call run on it."""
     global _broker  # noqa: PLW0603 - Dramatiq's broker is process-wide by design
     _broker = broker
-    if isinstance(broker, RedisBroker) and os.environ.get(PROMETHEUS_PORT):
-        _add_prometheus(broker)
+    if isinstance(broker, RedisBroker):
+        # A worker process (``dramatiq infrastructure.workerprocess``): it runs until
+        # stopped, so its start-up objects are kept out of full collections.
+        broker.add_middleware(FreezeAfterFirstJob())
+        if os.environ.get(PROMETHEUS_PORT):
+            _add_prometheus(broker)
     dramatiq.set_broker(broker)
     return broker
 

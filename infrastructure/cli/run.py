@@ -28,6 +28,7 @@ from infrastructure.jsonlog import configure
 from infrastructure.metrics import listen_address, serve
 from infrastructure.pgwakeup import PgWakeup
 from infrastructure.settings import Settings
+from workers.heap import freeze_startup
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def _run(args: argparse.Namespace) -> int:
     part = PARTS[args.part]
     engine = open_engine(args.home, follow=part)
     _wake_on_commits(engine)
+    freeze_startup()  # no full collection walks the engine again (workers.heap)
     stop_metrics: Callable[[], None] | None = None
     try:
         if address is not None:
