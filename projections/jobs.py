@@ -36,7 +36,8 @@ from projections.runner import Items
 from projections.storage import Cursor, Database, insert_rows
 
 
-def _iso(at: datetime) -> str:
+def iso(at: datetime) -> str:
+    """The schedule's time text: UTC, so text order is time order."""
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
@@ -98,31 +99,35 @@ class JobSchedule:
         """The events' jobs, each with its event's correlation; the position is the
         causation. A job started again by a later event keeps the first one's row
         (``DO NOTHING`` skips a repeat within one statement too, in log order)."""
-        rows = [
-            (
-                job.job_id,
-                job.actor,
-                json.dumps(job.args),
-                _iso(job.due_at),
-                position,
-                _correlation(event),
-            )
-            for event, position in items
-            for job in jobs_for(event)
-        ]
-        insert_rows(
-            cursor,
-            "INSERT INTO mh_jobs"
-            " (job_id, actor, args, due_at, position, correlation_id)",
-            rows,
-            " ON CONFLICT (job_id) DO NOTHING",
+        insert_rows(cursor, f"INSERT INTO mh_jobs ({ROW})", job_rows(items), NEW_ONLY)
+
+
+# The columns ``job_rows`` gives, in order, and what a repeated job's row does.
+ROW = "job_id, actor, args, due_at, position, correlation_id"
+NEW_ONLY = " ON CONFLICT (job_id) DO NOTHING"
+
+
+def job_rows(items: Items) -> list[tuple[str, str, str, str, int, str | None]]:
+    """The schedule's rows (``ROW``) of the events' jobs, in log order."""
+    return [
+        (
+            job.job_id,
+            job.actor,
+            json.dumps(job.args),
+            iso(job.due_at),
+            position,
+            _correlation(event),
         )
+        for event, position in items
+        for job in jobs_for(event)
+    ]
 
 
 # ``mailhost audit trace`` finds a command's jobs by their correlation id.
 CORRELATION_INDEX = "mh_jobs_correlation"
-# A job's row as ``_job`` reads it.
-_SCHEDULED = "SELECT job_id, actor, args, due_at, correlation_id, position FROM mh_jobs"
+# A job's row as ``scheduled`` reads it.
+COLUMNS = "job_id, actor, args, due_at, correlation_id, position"
+_SCHEDULED = f"SELECT {COLUMNS} FROM mh_jobs"  # noqa: S608 - constants only
 _FREE = (
     "done_at IS NULL AND due_at <= ?"
     " AND (handed_until IS NULL OR handed_until <= ?)"
@@ -144,20 +149,24 @@ class JobTable:
     def hand_over(
         self, now: datetime, *, wall: float, lease: float, limit: int = 100
     ) -> list[Scheduled]:
-        """Due jobs nobody holds, marked handed over (until ``wall + lease``) as read."""
+        """Due jobs nobody holds, marked handed over (until ``wall + lease``) as read.
+
+        One statement picks and marks them (rows another relay has locked are skipped
+        on PostgreSQL), so a hand-over is a single round trip in its transaction.
+        """
         with self.database.transaction() as cursor:
             cursor.execute(
-                f"{_SCHEDULED} WHERE {_FREE}"
-                f" ORDER BY due_at, position LIMIT ?{self._skip_locked}",
-                (_iso(now), wall, wall, limit),
+                "UPDATE mh_jobs SET handed_until = ? WHERE job_id IN ("  # noqa: S608 - constants only
+                f"SELECT job_id FROM mh_jobs WHERE {_FREE}"
+                f" ORDER BY due_at, position LIMIT ?{self._skip_locked})"
+                f" RETURNING {COLUMNS}",
+                (wall + lease, iso(now), wall, wall, limit),
             )
             rows = cursor.fetchall()
-            for row in rows:
-                cursor.execute(
-                    "UPDATE mh_jobs SET handed_until = ? WHERE job_id = ?",
-                    (wall + lease, row[0]),
-                )
-        return [_job(row) for row in rows]
+        # RETURNING keeps no order: the schedule's is due time, then log position.
+        return [
+            scheduled(row) for row in sorted(rows, key=lambda r: (str(r[3]), int(r[5])))
+        ]
 
     def claim(
         self, job_id: str, token: str, *, wall: float, lease: float
@@ -174,7 +183,7 @@ class JobTable:
                 (token, wall + lease, job_id, wall),
             )
             row = cursor.fetchone()
-        return None if row is None else _job(row)
+        return None if row is None else scheduled(row)
 
     def claim_due(
         self,
@@ -195,7 +204,7 @@ class JobTable:
         kind = " AND actor = ?" if actor is not None else ""
         kind += _not_in(exclude)
         params = (
-            _iso(now),
+            iso(now),
             wall,
             wall,
             *((actor,) if actor is not None else ()),
@@ -215,7 +224,7 @@ class JobTable:
                     " attempts = attempts + 1 WHERE job_id = ?",
                     (token, wall + lease, row[0]),
                 )
-        return [_job(row) for row in rows]
+        return [scheduled(row) for row in rows]
 
     def renew(self, job_id: str, token: str, wall: float, lease: float) -> bool:
         """Extend a claim still held by ``token`` to ``wall + lease``; False if lost.
@@ -240,7 +249,7 @@ class JobTable:
             job_ids,
             token,
             "done_at = ?, claim_token = NULL, claimed_until = NULL, last_error = NULL",
-            (_iso(at),),
+            (iso(at),),
             also_where=" AND done_at IS NULL",
         )
 
@@ -287,7 +296,7 @@ class JobTable:
             cursor.execute(
                 "SELECT COUNT(*) FROM mh_jobs"  # noqa: S608 - placeholders only
                 f" WHERE done_at IS NULL AND due_at <= ?{_not_in(exclude)}",
-                (_iso(now), *exclude),
+                (iso(now), *exclude),
             )
             row = cursor.fetchone()
         return int(row[0]) if row else 0
@@ -328,7 +337,7 @@ def _correlation(event: object) -> str | None:
     return None if context is None else str(context.correlation_id)
 
 
-def _job(row: tuple[object, ...]) -> Scheduled:
+def scheduled(row: tuple[object, ...]) -> Scheduled:
     return Scheduled(
         str(row[0]),
         str(row[1]),

@@ -94,6 +94,11 @@ class ProjectionRunner:
         self.database = database
         self.projections = tuple(projections)
         self.decoding = decoding or decoding_for(log)
+        # Where this runner last left each projection (see ``catch_up_one``).
+        self._known: dict[str, int] = {}
+        # Batches found applied by another runner first (a relay then hands over the
+        # jobs that one scheduled).
+        self.overtaken = 0
         database.ensure_schema(TRACKING_SCHEMA)
         for projection in self.projections:
             database.ensure_schema(projection.schema)
@@ -118,12 +123,19 @@ class ProjectionRunner:
         """Apply the next batches; each checks, under the write lock, where it starts.
 
         Another runner (another process's relay) may have applied the same events since
-        this one read its position: then the batch is dropped and read again, so an
-        event is applied exactly once whoever runs.
+        this one last looked: then the batch is dropped and read again from where that
+        one left off, so an event is applied exactly once whoever runs. The position
+        this runner left is kept between calls (stale only when another was first,
+        which the locked check finds), so an idle call is one read of the log and a
+        batch one transaction: the hand-over of a job waits on these round trips. A
+        projection with a ``committed()`` method hears of each of its batches once the
+        transaction has committed (the relay's own schedule hands its jobs over then).
         """
         done = 0
-        while True:
+        position = self._known.get(projection.name)
+        if position is None:
             position = self.position(projection)
+        while True:
             notifications = self.log.recorder.select_notifications(
                 start=position,
                 limit=BATCH,
@@ -131,24 +143,56 @@ class ProjectionRunner:
                 inclusive_of_start=False,
             )
             if not notifications:
+                self._known[projection.name] = position
                 return done
             items = decoded(self.decoding, projection, notifications)
+            end = notifications[-1].id
             with self.database.transaction() as cursor:
-                if self._locked_position(cursor, projection) != position:
-                    continue
-                apply(projection, items, cursor)
-                cursor.execute(
-                    "UPDATE mh_tracking SET position = ? WHERE projection = ?",
-                    (notifications[-1].id, projection.name),
-                )
+                held = self._advance(cursor, projection, position, end)
+                if held == position:
+                    apply(projection, items, cursor)
+            if held != position:
+                self.overtaken += 1
+                position = held
+                continue
+            committed = getattr(projection, "committed", None)
+            if committed is not None:
+                committed()
+            position = end
             done += len(notifications)
+            if len(notifications) < BATCH:  # the log had no more of them just now
+                self._known[projection.name] = position
+                return done
+
+    def _advance(
+        self, cursor: Cursor, projection: Projection, start: int, end: int
+    ) -> int:
+        """Move the tracked position from ``start`` to ``end``, holding it locked until
+        the transaction ends; the position found instead when it is not at ``start``.
+
+        One conditional update does it in the usual case. SQLite's ``BEGIN IMMEDIATE``
+        already holds the database's write lock; PostgreSQL's update locks the tracking
+        row (a concurrent one waits, then finds the position moved).
+        """
+        if self._moved(cursor, projection, start, end):
+            return start
+        held = self._locked_position(cursor, projection)  # made at 0 if missing
+        if held == start:
+            self._moved(cursor, projection, start, end)
+        return held
+
+    @staticmethod
+    def _moved(cursor: Cursor, projection: Projection, start: int, end: int) -> bool:
+        cursor.execute(
+            "UPDATE mh_tracking SET position = ?"
+            " WHERE projection = ? AND position = ? RETURNING position",
+            (end, projection.name, start),
+        )
+        return cursor.fetchone() is not None
 
     def _locked_position(self, cursor: Cursor, projection: Projection) -> int:
-        """The tracked position, locked until the transaction ends.
-
-        SQLite's ``BEGIN IMMEDIATE`` already holds the database's write lock; PostgreSQL
-        locks the tracking row.
-        """
+        """The tracked position (the row made at 0 if missing), locked until the
+        transaction ends."""
         cursor.execute(
             "INSERT INTO mh_tracking (projection, position) VALUES (?, 0)"
             " ON CONFLICT (projection) DO NOTHING",
@@ -187,4 +231,5 @@ class ProjectionRunner:
             cursor.execute(
                 "DELETE FROM mh_tracking WHERE projection = ?", (projection.name,)
             )
+        self._known.pop(projection.name, None)
         return self.catch_up_one(projection)

@@ -22,11 +22,12 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.errors import QueueJoinTimeout
 
 from application.ports import Clock
-from projections.jobs import JobSchedule, JobTable
+from projections.jobs import JobSchedule, JobTable, Scheduled
 from projections.runner import ProjectionRunner
 from workers.backoff import Backoff
 from workers.broker import QUEUE
 from workers.execution import IMPORT_QUEUE, Leases, message_options, queue_of
+from workers.handover import HandingOverSchedule
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +87,19 @@ class Relay:
         # run relay``) keeps it too: a job is handed over as its event commits, not
         # after the projections process's next step over the chain and every read
         # model. Whichever of them applies an event first, it is applied once.
+        # Towards Redis its new due jobs are written handed over to it and sent as
+        # they commit (``workers.handover``); the other due jobs (another runner's,
+        # due later, retried) are looked for every ``IDLE_S``, or at once when
+        # another runner was seen scheduling.
         self._schedule: ProjectionRunner | None = None
+        self._own: HandingOverSchedule | None = None
+        self._look_at = 0.0  # when to look for due jobs next (monotonic)
+        self._backlog = False
         if hands_over and all(p.name != JobSchedule.name for p in runner.projections):
-            self._schedule = ProjectionRunner(
-                runner.log, runner.database, [JobSchedule()]
-            )
+            schedule = JobSchedule()
+            if not isinstance(broker, StubBroker):
+                schedule = self._own = HandingOverSchedule(clock, leases.handoff)
+            self._schedule = ProjectionRunner(runner.log, runner.database, [schedule])
 
     def wake_on(self, wakeup: Wakeup) -> None:
         """Step when ``wakeup`` says so (or after ``IDLE_S``), not every ``POLL_S``."""
@@ -116,6 +125,8 @@ class Relay:
                 delay = backoff.failed(e)
             else:
                 backoff.succeeded()
+                if self._backlog:
+                    continue  # a full batch was handed over: look again at once
                 if self._wakeup is not None:
                     self._wakeup.wait(IDLE_S)
                     continue
@@ -124,13 +135,30 @@ class Relay:
 
     def step(self) -> int:
         with self._lock:
+            self._backlog = False
             applied = self.runner.catch_up()
             if not self.hands_over:
                 return applied
+            room = self._room()  # Redis down: fail before a job is marked handed over
             if self._schedule is not None:
-                applied += self._schedule.catch_up()
+                applied += self._keep_schedule(self._schedule)
             self._maybe_sweep()
-            return applied + self.hand_over_due()
+            if self._own is None or time.monotonic() >= self._look_at:
+                self._look_at = time.monotonic() + IDLE_S
+                applied += self.hand_over_due(room)
+            return applied
+
+    def _keep_schedule(self, schedule: ProjectionRunner) -> int:
+        """The job schedule brought up to date; this relay's own new jobs sent."""
+        overtaken = schedule.overtaken
+        try:
+            applied = schedule.catch_up()
+        finally:
+            if self._own is not None:  # even after a later batch failed
+                self._send(self._own.take())
+        if schedule.overtaken != overtaken:
+            self._look_at = 0.0  # another runner scheduled: its jobs are due now
+        return applied
 
     def _maybe_sweep(self) -> None:
         if self.sweep is None or time.monotonic() < self._next_sweep:
@@ -140,19 +168,26 @@ class Relay:
         if swept:
             log.info("swept %d secret(s) no event came to name", swept)
 
-    def hand_over_due(self) -> int:
+    def hand_over_due(self, room: int | None = None) -> int:
         """Hand due jobs to the broker; other relays in other processes never get them.
 
         The hand-over is recorded as the jobs are read: a crash before the broker has them
         leaves them handed over until the lease runs out, then any relay takes them again.
+        After a full batch (a backlog) the relay steps again without waiting.
         """
-        room = self._room()
+        room = self._room() if room is None else room
         if room <= 0:
             return 0
         due = self.jobs.hand_over(
             self.clock.now(), wall=time.time(), lease=self.leases.handoff, limit=room
         )
-        for job in due:
+        self._send(due)
+        if len(due) == room:
+            self._backlog, self._look_at = True, 0.0
+        return len(due)
+
+    def _send(self, jobs: list[Scheduled]) -> None:
+        for job in jobs:
             self.broker.enqueue(
                 dramatiq.Message(
                     queue_name=queue_of(job.actor),
@@ -163,7 +198,6 @@ class Relay:
                     message_id=job.job_id,
                 )
             )
-        return len(due)
 
     def _room(self) -> int:
         """How many jobs to hand over now; Redis keeps its queue out of this process."""
