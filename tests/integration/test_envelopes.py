@@ -22,6 +22,7 @@ from projections.audit import AuditTrail
 from projections.envelope import Envelope, FullDecoding, LazyDecoding, decoding_for
 from projections.runner import ProjectionRunner
 from tests.integration.clisupport import mailhost
+from tests.integration.stack import PG_REDIS
 
 
 def _fields(envelope: Envelope) -> tuple[Any, ...]:
@@ -30,7 +31,9 @@ def _fields(envelope: Envelope) -> tuple[Any, ...]:
     )
 
 
-@pytest.fixture(scope="module")
+# On the pg-redis stack each test has its own database, which a module's demo would
+# precede: there the demo runs for each test, into that test's database.
+@pytest.fixture(scope="function" if PG_REDIS else "module")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("envelopes") / "home"
     assert mailhost("demo", "--home", str(home)).returncode == 0
