@@ -6,7 +6,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Self
 
-from attrs import define, field, frozen
+from attrs import define, frozen
 
 from application.accounts import Accounts
 from application.addresses import Addresses
@@ -14,14 +14,7 @@ from application.alerts import SecurityAlerts
 from application.apppasswords import AppPasswords
 from application.challenges import Challenges
 from application.forgetting import Forgetting
-from application.importcopy import CopyPolicy
-from application.importports import (
-    HostedSource,
-    ImportDestination,
-    ImportQueries,
-    MailSource,
-)
-from application.imports import Imports
+from application.imports import ImportAdapters, Imports
 from application.log import MailHostLog
 from application.loginflow import PendingLogins
 from application.mailservices import MailServices
@@ -41,7 +34,6 @@ from application.ports import (
     OwnedSecrets,
     PasswordHasher,
     ResponderQueries,
-    Sealer,
 )
 from application.responders import Responders
 from application.secondfactor import SecondFactor
@@ -135,8 +127,15 @@ class MailHost:
             directory=directory,
             advisories=advisories,
             responders=responders,
-            imports=(imports or ImportAdapters()).use_cases(
-                log, services, credentials, hasher, mail, clock, alert_sender
+            imports=Imports(
+                log,
+                services,
+                credentials,
+                hasher,
+                mail,
+                clock,
+                alert_sender,
+                imports or ImportAdapters(),
             ),
             twostep=parts.verification(accounts),
             notices=_notices(log, mail, clock, alert_sender, parts, twostep),
@@ -179,35 +178,6 @@ class MailHost:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-@frozen
-class ImportAdapters:
-    """What imports read from and write to; without them ``host.imports`` refuses to
-    run (a request needs the ``sealer``, a copy the source and destination)."""
-
-    sealer: Sealer | None = None
-    source: MailSource | None = None
-    destination: ImportDestination | None = None
-    hosted: HostedSource | None = None
-    queries: ImportQueries | None = None
-    policy: CopyPolicy = field(factory=CopyPolicy)
-
-    def use_cases(  # noqa: PLR0917 - the ports an import needs besides these adapters
-        self,
-        log: MailHostLog,
-        services: MailServices,
-        credentials: CredentialStore,
-        hasher: PasswordHasher,
-        mail: MailSender,
-        clock: Clock,
-        alert_sender: str,
-    ) -> Imports:
-        return Imports(
-            log, services, credentials, hasher, mail, clock, alert_sender,
-            self.sealer, self.source, self.destination, self.hosted, self.queries,
-            self.policy,
-        )  # fmt: skip
 
 
 @frozen

@@ -75,6 +75,19 @@ class ImportsNotConfigured(RuntimeError):  # noqa: N818 - reads as what is wrong
 
 
 @frozen
+class ImportAdapters:
+    """What imports read from and write to; without them ``host.imports`` refuses to
+    run (a request needs the ``sealer``, a copy the source and destination)."""
+
+    sealer: Sealer | None = None
+    source: MailSource | None = None
+    destination: ImportDestination | None = None
+    hosted: HostedSource | None = None
+    queries: ImportQueries | None = None
+    policy: CopyPolicy = field(factory=CopyPolicy)
+
+
+@frozen
 class Imports:
     log: MailHostLog
     services: MailServices
@@ -83,12 +96,12 @@ class Imports:
     mail: MailSender
     clock: Clock
     sender: str
-    sealer: Sealer | None = None
-    source: MailSource | None = None
-    destination: ImportDestination | None = None
-    hosted: HostedSource | None = None
-    queries: ImportQueries | None = None
-    policy: CopyPolicy = field(factory=CopyPolicy)
+    adapters: ImportAdapters = field(factory=ImportAdapters)
+
+    @property
+    def policy(self) -> CopyPolicy:
+        """The copy's limits; its attempts bound a worker's retries of one job."""
+        return self.adapters.policy
 
     # -- requests -------------------------------------------------------------------
 
@@ -175,18 +188,19 @@ class Imports:
         attempt: int = 1,
     ) -> None:
         """The worker's copy: resumable and idempotent (``application.importcopy``)."""
-        if self.source is None or self.destination is None:
+        adapters = self.adapters
+        if adapters.source is None or adapters.destination is None:
             raise ImportsNotConfigured("no import source or destination adapter")
         ImportCopy(
             self.log,
             self.credentials,
             self._sealer(),
-            self.source,
-            self.destination,
+            adapters.source,
+            adapters.destination,
             self.clock,
-            self.hosted,
-            self.policy,
-            self.queries,
+            adapters.hosted,
+            adapters.policy,
+            adapters.queries,
         ).run(job_id, keep_alive, attempt=attempt)
 
     def send_confirmation(self, job_id: UUID) -> bool:
@@ -281,14 +295,14 @@ class Imports:
         return _Checked(SourceRef.hosted_address(mailbox.address, uuid4()), None)
 
     def _sealer(self) -> Sealer:
-        if self.sealer is None:
+        if self.adapters.sealer is None:
             raise ImportsNotConfigured("no sealer for the import passwords")
-        return self.sealer
+        return self.adapters.sealer
 
     def _queries(self) -> ImportQueries:
-        if self.queries is None:
+        if self.adapters.queries is None:
             raise ImportsNotConfigured("no import read model")
-        return self.queries
+        return self.adapters.queries
 
 
 def _actor(by: UUID | str | None) -> UUID | None:

@@ -16,8 +16,9 @@ from typing import Literal, TypeVar
 import dramatiq
 from attrs import define
 
-from application.host import ImportAdapters, MailHost
+from application.host import MailHost
 from application.importcopy import CopyPolicy
+from application.imports import ImportAdapters
 from application.log import MailHostLog
 from application.ports import Clock, MailSender
 from infrastructure.chain import ChainedRunner, chained_runner

@@ -89,11 +89,13 @@ def engine(home: Path) -> Iterator[Engine]:
 
 def imports_of(engine: Engine, timeout: float = TIMEOUT) -> Imports:
     """The engine's import use cases with a short socket timeout and few attempts."""
-    return attrs.evolve(
-        engine.host.imports,
+    imports = engine.host.imports
+    adapters = attrs.evolve(
+        imports.adapters,
         source=ImapMailSource(timeout=timeout),
         policy=CopyPolicy(max_attempts=ATTEMPTS),
     )
+    return attrs.evolve(imports, adapters=adapters)
 
 
 def request(port: int, password: str = PASSWORD, user: str = "src") -> SourceRequest:
