@@ -37,6 +37,9 @@ from infrastructure.personaldata import (
 )
 from projections.envelope import Envelope
 
+if typing.TYPE_CHECKING:
+    from infrastructure.rundecoding import RunDecoding
+
 _ENVELOPE = frozenset({"originator_id", "originator_version"})
 META = "_meta"
 
@@ -206,6 +209,12 @@ class CattrsMapper(Mapper[UUID]):
             event=event,
         )
         return event, envelope
+
+    def run_decoding(self) -> RunDecoding:
+        """A decoding for one pass over a whole log (``infrastructure.rundecoding``)."""
+        from infrastructure.rundecoding import RunDecoding  # noqa: PLC0415 - it is built on this module
+
+        return RunDecoding(self)
 
     def envelope_of(self, stored_event: StoredEvent) -> Envelope:
         """Who, when and which aggregate, without structuring a field or opening a

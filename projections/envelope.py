@@ -144,9 +144,22 @@ class LazyDecoding(FullDecoding):
         self.both = reader.decoded  # type: ignore[method-assign]
 
 
-def decoding_for(log: MailHostLog) -> Decoding:
-    """The lazy decoding where the log's mapper reads envelopes, else the full one."""
+@runtime_checkable
+class RunReader(Protocol):
+    """A mapper with a decoding for one pass over a whole log (``infrastructure``)."""
+
+    def run_decoding(self) -> Decoding: ...
+
+
+def decoding_for(log: MailHostLog, *, whole_log: bool = False) -> Decoding:
+    """The lazy decoding where the log's mapper reads envelopes, else the full one.
+
+    ``whole_log``: for one pass over the log (a rebuild), the mapper's decoding that
+    keeps for the pass what repeats between events, where it has one.
+    """
     mapper = log.mapper
+    if whole_log and isinstance(mapper, RunReader):
+        return mapper.run_decoding()
     if isinstance(mapper, EnvelopeReader):
         return LazyDecoding(log, mapper)
     return FullDecoding(log)

@@ -1,0 +1,225 @@
+"""Decoding a whole log in one pass (a rebuild): what repeats between events is done once.
+
+The mapper decodes one stored event at a time, as a load or a catch-up asks. Replaying
+a whole log, the same work comes back on nearly every event: the same person's key
+looked up again, the same few sealed login contexts of a person (their devices)
+opened to the same plaintext and structured into equal objects again, each field
+of a class sent through the converter's dispatch again. A ``RunDecoding`` keeps these
+for the run:
+
+- each class's stored shape and its fields' structure hooks (what ``CONVERTER``
+  would dispatch to, looked up once);
+- person keys for a few seconds (``KEY_MEMO_S``): a person forgotten meanwhile is
+  forgotten from the next events on, as the key ring's own cache sees it within its
+  time to live;
+- each opened personal value by its plaintext, when the value is immutable (hashable:
+  a frozen value object, a string): the events holding it share one object, which
+  nothing can tell from equal copies. Kept in memory for the run only, bounded.
+
+It gives exactly what the mapper gives (the same events, the same envelopes): an
+event in another shape (an older version, a snapshot) or one this reading fails on
+(a damaged or altered field, whatever the error) is handed to the mapper itself, which
+decodes or refuses it as it always does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Snapshot
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import resolve_topic
+
+from application.context import RECORDED
+from infrastructure import upcasting
+from infrastructure.mapper import (
+    CONVERTER,
+    META,
+    CattrsMapper,
+    _context_text,
+    _defaulted,
+    _fields,
+    _recorded,
+    _utc_text,
+)
+from infrastructure.personaldata import PERSONAL, SEALED
+from infrastructure.personkeys import NONCE_BYTES, PersonKey
+from projections.envelope import Envelope
+
+KEY_MEMO_S = 5.0
+MAX_OPENED = 20_000
+
+Hook = Callable[[Any, Any], Any]
+
+
+class _Shape:
+    """How a class's stored events are read; ``fields``: (name, hook, type)."""
+
+    __slots__ = ("cls", "defaulted", "fields", "personal", "plain", "version")
+
+    def __init__(self, cls: type[Any]) -> None:
+        self.cls = cls
+        self.fields: tuple[tuple[str, Hook, Any], ...] = tuple(
+            (name, CONVERTER.get_structure_hook(hint), hint)
+            for name, hint in _fields(cls)
+        )
+        self.defaulted = _defaulted(cls)
+        self.personal: dict[str, Any] = PERSONAL.get(cls) or {}
+        self.version = upcasting.current(cls)[1]
+        # Snapshots (their whole state sealed) are the mapper's alone.
+        self.plain = not issubclass(cls, Snapshot)
+
+
+class _OtherShape(Exception):  # noqa: N818 - a signal inside this module
+    pass
+
+
+class RunDecoding:
+    """The ``projections.envelope.Decoding`` of one replay (see the module's notes)."""
+
+    def __init__(self, mapper: CattrsMapper) -> None:
+        self.mapper = mapper
+        self._shapes: dict[str, _Shape] = {}
+        self._keys: dict[str, PersonKey | None] = {}
+        self._keys_since = time.monotonic()
+        self._opened: dict[tuple[type[Any], str, bytes], Any] = {}
+
+    def resolve(self, topic: str) -> type[Any]:
+        return self._shape(topic).cls
+
+    def event(self, stored_event: StoredEvent) -> object:
+        return self.both(stored_event)[0]
+
+    def envelope(self, stored_event: StoredEvent) -> Envelope:
+        return self.mapper.envelope_of(stored_event)
+
+    def both(self, stored_event: StoredEvent) -> tuple[object, Envelope]:
+        shape = self._shape(stored_event.topic)
+        if shape.plain:
+            try:
+                return self._both(shape, stored_event)
+            except Exception:  # noqa: BLE001, S110 - what this reading cannot read, the mapper decodes or refuses with its own error
+                pass
+        decoded: tuple[object, Envelope] = self.mapper.decoded(stored_event)
+        return decoded
+
+    def _shape(self, topic: str) -> _Shape:
+        shape = self._shapes.get(topic)
+        if shape is None:
+            shape = self._shapes[topic] = _Shape(resolve_topic(topic))
+        return shape
+
+    def _both(self, shape: _Shape, stored: StoredEvent) -> tuple[object, Envelope]:
+        raw = self.mapper._raw(stored)  # noqa: SLF001 - the mapper's own reading
+        if raw.pop(upcasting.VERSION_KEY, 1) != shape.version:
+            raise _OtherShape
+        meta = raw.pop(META, None)
+        originator_id = stored.originator_id
+        if not isinstance(originator_id, UUID):
+            originator_id = UUID(str(originator_id))
+        text = str(originator_id)
+        version = stored.originator_version
+        opened = (
+            self._open(shape, originator_id, text, f"{text}:{version}".encode(), raw)
+            if shape.personal
+            else None
+        )
+        state = self._structured(shape, raw, opened)
+        if meta is not None:
+            state[RECORDED] = _recorded(
+                meta["actor"], meta["correlation"], meta.get("causation")
+            )
+        state["originator_id"] = originator_id
+        state["originator_version"] = version
+        cls = shape.cls
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", state)
+        at = raw.get("timestamp")
+        return event, Envelope(
+            cls,
+            text,
+            version,
+            _utc_text(at)
+            if isinstance(at, str)
+            else event.timestamp.astimezone(UTC).isoformat(timespec="microseconds"),
+            None if meta is None else _context_text(meta),
+            event=event,
+        )
+
+    def _structured(
+        self,
+        shape: _Shape,
+        raw: dict[str, Any],
+        opened: dict[str, tuple[bytes, Any]] | None,
+    ) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        for name, hook, hint in shape.fields:
+            if name not in raw and name in shape.defaulted:
+                continue  # absent from older events: the class default stands
+            if opened is not None and name in opened:
+                plain, known = opened[name]
+                if known is None:
+                    known = self._remember(shape, name, plain, hook(raw[name], hint))
+                state[name] = known
+            else:
+                state[name] = hook(raw[name], hint)
+        return state
+
+    def _open(
+        self,
+        shape: _Shape,
+        subject: UUID,
+        subject_text: str,
+        aad: bytes,
+        raw: dict[str, Any],
+    ) -> dict[str, tuple[bytes, Any]]:
+        """Open the sealed fields in ``raw``; those opened: (plaintext, known value)."""
+        opened: dict[str, tuple[bytes, Any]] = {}
+        key: PersonKey | None = None
+        looked = False
+        for name, forgotten in shape.personal.items():
+            value = raw.get(name)
+            if not isinstance(value, dict) or len(value) != 1 or SEALED not in value:
+                continue  # plain: written before sealing, or without a key store
+            if not looked:
+                key, looked = self._key(subject, subject_text), True
+            key_id, _, body = value[SEALED].partition(".")
+            if key is None or key.key_id != key_id:
+                raw[name] = forgotten
+                continue
+            sealed = base64.b64decode(body)
+            plain = key.aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)
+            known = self._opened.get((shape.cls, name, plain))
+            if known is None:
+                raw[name] = json.loads(plain.decode("utf-8", "surrogatepass"))
+            opened[name] = (plain, known)
+        return opened
+
+    def _remember(self, shape: _Shape, name: str, plain: bytes, value: Any) -> Any:  # noqa: ANN401 - any field's value
+        try:
+            hash(value)
+        except TypeError:
+            return value  # mutable: each event gets its own
+        if len(self._opened) >= MAX_OPENED:
+            self._opened.clear()
+        self._opened[shape.cls, name, plain] = value
+        return value
+
+    def _key(self, subject: UUID, text: str) -> PersonKey | None:
+        """The subject's opening key; kept by its text (a string hashes in C)."""
+        now = time.monotonic()
+        if now - self._keys_since > KEY_MEMO_S:
+            self._keys.clear()
+            self._keys_since = now
+        if text in self._keys:
+            return self._keys[text]
+        keys = self.mapper.keys
+        key = None if keys is None else keys.opening_key(subject)
+        self._keys[text] = key
+        return key
