@@ -11,9 +11,15 @@ nothing beyond reading the log).
 The rebuild decodes lazily, as ``mailhost audit rebuild`` and the live runner do: an
 event's fields are structured (and its personal fields opened) only when some
 projection reads them; the audit trail reads most events as their envelope alone
-(``projections.envelope``). So the rebuild may decode less than the baseline does; on
-this log nearly every event is one the recent-activity view reads in full, so it decodes
-almost all of them anyway.
+(``projections.envelope``). On this log nearly every event is one the recent-activity
+view reads in full, so it decodes almost all of them anyway, but with the mapper's
+decoding for a whole log (``infrastructure.rundecoding``): a person's key is looked up
+once every few seconds rather than per event, and a sealed value seen before (a
+person's login context from a known device) is opened but not parsed and structured
+again. So the rebuild may decode less than the baseline does, which decodes each event
+on its own as the mapper does for a load. The rebuild also writes to a scratch store
+(no journal on disk, no flush) with the cyclic garbage collector paused (see
+``projections.auditrebuild``); the baseline runs as any reader of the log runs.
 """
 
 from __future__ import annotations

@@ -82,6 +82,26 @@ class SqliteDatabase:
     def ensure_schema(self, statements: Sequence[str]) -> None:
         ensure_schema(self, statements)
 
+    @contextmanager
+    def scratch(self) -> Iterator[None]:
+        """Within the block, this thread's transactions keep no journal on disk and
+        wait for no disk flush: for a store nobody else opens and that is deleted
+        if anything fails (a rebuild's).
+
+        What the write-ahead log and its flushes buy is a store that survives a crash
+        of the process or the machine; such a store is thrown away then. A rollback
+        still works (the journal is kept in memory). The file is back in WAL mode, with
+        its usual flushes, when the block ends.
+        """
+        connection = self._connection()
+        connection.execute("PRAGMA journal_mode=MEMORY")
+        connection.execute("PRAGMA synchronous=OFF")
+        try:
+            yield
+        finally:
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA journal_mode=WAL")
+
     def compact(self, tables: Iterable[str] = ()) -> None:  # noqa: ARG002 - SQLite compacts the whole file
         """Rewrite the file so no deleted row's bytes remain in it (or in the WAL).
 
