@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import enum
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
@@ -15,7 +17,7 @@ from domain.mailbox import Mailbox
 from domain.security import LoginContext
 from domain.twostep import TwoStep
 from projections import activityimports as imports
-from projections.activitylines import ActivityPage
+from projections.activitylines import ActivityPage, Line
 from projections.storage import Cursor, Database
 
 EVENTS = (
@@ -116,19 +118,52 @@ class RecentActivity:
         """The page's lines written at its end (``ActivityPage``); the import and
         two-step bookkeeping as met, since later events of the page read it."""
         page = ActivityPage(cursor)
+        # Each account's id as text, by its number (a lookup that hashes in C).
+        accounts: dict[int, str] = {}
         for event, position in items:
-            if isinstance(event, Mailbox.Event | ImportJob.Event):
-                imports.process(event, position, cursor)
-                continue
-            if isinstance(event, TwoStep.Event):
-                _two_step(event, position, cursor)
-                continue
-            entry = describe(event)
-            if entry is None or not isinstance(event, UserAccount.Event):
-                continue
-            fold = isinstance(event, UserAccount.LoginFailed)
-            page.add(str(event.originator_id), entry, position, fold=fold)
+            route = _ROUTES.get(type(event)) or _route(type(event))
+            if route is _Route.LINE or route is _Route.FOLD:
+                line = line_of(event)
+                if line is None:
+                    continue
+                originator: UUID = event.originator_id  # type: ignore[attr-defined]
+                account = accounts.get(originator.int)
+                if account is None:
+                    account = accounts[originator.int] = str(originator)
+                page.add(account, line, position, fold=route is _Route.FOLD)
+            elif route is _Route.IMPORTS:
+                imports.process(event, position, cursor)  # type: ignore[arg-type]
+            elif route is _Route.TWO_STEP:
+                _two_step(event, position, cursor)  # type: ignore[arg-type]
         page.write()
+
+
+class _Route(enum.Enum):
+    """What ``process_many`` does with an event of a class (found once per class)."""
+
+    NONE = 0
+    IMPORTS = 1  # an import's bookkeeping and lines
+    TWO_STEP = 2  # a security line of the two-step record's account
+    LINE = 3  # a line of the account
+    FOLD = 4  # a line of the account, or one more repeat of its latest login
+
+
+_ROUTES: dict[type, _Route] = {}
+
+
+def _route(cls: type) -> _Route:
+    if issubclass(cls, Mailbox.Event | ImportJob.Event):
+        route = _Route.IMPORTS
+    elif issubclass(cls, TwoStep.Event):
+        route = _Route.TWO_STEP
+    elif issubclass(cls, UserAccount.LoginFailed):
+        route = _Route.FOLD
+    elif issubclass(cls, UserAccount.Event):
+        route = _Route.LINE
+    else:
+        route = _Route.NONE
+    _ROUTES[cls] = route
+    return route
 
 
 def _two_step(event: TwoStep.Event, position: int, cursor: Cursor) -> None:
@@ -161,81 +196,121 @@ def _two_step(event: TwoStep.Event, position: int, cursor: Cursor) -> None:
     )
 
 
-def _login(
-    at: datetime, outcome: str, context: LoginContext, detail: str = ""
-) -> ActivityEntry:
+def _login(at: datetime, outcome: str, context: LoginContext, detail: str = "") -> Line:
     device = context.user_agent or "unknown device"
-    return ActivityEntry(
-        at=at,
-        kind="login",
-        outcome=outcome,
-        place=context.place,
-        network=context.network,
-        device=f"{device} [{context.device[:8]}]",
-        detail=detail,
+    return (
+        at,
+        "login",
+        outcome,
+        context.place,
+        context.network,
+        f"{device} [{context.device[:8]}]",
+        detail,
     )
 
 
-def _security(at: datetime, outcome: str, detail: str) -> ActivityEntry:
-    return ActivityEntry(at=at, kind="security", outcome=outcome, detail=detail)
+def _plain(at: datetime, kind: str, outcome: str, detail: str = "") -> Line:
+    return (at, kind, outcome, "", "", "", detail)
 
 
-def _named(*flags: tuple[str, bool]) -> list[str]:
-    """The names whose flag is set, in order."""
-    return [name for name, on in flags if on]
+def _named(*flags: tuple[str, bool]) -> str:
+    """The names whose flag is set, in order, comma-separated."""
+    return ", ".join([name for name, on in flags if on])
 
 
-def describe(event: object) -> ActivityEntry | None:  # noqa: C901, PLR0911 - one case per event
+# What a login is new for, by (new device, new location): as ``_named`` joins them.
+_NEWS = {
+    (device, location): _named(("new device", device), ("new location", location))
+    for device in (False, True)
+    for location in (False, True)
+}
+
+
+def _logged_in(e: UserAccount.LoggedIn) -> Line:
+    news = _NEWS[bool(e.new_device), bool(e.new_location)]
+    return _login(e.timestamp, "signed in", e.context, news)
+
+
+def _throttled(e: UserAccount.LoginThrottled) -> Line:
+    detail = f"until {e.until:%Y-%m-%d %H:%M} UTC"
+    return _login(e.timestamp, "refused: too many attempts", e.context, detail)
+
+
+def _preferences(e: UserAccount.NotificationPreferencesChanged) -> Line:
+    p = e.preferences
+    on = _named(
+        ("new location", p.new_location),
+        ("failed login", p.failed_login),
+        ("security change", p.security_change),
+    )
+    return _plain(
+        e.timestamp, "security", "notifications chosen", f"mails for: {on or 'none'}"
+    )
+
+
+def _alert(e: UserAccount.SecurityAlertSent) -> Line:
+    detail = e.kind.value.replace("_", " ") + (
+        f" ({e.count} attempts)" if e.count > 1 else ""
+    )
+    return _plain(e.timestamp, "alert", "security mail sent", detail)
+
+
+# One describer per event class (a table rather than a match: a page of logins asks
+# for thousands of lines, and a lookup by class is one step, a match one per case).
+_DESCRIBERS: dict[type, Callable[[Any], Line]] = {
+    UserAccount.Registered: lambda e: _plain(e.timestamp, "account", "registered"),
+    UserAccount.LoggedIn: _logged_in,
+    UserAccount.LoginFailed: lambda e: _login(e.timestamp, "wrong password", e.context),
+    UserAccount.LoginThrottled: _throttled,
+    UserAccount.LoggedOut: lambda e: _plain(e.timestamp, "session", "signed out"),
+    UserAccount.Reauthenticated: lambda e: _plain(
+        e.timestamp, "session", "password checked again"
+    ),
+    UserAccount.PasswordChanged: lambda e: _plain(
+        e.timestamp,
+        "security",
+        "password changed",
+        f"{len(e.ended_sessions)} other session(s) ended",
+    ),
+    UserAccount.RecoveryPhoneChanged: lambda e: _plain(
+        e.timestamp,
+        "security",
+        "recovery phone changed",
+        f"now ends in {e.phone.e164[-2:]}",
+    ),
+    UserAccount.NotificationPreferencesChanged: _preferences,
+    UserAccount.SecurityAlertSent: _alert,
+}
+_FOUND: dict[type, Callable[[Any], Line] | None] = {}
+
+
+def line_of(event: object) -> Line | None:
+    """The line of ``describe``, as the columns the page writes."""
+    cls = type(event)
+    describer = _FOUND.get(cls)
+    if describer is None and cls not in _FOUND:
+        # A subclass reads as the class it extends, as a match would read it.
+        describer = _FOUND[cls] = next(
+            (_DESCRIBERS[c] for c in cls.__mro__ if c in _DESCRIBERS), None
+        )
+    return None if describer is None else describer(event)
+
+
+def describe(event: object) -> ActivityEntry | None:
     """The line a user sees for an event; secrets were never in the event to show."""
-    match event:
-        case UserAccount.Registered(timestamp=at):
-            return ActivityEntry(at=at, kind="account", outcome="registered")
-        case UserAccount.LoggedIn(timestamp=at, context=context) as e:
-            news = _named(
-                ("new device", e.new_device), ("new location", e.new_location)
-            )
-            return _login(at, "signed in", context, ", ".join(news))
-        case UserAccount.LoginFailed(timestamp=at, context=context):
-            return _login(at, "wrong password", context)
-        case UserAccount.LoginThrottled(timestamp=at, context=context, until=until):
-            return _login(
-                at,
-                "refused: too many attempts",
-                context,
-                f"until {until:%Y-%m-%d %H:%M} UTC",
-            )
-        case UserAccount.LoggedOut(timestamp=at):
-            return ActivityEntry(at=at, kind="session", outcome="signed out")
-        case UserAccount.Reauthenticated(timestamp=at):
-            return ActivityEntry(
-                at=at, kind="session", outcome="password checked again"
-            )
-        case UserAccount.PasswordChanged(timestamp=at, ended_sessions=ended):
-            return _security(
-                at, "password changed", f"{len(ended)} other session(s) ended"
-            )
-        case UserAccount.RecoveryPhoneChanged(timestamp=at, phone=phone):
-            return _security(
-                at, "recovery phone changed", f"now ends in {phone.e164[-2:]}"
-            )
-        case UserAccount.NotificationPreferencesChanged(timestamp=at, preferences=p):
-            on = _named(
-                ("new location", p.new_location),
-                ("failed login", p.failed_login),
-                ("security change", p.security_change),
-            )
-            return _security(
-                at, "notifications chosen", "mails for: " + (", ".join(on) or "none")
-            )
-        case UserAccount.SecurityAlertSent(timestamp=at, kind=kind, count=count):
-            return ActivityEntry(
-                at=at,
-                kind="alert",
-                outcome="security mail sent",
-                detail=f"{kind.value.replace('_', ' ')}"
-                + (f" ({count} attempts)" if count > 1 else ""),
-            )
-    return None
+    line = line_of(event)
+    if line is None:
+        return None
+    at, kind, outcome, place, network, device, detail = line
+    return ActivityEntry(
+        at=at,
+        kind=kind,
+        outcome=outcome,
+        place=place,
+        network=network,
+        device=device,
+        detail=detail,
+    )
 
 
 class SqlActivityQueries:

@@ -11,10 +11,14 @@ event-at-a-time fold writes.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from application.ports import ActivityEntry
 from projections.storage import Cursor, insert_rows
+
+# A line as ``projections.activity`` describes an event: at, kind, outcome, place,
+# network, device, detail.
+Line = tuple[datetime, str, str, str, str, str, str]
 
 # A line as its columns, in the order of the INSERT (a list: a fold changes it).
 _AT, _OUTCOME, _NETWORK, _DEVICE, _REPEATS = 2, 4, 6, 7, 9
@@ -33,36 +37,27 @@ class ActivityPage:
         # Stored lines this page folds into; their repeats count this page's only.
         self.stored: list[list[Any]] = []
 
-    def add(
-        self, account: str, entry: ActivityEntry, position: int, *, fold: bool
-    ) -> None:
-        """A line for the event, or one more repeat of the latest if ``fold`` may."""
-        at = entry.at.isoformat()
+    def add(self, account: str, entry: Line, position: int, *, fold: bool) -> None:
+        """A line for the event, or one more repeat of the latest if ``fold`` may.
+
+        ``entry``: at, kind, outcome, place, network, device, detail.
+        """
+        when, kind, outcome, place, network, device, detail = entry
+        at = when.isoformat()
         if fold:
             last = self._latest_login(account)
             if (
                 last is not None
-                and last[_OUTCOME] == entry.outcome
-                and last[_NETWORK] == entry.network
-                and client(last[_DEVICE]) == client(entry.device)
+                and last[_OUTCOME] == outcome
+                and last[_NETWORK] == network
+                and client(last[_DEVICE]) == client(device)
             ):
                 last[_REPEATS] += 1
                 last[_AT] = at
                 return
-        line = [
-            position,
-            account,
-            at,
-            entry.kind,
-            entry.outcome,
-            entry.place,
-            entry.network,
-            entry.device,
-            entry.detail,
-            1,
-        ]
+        line = [position, account, at, kind, outcome, place, network, device, detail, 1]
         self.new.append(line)
-        if entry.kind == "login":
+        if kind == "login":
             self.latest[account] = line
 
     def _latest_login(self, account: str) -> list[Any] | None:

@@ -131,11 +131,37 @@ class AuditTrail:
         """
         rows: list[tuple[Any, ...]] = []
         counts: dict[tuple[str, str, str], int] = {}
-        row = self._row
+        owners, by_admin = self._owners, self._by_admin
         for envelope, position in items:
-            new = row(envelope, position, cursor)
-            rows.append(new)
-            key = (new[4][:10], new[5], new[3])
+            aggregate = envelope.aggregate_id
+            actor = envelope.actor or UNRECORDED
+            kind, creation, joined = _READINGS.get(envelope.cls) or _reading(
+                envelope.cls
+            )
+            if creation:
+                organisation = self._organisation(envelope.event, aggregate, cursor)
+            else:
+                organisation = owners.get(aggregate) or self._owner(cursor, aggregate)
+            if joined:
+                event: Any = envelope.event
+                if event.role is Role.ADMIN:
+                    self._admit(cursor, aggregate, str(event.account_id))
+            at = envelope.at
+            rows.append(
+                (
+                    position,
+                    aggregate,
+                    envelope.version,
+                    kind,
+                    at,
+                    actor,
+                    envelope.correlation,
+                    envelope.causation,
+                    organisation,
+                    int(by_admin(cursor, organisation, actor)),
+                )
+            )
+            key = (at[:10], actor, kind)
             counts[key] = counts.get(key, 0) + 1
         insert_rows(
             cursor,
@@ -149,33 +175,6 @@ class AuditTrail:
             [(*key, events) for key, events in counts.items()],
             " ON CONFLICT (day, actor, kind)"
             " DO UPDATE SET events = mh_audit_counts.events + excluded.events",
-        )
-
-    def _row(
-        self, envelope: Envelope, position: int, cursor: Cursor
-    ) -> tuple[Any, ...]:
-        aggregate = envelope.aggregate_id
-        actor = envelope.actor or UNRECORDED
-        kind, creation, joined = _reading(envelope.cls)
-        if creation:
-            organisation = self._organisation(envelope.event, aggregate, cursor)
-        else:
-            organisation = self._owner(cursor, aggregate)
-        if joined:
-            event: Any = envelope.event
-            if event.role is Role.ADMIN:
-                self._admit(cursor, aggregate, str(event.account_id))
-        return (
-            position,
-            aggregate,
-            envelope.version,
-            kind,
-            envelope.at,
-            actor,
-            envelope.correlation,
-            envelope.causation,
-            organisation,
-            int(self._by_admin(cursor, organisation, actor)),
         )
 
     def _organisation(
