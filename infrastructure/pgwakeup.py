@@ -30,10 +30,16 @@ class PgWakeup:
     """Blocks until a NOTIFY on one of ``channels``, or the timeout."""
 
     def __init__(
-        self, recorder: PostgresApplicationRecorder, channels: Sequence[str]
+        self,
+        recorder: PostgresApplicationRecorder,
+        channels: Sequence[str],
+        *,
+        gather: float = 0.0,
     ) -> None:
         self.recorder = recorder
         self.channels = tuple(channels)
+        # Seconds to wait after a notification for more before waking (see run.py).
+        self.gather = gather
         self._held = ExitStack()
         self._connection: psycopg.Connection[Any] | None = None
 
@@ -42,8 +48,9 @@ class PgWakeup:
         try:
             connection = self._listening()
             if list(connection.notifies(timeout=timeout, stop_after=1)):
-                # One step serves every commit so far: read the rest without waiting.
-                list(connection.notifies(timeout=0.0))
+                # One step serves every commit so far: read the rest, and those that
+                # come while gathering, then wake.
+                list(connection.notifies(timeout=self.gather))
         except (psycopg.Error, PersistenceError) as e:
             log.debug("wake-up channel lost (%s); polling meanwhile", type(e).__name__)
             self.close()
