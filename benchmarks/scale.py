@@ -8,19 +8,24 @@ with a note of each start, ``benchmarks._scaleworker``) and measures, per reply,
 the decision's commit (``deliver`` returned) to a worker thread taking up its job.
 
 Where the latency goes: the relay wakes on the log's NOTIFY (eventsourcing sends one in
-every insert), applies the event to the job schedule itself, hands the job to Redis and
-announces it on a channel the idle workers wait on. What is left is round trips: about
-a dozen to PostgreSQL (the schedule's position, the page, the locked write; the
-hand-over's read and write) and three to Redis (ping, enqueue, publish), each a few
-milliseconds when the machine's cores are taken by other work. Before the wake-ups,
-three polls were in series: the projections process every 0.1 s behind its whole
-catch-up (the chain and eight read models), the relay every 0.1 s, and Dramatiq's Redis
-consumer, which sleeps up to its worker timeout (a second) after an empty fetch.
+every insert), reads the schedule's new events (one query), writes their jobs already
+handed over to it with the schedule's position (one transaction: the conditional
+position update, the rows, the commit), sends each to Redis and announces it on the
+channel the idle workers wait on (two round trips); a worker's consumer fetches it (one)
+and a thread takes it up. Measured per hop, each is a few milliseconds at most; the tail
+is each process waiting for a core. What made the tail before (p99 0.3 to 0.8 s): the
+garbage collector's full passes over each long-running process's start-up objects,
+100 to 300 ms each on two busy cores (now frozen, ``workers.heap``), a separate
+hand-over transaction with a statement per job, and a read of each position in a
+transaction of its own before every batch, and the projections process writing the
+schedule first for one job in ten (it now gathers commits for 50 ms before it steps);
+before the wake-ups, three polls in series.
 
 What limits scaling: eventsourcing's PostgreSQL recorder takes ``LOCK TABLE ... IN
 EXCLUSIVE MODE`` on the events table per insert (gap-free notification ids in commit
-order), so every command's commit is serialised there whatever the number of writers;
-the rest of a command (loads, decisions, encoding) runs in parallel.
+order), so every command's commit is serialised there whatever the number of writers,
+and the lock is held across the insert's round trips and its commit; the rest of a
+command (loads, decisions, encoding) runs in parallel, as far as there are cores for it.
 """
 
 from __future__ import annotations
