@@ -3,7 +3,9 @@
 One relay thread per engine brings every projection up to date (the job schedule among
 them) and hands due jobs to Dramatiq. With the in-memory broker, a Dramatiq worker runs
 in this process too; with Redis, ``dramatiq infrastructure.workerprocess`` processes
-run the actors.
+run the actors. A relay of its own process (``mailhost run relay``) keeps the job
+schedule itself and sends its new due jobs as their batch commits
+(``workers.handover``); the others it finds in the table.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ schedule, and ``run relay`` keeps the job schedule too and hands due jobs to the
 ``dramatiq`` workers: any number of either, each resuming from the stored positions
 (read models and their position commit in one transaction; a hand-over is a lease in
 the job table), so a kill -9 loses or repeats nothing. On PostgreSQL each steps when
-the log notifies a commit (and every half second regardless), not on a poll. SIGTERM
+the log notifies a commit (``run projections`` 50 ms later, over the commits come
+meanwhile) and every half second regardless, not on a poll. SIGTERM
 stops a process cleanly: the step in progress finishes first.
 """
 
