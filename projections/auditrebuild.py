@@ -41,7 +41,10 @@ from projections.envelope import Decoding, decoding_for
 from projections.runner import TRACKING_SCHEMA, Projection, apply
 from projections.storage import Cursor, Database
 
-PAGE = 2_000
+# Events per page (a transaction each). Measured on the audit group's log: 5,000 a
+# page rebuilt ~8% faster than 2,000 (fewer commits, fewer reads of each account's
+# latest login line), 10,000 ~3% more; a page's decoded events are ~15 MB at most.
+PAGE = 5_000
 NOT_FROM_THE_LOG: Mapping[str, frozenset[str]] = {
     "mh_jobs": frozenset(
         {
