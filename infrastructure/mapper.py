@@ -11,7 +11,6 @@ infrastructure.upcasting); personal fields are sealed per person
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import typing
@@ -19,13 +18,17 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import cattrs
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
 from application.context import RECORDED, UNBOUND, CommandContext, current
-from infrastructure import upcasting
+from infrastructure import eventform, upcasting
+from infrastructure.eventform import CONVERTER, META
+from infrastructure.eventform import context_text as _context_text
+from infrastructure.eventform import defaulted as _defaulted
+from infrastructure.eventform import fields as _fields
+from infrastructure.eventform import recorded as _recorded
 from infrastructure.personaldata import (
     PERSONAL,
     KeyRing,
@@ -35,61 +38,12 @@ from infrastructure.personaldata import (
     seal_snapshot,
     sorted_list,
 )
+from infrastructure.rundecoding import RunDecoding
 from projections.envelope import Envelope
 
-if typing.TYPE_CHECKING:
-    from infrastructure.rundecoding import RunDecoding
-
-_ENVELOPE = frozenset({"originator_id", "originator_version"})
-META = "_meta"
-
-
-def make_converter() -> cattrs.Converter:
-    converter = cattrs.Converter()
-    converter.register_unstructure_hook(datetime, datetime.isoformat)
-    converter.register_structure_hook(datetime, lambda v, _: datetime.fromisoformat(v))
-    converter.register_unstructure_hook(UUID, str)
-    converter.register_structure_hook(UUID, lambda v, _: UUID(v))
-    return converter
-
-
-CONVERTER = make_converter()
-
-
-_FIELDS: dict[type[Any], tuple[tuple[str, Any], ...]] = {}
-
-
-def _fields(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
-    """The (name, type) of each stored field; Any where a type variable stands."""
-    known = _FIELDS.get(cls)
-    if known is not None:
-        return known
-    hints = typing.get_type_hints(cls)
-    fields = []
-    for f in dataclasses.fields(cls):
-        if f.name in _ENVELOPE:
-            continue
-        hint = hints.get(f.name, Any)
-        fields.append((f.name, Any if isinstance(hint, typing.TypeVar) else hint))
-    _FIELDS[cls] = tuple(fields)
-    return _FIELDS[cls]
-
-
-_DEFAULTED: dict[type[Any], frozenset[str]] = {}
-
-
-def _defaulted(cls: type[Any]) -> frozenset[str]:
-    """The fields of an event class that have a default."""
-    known = _DEFAULTED.get(cls)
-    if known is None:
-        known = _DEFAULTED[cls] = frozenset(
-            f.name
-            for f in dataclasses.fields(cls)
-            if f.default is not dataclasses.MISSING
-            or f.default_factory is not dataclasses.MISSING
-        )
-    return known
-
+# Read from here (the CLI's output, tests) as before the stored form had its module.
+make_converter = eventform.make_converter
+_utc_text = eventform.utc_text
 
 # Attributes eventsourcing keeps on every aggregate, beside the declared ones.
 _BASE_STATE: dict[str, Any] = {"_created_on": datetime, "_modified_on": datetime}
@@ -135,14 +89,6 @@ def _meta(event: object) -> dict[str, Any]:
     if context is None:  # MailHostLog.save binds one; a bare Application may not
         return CommandContext(UNBOUND, uuid4()).as_stored()
     return _stored_context(context)
-
-
-@functools.lru_cache(maxsize=1024)
-def _recorded(actor: str, correlation: str, causation: int | None) -> CommandContext:
-    stored: dict[str, Any] = {"actor": actor, "correlation": correlation}
-    if causation is not None:
-        stored["causation"] = causation
-    return CommandContext.from_stored(stored)
 
 
 class CattrsMapper(Mapper[UUID]):
@@ -212,8 +158,6 @@ class CattrsMapper(Mapper[UUID]):
 
     def run_decoding(self) -> RunDecoding:
         """A decoding for one pass over a whole log (``infrastructure.rundecoding``)."""
-        from infrastructure.rundecoding import RunDecoding  # noqa: PLC0415 - it is built on this module
-
         return RunDecoding(self)
 
     def envelope_of(self, stored_event: StoredEvent) -> Envelope:
@@ -308,38 +252,6 @@ def _aggregate_text(originator_id: object) -> str:
     if isinstance(originator_id, UUID):
         return str(originator_id)
     return str(UUID(str(originator_id)))
-
-
-# The UTC offset as ``isoformat`` writes it, and where a stored time's seconds end.
-_UTC = "+00:00"
-_SECONDS = 19
-
-
-def _utc_text(at: str) -> str:
-    """A stored time as rows hold it: UTC, to the microsecond.
-
-    The mapper stores UTC times as ``isoformat`` writes them, without the fraction when
-    it is zero: those two forms are completed as they are; any other is parsed.
-    """
-    if at.endswith(_UTC) and at[10:11] == "T":
-        if len(at) == _SECONDS + len(_UTC):
-            return f"{at[:_SECONDS]}.000000{_UTC}"
-        if len(at) == _SECONDS + 7 + len(_UTC) and at[_SECONDS] == ".":
-            return at
-    return datetime.fromisoformat(at).astimezone(UTC).isoformat(timespec="microseconds")
-
-
-@functools.lru_cache(maxsize=1024)
-def _context_of(
-    actor: str, correlation: str, causation: int | None
-) -> tuple[str, str, int | None]:
-    context = _recorded(actor, correlation, causation)
-    return str(context.actor), str(context.correlation_id), context.causation
-
-
-def _context_text(meta: dict[str, Any]) -> tuple[str, str, int | None]:
-    """The stored context as a decoded event's would print (the same parse)."""
-    return _context_of(meta["actor"], meta["correlation"], meta.get("causation"))
 
 
 def _structured(cls: type[Any], raw: dict[str, Any]) -> dict[str, Any]:

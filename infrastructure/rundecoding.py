@@ -29,7 +29,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.domain import Snapshot
@@ -38,17 +38,16 @@ from eventsourcing.utils import resolve_topic
 
 from application.context import RECORDED
 from infrastructure import upcasting
-from infrastructure.mapper import (
+from infrastructure.eventform import (
     CONVERTER,
     META,
-    CattrsMapper,
-    _context_text,
-    _defaulted,
-    _fields,
-    _recorded,
-    _utc_text,
+    context_text,
+    defaulted,
+    fields,
+    recorded,
+    utc_text,
 )
-from infrastructure.personaldata import PERSONAL, SEALED
+from infrastructure.personaldata import PERSONAL, SEALED, KeyRing
 from infrastructure.personkeys import NONCE_BYTES, PersonKey
 from projections.envelope import Envelope
 
@@ -67,13 +66,25 @@ class _Shape:
         self.cls = cls
         self.fields: tuple[tuple[str, Hook, Any], ...] = tuple(
             (name, CONVERTER.get_structure_hook(hint), hint)
-            for name, hint in _fields(cls)
+            for name, hint in fields(cls)
         )
-        self.defaulted = _defaulted(cls)
+        self.defaulted = defaulted(cls)
         self.personal: dict[str, Any] = PERSONAL.get(cls) or {}
         self.version = upcasting.current(cls)[1]
         # Snapshots (their whole state sealed) are the mapper's alone.
         self.plain = not issubclass(cls, Snapshot)
+
+
+class Mapper(Protocol):
+    """What this decoding reads through the mapper (``infrastructure.mapper``)."""
+
+    keys: KeyRing | None
+
+    def _raw(self, stored_event: StoredEvent) -> dict[str, Any]: ...
+
+    def decoded(self, stored_event: StoredEvent) -> tuple[Any, Envelope]: ...
+
+    def envelope_of(self, stored_event: StoredEvent) -> Envelope: ...
 
 
 class _OtherShape(Exception):  # noqa: N818 - a signal inside this module
@@ -83,7 +94,7 @@ class _OtherShape(Exception):  # noqa: N818 - a signal inside this module
 class RunDecoding:
     """The ``projections.envelope.Decoding`` of one replay (see the module's notes)."""
 
-    def __init__(self, mapper: CattrsMapper) -> None:
+    def __init__(self, mapper: Mapper) -> None:
         self.mapper = mapper
         self._shapes: dict[str, _Shape] = {}
         self._keys: dict[str, PersonKey | None] = {}
@@ -132,7 +143,7 @@ class RunDecoding:
         )
         state = self._structured(shape, raw, opened)
         if meta is not None:
-            state[RECORDED] = _recorded(
+            state[RECORDED] = recorded(
                 meta["actor"], meta["correlation"], meta.get("causation")
             )
         state["originator_id"] = originator_id
@@ -145,10 +156,10 @@ class RunDecoding:
             cls,
             text,
             version,
-            _utc_text(at)
+            utc_text(at)
             if isinstance(at, str)
             else event.timestamp.astimezone(UTC).isoformat(timespec="microseconds"),
-            None if meta is None else _context_text(meta),
+            None if meta is None else context_text(meta),
             event=event,
         )
 
