@@ -9,7 +9,8 @@ workers in whatever processes:
 - a *hand-over*: a relay reads due jobs and marks them handed over in the same
   transaction (SQLite's write lock, PostgreSQL's ``FOR UPDATE SKIP LOCKED``), so two
   relays never hand over the same job; a hand-over that led nowhere (the process and its
-  in-memory queue died) expires and any relay hands the job over again;
+  in-memory queue died) expires and any relay hands the job over again, and one whose
+  send to the broker failed is given back at once (``give_back``);
 - a *claim*: the worker that runs a job first claims it with a fresh token in one
   conditional update; a second delivery of the message finds it claimed or done and does
   nothing. Only the holder of the token can mark the job done or release it (fencing), and
@@ -32,6 +33,7 @@ from eventsourcing.utils import get_topic
 
 from application.context import recorded
 from application.jobs import TRIGGERS, Job, jobs_for
+from projections.jobcolumns import add_missing_columns
 from projections.runner import Items
 from projections.storage import Cursor, Database, insert_rows
 
@@ -82,15 +84,6 @@ class JobSchedule:
         ),
         "CREATE INDEX IF NOT EXISTS mh_jobs_due ON mh_jobs (done_at, due_at)",
     )
-    # Added to tables made before claims or correlations existed (as in the CREATE).
-    columns: tuple[tuple[str, str], ...] = (
-        ("handed_until", "DOUBLE PRECISION"),
-        ("claim_token", "TEXT"),
-        ("claimed_until", "DOUBLE PRECISION"),
-        ("attempts", "INTEGER NOT NULL DEFAULT 0"),
-        ("last_error", "TEXT"),
-        ("correlation_id", "TEXT"),
-    )
 
     def process(self, event: object, position: int, cursor: Cursor) -> None:
         self.process_many([(event, position)], cursor)
@@ -123,8 +116,6 @@ def job_rows(items: Items) -> list[tuple[str, str, str, str, int, str | None]]:
     ]
 
 
-# ``mailhost audit trace`` finds a command's jobs by their correlation id.
-CORRELATION_INDEX = "mh_jobs_correlation"
 # A job's row as ``scheduled`` reads it.
 COLUMNS = "job_id, actor, args, due_at, correlation_id, position"
 _SCHEDULED = f"SELECT {COLUMNS} FROM mh_jobs"  # noqa: S608 - constants only
@@ -140,7 +131,7 @@ class JobTable:
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        _add_missing_columns(database)
+        add_missing_columns(database)
 
     @property
     def _skip_locked(self) -> str:
@@ -167,6 +158,26 @@ class JobTable:
         return [
             scheduled(row) for row in sorted(rows, key=lambda r: (str(r[3]), int(r[5])))
         ]
+
+    def give_back(self, handed: Collection[tuple[str, float]]) -> None:
+        """Clear the hand-overs of jobs a relay marked but could not send (Redis down).
+
+        Each ``(job_id, until)`` names a job and the hand-over lease its mark ends at:
+        only a mark still as that relay wrote it, on a job no worker holds or finished,
+        is cleared, so the next hand-over (any relay's) takes the job once the broker
+        is back instead of after the lease. A mark another relay wrote since is kept.
+        """
+        by_until: dict[float, list[str]] = {}
+        for job_id, until in handed:
+            by_until.setdefault(until, []).append(job_id)
+        with self.database.transaction() as cursor:
+            for until, job_ids in by_until.items():
+                cursor.execute(
+                    "UPDATE mh_jobs SET handed_until = NULL"  # noqa: S608 - placeholders only
+                    " WHERE handed_until = ? AND claim_token IS NULL"
+                    f" AND done_at IS NULL AND job_id IN ({', '.join('?' * len(job_ids))})",
+                    (until, *job_ids),
+                )
 
     def claim(
         self, job_id: str, token: str, *, wall: float, lease: float
@@ -346,53 +357,6 @@ def scheduled(row: tuple[object, ...]) -> Scheduled:
         None if row[4] is None else UUID(str(row[4])),
         int(str(row[5])),
     )
-
-
-def _add_missing_columns(database: Database) -> None:
-    """Bring a table made before claims or correlations up to date.
-
-    The correlation index is made here, not in the schema: on an older table the
-    schema runs before its column exists. On PostgreSQL a process that finds something
-    missing locks the table and looks again, so two starting at once change it once.
-    """
-    with database.transaction() as cursor:
-        missing = _missing(cursor, database.dialect)
-        if missing and database.dialect == "postgres":
-            cursor.execute("LOCK TABLE mh_jobs IN SHARE ROW EXCLUSIVE MODE")
-            missing = _missing(cursor, database.dialect)
-        for name, kind in JobSchedule.columns:
-            if name in missing:
-                cursor.execute(f"ALTER TABLE mh_jobs ADD COLUMN {name} {kind}")
-        if CORRELATION_INDEX in missing and getattr(database, "create_tables", True):
-            cursor.execute(
-                f"CREATE INDEX IF NOT EXISTS {CORRELATION_INDEX}"
-                " ON mh_jobs (correlation_id)"
-            )
-
-
-def _missing(cursor: Cursor, dialect: str) -> set[str]:
-    """The columns (and the correlation index) an existing table lacks; none if absent."""
-    if dialect == "postgres":
-        cursor.execute(
-            "SELECT column_name FROM information_schema.columns"
-            " WHERE table_name = 'mh_jobs'"
-        )
-        present = {str(r[0]) for r in cursor.fetchall()}
-        cursor.execute("SELECT to_regclass(?) IS NOT NULL", (CORRELATION_INDEX,))
-    else:
-        cursor.execute("PRAGMA table_info(mh_jobs)")
-        present = {str(r[1]) for r in cursor.fetchall()}
-        cursor.execute(
-            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'index' AND name = ?",
-            (CORRELATION_INDEX,),
-        )
-    row = cursor.fetchone()
-    if not present:
-        return set()
-    if row is not None and row[0]:
-        present.add(CORRELATION_INDEX)
-    wanted = {name for name, _ in JobSchedule.columns} | {CORRELATION_INDEX}
-    return wanted - present
 
 
 def _not_in(kinds: Collection[str]) -> str:
