@@ -6,7 +6,9 @@ transaction as the rows and the schedule's position, and hands the job to the br
 once that commits. The job's way from its event to Redis is then one transaction, not
 that one and a hand-over's after it. The guarantee is the hand-over's: a relay killed
 between the commit and the broker leaves the job handed over until the lease runs out,
-then any relay hands it over again; a rolled-back batch marked nothing.
+then any relay hands it over again; a rolled-back batch marked nothing. A relay whose
+send fails (Redis stopped after the commit) gives the marks of the jobs it did not send
+back (``JobTable.give_back``), so they go at the next hand-over once Redis is back.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from projections.jobs import (
 from projections.runner import Items
 from projections.storage import ROWS_PER_INSERT, Cursor
 
+# A job handed over, and the end of the hand-over lease its row was marked with.
+Handed = tuple[Scheduled, float]
+
 
 class HandingOverSchedule(JobSchedule):
     """The job schedule whose new due jobs are this relay's to hand over (``take``)."""
@@ -38,8 +43,8 @@ class HandingOverSchedule(JobSchedule):
         self.clock = clock
         self.lease = lease
         self.wall = wall
-        self._batch: list[Scheduled] = []  # the batch being written
-        self._handed: list[Scheduled] = []  # those of committed batches
+        self._batch: list[Handed] = []  # the batch being written
+        self._handed: list[Handed] = []  # those of committed batches
 
     def process_many(self, items: Items, cursor: Cursor) -> None:
         """As the schedule writes them, but a job due now is written handed over.
@@ -60,7 +65,9 @@ class HandingOverSchedule(JobSchedule):
                 [value for row in chunk for value in row],
             )
             self._batch += [
-                scheduled(row) for row in cursor.fetchall() if row[-1] is not None
+                (scheduled(row), until)
+                for row in cursor.fetchall()
+                if row[-1] is not None
             ]
 
     def committed(self) -> None:
@@ -68,7 +75,7 @@ class HandingOverSchedule(JobSchedule):
         self._handed += self._batch
         self._batch = []
 
-    def take(self) -> list[Scheduled]:
+    def take(self) -> list[Handed]:
         """The jobs of committed batches marked handed over since the last call."""
         handed, self._handed = self._handed, []
         return handed

@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from queue import Queue
 from typing import Protocol
 
@@ -29,7 +29,7 @@ from projections.runner import ProjectionRunner
 from workers.backoff import Backoff
 from workers.broker import QUEUE
 from workers.execution import IMPORT_QUEUE, Leases, message_options, queue_of
-from workers.handover import HandingOverSchedule
+from workers.handover import Handed, HandingOverSchedule
 
 log = logging.getLogger(__name__)
 
@@ -180,26 +180,43 @@ class Relay:
         room = self._room() if room is None else room
         if room <= 0:
             return 0
-        due = self.jobs.hand_over(
-            self.clock.now(), wall=time.time(), lease=self.leases.handoff, limit=room
-        )
-        self._send(due)
+        wall, lease = time.time(), self.leases.handoff
+        due = self.jobs.hand_over(self.clock.now(), wall=wall, lease=lease, limit=room)
+        self._send([(job, wall + lease) for job in due])  # ``hand_over``'s mark
         if len(due) == room:
             self._backlog, self._look_at = True, 0.0
         return len(due)
 
-    def _send(self, jobs: list[Scheduled]) -> None:
-        for job in jobs:
-            self.broker.enqueue(
-                dramatiq.Message(
-                    queue_name=queue_of(job.actor),
-                    actor_name=job.actor,
-                    args=tuple(json.loads(json.dumps(job.args))),
-                    kwargs={},
-                    options=message_options(job),
-                    message_id=job.job_id,
-                )
+    def _send(self, handed: Sequence[Handed]) -> None:
+        """Send the jobs handed over to this relay; if a send fails, give the rest back.
+
+        The jobs sent before the failure keep their hand-over: they are in Redis, and
+        no relay hands them over again while the lease holds. The job whose send
+        failed and those after it are given back, so the next hand-over (at this
+        relay's next step) takes them once Redis is back, not after the lease. A send
+        that failed yet reached Redis (its reply lost) may so be sent twice: the
+        worker's claim runs it once.
+        """
+        for n, (job, _until) in enumerate(handed):
+            try:
+                self.broker.enqueue(_message(job))
+            except Exception:
+                self._give_back(handed[n:])
+                raise
+
+    def _give_back(self, unsent: Sequence[Handed]) -> None:
+        """Best effort: when the job table fails too, the lease still covers the jobs."""
+        try:
+            self.jobs.give_back([(job.job_id, until) for job, until in unsent])
+        except Exception as e:  # noqa: BLE001 - the send's own error is the one raised
+            # The class only: a driver's message may quote a connection string.
+            log.warning(
+                "%d job(s) not sent wait for their hand-over lease (%s)",
+                len(unsent),
+                type(e).__name__,
             )
+        else:
+            self._look_at = 0.0  # hand them over at the next step
 
     def _room(self) -> int:
         """How many jobs to hand over now; Redis keeps its queue out of this process."""
@@ -243,3 +260,15 @@ class Relay:
             # A send blocked on a silent server must not hold the process for
             # Dramatiq's default ten minutes: its job stays claimed and is retried.
             self._worker.stop(timeout=5_000)
+
+
+def _message(job: Scheduled) -> dramatiq.Message[None]:
+    """The job as Dramatiq's message; its id is the job's (a worker claims by it)."""
+    return dramatiq.Message(
+        queue_name=queue_of(job.actor),
+        actor_name=job.actor,
+        args=tuple(json.loads(json.dumps(job.args))),
+        kwargs={},
+        options=message_options(job),
+        message_id=job.job_id,
+    )

@@ -41,8 +41,15 @@ class WakingRedisBroker(RedisBroker):
     def enqueue(
         self, message: Message[Any], *, delay: int | None = None
     ) -> Message[Any]:
+        """Dramatiq's enqueue, then the wake-up; a wake-up that fails is not a failed send.
+
+        The message is in Redis once Dramatiq's enqueue returned: a relay told it
+        failed would give its hand-over back and send it again. An unannounced message
+        waits for the worker's idle timeout at most.
+        """
         sent: Message[Any] = super().enqueue(message, delay=delay)
-        self.client.publish(channel(self.namespace, sent.queue_name), b"")
+        with suppress(redis.RedisError):
+            self.client.publish(channel(self.namespace, sent.queue_name), b"")
         return sent
 
 
