@@ -37,7 +37,8 @@ from infrastructure.sql import (
     SqliteDatabase,
     ensure_schema,
 )
-from projections.jobs import CORRELATION_INDEX, JobSchedule, JobTable
+from projections.jobcolumns import CORRELATION_INDEX
+from projections.jobs import JobSchedule, JobTable
 from tests.integration.support import LOGIN, ORG, PASSWORD, engine, process_env
 from tests.integration.workerprocesses import DRAMATIQ_WORKERS, child
 from tests.servers import RunningRedis, SmtpSink
