@@ -30,7 +30,7 @@ import base64
 import json
 import secrets
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
@@ -76,11 +76,12 @@ class KeyRing(Protocol):
     def opening_key(self, subject: UUID) -> PersonKey | None: ...
 
 
-class _Forgotten(Exception):  # noqa: N818 - a signal inside this module, not an error
+class Forgotten(Exception):  # noqa: N818 - a signal to the field's reader, not an error
     pass
 
 
-def _aad(originator_id: UUID, version: int) -> bytes:
+def aad_of(originator_id: UUID, version: int) -> bytes:
+    """What a sealed field of an event is bound to: its event, so it cannot be moved."""
     return f"{originator_id}:{version}".encode()
 
 
@@ -101,21 +102,25 @@ def sorted_list(value: object) -> list[Any]:
     raise TypeError(msg)
 
 
-def is_sealed(value: object) -> bool:
+def is_sealed(value: object) -> TypeGuard[dict[str, str]]:
     return isinstance(value, dict) and len(value) == 1 and SEALED in value
 
 
 def unseal(key: PersonKey | None, sealed: Mapping[str, str], aad: bytes) -> Any:  # noqa: ANN401 - any stored JSON value
+    return json.loads(plaintext(key, sealed, aad).decode("utf-8", "surrogatepass"))
+
+
+def plaintext(key: PersonKey | None, sealed: Mapping[str, str], aad: bytes) -> bytes:
+    """The sealed value's JSON bytes; ``Forgotten`` when ``key`` cannot open it."""
     key_id, _, body = sealed[SEALED].partition(".")
     if key is None or key.key_id != key_id:
-        raise _Forgotten
+        raise Forgotten
     raw = base64.b64decode(body)
     try:
-        plain = key.aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad)
+        return key.aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad)
     except InvalidTag:
         msg = "a sealed personal field was altered"
         raise ValueError(msg) from None
-    return json.loads(plain.decode("utf-8", "surrogatepass"))
 
 
 def seal_fields(
@@ -130,7 +135,7 @@ def seal_fields(
     if not fields:
         return
     key = keys.sealing_key(originator_id)
-    aad = _aad(originator_id, version)
+    aad = aad_of(originator_id, version)
     for name in fields:
         if name in state and state[name] is not None:
             state[name] = seal(key, state[name], aad)
@@ -147,7 +152,7 @@ def open_fields(
     fields = PERSONAL.get(cls)
     if not fields:
         return
-    aad = _aad(originator_id, version)
+    aad = aad_of(originator_id, version)
     key: PersonKey | None = None
     looked = False
     for name, forgotten in fields.items():
@@ -159,7 +164,7 @@ def open_fields(
             looked = True
         try:
             raw[name] = unseal(key, value, aad)
-        except _Forgotten:
+        except Forgotten:
             raw[name] = forgotten
 
 
@@ -172,7 +177,7 @@ def seal_snapshot(
 ) -> Any:  # noqa: ANN401 - the same, or its sealed form
     if keys is None or aggregate_cls not in PERSONAL_SNAPSHOTS:
         return state
-    return seal(keys.sealing_key(originator_id), state, _aad(originator_id, version))
+    return seal(keys.sealing_key(originator_id), state, aad_of(originator_id, version))
 
 
 def open_snapshot(
@@ -186,7 +191,7 @@ def open_snapshot(
         return state
     key = None if keys is None else keys.opening_key(originator_id)
     try:
-        return unseal(key, state, _aad(originator_id, version))
-    except _Forgotten:
+        return unseal(key, state, aad_of(originator_id, version))
+    except Forgotten:
         msg = "the snapshot's person was forgotten: delete it, the events replay"
         raise LookupError(msg) from None

@@ -24,7 +24,6 @@ decodes or refuses it as it always does.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import Callable
@@ -47,8 +46,15 @@ from infrastructure.eventform import (
     recorded,
     utc_text,
 )
-from infrastructure.personaldata import PERSONAL, SEALED, KeyRing
-from infrastructure.personkeys import NONCE_BYTES, PersonKey
+from infrastructure.personaldata import (
+    PERSONAL,
+    Forgotten,
+    KeyRing,
+    aad_of,
+    is_sealed,
+    plaintext,
+)
+from infrastructure.personkeys import PersonKey
 from projections.envelope import Envelope
 
 KEY_MEMO_S = 5.0
@@ -137,7 +143,7 @@ class RunDecoding:
         text = str(originator_id)
         version = stored.originator_version
         opened = (
-            self._open(shape, originator_id, text, f"{text}:{version}".encode(), raw)
+            self._open(shape, originator_id, text, aad_of(originator_id, version), raw)
             if shape.personal
             else None
         )
@@ -196,16 +202,15 @@ class RunDecoding:
         looked = False
         for name, forgotten in shape.personal.items():
             value = raw.get(name)
-            if not isinstance(value, dict) or len(value) != 1 or SEALED not in value:
+            if not is_sealed(value):
                 continue  # plain: written before sealing, or without a key store
             if not looked:
                 key, looked = self._key(subject, subject_text), True
-            key_id, _, body = value[SEALED].partition(".")
-            if key is None or key.key_id != key_id:
+            try:
+                plain = plaintext(key, value, aad)
+            except Forgotten:
                 raw[name] = forgotten
                 continue
-            sealed = base64.b64decode(body)
-            plain = key.aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)
             known = self._opened.get((shape.cls, name, plain))
             if known is None:
                 raw[name] = json.loads(plain.decode("utf-8", "surrogatepass"))
