@@ -57,17 +57,24 @@ def row_with_children(
 
 
 def insert_rows(
-    cursor: Cursor, head: str, rows: Sequence[Sequence[Any]], tail: str = ""
-) -> None:
-    """``head VALUES (...), (...) tail`` for ``rows``, a statement per few dozen rows.
+    cursor: Cursor,
+    head: str,
+    rows: Sequence[Sequence[Any]],
+    tail: str = "",
+    *,
+    returning: bool = False,
+) -> list[tuple[Any, ...]]:
+    """``head VALUES (...), (...) tail`` for ``rows``, a statement per few dozen rows;
+    with ``returning`` (a ``RETURNING`` tail), the rows every statement returned.
 
     One statement for many rows is where a batch saves most: each statement costs a
     call, a parse lookup and (on PostgreSQL) a round trip, whatever its size. An
     ``ON CONFLICT ... DO UPDATE`` tail must not meet the same key twice in one
     statement (PostgreSQL refuses): fold such rows first.
     """
+    returned: list[tuple[Any, ...]] = []
     if not rows:
-        return
+        return returned
     one = "(" + ", ".join("?" * len(rows[0])) + ")"
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
@@ -76,3 +83,6 @@ def insert_rows(
             f"{head} VALUES {values}{tail}",
             [value for row in chunk for value in row],
         )
+        if returning:
+            returned += cursor.fetchall()
+    return returned

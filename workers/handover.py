@@ -28,7 +28,7 @@ from projections.jobs import (
     scheduled,
 )
 from projections.runner import Items
-from projections.storage import ROWS_PER_INSERT, Cursor
+from projections.storage import Cursor, insert_rows
 
 # A job handed over, and the end of the hand-over lease its row was marked with.
 Handed = tuple[Scheduled, float]
@@ -55,20 +55,16 @@ class HandingOverSchedule(JobSchedule):
         self._batch = []  # a batch before this one committed (``committed``) or not
         now, until = iso(self.clock.now()), self.wall() + self.lease
         rows = [(*row, until if row[3] <= now else None) for row in job_rows(items)]
-        one = "(" + ", ".join("?" * (len(ROW.split(",")) + 1)) + ")"
-        for start in range(0, len(rows), ROWS_PER_INSERT):
-            chunk = rows[start : start + ROWS_PER_INSERT]
-            cursor.execute(
-                f"INSERT INTO mh_jobs ({ROW}, handed_until)"  # noqa: S608 - constants only
-                f" VALUES {', '.join([one] * len(chunk))}{NEW_ONLY}"
-                f" RETURNING {COLUMNS}, handed_until",
-                [value for row in chunk for value in row],
-            )
-            self._batch += [
-                (scheduled(row), until)
-                for row in cursor.fetchall()
-                if row[-1] is not None
-            ]
+        written = insert_rows(
+            cursor,
+            f"INSERT INTO mh_jobs ({ROW}, handed_until)",
+            rows,
+            f"{NEW_ONLY} RETURNING {COLUMNS}, handed_until",
+            returning=True,
+        )
+        self._batch = [
+            (scheduled(row), until) for row in written if row[-1] is not None
+        ]
 
     def committed(self) -> None:
         """The runner's word that the batch's transaction committed: its jobs are ours."""

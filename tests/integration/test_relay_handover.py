@@ -26,6 +26,7 @@ from application.jobs import SEND_AUTO_REPLY, SEND_SECURITY_ALERT, Job, jobs_for
 from infrastructure.bootstrap import Engine
 from infrastructure.clock import SystemClock
 from projections import runner as runner_module
+from projections import storage as storage_module
 from projections.jobs import iso
 from projections.runner import ProjectionRunner
 from tests.integration.faultsupport import (
@@ -41,7 +42,6 @@ from tests.integration.support import (
     with_user,
 )
 from tests.servers.process import LOCALHOST
-from workers import handover as handover_module
 from workers import relay as relay_module
 from workers.broker import make_broker
 from workers.relay import Relay
@@ -176,7 +176,7 @@ def test_a_batch_that_rolled_back_hands_nothing_over(
     monkeypatch.setattr(runner_module, "BATCH", 2)
     # A row per INSERT: the second batch's first row is written (and returned) before
     # its second fails, and the whole batch rolls back.
-    monkeypatch.setattr(handover_module, "ROWS_PER_INSERT", 1)
+    monkeypatch.setattr(storage_module, "ROWS_PER_INSERT", 1)
     first, second = {j.job_id for j, _ in jobs[:2]}, {j.job_id for j, _ in jobs[2:]}
     refuse = _refusal(e, from_position=jobs[3][1])
     with pytest.raises(Exception, match="injected fault"):
