@@ -114,6 +114,10 @@ class MailHost:
             log, services, fingerprints, credentials, mail, clock, alert_sender,
             responder_views, responder_policy or ResponderPolicy(),
         )  # fmt: skip
+        imported = Imports(
+            log, services, credentials, hasher, mail, clock, alert_sender,
+            imports or ImportAdapters(),
+        )  # fmt: skip
         return cls(
             log=log,
             organisations=Organisations(log, clock),
@@ -127,16 +131,7 @@ class MailHost:
             directory=directory,
             advisories=advisories,
             responders=responders,
-            imports=Imports(
-                log,
-                services,
-                credentials,
-                hasher,
-                mail,
-                clock,
-                alert_sender,
-                imports or ImportAdapters(),
-            ),
+            imports=imported,
             twostep=parts.verification(accounts),
             notices=_notices(log, mail, clock, alert_sender, parts, twostep),
         )
