@@ -20,6 +20,7 @@ from application.log import MailHostLog
 from benchmarks._core import (
     Options,
     Report,
+    Sample,
     group,
     interleaved,
     ratio,
@@ -190,6 +191,12 @@ def read_log(log: MailHostLog, topics: Sequence[str], *, decode: bool = True) ->
 
 @group("projection", "projection catch-up events/s vs a raw read of the same log")
 def run(options: Options, report: Report) -> None:
+    samples, activity_events, job_events = _measure(options, report)
+    _report(report, samples, activity_events, job_events)
+
+
+def _measure(options: Options, report: Report) -> tuple[dict[str, Sample], int, int]:
+    """Seed one log, then time each catch-up against its raw read, interleaved."""
     rounds = options.pick_rounds(quick=5, full=7)
     events = 3_000 if options.quick else 20_000
     accounts = 100 if options.quick else 400
@@ -226,7 +233,12 @@ def run(options: Options, report: Report) -> None:
         jobs_view.drop()
         activity_events = read_log(log, activity.topics, decode=False)
         job_events = read_log(log, jobs.topics, decode=False)
+    return samples, activity_events, job_events
 
+
+def _report(
+    report: Report, samples: dict[str, Sample], activity_events: int, job_events: int
+) -> None:
     def spread(name: str) -> str:
         sample = samples[name]
         return f"{sample.median_seconds * 1e6:.1f} us each, {sample.spread()}"
