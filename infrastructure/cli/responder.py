@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from application.authorization import OPERATOR
 from domain.errors import InvalidInput
-from domain.respondermessage import MessageDraft
+from domain.respondermessage import MessageDraft, ResponderMessage
 from infrastructure.cli import deliver
 from infrastructure.cli.arguments import (
     JSON,
@@ -72,12 +72,7 @@ def _add(args: argparse.Namespace) -> int:
         message = e.host.responders.save_message(
             args.address, draft, time_zone=args.timezone, by=OPERATOR
         )
-    emit(
-        args,
-        {"address": args.address, "name": message.name},
-        f"{args.address}: message {message.name!r} saved (not active until activated)",
-    )
-    return 0
+    return _saved(args, message, "saved (not active until activated)")
 
 
 def _edit(args: argparse.Namespace) -> int:
@@ -86,14 +81,17 @@ def _edit(args: argparse.Namespace) -> int:
         message = e.host.responders.edit_message(
             args.address, draft, reset_memory=args.reset, by=OPERATOR
         )
+    return _saved(args, message, "edited", generation=message.generation)
+
+
+def _saved(
+    args: argparse.Namespace, message: ResponderMessage, outcome: str, **more: object
+) -> int:
+    """One report for ``add`` and ``edit``: a script finds the same keys after either."""
     emit(
         args,
-        {
-            "address": args.address,
-            "name": message.name,
-            "generation": message.generation,
-        },
-        f"{args.address}: message {message.name!r} edited",
+        {"address": args.address, "name": message.name, **more},
+        f"{args.address}: message {message.name!r} {outcome}",
     )
     return 0
 
