@@ -26,7 +26,7 @@ from application.importports import (
 )
 from domain.importplan import MessageKey, SpecialUse
 from domain.text import neutralise
-from infrastructure.dovecot import MASTER_SEPARATOR, DovecotAccess, MasterLogin
+from infrastructure.dovecot import DovecotAccess, MasterLogin
 from infrastructure.imap import (
     DEFAULT_TIMEOUT,
     ENV_MASTER_PASSWORD,
@@ -175,23 +175,13 @@ class ImapImportDestination:
 
     def __init__(
         self,
-        imap_url: str,
-        master_user: str,
-        master_password: str,
+        master: MasterLogin,
         *,
-        master_separator: str = MASTER_SEPARATOR,
-        timeout: float = DEFAULT_TIMEOUT,
         batch_messages: int = APPEND_BATCH,
         batch_bytes: int = BATCH_BYTES,
         multiappend: bool | None = None,
     ) -> None:
-        self.master = MasterLogin(
-            imap_url,
-            master_user,
-            master_password,
-            separator=master_separator,
-            timeout=timeout,
-        )
+        self.master = master
         self.batch_messages = batch_messages
         self.batch_bytes = batch_bytes
         # None: MULTIAPPEND when the server advertises it; False: one APPEND each.
@@ -201,9 +191,10 @@ class ImapImportDestination:
     def from_access(
         cls, access: DovecotAccess, *, timeout: float = DEFAULT_TIMEOUT
     ) -> ImapImportDestination:
-        return cls(
+        master = MasterLogin(
             access.imap_url, access.master_user, access.master_password, timeout=timeout
         )
+        return cls(master)
 
     def __repr__(self) -> str:  # no password, even by accident
         return f"ImapImportDestination({self.master!r})"

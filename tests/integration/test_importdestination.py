@@ -15,6 +15,7 @@ import pytest
 
 from application.importports import SourceMessage
 from domain.importplan import MessageKey, SpecialUse
+from infrastructure.dovecot import MasterLogin
 from infrastructure.imapsource import ImapMailSource, read_keys
 from infrastructure.importdestination import (
     ImapImportDestination,
@@ -64,13 +65,13 @@ def source_mail(
 
 
 def _destination(server: RunningDovecot, **options: Any) -> ImapImportDestination:  # noqa: ANN401 - test parameters
-    return ImapImportDestination(
+    master = MasterLogin(
         f"imap://{server.host}:{server.port}",
         server.master_user,
         server.master_password,
         timeout=10,
-        **options,
     )
+    return ImapImportDestination(master, **options)
 
 
 def _master_fetch(server: RunningDovecot, user: str, folder: str) -> list[Any]:
