@@ -12,12 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from application.ports import SessionRecord
 from infrastructure.settings import ConfigurationError
 from infrastructure.sql import Database, ensure_schema
-from projections.storage import Cursor
+from projections.storage import Cursor, Params
 
 SCHEMA = (
     (
@@ -66,14 +67,18 @@ class SqlCredentialStore:
                 ),
             )
 
-    def secret(self, credential_id: UUID) -> str | None:
+    def _rows(self, sql: str, params: Params) -> list[tuple[Any, ...]]:
+        """One statement in a transaction of its own: what every lookup here needs."""
         with self.database.transaction() as cursor:
-            cursor.execute(
-                "SELECT encoded FROM mh_secrets WHERE credential_id = ?",
-                (str(credential_id),),
-            )
-            row = cursor.fetchone()
-        return None if row is None else str(row[0])
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def secret(self, credential_id: UUID) -> str | None:
+        rows = self._rows(
+            "SELECT encoded FROM mh_secrets WHERE credential_id = ?",
+            (str(credential_id),),
+        )
+        return str(rows[0][0]) if rows else None
 
     def forget_secret(self, credential_id: UUID) -> None:
         with self.database.transaction() as cursor:
@@ -87,33 +92,28 @@ class SqlCredentialStore:
         ``DELETE ... RETURNING`` is atomic on both databases: of two processes taking
         the same row at once, one gets it and the other finds nothing.
         """
-        with self.database.transaction() as cursor:
-            cursor.execute(
-                "DELETE FROM mh_secrets WHERE credential_id = ? RETURNING encoded",
-                (str(credential_id),),
-            )
-            rows = cursor.fetchall()
+        rows = self._rows(
+            "DELETE FROM mh_secrets WHERE credential_id = ? RETURNING encoded",
+            (str(credential_id),),
+        )
         return str(rows[0][0]) if rows else None
 
     def swap_secret(self, credential_id: UUID, expected: str, new: str) -> bool:
         """One conditional update: it changes the row only while it holds ``expected``."""
-        with self.database.transaction() as cursor:
-            cursor.execute(
-                "UPDATE mh_secrets SET encoded = ? WHERE credential_id = ?"
-                " AND encoded = ? RETURNING credential_id",
-                (new, str(credential_id), expected),
-            )
-            return bool(cursor.fetchall())
+        rows = self._rows(
+            "UPDATE mh_secrets SET encoded = ? WHERE credential_id = ?"
+            " AND encoded = ? RETURNING credential_id",
+            (new, str(credential_id), expected),
+        )
+        return bool(rows)
 
     def owned_secrets(self, owner: UUID) -> Sequence[tuple[UUID, str]]:
         """(credential id, value) of every row naming ``owner``: what forgetting looks at."""
-        with self.database.transaction() as cursor:
-            cursor.execute(
-                "SELECT credential_id, encoded FROM mh_secrets WHERE owner = ?"
-                " ORDER BY credential_id",
-                (str(owner),),
-            )
-            rows = cursor.fetchall()
+        rows = self._rows(
+            "SELECT credential_id, encoded FROM mh_secrets WHERE owner = ?"
+            " ORDER BY credential_id",
+            (str(owner),),
+        )
         return [(UUID(row[0]), str(row[1])) for row in rows]
 
     # -- the orphan sweep's port (application.ports.OwnedSecrets) ----------------------
@@ -122,14 +122,12 @@ class SqlCredentialStore:
         self, stored_before: datetime, *, after: UUID | None = None, limit: int = PAGE
     ) -> Sequence[tuple[UUID, UUID]]:
         """(credential id, owner) of rows not yet confirmed, stored at or before then."""
-        with self.database.transaction() as cursor:
-            cursor.execute(
-                "SELECT credential_id, owner FROM mh_secrets"
-                " WHERE owner IS NOT NULL AND stored_at IS NOT NULL AND stored_at <= ?"
-                " AND credential_id > ? ORDER BY credential_id LIMIT ?",
-                (_micros(stored_before), "" if after is None else str(after), limit),
-            )
-            rows = cursor.fetchall()
+        rows = self._rows(
+            "SELECT credential_id, owner FROM mh_secrets"
+            " WHERE owner IS NOT NULL AND stored_at IS NOT NULL AND stored_at <= ?"
+            " AND credential_id > ? ORDER BY credential_id LIMIT ?",
+            (_micros(stored_before), "" if after is None else str(after), limit),
+        )
         return [(UUID(row[0]), UUID(row[1])) for row in rows]
 
     def confirm_secrets(self, credential_ids: Iterable[UUID]) -> None:
@@ -170,20 +168,19 @@ class SqlCredentialStore:
             )
 
     def session(self, token_digest: str) -> SessionRecord | None:
-        with self.database.transaction() as cursor:
-            cursor.execute(
-                "SELECT account_id, session_id, persistent, restricted FROM mh_sessions"
-                " WHERE token_digest = ?",
-                (token_digest,),
-            )
-            row = cursor.fetchone()
-        if row is None:
+        rows = self._rows(
+            "SELECT account_id, session_id, persistent, restricted FROM mh_sessions"
+            " WHERE token_digest = ?",
+            (token_digest,),
+        )
+        if not rows:
             return None
+        account_id, session_id, persistent, restricted = rows[0]
         return SessionRecord(
-            UUID(row[0]),
-            UUID(row[1]),
-            persistent=row[2] is None or bool(row[2]),
-            restricted=bool(row[3]),
+            UUID(account_id),
+            UUID(session_id),
+            persistent=persistent is None or bool(persistent),
+            restricted=bool(restricted),
         )
 
     def forget_sessions(self, session_ids: tuple[UUID, ...]) -> None:
