@@ -110,7 +110,7 @@ FORMS: dict[str, Callable[[str], HeaderSource | Headers]] = {
 
 
 def deliver(
-    text: str,
+    message: str | HeaderSource | Headers,
     *,
     sender: str = "bob@other.org",
     form: str = "EmailMessage",
@@ -122,11 +122,12 @@ def deliver(
     rules: ResponderPolicy = POLICY,
     decided: datetime | None = None,
 ) -> Decision:
+    """The decision on ``message``: text is read in ``form``, headers as they are."""
     return decide(
         config,
         recipient=ADDRESS,
         envelope_sender=sender,
-        headers=FORMS[form](text),
+        headers=FORMS[form](message) if isinstance(message, str) else message,
         received_at=at,
         window_last_sent=last_sent,
         budget_used=used,
@@ -144,16 +145,7 @@ def decided_and_composed(
     rules: ResponderPolicy = POLICY,
 ) -> Decision:
     """A decision on any headers: its reason starts with its rule, its reply composes."""
-    decision = decide(
-        config,
-        recipient=ADDRESS,
-        envelope_sender=sender,
-        headers=headers,
-        received_at=T0,
-        window_last_sent=None,
-        budget_used=0,
-        policy=rules,
-    )
+    decision = deliver(headers, sender=sender, config=config, own=(), rules=rules)
     assert decision.reason.startswith(decision.rule + ": ")
     if decision.plan is not None:
         composed = compose_reply(decision.plan, date=T0)
