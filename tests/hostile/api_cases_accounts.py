@@ -4,7 +4,6 @@ sessions and an account's own settings (see ``test_api_hostile``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from application.accounts import LoginRefused
 from application.authorization import OPERATOR
@@ -19,13 +18,10 @@ from tests.hostile.api_cases import (
     ORG,
     TOKEN,
     Case,
-    each,
+    Entry,
     pick,
 )
 from tests.hostile.support import EXTERNAL, HOSTED, LINE, MB, PASSWORD
-
-if TYPE_CHECKING:
-    from tests.hostile.conftest import World
 
 PHONE_CODE: Mapping[str, str] = {
     "superscript-two": "\u00b2",
@@ -52,152 +48,120 @@ IP: Mapping[str, str] = {
 }
 
 
+REGISTER = Entry(
+    "accounts.register",
+    organisation=ORG,
+    login=NEW,
+    password=GOOD_PASSWORD,
+    by=OPERATOR,
+)
+# No account has the ordinary login: a refused login names only the login, so the
+# password case is refused as any unknown login is, whatever the password.
+LOGIN = Entry(
+    "accounts.login",
+    login="nobody@example.org",
+    password=seed.PASSWORD,
+    ip="192.0.2.10",
+    user_agent="Firefox",
+)
+RECOVERY_PHONE = Entry(
+    "accounts.change_recovery_phone",
+    login=ANN,
+    country_code="41",
+    number="79 123 45 67",
+    password=seed.PASSWORD,
+)
+
+
 def cases() -> list[Case]:
     return [*_organisations(), *_registration(), *_sign_in(), *_account_settings()]
 
 
-def _login_refused(w: World, login: str, password: str) -> object:
-    return w.host.accounts.login(login, password, ip="192.0.2.10", user_agent="Firefox")
-
-
 def _organisations() -> list[Case]:
-    c: list[Case] = []
-    c += each(
-        "organisations.found/name",
-        LINE,
-        lambda w, v: w.host.organisations.found(v, by=OPERATOR),
-        ["organisation"],
-    )
-    c += each(
-        "organisations.get/name",
-        pick(LINE, "nul", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.organisations.get(v),
-        ["organisation"],
-        LOOKUP,
-    )
-    return c
+    return [
+        *Entry("organisations.found", by=OPERATOR).vary("name", LINE, ["organisation"]),
+        *Entry("organisations.get").vary(
+            "name_or_id",
+            pick(LINE, "nul", "esc", "surrogate", "huge"),
+            ["organisation"],
+            LOOKUP,
+            label="name",
+        ),
+    ]
 
 
 def _registration() -> list[Case]:
-    c: list[Case] = []
-    c += each(
-        "accounts.register/login",
-        EXTERNAL,
-        lambda w, v: w.host.accounts.register(ORG, v, GOOD_PASSWORD, by=OPERATOR),
-        ["login"],
-    )
-    c += each(
-        "accounts.register/login-hosted",
-        pick(HOSTED, "passwd-colon", "traversal"),
-        lambda w, v: w.host.accounts.register(ORG, v, GOOD_PASSWORD, by=OPERATOR),
-        ["login"],
-    )
-    c += each(
-        "accounts.register/password",
-        PASSWORD,
-        lambda w, v: w.host.accounts.register(ORG, NEW, v, by=OPERATOR),
-        ["password"],
-        secret=True,
-    )
-    c += each(
-        "accounts.register/display_name",
-        LINE,
-        lambda w, v: w.host.accounts.register(
-            ORG, NEW, GOOD_PASSWORD, display_name=v, by=OPERATOR
+    return [
+        *REGISTER.vary("login", EXTERNAL, ["login"]),
+        *REGISTER.vary(
+            "login",
+            pick(HOSTED, "passwd-colon", "traversal"),
+            ["login"],
+            label="login-hosted",
         ),
-        ["display name"],
-    )
-    c += each(
-        "accounts.register/organisation",
-        pick(LINE, "nul", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.accounts.register(v, NEW, GOOD_PASSWORD, by=OPERATOR),
-        ["organisation"],
-        LOOKUP,
-    )
-    c += each(
-        "accounts.get/login",
-        pick(EXTERNAL, "nul", "crlf", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.accounts.get(v),
-        ["account", "login"],
-        LOOKUP,
-    )
-    return c
+        *REGISTER.vary("password", PASSWORD, ["password"], secret=True),
+        *REGISTER.vary("display_name", LINE, ["display name"]),
+        *REGISTER.vary(
+            "organisation",
+            pick(LINE, "nul", "esc", "surrogate", "huge"),
+            ["organisation"],
+            LOOKUP,
+        ),
+        *Entry("accounts.get").vary(
+            "login_or_id",
+            pick(EXTERNAL, "nul", "crlf", "esc", "surrogate", "huge"),
+            ["account", "login"],
+            LOOKUP,
+            label="login",
+        ),
+    ]
 
 
 def _sign_in() -> list[Case]:
-    c: list[Case] = []
-    c += each(
-        "accounts.login/login",
-        pick(EXTERNAL, "nul", "crlf", "surrogate", "huge"),
-        lambda w, v: _login_refused(w, v, seed.PASSWORD),
-        ["login"],
-        (LoginRefused,),
-    )
-    c += each(
-        "accounts.login/password-unknown-login",
-        PASSWORD,
-        lambda w, v: _login_refused(w, "nobody@example.org", v),
-        ["login"],
-        (LoginRefused,),
-        secret=True,
-    )
-    c += each(
-        "accounts.login/ip",
-        IP,
-        lambda w, v: w.host.accounts.login(ANN, seed.PASSWORD, ip=v),
-        ["ip"],
-    )
-    c += each(
-        "accounts.session/token",
-        TOKEN,
-        lambda w, v: w.host.accounts.session(v),
-        ["session"],
-        (NotPermitted,),
-        secret=True,
-    )
-    c += each(
-        "accounts.log_out/token",
-        TOKEN,
-        lambda w, v: w.host.accounts.log_out(v),
-        ["session"],
-        (NotPermitted,),
-        secret=True,
-    )
-    return c
+    session: list[Case] = []
+    for verb in ("session", "log_out"):
+        session += Entry(f"accounts.{verb}").vary(
+            "session_token",
+            TOKEN,
+            ["session"],
+            (NotPermitted,),
+            secret=True,
+            label="token",
+        )
+    return [
+        *LOGIN.vary(
+            "login",
+            pick(EXTERNAL, "nul", "crlf", "surrogate", "huge"),
+            ["login"],
+            (LoginRefused,),
+        ),
+        *LOGIN.vary(
+            "password",
+            PASSWORD,
+            ["login"],
+            (LoginRefused,),
+            secret=True,
+            label="password-unknown-login",
+        ),
+        *Entry("accounts.login", login=ANN, password=seed.PASSWORD).vary(
+            "ip", IP, ["ip"]
+        ),
+        *session,
+    ]
 
 
 def _account_settings() -> list[Case]:
-    c: list[Case] = []
-    c += each(
-        "accounts.change_password/new",
-        PASSWORD,
-        lambda w, v: w.host.accounts.change_password(ANN, seed.PASSWORD, v),
-        ["password"],
-        secret=True,
-    )
-    c += each(
-        "accounts.change_recovery_phone/country_code",
-        PHONE_CODE,
-        lambda w, v: w.host.accounts.change_recovery_phone(
-            ANN, v, "79 123 45 67", password=seed.PASSWORD
+    return [
+        *Entry(
+            "accounts.change_password", login=ANN, current_password=seed.PASSWORD
+        ).vary("new_password", PASSWORD, ["password"], secret=True, label="new"),
+        *RECOVERY_PHONE.vary("country_code", PHONE_CODE, ["country"]),
+        *RECOVERY_PHONE.vary("number", PHONE_NUMBER, ["phone"]),
+        *Entry(
+            "accounts.choose_notifications",
+            preferences=NotificationPreferences(),
+            by=OPERATOR,
+        ).vary(
+            "login", pick(EXTERNAL, "nul", "surrogate"), ["account", "login"], LOOKUP
         ),
-        ["country"],
-    )
-    c += each(
-        "accounts.change_recovery_phone/number",
-        PHONE_NUMBER,
-        lambda w, v: w.host.accounts.change_recovery_phone(
-            ANN, "41", v, password=seed.PASSWORD
-        ),
-        ["phone"],
-    )
-    c += each(
-        "accounts.choose_notifications/login",
-        pick(EXTERNAL, "nul", "surrogate"),
-        lambda w, v: w.host.accounts.choose_notifications(
-            v, NotificationPreferences(), by=OPERATOR
-        ),
-        ["account", "login"],
-        LOOKUP,
-    )
-    return c
+    ]

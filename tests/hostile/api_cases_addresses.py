@@ -4,7 +4,6 @@ address's own settings (see ``test_api_hostile``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from application.authorization import OPERATOR
 from domain.errors import NotPermitted
@@ -22,7 +21,9 @@ from tests.hostile.api_cases import (
     OUTSIDE,
     TOKEN,
     Case,
-    each,
+    Entry,
+    Seeded,
+    listed,
     pick,
 )
 from tests.hostile.support import (
@@ -34,9 +35,6 @@ from tests.hostile.support import (
     NUMBER,
     PASSWORD,
 )
-
-if TYPE_CHECKING:
-    from tests.hostile.conftest import World
 
 PROTOCOL: Mapping[str, str] = {
     "nul": "imap\x00",
@@ -57,6 +55,39 @@ ALIAS: Mapping[str, str] = {
 }
 
 
+CREATE_FOR_USERS = Entry(
+    "addresses.create_for_users", address=NEW, users=[ANN], by=OPERATOR
+)
+UNASSIGNED = Entry("addresses.create_unassigned", address=NEW, by=OPERATOR)
+REDIRECT = Entry(
+    "addresses.create_redirect",
+    address="fwd@example.org",
+    targets=[OUTSIDE],
+    by=OPERATOR,
+)
+ADD_ALIAS = Entry("addresses.add_alias", mailbox_address=ANN, by=OPERATOR)
+INVITE = Entry("addresses.invite", address=NEW, send_to=OUTSIDE, by=OPERATOR)
+CHANGE_PASSWORD = Entry(
+    "addresses.change_password", address=ANN, new_password=GOOD_PASSWORD, by=OPERATOR
+)
+CREATE_FOR_SELF = Entry(
+    "addresses.create_for_self",
+    address=NEW,
+    password=GOOD_PASSWORD,
+    by=Seeded("ann_id"),
+)
+ACCEPT = Entry(
+    "addresses.accept_invitation",
+    invitation_id=Seeded("invitation_id"),
+    token=Seeded("token"),
+    password=GOOD_PASSWORD,
+    login="carol@example.net",
+)
+USAGE = Entry(
+    "addresses.record_usage", address=ANN, used_mb=10, limit_mb=100, by=OPERATOR
+)
+
+
 def cases() -> list[Case]:
     return [
         *_created_for_users(),
@@ -67,252 +98,135 @@ def cases() -> list[Case]:
     ]
 
 
-def accept(w: World, **kwargs: str) -> object:
-    """Accept the seeded invitation; the control test calls it with ordinary values."""
-    s = w.seeded
-    values = {"password": GOOD_PASSWORD, "login": "carol@example.net", **kwargs}
-    token = values.pop("token", s.token)
-    return w.host.addresses.accept_invitation(s.invitation_id, token, **values)
-
-
 def _created_for_users() -> list[Case]:
-    c: list[Case] = []
-    c += each(
-        "addresses.create_for_users/address",
-        pick(HOSTED, *CORE_HOSTED),
-        lambda w, v: w.host.addresses.create_for_users(v, [ANN], by=OPERATOR),
-        ["address", "domain"],
-    )
-    c += each(
-        "addresses.create_for_users/users",
-        pick(EXTERNAL, "nul", "crlf", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.addresses.create_for_users(NEW, [v], by=OPERATOR),
-        ["user"],
-        LOOKUP,
-    )
-    c += each(
-        "addresses.create_for_users/signature",
-        pick(LINE, "nul", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.addresses.create_for_users(
-            NEW, [ANN], signature=v, by=OPERATOR
+    core_line = pick(LINE, "nul", "esc", "surrogate", "huge")
+    return [
+        *CREATE_FOR_USERS.vary(
+            "address", pick(HOSTED, *CORE_HOSTED), ["address", "domain"]
         ),
-        ["signature", "template"],
-        LOOKUP,
-    )
-    c += each(
-        "addresses.create_for_users/responder_template",
-        pick(LINE, "nul", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.addresses.create_for_users(
-            NEW, [ANN], responder_template=v, by=OPERATOR
+        *CREATE_FOR_USERS.vary(
+            "users",
+            listed(pick(EXTERNAL, "nul", "crlf", "esc", "surrogate", "huge")),
+            ["user"],
+            LOOKUP,
         ),
-        ["template"],
-        LOOKUP,
-    )
-    c += each(
-        "addresses.create_for_self/password",
-        PASSWORD,
-        lambda w, v: w.host.addresses.create_for_self(NEW, v, by=w.seeded.ann_id),
-        ["password"],
-        secret=True,
-    )
-    c += each(
-        "addresses.create_for_self/address",
-        pick(HOSTED, "nul", "traversal", "master-login", "surrogate"),
-        lambda w, v: w.host.addresses.create_for_self(
-            v, GOOD_PASSWORD, by=w.seeded.ann_id
+        *CREATE_FOR_USERS.vary(
+            "signature", core_line, ["signature", "template"], LOOKUP
         ),
-        ["address"],
-    )
-    return c
+        *CREATE_FOR_USERS.vary("responder_template", core_line, ["template"], LOOKUP),
+        *CREATE_FOR_SELF.vary("password", PASSWORD, ["password"], secret=True),
+        *CREATE_FOR_SELF.vary(
+            "address",
+            pick(HOSTED, "nul", "traversal", "master-login", "surrogate"),
+            ["address"],
+        ),
+    ]
 
 
 def _other_addresses() -> list[Case]:
-    c: list[Case] = []
-    c += each(
-        "addresses.create_unassigned/address",
-        HOSTED,
-        lambda w, v: w.host.addresses.create_unassigned(v, by=OPERATOR),
-        ["address", "domain"],
+    no_reply = Entry(
+        "addresses.create_no_reply", address="no-reply@example.org", by=OPERATOR
     )
-    c += each(
-        "addresses.create_unassigned/password",
-        PASSWORD,
-        lambda w, v: w.host.addresses.create_unassigned(NEW, password=v, by=OPERATOR),
-        ["password"],
-        secret=True,
-    )
-    c += each(
-        "addresses.create_no_reply/password",
-        PASSWORD,
-        lambda w, v: w.host.addresses.create_no_reply(
-            "no-reply@example.org", password=v, by=OPERATOR
+    return [
+        *UNASSIGNED.vary("address", HOSTED, ["address", "domain"]),
+        *UNASSIGNED.vary("password", PASSWORD, ["password"], secret=True),
+        *no_reply.vary("password", PASSWORD, ["password"], secret=True),
+        *REDIRECT.vary(
+            "address",
+            pick(HOSTED, "nul", "crlf", "traversal", "slash", "surrogate"),
+            ["address", "domain"],
         ),
-        ["password"],
-        secret=True,
-    )
-    c += each(
-        "addresses.create_redirect/address",
-        pick(HOSTED, "nul", "crlf", "traversal", "slash", "surrogate"),
-        lambda w, v: w.host.addresses.create_redirect(v, [OUTSIDE], by=OPERATOR),
-        ["address", "domain"],
-    )
-    c += each(
-        "addresses.create_redirect/targets",
-        pick(EXTERNAL, "nul", "crlf", "esc", "traversal-domain", "huge"),
-        lambda w, v: w.host.addresses.create_redirect(
-            "fwd@example.org", [v], by=OPERATOR
+        *REDIRECT.vary(
+            "targets",
+            listed(pick(EXTERNAL, "nul", "crlf", "esc", "traversal-domain", "huge")),
+            ["target", "redirect"],
         ),
-        ["target", "redirect"],
-    )
-    c += each(
-        "addresses.add_alias/alias",
-        ALIAS,
-        lambda w, v: w.host.addresses.add_alias(ANN, v, by=OPERATOR),
-        ["alias", "address"],
-    )
-    return c
+        *ADD_ALIAS.vary("alias", ALIAS, ["alias", "address"]),
+    ]
 
 
 def _invitations() -> list[Case]:
-    c: list[Case] = []
-    c += each(
-        "addresses.invite/send_to",
-        EXTERNAL,
-        lambda w, v: w.host.addresses.invite(NEW, send_to=v, by=OPERATOR),
-        ["invitee", "send"],
+    reinvite = Entry(
+        "addresses.reinvite",
+        address=seed.INVITED,
+        login_choice=LoginChoice.OWN_CHOICE,
+        by=OPERATOR,
     )
-    c += each(
-        "addresses.invite/address",
-        pick(HOSTED, "nul", "crlf", "traversal", "master-login", "surrogate"),
-        lambda w, v: w.host.addresses.invite(v, send_to=OUTSIDE, by=OPERATOR),
-        ["address", "domain"],
-    )
-    c += each(
-        "addresses.reinvite/send_to",
-        pick(EXTERNAL, "nul", "crlf", "lf", "surrogate"),
-        lambda w, v: w.host.addresses.reinvite(
-            seed.INVITED, send_to=v, login_choice=LoginChoice.OWN_CHOICE, by=OPERATOR
+    return [
+        *INVITE.vary("send_to", EXTERNAL, ["invitee", "send"]),
+        *INVITE.vary(
+            "address",
+            pick(HOSTED, "nul", "crlf", "traversal", "master-login", "surrogate"),
+            ["address", "domain"],
         ),
-        ["invitee", "send"],
-    )
-    c += each(
-        "addresses.accept_invitation/display_name",
-        pick(LINE, *CORE_LINE),
-        lambda w, v: accept(w, display_name=v),
-        ["display name"],
-    )
-    c += each(
-        "addresses.accept_invitation/password",
-        PASSWORD,
-        lambda w, v: accept(w, password=v),
-        ["password"],
-        secret=True,
-    )
-    c += each(
-        "addresses.accept_invitation/login",
-        pick(EXTERNAL, "nul", "crlf", "surrogate"),
-        lambda w, v: accept(w, login=v),
-        ["login"],
-    )
-    c += each(
-        "addresses.accept_invitation/token",
-        TOKEN,
-        lambda w, v: accept(w, token=v),
-        ["invitation"],
-        (NotPermitted,),
-        secret=True,
-    )
-    return c
+        *reinvite.vary(
+            "send_to",
+            pick(EXTERNAL, "nul", "crlf", "lf", "surrogate"),
+            ["invitee", "send"],
+        ),
+        *ACCEPT.vary("display_name", pick(LINE, *CORE_LINE), ["display name"]),
+        *ACCEPT.vary("password", PASSWORD, ["password"], secret=True),
+        *ACCEPT.vary("login", pick(EXTERNAL, "nul", "crlf", "surrogate"), ["login"]),
+        *ACCEPT.vary("token", TOKEN, ["invitation"], (NotPermitted,), secret=True),
+    ]
 
 
 def _access() -> list[Case]:
-    c: list[Case] = []
-    c += each(
-        "addresses.delete/addresses",
-        pick(HOSTED, *CORE_HOSTED),
-        lambda w, v: w.host.addresses.delete([v], by=OPERATOR),
-        ["address", "domain"],
-        LOOKUP,
+    user = pick(EXTERNAL, "nul", "crlf", "surrogate", "huge")
+    set_permission = Entry(
+        "addresses.set_permission",
+        address=ANN,
+        permission=Permission.SEND,
+        allowed=False,
+        by=OPERATOR,
     )
-    c += each(
-        "addresses.assign/user",
-        pick(EXTERNAL, "nul", "crlf", "surrogate", "huge"),
-        lambda w, v: w.host.addresses.assign(ANN, v, by=OPERATOR),
-        ["user"],
-        LOOKUP,
-    )
-    c += each(
-        "addresses.set_permission/user",
-        pick(EXTERNAL, "nul", "crlf", "surrogate", "huge"),
-        lambda w, v: w.host.addresses.set_permission(
-            ANN, v, Permission.SEND, allowed=False, by=OPERATOR
+    return [
+        *Entry("addresses.delete", by=OPERATOR).vary(
+            "addresses",
+            listed(pick(HOSTED, *CORE_HOSTED)),
+            ["address", "domain"],
+            LOOKUP,
         ),
-        ["user"],
-        LOOKUP,
-    )
-    c += each(
-        "addresses.change_password/new_password",
-        PASSWORD,
-        lambda w, v: w.host.addresses.change_password(ANN, v, by=OPERATOR),
-        ["password"],
-        secret=True,
-    )
-    c += each(
-        "addresses.change_password/address",
-        pick(HOSTED, "nul", "traversal", "master-login", "passwd-colon", "surrogate"),
-        lambda w, v: w.host.addresses.change_password(v, GOOD_PASSWORD, by=OPERATOR),
-        ["address", "domain"],
-        LOOKUP,
-    )
-    return c
+        *Entry("addresses.assign", address=ANN, by=OPERATOR).vary(
+            "user", user, ["user"], LOOKUP
+        ),
+        *set_permission.vary("user", user, ["user"], LOOKUP),
+        *CHANGE_PASSWORD.vary("new_password", PASSWORD, ["password"], secret=True),
+        *CHANGE_PASSWORD.vary(
+            "address",
+            pick(
+                HOSTED, "nul", "traversal", "master-login", "passwd-colon", "surrogate"
+            ),
+            ["address", "domain"],
+            LOOKUP,
+        ),
+    ]
 
 
 def _address_settings() -> list[Case]:
-    c: list[Case] = []
-    c += each(
-        "addresses.set_signature/text",
-        pick(BLOCK, "nul", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.addresses.set_signature(ANN, v, by=OPERATOR),
-        ["signature"],
-    )
-    c += each(
-        "addresses.apply_signature_template/template",
-        pick(LINE, "nul", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.addresses.apply_signature_template(
-            DOMAIN_NAME, v, by=OPERATOR
+    return [
+        *Entry("addresses.set_signature", address=ANN, by=OPERATOR).vary(
+            "text", pick(BLOCK, "nul", "esc", "surrogate", "huge"), ["signature"]
         ),
-        ["template"],
-        LOOKUP,
-    )
-    c += each(
-        "addresses.set_allow_list/entries",
-        pick(EXTERNAL, "nul", "crlf", "esc", "huge"),
-        lambda w, v: w.host.addresses.set_allow_list(ANN, [v], by=OPERATOR),
-        ["allow"],
-    )
-    c += each(
-        "addresses.record_client_access/protocol",
-        PROTOCOL,
-        lambda w, v: w.host.addresses.record_client_access(ANN, v, by=OPERATOR),
-        ["protocol"],
-    )
-    c += each(
-        "addresses.record_usage/used_mb",
-        NUMBER,
-        lambda w, v: w.host.addresses.record_usage(ANN, v, 100, by=OPERATOR),
-        ["usage", "mb"],
-    )
-    c += each(
-        "addresses.record_usage/limit_mb",
-        NUMBER,
-        lambda w, v: w.host.addresses.record_usage(ANN, 10, v, by=OPERATOR),
-        ["limit", "mb"],
-    )
-    c += each(
-        "addresses.resync_store/address",
-        pick(HOSTED, *CORE_HOSTED),
-        lambda w, v: w.host.addresses.resync_store(v),
-        ["address", "domain"],
-        LOOKUP,
-    )
-    return c
+        *Entry(
+            "addresses.apply_signature_template", domain=DOMAIN_NAME, by=OPERATOR
+        ).vary(
+            "template",
+            pick(LINE, "nul", "esc", "surrogate", "huge"),
+            ["template"],
+            LOOKUP,
+        ),
+        *Entry("addresses.set_allow_list", address=ANN, by=OPERATOR).vary(
+            "entries",
+            listed(pick(EXTERNAL, "nul", "crlf", "esc", "huge")),
+            ["allow"],
+        ),
+        *Entry("addresses.record_client_access", address=ANN, by=OPERATOR).vary(
+            "protocol", PROTOCOL, ["protocol"]
+        ),
+        *USAGE.vary("used_mb", NUMBER, ["usage", "mb"]),
+        *USAGE.vary("limit_mb", NUMBER, ["limit", "mb"]),
+        *Entry("addresses.resync_store").vary(
+            "address", pick(HOSTED, *CORE_HOSTED), ["address", "domain"], LOOKUP
+        ),
+    ]

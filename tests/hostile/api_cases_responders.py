@@ -3,9 +3,8 @@ lifecycle, alternative senders, templates, and delivery (see ``test_api_hostile`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
 
 from application.authorization import OPERATOR
 from tests.hostile import seed
@@ -18,7 +17,8 @@ from tests.hostile.api_cases import (
     MESSAGE,
     OUTSIDE,
     Case,
-    each,
+    Entry,
+    listed,
     pick,
 )
 from tests.hostile.support import (
@@ -30,9 +30,6 @@ from tests.hostile.support import (
     NUMBER,
     TIME_ZONE,
 )
-
-if TYPE_CHECKING:
-    from tests.hostile.conftest import World
 
 EXTREME_DATES: Mapping[str, date | datetime] = {
     "datetime-year-1": datetime(1, 1, 1),  # noqa: DTZ001 - a wall-clock time of the mailbox
@@ -55,10 +52,39 @@ CODE: Mapping[str, str] = {
 }
 
 
+ADD = Entry("responders.add", address=ANN, name="Other", body="Away.", by=OPERATOR)
+EDIT = Entry(
+    "responders.edit", address=ANN, name=seed.MESSAGE, body="Away.", by=OPERATOR
+)
+HISTORY = Entry("responders.history", address=ANN)
+VERIFY = Entry(
+    "responders.request_sender_verification",
+    address=ANN,
+    alternative=OUTSIDE,
+    by=OPERATOR,
+)
+CONFIRM = Entry(
+    "responders.confirm_sender",
+    address=ANN,
+    alternative=seed.PENDING_SENDER,
+    code="12345678",
+    by=OPERATOR,
+)
+SAVE_TEMPLATE = Entry(
+    "responders.save_template",
+    domain=DOMAIN_NAME,
+    name="Other",
+    body="Closed.",
+    by=OPERATOR,
+)
+DELIVER = Entry(
+    "responders.deliver", recipient=ANN, envelope_sender=OUTSIDE, raw_message=MESSAGE
+)
+
+
 def cases() -> list[Case]:
     return [
-        *_added_text(),
-        *_added_schedule(),
+        *_added(),
         *_edits(),
         *_lifecycle(),
         *_senders(),
@@ -67,260 +93,122 @@ def cases() -> list[Case]:
     ]
 
 
-def _by_name(verb: str) -> Callable[[World, Any], object]:
-    """``responders.<verb>(ANN, name)``: activate, reset and delete take the same arguments."""
-
-    def call(w: World, name: object) -> object:
-        method: Callable[..., object] = getattr(w.host.responders, verb)
-        return method(ANN, name, by=OPERATOR)
-
-    return call
-
-
-def _added_text() -> list[Case]:
-    c: list[Case] = []
-    c += each(
-        "responders.add/name",
-        pick(LINE, *CORE_LINE, "u2028", "bidi"),
-        lambda w, v: w.host.responders.add(ANN, v, body="Away.", by=OPERATOR),
-        ["name"],
-    )
-    c += each(
-        "responders.add/body",
-        BLOCK,
-        lambda w, v: w.host.responders.add(ANN, "Other", body=v, by=OPERATOR),
-        ["body"],
-    )
-    c += each(
-        "responders.add/subject",
-        LINE,
-        lambda w, v: w.host.responders.add(
-            ANN, "Other", body="Away.", subject=v, by=OPERATOR
+def _added() -> list[Case]:
+    return [
+        *ADD.vary("name", pick(LINE, *CORE_LINE, "u2028", "bidi"), ["name"]),
+        *ADD.vary("body", BLOCK, ["body"]),
+        *ADD.vary("subject", LINE, ["subject"]),
+        *ADD.vary(
+            "weekdays", listed(pick(LINE, "nul", "surrogate", "huge")), ["weekday"]
         ),
-        ["subject"],
-    )
-    return c
-
-
-def _added_schedule() -> list[Case]:
-    c: list[Case] = []
-    c += each(
-        "responders.add/weekdays",
-        pick(LINE, "nul", "surrogate", "huge"),
-        lambda w, v: w.host.responders.add(
-            ANN, "Other", body="Away.", weekdays=[v], by=OPERATOR
+        *ADD.vary("start", EXTREME_DATES, ["start", "schedule"]),
+        *ADD.vary("end", EXTREME_DATES, ["end", "schedule"]),
+        *ADD.vary(
+            "exclusions",
+            listed(pick(EXTERNAL, "nul", "crlf", "esc", "huge")),
+            ["exclu"],
         ),
-        ["weekday"],
-    )
-    c += each(
-        "responders.add/start",
-        EXTREME_DATES,
-        lambda w, v: w.host.responders.add(
-            ANN, "Other", body="Away.", start=v, by=OPERATOR
-        ),
-        ["start", "schedule"],
-    )
-    c += each(
-        "responders.add/end",
-        EXTREME_DATES,
-        lambda w, v: w.host.responders.add(
-            ANN, "Other", body="Away.", end=v, by=OPERATOR
-        ),
-        ["end", "schedule"],
-    )
-    c += each(
-        "responders.add/exclusions",
-        pick(EXTERNAL, "nul", "crlf", "esc", "huge"),
-        lambda w, v: w.host.responders.add(
-            ANN, "Other", body="Away.", exclusions=[v], by=OPERATOR
-        ),
-        ["exclu"],
-    )
-    c += each(
-        "responders.add/sender",
-        pick(EXTERNAL, "nul", "crlf", "surrogate"),
-        lambda w, v: w.host.responders.add(
-            ANN, "Other", body="Away.", sender=v, by=OPERATOR
-        ),
-        ["sender"],
-    )
-    c += each(
-        "responders.add/time_zone",
-        TIME_ZONE,
-        lambda w, v: w.host.responders.add(
-            ANN, "Other", body="Away.", time_zone=v, by=OPERATOR
-        ),
-        ["time zone"],
-    )
-    return c
+        *ADD.vary("sender", pick(EXTERNAL, "nul", "crlf", "surrogate"), ["sender"]),
+        *ADD.vary("time_zone", TIME_ZONE, ["time zone"]),
+    ]
 
 
 def _edits() -> list[Case]:
-    c: list[Case] = []
-    c += each(
-        "responders.edit/body",
-        pick(BLOCK, "nul", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.responders.edit(ANN, seed.MESSAGE, body=v, by=OPERATOR),
-        ["body"],
-    )
-    c += each(
-        "responders.edit/subject",
-        pick(LINE, "crlf", "vt", "u2028", "huge"),
-        lambda w, v: w.host.responders.edit(
-            ANN, seed.MESSAGE, body="Away.", subject=v, by=OPERATOR
+    return [
+        *EDIT.vary("body", pick(BLOCK, "nul", "esc", "surrogate", "huge"), ["body"]),
+        *EDIT.vary("subject", pick(LINE, "crlf", "vt", "u2028", "huge"), ["subject"]),
+        *EDIT.vary(
+            "start",
+            pick(EXTREME_DATES, "datetime-year-1", "date-year-1"),
+            ["start", "schedule"],
         ),
-        ["subject"],
-    )
-    c += each(
-        "responders.edit/start",
-        pick(EXTREME_DATES, "datetime-year-1", "date-year-1"),
-        lambda w, v: w.host.responders.edit(
-            ANN, seed.MESSAGE, body="Away.", start=v, by=OPERATOR
+        *EDIT.vary(
+            "end",
+            pick(EXTREME_DATES, "datetime-year-9999", "date-year-9999"),
+            ["end", "schedule"],
         ),
-        ["start", "schedule"],
-    )
-    c += each(
-        "responders.edit/end",
-        pick(EXTREME_DATES, "datetime-year-9999", "date-year-9999"),
-        lambda w, v: w.host.responders.edit(
-            ANN, seed.MESSAGE, body="Away.", end=v, by=OPERATOR
-        ),
-        ["end", "schedule"],
-    )
-    return c
+    ]
 
 
 def _lifecycle() -> list[Case]:
-    c: list[Case] = []
+    by_name: list[Case] = []
     for verb in ("activate", "reset", "delete"):
-        c += each(
-            f"responders.{verb}/name",
+        by_name += Entry(f"responders.{verb}", address=ANN, by=OPERATOR).vary(
+            "name",
             pick(LINE, "nul", "esc", "surrogate", "huge"),
-            _by_name(verb),
             ["message", "name"],
             LOOKUP,
         )
-    c += each(
-        "responders.deactivate/address",
-        pick(HOSTED, "nul", "traversal", "surrogate"),
-        lambda w, v: w.host.responders.deactivate(v, by=OPERATOR),
-        ["address", "domain"],
-        LOOKUP,
-    )
-    c += each(
-        "responders.set_time_zone/time_zone",
-        pick(TIME_ZONE, "traversal", "absolute", "nul", "surrogate"),
-        lambda w, v: w.host.responders.set_time_zone(ANN, v, by=OPERATOR),
-        ["time zone"],
-    )
-    c += each(
-        "responders.status/address",
-        pick(HOSTED, "nul", "traversal", "surrogate"),
-        lambda w, v: w.host.responders.status(v),
-        ["address", "domain"],
-        LOOKUP,
-    )
-    c += each(
-        "responders.history/limit",
-        {**NUMBER, "zero": 0},
-        lambda w, v: w.host.responders.history(ANN, v),
-        ["limit"],
-    )
-    return c
+    address = pick(HOSTED, "nul", "traversal", "surrogate")
+    return [
+        *by_name,
+        *Entry("responders.deactivate", by=OPERATOR).vary(
+            "address", address, ["address", "domain"], LOOKUP
+        ),
+        *Entry("responders.set_time_zone", address=ANN, by=OPERATOR).vary(
+            "time_zone",
+            pick(TIME_ZONE, "traversal", "absolute", "nul", "surrogate"),
+            ["time zone"],
+        ),
+        *Entry("responders.status").vary(
+            "address", address, ["address", "domain"], LOOKUP
+        ),
+        *HISTORY.vary("limit", {**NUMBER, "zero": 0}, ["limit"]),
+    ]
 
 
 def _senders() -> list[Case]:
-    c: list[Case] = []
-    c += each(
-        "responders.request_sender_verification/alternative",
-        EXTERNAL,
-        lambda w, v: w.host.responders.request_sender_verification(ANN, v, by=OPERATOR),
-        ["sender"],
-    )
-    c += each(
-        "responders.request_sender_verification/address",
-        pick(HOSTED, "nul", "crlf", "traversal", "surrogate"),
-        lambda w, v: w.host.responders.request_sender_verification(
-            v, OUTSIDE, by=OPERATOR
+    return [
+        *VERIFY.vary("alternative", EXTERNAL, ["sender"]),
+        *VERIFY.vary(
+            "address",
+            pick(HOSTED, "nul", "crlf", "traversal", "surrogate"),
+            ["address", "domain"],
+            LOOKUP,
         ),
-        ["address", "domain"],
-        LOOKUP,
-    )
-    c += each(
-        "responders.confirm_sender/code",
-        CODE,
-        lambda w, v: w.host.responders.confirm_sender(
-            ANN, seed.PENDING_SENDER, v, by=OPERATOR
+        *CONFIRM.vary("code", CODE, ["code"]),
+        *CONFIRM.vary(
+            "alternative",
+            pick(EXTERNAL, "nul", "crlf", "surrogate", "huge"),
+            ["sender"],
         ),
-        ["code"],
-    )
-    c += each(
-        "responders.confirm_sender/alternative",
-        pick(EXTERNAL, "nul", "crlf", "surrogate", "huge"),
-        lambda w, v: w.host.responders.confirm_sender(ANN, v, "12345678", by=OPERATOR),
-        ["sender"],
-    )
-    return c
+    ]
 
 
 def _templates() -> list[Case]:
-    c: list[Case] = []
-    c += each(
-        "responders.save_template/name",
-        pick(LINE, *CORE_LINE),
-        lambda w, v: w.host.responders.save_template(
-            DOMAIN_NAME, v, body="Closed.", by=OPERATOR
+    return [
+        *SAVE_TEMPLATE.vary("name", pick(LINE, *CORE_LINE), ["template", "name"]),
+        *SAVE_TEMPLATE.vary(
+            "body",
+            pick(BLOCK, "nul", "esc", "surrogate", "huge"),
+            ["template", "body"],
         ),
-        ["template", "name"],
-    )
-    c += each(
-        "responders.save_template/body",
-        pick(BLOCK, "nul", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.responders.save_template(
-            DOMAIN_NAME, "Other", body=v, by=OPERATOR
+        *SAVE_TEMPLATE.vary(
+            "subject", pick(LINE, *CORE_LINE, "vt", "u2028"), ["subject"]
         ),
-        ["template", "body"],
-    )
-    c += each(
-        "responders.save_template/subject",
-        pick(LINE, *CORE_LINE, "vt", "u2028"),
-        lambda w, v: w.host.responders.save_template(
-            DOMAIN_NAME, "Other", body="Closed.", subject=v, by=OPERATOR
+        *Entry("responders.apply_template", domain=DOMAIN_NAME, by=OPERATOR).vary(
+            "name",
+            pick(LINE, "nul", "esc", "surrogate", "huge"),
+            ["template"],
+            LOOKUP,
         ),
-        ["subject"],
-    )
-    c += each(
-        "responders.apply_template/name",
-        pick(LINE, "nul", "esc", "surrogate", "huge"),
-        lambda w, v: w.host.responders.apply_template(DOMAIN_NAME, v, by=OPERATOR),
-        ["template"],
-        LOOKUP,
-    )
-    return c
+    ]
 
 
 def _delivery() -> list[Case]:
-    c: list[Case] = []
-    c += each(
-        "responders.deliver/recipient",
-        pick(HOSTED, *CORE_HOSTED, "esc"),
-        lambda w, v: w.host.responders.deliver(v, OUTSIDE, MESSAGE),
-        ["recipient", "address", "domain"],
-        LOOKUP,
-    )
-    c += each(
-        "responders.deliver/received_at",
-        EXTREME_RECEIVED,
-        lambda w, v: w.host.responders.deliver(ANN, OUTSIDE, MESSAGE, v),
-        ["received"],
-    )
-    c += [
+    return [
+        *DELIVER.vary(
+            "recipient",
+            pick(HOSTED, *CORE_HOSTED, "esc"),
+            ["recipient", "address", "domain"],
+            LOOKUP,
+        ),
+        *DELIVER.vary("received_at", EXTREME_RECEIVED, ["received"]),
         Case(
             "responders.deliver/raw_message[over-50-MB]",
             lambda w: w.host.responders.deliver(
                 ANN, OUTSIDE, b"Subject: x\r\n\r\n" + b"x" * (50 * MB + 1)
             ),
             ("message", "bytes", "larger"),
-        )
+        ),
     ]
-    return c

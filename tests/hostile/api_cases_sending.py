@@ -3,59 +3,31 @@
 from __future__ import annotations
 
 from application.authorization import OPERATOR
-from tests.hostile.api_cases import ANN, LOOKUP, OUTSIDE, Case, each, pick
+from tests.hostile.api_cases import ANN, LOOKUP, OUTSIDE, Case, Entry, listed, pick
 from tests.hostile.support import BLOCK, EXTERNAL, HOSTED, LINE
+
+SEND = Entry(
+    "sending.send",
+    sender=ANN,
+    to=[OUTSIDE],
+    subject="Hi",
+    body="Hello",
+    by=OPERATOR,
+)
 
 
 def cases() -> list[Case]:
-    c: list[Case] = []
-    c += each(
-        "sending.send/sender",
-        pick(HOSTED, "nul", "crlf", "traversal", "surrogate"),
-        lambda w, v: w.host.sending.send(
-            v, to=[OUTSIDE], subject="Hi", body="Hello", by=OPERATOR
+    copied = listed(pick(EXTERNAL, "nul", "crlf", "esc", "surrogate"))
+    return [
+        *SEND.vary(
+            "sender",
+            pick(HOSTED, "nul", "crlf", "traversal", "surrogate"),
+            ["address", "from", "sender", "domain"],
+            LOOKUP,
         ),
-        ["address", "from", "sender", "domain"],
-        LOOKUP,
-    )
-    c += each(
-        "sending.send/to",
-        EXTERNAL,
-        lambda w, v: w.host.sending.send(
-            ANN, to=[v], subject="Hi", body="Hello", by=OPERATOR
-        ),
-        ["to"],
-    )
-    c += each(
-        "sending.send/cc",
-        pick(EXTERNAL, "nul", "crlf", "esc", "surrogate"),
-        lambda w, v: w.host.sending.send(
-            ANN, to=[OUTSIDE], cc=[v], subject="Hi", body="Hello", by=OPERATOR
-        ),
-        ["cc"],
-    )
-    c += each(
-        "sending.send/bcc",
-        pick(EXTERNAL, "nul", "crlf", "esc", "surrogate"),
-        lambda w, v: w.host.sending.send(
-            ANN, to=[OUTSIDE], bcc=[v], subject="Hi", body="Hello", by=OPERATOR
-        ),
-        ["bcc"],
-    )
-    c += each(
-        "sending.send/subject",
-        LINE,
-        lambda w, v: w.host.sending.send(
-            ANN, to=[OUTSIDE], subject=v, body="Hello", by=OPERATOR
-        ),
-        ["subject"],
-    )
-    c += each(
-        "sending.send/body",
-        pick(BLOCK, "nul", "surrogate"),
-        lambda w, v: w.host.sending.send(
-            ANN, to=[OUTSIDE], subject="Hi", body=v, by=OPERATOR
-        ),
-        ["body"],
-    )
-    return c
+        *SEND.vary("to", listed(EXTERNAL), ["to"]),
+        *SEND.vary("cc", copied, ["cc"]),
+        *SEND.vary("bcc", copied, ["bcc"]),
+        *SEND.vary("subject", LINE, ["subject"]),
+        *SEND.vary("body", pick(BLOCK, "nul", "surrogate"), ["body"]),
+    ]

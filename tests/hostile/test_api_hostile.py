@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from application.authorization import OPERATOR
 from domain.errors import InvalidInput
 from domain.replymail import compose_reply
 from domain.replyplan import Decision
@@ -31,16 +30,24 @@ from tests.hostile import (
 )
 from tests.hostile.api_cases import (
     ANN,
-    DOMAIN_NAME,
     GOOD_PASSWORD,
     MESSAGE,
-    NEW,
-    ORG,
     OUTSIDE,
     Call,
     Case,
 )
-from tests.hostile.api_cases_addresses import accept
+from tests.hostile.api_cases_accounts import RECOVERY_PHONE, REGISTER
+from tests.hostile.api_cases_addresses import (
+    ACCEPT,
+    ADD_ALIAS,
+    CREATE_FOR_USERS,
+    INVITE,
+    UNASSIGNED,
+    USAGE,
+)
+from tests.hostile.api_cases_responders import ADD, CONFIRM, DELIVER, HISTORY
+from tests.hostile.api_cases_sending import SEND
+from tests.hostile.api_cases_services import CREATE, RECORD_DMARC
 from tests.hostile.support import (
     MB,
     assert_unchanged,
@@ -194,62 +201,33 @@ def test_deliver_never_answers_a_hostile_envelope_sender(
 # Without them a case could pass because its call was refused for another reason.
 
 CONTROLS: Mapping[str, Call] = {
-    "accounts.register": lambda w: w.host.accounts.register(
-        ORG, NEW, GOOD_PASSWORD, display_name="Carol", by=OPERATOR
+    "accounts.register": lambda w: REGISTER.call(w, display_name="Carol"),
+    "accounts.change_recovery_phone": RECOVERY_PHONE.call,
+    "services.create": CREATE.call,
+    "services.record_dmarc": lambda w: RECORD_DMARC.call(
+        w, record="v=DMARC1; p=reject"
     ),
-    "accounts.change_recovery_phone": lambda w: w.host.accounts.change_recovery_phone(
-        ANN, "41", "79 123 45 67", password=seed.PASSWORD
+    "addresses.create_for_users": lambda w: CREATE_FOR_USERS.call(
+        w, signature=seed.SIGNATURE_TEMPLATE
     ),
-    "services.create": lambda w: w.host.services.create(
-        ORG, "other.example", quota=10, by=OPERATOR
-    ),
-    "services.record_dmarc": lambda w: w.host.services.record_dmarc(
-        DOMAIN_NAME, "v=DMARC1; p=reject", by=OPERATOR
-    ),
-    "addresses.create_for_users": lambda w: w.host.addresses.create_for_users(
-        NEW, [ANN], signature=seed.SIGNATURE_TEMPLATE, by=OPERATOR
-    ),
-    "addresses.create_unassigned": lambda w: w.host.addresses.create_unassigned(
-        NEW, password=GOOD_PASSWORD, by=OPERATOR
-    ),
-    "addresses.add_alias": lambda w: w.host.addresses.add_alias(
-        ANN, "anna", by=OPERATOR
-    ),
-    "addresses.invite": lambda w: w.host.addresses.invite(
-        NEW, send_to=OUTSIDE, by=OPERATOR
-    ),
-    "addresses.accept_invitation": lambda w: accept(w, display_name="Carol"),
-    "addresses.record_usage": lambda w: w.host.addresses.record_usage(
-        ANN, 10, 100, by=OPERATOR
-    ),
-    "sending.send": lambda w: w.host.sending.send(
-        ANN,
-        to=[OUTSIDE],
-        cc=[OUTSIDE],
-        bcc=[OUTSIDE],
-        subject="Hi",
-        body="Hello",
-        by=OPERATOR,
-    ),
-    "responders.add": lambda w: w.host.responders.add(
-        ANN,
-        "Other",
-        body="Away.",
+    "addresses.create_unassigned": lambda w: UNASSIGNED.call(w, password=GOOD_PASSWORD),
+    "addresses.add_alias": lambda w: ADD_ALIAS.call(w, alias="anna"),
+    "addresses.invite": INVITE.call,
+    "addresses.accept_invitation": lambda w: ACCEPT.call(w, display_name="Carol"),
+    "addresses.record_usage": USAGE.call,
+    "sending.send": lambda w: SEND.call(w, cc=[OUTSIDE], bcc=[OUTSIDE]),
+    "responders.add": lambda w: ADD.call(
+        w,
         subject="Away",
         weekdays=["mon"],
         start=datetime(2026, 12, 20, 8, 0),  # noqa: DTZ001 - the mailbox's wall clock
         end=date(2027, 1, 3),
         exclusions=["@example.net"],
         time_zone="Europe/Zurich",
-        by=OPERATOR,
     ),
-    "responders.history": lambda w: w.host.responders.history(ANN, 10),
-    "responders.confirm_sender": lambda w: w.host.responders.confirm_sender(
-        ANN, seed.PENDING_SENDER, "12345678", by=OPERATOR
-    ),
-    "responders.deliver": lambda w: w.host.responders.deliver(
-        ANN, OUTSIDE, MESSAGE, datetime.now(UTC)
-    ),
+    "responders.history": lambda w: HISTORY.call(w, limit=10),
+    "responders.confirm_sender": CONFIRM.call,
+    "responders.deliver": lambda w: DELIVER.call(w, received_at=datetime.now(UTC)),
 }
 
 
