@@ -12,73 +12,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from attrs import frozen
 
 from tests.integration.lmtpsupport import (
     INFO,
-    child_env,
+    SeededHome,
     decided,
-    events,
-    listener,
     message,
     quietly_close,
-    seeded_home,
     transaction,
 )
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
     from tests.integration.lmtpsupport import RunningListener
 
 MIB = 1024 * 1024
 LIMIT = MIB
 
 
-@frozen
-class SeededHome:
-    """A home where info@example.org answers every sender, and what a test does with it."""
-
-    folder: Path  # the test's: the home, the listeners' ready files and logs
-    env: dict[str, str]
-
-    @property
-    def home(self) -> Path:
-        return self.folder / "home"
-
-    def events(self) -> int:
-        return events(self.home, self.env)
-
-    def listener(self, *options: str) -> AbstractContextManager[RunningListener]:
-        return listener(self.folder, self.env, *options)
-
-    def outbox(self) -> list[Path]:
-        """The replies the listener's sender wrote, oldest first."""
-        folder = self.home / "outbox"
-        return sorted(folder.glob("*.eml")) if folder.exists() else []
-
-
 @pytest.fixture
 def seeded(tmp_path: Path) -> SeededHome:
-    home = tmp_path / "home"
-    env = child_env(home)
-    seeded_home(home, env)
-    return SeededHome(tmp_path, env)
-
-
-def _rss_kib(running: RunningListener) -> int:
-    """The listener's resident memory with its children's (the deciders, the sender)."""
-    pids = [running.pid]
-    pids += map(
-        int,
-        Path(f"/proc/{running.pid}/task/{running.pid}/children").read_text().split(),
-    )
-    total = 0
-    for pid in pids:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total
+    return SeededHome.create(tmp_path)
 
 
 def _still_serves(running: RunningListener, sender: str) -> None:
@@ -109,7 +62,7 @@ def test_over_size_is_552_per_recipient_and_memory_stays_bounded(
         # A declared size over the limit is refused at MAIL.
         code, _ = lmtp.docmd(f"MAIL FROM:<big@example.net> SIZE={LIMIT + 1}")
         assert code == 552
-        baseline = _rss_kib(running)
+        baseline = running.rss_kib()
         assert lmtp.docmd("MAIL FROM:<big@example.net>")[0] == 250
         assert lmtp.docmd(f"RCPT TO:<{INFO}>")[0] == 250
         assert lmtp.docmd("RCPT TO:<other@example.org>")[0] == 250
@@ -124,7 +77,7 @@ def test_over_size_is_552_per_recipient_and_memory_stays_bounded(
         replies = [lmtp.getreply() for _ in range(2)]
         assert [code for code, _ in replies] == [552, 552]
         assert replies[0][1].startswith(f"5.3.4 <{INFO}>".encode())
-        grown = _rss_kib(running) - baseline
+        grown = running.rss_kib() - baseline
         assert grown < 20 * 1024, f"the listener grew by {grown} KiB reading 53 MB"
         _still_serves(running, "after-big@example.net")
         quietly_close(lmtp)
@@ -227,14 +180,14 @@ def test_a_thousand_idle_connections_cost_bounded_memory_and_the_next_hears_421(
 ) -> None:
     # RFC 5321 section 3.8: a server may refuse a session with 421
     with seeded.listener("--max-connections", "1000") as running:
-        baseline = _rss_kib(running)
+        baseline = running.rss_kib()
         idle = []
         try:
             for _ in range(1000):
                 sock = running.raw_socket()
                 assert _greeting(sock).startswith(b"220 ")
                 idle.append(sock)
-            grown = _rss_kib(running) - baseline
+            grown = running.rss_kib() - baseline
             assert grown < 100 * 1024, f"1,000 idle sessions cost {grown} KiB"
             extra = running.raw_socket()
             assert _greeting(extra).startswith(b"421 4.3.2")

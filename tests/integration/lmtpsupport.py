@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,7 @@ MAILHOST = Path(sys.executable).with_name("mailhost")
 INFO = "info@example.org"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
+LOOPBACK = ("--listen", "127.0.0.1:0")  # a port the kernel picks
 _CLEARED = ("MAILHOST_", "POSTGRES_", "PERSISTENCE_", "SQLITE_", "CIPHER_")
 
 
@@ -64,12 +65,20 @@ class RunningListener:
         return sock
 
     def rss_kib(self) -> int:
-        """The listener's resident memory now (VmRSS of /proc), in KiB."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        msg = "no VmRSS"
-        raise AssertionError(msg)
+        """The listener's resident memory now (VmRSS of /proc), in KiB, with its
+        children's (the deciders, the sender): what its sessions cost is spread
+        among them."""
+        pids = [self.pid]
+        pids += map(
+            int,
+            Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split(),
+        )
+        total = 0
+        for pid in pids:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        return total
 
     def terminate(self) -> int:
         """SIGTERM to our own child, by its pid; its exit status."""
@@ -106,12 +115,45 @@ def events(home: Path, env: Mapping[str, str] | None = None) -> int:
         return event_count(opened, "")
 
 
+@dataclass(frozen=True)
+class SeededHome:
+    """A home where info@example.org answers every sender, and what a test does with it."""
+
+    folder: Path  # the test's: the home, the listeners' ready files and logs
+    env: dict[str, str]
+
+    @classmethod
+    def create(cls, folder: Path, *more: Mapping[str, str]) -> SeededHome:
+        """Seeded under ``folder``, the listeners' environment with ``more`` in it."""
+        home = folder / "home"
+        env = child_env(home, *more)
+        seeded_home(home, env)
+        return cls(folder, env)
+
+    @property
+    def home(self) -> Path:
+        return self.folder / "home"
+
+    def events(self) -> int:
+        return events(self.home, self.env)
+
+    def listener(
+        self, *options: str, where: Sequence[str] = LOOPBACK
+    ) -> AbstractContextManager[RunningListener]:
+        return listener(self.folder, self.env, *options, where=where)
+
+    def outbox(self) -> list[Path]:
+        """The replies a listener's sender wrote (with no SMTP URL), oldest first."""
+        folder = self.home / "outbox"
+        return sorted(folder.glob("*.eml")) if folder.exists() else []
+
+
 @contextmanager
 def listener(
     tmp_path: Path,
     env: Mapping[str, str],
     *args: str,
-    where: Sequence[str] = ("--listen", "127.0.0.1:0"),
+    where: Sequence[str] = LOOPBACK,
 ) -> Iterator[RunningListener]:
     """``mailhost lmtp`` running until the block ends (then SIGTERM, by its pid)."""
     ready = tmp_path / f"lmtp-{time.monotonic_ns()}.ready"

@@ -21,19 +21,15 @@ from infrastructure.cli import main
 from infrastructure.lmtpwire import MAX_REPLY_LINE, decided_reply, parse_decided
 from tests.integration.lmtpsupport import (
     INFO,
-    child_env,
+    SeededHome,
     decided,
     dot_stuffed,
-    events,
-    listener,
     message,
     quietly_close,
-    seeded_home,
     transaction,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from pathlib import Path
 
     from tests.servers import RunningPostgres, SmtpSink
@@ -42,28 +38,16 @@ UNKNOWN = "nobody@example.org"
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
-
-
-def _seeded(home: Path, *more: Mapping[str, str]) -> dict[str, str]:
-    """The listener's environment, on a home where info@example.org answers everyone."""
-    env = child_env(home, *more)
-    seeded_home(home, env)
-    return env
-
-
-@pytest.fixture
-def env(home: Path, smtp: SmtpSink) -> dict[str, str]:
-    """... with the replies sent to the SMTP sink."""
-    return _seeded(home, {"MAILHOST_SMTP_URL": smtp.url})
+def seeded(tmp_path: Path, smtp: SmtpSink) -> SeededHome:
+    """A home where info@example.org answers everyone, its replies sent to the sink."""
+    return SeededHome.create(tmp_path, {"MAILHOST_SMTP_URL": smtp.url})
 
 
 def test_one_reply_per_recipient_mixed_outcomes(
-    tmp_path: Path, smtp: SmtpSink, env: dict[str, str]
+    smtp: SmtpSink, seeded: SeededHome
 ) -> None:
     # RFC 2033 section 4.2: one reply per accepted RCPT, in RCPT order; rule RSP-4
-    with listener(tmp_path, env) as running:
+    with seeded.listener() as running:
         lmtp = running.client()
         first = transaction(
             lmtp,
@@ -99,13 +83,13 @@ def test_one_reply_per_recipient_mixed_outcomes(
 
 
 def test_unix_socket_replaces_a_stale_one_and_is_0660(
-    tmp_path: Path, smtp: SmtpSink, env: dict[str, str]
+    tmp_path: Path, smtp: SmtpSink, seeded: SeededHome
 ) -> None:
     path = tmp_path / "lmtp.sock"
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(str(path))
     stale.close()  # a crashed listener's socket file: nobody answers on it
-    with listener(tmp_path, env, where=("--socket", str(path))) as running:
+    with seeded.listener(where=("--socket", str(path))) as running:
         assert running.listen == f"unix:{path}"
         assert stat.S_IMODE(path.stat().st_mode) == 0o660
         lmtp = running.client()
@@ -120,18 +104,18 @@ def test_unix_socket_replaces_a_stale_one_and_is_0660(
     assert not running.ready_file.exists()
 
 
-def test_a_live_socket_is_never_taken_over(tmp_path: Path, env: dict[str, str]) -> None:
+def test_a_live_socket_is_never_taken_over(tmp_path: Path, seeded: SeededHome) -> None:
     path = tmp_path / "lmtp.sock"
-    with listener(tmp_path, env, where=("--socket", str(path))) as running:
-        second = listener(tmp_path, env, where=("--socket", str(path)))
+    with seeded.listener(where=("--socket", str(path))) as running:
+        second = seeded.listener(where=("--socket", str(path)))
         with pytest.raises(AssertionError, match="already running"), second:
             pass
         lmtp = running.client()  # the first listener still answers on its socket
         quietly_close(lmtp)
 
 
-def test_reject_unknown_says_550(tmp_path: Path, env: dict[str, str]) -> None:
-    with listener(tmp_path, env, "--reject-unknown") as running:
+def test_reject_unknown_says_550(seeded: SeededHome) -> None:
+    with seeded.listener("--reject-unknown") as running:
         lmtp = running.client()
         replies = transaction(
             lmtp, "dan@example.net", [UNKNOWN, INFO], message("dan@example.net", 1)
@@ -143,12 +127,13 @@ def test_reject_unknown_says_550(tmp_path: Path, env: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("processes", ["1", "2"])
 def test_four_connections_one_reply_per_sender_window(
-    tmp_path: Path, home: Path, smtp: SmtpSink, processes: str
+    tmp_path: Path, smtp: SmtpSink, processes: str
 ) -> None:
     # rule RSP-9: concurrent decisions for one sender record one reply, in one
     # process or across deciders (issue 13: the peer sent 101 duplicates); rule RSP-4
-    env = _seeded(
-        home, {"MAILHOST_SMTP_URL": smtp.url, "MAILHOST_RESPONDER_HOURLY_CAP": "1000"}
+    seeded = SeededHome.create(
+        tmp_path,
+        {"MAILHOST_SMTP_URL": smtp.url, "MAILHOST_RESPONDER_HOURLY_CAP": "1000"},
     )
     senders = [f"s{n}@example.net" for n in range(10)]
     results: list[list[dict[str, object]]] = [[] for _ in range(4)]
@@ -166,7 +151,7 @@ def test_four_connections_one_reply_per_sender_window(
         except BaseException as e:  # noqa: BLE001 - reported by the test thread
             errors.append(e)
 
-    with listener(tmp_path, env, "--workers", "4", "--processes", processes) as running:
+    with seeded.listener("--workers", "4", "--processes", processes) as running:
         clients = [running.client() for _ in range(4)]  # all open: spread evenly
         threads = [threading.Thread(target=deliver, args=(i,)) for i in range(4)]
         for thread in threads:
@@ -193,9 +178,9 @@ def test_four_connections_one_reply_per_sender_window(
 
 
 def test_sigterm_lets_the_transaction_in_flight_finish(
-    tmp_path: Path, smtp: SmtpSink, env: dict[str, str]
+    smtp: SmtpSink, seeded: SeededHome
 ) -> None:
-    with listener(tmp_path, env) as running:
+    with seeded.listener() as running:
         lmtp = running.client()
         idle = running.client()
         assert lmtp.docmd("MAIL FROM:<erin@example.net>")[0] == 250
@@ -224,19 +209,18 @@ def test_sigterm_lets_the_transaction_in_flight_finish(
 
 def test_store_unreachable_is_451_per_recipient_and_nothing_recorded(
     tmp_path: Path,
-    home: Path,
     smtp: SmtpSink,
     postgres_server: RunningPostgres,
     postgres_env: dict[str, str],
 ) -> None:
-    env = _seeded(
-        home,
+    seeded = SeededHome.create(
+        tmp_path,
         postgres_env,
         {"MAILHOST_SMTP_URL": smtp.url, "POSTGRES_CONNECT_TIMEOUT": "2"},
     )
-    before = events(home, env)
+    before = seeded.events()
     database = postgres_env["POSTGRES_DBNAME"]
-    with listener(tmp_path, env) as running:
+    with seeded.listener() as running:
         lmtp = running.client()
         _connections(postgres_server, database, allow=False)
         try:
@@ -247,7 +231,7 @@ def test_store_unreachable_is_451_per_recipient_and_nothing_recorded(
             _connections(postgres_server, database, allow=True)
         assert [code for code, _ in replies] == [451, 451]
         assert replies[0][1] == f"4.3.0 <{INFO}> temporary failure, nothing decided"
-        assert events(home, env) == before  # nothing half-recorded
+        assert seeded.events() == before  # nothing half-recorded
         # The MTA retries later: the store is back, one reply.
         [again] = transaction(
             lmtp, "fay@example.net", [INFO], message("fay@example.net", 1)
