@@ -31,8 +31,8 @@ from application.mailservices import MailServices, split_address
 from application.ports import (
     Clock,
     CredentialStore,
+    EngineMail,
     Fingerprints,
-    MailSender,
     MailStore,
     PasswordHasher,
 )
@@ -55,9 +55,8 @@ class Addresses:
     hasher: PasswordHasher
     fingerprints: Fingerprints
     store: MailStore
-    mail: MailSender
+    mail: EngineMail
     clock: Clock
-    sender: str
     accounts: Accounts
     passwords: PasswordPolicy = field(factory=PasswordPolicy)
 
@@ -83,7 +82,6 @@ class Addresses:
             self.fingerprints,
             self.mail,
             self.clock,
-            self.sender,
             self.passwords,
         )
 

@@ -16,7 +16,7 @@ from uuid import UUID
 from attrs import frozen
 
 from application.log import MailHostLog
-from application.ports import Clock, MailSender, OutgoingMail
+from application.ports import Clock, EngineMail, OutgoingMail
 from domain.account import UserAccount
 from domain.security import AlertKind, PendingAlert
 from domain.text import neutralise
@@ -41,9 +41,8 @@ ADVICE = (
 @frozen
 class SecurityAlerts:
     log: MailHostLog
-    mail: MailSender
+    mail: EngineMail
     clock: Clock
-    sender: str
 
     def send(self, account_id: UUID, key: str) -> bool:
         """Send the pending alert ``key`` if it is still pending; True if a mail went out."""
@@ -65,16 +64,16 @@ class SecurityAlerts:
         self, account: UserAccount, key: str, alert: PendingAlert
     ) -> OutgoingMail:
         message = EmailMessage()
-        message["From"] = self.sender
+        message["From"] = self.mail.sender
         message["To"] = account.login
         message["Subject"] = SUBJECTS[alert.kind]
         message["Date"] = format_datetime(alert.last_at)
-        message["Message-ID"] = message_id(account.id, key, self.sender)
+        message["Message-ID"] = message_id(account.id, key, self.mail.sender)
         message["Auto-Submitted"] = "auto-generated"
         text = alert_text(account, alert)
         message.set_content(text, cte="7bit" if text.isascii() else "quoted-printable")
         return OutgoingMail(
-            envelope_from=self.sender, recipients=(account.login,), message=message
+            envelope_from=self.mail.sender, recipients=(account.login,), message=message
         )
 
 

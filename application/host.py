@@ -27,6 +27,7 @@ from application.ports import (
     Clock,
     CredentialStore,
     DirectoryQueries,
+    EngineMail,
     Fingerprints,
     Geolocator,
     MailSender,
@@ -99,6 +100,7 @@ class MailHost:
         twostep: TwoStepAdapters | None = None,
     ) -> MailHost:
         services = MailServices(log, clock)
+        engine_mail = EngineMail(mail, alert_sender)
         parts = _two_step_parts(log, credentials, hasher, fingerprints, clock, twostep)
         # Positional wiring, kept compact (fmt: skip) so the whole assembly reads at once.
         accounts = Accounts(
@@ -107,22 +109,22 @@ class MailHost:
             challenges=parts.challenges, apps=parts.apps, pending=parts.pending,
         )  # fmt: skip
         addresses = Addresses(
-            log, services, credentials, hasher, fingerprints, store, mail, clock,
-            alert_sender, accounts,
+            log, services, credentials, hasher, fingerprints, store, engine_mail, clock,
+            accounts,
         )  # fmt: skip
         responders = Responders(
-            log, services, fingerprints, credentials, mail, clock, alert_sender,
+            log, services, fingerprints, credentials, engine_mail, clock,
             responder_views, responder_policy or ResponderPolicy(),
         )  # fmt: skip
         imported = Imports(
-            log, services, credentials, hasher, mail, clock, alert_sender,
+            log, services, credentials, hasher, engine_mail, clock,
             imports or ImportAdapters(),
         )  # fmt: skip
         return cls(
             log=log,
             organisations=Organisations(log, clock),
             accounts=accounts,
-            alerts=SecurityAlerts(log, mail, clock, alert_sender),
+            alerts=SecurityAlerts(log, engine_mail, clock),
             activity=activity,
             services=services,
             addresses=addresses,
@@ -133,7 +135,7 @@ class MailHost:
             responders=responders,
             imports=imported,
             twostep=parts.verification(accounts),
-            notices=_notices(log, mail, clock, alert_sender, parts, twostep),
+            notices=TwoStepNotices(log, engine_mail, clock, parts.challenges),
         )
 
     def advise(self, domain: str) -> list[Advice]:
@@ -219,19 +221,6 @@ def _two_step_parts(  # noqa: PLR0917 - the ports two-step verification needs
         PendingLogins(credentials, fingerprints),
         Enrolling(log, credentials, sealer, adapters, clock, second, challenges),
     )
-
-
-def _notices(  # noqa: PLR0917 - the notices' ports
-    log: MailHostLog,
-    mail: MailSender,
-    clock: Clock,
-    sender: str,
-    parts: _TwoStepParts,
-    adapters: TwoStepAdapters | None,
-) -> TwoStepNotices:
-    push = adapters.push if adapters else None
-    sms = adapters.sms if adapters else None
-    return TwoStepNotices(log, mail, clock, sender, parts.challenges, push, sms)
 
 
 def _orphan_sweep(

@@ -36,7 +36,7 @@ from application.mailservices import MailServices
 from application.ports import (
     Clock,
     CredentialStore,
-    MailSender,
+    EngineMail,
     PasswordHasher,
     Sealer,
 )
@@ -93,9 +93,8 @@ class Imports:
     services: MailServices
     credentials: CredentialStore
     hasher: PasswordHasher
-    mail: MailSender
+    mail: EngineMail
     clock: Clock
-    sender: str
     adapters: ImportAdapters = field(factory=ImportAdapters)
 
     @property
@@ -205,7 +204,8 @@ class Imports:
 
     def send_confirmation(self, job_id: UUID) -> bool:
         """IMP-4: the mail of a finished job, once; True if a mail went out."""
-        return ImportMail(self.log, self.mail, self.clock, self.sender).send(job_id)
+        mail = self.mail
+        return ImportMail(self.log, mail.port, self.clock, mail.sender).send(job_id)
 
     def forget_credentials(self, job_id: UUID) -> None:
         """IMP-9: a job that is over destroys its sources' sealed passwords."""

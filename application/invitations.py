@@ -26,8 +26,8 @@ from application.mailservices import MailServices, split_address
 from application.ports import (
     Clock,
     CredentialStore,
+    EngineMail,
     Fingerprints,
-    MailSender,
     OutgoingMail,
     PasswordHasher,
 )
@@ -60,9 +60,8 @@ class Invitations:
     credentials: CredentialStore
     hasher: PasswordHasher
     fingerprints: Fingerprints
-    mail: MailSender
+    mail: EngineMail
     clock: Clock
-    sender: str
     passwords: PasswordPolicy = field(factory=PasswordPolicy)
 
     @command
@@ -212,7 +211,7 @@ class Invitations:
 
     def _invitation_mail(self, invitation: Invitation, token: str) -> OutgoingMail:
         message = EmailMessage()
-        message["From"] = self.sender
+        message["From"] = self.mail.sender
         message["To"] = invitation.sent_to
         message["Subject"] = f"You are invited to use {invitation.address}"
         message["Message-ID"] = make_msgid(domain=split_address(invitation.address)[1])
@@ -228,4 +227,4 @@ class Invitations:
             f"before {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n",
             cte="7bit",
         )
-        return OutgoingMail(self.sender, (invitation.sent_to,), message)
+        return OutgoingMail(self.mail.sender, (invitation.sent_to,), message)

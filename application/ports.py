@@ -78,6 +78,18 @@ class MailSender(Protocol):
         ...
 
 
+@frozen
+class EngineMail:
+    """The engine's own mail to people (alerts, notices, codes, invitations): the port
+    it goes out through and the From address it bears, which always travel together."""
+
+    port: MailSender
+    sender: str
+
+    def send(self, mail: OutgoingMail) -> None:
+        self.port.send(mail)
+
+
 class PasswordHasher(Protocol):
     def hash(self, password: str) -> str:
         """A slow salted hash for a password a person chose."""

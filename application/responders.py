@@ -24,8 +24,8 @@ from application.mailservices import MailServices
 from application.ports import (
     Clock,
     CredentialStore,
+    EngineMail,
     Fingerprints,
-    MailSender,
     ReplyHistoryEntry,
     ResponderQueries,
     ResponderStatus,
@@ -66,9 +66,8 @@ class Responders:
     services: MailServices
     fingerprints: Fingerprints
     credentials: CredentialStore
-    mail: MailSender
+    mail: EngineMail
     clock: Clock
-    sender: str
     views: ResponderQueries
     policy: ResponderPolicy = field(factory=ResponderPolicy)
     responders: ResponderLog = field(
@@ -82,7 +81,7 @@ class Responders:
         init=False,
         default=Factory(
             lambda self: ReplyDelivery(
-                self.log, self.services, self.mail, self.clock, self.policy
+                self.log, self.services, self.mail.port, self.clock, self.policy
             ),
             takes_self=True,
         ),
@@ -96,7 +95,6 @@ class Responders:
                 self.credentials,
                 self.mail,
                 self.clock,
-                self.sender,
                 self.policy,
             ),
             takes_self=True,

@@ -21,8 +21,8 @@ from application.credentials import staged_secret
 from application.ports import (
     Clock,
     CredentialStore,
+    EngineMail,
     Fingerprints,
-    MailSender,
     OutgoingMail,
 )
 from application.responderlog import ResponderLog
@@ -42,9 +42,8 @@ class SenderVerification:
     responders: ResponderLog
     fingerprints: Fingerprints
     credentials: CredentialStore
-    mail: MailSender
+    mail: EngineMail
     clock: Clock
-    sender: str
     policy: ResponderPolicy
 
     @command
@@ -78,7 +77,7 @@ class SenderVerification:
             )
         self.mail.send(
             OutgoingMail(
-                self.sender,
+                self.mail.sender,
                 (str(other),),
                 self._code_mail(address, other, code, expires),
             )
@@ -89,7 +88,7 @@ class SenderVerification:
         self, address: str, other: EmailAddress, code: str, expires: datetime
     ) -> EmailMessage:
         message = EmailMessage()
-        message["From"] = self.sender
+        message["From"] = self.mail.sender
         message["To"] = str(other)
         message["Subject"] = "Confirm this address as a sender"
         message["Message-ID"] = make_msgid(domain=other.domain)

@@ -21,8 +21,8 @@ from attrs import frozen
 from application.alerts import ADVICE
 from application.challenges import Challenges
 from application.log import MailHostLog
-from application.ports import Clock, MailSender, OutgoingMail
-from application.twostepports import PushGateway, SmsGateway
+from application.ports import Clock, EngineMail, OutgoingMail
+from application.twostepports import TwoStepAdapters
 from domain.account import UserAccount
 from domain.text import neutralise
 from domain.twostep import TwoStep
@@ -65,12 +65,14 @@ def notice_kind(event: object) -> str | None:
 @frozen
 class TwoStepNotices:
     log: MailHostLog
-    mail: MailSender
+    mail: EngineMail
     clock: Clock
-    sender: str
     challenges: Challenges | None = None
-    push: PushGateway | None = None
-    sms: SmsGateway | None = None
+
+    @property
+    def _gateways(self) -> TwoStepAdapters | None:
+        """The challenges' own adapters: a code or push goes out the way it was issued."""
+        return None if self.challenges is None else self.challenges.adapters
 
     def send_notice(self, aggregate_id: UUID, version: int) -> bool:
         """Mail the notice of the TwoStep event at ``version``; True if one went out."""
@@ -119,24 +121,25 @@ class TwoStepNotices:
         at: object,
     ) -> OutgoingMail:
         message = EmailMessage()
-        message["From"] = self.sender
+        message["From"] = self.mail.sender
         message["To"] = account.login
         message["Subject"] = "Security notice: two-step verification"
         message["Date"] = format_datetime(at)  # type: ignore[arg-type]
         digest = sha256(f"{aggregate_id}:{version}".encode()).hexdigest()[:32]
-        domain = self.sender.rpartition("@")[2] or "localhost"
+        domain = self.mail.sender.rpartition("@")[2] or "localhost"
         message["Message-ID"] = f"<twostep.{digest}@{domain}>"
         message["Auto-Submitted"] = "auto-generated"
         name = neutralise(account.display_name) if account.display_name else ""
         body = "\n".join([f"Hello {name or account.login},", "", text, "", ADVICE, ""])
         message.set_content(body, cte="7bit" if body.isascii() else "quoted-printable")
         return OutgoingMail(
-            envelope_from=self.sender, recipients=(account.login,), message=message
+            envelope_from=self.mail.sender, recipients=(account.login,), message=message
         )
 
     def send_sms_code(self, aggregate_id: UUID, challenge_id: UUID) -> bool:
         """The code read from the credential store (sealed), sent while still open."""
-        if self.challenges is None or self.sms is None:
+        sms = None if self._gateways is None else self._gateways.sms
+        if self.challenges is None or sms is None:
             return False
         two_step = self._open_challenge(aggregate_id, challenge_id)
         if two_step is None:
@@ -145,9 +148,7 @@ class TwoStepNotices:
         phones = [f.phone for f in two_step.factors if f.phone]
         if code is None or not phones:
             return False
-        self.sms.send(
-            phones[-1], f"Your sign-in code is {code}. It expires in minutes."
-        )
+        sms.send(phones[-1], f"Your sign-in code is {code}. It expires in minutes.")
         return True
 
     def _open_challenge(self, aggregate_id: UUID, challenge_id: UUID) -> TwoStep | None:
@@ -159,13 +160,14 @@ class TwoStepNotices:
         return two_step
 
     def send_push(self, aggregate_id: UUID, challenge_id: UUID) -> bool:
-        if self.push is None:
+        push = None if self._gateways is None else self._gateways.push
+        if push is None:
             return False
         two_step = self._open_challenge(aggregate_id, challenge_id)
         if two_step is None:
             return False
         devices = [f.label for f in two_step.factors if f.kind.value == "push"]
-        self.push.send(
+        push.send(
             devices[-1] if devices else "",
             str(challenge_id),
             PUSH_TEXT,  # never the number: the user reads it off the page (ASVS 6.6.4)
