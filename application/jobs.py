@@ -118,6 +118,9 @@ def jobs_for(event: object) -> list[Job]:  # noqa: PLR0911 - one case per event
         ):
             key = alert_key(AlertKind.SECURITY_CHANGE, event.originator_version)
             return [_alert(event.originator_id, key, event.timestamp)]
+        case UserAccount.Event():
+            # Most of the log (log-ins without an alert): no case below is an account's.
+            return []
         case AutoReply.Decided(originator_id=reply_id):
             # Due at once: a reply is sent when decided, whatever the MTA's clock said.
             return [Job.of(SEND_AUTO_REPLY, str(reply_id), due_at=AS_SOON_AS_POSSIBLE)]
