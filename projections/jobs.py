@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from uuid import UUID
 
 from attrs import frozen
@@ -101,19 +102,47 @@ NEW_ONLY = " ON CONFLICT (job_id) DO NOTHING"
 
 
 def job_rows(items: Items) -> list[tuple[str, str, str, str, int, str | None]]:
-    """The schedule's rows (``ROW``) of the events' jobs, in log order."""
-    return [
-        (
-            job.job_id,
-            job.actor,
-            json.dumps(job.args),
-            iso(job.due_at),
-            position,
-            _correlation(event),
+    """The schedule's rows (``ROW``) of the events' jobs, in log order.
+
+    The events of one command share its context object (the decoding keeps one per
+    context), so each context's correlation is written out once, found again by the
+    object's identity: every context stays alive in ``items`` meanwhile.
+    """
+    rows: list[tuple[str, str, str, str, int, str | None]] = []
+    correlations: dict[int, str | None] = {}
+    for event, position in items:
+        jobs = jobs_for(event)
+        if not jobs:
+            continue
+        context = recorded(event)
+        key = id(context)
+        if key in correlations:
+            correlation = correlations[key]
+        else:
+            correlation = correlations[key] = (
+                None if context is None else str(context.correlation_id)
+            )
+        rows.extend(
+            (
+                job.job_id,
+                job.actor,
+                args_text(job.args),
+                iso(job.due_at),
+                position,
+                correlation,
+            )
+            for job in jobs
         )
-        for event, position in items
-        for job in jobs_for(event)
-    ]
+    return rows
+
+
+def args_text(args: tuple[str, ...]) -> str:
+    """``json.dumps(args)``, the same text, for a tuple of strings (a job's args).
+
+    ``dumps`` sets up an encoder for every call, which is most of its cost for a few
+    short strings; each string is quoted here by the function it quotes them with.
+    """
+    return "[" + ", ".join(map(encode_basestring_ascii, args)) + "]"
 
 
 # A job's row as ``scheduled`` reads it.
@@ -341,11 +370,6 @@ class JobTable:
             cursor.execute("SELECT attempts FROM mh_jobs WHERE job_id = ?", (job_id,))
             row = cursor.fetchone()
         return 0 if row is None else int(row[0])
-
-
-def _correlation(event: object) -> str | None:
-    context = recorded(event)
-    return None if context is None else str(context.correlation_id)
 
 
 def scheduled(row: tuple[object, ...]) -> Scheduled:

@@ -1,13 +1,14 @@
-"""A job's id is the text ``uuid5`` gives.
+"""A job's id and its stored arguments are the texts ``uuid5`` and ``json.dumps`` give.
 
-It is computed without it (a rebuild derives thousands of ids), from a hash of the
-namespace and actor prefix made once. A job id names a job for ever (rows written by
-an older release, messages in a broker), so any name must give the same text, byte for
-byte.
+Both are computed without those functions (a rebuild derives thousands of ids): the
+id from a hash of the namespace and actor prefix made once, the arguments' JSON by
+quoting each string. A job id names a job for ever (rows written by an older release,
+messages in a broker), so any name must give the same text, byte for byte.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from hypothesis import given
@@ -21,6 +22,7 @@ from application.jobs import (
     Job,
     job_id,
 )
+from projections.jobs import args_text
 
 # Any text UTF-8 can carry (lone surrogates cannot be encoded, by either).
 texts = st.text(st.characters(exclude_categories=("Cs",)))
@@ -40,3 +42,8 @@ def test_the_id_is_uuid5_of_the_actor_and_arguments(
 def test_a_job_is_named_by_its_id() -> None:
     job = Job.of(SYNC_MAIL_STORE, "a", "1", due_at=AS_SOON_AS_POSSIBLE)
     assert job.job_id == str(uuid.uuid5(JOB_NAMESPACE, f"{SYNC_MAIL_STORE}:a:1"))
+
+
+@given(st.lists(st.text(), max_size=4))
+def test_the_arguments_are_stored_as_json_dumps_writes_them(args: list[str]) -> None:
+    assert args_text(tuple(args)) == json.dumps(tuple(args))
