@@ -85,6 +85,9 @@ class JobSchedule:
         ),
         "CREATE INDEX IF NOT EXISTS mh_jobs_due ON mh_jobs (done_at, due_at)",
     )
+    # Read by relays and workers, never while events are applied: a rebuild makes it
+    # after its rows.
+    indexes_after_load: tuple[str, ...] = schema[1:]
 
     def process(self, event: object, position: int, cursor: Cursor) -> None:
         self.process_many([(event, position)], cursor)
