@@ -129,9 +129,33 @@ class AuditTrail:
         Owners and admins are written as they are met: a later event of the same page
         may need them, and they are few (one per aggregate, one per admin).
         """
+        rows, counts = self._rows(items, cursor)
+        insert_rows(
+            cursor,
+            "INSERT INTO mh_audit_events (position, aggregate_id, version, kind, at,"
+            " actor, correlation, causation, organisation_id, admin)",
+            rows,
+        )
+        insert_rows(
+            cursor,
+            "INSERT INTO mh_audit_counts (day, actor, kind, events)",
+            [(*key, events) for key, events in counts.items()],
+            " ON CONFLICT (day, actor, kind)"
+            " DO UPDATE SET events = mh_audit_counts.events + excluded.events",
+        )
+
+    def _rows(
+        self, items: EnvelopeItems, cursor: Cursor
+    ) -> tuple[list[tuple[Any, ...]], dict[tuple[str, str, str], int]]:
+        """The events' rows, and their counts per day, actor and kind.
+
+        Whether an actor is an admin of an organisation changes only when an admin
+        joins: until then the page keeps each answer (a page has a few actors).
+        """
         rows: list[tuple[Any, ...]] = []
         counts: dict[tuple[str, str, str], int] = {}
-        owners, by_admin = self._owners, self._by_admin
+        admins: dict[tuple[str | None, str], int] = {}
+        owners = self._owners
         for envelope, position in items:
             aggregate = envelope.aggregate_id
             actor = envelope.actor or UNRECORDED
@@ -146,6 +170,12 @@ class AuditTrail:
                 event: Any = envelope.event
                 if event.role is Role.ADMIN:
                     self._admit(cursor, aggregate, str(event.account_id))
+                    admins.clear()
+            admin = admins.get((organisation, actor))
+            if admin is None:
+                admin = admins[organisation, actor] = int(
+                    self._by_admin(cursor, organisation, actor)
+                )
             at = envelope.at
             rows.append(
                 (
@@ -158,24 +188,12 @@ class AuditTrail:
                     envelope.correlation,
                     envelope.causation,
                     organisation,
-                    int(by_admin(cursor, organisation, actor)),
+                    admin,
                 )
             )
             key = (at[:10], actor, kind)
             counts[key] = counts.get(key, 0) + 1
-        insert_rows(
-            cursor,
-            "INSERT INTO mh_audit_events (position, aggregate_id, version, kind, at,"
-            " actor, correlation, causation, organisation_id, admin)",
-            rows,
-        )
-        insert_rows(
-            cursor,
-            "INSERT INTO mh_audit_counts (day, actor, kind, events)",
-            [(*key, events) for key, events in counts.items()],
-            " ON CONFLICT (day, actor, kind)"
-            " DO UPDATE SET events = mh_audit_counts.events + excluded.events",
-        )
+        return rows, counts
 
     def _organisation(
         self, event: object, aggregate: str, cursor: Cursor
