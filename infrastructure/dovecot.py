@@ -160,10 +160,7 @@ class DovecotMailStore:
 
     def __init__(
         self,
-        imap_url: str,
-        master_user: str,
-        master_password: str,
-        passwd_file: Path,
+        access: DovecotAccess,
         *,
         master_separator: str = MASTER_SEPARATOR,
         timeout: float = DEFAULT_TIMEOUT,
@@ -171,13 +168,13 @@ class DovecotMailStore:
         passwd_owner: tuple[int, int] | None = None,
     ) -> None:
         self.master = MasterLogin(
-            imap_url,
-            master_user,
-            master_password,
+            access.imap_url,
+            access.master_user,
+            access.master_password,
             separator=master_separator,
             timeout=timeout,
         )
-        self.passwd = PasswdFile(passwd_file, owner=passwd_owner)
+        self.passwd = PasswdFile(access.passwd_file, owner=passwd_owner)
         self._home_of = home_of
 
     def __repr__(self) -> str:  # no password, even by accident

@@ -19,9 +19,4 @@ def mail_store(home: Path, dovecot: DovecotAccess | None) -> MailStore:
     """The given Dovecot, or without one the embedded maildirs under home/mail."""
     if dovecot is None:
         return MaildirMailStore(home / "mail")
-    return DovecotMailStore(
-        dovecot.imap_url,
-        dovecot.master_user,
-        dovecot.master_password,
-        dovecot.passwd_file,
-    )
+    return DovecotMailStore(dovecot)

@@ -7,6 +7,7 @@ passwd-file at most once a second), hence ``wait_until_visible`` before a login.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from imapclient import IMAPClient
 
-from infrastructure.dovecot import DovecotMailStore
+from infrastructure.dovecot import DovecotAccess, DovecotMailStore
 from infrastructure.imap import MailStoreError, imap_login_works
 from infrastructure.passwords import Argon2Hasher, ssha512_encoding, verify_ssha512
 
@@ -42,14 +43,18 @@ def url(dovecot_server: RunningDovecot) -> str:
 
 
 @pytest.fixture
-def store(dovecot_server: RunningDovecot, url: str) -> DovecotMailStore:
-    return DovecotMailStore(
+def access(dovecot_server: RunningDovecot, url: str) -> DovecotAccess:
+    return DovecotAccess(
         url,
         dovecot_server.master_user,
         dovecot_server.master_password,
         dovecot_server.passwd_file,
-        timeout=10,
     )
+
+
+@pytest.fixture
+def store(access: DovecotAccess) -> DovecotMailStore:
+    return DovecotMailStore(access, timeout=10)
 
 
 @pytest.fixture
@@ -220,18 +225,14 @@ def test_destroy_leaves_no_folder_no_message_and_no_login(
 
 
 def test_destroy_with_home_of_also_removes_dovecots_index_cache(
-    dovecot_server: RunningDovecot, url: str, address: str, hasher: Argon2Hasher
+    dovecot_server: RunningDovecot,
+    access: DovecotAccess,
+    address: str,
+    hasher: Argon2Hasher,
 ) -> None:
     # Dovecot keeps Subject/From/Message-ID of expunged INBOX mail in INBOX's
     # dovecot.index.cache; only removing the home (shared file system) clears it.
-    store = DovecotMailStore(
-        url,
-        dovecot_server.master_user,
-        dovecot_server.master_password,
-        dovecot_server.passwd_file,
-        timeout=10,
-        home_of=dovecot_server.home,
-    )
+    store = DovecotMailStore(access, timeout=10, home_of=dovecot_server.home)
     _visible(store, address, hasher.hash("mailbox Passw0rd"))
     _fill_mailbox(dovecot_server, address, "mailbox Passw0rd")
     home = dovecot_server.home(address)
@@ -253,12 +254,12 @@ def test_destroy_of_an_address_dovecot_never_knew_succeeds(
 
 
 def test_destroy_with_a_wrong_master_password_fails_without_echoing_it(
-    dovecot_server: RunningDovecot, url: str, address: str, store: DovecotMailStore
+    access: DovecotAccess, address: str, store: DovecotMailStore
 ) -> None:
     store.set_password(address, ssha512_encoding("y" * 24))
     wrong = "wrong-master-" + secrets.token_hex(8)
     broken = DovecotMailStore(
-        url, dovecot_server.master_user, wrong, dovecot_server.passwd_file, timeout=10
+        dataclasses.replace(access, master_password=wrong), timeout=10
     )
 
     with pytest.raises(MailStoreError) as raised:
