@@ -334,8 +334,11 @@ class Challenges:
                     challenge,
                     self.adapters.origins,
                     self.adapters.rp_id,
-                    stored.public_key_b64,
-                    stored.sign_count,
+                    RegisteredKey(
+                        stored.credential_id_b64,
+                        stored.public_key_b64,
+                        stored.sign_count,
+                    ),
                 )
             except KeyRefused as refused:
                 if refused.reason == "clone_suspected":

@@ -52,7 +52,10 @@ class BackupCodes(Protocol):
 
 @frozen
 class RegisteredKey:
-    """What a verified WebAuthn registration leaves: the public half only."""
+    """What a verified WebAuthn registration leaves: the public half only.
+
+    A login is checked against it as last stored (its count the one to beat).
+    """
 
     credential_id_b64: str
     public_key_b64: str
@@ -94,14 +97,13 @@ class SecurityKeys(Protocol):
         self, challenge: bytes, allow: Sequence[str]
     ) -> dict[str, Any]: ...
 
-    def verify_authentication(  # noqa: PLR0917 - what WebAuthn needs to check
+    def verify_authentication(
         self,
         response_json: str,
         challenge: bytes,
         origins: Sequence[str],
         rp_id: str,
-        public_key_b64: str,
-        stored_count: int,
+        key: RegisteredKey,
     ) -> int:
         """The authenticator's new signature count, or ``KeyRefused``."""
         ...

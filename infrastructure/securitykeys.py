@@ -167,16 +167,15 @@ class WebAuthnSecurityKeys:
             sign_count=verified.sign_count,
         )
 
-    def verify_authentication(  # noqa: PLR0917 - the SecurityKeys port's signature
+    def verify_authentication(
         self,
         response_json: str | Mapping[str, Any],
         challenge: bytes,
         origins: Sequence[str],
         rp_id: str,
-        public_key_b64: str,
-        stored_count: int,
+        key: RegisteredKey,
     ) -> int:
-        """The key's new counter, to store (compare-and-set) in place of ``stored_count``.
+        """The key's new counter, to store (compare-and-set) in place of its stored one.
 
         A counter not above the stored one (unless both are 0) is ``clone_suspected`` only
         once the signature is shown to be the key's own: otherwise anyone could send a
@@ -191,12 +190,12 @@ class WebAuthnSecurityKeys:
                 expected_challenge=challenge,
                 expected_rp_id=rp_id,
                 expected_origin=list(_origins(origins)),
-                credential_public_key=base64url_to_bytes(public_key_b64),
+                credential_public_key=base64url_to_bytes(key.public_key_b64),
                 credential_current_sign_count=count,
             ).new_sign_count
 
         try:
-            return verify(stored_count)
+            return verify(key.sign_count)
         except _BROKEN as exc:
             reason = _reason(exc)
         if reason == "clone_suspected":
@@ -205,7 +204,7 @@ class WebAuthnSecurityKeys:
             except _BROKEN as exc:
                 reason = _reason(exc)
             if reason == "clone_suspected" and not _counter_at_most(
-                credential, stored_count
+                credential, key.sign_count
             ):
                 reason = "invalid_response"
         raise refused(reason)

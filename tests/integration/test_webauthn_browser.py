@@ -106,8 +106,7 @@ class RelyingParty(ThreadingHTTPServer):
             challenge,
             self.origins,
             RP_ID,
-            self.registered.public_key_b64,
-            self.registered.sign_count,
+            self.registered,
         )
 
 
@@ -217,8 +216,7 @@ def test_chromium_registers_and_signs_in_with_a_virtual_authenticator(
                 challenge or _challenge_of(login),
                 origins,
                 RP_ID,
-                registered.public_key_b64,
-                registered.sign_count,
+                registered,
             )
         assert caught.value.reason == reason
 
