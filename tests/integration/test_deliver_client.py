@@ -32,11 +32,10 @@ from tests.integration.lmtpsupport import (
     INFO,
     MAILHOST,
     REPO,
-    child_env,
+    SeededHome,
     events,
     listener,
     message,
-    seeded_home,
 )
 
 UNKNOWN = "nobody@example.org"
@@ -96,13 +95,8 @@ def comparable(out: bytes) -> dict[str, object] | None:
 @pytest.fixture
 def homes(tmp_path: Path) -> tuple[dict[str, str], dict[str, str]]:
     """Two engine folders seeded alike: one behind a listener, one decided in process."""
-    envs = []
-    for name in ("thin", "cold"):
-        home = tmp_path / name
-        env = child_env(home)
-        seeded_home(home, env)
-        envs.append(env)
-    return envs[0], envs[1]
+    thin, cold = (SeededHome.create(tmp_path / name) for name in ("thin", "cold"))
+    return thin.env, cold.env
 
 
 def free_port() -> int:

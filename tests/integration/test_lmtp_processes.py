@@ -48,10 +48,8 @@ def _served_again(running: RunningListener) -> smtplib.LMTP:
 def test_a_dead_decider_says_421_and_is_started_again(
     tmp_path: Path, smtp: SmtpSink
 ) -> None:
-    home = tmp_path / "home"
-    env = support.child_env(home, {"MAILHOST_SMTP_URL": smtp.url})
-    support.seeded_home(home, env)
-    with support.listener(tmp_path, env, "--processes", "2") as running:
+    seeded = support.SeededHome.create(tmp_path, {"MAILHOST_SMTP_URL": smtp.url})
+    with seeded.listener("--processes", "2") as running:
         before = deciders(running)
         assert len(before) == 2
         client = running.client()

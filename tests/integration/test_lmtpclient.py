@@ -34,10 +34,8 @@ from infrastructure.lmtpwire import parse_decided
 from tests.integration.lmtpsupport import (
     INFO,
     REPO,
-    child_env,
-    listener,
+    SeededHome,
     message,
-    seeded_home,
 )
 
 TIMEOUT_S = 30.0
@@ -242,11 +240,8 @@ def test_only_ip_literals_are_connected_to() -> None:
 
 def test_a_real_listener_answers_the_dialogue(tmp_path: Path) -> None:
     # RFC 2033 section 4.2: one reply per accepted recipient after DATA, the decision
-    home = tmp_path / "home"
-    env = child_env(home)
-    seeded_home(home, env)
     where = ("--socket", str(tmp_path / "lmtp.sock"))
-    with listener(tmp_path, env, where=where) as running:
+    with SeededHome.create(tmp_path).listener(where=where) as running:
         client = Client.connect(running.listen.removeprefix("unix:"), TIMEOUT_S)
         try:
             assert client.reply().code == 220
