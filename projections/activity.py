@@ -120,17 +120,15 @@ class RecentActivity:
         page = ActivityPage(cursor)
         # Each account's id as text, by its number (a lookup that hashes in C).
         accounts: dict[int, str] = {}
+        page.look_up(_folding(items, accounts))
         for event, position in items:
-            route = _ROUTES.get(type(event)) or _route(type(event))
-            if route is _Route.LINE or route is _Route.FOLD:
-                line = line_of(event)
-                if line is None:
-                    continue
+            route, describer = _ROUTES.get(type(event)) or _route(type(event))
+            if describer is not None:
                 originator: UUID = event.originator_id  # type: ignore[attr-defined]
                 account = accounts.get(originator.int)
                 if account is None:
                     account = accounts[originator.int] = str(originator)
-                page.add(account, line, position, fold=route is _Route.FOLD)
+                page.add(account, describer(event), position, route is _Route.FOLD)
             elif route is _Route.IMPORTS:
                 imports.process(event, position, cursor)  # type: ignore[arg-type]
             elif route is _Route.TWO_STEP:
@@ -148,10 +146,11 @@ class _Route(enum.Enum):
     FOLD = 4  # a line of the account, or one more repeat of its latest login
 
 
-_ROUTES: dict[type, _Route] = {}
+# Each class's route, and for a line of the account its describer (``line_of``).
+_ROUTES: dict[type, tuple[_Route, Callable[[Any], Line] | None]] = {}
 
 
-def _route(cls: type) -> _Route:
+def _route(cls: type) -> tuple[_Route, Callable[[Any], Line] | None]:
     if issubclass(cls, Mailbox.Event | ImportJob.Event):
         route = _Route.IMPORTS
     elif issubclass(cls, TwoStep.Event):
@@ -162,8 +161,24 @@ def _route(cls: type) -> _Route:
         route = _Route.LINE
     else:
         route = _Route.NONE
-    _ROUTES[cls] = route
-    return route
+    lines = route is _Route.LINE or route is _Route.FOLD
+    routed = _ROUTES[cls] = (route, _describer(cls) if lines else None)
+    return routed
+
+
+def _folding(
+    items: Sequence[tuple[object, int]], accounts: dict[int, str]
+) -> list[str]:
+    """The accounts whose events of the page may fold into a login line (their ids as
+    text kept in ``accounts``), so the page reads their stored lines at once."""
+    found: list[str] = []
+    for event, _ in items:
+        if isinstance(event, UserAccount.LoginFailed):  # the route FOLD, in one step
+            originator = event.originator_id
+            if originator.int not in accounts:
+                accounts[originator.int] = text = str(originator)
+                found.append(text)
+    return found
 
 
 def _two_step(event: TwoStep.Event, position: int, cursor: Cursor) -> None:
@@ -284,15 +299,19 @@ _DESCRIBERS: dict[type, Callable[[Any], Line]] = {
 _FOUND: dict[type, Callable[[Any], Line] | None] = {}
 
 
-def line_of(event: object) -> Line | None:
-    """The line of ``describe``, as the columns the page writes."""
-    cls = type(event)
-    describer = _FOUND.get(cls)
-    if describer is None and cls not in _FOUND:
-        # A subclass reads as the class it extends, as a match would read it.
-        describer = _FOUND[cls] = next(
+def _describer(cls: type) -> Callable[[Any], Line] | None:
+    """The class's describer; a subclass reads as the class it extends, as a match
+    would read it."""
+    if cls not in _FOUND:
+        _FOUND[cls] = next(
             (_DESCRIBERS[c] for c in cls.__mro__ if c in _DESCRIBERS), None
         )
+    return _FOUND[cls]
+
+
+def line_of(event: object) -> Line | None:
+    """The line of ``describe``, as the columns the page writes."""
+    describer = _describer(type(event))
     return None if describer is None else describer(event)
 
 

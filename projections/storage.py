@@ -86,3 +86,25 @@ def insert_rows(
         if returning:
             returned += cursor.fetchall()
     return returned
+
+
+def insert_flat(
+    cursor: Cursor, head: str, width: int, values: Sequence[Any], tail: str = ""
+) -> None:
+    """``insert_rows`` for rows laid end to end in one sequence, ``width`` values each:
+    a batch that gathers its values in that order binds them as they are, with no
+    row made only to be taken apart again."""
+    if not values:
+        return
+    one = "(" + ", ".join("?" * width) + ")"
+    step = width * ROWS_PER_INSERT
+    full = f"{head} VALUES {', '.join([one] * ROWS_PER_INSERT)}{tail}"
+    for start in range(0, len(values), step):
+        chunk = values[start : start + step]
+        rows = len(chunk) // width
+        sql = (
+            full
+            if rows == ROWS_PER_INSERT
+            else f"{head} VALUES {', '.join([one] * rows)}{tail}"
+        )
+        cursor.execute(sql, chunk)
