@@ -110,17 +110,15 @@ class MasterLogin:
 
     def __init__(
         self,
-        imap_url: str,
-        master_user: str,
-        master_password: str,
+        access: DovecotAccess,
         *,
         separator: str = MASTER_SEPARATOR,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self.endpoint = ImapEndpoint.parse(imap_url)
-        check_master_user(master_user, master_password, separator)
-        self.master_user = master_user
-        self._password = master_password
+        self.endpoint = ImapEndpoint.parse(access.imap_url)
+        check_master_user(access.master_user, access.master_password, separator)
+        self.master_user = access.master_user
+        self._password = access.master_password
         self.separator = separator
         self.timeout = timeout
 
@@ -167,13 +165,7 @@ class DovecotMailStore:
         home_of: Callable[[str], Path] | None = None,
         passwd_owner: tuple[int, int] | None = None,
     ) -> None:
-        self.master = MasterLogin(
-            access.imap_url,
-            access.master_user,
-            access.master_password,
-            separator=master_separator,
-            timeout=timeout,
-        )
+        self.master = MasterLogin(access, separator=master_separator, timeout=timeout)
         self.passwd = PasswdFile(access.passwd_file, owner=passwd_owner)
         self._home_of = home_of
 

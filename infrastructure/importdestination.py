@@ -191,10 +191,7 @@ class ImapImportDestination:
     def from_access(
         cls, access: DovecotAccess, *, timeout: float = DEFAULT_TIMEOUT
     ) -> ImapImportDestination:
-        master = MasterLogin(
-            access.imap_url, access.master_user, access.master_password, timeout=timeout
-        )
-        return cls(master)
+        return cls(MasterLogin(access, timeout=timeout))
 
     def __repr__(self) -> str:  # no password, even by accident
         return f"ImapImportDestination({self.master!r})"

@@ -43,13 +43,8 @@ def url(dovecot_server: RunningDovecot) -> str:
 
 
 @pytest.fixture
-def access(dovecot_server: RunningDovecot, url: str) -> DovecotAccess:
-    return DovecotAccess(
-        url,
-        dovecot_server.master_user,
-        dovecot_server.master_password,
-        dovecot_server.passwd_file,
-    )
+def access(dovecot_server: RunningDovecot) -> DovecotAccess:
+    return dovecot_server.access
 
 
 @pytest.fixture

@@ -65,13 +65,7 @@ def source_mail(
 
 
 def _destination(server: RunningDovecot, **options: Any) -> ImapImportDestination:  # noqa: ANN401 - test parameters
-    master = MasterLogin(
-        f"imap://{server.host}:{server.port}",
-        server.master_user,
-        server.master_password,
-        timeout=10,
-    )
-    return ImapImportDestination(master, **options)
+    return ImapImportDestination(MasterLogin(server.access, timeout=10), **options)
 
 
 def _master_fetch(server: RunningDovecot, user: str, folder: str) -> list[Any]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from infrastructure.dovecot import DovecotAccess
 from tests.servers import process
 from tests.servers.process import (
     LOCALHOST,
@@ -198,6 +199,16 @@ class RunningDovecot(ServerProcess):
         self.options = DovecotOptions()
         self.ca_file: Path | None = None
         self.tls_port: int | None = None
+
+    @property
+    def access(self) -> DovecotAccess:
+        """This server as the engine's settings (``MAILHOST_IMAP_*``) would name it."""
+        return DovecotAccess(
+            f"imap://{self.host}:{self.port}",
+            self.master_user,
+            self.master_password,
+            self.passwd_file,
+        )
 
     def __repr__(self) -> str:
         return f"RunningDovecot(host={self.host!r}, port={self.port}, pid={self.pid})"
