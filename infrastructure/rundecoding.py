@@ -8,7 +8,10 @@ of a class sent through the converter's dispatch again. A ``RunDecoding`` keeps 
 for the run:
 
 - each class's stored shape and its fields' structure hooks (what ``CONVERTER``
-  would dispatch to, looked up once);
+  would dispatch to, looked up once); a bool, int, float or str field stored as
+  itself is taken as it is (its hook would return it), an id is read from the form
+  ``str(UUID)`` writes without ``UUID``'s reading of every other form;
+- each aggregate's id as text (it has many events);
 - person keys for a few seconds (``KEY_MEMO_S``): a person forgotten meanwhile is
   forgotten from the next events on, as the key ring's own cache sees it within its
   time to live;
@@ -29,8 +32,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC
 from typing import Any, Protocol
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
+from cattrs import BaseConverter
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import resolve_topic
@@ -59,20 +63,59 @@ from projections.envelope import Envelope
 
 KEY_MEMO_S = 5.0
 MAX_OPENED = 20_000
+MAX_TEXTS = 100_000
 
 Hook = Callable[[Any, Any], Any]
 
 
+class _Never:
+    """The type no stored value has: a field whose value always goes to its hook."""
+
+
+def _uuid(value: str, _: object) -> UUID:
+    """``UUID(value)``, the converter's hook, without its reading of forms no stored
+    id has: the number of the 32 hex digits ``str(UUID)`` writes. A brace or a
+    ``urn:`` prefix (which ``UUID`` also reads) fails ``int`` here: such a value, and
+    one of another length, goes to ``UUID`` itself, which reads or refuses it."""
+    digits = value.replace("-", "")
+    if len(digits) != _DIGITS:
+        return UUID(value)
+    try:
+        number = int(digits, 16)
+    except ValueError:
+        return UUID(value)
+    made = _new(UUID)
+    _set(made, "int", number)
+    _set(made, "is_safe", SafeUUID.unknown)
+    return made
+
+
+_DIGITS = 32
+_new, _set = object.__new__, object.__setattr__
+
+
+def _field(hint: Any) -> tuple[Hook, type[Any]]:  # noqa: ANN401 - any field's type
+    """The field's hook, and the type whose values the hook returns as they are (a
+    bool, int, float or str stored as itself: ``bool(True)`` is ``True``)."""
+    hook = CONVERTER.get_structure_hook(hint)
+    if hint is UUID:
+        return _uuid, _Never
+    as_is = hint in (bool, int, float, str) and hook is BaseConverter._structure_call  # noqa: SLF001 - the converter's own hook, told apart
+    return hook, hint if as_is else _Never
+
+
 class _Shape:
-    """How a class's stored events are read; ``fields``: (name, hook, type)."""
+    """How a class's stored events are read; ``fields``: (name, hook, type, the type
+    read as it is)."""
 
     __slots__ = ("cls", "defaulted", "fields", "personal", "plain", "version")
 
     def __init__(self, cls: type[Any]) -> None:
         self.cls = cls
-        self.fields: tuple[tuple[str, Hook, Any], ...] = tuple(
-            (name, CONVERTER.get_structure_hook(hint), hint)
+        self.fields: tuple[tuple[str, Hook, Any, type[Any]], ...] = tuple(
+            (name, hook, hint, as_is)
             for name, hint in fields(cls)
+            for hook, as_is in (_field(hint),)
         )
         self.defaulted = defaulted(cls)
         self.personal: dict[str, Any] = PERSONAL.get(cls) or {}
@@ -106,6 +149,8 @@ class RunDecoding:
         self._keys: dict[str, PersonKey | None] = {}
         self._keys_since = time.monotonic()
         self._opened: dict[tuple[type[Any], str, bytes], Any] = {}
+        # Each aggregate's id as text, by its number (an aggregate has many events).
+        self._texts: dict[int, str] = {}
 
     def resolve(self, topic: str) -> type[Any]:
         return self._shape(topic).cls
@@ -140,7 +185,9 @@ class RunDecoding:
         originator_id = stored.originator_id
         if not isinstance(originator_id, UUID):
             originator_id = UUID(str(originator_id))
-        text = str(originator_id)
+        text = self._texts.get(originator_id.int)
+        if text is None:
+            text = self._text(originator_id)
         version = stored.originator_version
         opened = (
             self._open(shape, originator_id, text, aad_of(originator_id, version), raw)
@@ -176,16 +223,19 @@ class RunDecoding:
         opened: dict[str, tuple[bytes, Any]] | None,
     ) -> dict[str, Any]:
         state: dict[str, Any] = {}
-        for name, hook, hint in shape.fields:
+        for name, hook, hint, as_is in shape.fields:
             if name not in raw and name in shape.defaulted:
                 continue  # absent from older events: the class default stands
+            value = raw[name]
             if opened is not None and name in opened:
                 plain, known = opened[name]
                 if known is None:
-                    known = self._remember(shape, name, plain, hook(raw[name], hint))
+                    known = self._remember(shape, name, plain, hook(value, hint))
                 state[name] = known
+            elif type(value) is as_is:
+                state[name] = value
             else:
-                state[name] = hook(raw[name], hint)
+                state[name] = hook(value, hint)
         return state
 
     def _open(
@@ -226,6 +276,12 @@ class RunDecoding:
             self._opened.clear()
         self._opened[shape.cls, name, plain] = value
         return value
+
+    def _text(self, originator_id: UUID) -> str:
+        if len(self._texts) >= MAX_TEXTS:
+            self._texts.clear()
+        text = self._texts[originator_id.int] = str(originator_id)
+        return text
 
     def _key(self, subject: UUID, text: str) -> PersonKey | None:
         """The subject's opening key; kept by its text (a string hashes in C)."""
