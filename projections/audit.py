@@ -27,10 +27,12 @@ from domain.replywindow import ReplyBudget, ReplyWindow
 from domain.responder import AutoResponder
 from domain.twostep import TwoStep
 from projections.envelope import Envelope, EnvelopeItems
-from projections.storage import Cursor, insert_rows
+from projections.storage import Cursor, insert_flat, insert_rows
 
 # Shown for events stored before contexts were recorded.
 UNRECORDED = "-"
+# The values of an event's row.
+ROW_WIDTH = 10
 # Immutable facts kept in memory (an aggregate's organisation, an admin's role) are
 # dropped past this many, so a long-running process stays bounded.
 CACHE_LIMIT = 100_000
@@ -129,12 +131,13 @@ class AuditTrail:
         Owners and admins are written as they are met: a later event of the same page
         may need them, and they are few (one per aggregate, one per admin).
         """
-        rows, counts = self._rows(items, cursor)
-        insert_rows(
+        values, counts = self._values(items, cursor)
+        insert_flat(
             cursor,
             "INSERT INTO mh_audit_events (position, aggregate_id, version, kind, at,"
             " actor, correlation, causation, organisation_id, admin)",
-            rows,
+            ROW_WIDTH,
+            values,
         )
         insert_rows(
             cursor,
@@ -144,15 +147,16 @@ class AuditTrail:
             " DO UPDATE SET events = mh_audit_counts.events + excluded.events",
         )
 
-    def _rows(
+    def _values(
         self, items: EnvelopeItems, cursor: Cursor
-    ) -> tuple[list[tuple[Any, ...]], dict[tuple[str, str, str], int]]:
-        """The events' rows, and their counts per day, actor and kind.
+    ) -> tuple[list[Any], dict[tuple[str, str, str], int]]:
+        """The events' rows end to end (``ROW_WIDTH`` values each, as the INSERT binds
+        them), and their counts per day, actor and kind.
 
         Whether an actor is an admin of an organisation changes only when an admin
         joins: until then the page keeps each answer (a page has a few actors).
         """
-        rows: list[tuple[Any, ...]] = []
+        values: list[Any] = []
         counts: dict[tuple[str, str, str], int] = {}
         admins: dict[tuple[str | None, str], int] = {}
         owners = self._owners
@@ -177,7 +181,7 @@ class AuditTrail:
                     self._by_admin(cursor, organisation, actor)
                 )
             at = envelope.at
-            rows.append(
+            values.extend(
                 (
                     position,
                     aggregate,
@@ -193,7 +197,7 @@ class AuditTrail:
             )
             key = (at[:10], actor, kind)
             counts[key] = counts.get(key, 0) + 1
-        return rows, counts
+        return values, counts
 
     def _organisation(
         self, event: object, aggregate: str, cursor: Cursor
