@@ -91,6 +91,7 @@ def _uuid(value: str, _: object) -> UUID:
 
 
 _DIGITS = 32
+_SCAN = json.JSONDecoder().raw_decode
 _new, _set = object.__new__, object.__setattr__
 
 
@@ -128,6 +129,8 @@ class Mapper(Protocol):
     """What this decoding reads through the mapper (``infrastructure.mapper``)."""
 
     keys: KeyRing | None
+    cipher: object | None
+    compressor: object | None
 
     def _raw(self, stored_event: StoredEvent) -> dict[str, Any]: ...
 
@@ -151,6 +154,8 @@ class RunDecoding:
         self._opened: dict[tuple[type[Any], str, bytes], Any] = {}
         # Each aggregate's id as text, by its number (an aggregate has many events).
         self._texts: dict[int, str] = {}
+        # Stored as JSON text alone: read here (else by the mapper's own reading).
+        self._json = mapper.cipher is None and mapper.compressor is None
 
     def resolve(self, topic: str) -> type[Any]:
         return self._shape(topic).cls
@@ -178,7 +183,7 @@ class RunDecoding:
         return shape
 
     def _both(self, shape: _Shape, stored: StoredEvent) -> tuple[object, Envelope]:
-        raw = self.mapper._raw(stored)  # noqa: SLF001 - the mapper's own reading
+        raw = self._raw(stored)
         if raw.pop(upcasting.VERSION_KEY, 1) != shape.version:
             raise _OtherShape
         meta = raw.pop(META, None)
@@ -215,6 +220,18 @@ class RunDecoding:
             None if meta is None else context_text(meta),
             event=event,
         )
+
+    def _raw(self, stored: StoredEvent) -> dict[str, Any]:
+        """The stored dict, as the mapper's ``_raw`` reads it: JSON text is scanned
+        without ``json.loads``'s look for whitespace either side (a value with any
+        goes to the mapper, which reads it with the rest)."""
+        if not self._json:
+            return self.mapper._raw(stored)  # noqa: SLF001 - the mapper's own reading
+        text = stored.state.decode("utf-8", "surrogatepass")
+        raw, end = _SCAN(text)
+        if end != len(text) or type(raw) is not dict:
+            raise _OtherShape
+        return raw
 
     def _structured(
         self,
