@@ -120,7 +120,6 @@ class RecentActivity:
         page = ActivityPage(cursor)
         # Each account's id as text, by its number (a lookup that hashes in C).
         accounts: dict[int, str] = {}
-        page.look_up(_folding(items, accounts))
         for event, position in items:
             route, describer = _ROUTES.get(type(event)) or _route(type(event))
             if describer is not None:
@@ -164,21 +163,6 @@ def _route(cls: type) -> tuple[_Route, Callable[[Any], Line] | None]:
     lines = route is _Route.LINE or route is _Route.FOLD
     routed = _ROUTES[cls] = (route, _describer(cls) if lines else None)
     return routed
-
-
-def _folding(
-    items: Sequence[tuple[object, int]], accounts: dict[int, str]
-) -> list[str]:
-    """The accounts whose events of the page may fold into a login line (their ids as
-    text kept in ``accounts``), so the page reads their stored lines at once."""
-    found: list[str] = []
-    for event, _ in items:
-        if isinstance(event, UserAccount.LoginFailed):  # the route FOLD, in one step
-            originator = event.originator_id
-            if originator.int not in accounts:
-                accounts[originator.int] = text = str(originator)
-                found.append(text)
-    return found
 
 
 def _two_step(event: TwoStep.Event, position: int, cursor: Cursor) -> None:

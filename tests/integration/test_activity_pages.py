@@ -1,9 +1,9 @@
 """Failures fold into the login line an earlier page stored (SEC-3), on both stores.
 
-A page of recent activity reads, as it begins, the latest stored login line of every
-account whose events may fold, in a few statements for the page
-(``projections.activitylines``). Here one page stores the lines and the next folds
-into them, on SQLite and on PostgreSQL, and the rows are those of one event at a time.
+A page of recent activity reads the latest stored login line of an account that may
+fold in one statement of its own (``projections.activitylines``). Here one page stores
+the lines and the next folds into them, on SQLite and on PostgreSQL, and the rows are
+those of one event at a time.
 """
 
 from __future__ import annotations
