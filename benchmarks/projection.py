@@ -143,7 +143,10 @@ class FreshView:
         label: str,
         log: MailHostLog,
         make: Callable[[], Sequence[Projection]],
+        *,
+        runner: bool = True,
     ) -> None:
+        self.with_runner = runner
         self.root = root
         self.label = label
         self.log = log
@@ -156,7 +159,8 @@ class FreshView:
         self.drop()
         self.count += 1
         self.database = SqliteDatabase(self.root / f"{self.label}-{self.count}.sqlite")
-        self.runner = ProjectionRunner(self.log, self.database, self.make())
+        if self.with_runner:
+            self.runner = ProjectionRunner(self.log, self.database, self.make())
 
     def catch_up(self) -> int:
         if self.runner is None:
