@@ -129,8 +129,12 @@ class Mapper(Protocol):
     """What this decoding reads through the mapper (``infrastructure.mapper``)."""
 
     keys: KeyRing | None
-    cipher: object | None
-    compressor: object | None
+
+    @property
+    def cipher(self) -> object | None: ...
+
+    @property
+    def compressor(self) -> object | None: ...
 
     def _raw(self, stored_event: StoredEvent) -> dict[str, Any]: ...
 
