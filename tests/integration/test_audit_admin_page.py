@@ -16,7 +16,7 @@ from domain.organisation import Organisation, Role
 from domain.security import LoginContext, SecurityPolicy
 from infrastructure.sql import SqliteDatabase
 from projections.audit import AuditTrail
-from tests.property.support import registered, scratch_engine
+from tests.property.support import one_by_one_and_paged, registered, scratch_engine
 
 START = datetime(2026, 3, 29, tzinfo=UTC)
 CONTEXT = LoginContext(
@@ -49,17 +49,7 @@ def test_an_admin_joining_mid_page_changes_the_flag_from_then_on() -> None:
             log.save(account)
         notifications = log.recorder.select_notifications(start=1, limit=1_000)
         items = [(log.mapper.to_domain_event(n), n.id) for n in notifications]
-        one, page = (
-            SqliteDatabase(tmp / f"audit-{side}.sqlite") for side in ("one", "page")
-        )
-        single, batch = AuditTrail(), AuditTrail()
-        for database in (one, page):
-            database.ensure_schema(single.schema)
-        for event, position in items:
-            with one.transaction() as cursor:
-                single.process(event, position, cursor)
-        with page.transaction() as cursor:
-            batch.process_many(items, cursor)
+        one, page = one_by_one_and_paged(AuditTrail, items, tmp)
         expected = [("UserAccount.LoggedIn", 0), ("UserAccount.LoggedIn", 1)]
         assert _admin_flags(one) == expected
         assert _admin_flags(page) == expected

@@ -10,29 +10,26 @@ of the projection must come out the same.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from application.context import Actor, acting
-from domain.account import UserAccount
 from domain.organisation import Organisation, Role
-from domain.security import LoginContext, SecurityPolicy
+from domain.security import LoginContext
 from infrastructure.sql import SqliteDatabase
 from projections.activity import RecentActivity
 from projections.audit import AuditTrail
 from projections.runner import BatchProjection
-from tests.property.support import registered, scratch_engine
+from tests.property.support import act, one_by_one_and_paged, registered, scratch_engine
+from tests.strategies import login_contexts
 
-POLICY = SecurityPolicy(failed_login_window=timedelta(minutes=5), throttle_limit=4)
 START = datetime(2026, 3, 29, tzinfo=UTC)
-contexts = st.builds(
-    LoginContext,
-    device=st.sampled_from(["d1", "d2"]),
-    network=st.sampled_from(["192.0.2.0/24", "198.51.100.0/24"]),
-    place=st.sampled_from(["", "Lisbon, PT"]),
-    user_agent=st.sampled_from(["Firefox", "curl"]),
+contexts = login_contexts(
+    devices=("d1", "d2"),
+    networks=("192.0.2.0/24", "198.51.100.0/24"),
+    places=("", "Lisbon, PT"),
+    user_agents=st.sampled_from(["Firefox", "curl"]),
 )
 steps = st.lists(
     st.tuples(
@@ -55,19 +52,6 @@ def _rows(database: SqliteDatabase, tables: tuple[str, ...]) -> list[object]:
     return found
 
 
-def _act(
-    account: UserAccount, action: str, context: LoginContext, at: datetime
-) -> None:
-    if account.is_throttled(at, POLICY, context):
-        account.record_throttled(context, at=at, policy=POLICY)
-    elif action == "fail":
-        account.fail_login(context, at=at, policy=POLICY)
-    elif action == "logout" and account.active_sessions:
-        account.log_out(min(account.active_sessions), at=at)
-    else:
-        account.log_in(uuid4(), context, at=at, policy=POLICY)
-
-
 @settings(max_examples=20, deadline=None)
 @given(steps=steps)
 def test_a_page_at_once_writes_the_rows_of_one_event_at_a_time(
@@ -87,24 +71,13 @@ def test_a_page_at_once_writes_the_rows_of_one_event_at_a_time(
             at += timedelta(seconds=seconds)
             actor = Actor.account(accounts[0].id) if as_admin else Actor.operator()
             with acting(actor):
-                _act(accounts[which], action, context, at)
+                act(accounts[which], action, context, at)
                 log.save(accounts[which])
         notifications = log.recorder.select_notifications(start=1, limit=10_000)
         items = [(log.mapper.to_domain_event(n), n.id) for n in notifications]
         projections: list[type[BatchProjection]] = [RecentActivity, AuditTrail]
         for kind in projections:
-            one, page = (
-                SqliteDatabase(tmp / f"{kind.name}-{side}.sqlite")
-                for side in ("one", "page")
-            )
-            single, batch = kind(), kind()
-            for database in (one, page):
-                database.ensure_schema(single.schema)
-            for event, position in items:
-                with one.transaction() as cursor:
-                    single.process(event, position, cursor)
-            with page.transaction() as cursor:
-                batch.process_many(items, cursor)
+            one, page = one_by_one_and_paged(kind, items, tmp)
             assert _rows(page, kind.tables) == _rows(one, kind.tables)
             one.close()
             page.close()

@@ -13,26 +13,24 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest.mock import patch
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.account import UserAccount
 from domain.organisation import Organisation, Role
-from domain.security import LoginContext, NotificationPreferences, SecurityPolicy
+from domain.security import LoginContext
 from infrastructure.mapper import CattrsMapper
 from projections.envelope import Envelope
-from tests.property.support import registered, scratch_engine
+from tests.property.support import act, registered, scratch_engine
+from tests.strategies import login_contexts
 
-POLICY = SecurityPolicy(failed_login_window=timedelta(minutes=5), throttle_limit=4)
 START = datetime(2026, 5, 4, tzinfo=UTC)
-contexts = st.builds(
-    LoginContext,
-    device=st.sampled_from(["d1", "d2"]),
-    network=st.sampled_from(["192.0.2.0/24", "198.51.100.0/24"]),
-    place=st.sampled_from(["", "Lisbon, PT"]),
-    user_agent=st.sampled_from(["Firefox", "curl", ""]),
+contexts = login_contexts(
+    devices=("d1", "d2"),
+    networks=("192.0.2.0/24", "198.51.100.0/24"),
+    places=("", "Lisbon, PT"),
+    user_agents=st.sampled_from(["Firefox", "curl", ""]),
 )
 steps = st.lists(
     st.tuples(
@@ -44,24 +42,6 @@ steps = st.lists(
     ),
     max_size=30,
 )
-
-
-def _act(
-    account: UserAccount, action: str, context: LoginContext, at: datetime
-) -> None:
-    if account.is_throttled(at, POLICY, context):
-        account.record_throttled(context, at=at, policy=POLICY)
-    elif action == "fail":
-        account.fail_login(context, at=at, policy=POLICY)
-    elif action == "logout" and account.active_sessions:
-        account.log_out(min(account.active_sessions), at=at)
-    elif action == "password":
-        account.change_password(uuid4(), keep_session=None, at=at)
-    elif action == "preferences":
-        preferences = NotificationPreferences(failed_login=context.device == "d1")
-        account.choose_notifications(preferences, at=at)
-    else:
-        account.log_in(uuid4(), context, at=at, policy=POLICY)
 
 
 def _envelope(envelope: Envelope) -> tuple[Any, ...]:
@@ -87,7 +67,7 @@ def test_a_whole_log_decodes_as_the_mapper_decodes_each_event(
         at = START
         for action, which, context, seconds, micros in steps:
             at += timedelta(seconds=seconds)
-            _act(accounts[which], action, context, at.replace(microsecond=micros))
+            act(accounts[which], action, context, at.replace(microsecond=micros))
             log.save(accounts[which])
         mapper = log.mapper
         assert isinstance(mapper, CattrsMapper)
