@@ -81,9 +81,8 @@ def dovecot_server(
 @pytest.fixture
 def postgres_env(postgres_server: RunningPostgres) -> Iterator[dict[str, str]]:
     """A fresh, empty database per test, dropped afterwards so disk use stays flat."""
-    name = postgres_server.create_database()
-    yield postgres_server.env(name)
-    postgres_server.drop_database(name)
+    with postgres_server.fresh_database() as env:
+        yield env
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 
 import pytest
 
@@ -104,6 +105,17 @@ SHARED_HOMES = {
         " would hold together"
     ),
 }
+
+
+def store_env(
+    store: str, request: pytest.FixtureRequest
+) -> AbstractContextManager[dict[str, str]]:
+    """The settings of a test that picks its store by parameter (``STORE_PARAMETERS``):
+    none for SQLite (the engine's default), a fresh database of its own on PostgreSQL."""
+    if store == "sqlite":
+        return nullcontext({})
+    server: RunningPostgres = request.getfixturevalue("postgres_server")
+    return server.fresh_database()
 
 
 def _picks_its_store(request: pytest.FixtureRequest) -> bool:

@@ -23,7 +23,7 @@ from domain.security import LoginContext, SecurityPolicy
 from infrastructure.sql import PostgresDatabase, SqliteDatabase
 from projections.activity import RecentActivity
 from projections.storage import Database
-from tests.servers import RunningPostgres
+from tests.integration.stack import store_env
 
 START = datetime(2026, 4, 2, 9, 0, tzinfo=UTC)
 POLICY = SecurityPolicy(throttle_limit=50)
@@ -35,21 +35,16 @@ AWAY = LoginContext(device="d2", network="198.51.100.0/24", place="", user_agent
 def _store(
     store: str, request: pytest.FixtureRequest, tmp_path: Path, label: str
 ) -> Iterator[Database]:
-    if store == "sqlite":
-        database = SqliteDatabase(tmp_path / f"{label}.sqlite")
+    with store_env(store, request) as env:
+        database: SqliteDatabase | PostgresDatabase = (
+            PostgresDatabase(env)
+            if env
+            else SqliteDatabase(tmp_path / f"{label}.sqlite")
+        )
         try:
             yield database
         finally:
             database.close()
-        return
-    server: RunningPostgres = request.getfixturevalue("postgres_server")
-    name = server.create_database()
-    database_pg = PostgresDatabase(server.env(name))
-    try:
-        yield database_pg
-    finally:
-        database_pg.close()
-        server.drop_database(name)
 
 
 def _pages() -> list[list[tuple[object, int]]]:

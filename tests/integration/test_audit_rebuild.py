@@ -28,13 +28,13 @@ from domain.mailservice import MailService
 from domain.organisation import Organisation, Role
 from infrastructure.bootstrap import Engine, open_engine
 from infrastructure.cli.auditrebuild import fresh_store, rebuilt_differences
+from tests.integration.stack import store_env
 from tests.property.test_projection_rebuild import (
     START,
     _apply,
     _mail_step,
     contexts,
 )
-from tests.servers import RunningPostgres
 
 ACTORS = st.sampled_from(["operator", "admin", "member", "system"])
 STEPS = st.lists(
@@ -61,22 +61,12 @@ STEPS = st.lists(
 
 @contextmanager
 def _engine(store: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
-    with tempfile.TemporaryDirectory() as tmp:
-        if store == "sqlite":
-            engine = open_engine(Path(tmp) / "home", env={}, background=False)
-            try:
-                yield engine
-            finally:
-                engine.close()
-            return
-        server: RunningPostgres = request.getfixturevalue("postgres_server")
-        name = server.create_database()
-        engine = open_engine(Path(tmp) / "home", env=server.env(name), background=False)
+    with tempfile.TemporaryDirectory() as tmp, store_env(store, request) as env:
+        engine = open_engine(Path(tmp) / "home", env=env, background=False)
         try:
             yield engine
         finally:
             engine.close()
-            server.drop_database(name)
 
 
 def _user(organisation_id: UUID, login: str) -> UserAccount:

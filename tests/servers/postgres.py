@@ -6,6 +6,8 @@ import secrets
 import shutil
 import signal
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
@@ -124,6 +126,17 @@ class RunningPostgres(ServerProcess):
                 create += sql.SQL(" STRATEGY FILE_COPY")
             conn.execute(create)
         return name
+
+    @contextmanager
+    def fresh_database(
+        self, *, template: str = "template0"
+    ) -> Iterator[dict[str, str]]:
+        """The environment of a database of one's own, dropped after the block."""
+        name = self.create_database(template=template)
+        try:
+            yield self.env(name)
+        finally:
+            self.drop_database(name)
 
     def seal_template(self, name: str) -> None:
         """Copying needs a database nobody is connected to, and nobody may connect later."""
