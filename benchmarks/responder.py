@@ -357,6 +357,14 @@ def _report(
         ratio(percentile(busy.timed(skip), 50), percentile(quiet.timed(skip), 50)),
         "x",
     )
+    _report_kinds(report, quiet, busy, skip)
+    _report_rates(report, quiet, busy, per_round, skip)
+
+
+def _report_kinds(
+    report: Report, quiet: ResponderLoad, busy: ResponderLoad, skip: int
+) -> None:
+    """Replies and suppressed deliveries apart: a slow kind cannot hide in the mix."""
     for kind, new in (("reply", True), ("suppressed", False)):
         for load, suffix in ((quiet, "0"), (busy, "100k")):
             laps = load.timed(skip, new=new)
@@ -377,6 +385,11 @@ def _report(
             ),
             "x",
         )
+
+
+def _report_rates(
+    report: Report, quiet: ResponderLoad, busy: ResponderLoad, per_round: int, skip: int
+) -> None:
     by_quiet = quiet.rounds(per_round, skip)
     by_busy = busy.rounds(per_round, skip)
     both = Sample(
