@@ -74,6 +74,11 @@ class _Never:
     """The type no stored value has: a field whose value always goes to its hook."""
 
 
+_DIGITS = 32
+_new, _set = object.__new__, object.__setattr__
+_UUIDS = tuple[UUID, ...]
+
+
 def _uuid(value: str, _: object) -> UUID:
     """``UUID(value)``, the converter's hook, without its reading of forms no stored
     id has: the number of the 32 hex digits ``str(UUID)`` writes. A brace or a
@@ -99,19 +104,14 @@ def _uuids(value: list[str], _: object) -> tuple[UUID, ...]:
     return tuple([_uuid(item, None) for item in value])
 
 
-_DIGITS = 32
-_new, _set = object.__new__, object.__setattr__
-_UUIDS = tuple[UUID, ...]
-
-
 def _field(hint: Any) -> tuple[Hook, type[Any]]:  # noqa: ANN401 - any field's type
     """The field's hook, and the type whose values the hook returns as they are (a
     bool, int, float or str stored as itself: ``bool(True)`` is ``True``)."""
-    hook = CONVERTER.get_structure_hook(hint)
     if hint is UUID:
         return _uuid, _Never
     if hint == _UUIDS:
         return _uuids, _Never
+    hook = CONVERTER.get_structure_hook(hint)
     as_is = hint in (bool, int, float, str) and hook is BaseConverter._structure_call  # noqa: SLF001 - the converter's own hook, told apart
     return hook, hint if as_is else _Never
 

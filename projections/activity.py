@@ -127,7 +127,7 @@ class RecentActivity:
                 account = accounts.get(originator.int)
                 if account is None:
                     account = accounts[originator.int] = str(originator)
-                page.add(account, describer(event), position, route is _Route.FOLD)
+                page.add(account, describer(event), position, fold=route is _Route.FOLD)
             elif route is _Route.IMPORTS:
                 imports.process(event, position, cursor)  # type: ignore[arg-type]
             elif route is _Route.TWO_STEP:

@@ -17,7 +17,6 @@ latest failure, so only the times of the lines written are formatted.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -34,9 +33,6 @@ INSERT = (
     "INSERT INTO mh_activity (position, account_id, at, kind, outcome, place,"
     " network, device, detail, repeats)"
 )
-# Accounts per look-up statement: one parameter each, well under SQLite's oldest
-# bound parameter limit (999).
-_ACCOUNTS_PER_SELECT = 500
 _UNSEEN: tuple[list[Any], int] = ([], 0)  # marks an account not met yet
 
 
@@ -51,7 +47,7 @@ class ActivityPage:
         # Stored lines this page folds into; their repeats count this page's only.
         self.stored: list[list[Any]] = []
 
-    def add(self, account: str, entry: Line, position: int, fold: bool) -> None:
+    def add(self, account: str, entry: Line, position: int, *, fold: bool) -> None:
         """A line for the event, or one more repeat of the latest if ``fold`` may.
 
         ``entry``: at, kind, outcome, place, network, device, detail.
@@ -59,8 +55,7 @@ class ActivityPage:
         if fold:
             last = self.latest.get(account, _UNSEEN)
             if last is _UNSEEN:
-                self.look_up((account,))
-                last = self.latest[account]
+                last = self._look_up(account)
             if last is not None:
                 lines, i = last
                 if (
@@ -76,39 +71,34 @@ class ActivityPage:
             self.latest[account] = (new, len(new))
         new += (position, account, *entry, 1)
 
-    def look_up(self, accounts: Collection[str]) -> None:
-        """Each account's latest stored login line (the page has written none yet:
-        they are as the page began)."""
-        wanted = [a for a in accounts if a not in self.latest]
-        for start in range(0, len(wanted), _ACCOUNTS_PER_SELECT):
-            chunk = wanted[start : start + _ACCOUNTS_PER_SELECT]
-            values = ", ".join(["(?)"] * len(chunk))
-            self.cursor.execute(
-                f"WITH wanted (account_id) AS (VALUES {values})"  # noqa: S608 - placeholders only
-                " SELECT w.account_id, a.position, a.outcome, a.network, a.device"
-                " FROM wanted w JOIN mh_activity a ON a.position = ("
-                " SELECT b.position FROM mh_activity b"
-                " WHERE b.account_id = w.account_id AND b.kind = 'login'"
-                " ORDER BY b.position DESC LIMIT 1)",
-                chunk,
-            )
-            for account, position, outcome, network, device in self.cursor.fetchall():
-                line = [
-                    position,
-                    account,
-                    None,
-                    "login",
-                    outcome,
-                    "",
-                    network,
-                    device,
-                    "",
-                    0,
-                ]
-                self.stored.append(line)
-                self.latest[account] = (line, 0)
-        for account in wanted:
-            self.latest.setdefault(account, None)
+    def _look_up(self, account: str) -> tuple[list[Any], int] | None:
+        """The account's latest stored login line (the page has written none yet: it
+        is as the page began), remembered for the page."""
+        self.cursor.execute(
+            "SELECT position, outcome, network, device FROM mh_activity"
+            " WHERE account_id = ? AND kind = 'login' ORDER BY position DESC LIMIT 1",
+            (account,),
+        )
+        row = self.cursor.fetchone()
+        found: tuple[list[Any], int] | None = None
+        if row is not None:
+            position, outcome, network, device = row
+            line = [
+                position,
+                account,
+                None,
+                "login",
+                outcome,
+                "",
+                network,
+                device,
+                "",
+                0,
+            ]
+            self.stored.append(line)
+            found = (line, 0)
+        self.latest[account] = found
+        return found
 
     def write(self) -> None:
         new = self.new

@@ -72,30 +72,27 @@ def insert_rows(
     ``ON CONFLICT ... DO UPDATE`` tail must not meet the same key twice in one
     statement (PostgreSQL refuses): fold such rows first.
     """
-    returned: list[tuple[Any, ...]] = []
     if not rows:
-        return returned
-    one = "(" + ", ".join("?" * len(rows[0])) + ")"
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start : start + ROWS_PER_INSERT]
-        values = ", ".join([one] * len(chunk))
-        cursor.execute(
-            f"{head} VALUES {values}{tail}",
-            [value for row in chunk for value in row],
-        )
-        if returning:
-            returned += cursor.fetchall()
-    return returned
+        return []
+    values = [value for row in rows for value in row]
+    return insert_flat(cursor, head, len(rows[0]), values, tail, returning=returning)
 
 
 def insert_flat(
-    cursor: Cursor, head: str, width: int, values: Sequence[Any], tail: str = ""
-) -> None:
+    cursor: Cursor,
+    head: str,
+    width: int,
+    values: Sequence[Any],
+    tail: str = "",
+    *,
+    returning: bool = False,
+) -> list[tuple[Any, ...]]:
     """``insert_rows`` for rows laid end to end in one sequence, ``width`` values each:
     a batch that gathers its values in that order binds them as they are, with no
     row made only to be taken apart again."""
+    returned: list[tuple[Any, ...]] = []
     if not values:
-        return
+        return returned
     one = "(" + ", ".join("?" * width) + ")"
     step = width * ROWS_PER_INSERT
     full = f"{head} VALUES {', '.join([one] * ROWS_PER_INSERT)}{tail}"
@@ -108,3 +105,6 @@ def insert_flat(
             else f"{head} VALUES {', '.join([one] * rows)}{tail}"
         )
         cursor.execute(sql, chunk)
+        if returning:
+            returned += cursor.fetchall()
+    return returned
