@@ -21,7 +21,7 @@ from uuid import UUID
 from attrs import frozen
 
 from application.log import MailHostLog
-from application.ports import Clock, MailSender, OutgoingMail
+from application.ports import Clock, EngineMail, OutgoingMail
 from domain.importfacts import FailureReason, JobState, SourceRef
 from domain.importjob import ImportJob
 from domain.text import neutralise
@@ -35,9 +35,8 @@ CLOSING = (
 @frozen
 class ImportMail:
     log: MailHostLog
-    mail: MailSender
+    mail: EngineMail
     clock: Clock
-    sender: str
 
     def send(self, job_id: UUID) -> bool:
         """Send the finished job's mail unless it went out already; True if sent."""
@@ -60,7 +59,7 @@ class ImportMail:
         completed = job.state is JobState.COMPLETED
         recipients = job.involved_addresses if completed else (job.destination,)
         message = EmailMessage()
-        message["From"] = self.sender
+        message["From"] = self.mail.sender
         message["To"] = ", ".join(recipients)
         message["Subject"] = (
             f"Import into {job.destination} completed"
@@ -68,12 +67,12 @@ class ImportMail:
             else f"Import into {job.destination} failed"
         )
         message["Date"] = format_datetime(job.ended_at or self.clock.now())
-        message["Message-ID"] = message_id(job.id, self.sender)
+        message["Message-ID"] = message_id(job.id, self.mail.sender)
         message["Auto-Submitted"] = "auto-generated"
         text = confirmation_text(job) if completed else failure_text(job)
         message.set_content(text, cte="7bit" if text.isascii() else "quoted-printable")
         return OutgoingMail(
-            envelope_from=self.sender, recipients=recipients, message=message
+            envelope_from=self.mail.sender, recipients=recipients, message=message
         )
 
 

@@ -204,8 +204,7 @@ class Imports:
 
     def send_confirmation(self, job_id: UUID) -> bool:
         """IMP-4: the mail of a finished job, once; True if a mail went out."""
-        mail = self.mail
-        return ImportMail(self.log, mail.port, self.clock, mail.sender).send(job_id)
+        return ImportMail(self.log, self.mail, self.clock).send(job_id)
 
     def forget_credentials(self, job_id: UUID) -> None:
         """IMP-9: a job that is over destroys its sources' sealed passwords."""

@@ -76,16 +76,18 @@ class Job:
 
     @classmethod
     def of(cls, actor: str, *args: str, due_at: datetime) -> Job:
-        return cls(job_id(actor, args), actor, args, due_at)
+        return cls(derived_job_id(actor, args), actor, args, due_at)
 
 
-# Each actor's ``uuid5`` prefix (the namespace and ``actor:``) hashed once.
+# Each actor's ``uuid5`` prefix (the namespace and ``actor:``) hashed once
+# (``hashlib._Hash``: typeshed's name for a hash object).
 _PREFIXES: dict[str, hashlib._Hash] = {}
-# The variant's hex digit (RFC 4122: its top two bits 10) for each of a digest's.
+# The hex digit uuid5 writes at the variant's place (RFC 4122: top two bits 10),
+# for each digit the digest has there.
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
-def job_id(actor: str, args: tuple[str, ...]) -> str:
+def derived_job_id(actor: str, args: tuple[str, ...]) -> str:
     """``str(uuid5(JOB_NAMESPACE, f"{actor}:{':'.join(args)}"))``, the same text.
 
     A rebuild derives thousands of ids from a few actors: SHA-1 reads its input as a

@@ -39,7 +39,7 @@ def rebuild_figures(options: Options) -> list[tuple[str, float, str]]:
         kinds = [type(p) for p in engine.runner.projections]
         # An empty store, as ``mailhost audit rebuild`` replays into: no runner made
         # beforehand, so the replay makes every table and index itself, in the timing.
-        view = FreshView(root, "rebuild", log, list, runner=False)
+        view = FreshView(root, "rebuild", log, None)
 
         def rebuild() -> int:
             if view.database is None:

@@ -142,11 +142,9 @@ class FreshView:
         root: Path,
         label: str,
         log: MailHostLog,
-        make: Callable[[], Sequence[Projection]],
-        *,
-        runner: bool = True,
+        make: Callable[[], Sequence[Projection]] | None,
     ) -> None:
-        self.with_runner = runner
+        """``make``: the projections a runner catches up; None, an empty store alone."""
         self.root = root
         self.label = label
         self.log = log
@@ -159,7 +157,7 @@ class FreshView:
         self.drop()
         self.count += 1
         self.database = SqliteDatabase(self.root / f"{self.label}-{self.count}.sqlite")
-        if self.with_runner:
+        if self.make is not None:
             self.runner = ProjectionRunner(self.log, self.database, self.make())
 
     def catch_up(self) -> int:

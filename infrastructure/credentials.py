@@ -68,7 +68,8 @@ class SqlCredentialStore:
             )
 
     def _rows(self, sql: str, params: Params) -> list[tuple[Any, ...]]:
-        """One statement in a transaction of its own: what every lookup here needs."""
+        """One statement in a transaction of its own, and the rows it returned (fetched
+        before the commit, so a DELETE or UPDATE ... RETURNING gives them too)."""
         with self.database.transaction() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()

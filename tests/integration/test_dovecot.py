@@ -39,7 +39,7 @@ def hasher() -> Argon2Hasher:
 
 @pytest.fixture
 def url(dovecot_server: RunningDovecot) -> str:
-    return f"imap://{dovecot_server.host}:{dovecot_server.port}"
+    return dovecot_server.access.imap_url
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from application.importmail import ImportMail, message_id
 from application.log import MailHostLog
-from application.ports import OutgoingMail
+from application.ports import EngineMail, OutgoingMail
 from domain.importfacts import FailureReason, FolderTotal, SourceRef
 from domain.importjob import ImportJob
 from domain.importsource import Security
@@ -124,7 +124,7 @@ def finished_job(
 
 
 def mailer(log: MailHostLog, sender: RecordingSender) -> ImportMail:
-    return ImportMail(log, sender, Clock(T0), SENDER)
+    return ImportMail(log, EngineMail(sender, SENDER), Clock(T0))
 
 
 def sent_once(job: ImportJob) -> OutgoingMail:
@@ -209,7 +209,9 @@ def test_no_link_and_no_control_character_from_any_source_label(
 ) -> None:
     # rule IMP-4
     job = finished_job((external(user, host),), [9])
-    mail = ImportMail(new_log(), RecordingSender(), Clock(T0), SENDER).compose(job)
+    mail = ImportMail(
+        new_log(), EngineMail(RecordingSender(), SENDER), Clock(T0)
+    ).compose(job)
     text = outside_text(mail)
     assert LINK_LIKE.search(text) is None, text
     assert not any(c < " " and c != "\n" for c in text), text

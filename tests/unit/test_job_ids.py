@@ -20,7 +20,7 @@ from application.jobs import (
     SEND_SECURITY_ALERT,
     SYNC_MAIL_STORE,
     Job,
-    job_id,
+    derived_job_id,
 )
 from projections.jobs import args_text
 
@@ -34,9 +34,9 @@ def test_the_id_is_uuid5_of_the_actor_and_arguments(
     actor: str, args: list[str]
 ) -> None:
     expected = str(uuid.uuid5(JOB_NAMESPACE, f"{actor}:{':'.join(args)}"))
-    assert job_id(actor, tuple(args)) == expected
+    assert derived_job_id(actor, tuple(args)) == expected
     # Again, from the actor's prefix now kept.
-    assert job_id(actor, tuple(args)) == expected
+    assert derived_job_id(actor, tuple(args)) == expected
 
 
 def test_a_job_is_named_by_its_id() -> None:
