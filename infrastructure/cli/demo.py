@@ -96,6 +96,7 @@ def run_demo(*, home: str | None, window: float, as_json: bool) -> int:
         _responder(engine, domain, ann, tell)
         demo_import(engine, domain, tell, step=20, by=ann)
         demo_two_step(engine, login, password, tell, step=21)
+        engine.host.settle()  # the two-step notices are jobs: sent before the count
         _where(engine, tell)
     finally:
         engine.close()

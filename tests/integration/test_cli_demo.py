@@ -30,6 +30,7 @@ def test_demo_runs_the_scenario_and_prints_activity(tmp_path: Path) -> None:
         str(email.message_from_bytes(m.read_bytes())["Subject"]) for m in mails
     )
     assert len(mails) == 10, (subjects, result.stderr)
+    assert "(10 mail(s) in all)" in out  # every job ran before the demo counted
     assert "17. Bob writes again: reply = False (RSP-4" in out
     assert "18. A mailing list writes: reply = False (RSP-7" in out
     assert "19. After a reset of 'Holidays', Bob writes: reply = True" in out
