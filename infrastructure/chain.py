@@ -178,6 +178,11 @@ class HashChain:
                 continue
             done += written
             position = events[-1].id
+            if len(events) < self.batch:
+                # Every event visible when this page was read is linked; one written
+                # since is the next call's, so no second read just to find nothing.
+                self._known = position
+                return done
 
     def _extend(self, position: int, events: Sequence[Notification]) -> int | None:
         """The links of ``events`` after ``position``; None where the chain was not
@@ -189,7 +194,7 @@ class HashChain:
                 (FOLLOWER, MISSING),
             )
             locked = tracked(cursor, self.database.dialect, lock=True)
-            end = chain_end(cursor)
+            end, head_link = chain_end(cursor)
             if locked != end:
                 self._resume(cursor, MISSING if locked is None else locked, end)
                 return None
@@ -199,7 +204,7 @@ class HashChain:
                     self.checkpoints.key.private()  # made now: a chain exists
             if locked != position:
                 return None
-            rows = chain_rows(self._link_at(cursor, position), position, events)
+            rows = chain_rows(head_link, position, events)
             self._insert(cursor, rows)
             head = rows[-1]
             track(cursor, head.position)

@@ -232,7 +232,10 @@ def track(cursor: Cursor, position: int) -> None:
     )
 
 
-def chain_end(cursor: Cursor) -> int:
-    cursor.execute("SELECT MAX(position) FROM mh_audit_chain")
+def chain_end(cursor: Cursor) -> tuple[int, bytes]:
+    """The chain's last position and its link: (0, GENESIS) for a chain not started."""
+    cursor.execute(
+        "SELECT position, link FROM mh_audit_chain ORDER BY position DESC LIMIT 1"
+    )
     row = cursor.fetchone()
-    return 0 if row is None or row[0] is None else int(row[0])
+    return (0, GENESIS) if row is None else (int(row[0]), bytes(row[1]))
