@@ -31,7 +31,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import Any, Protocol
 
 from attrs import frozen
 from eventsourcing.persistence import Notification
@@ -60,16 +60,39 @@ NOT_FROM_THE_LOG: Mapping[str, frozenset[str]] = {
 }
 
 
+class PageSource(Protocol):
+    """Where a replay reads the log: the notifications after ``after``, of ``topics``
+    (all where empty), at most ``limit``, in log order."""
+
+    def __call__(
+        self, after: int, limit: int, topics: Sequence[str]
+    ) -> Sequence[Notification]: ...
+
+
 def replay(
     log: MailHostLog,
     database: Database,
     projections: Sequence[Projection],
     decoding: Decoding | None = None,
+    pages: PageSource | None = None,
 ) -> int:
-    """Apply the whole log to ``projections`` in the empty ``database``; events read."""
+    """Apply the whole log to ``projections`` in the empty ``database``; events read.
+
+    ``pages``: the log's reading for a whole pass (``infrastructure.storedpages``);
+    by default, its recorder's.
+    """
     scratch = getattr(database, "scratch", None)
     with scratch() if scratch is not None else nullcontext(), _no_collector():
-        return _replay(log, database, projections, decoding)
+        return _replay(log, database, projections, decoding, pages or _recorded(log))
+
+
+def _recorded(log: MailHostLog) -> PageSource:
+    def read(after: int, limit: int, topics: Sequence[str]) -> Sequence[Notification]:
+        return log.recorder.select_notifications(
+            start=after, limit=limit, topics=topics, inclusive_of_start=False
+        )
+
+    return read
 
 
 @contextmanager
@@ -97,13 +120,14 @@ def _replay(
     database: Database,
     projections: Sequence[Projection],
     decoding: Decoding | None,
+    read: PageSource,
 ) -> int:
     database.ensure_schema(TRACKING_SCHEMA)
     later = [getattr(p, "indexes_after_load", ()) for p in projections]
     for projection, after in zip(projections, later, strict=True):
         database.ensure_schema([s for s in projection.schema if s not in after])
     pages = _Pages(decoding or decoding_for(log, whole_log=True), projections)
-    last, count = _write(log, database, pages)
+    last, count = _write(read, database, pages)
     with database.transaction() as cursor:
         for name, tracked in last.items():
             if tracked:
@@ -117,16 +141,14 @@ def _replay(
 
 
 def _write(
-    log: MailHostLog, database: Database, pages: _Pages
+    read: PageSource, database: Database, pages: _Pages
 ) -> tuple[dict[str, int], int]:
     """Every page applied, a transaction each; each projection's last position, and
     the events read."""
     last = dict.fromkeys((p.name for p in pages.projections), 0)
     position, count = 0, 0
     while True:
-        notifications = log.recorder.select_notifications(
-            start=position, limit=PAGE, topics=pages.topics, inclusive_of_start=False
-        )
+        notifications = read(position, PAGE, pages.topics)
         if not notifications:
             return last, count
         with database.transaction() as cursor:

@@ -22,6 +22,7 @@ from infrastructure.bootstrap import Engine, open_engine
 from infrastructure.cli.auditview import difference_json, difference_line
 from infrastructure.cli.output import emit, say
 from infrastructure.sql import PostgresDatabase, SqliteDatabase
+from infrastructure.storedpages import StoredPages
 from projections.auditrebuild import Difference, compare, replay
 from projections.runner import Projection
 from projections.storage import Cursor, Database
@@ -95,7 +96,12 @@ def rebuilt_differences(
     engine.runner.catch_up()
     with store or fresh_store(engine) as fresh:
         # Instances of their own: a projection may remember facts between events.
-        replayed = replay(engine.host.log, fresh, [type(p)() for p in projections])
+        replayed = replay(
+            engine.host.log,
+            fresh,
+            [type(p)() for p in projections],
+            pages=StoredPages.of(engine.host.log.recorder, engine.settings),
+        )
         engine.runner.catch_up()
         found = [
             d for p in projections for d in compare(engine.runner.database, fresh, p)
