@@ -42,7 +42,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-from eventsourcing.persistence import ApplicationRecorder, Notification
+from eventsourcing.persistence import ApplicationRecorder
 
 from application.log import MailHostLog
 from application.ports import Clock
@@ -52,6 +52,7 @@ from infrastructure.chainlinks import (
     MISSING,
     ChainRow,
     EventTable,
+    StoredEvent,
     chain_end,
     chain_rows,
     chain_schema,
@@ -161,9 +162,9 @@ class HashChain:
         # linked meanwhile, and then the locked check below reads it afresh.
         position = self._known if self._known is not None else self.position()
         while True:
-            events = self.recorder.select_notifications(
-                start=position, limit=self.batch, inclusive_of_start=False
-            )
+            # The stored rows as ``audit verify`` reads them, without a write lock.
+            with self.database.read() as cursor:
+                events = self.table.page(cursor, position, self.batch)
             if not events:
                 self._known = position
                 return done
@@ -177,14 +178,14 @@ class HashChain:
                 position = self.position()
                 continue
             done += written
-            position = events[-1].id
+            position = events[-1].position
             if len(events) < self.batch:
                 # Every event visible when this page was read is linked; one written
                 # since is the next call's, so no second read just to find nothing.
                 self._known = position
                 return done
 
-    def _extend(self, position: int, events: Sequence[Notification]) -> int | None:
+    def _extend(self, position: int, events: Sequence[StoredEvent]) -> int | None:
         """The links of ``events`` after ``position``; None where the chain was not
         where this process thought (another process was first, or it was resumed)."""
         with self.database.transaction() as cursor:

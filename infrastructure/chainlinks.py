@@ -110,26 +110,21 @@ class ChainRow:
 
 
 def chain_rows(
-    previous: bytes, after: int, events: Sequence[Notification]
+    previous: bytes, after: int, events: Sequence[StoredEvent]
 ) -> list[ChainRow]:
-    """The links of ``events`` (ascending ids, all above ``after``), gaps included."""
+    """The links of ``events`` (ascending positions, all above ``after``), gaps included."""
     rows: list[ChainRow] = []
     expected = after + 1
     for event in events:
-        if event.id < expected:
-            raise ValueError(f"notification {event.id} is out of order")
-        if event.id > expected:
-            previous = gap_link(previous, expected, event.id - 1)
-            rows.append(ChainRow(event.id - 1, expected, GAP, previous))
-        digest = event_digest(
-            stored_bytes(event.originator_id),
-            event.originator_version,
-            stored_bytes(event.topic),
-            bytes(event.state),
-        )
-        previous = event_link(previous, event.id, digest)
-        rows.append(ChainRow(event.id, event.id, digest, previous))
-        expected = event.id + 1
+        position = event.position
+        if position < expected:
+            raise ValueError(f"notification {position} is out of order")
+        if position > expected:
+            previous = gap_link(previous, expected, position - 1)
+            rows.append(ChainRow(position - 1, expected, GAP, previous))
+        previous = event_link(previous, position, event.digest)
+        rows.append(ChainRow(position, position, event.digest, previous))
+        expected = position + 1
     return rows
 
 
@@ -195,6 +190,19 @@ class EventTable:
 class StoredEvent:
     position: int
     digest: bytes
+
+    @classmethod
+    def of_notification(cls, event: Notification) -> StoredEvent:
+        """An event as the recorder hands it out, digested as its stored row is."""
+        return cls.of(
+            (
+                event.id,
+                event.originator_id,
+                event.originator_version,
+                event.topic,
+                event.state,
+            )
+        )
 
     @classmethod
     def of(cls, row: tuple[Any, ...]) -> StoredEvent:

@@ -16,7 +16,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,16 @@ class SqliteDatabase:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[Cursor]:
+        """A cursor for reading alone: no write lock taken, each statement reading
+        the latest commit (a follower's look for what is new)."""
+        cursor = self._connection().cursor()
+        try:
+            yield _SqliteCursor(cursor)
+        finally:
+            cursor.close()
 
     def ensure_schema(self, statements: Sequence[str]) -> None:
         ensure_schema(self, statements)
@@ -159,6 +169,10 @@ class PostgresDatabase:
     def transaction(self) -> Iterator[Cursor]:
         with self._pool.connection() as connection, connection.transaction():
             yield _PostgresCursor(connection.cursor())
+
+    def read(self) -> AbstractContextManager[Cursor]:
+        """As SQLite's: here, a transaction like any other."""
+        return self.transaction()
 
     def ensure_schema(self, statements: Sequence[str]) -> None:
         ensure_schema(self, statements)

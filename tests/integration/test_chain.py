@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 
 from infrastructure.chain import ChainedRunner, EventTable, HashChain, chain_rows
+from infrastructure.chainlinks import StoredEvent
 from infrastructure.chainverify import Kind, verify
 from infrastructure.sql import PostgresDatabase
 from tests.chainlog import PASSWORD, editing, verdict, write_pristine
@@ -108,7 +109,8 @@ def test_a_chain_rewritten_after_a_change_fails_at_the_next_checkpoint(
             "SELECT link FROM mh_audit_chain WHERE position = ?", (changed - 1,)
         ).fetchone()
         connection.execute("DELETE FROM mh_audit_chain WHERE position >= ?", (changed,))
-        for row in chain_rows(previous, changed - 1, events):
+        stored = [StoredEvent.of_notification(n) for n in events]
+        for row in chain_rows(previous, changed - 1, stored):
             connection.execute(
                 "INSERT INTO mh_audit_chain VALUES (?, ?, ?, ?)",
                 (row.position, row.first, row.digest, row.link),

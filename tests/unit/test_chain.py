@@ -13,6 +13,7 @@ from infrastructure.chainlinks import (
     GAP,
     GENESIS,
     ChainRow,
+    StoredEvent,
     chain_rows,
     event_digest,
     event_link,
@@ -32,13 +33,15 @@ from infrastructure.checkpoints import (
 from infrastructure.cli.auditverify import verdict_text
 
 
-def notification(position: int, state: bytes = b"{}") -> Notification:
-    return Notification(
-        id=position,
-        originator_id=UUID(int=position),
-        originator_version=1,
-        topic="domain.account:UserAccount.Registered",
-        state=state,
+def notification(position: int, state: bytes = b"{}") -> StoredEvent:
+    return StoredEvent.of_notification(
+        Notification(
+            id=position,
+            originator_id=UUID(int=position),
+            originator_version=1,
+            topic="domain.account:UserAccount.Registered",
+            state=state,
+        )
     )
 
 
