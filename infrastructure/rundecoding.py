@@ -56,7 +56,6 @@ from infrastructure.personaldata import (
     PERSONAL,
     Forgotten,
     KeyRing,
-    aad_of,
     is_sealed,
     plaintext,
 )
@@ -210,7 +209,8 @@ class RunDecoding:
             text = self._text(originator_id)
         version = stored.originator_version
         opened = (
-            self._open(shape, originator_id, text, aad_of(originator_id, version), raw)
+            # ``aad_of``'s bytes, from the id's text already made
+            self._open(shape, originator_id, text, f"{text}:{version}".encode(), raw)
             if shape.personal
             else None
         )
