@@ -19,9 +19,10 @@ person's login context from a known device) is opened but not parsed and structu
 again. So the rebuild may decode less than the baseline does, which decodes each event
 on its own as the mapper does for a load. It reads the log as the command does too
 (``infrastructure.storedpages``: plain SQLite rows, each aggregate's id made once for
-the pass); the baseline reads it through the recorder's ``select_notifications``. The rebuild also writes to a scratch store
-(no journal on disk, no flush) with the cyclic garbage collector paused (see
-``projections.auditrebuild``); the baseline runs as any reader of the log runs.
+the pass); the baseline reads it through the recorder's ``select_notifications``. The
+rebuild also writes to a scratch store (no journal on disk, no flush) with the cyclic
+garbage collector paused (see ``projections.auditrebuild``); the baseline runs as any
+reader of the log runs.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ them; this one only puts the groups in the order ``mailhost --help`` lists them.
 from __future__ import annotations
 
 import argparse
+import os
+import select
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -80,8 +83,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError as e:
+        if not _reader_gone():
+            return _refusal(e)  # a socket's, not our output's
+        return 128 + signal.SIGPIPE
     except Exception as e:  # noqa: BLE001 - the last line of defence prints, not a trace
         return _refusal(e)
+
+
+def _reader_gone() -> bool:
+    """Whether standard output's reader has left (``mailhost audit export | head``).
+
+    Then the command stops quietly with SIGPIPE's status, as a Unix filter does. A pipe
+    with no reader polls as an error (the failed write's bytes are already dropped, so
+    flushing again would not tell). Output goes to /dev/null from here on: the
+    interpreter's last flush would fail again and print a traceback of its own.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # replaced by something with no descriptor
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    if not any(mask & select.POLLERR for _, mask in poller.poll(0)):
+        return False
+    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    return True
 
 
 def _refusal(error: Exception) -> int:

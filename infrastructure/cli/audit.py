@@ -59,6 +59,7 @@ instant.__name__ = "time"
 @contextmanager
 def auditing(args: argparse.Namespace) -> Iterator[tuple[Engine, Audit]]:
     """The engine, no background threads and no jobs run: an auditor only reads."""
+    auditverify.existing_log(args.home)
     engine = open_engine(args.home, background=False)
     try:
         engine.runner.catch_up()

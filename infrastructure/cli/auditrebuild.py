@@ -19,6 +19,7 @@ from pathlib import Path
 from domain.address import shown
 from domain.errors import InvalidInput
 from infrastructure.bootstrap import Engine, open_engine
+from infrastructure.cli.auditverify import existing_log
 from infrastructure.cli.auditview import difference_json, difference_line
 from infrastructure.cli.output import emit, say
 from infrastructure.sql import PostgresDatabase, SqliteDatabase
@@ -110,6 +111,7 @@ def rebuilt_differences(
 
 
 def rebuild(args: argparse.Namespace) -> int:
+    existing_log(args.home)
     engine = open_engine(args.home, background=False)
     try:
         projections = chosen(engine, args.projection)

@@ -127,14 +127,24 @@ class _Rows:
         return row
 
 
+def existing_log(home: str | None) -> Settings:
+    """The settings of a home whose log exists, or the refusal naming where it is not.
+
+    Opening an engine makes an empty log: an auditor who names the wrong folder would
+    be told that nothing differs and nothing happened, as of an untouched log.
+    """
+    settings = Settings.from_env(home=home)
+    if not settings.uses_postgres and not settings.events_file.exists():
+        raise InvalidInput(f"no event store at {settings.events_file}")
+    return settings
+
+
 @contextmanager
 def event_store(
     args: argparse.Namespace,
 ) -> Iterator[tuple[Settings, Database | ReadOnlySqlite, EventTable]]:
     """The log's own database and where its events are, without the engine."""
-    settings = Settings.from_env(home=args.home)
-    if not settings.uses_postgres and not settings.events_file.exists():
-        raise InvalidInput(f"no event store at {settings.events_file}")
+    settings = existing_log(args.home)
     log = MailHostLog(env={**settings.log_env(), "CREATE_TABLE": "n"})
     database: Database | ReadOnlySqlite = (
         PostgresDatabase(settings.env)

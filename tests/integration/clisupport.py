@@ -148,3 +148,23 @@ def assert_exit(
     """The command exited with ``status`` and its standard error says ``says``."""
     assert result.returncode == status, result.stderr
     assert says in result.stderr, result.stderr
+
+
+def mailhost_to_gone_reader(
+    *args: str, home: Path, env: Mapping[str, str] | None = None
+) -> tuple[int, str]:
+    """``mailhost`` writing to a pipe whose reader has left before its first line
+    (``mailhost audit export | head`` once head is done): its status and stderr."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infrastructure.cli", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env=_environment(home, env or {}),
+    )
+    if process.stdout is None or process.stderr is None:
+        raise RuntimeError("the pipes were asked for")
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    return process.wait(timeout=120), err

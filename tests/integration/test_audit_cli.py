@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from domain.ids import account_id, two_step_id
-from tests.integration.clisupport import mailhost_bytes
+from tests.integration.clisupport import mailhost_bytes, mailhost_to_gone_reader
 from tests.servers import RunningPostgres
 
 ANN = "ann@example.org"
@@ -230,3 +230,25 @@ def test_bad_input_exits_2_naming_it(
     status, _, err = demo.run("audit", *args)
     assert status == 2, err
     assert says in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("rebuild",), ("history", ANN), ("counts", "--by", "kind"), ("export",)],
+)
+def test_a_home_with_no_log_is_refused_and_left_as_it_was(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """Opening the engine there would make an empty log, and rebuild would find no
+    difference in it, as if the auditor's log were untouched."""
+    done = mailhost_bytes("audit", *args, stdin=b"", home=tmp_path)
+    assert done.returncode == 2
+    assert f"no event store at {tmp_path / 'events.sqlite'}" in done.stderr.decode()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_to_a_reader_that_has_left_stops_quietly(demo: Demo) -> None:
+    status, err = mailhost_to_gone_reader(
+        "audit", "export", home=demo.home, env=demo.env
+    )
+    assert (status, err) == (141, "")  # SIGPIPE's status, as a Unix filter's
