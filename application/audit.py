@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -161,7 +162,11 @@ class Audit:
             candidates += self.queries.linked(address_subject(name), "Mailbox.Created")
             candidates += [responder_id(name), lane_id(name)]
         else:
-            candidates += [service_id(name), ids.organisation_key(name)]
+            candidates.append(service_id(name))
+            # Text no organisation could be founded with names none, as anything else
+            # the log does not hold: the refusal is about AGGREGATE, not a name field.
+            with suppress(InvalidInput):
+                candidates.append(ids.organisation_key(name))
         return self._existing(candidates, name)
 
     def _existing(self, candidates: list[UUID], name: str) -> list[UUID]:

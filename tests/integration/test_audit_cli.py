@@ -211,6 +211,7 @@ def test_rebuild_finds_no_difference_then_a_changed_cell(demo: Demo) -> None:
     ("args", "says"),
     [
         (("history", "nobody@example.org"), "nothing in the log is named"),
+        (("history", "\x1b[31mred"), "AGGREGATE: nothing in the log is named"),
         (("timeline", "--user", "nobody@example.org"), "--user: there is no account"),
         (("timeline", "--address", "no-at-sign"), "is not an address"),
         (("state", ANN, "--at", "yesterday"), "is not an ISO 8601 time"),
