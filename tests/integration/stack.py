@@ -67,6 +67,11 @@ SQLITE_TESTS: dict[str, dict[str, str]] = {
         "test_ten_thousand_rows_are_checked_and_created_in_one_transaction": _FILES,
         "test_ten_thousand_rows_with_one_bad_row_create_nothing": _CREDENTIALS,
     },
+    "test_audit_cli.py": {
+        "test_a_home_with_no_log_is_refused_and_left_as_it_was": (
+            "is about a home with no events.sqlite"
+        ),
+    },
     "test_chain.py": {
         "test_the_demo_log_verifies_and_one_changed_byte_fails_it": _EVENTS,
         "test_a_copy_without_its_key_cannot_vouch_for_its_checkpoints": _EVENTS,
