@@ -34,9 +34,11 @@ class StoredPages:
         table = getattr(recorder, "events_table_name", None)
         datastore = getattr(recorder, "datastore", None)
         uuid_ids = getattr(datastore, "originator_id_type", None) == "uuid"
-        # Read-only: a rebuild's pass never writes to the log.
+        # Read-only: a rebuild's pass never writes to the log. Only a file on disk can be
+        # opened by path (not ``:memory:`` or a ``file:`` URI): the rest is the recorder's.
         self.uri: str | None = None
-        if events_file is not None and table is not None and uuid_ids:
+        on_disk = events_file is not None and events_file.is_file()
+        if events_file is not None and on_disk and table is not None and uuid_ids:
             self.uri = f"{events_file.absolute().as_uri()}?mode=ro"
         self.table = table
         self.ids: dict[str, UUID] = {}

@@ -80,7 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         handler: Callable[[argparse.Namespace], int] = args.handler
-        return handler(args)
+        status = handler(args)
+        # Here, not at the interpreter's exit: a short output's write fails in this flush.
+        sys.stdout.flush()
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError as e:
@@ -89,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
     except Exception as e:  # noqa: BLE001 - the last line of defence prints, not a trace
         return _refusal(e)
+    return status
 
 
 def _reader_gone() -> bool:
@@ -107,7 +110,9 @@ def _reader_gone() -> bool:
     poller.register(fd, select.POLLOUT)
     if not any(mask & select.POLLERR for _, mask in poller.poll(0)):
         return False
-    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
     return True
 
 

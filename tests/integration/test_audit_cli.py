@@ -248,8 +248,12 @@ def test_a_home_with_no_log_is_refused_and_left_as_it_was(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_export_to_a_reader_that_has_left_stops_quietly(demo: Demo) -> None:
-    status, err = mailhost_to_gone_reader(
-        "audit", "export", home=demo.home, env=demo.env
-    )
+@pytest.mark.parametrize(
+    "args",
+    [("export",), ("counts", "--by", "day")],  # more than a pipe holds, and one line
+)
+def test_output_to_a_reader_that_has_left_stops_quietly(
+    demo: Demo, args: tuple[str, ...]
+) -> None:
+    status, err = mailhost_to_gone_reader("audit", *args, home=demo.home, env=demo.env)
     assert (status, err) == (141, "")  # SIGPIPE's status, as a Unix filter's
