@@ -37,8 +37,7 @@ class StoredPages:
         # Read-only: a rebuild's pass never writes to the log. Only a file on disk can be
         # opened by path (not ``:memory:`` or a ``file:`` URI): the rest is the recorder's.
         self.uri: str | None = None
-        on_disk = events_file is not None and events_file.is_file()
-        if events_file is not None and on_disk and table is not None and uuid_ids:
+        if events_file is not None and events_file.is_file() and table and uuid_ids:
             self.uri = f"{events_file.absolute().as_uri()}?mode=ro"
         self.table = table
         self.ids: dict[str, UUID] = {}

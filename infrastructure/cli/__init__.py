@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler: Callable[[argparse.Namespace], int] = args.handler
         status = handler(args)
-        # Here, not at the interpreter's exit: a short output's write fails in this flush.
+        # Inside the try: what a command left buffered fails here, not at the exit.
         sys.stdout.flush()
     except KeyboardInterrupt:
         return 130

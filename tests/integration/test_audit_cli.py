@@ -250,7 +250,7 @@ def test_a_home_with_no_log_is_refused_and_left_as_it_was(
 
 @pytest.mark.parametrize(
     "args",
-    [("export",), ("counts", "--by", "day")],  # more than a pipe holds, and one line
+    [("export",), ("counts", "--by", "day")],  # many lines, and one
 )
 def test_output_to_a_reader_that_has_left_stops_quietly(
     demo: Demo, args: tuple[str, ...]
