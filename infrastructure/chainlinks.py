@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from attrs import frozen
-from eventsourcing.persistence import ApplicationRecorder, Notification
+from eventsourcing.persistence import ApplicationRecorder
 
 from projections.storage import Cursor
 
@@ -190,19 +190,6 @@ class EventTable:
 class StoredEvent:
     position: int
     digest: bytes
-
-    @classmethod
-    def of_notification(cls, event: Notification) -> StoredEvent:
-        """An event as the recorder hands it out, digested as its stored row is."""
-        return cls.of(
-            (
-                event.id,
-                event.originator_id,
-                event.originator_version,
-                event.topic,
-                event.state,
-            )
-        )
 
     @classmethod
     def of(cls, row: tuple[Any, ...]) -> StoredEvent:

@@ -212,6 +212,19 @@ class _PostgresCursor:
 Database = SqliteDatabase | PostgresDatabase
 
 
+def read_only(path: Path) -> sqlite3.Connection:
+    """The SQLite file at ``path``, opened so that nothing can write to it.
+
+    A reader of the log (a rebuild, verify) neither takes its write lock nor makes a
+    missing file or table: ``mode=ro`` of SQLite's URI, from the path's own URI (so
+    that a name with ``?`` or ``#`` stays a name). No implicit transactions: a reader
+    that wants one snapshot says ``BEGIN`` itself.
+    """
+    return sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+    )
+
+
 def create_tables_setting(env: Mapping[str, str]) -> bool:
     """``CREATE_TABLE`` as eventsourcing reads it: yes unless the operator says no."""
     raw = env.get("CREATE_TABLE") or "yes"

@@ -12,7 +12,6 @@ Anything else reads as the recorder reads: PostgreSQL (whose driver hands out id
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
@@ -21,6 +20,7 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
 from infrastructure.settings import Settings
+from infrastructure.sql import read_only
 
 MAX_IDS = 100_000
 COLUMNS = "rowid, originator_id, originator_version, topic, state"
@@ -36,9 +36,9 @@ class StoredPages:
         uuid_ids = getattr(datastore, "originator_id_type", None) == "uuid"
         # Read-only: a rebuild's pass never writes to the log. Only a file on disk can be
         # opened by path (not ``:memory:`` or a ``file:`` URI): the rest is the recorder's.
-        self.uri: str | None = None
+        self.file: Path | None = None
         if events_file is not None and events_file.is_file() and table and uuid_ids:
-            self.uri = f"{events_file.absolute().as_uri()}?mode=ro"
+            self.file = events_file
         self.table = table
         self.ids: dict[str, UUID] = {}
 
@@ -49,7 +49,7 @@ class StoredPages:
     def __call__(
         self, after: int, limit: int, topics: Sequence[str]
     ) -> Sequence[Notification]:
-        if self.uri is None:
+        if self.file is None:
             return self.recorder.select_notifications(
                 start=after, limit=limit, topics=topics, inclusive_of_start=False
             )
@@ -57,7 +57,7 @@ class StoredPages:
         if topics:
             statement += f"AND topic IN ({','.join('?' * len(topics))}) "
         statement += "ORDER BY rowid LIMIT ?"
-        with closing(sqlite3.connect(self.uri, uri=True)) as connection:
+        with closing(read_only(self.file)) as connection:
             rows = connection.execute(statement, (after, *topics, limit)).fetchall()
         ids = self.ids
         if len(ids) > MAX_IDS:

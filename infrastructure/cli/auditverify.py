@@ -37,7 +37,7 @@ from infrastructure.checkpoints import (
 from infrastructure.cli.arguments import JSON, Command, Subcommands, add_group, argument
 from infrastructure.cli.output import Parser, emit, engine_for, say
 from infrastructure.settings import Settings
-from infrastructure.sql import Database, PostgresDatabase
+from infrastructure.sql import Database, PostgresDatabase, read_only
 from projections.storage import Cursor, Params
 
 SHOWN_BREAKS = 10
@@ -93,9 +93,7 @@ class ReadOnlySqlite:
     dialect = "sqlite"
 
     def __init__(self, path: Path) -> None:
-        self._connection = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
-        )
+        self._connection = read_only(path)
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:

@@ -88,6 +88,9 @@ SQLITE_TESTS: dict[str, dict[str, str]] = {
         "test_verification_mails_are_limited_per_address": _CREDENTIALS,
         "test_a_refused_verification_leaves_no_code_in_the_credential_store": _CREDENTIALS,
     },
+    "test_stored_pages.py": {
+        "test_a_page_is_the_recorders_page": "reads the rows of events.sqlite itself",
+    },
     "test_store_convergence.py": {
         "test_a_refused_file_leaves_no_secret_and_no_sealed_copy": _CREDENTIALS,
         "test_kill_9_during_import_csv_then_the_same_command_finishes_or_recovers": (

@@ -109,7 +109,12 @@ def test_a_chain_rewritten_after_a_change_fails_at_the_next_checkpoint(
             "SELECT link FROM mh_audit_chain WHERE position = ?", (changed - 1,)
         ).fetchone()
         connection.execute("DELETE FROM mh_audit_chain WHERE position >= ?", (changed,))
-        stored = [StoredEvent.of_notification(n) for n in events]
+        stored = [
+            StoredEvent.of(
+                (n.id, n.originator_id, n.originator_version, n.topic, n.state)
+            )
+            for n in events
+        ]
         for row in chain_rows(previous, changed - 1, stored):
             connection.execute(
                 "INSERT INTO mh_audit_chain VALUES (?, ?, ?, ?)",

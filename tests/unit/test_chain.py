@@ -7,7 +7,6 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.persistence import Notification
 
 from infrastructure.chainlinks import (
     GAP,
@@ -34,15 +33,9 @@ from infrastructure.cli.auditverify import verdict_text
 
 
 def notification(position: int, state: bytes = b"{}") -> StoredEvent:
-    return StoredEvent.of_notification(
-        Notification(
-            id=position,
-            originator_id=UUID(int=position),
-            originator_version=1,
-            topic="domain.account:UserAccount.Registered",
-            state=state,
-        )
-    )
+    """A stored row as the recorder hands it out (its id as a ``UUID``), digested."""
+    topic = "domain.account:UserAccount.Registered"
+    return StoredEvent.of((position, UUID(int=position), 1, topic, state))
 
 
 def test_fields_are_length_prefixed() -> None:
