@@ -38,7 +38,7 @@ class StoredPages:
         # opened by path (not ``:memory:`` or a ``file:`` URI): the rest is the recorder's.
         self.file: Path | None = None
         if events_file is not None and events_file.is_file() and table and uuid_ids:
-            self.file = events_file
+            self.file = events_file.absolute()
         self.table = table
         self.ids: dict[str, UUID] = {}
 
