@@ -175,10 +175,10 @@ def lmtp_once(client: smtplib.LMTP, delivery: Delivery) -> bytes:
     if code != 250:  # noqa: PLR2004 - SMTP's OK
         raise RuntimeError(f"MAIL FROM refused: {code} {text!r}")
     code, text = client.rcpt(delivery.recipient)
-    if code != 250:  # noqa: PLR2004
+    if code != 250:  # noqa: PLR2004 - SMTP's OK
         raise RuntimeError(f"RCPT {delivery.recipient} refused: {code} {text!r}")
     code, text = client.data(delivery.raw)
-    if code != 250:  # noqa: PLR2004
+    if code != 250:  # noqa: PLR2004 - SMTP's OK
         raise RuntimeError(f"DATA for {delivery.recipient}: {code} {text!r}")
     return text
 

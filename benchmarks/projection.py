@@ -110,15 +110,15 @@ class LogSeeder:
                 account.record_throttled(context, at=at, policy=self.policy)
             else:
                 account.fail_login(context, at=at, policy=self.policy)
-        elif roll < 0.30 and account.active_sessions:  # noqa: PLR2004
+        elif roll < 0.30 and account.active_sessions:  # noqa: PLR2004 - the share of sign-outs
             session = min(account.active_sessions)
             account.log_out(session, at=at)
-        elif roll < 0.36 and account.pending_alerts:  # noqa: PLR2004
+        elif roll < 0.36 and account.pending_alerts:  # noqa: PLR2004 - the share of alerts sent
             account.record_alert_sent(min(account.pending_alerts), at=at)
-        elif roll < 0.375:  # noqa: PLR2004
+        elif roll < 0.375:  # noqa: PLR2004 - the share of password changes
             account.change_password(uuid4(), keep_session=None, at=at)
-        elif roll < 0.38:  # noqa: PLR2004
-            preferences = NotificationPreferences(failed_login=rng.random() < 0.8)  # noqa: PLR2004
+        elif roll < 0.38:  # noqa: PLR2004 - the share of preference changes
+            preferences = NotificationPreferences(failed_login=rng.random() < 0.8)  # noqa: PLR2004 - most keep the alert
             account.choose_notifications(preferences, at=at)
         else:
             if rng.random() < 0.05:  # noqa: PLR2004 - a new browser now and then

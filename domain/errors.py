@@ -13,13 +13,13 @@ class InvalidInput(DomainError, ValueError):  # noqa: N818 - reads as what happe
     """A value does not have the required form (an address, a phone number, ...)."""
 
 
-class NotFound(DomainError, LookupError):  # noqa: N818
+class NotFound(DomainError, LookupError):  # noqa: N818 - reads as what happened
     """The named thing does not exist."""
 
 
-class AlreadyExists(DomainError):  # noqa: N818
+class AlreadyExists(DomainError):  # noqa: N818 - reads as what happened
     """A thing that must be unique exists already."""
 
 
-class NotPermitted(DomainError, PermissionError):  # noqa: N818
+class NotPermitted(DomainError, PermissionError):  # noqa: N818 - reads as what happened
     """The actor may not do this (a wrong password, a withdrawn permission, ...)."""

@@ -18,7 +18,7 @@ if __name__ == "__main__":
     # would shadow the standard library's secrets.
     _HERE = os.path.dirname(os.path.realpath(__file__))  # noqa: PTH120 - no pathlib
     sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != _HERE]
-    sys.path.insert(0, os.path.dirname(_HERE))  # noqa: PTH120
+    sys.path.insert(0, os.path.dirname(_HERE))  # noqa: PTH120 - no pathlib
     from infrastructure.entrypoint import main
 
     sys.exit(main())

@@ -42,7 +42,7 @@ A = TypeVar("A", bound=Aggregate)
 # -- time ------------------------------------------------------------------------------
 
 MIN_TIME = datetime(2020, 1, 1)  # noqa: DTZ001 - Hypothesis bounds are naive
-MAX_TIME = datetime(2030, 1, 1)  # noqa: DTZ001
+MAX_TIME = datetime(2030, 1, 1)  # noqa: DTZ001 - Hypothesis bounds are naive
 
 
 def utc_datetimes(

@@ -73,7 +73,7 @@ def emit(args: argparse.Namespace, data: object, text: str) -> None:
     character, and a link in it is data for a program, not text for a reader.
     """
     if getattr(args, "json", False):
-        print(json.dumps(data, indent=2))  # noqa: T201
+        print(json.dumps(data, indent=2))  # noqa: T201 - stdout is the CLI's output
     else:
         say(text)
 

@@ -33,7 +33,7 @@ from tests.hostile.support import (
 
 EXTREME_DATES: Mapping[str, date | datetime] = {
     "datetime-year-1": datetime(1, 1, 1),  # noqa: DTZ001 - a wall-clock time of the mailbox
-    "datetime-year-9999": datetime(9999, 12, 31, 23, 59),  # noqa: DTZ001
+    "datetime-year-9999": datetime(9999, 12, 31, 23, 59),  # noqa: DTZ001 - a wall-clock time of the mailbox
     "date-year-1": date(1, 1, 1),
     "date-year-9999": date(9999, 12, 31),
 }

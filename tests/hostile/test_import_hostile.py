@@ -701,9 +701,9 @@ def test_security_none_to_a_remote_host_is_refused() -> None:
 def test_security_none_accepted_at_start_is_accepted_by_the_adapter() -> None:
     # What the request accepts as loopback the adapter must connect to, or the job is
     # accepted only to fail: both use domain.importsource.is_loopback, the one rule.
-    from domain import importsource  # noqa: PLC0415
-    from infrastructure import imaplogin  # noqa: PLC0415
-    from infrastructure.imapsource import is_loopback as adapter_loopback  # noqa: PLC0415
+    from domain import importsource  # noqa: PLC0415 - the bindings under test
+    from infrastructure import imaplogin  # noqa: PLC0415 - the bindings under test
+    from infrastructure.imapsource import is_loopback as adapter_loopback  # noqa: PLC0415 - the bindings under test
 
     assert adapter_loopback is importsource.is_loopback
     assert imaplogin.is_loopback is importsource.is_loopback

@@ -98,7 +98,7 @@ def _bulk(engine: Engine, home: Path) -> BulkCreation:
         parts: Any = addresses
         store: MailStore = addresses.store
     else:  # pragma: no cover - an engine assembled before the mail store was wired
-        from infrastructure.maildir import MaildirMailStore  # noqa: PLC0415
+        from infrastructure.maildir import MaildirMailStore  # noqa: PLC0415 - only for an engine without a wired store
 
         parts = host.accounts
         store = MaildirMailStore(home / "mail")

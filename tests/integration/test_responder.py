@@ -1250,7 +1250,7 @@ def test_deliver_reads_a_bounded_message_and_refuses_a_larger_one(
     pipe_home: Path,
 ) -> None:
     # issue 7 item 12: refused by its size after reading one byte more than the limit
-    from application.replydelivery import MAX_MESSAGE_BYTES  # noqa: PLC0415
+    from application.replydelivery import MAX_MESSAGE_BYTES  # noqa: PLC0415 - the limit this test is about
 
     result = deliver_to_info(
         pipe_home, "jane.roe@example.net", stdin=ORDINARY + b"x" * MAX_MESSAGE_BYTES

@@ -266,7 +266,7 @@ class MailServiceMachine(RuleBasedStateMachine):
         local=pooled_local_parts(),
         owner=st.one_of(mailboxes, addresses),
     )
-    def create_alias(self, local: str, owner: AddressEntry) -> Any:  # noqa: ANN401
+    def create_alias(self, local: str, owner: AddressEntry) -> Any:  # noqa: ANN401 - a rule's value or multiple()
         m, at = self.model, self.tick()
         entry = AddressEntry(local, AddressKind.ALIAS, owner.mailbox_id)
         if entry.key in m.addresses:

@@ -89,7 +89,7 @@ VALUE_STRATEGIES: dict[Any, st.SearchStrategy[Any]] = {
 }
 
 
-def derive(hint: Any) -> st.SearchStrategy[Any]:  # noqa: ANN401, PLR0911
+def derive(hint: Any) -> st.SearchStrategy[Any]:  # noqa: ANN401, PLR0911 - any annotation; a return per kind of type
     """A strategy for a field type, from its annotation (for plain event fields)."""
     if hint in VALUE_STRATEGIES:
         return VALUE_STRATEGIES[hint]

@@ -334,7 +334,7 @@ def test_a_stored_schedule_at_the_calendar_edge_never_overflows(
     schedule: Schedule, zone: str
 ) -> None:
     # rule RSP-6: issue 7 item 5; stored before bounds existed, read in any zone
-    from domain.schedule import next_change  # noqa: PLC0415
+    from domain.schedule import next_change  # noqa: PLC0415 - the function this test is about
 
     tz = ZoneInfo(zone)
     at = datetime(2026, 3, 3, 9, tzinfo=UTC)  # a Monday or Tuesday in every zone

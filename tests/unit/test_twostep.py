@@ -445,7 +445,7 @@ def test_a_push_is_approved_once_with_the_number_shown() -> None:
     message = refused(
         two_step,
         NotPermitted,
-        lambda: two_step.answer_push(challenge, True, 42, at=NOW),  # noqa: FBT003
+        lambda: two_step.answer_push(challenge, True, 42, at=NOW),  # noqa: FBT003 - the answer's approved flag
     )
     assert "approved already" in message
     replays(two_step)
@@ -456,7 +456,7 @@ def test_a_yes_with_the_wrong_number_denies_and_counts_as_a_failure() -> None:
     challenge = uuid4()
     two_step.issue_push(challenge, 42, NOW + MINUTE, at=NOW)
     policy = TwoStepPolicy(max_failures=1)
-    denied = two_step.answer_push(challenge, True, 24, at=NOW, policy=policy)  # noqa: FBT003
+    denied = two_step.answer_push(challenge, True, 24, at=NOW, policy=policy)  # noqa: FBT003 - the answer's approved flag
     assert isinstance(denied, TwoStep.PushDenied)
     assert denied.wrong_number
     failed = two_step.pending_events[-1]
@@ -479,14 +479,14 @@ def test_a_push_denied_expired_or_unknown() -> None:
     message = refused(
         two_step,
         NotPermitted,
-        lambda: two_step.answer_push(late, True, 99, at=NOW + MINUTE),  # noqa: FBT003
+        lambda: two_step.answer_push(late, True, 99, at=NOW + MINUTE),  # noqa: FBT003 - the answer's approved flag
     )
     assert "expired" in message
     refused(two_step, NotFound, lambda: two_step.pending_push(uuid4()))
     refused(
         two_step,
         NotFound,
-        lambda: two_step.answer_push(uuid4(), True, 10, at=NOW),  # noqa: FBT003
+        lambda: two_step.answer_push(uuid4(), True, 10, at=NOW),  # noqa: FBT003 - the answer's approved flag
     )
 
 
