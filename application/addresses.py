@@ -35,6 +35,7 @@ from application.ports import (
     Fingerprints,
     MailStore,
     PasswordHasher,
+    Sealer,
 )
 from application.storesync import StoreSync
 from domain.errors import InvalidInput
@@ -58,6 +59,7 @@ class Addresses:
     mail: EngineMail
     clock: Clock
     accounts: Accounts
+    sealer: Sealer
     passwords: PasswordPolicy = field(factory=PasswordPolicy)
 
     @property
@@ -82,6 +84,7 @@ class Addresses:
             self.fingerprints,
             self.mail,
             self.clock,
+            self.sealer,
             self.passwords,
         )
 
@@ -282,6 +285,7 @@ class Addresses:
     invite = Delegated("invitations", Invitations.invite)
     reinvite = Delegated("invitations", Invitations.reinvite)
     accept_invitation = Delegated("invitations", Invitations.accept_invitation)
+    mail_invitation = Delegated("invitations", Invitations.mail_invitation)
     delete = Delegated("deletion", AddressDeletion.delete)
     change_password = Delegated("password_changes", AddressPasswords.change_password)
     sync_store = Delegated("store_sync", StoreSync.sync_store)

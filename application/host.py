@@ -35,6 +35,7 @@ from application.ports import (
     OwnedSecrets,
     PasswordHasher,
     ResponderQueries,
+    Sealer,
 )
 from application.responders import Responders
 from application.secondfactor import SecondFactor
@@ -98,6 +99,7 @@ class MailHost:
         responder_policy: ResponderPolicy | None = None,
         imports: ImportAdapters | None = None,
         twostep: TwoStepAdapters | None = None,
+        sealer: Sealer,
     ) -> MailHost:
         services = MailServices(log, clock)
         engine_mail = EngineMail(mail, alert_sender)
@@ -110,7 +112,7 @@ class MailHost:
         )  # fmt: skip
         addresses = Addresses(
             log, services, credentials, hasher, fingerprints, store, engine_mail, clock,
-            accounts,
+            accounts, sealer,
         )  # fmt: skip
         responders = Responders(
             log, services, fingerprints, credentials, engine_mail, clock,

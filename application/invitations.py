@@ -1,8 +1,11 @@
 """Invitations to use a new address (ADR-5): sent with a code, accepted once.
 
-The address is created with its invitation in one transaction; the code is mailed only
-(its digest is in the credential store, never in the log), so a mail that could not be
-sent is followed by ``reinvite``, which makes a new code.
+The address is created with its invitation in one transaction. The code never enters
+the log: its digest and a sealed copy are in the credential store, written before the
+save. The mail is a job derived from the invitation's event (``jobs.SEND_INVITATION``):
+it reads the sealed copy, sends, records the invitation as mailed and then forgets the
+copy, so a mail server that is down delays the mail rather than losing it, and a second
+run of the job sends nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
-from email.utils import make_msgid
 from uuid import UUID, uuid4
 
 from attrs import field, frozen
@@ -22,7 +24,7 @@ from application.context import command, identified, self_service
 from application.creation import AddressCreation
 from application.credentials import staged_secret
 from application.log import MailHostLog
-from application.mailservices import MailServices, split_address
+from application.mailservices import MailServices
 from application.ports import (
     Clock,
     CredentialStore,
@@ -30,6 +32,7 @@ from application.ports import (
     Fingerprints,
     OutgoingMail,
     PasswordHasher,
+    Sealer,
 )
 from domain import ids
 from domain.address import EmailAddress
@@ -48,8 +51,9 @@ def _invitee(send_to: str | None) -> str | None:
     return str(EmailAddress.parse(send_to, what="invitee")) if send_to else None
 
 
-class InvitationNotSent(RuntimeError):  # noqa: N818 - reads as what happened
-    """Saved, but the mail with the code did not go out: invite again."""
+def code_context(invitation_id: UUID) -> str:
+    """What a sealed code is bound to: it opens for its own invitation only."""
+    return f"mailhost/invitation-code:{invitation_id}"
 
 
 @frozen
@@ -62,6 +66,7 @@ class Invitations:
     fingerprints: Fingerprints
     mail: EngineMail
     clock: Clock
+    sealer: Sealer
     passwords: PasswordPolicy = field(factory=PasswordPolicy)
 
     @command
@@ -76,11 +81,10 @@ class Invitations:
     ) -> UUID:
         """Create the address and mail an invitation to it, or to ``send_to``.
 
-        The address and its invitation are saved together. The code is in the mail only
-        (its digest is kept): if the mail cannot be sent, ``reinvite`` sends a new one.
+        The address and its invitation are saved together; the mail is their job.
         """
         staged = self._staged(_invitee(send_to), login_choice)
-        with staged as (invitation_id, token, invitation_for):
+        with staged as (invitation_id, invitation_for):
             self.creation.create(
                 address,
                 AddressKind.MAILBOX,
@@ -90,7 +94,6 @@ class Invitations:
                 encoded=None,
                 companions=lambda service, mailbox: [invitation_for(service, mailbox)],
             )
-        self._mail_invitation(invitation_id, token)
         return invitation_id
 
     @command
@@ -108,23 +111,22 @@ class Invitations:
         require_admin(self.log, service, by)
         if mailbox.mode is not CreationMode.INVITATION or mailbox.users:
             raise InvalidInput(f"{mailbox.address} is not waiting for an invitation")
-        with self._staged(target, login_choice) as (_, token, invitation_for):
+        with self._staged(target, login_choice) as (_, invitation_for):
             invitation = invitation_for(service, mailbox)
             self.log.create(invitation, what="invitation")
-        self._mail_invitation(invitation.id, token)
         return invitation.id
 
     @contextmanager
     def _staged(
         self, sent_to: str | None, login_choice: LoginChoice
-    ) -> Iterator[tuple[UUID, str, Callable[[MailService, Mailbox], Invitation]]]:
-        """A new invitation's id, its code, and how to make it for an address.
+    ) -> Iterator[tuple[UUID, Callable[[MailService, Mailbox], Invitation]]]:
+        """A new invitation's id, and how to make it for an address.
 
-        The code's digest is stored for the block that saves the invitation, and taken
-        back when the save does not happen.
+        The code's digest and its sealed copy are stored for the block that saves the
+        invitation, and taken back when the save does not happen.
         """
         invitation_id = uuid4()
-        token, token_id = self.fingerprints.new_token(), uuid4()
+        token, token_id, code_id = self.fingerprints.new_token(), uuid4(), uuid4()
 
         def invitation_for(service: MailService, mailbox: Mailbox) -> Invitation:
             return Invitation.send(
@@ -135,23 +137,42 @@ class Invitations:
                 sent_to=sent_to,
                 login_choice=login_choice,
                 token_id=token_id,
+                code_id=code_id,
                 at=self.clock.now(),
             )
 
         digest = self.fingerprints.digest(token)
-        with staged_secret(self.credentials, token_id, digest, owner=invitation_id):
-            yield invitation_id, token, invitation_for
+        sealed = self.sealer.seal(token.encode(), context=code_context(invitation_id))
+        with (
+            staged_secret(self.credentials, token_id, digest, owner=invitation_id),
+            staged_secret(self.credentials, code_id, sealed, owner=invitation_id),
+        ):
+            yield invitation_id, invitation_for
 
-    def _mail_invitation(self, invitation_id: UUID, token: str) -> None:
+    def mail_invitation(self, invitation_id: UUID) -> bool:
+        """The job: mail the code while the invitation waits for it; True if mailed.
+
+        The copy is forgotten only once the log says mailed: a crash before that sends
+        the same mail (one Message-ID) again, never none. An invitation accepted, expired
+        or mailed already has its copy forgotten and gets no mail.
+        """
+        invitation = self.log.find(invitation_id, Invitation)
+        if invitation is None or invitation.code_id is None:
+            return False
+        sealed = self.credentials.secret(invitation.code_id)
+        mailed = sealed is not None and invitation.awaits_mail(at=self.clock.now())
+        if sealed is not None and mailed:
+            token = self.sealer.unseal(sealed, context=code_context(invitation_id))
+            self.mail.send(self._invitation_mail(invitation, token.decode()))
+            self.log.retrying(lambda: self._record_mailed(invitation_id))
+        self.credentials.forget_secret(invitation.code_id)
+        return mailed
+
+    def _record_mailed(self, invitation_id: UUID) -> None:
         invitation = self.log.load(invitation_id, Invitation, "invitation")
-        try:
-            self.mail.send(self._invitation_mail(invitation, token))
-        except Exception as e:  # noqa: BLE001 - any failure of the mail port
-            msg = (
-                f"{invitation.address} and its invitation were saved, but the invitation "
-                f"mail could not be sent ({type(e).__name__}); send it again with reinvite"
-            )
-            raise InvitationNotSent(msg) from None
+        if not invitation.mailed:
+            invitation.record_mailed(at=self.clock.now())
+            self.log.save(invitation)
 
     @self_service
     def accept_invitation(
@@ -178,43 +199,59 @@ class Invitations:
             raise NotPermitted("this invitation link is not valid")
         address = invitation.login_for(login)
         self.passwords.check(password, login=str(address))
-        if self.log.exists(ids.account_id(str(address))):
+        account_id = ids.account_id(str(address))
+        if self.log.exists(account_id):
             raise InvalidInput(f"login {address} is taken; choose another")
-        identified(ids.account_id(str(address)))
+        identified(account_id)
         credential_id = uuid4()
         with staged_secret(
             self.credentials,
             credential_id,
             self.hasher.hash(password),
-            owner=ids.account_id(str(address)),
+            owner=account_id,
         ):
-            at = self.clock.now()
-            org = self.log.load(
-                invitation.organisation_id, Organisation, "organisation"
-            )
-            mailbox = self.log.load(invitation.mailbox_id, Mailbox, "address")
-            account = enrol(
-                org,
-                address,
-                credential_id=credential_id,
-                display_name=display_name,
-                role=Role.MEMBER,
-                at=at,
-            )
-            mailbox.assign(account.id, at=at)
-            invitation.accept(account.id, at=at)
-            self.log.create(
-                account, org, mailbox, invitation, what=f"account {address}"
+            self.log.retrying(
+                lambda: self._enrol(invitation_id, address, credential_id, display_name)
             )
         self.credentials.forget_secret(invitation.token_id)
-        return account.id
+        if invitation.code_id is not None:
+            self.credentials.forget_secret(invitation.code_id)
+        return account_id
+
+    def _enrol(
+        self,
+        invitation_id: UUID,
+        address: EmailAddress,
+        credential_id: UUID,
+        display_name: str,
+    ) -> None:
+        """The account, its membership, the address's user and the acceptance, saved
+        together; decided again on fresh state if another writer saved first (the
+        job recording the mail, say), so only a taken login is refused."""
+        if self.log.exists(ids.account_id(str(address))):
+            raise InvalidInput(f"login {address} is taken; choose another")
+        at = self.clock.now()
+        invitation = self.log.load(invitation_id, Invitation, "invitation")
+        org = self.log.load(invitation.organisation_id, Organisation, "organisation")
+        mailbox = self.log.load(invitation.mailbox_id, Mailbox, "address")
+        account = enrol(
+            org,
+            address,
+            credential_id=credential_id,
+            display_name=display_name,
+            role=Role.MEMBER,
+            at=at,
+        )
+        mailbox.assign(account.id, at=at)
+        invitation.accept(account.id, at=at)
+        self.log.save(account, org, mailbox, invitation)
 
     def _invitation_mail(self, invitation: Invitation, token: str) -> OutgoingMail:
         message = EmailMessage()
         message["From"] = self.mail.sender
         message["To"] = invitation.sent_to
         message["Subject"] = f"You are invited to use {invitation.address}"
-        message["Message-ID"] = make_msgid(domain=split_address(invitation.address)[1])
+        message["Message-ID"] = self.mail.message_id("invitation", str(invitation.id))
         login = (
             f"Your login will be {invitation.address}."
             if invitation.login_choice is LoginChoice.THE_ADDRESS

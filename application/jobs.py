@@ -17,6 +17,7 @@ from domain.account import UserAccount
 from domain.autoreply import AutoReply
 from domain.importjob import ImportJob
 from domain.importlane import ImportLane
+from domain.invitation import Invitation
 from domain.mailbox import Mailbox
 from domain.security import AlertKind, alert_key
 from domain.twostep import TwoStep
@@ -24,6 +25,7 @@ from domain.twostep import TwoStep
 JOB_NAMESPACE = UUID("0b8c4f0e-3f59-5d7e-8a55-6a3c1f2d9e41")
 SEND_SECURITY_ALERT = "send_security_alert"
 SEND_AUTO_REPLY = "send_auto_reply"
+SEND_INVITATION = "send_invitation"
 SYNC_MAIL_STORE = "sync_mail_store"
 RUN_IMPORT = "run_import"
 SEND_IMPORT_CONFIRMATION = "send_import_confirmation"
@@ -52,6 +54,7 @@ TRIGGERS: tuple[type, ...] = (
     UserAccount.PasswordChanged,
     UserAccount.RecoveryPhoneChanged,
     AutoReply.Decided,
+    Invitation.Sent,
     Mailbox.Created,
     Mailbox.PasswordChanged,
     Mailbox.Deleted,
@@ -126,6 +129,11 @@ def jobs_for(event: object) -> list[Job]:  # noqa: PLR0911 - one case per event
         case AutoReply.Decided(originator_id=reply_id):
             # Due at once: a reply is sent when decided, whatever the MTA's clock said.
             return [Job.of(SEND_AUTO_REPLY, str(reply_id), due_at=AS_SOON_AS_POSSIBLE)]
+        case Invitation.Sent(originator_id=invitation_id, code_id=UUID()):
+            # An invitation saved without a sealed code was mailed by its request.
+            return [
+                Job.of(SEND_INVITATION, str(invitation_id), due_at=AS_SOON_AS_POSSIBLE)
+            ]
         case (
             Mailbox.Created(credential_id=UUID())
             | Mailbox.PasswordChanged()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from email.message import EmailMessage
+from hashlib import sha256
 from ipaddress import IPv4Address, IPv6Address
 from typing import Protocol, runtime_checkable
 from uuid import UUID
@@ -88,6 +89,12 @@ class EngineMail:
 
     def send(self, mail: OutgoingMail) -> None:
         self.port.send(mail)
+
+    def message_id(self, kind: str, about: str) -> str:
+        """A Message-ID derived from what the mail is about: a job that sends again
+        (it crashed before recording the send) sends recognisably the same mail."""
+        digest = sha256(about.encode()).hexdigest()[:32]
+        return f"<{kind}.{digest}@{self.sender.rpartition('@')[2] or 'localhost'}>"
 
 
 class PasswordHasher(Protocol):

@@ -2,7 +2,10 @@
 
 The invitation goes to the new address itself or to the person's existing address; the
 invited user's login is either exactly the new address or one of their choice. The
-token that proves the invitation lives in the credential store, not here.
+token that proves the invitation lives in the credential store, not here: its digest, to
+check it, and until the invitation is mailed a sealed copy (``code_id``) for the job
+that mails it. An invitation saved before the copy was kept has no ``code_id``: its mail
+went out with the request that made it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class Invitation(Aggregate):
         login_choice: LoginChoice
         token_id: UUID
         expires_at: datetime
+        code_id: UUID | None = None
 
     def __init__(
         self,
@@ -48,6 +52,7 @@ class Invitation(Aggregate):
         login_choice: LoginChoice,
         token_id: UUID,
         expires_at: datetime,
+        code_id: UUID | None = None,
     ) -> None:
         self.organisation_id = organisation_id
         self.mailbox_id = mailbox_id
@@ -56,7 +61,9 @@ class Invitation(Aggregate):
         self.login_choice = login_choice
         self.token_id = token_id
         self.expires_at = expires_at
+        self.code_id = code_id
         self.accepted_by: UUID | None = None
+        self.mailed = code_id is None
 
     @classmethod
     def send(
@@ -69,6 +76,7 @@ class Invitation(Aggregate):
         sent_to: str | None,
         login_choice: LoginChoice,
         token_id: UUID,
+        code_id: UUID,
         at: datetime,
     ) -> Invitation:
         """Invite to ``sent_to`` (an existing address), or to the new address itself."""
@@ -86,6 +94,7 @@ class Invitation(Aggregate):
             login_choice=login_choice,
             token_id=token_id,
             expires_at=utc(at) + VALIDITY,
+            code_id=code_id,
         )
 
     def login_for(self, chosen: str | None) -> EmailAddress:
@@ -109,3 +118,19 @@ class Invitation(Aggregate):
         if utc(at) >= self.expires_at:
             raise NotPermitted("this invitation has expired; ask for a new one")
         self.trigger_event(self.Accepted, timestamp=utc(at), account_id=account_id)
+
+    def awaits_mail(self, *, at: datetime) -> bool:
+        """Its code is still to be mailed: not mailed yet, not used, not expired."""
+        return (
+            not self.mailed and self.accepted_by is None and utc(at) < self.expires_at
+        )
+
+    class Mailed(Aggregate.Event):
+        def apply(self, aggregate: Invitation) -> None:
+            aggregate.mailed = True
+
+    def record_mailed(self, *, at: datetime) -> None:
+        """The mail is sent: its code need not be kept any longer (the job's last step)."""
+        if self.mailed:
+            raise NotPermitted("this invitation was mailed already")
+        self.trigger_event(self.Mailed, timestamp=utc(at))

@@ -188,6 +188,7 @@ def _assemble(
         responder_policy=settings.responder_policy,
         imports=_import_adapters(settings, fingerprints, views, runner),
         twostep=two_step_adapters(settings, fingerprints),
+        sealer=AesGcmSealer.derived_from(fingerprints),
     )
     databases += runner.chain.owned
     host.forgetting = forgetting(

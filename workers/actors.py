@@ -67,6 +67,12 @@ def send_auto_reply(reply_id: str) -> None:
     _run(jobs.SEND_AUTO_REPLY, reply_id)
 
 
+@_declared(jobs.SEND_INVITATION)
+def send_invitation(invitation_id: str) -> None:
+    """ADR-5: the code read sealed from the credential store; a repeat finds it mailed."""
+    _run(jobs.SEND_INVITATION, invitation_id)
+
+
 @_declared(jobs.SYNC_MAIL_STORE)
 def sync_mail_store(mailbox_id: str, version: str) -> None:
     """The mail store follows the log: the address's hash written, or its content destroyed."""
@@ -118,6 +124,7 @@ def send_push(two_step_id: str, challenge_id: str) -> None:
 ACTORS: list[dramatiq.Actor[..., None]] = [
     send_security_alert,
     send_auto_reply,
+    send_invitation,
     sync_mail_store,
     run_import,
     send_import_confirmation,

@@ -23,6 +23,7 @@ from application.jobs import (
     RUN_IMPORT,
     SEND_AUTO_REPLY,
     SEND_IMPORT_CONFIRMATION,
+    SEND_INVITATION,
     SEND_PUSH,
     SEND_SECURITY_ALERT,
     SEND_SMS_CODE,
@@ -71,6 +72,7 @@ Handler = Callable[[MailHost, Sequence[str]], object]
 HANDLERS: dict[str, Handler] = {
     SEND_SECURITY_ALERT: lambda host, args: host.alerts.send(UUID(args[0]), args[1]),
     SEND_AUTO_REPLY: lambda host, args: host.responders.send_reply(UUID(args[0])),
+    SEND_INVITATION: lambda host, args: host.addresses.mail_invitation(UUID(args[0])),
     SEND_IMPORT_CONFIRMATION: lambda host, args: host.imports.send_confirmation(
         UUID(args[0])
     ),

@@ -61,25 +61,10 @@ def _address_create(args: argparse.Namespace) -> int:
         raise InvalidInput(
             "choose one of --for, --self, --invite, --redirect, --no-reply"
         )
+    if args.invite:
+        return _address_invite(args)
     password = _password(args)
     with engine_for(args) as e:
-        if args.invite:
-            choice = (
-                LoginChoice.OWN_CHOICE if args.own_login else LoginChoice.THE_ADDRESS
-            )
-            invitation = e.host.addresses.invite(
-                args.address,
-                send_to=args.send_to,
-                login_choice=choice,
-                signature=args.signature,
-                by=OPERATOR,
-            )
-            emit(
-                args,
-                {"address": args.address, "invitation_id": str(invitation)},
-                f"{args.address} created; invitation {invitation} mailed",
-            )
-            return 0
         created = _create(e, args, password)
     text = f"{created.address} created"
     if created.password:
@@ -137,6 +122,25 @@ def _address_alias(args: argparse.Namespace) -> int:
     with engine_for(args) as e:
         alias = e.host.addresses.add_alias(args.address, args.alias, by=OPERATOR)
     say(f"{alias} now delivers to {args.address}")
+    return 0
+
+
+def _address_invite(args: argparse.Namespace) -> int:
+    choice = LoginChoice.OWN_CHOICE if args.own_login else LoginChoice.THE_ADDRESS
+    with engine_for(args) as e:
+        invitation = e.host.addresses.invite(
+            args.address,
+            send_to=args.send_to,
+            login_choice=choice,
+            signature=args.signature,
+            by=OPERATOR,
+        )
+    # Printed once the engine has run the mail's job (a failure is said on stderr).
+    emit(
+        args,
+        {"address": args.address, "invitation_id": str(invitation)},
+        f"{args.address} created; invitation {invitation} mailed",
+    )
     return 0
 
 

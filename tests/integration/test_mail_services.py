@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from domain.permissions import Permission
 from infrastructure.bootstrap import Engine
 from tests.integration.support import ORG, PASSWORD, engine, stored_bytes, with_user
 from tests.servers import ReceivedMessage, SmtpSink
+from tests.servers.process import LOCALHOST, free_port
 
 DOMAIN = "example.org"
 ADMIN = "admin@example.net"
@@ -359,6 +361,40 @@ def test_services_on_postgres(tmp_path: Path, postgres_env: dict[str, str]) -> N
         assert directory.used == 1
 
 
+def test_an_invitation_waits_for_a_mail_server_that_is_down_and_is_mailed_once(
+    tmp_path: Path, smtp: SmtpSink
+) -> None:
+    # rule ADR-5: the mail is a job derived from the invitation's event. The address and
+    # its invitation are saved while the mail server is down; the job mails the code
+    # when it answers, once however often it runs. The code is never in the log, and
+    # sealed in the credential store only until it is mailed.
+    home = tmp_path / "home"
+    down = {"MAILHOST_SMTP_URL": f"smtp://{LOCALHOST}:{free_port()}"}
+    with engine(home, down, background=False) as e:
+        with_user(e, ADMIN)
+        e.host.services.create(ORG, DOMAIN, quota=3, by=OPERATOR)
+        invitation = e.host.addresses.invite(
+            f"erin@{DOMAIN}", send_to="erin@private.example", by=OPERATOR
+        )
+        e.drain(timeout=5)
+        assert e.jobs.unfinished(e.host.alerts.clock.now()) == 1
+    assert not smtp.messages
+    with engine(home, {"MAILHOST_SMTP_URL": smtp.url}, background=False) as e:
+        deadline = time.monotonic() + 60  # the failed job is due again after its retry
+        while not smtp.messages and time.monotonic() < deadline:
+            e.drain()
+            time.sleep(0.2)
+        [mail] = smtp.wait_for(1)
+        assert mail.rcpt_tos == ["erin@private.example"]
+        assert not e.host.addresses.mail_invitation(invitation)  # a repeat: no mail
+        code = _code_of(mail)
+        assert code.encode() not in stored_bytes(home)
+        e.host.addresses.accept_invitation(
+            invitation, code, password="erin passphrase 1"
+        )
+    assert len(smtp.messages) == 1
+
+
 def test_invitation_with_a_bad_invitee_creates_nothing_and_can_be_sent_again(
     mh: Engine, smtp: SmtpSink
 ) -> None:
@@ -377,8 +413,10 @@ def test_invitation_with_a_bad_invitee_creates_nothing_and_can_be_sent_again(
     mails = smtp.wait_for(2)
     assert len({_code_of(m) for m in mails}) == 2
     assert len({m.message["Message-ID"] for m in mails}) == 2
+    # Each invitation's mail is its own job: they may go out in either order.
+    [mail] = [m for m in mails if f"Invitation: {second}" in m.message.get_content()]
     mh.host.addresses.accept_invitation(
-        second, _code_of(mails[1]), password="dan passphrase 1"
+        second, _code_of(mail), password="dan passphrase 1"
     )
     with pytest.raises(InvalidInput, match="not waiting"):
         mh.host.addresses.reinvite(f"dan@{DOMAIN}", by=OPERATOR)

@@ -287,6 +287,7 @@ EVENT_STRATEGIES: dict[type[Any], st.SearchStrategy[Any]] = {
         for cls in (
             Invitation.Sent,
             Invitation.Accepted,
+            Invitation.Mailed,
             Mailbox.Created,
             Mailbox.UserAssigned,
             Mailbox.UserUnassigned,

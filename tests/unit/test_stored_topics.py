@@ -50,6 +50,7 @@ STORED_EVENT_TOPICS = (
     "domain.importlane:ImportLane.Opened",
     "domain.importlane:ImportLane.Released",
     "domain.invitation:Invitation.Accepted",
+    "domain.invitation:Invitation.Mailed",
     "domain.invitation:Invitation.Sent",
     "domain.mailbox:Mailbox.AliasAdded",
     "domain.mailbox:Mailbox.AliasesRemoved",
