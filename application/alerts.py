@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 from email.utils import format_datetime
-from hashlib import sha256
 from uuid import UUID
 
 from attrs import frozen
@@ -68,19 +67,13 @@ class SecurityAlerts:
         message["To"] = account.login
         message["Subject"] = SUBJECTS[alert.kind]
         message["Date"] = format_datetime(alert.last_at)
-        message["Message-ID"] = message_id(account.id, key, self.mail.sender)
+        message["Message-ID"] = self.mail.message_id("alert", f"{account.id}:{key}")
         message["Auto-Submitted"] = "auto-generated"
         text = alert_text(account, alert)
         message.set_content(text, cte="7bit" if text.isascii() else "quoted-printable")
         return OutgoingMail(
             envelope_from=self.mail.sender, recipients=(account.login,), message=message
         )
-
-
-def message_id(account_id: UUID, key: str, sender: str) -> str:
-    """Derived from the alert, so a repeated send is recognisably the same mail."""
-    digest = sha256(f"{account_id}:{key}".encode()).hexdigest()[:32]
-    return f"<alert.{digest}@{sender.rpartition('@')[2] or 'localhost'}>"
 
 
 def alert_text(account: UserAccount, alert: PendingAlert) -> str:

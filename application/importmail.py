@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 from email.utils import format_datetime
-from hashlib import sha256
 from uuid import UUID
 
 from attrs import frozen
@@ -67,19 +66,13 @@ class ImportMail:
             else f"Import into {job.destination} failed"
         )
         message["Date"] = format_datetime(job.ended_at or self.clock.now())
-        message["Message-ID"] = message_id(job.id, self.mail.sender)
+        message["Message-ID"] = self.mail.message_id("import", f"import:{job.id}")
         message["Auto-Submitted"] = "auto-generated"
         text = confirmation_text(job) if completed else failure_text(job)
         message.set_content(text, cte="7bit" if text.isascii() else "quoted-printable")
         return OutgoingMail(
             envelope_from=self.mail.sender, recipients=recipients, message=message
         )
-
-
-def message_id(job_id: UUID, sender: str) -> str:
-    """Derived from the job, so a repeated send is recognisably the same mail."""
-    digest = sha256(f"import:{job_id}".encode()).hexdigest()[:32]
-    return f"<import.{digest}@{sender.rpartition('@')[2] or 'localhost'}>"
 
 
 def shown_source(ref: SourceRef) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
-from hashlib import sha256
 from uuid import UUID
 
 from attrs import frozen
@@ -125,9 +124,9 @@ class TwoStepNotices:
         message["To"] = account.login
         message["Subject"] = "Security notice: two-step verification"
         message["Date"] = format_datetime(at)  # type: ignore[arg-type]
-        digest = sha256(f"{aggregate_id}:{version}".encode()).hexdigest()[:32]
-        domain = self.mail.sender.rpartition("@")[2] or "localhost"
-        message["Message-ID"] = f"<twostep.{digest}@{domain}>"
+        message["Message-ID"] = self.mail.message_id(
+            "twostep", f"{aggregate_id}:{version}"
+        )
         message["Auto-Submitted"] = "auto-generated"
         name = neutralise(account.display_name) if account.display_name else ""
         body = "\n".join([f"Hello {name or account.login},", "", text, "", ADVICE, ""])

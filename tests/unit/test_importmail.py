@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from hashlib import sha256
 from uuid import UUID, uuid4
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.importmail import ImportMail, message_id
+from application.importmail import ImportMail
 from application.log import MailHostLog
 from application.ports import EngineMail, OutgoingMail
 from domain.importfacts import FailureReason, FolderTotal, SourceRef
@@ -233,12 +234,19 @@ def test_message_id_is_the_jobs_and_a_repeat_after_a_lost_answer_is_the_same_mai
     assert not mailer(log, sender).send(job.id)  # ... and records: no third one
     first, second = sender.sent
     assert first.message["Message-ID"] == second.message["Message-ID"]
-    assert first.message["Message-ID"] == message_id(job.id, SENDER)
+    digest = sha256(f"import:{job.id}".encode()).hexdigest()[:32]  # as releases before
+    assert first.message["Message-ID"] == f"<import.{digest}@mail.example.org>"
     assert str(first.message["Message-ID"]).endswith("@mail.example.org>")
     assert log.load(job.id, ImportJob, "job").confirmation_sent
     other = finished_job((external("carol@old.example", "imap.old.example"),), [2])
-    assert message_id(other.id, SENDER) != message_id(job.id, SENDER)
-    assert message_id(UUID(int=1), SENDER) == message_id(UUID(int=1), SENDER)
+    assert _message_id(other.id) != _message_id(job.id)
+    assert _message_id(UUID(int=1)) == _message_id(UUID(int=1))
+
+
+def _message_id(job_id: UUID) -> str:
+    return EngineMail(RecordingSender(), SENDER).message_id(
+        "import", f"import:{job_id}"
+    )
 
 
 def test_the_failure_notice_names_the_reason_and_goes_to_the_destination() -> None:
