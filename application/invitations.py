@@ -160,13 +160,13 @@ class Invitations:
         if invitation is None or invitation.code_id is None:
             return False
         sealed = self.credentials.secret(invitation.code_id)
-        mailed = sealed is not None and invitation.awaits_mail(at=self.clock.now())
-        if sealed is not None and mailed:
+        waiting = invitation.awaits_mail(at=self.clock.now())
+        if sealed is not None and waiting:
             token = self.sealer.unseal(sealed, context=code_context(invitation_id))
             self.mail.send(self._invitation_mail(invitation, token.decode()))
             self.log.retrying(lambda: self._record_mailed(invitation_id))
         self.credentials.forget_secret(invitation.code_id)
-        return mailed
+        return sealed is not None and waiting
 
     def _record_mailed(self, invitation_id: UUID) -> None:
         invitation = self.log.load(invitation_id, Invitation, "invitation")
@@ -199,9 +199,7 @@ class Invitations:
             raise NotPermitted("this invitation link is not valid")
         address = invitation.login_for(login)
         self.passwords.check(password, login=str(address))
-        account_id = ids.account_id(str(address))
-        if self.log.exists(account_id):
-            raise InvalidInput(f"login {address} is taken; choose another")
+        account_id = self._free_login(address)  # before the slow hash
         identified(account_id)
         credential_id = uuid4()
         with staged_secret(
@@ -228,8 +226,7 @@ class Invitations:
         """The account, its membership, the address's user and the acceptance, saved
         together; decided again on fresh state if another writer saved first (the
         job recording the mail, say), so only a taken login is refused."""
-        if self.log.exists(ids.account_id(str(address))):
-            raise InvalidInput(f"login {address} is taken; choose another")
+        self._free_login(address)
         at = self.clock.now()
         invitation = self.log.load(invitation_id, Invitation, "invitation")
         org = self.log.load(invitation.organisation_id, Organisation, "organisation")
@@ -245,6 +242,13 @@ class Invitations:
         mailbox.assign(account.id, at=at)
         invitation.accept(account.id, at=at)
         self.log.save(account, org, mailbox, invitation)
+
+    def _free_login(self, address: EmailAddress) -> UUID:
+        """The account id ``address`` would have; refused if an account has it."""
+        account_id = ids.account_id(str(address))
+        if self.log.exists(account_id):
+            raise InvalidInput(f"login {address} is taken; choose another")
+        return account_id
 
     def _invitation_mail(self, invitation: Invitation, token: str) -> OutgoingMail:
         message = EmailMessage()
