@@ -286,6 +286,7 @@ class Addresses:
     reinvite = Delegated("invitations", Invitations.reinvite)
     accept_invitation = Delegated("invitations", Invitations.accept_invitation)
     mail_invitation = Delegated("invitations", Invitations.mail_invitation)
+    invitation_mailed = Delegated("invitations", Invitations.mailed)
     delete = Delegated("deletion", AddressDeletion.delete)
     change_password = Delegated("password_changes", AddressPasswords.change_password)
     sync_store = Delegated("store_sync", StoreSync.sync_store)

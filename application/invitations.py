@@ -39,7 +39,7 @@ from domain.address import EmailAddress
 from domain.creation import CreationMode
 from domain.errors import InvalidInput, NotPermitted
 from domain.hosted import AddressKind
-from domain.invitation import Invitation, LoginChoice
+from domain.invitation import Invitation, LoginChoice, awaits_invitee
 from domain.mailbox import Mailbox
 from domain.mailservice import MailService
 from domain.organisation import Organisation, Role
@@ -49,6 +49,10 @@ from domain.security import PasswordPolicy
 def _invitee(send_to: str | None) -> str | None:
     """Where the invitation goes when not to the address itself: checked, normalised."""
     return str(EmailAddress.parse(send_to, what="invitee")) if send_to else None
+
+
+class MissingCodeError(LookupError):
+    """An invitation waits for its mail, but its sealed code is not in the store."""
 
 
 def code_context(invitation_id: UUID) -> str:
@@ -109,7 +113,7 @@ class Invitations:
         target = _invitee(send_to)
         service, mailbox = self.services.mailbox(address)
         require_admin(self.log, service, by)
-        if mailbox.mode is not CreationMode.INVITATION or mailbox.users:
+        if not awaits_invitee(mailbox):
             raise InvalidInput(f"{mailbox.address} is not waiting for an invitation")
         with self._staged(target, login_choice) as (_, invitation_for):
             invitation = invitation_for(service, mailbox)
@@ -154,19 +158,34 @@ class Invitations:
 
         The copy is forgotten only once the log says mailed: a crash before that sends
         the same mail (one Message-ID) again, never none. An invitation accepted, expired
-        or mailed already has its copy forgotten and gets no mail.
+        or mailed already, or to an address deleted or taken up meanwhile (through
+        another invitation), has its copy forgotten and gets no mail.
         """
         invitation = self.log.find(invitation_id, Invitation)
         if invitation is None or invitation.code_id is None:
             return False
-        sealed = self.credentials.secret(invitation.code_id)
-        waiting = invitation.awaits_mail(at=self.clock.now())
-        if sealed is not None and waiting:
+        mailbox = self.log.find(invitation.mailbox_id, Mailbox)
+        waiting = (
+            invitation.awaits_mail(at=self.clock.now())
+            and mailbox is not None
+            and awaits_invitee(mailbox)
+        )
+        if waiting:
+            sealed = self.credentials.secret(invitation.code_id)
+            if sealed is None:  # the store and the log disagree (a restore?): say so
+                raise MissingCodeError(
+                    f"invitation {invitation_id} has no sealed code to mail; "
+                    "send a new one with reinvite"
+                )
             token = self.sealer.unseal(sealed, context=code_context(invitation_id))
             self.mail.send(self._invitation_mail(invitation, token.decode()))
             self.log.retrying(lambda: self._record_mailed(invitation_id))
         self.credentials.forget_secret(invitation.code_id)
-        return sealed is not None and waiting
+        return waiting
+
+    def mailed(self, invitation_id: UUID) -> bool:
+        """Whether the invitation's mail has gone out (its job recorded it)."""
+        return self.log.load(invitation_id, Invitation, "invitation").mailed
 
     def _record_mailed(self, invitation_id: UUID) -> None:
         invitation = self.log.load(invitation_id, Invitation, "invitation")
@@ -225,12 +244,16 @@ class Invitations:
     ) -> None:
         """The account, its membership, the address's user and the acceptance, saved
         together; decided again on fresh state if another writer saved first (the
-        job recording the mail, say), so only a taken login is refused."""
-        self._free_login(address)
+        job recording the mail, say): a used or expired invitation is refused first,
+        then an address taken up through another invitation, then a taken login."""
         at = self.clock.now()
         invitation = self.log.load(invitation_id, Invitation, "invitation")
-        org = self.log.load(invitation.organisation_id, Organisation, "organisation")
+        invitation.accept(ids.account_id(str(address)), at=at)
         mailbox = self.log.load(invitation.mailbox_id, Mailbox, "address")
+        if not awaits_invitee(mailbox):
+            raise NotPermitted(f"{mailbox.address} has been taken up already")
+        self._free_login(address)
+        org = self.log.load(invitation.organisation_id, Organisation, "organisation")
         account = enrol(
             org,
             address,
@@ -240,7 +263,6 @@ class Invitations:
             at=at,
         )
         mailbox.assign(account.id, at=at)
-        invitation.accept(account.id, at=at)
         self.log.save(account, org, mailbox, invitation)
 
     def _free_login(self, address: EmailAddress) -> UUID:

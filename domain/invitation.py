@@ -17,7 +17,9 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.address import EmailAddress
+from domain.creation import CreationMode
 from domain.errors import InvalidInput, NotPermitted
+from domain.mailbox import Mailbox
 from domain.time import utc
 
 VALIDITY = timedelta(days=7)
@@ -26,6 +28,15 @@ VALIDITY = timedelta(days=7)
 class LoginChoice(StrEnum):
     THE_ADDRESS = "address"
     OWN_CHOICE = "choice"
+
+
+def awaits_invitee(mailbox: Mailbox) -> bool:
+    """The address was made to be taken up by invitation, and nobody has taken it up."""
+    return (
+        not mailbox.deleted
+        and mailbox.mode is CreationMode.INVITATION
+        and not mailbox.users
+    )
 
 
 class Invitation(Aggregate):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.integration.clisupport import mailhost, user_create
+from tests.integration.clisupport import mailhost, mailhost_passing, user_create
+from tests.servers.process import LOCALHOST, free_port
 
 
 def test_mail_service_commands(tmp_path: Path) -> None:
@@ -88,3 +89,33 @@ def test_mail_service_commands(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert "unknown permission 'fly'" in bad.stderr
+
+
+def test_an_invitation_says_whether_its_mail_went_out(tmp_path: Path) -> None:
+    # rule ADR-5: the mail is a job the command runs before it exits; with the mail
+    # server down the invitation is saved, and the command says the mail is still due
+    down = {"MAILHOST_SMTP_URL": f"smtp://{LOCALHOST}:{free_port()}"}
+
+    def run(*args: str, env: dict[str, str] | None = None) -> str:
+        result = mailhost_passing(*args, home=tmp_path, env=env)
+        assert result.returncode == 0, (args, result.stderr)
+        return result.stdout
+
+    run("org", "create", "Example Co")
+    run("service", "create", "example.org", "--org", "Example Co", "--quota", "3")
+    mailed = json.loads(
+        run("address", "create", "erin@example.org", "--invite", "--json")
+    )
+    assert mailed["mailed"] is True
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+    late = mailhost_passing(
+        "address", "create", "finn@example.org", "--invite", home=tmp_path, env=down
+    )
+    assert late.returncode == 0, late.stderr
+    assert "its mail has not gone out yet" in late.stdout
+    assert "1 background job(s) could not run yet" in late.stderr
+    again = run("address", "reinvite", "finn@example.org")
+    assert again.startswith("finn@example.org: new invitation ")
+    assert again.rstrip().endswith(" mailed")
+    # erin's and finn's new one; finn's first goes out when its job is due again
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) >= 2

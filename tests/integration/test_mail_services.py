@@ -395,6 +395,56 @@ def test_an_invitation_waits_for_a_mail_server_that_is_down_and_is_mailed_once(
     assert len(smtp.messages) == 1
 
 
+def test_no_mail_goes_out_for_an_address_deleted_before_its_invitation_job_ran(
+    tmp_path: Path, smtp: SmtpSink
+) -> None:
+    # rule ADR-5: the job mails only a code that can still be used
+    home = tmp_path / "home"
+    with engine(home, {"MAILHOST_SMTP_URL": smtp.url}, background=False) as e:
+        with_user(e, ADMIN)
+        e.host.services.create(ORG, DOMAIN, quota=3, by=OPERATOR)
+        invitation = e.host.addresses.invite(f"gone@{DOMAIN}", by=OPERATOR)
+        e.host.addresses.delete([f"gone@{DOMAIN}"], by=OPERATOR)
+        e.drain()
+        assert not e.host.addresses.invitation_mailed(invitation)
+        assert not e.jobs.unfinished(e.host.alerts.clock.now())
+    assert not smtp.messages
+
+
+def test_two_invitations_to_one_address_give_it_one_user(
+    mh: Engine, smtp: SmtpSink
+) -> None:
+    # rule ADR-5: a reinvite's code and the first one both arrive; the first accepted
+    # takes the address up, and the other is refused, whichever login it asks for
+    first = mh.host.addresses.invite(
+        f"gail@{DOMAIN}", login_choice=LoginChoice.OWN_CHOICE, by=OPERATOR
+    )
+    second = mh.host.addresses.reinvite(
+        f"gail@{DOMAIN}", login_choice=LoginChoice.OWN_CHOICE, by=OPERATOR
+    )
+    mails = {
+        invitation: _code_of(m)
+        for m in smtp.wait_for(2)
+        for invitation in (first, second)
+        if f"Invitation: {invitation}" in m.message.get_content()
+    }
+    mh.host.addresses.accept_invitation(
+        second,
+        mails[second],
+        password="gail passphrase 1",
+        login="gail@private.example",
+    )
+    with pytest.raises(NotPermitted, match="taken up already"):
+        mh.host.addresses.accept_invitation(
+            first,
+            mails[first],
+            password="gail passphrase 2",
+            login="g2@private.example",
+        )
+    _, mailbox = mh.host.services.mailbox(f"gail@{DOMAIN}")
+    assert len(mailbox.users) == 1
+
+
 def test_invitation_with_a_bad_invitee_creates_nothing_and_can_be_sent_again(
     mh: Engine, smtp: SmtpSink
 ) -> None:
