@@ -228,7 +228,9 @@ class Invitations:
             owner=account_id,
         ):
             self.log.retrying(
-                lambda: self._enrol(invitation_id, address, credential_id, display_name)
+                lambda: self._enrol(
+                    invitation_id, address, account_id, credential_id, display_name
+                )
             )
         self.credentials.forget_secret(invitation.token_id)
         if invitation.code_id is not None:
@@ -239,6 +241,7 @@ class Invitations:
         self,
         invitation_id: UUID,
         address: EmailAddress,
+        account_id: UUID,
         credential_id: UUID,
         display_name: str,
     ) -> None:
@@ -248,7 +251,7 @@ class Invitations:
         then an address taken up through another invitation, then a taken login."""
         at = self.clock.now()
         invitation = self.log.load(invitation_id, Invitation, "invitation")
-        invitation.accept(ids.account_id(str(address)), at=at)
+        invitation.accept(account_id, at=at)
         mailbox = self.log.load(invitation.mailbox_id, Mailbox, "address")
         if not awaits_invitee(mailbox):
             raise NotPermitted(f"{mailbox.address} has been taken up already")
